@@ -1,0 +1,3 @@
+from evalgen.cli import main
+
+raise SystemExit(main())

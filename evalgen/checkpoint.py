@@ -1,0 +1,215 @@
+"""Find, check and load a local checkpoint folder: a full HF model or a PEFT LoRA adapter.
+
+`inspect_checkpoint` only reads small files (no torch), so every missing or corrupt file is reported
+as one clear error before any model is loaded. `load_checkpoint` does the heavy loading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalgen.errors import CheckpointError
+
+__all__ = ["CheckpointInfo", "inspect_checkpoint", "load_model", "load_tokenizer", "pick_device", "resolve_dtype"]
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
+HASHED_FILES = (
+    "config.json", "generation_config.json", "adapter_config.json", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "chat_template.jinja", "chat_template.json", "tokenizer.model", "vocab.json",
+    "merges.txt",
+)
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    path: Path
+    """The folder given by the user (the adapter folder for a LoRA checkpoint)."""
+    model_path: Path
+    """Where the full model weights are: the folder itself, or the adapter's base."""
+    tokenizer_path: Path
+    adapter: bool
+    files_hash: str
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "hash": self.files_hash,
+            "adapter": self.adapter,
+            "base": str(self.model_path) if self.adapter else None,
+        }
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: corrupt JSON ({exc}); re-save the checkpoint") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object; re-save the checkpoint")
+    return data
+
+
+def inspect_checkpoint(path: str | Path, base: str | Path | None = None) -> CheckpointInfo:
+    """Check a checkpoint folder without loading it; raise CheckpointError naming what is wrong."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"{folder}: checkpoint folder not found; pass a local folder with config.json and the weights "
+            "(or a PEFT adapter folder with adapter_config.json)"
+        )
+    adapter = (folder / "adapter_config.json").is_file()
+    if adapter:
+        adapter_config = read_json(folder / "adapter_config.json")
+        if not any((folder / f).is_file() for f in ("adapter_model.safetensors", "adapter_model.bin")):
+            raise CheckpointError(f"{folder}: adapter_config.json but no adapter_model.safetensors or .bin")
+        if (folder / "adapter_model.safetensors").is_file():
+            check_safetensors(folder / "adapter_model.safetensors")
+        named = adapter_config.get("base_model_name_or_path")
+        base_path = Path(base).expanduser() if base else Path(named) if named else None
+        if base_path is None or not base_path.is_dir():
+            raise CheckpointError(
+                f"{folder / 'adapter_config.json'}: base model {str(base or named)!r} is not a local folder; "
+                "pass --base PATH to the base checkpoint"
+            )
+        model_path = base_path
+    else:
+        model_path = folder
+    check_model_folder(model_path)
+    tokenizer_path = folder if has_tokenizer(folder) else model_path
+    if not has_tokenizer(tokenizer_path):
+        raise CheckpointError(
+            f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES)}); save the tokenizer with the model"
+        )
+    for name in ("tokenizer_config.json", "generation_config.json"):
+        if (tokenizer_path / name).is_file():
+            read_json(tokenizer_path / name)
+    return CheckpointInfo(folder, model_path, tokenizer_path, adapter, hash_files([folder, model_path]))
+
+
+def has_tokenizer(folder: Path) -> bool:
+    return any((folder / f).is_file() for f in TOKENIZER_FILES)
+
+
+def check_model_folder(folder: Path) -> None:
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(f"{folder}: config.json is missing; this is not a saved HF model folder")
+    read_json(folder / "config.json")
+    for index_name in INDEX_FILES:
+        index_path = folder / index_name
+        if index_path.is_file():
+            shards = sorted(set(read_json(index_path).get("weight_map", {}).values()))
+            if not shards:
+                raise CheckpointError(f"{index_path}: weight_map is empty; re-save the checkpoint")
+            for shard in shards:
+                shard_path = folder / shard
+                if not shard_path.is_file():
+                    raise CheckpointError(f"{shard_path}: shard listed in {index_name} is missing")
+                if shard.endswith(".safetensors"):
+                    check_safetensors(shard_path)
+            return
+    for weights in WEIGHT_FILES:
+        if (folder / weights).is_file():
+            if weights.endswith(".safetensors"):
+                check_safetensors(folder / weights)
+            return
+    raise CheckpointError(
+        f"{folder}: no weights ({', '.join(WEIGHT_FILES)} or a sharded index); the save did not finish?"
+    )
+
+
+def check_safetensors(path: Path) -> None:
+    """Read the header: catches truncated or overwritten files before torch sees them."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as handle:
+            (header_len,) = struct.unpack("<Q", handle.read(8))
+            if header_len <= 0 or 8 + header_len > size:
+                raise ValueError("header length past the end of the file")
+            header = json.loads(handle.read(header_len))
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+        if 8 + header_len + end > size:
+            raise ValueError(f"file is {size} bytes, its header needs {8 + header_len + end}")
+    except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({exc}); copy or save it again") from None
+
+
+def hash_files(folders: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for folder in dict.fromkeys(folders):
+        for name in HASHED_FILES:
+            file = folder / name
+            if file.is_file():
+                digest.update(name.encode())
+                digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """'auto' is the checkpoint's bf16/fp16 on CUDA and float32 on CPU, where half precision is slow."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise CheckpointError(f"unknown --dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return getattr(torch, dtype)
+
+
+def pick_device(device: str | None = None) -> str:
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_tokenizer(info: CheckpointInfo, trust_remote_code: bool = False) -> Any:
+    """The checkpoint's tokenizer, set up for batched generation (left padding, a pad token)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            info.tokenizer_path, trust_remote_code=trust_remote_code, local_files_only=True
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{info.tokenizer_path}: cannot load the tokenizer{remote_code_hint(exc)}: {exc}") from exc
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", trust_remote_code: bool = False) -> Any:
+    """The model in eval mode on `device`; a LoRA adapter is applied on its base without merging."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            info.model_path,
+            dtype=resolve_dtype(dtype, device),
+            trust_remote_code=trust_remote_code,
+            local_files_only=True,
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{info.model_path}: cannot load the model{remote_code_hint(exc)}: {exc}") from exc
+    if info.adapter:
+        try:
+            from peft import PeftModel
+        except ImportError:
+            raise CheckpointError(
+                f"{info.path} is a LoRA adapter: install the peft extra (pip install 'evalgen[peft]')"
+            ) from None
+        model = PeftModel.from_pretrained(model, info.path, is_trainable=False)
+    return model.to(device).eval()
+
+
+def remote_code_hint(exc: Exception) -> str:
+    return " (it ships custom code: pass --trust-remote-code if you trust it)" if "trust_remote_code" in str(exc) else ""

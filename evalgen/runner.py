@@ -1,0 +1,265 @@
+"""`evalgen run`: probes → chat template → backend → run folder, streamed and resumable."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalgen.backends.base import Backend, Completion, GenerationSettings, Request
+from evalgen.checkpoint import CheckpointInfo, inspect_checkpoint, load_tokenizer, pick_device
+from evalgen.errors import ConfigError, RunFolderError
+from evalgen.probes import load_suites, resolve_suites
+from evalgen.records import GenerationRecord, Probe
+from evalgen.runfolder import RunFolder, default_run_dir, now_iso
+from evalgen.templates import BoundTemplate, bind_template
+
+__all__ = ["RunOptions", "RunResult", "run", "select_backend", "build_requests", "summarize"]
+
+# Settings that must match for --resume to continue a folder: they change what gets generated.
+RESUME_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "samples", "stop_strings", "early_exit")
+
+
+@dataclass
+class RunOptions:
+    checkpoint: str
+    suites: list[str] | None = None
+    template: str | None = None
+    out: str | None = None
+    backend: str = "auto"
+    base: str | None = None
+    dtype: str = "auto"
+    device: str | None = None
+    trust_remote_code: bool = False
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    extra_stop: tuple[str, ...] = ()
+    stop_at_turn_markers: bool = True
+    resume: bool = False
+    identity: str | None = None
+    identity_org: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    teacher_forced: bool = True
+    engine_args: dict[str, Any] = field(default_factory=dict)
+    """vLLM engine options (tensor_parallel_size, gpu_memory_utilization, max_model_len, ...)."""
+    progress: bool = True
+
+
+@dataclass
+class RunResult:
+    path: Path
+    records: list[GenerationRecord]
+    meta: dict[str, Any]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def select_backend(requested: str) -> tuple[str, str]:
+    """(backend, why). auto → vLLM when it is importable and a GPU is present, else HF."""
+    if requested not in ("auto", "hf", "vllm"):
+        raise ConfigError(f"unknown --backend {requested!r}; use auto, hf or vllm")
+    if requested != "auto":
+        return requested, "asked for with --backend"
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return "hf", "vllm is not installed"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "hf", "vllm is installed but no GPU is visible"
+    return "vllm", "vllm is installed and a GPU is visible"
+
+
+def build_requests(
+    probes: Sequence[Probe], template: BoundTemplate, tokenizer: Any, samples: int,
+    done: set[tuple[str, str, int]],
+) -> tuple[list[Request], list[tuple[Probe, int]]]:
+    """One request per probe × sample not yet done. The prompt is tokenized without adding special
+    tokens: the template already wrote BOS where the model expects it, and a second one changes outputs."""
+    requests: list[Request] = []
+    origin: list[tuple[Probe, int]] = []
+    for probe in probes:
+        pending = [s for s in range(samples) if (probe.suite, probe.id, s) not in done]
+        if not pending:
+            continue
+        text = template.render(probe.messages)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        for sample in pending:
+            requests.append(Request(len(requests), text, ids, sample))
+            origin.append((probe, sample))
+    return requests, origin
+
+
+def to_record(probe: Probe, request: Request, completion: Completion) -> GenerationRecord:
+    return GenerationRecord(
+        probe_id=probe.id,
+        suite=probe.suite,
+        sample=request.sample,
+        messages=probe.messages,
+        prompt_text=request.prompt_text,
+        output=completion.output,
+        output_raw=completion.output_raw,
+        output_token_ids=completion.token_ids,
+        stop_reason=completion.stop_reason,
+        stop_detail=completion.stop_detail,
+        n_output_tokens=len(completion.token_ids),
+        latency_s=round(completion.latency_s, 4),
+        reference=probe.reference,
+        scorer=probe.scorer,
+        lang=probe.lang,
+        tags=list(probe.tags),
+    )
+
+
+def make_backend(name: str, info: CheckpointInfo, tokenizer: Any, options: RunOptions,
+                 settings: GenerationSettings, template: BoundTemplate, device: str) -> Backend:
+    if name == "vllm":
+        from evalgen.backends.vllm import VLLMBackend
+
+        return VLLMBackend(info, tokenizer, settings, template.end_tokens, options.dtype,
+                           options.trust_remote_code, options.engine_args)
+    from evalgen.backends.hf import HFBackend
+    from evalgen.checkpoint import load_model
+
+    model = load_model(info, options.dtype, device, options.trust_remote_code)
+    return HFBackend(model, tokenizer, device, settings, template.end_tokens)
+
+
+def versions(backend: str) -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for package in ("evalgen", "torch", "transformers", "peft", "vllm"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def check_resumable(previous: dict[str, Any] | None, meta: dict[str, Any], path: Path) -> None:
+    if not previous:
+        return
+    old, new = previous.get("settings", {}), meta["settings"]
+    changed = [k for k in RESUME_KEYS if k in old and old[k] != new.get(k)]
+    if previous.get("checkpoint", {}).get("hash") != meta["checkpoint"]["hash"]:
+        changed.insert(0, "checkpoint")
+    if previous.get("template", {}).get("name") != meta["template"]["name"]:
+        changed.insert(0, "template")
+    if changed:
+        raise RunFolderError(
+            f"{path}: cannot resume, these differ from the earlier run: {', '.join(changed)}; "
+            "use the same options or a new --out"
+        )
+
+
+def run(options: RunOptions) -> RunResult:
+    """Generate every probe × sample into a run folder; the Python API behind `evalgen run`."""
+    probes = load_suites(options.suites)  # fail on a bad probe before loading any model
+    info = inspect_checkpoint(options.checkpoint, options.base)
+    out = Path(options.out) if options.out else default_run_dir(options.checkpoint)
+    folder = RunFolder(out, resume=options.resume)
+    backend_name, why = select_backend(options.backend)
+    log(f"evalgen: backend {backend_name} ({why})")
+
+    tokenizer = load_tokenizer(info, options.trust_remote_code)
+    template = bind_template(options.template, tokenizer, source=str(info.tokenizer_path))
+    stops = (template.turn_markers if options.stop_at_turn_markers else ()) + options.extra_stop
+    settings = GenerationSettings(**{**options.generation.describe(), "stop_strings": tuple(dict.fromkeys(stops))})
+    device = options.device or (pick_device() if backend_name == "hf" else "cuda")
+    samples = settings.samples
+    suites = {p.stem: str(p) for p in resolve_suites(options.suites)}
+    meta: dict[str, Any] = {
+        "name": out.name,
+        "status": "running",
+        "checkpoint": info.describe(),
+        "backend": backend_name,
+        "backend_reason": why,
+        "template": template.describe(),
+        "settings": {**settings.describe(), "dtype": options.dtype, "device": device},
+        "suites": {name: {"path": path, "n_probes": sum(p.suite == name for p in probes)}
+                   for name, path in suites.items()},
+        "identity": {"name": options.identity, "org": options.identity_org},
+        "versions": versions(backend_name),
+        "timings": {"started": now_iso()},
+        "host": platform.node(),
+    }
+    check_resumable(folder.previous_meta(), meta, out)
+    requests, origin = build_requests(probes, template, tokenizer, samples, set(folder.done))
+    if folder.done:
+        log(f"evalgen: resuming {out}: {len(folder.done)} records done, {len(requests)} to go")
+    folder.write_meta(meta)
+
+    records = list(folder.done.values())
+    began = time.perf_counter()
+    try:
+        if requests:
+            backend = make_backend(backend_name, info, tokenizer, options, settings, template, device)
+            meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
+            records += generate_into(folder, backend, requests, origin, options.progress)
+    except KeyboardInterrupt:
+        meta["status"] = "interrupted"
+        meta["counts"] = count(records_on_disk(folder))
+        folder.write_meta(meta)
+        raise
+    meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
+    meta["timings"]["finished"] = now_iso()
+    meta["status"] = "complete"
+    meta["counts"] = count(records)
+    folder.write_meta(meta)
+    return RunResult(out, records, meta)
+
+
+def generate_into(folder: RunFolder, backend: Backend, requests: list[Request],
+                  origin: list[tuple[Probe, int]], progress: bool) -> list[GenerationRecord]:
+    from tqdm.auto import tqdm
+
+    records: list[GenerationRecord] = []
+    with tqdm(total=len(requests), desc="generating", unit="gen", disable=not progress, file=sys.stderr) as bar:
+        for completions in backend.generate(requests):
+            batch = [to_record(origin[c.index][0], requests[c.index], c) for c in completions]
+            folder.append(batch)
+            records.extend(batch)
+            bar.update(len(batch))
+    return records
+
+
+def records_on_disk(folder: RunFolder) -> list[GenerationRecord]:
+    from evalgen.runfolder import read_generations
+
+    return read_generations(folder.generations_path) if folder.generations_path.is_file() else []
+
+
+def count(records: Sequence[GenerationRecord]) -> dict[str, Any]:
+    return {"records": len(records), "stop_reasons": dict(Counter(r.stop_reason for r in records))}
+
+
+def summarize(records: Sequence[GenerationRecord]) -> str:
+    """A short per-suite table: count, stop reasons, mean output length."""
+    by_suite: dict[str, list[GenerationRecord]] = {}
+    for record in records:
+        by_suite.setdefault(record.suite, []).append(record)
+    reasons = [r for r in ("eos", "stop_string", "length", "loop", "error", "unknown")
+               if any(rec.stop_reason == r for rec in records)]
+    header = ["suite", "n", *reasons, "mean tokens"]
+    rows = []
+    for suite, items in sorted(by_suite.items()):
+        counts = Counter(r.stop_reason for r in items)
+        mean = sum(r.n_output_tokens for r in items) / len(items)
+        rows.append([suite, str(len(items)), *(str(counts.get(r, 0)) for r in reasons), f"{mean:.1f}"])
+    return format_table(header, rows)
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)
