@@ -1,0 +1,585 @@
+"""Compare two run folders (before and after an SFT round) and apply the regression gates.
+
+`compare_runs(base, new, config)` pairs records by (suite, probe id, sample) on the keys both runs
+have, and reports per detector, per suite and overall: the rates, the paired difference with a
+bootstrap interval, the exact McNemar p-value of the flips, and the flips themselves. Old-task
+accuracy is re-scored from the generations with the scorers of this evalgen, so both sides are
+judged by the same code and thresholds. `run_compare` is the CLI's single call.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalgen.errors import RunFolderError
+from evalgen.gates import GateConfig, GateResult, evaluate_gates, gate_config
+from evalgen.records import GenerationRecord, record_key
+from evalgen.scorers import ScorerOptions, scorer_options, task_correct
+from evalgen.stats import ks_statistic, length_summary, mcnemar_exact, paired_bootstrap
+
+__all__ = [
+    "DETECTORS",
+    "Comparison",
+    "Flip",
+    "IdentityCount",
+    "LengthShift",
+    "Metric",
+    "RunData",
+    "compare_runs",
+    "load_run",
+    "run_compare",
+]
+
+Key = tuple[str, str, int]
+
+DETECTORS: tuple[str, ...] = ("repetition", "truncation", "missing_eos", "identity_leak", "language_drift")
+"""The detectors scores.jsonl carries today, in report order; others found there follow sorted."""
+
+RUN_FORMAT_VERSION = 1
+
+
+# --- reading a run folder -----------------------------------------------------------------------
+
+
+@dataclass
+class RunData:
+    """What the comparison needs from one run folder."""
+
+    path: Path
+    run: dict[str, Any]
+    records: dict[Key, GenerationRecord]
+    flags: dict[Key, dict[str, bool]]
+    correct: dict[Key, bool | None]
+    teacher_forced: dict[tuple[str, str], dict[str, float]] | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read_jsonl(path: Path, warnings: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per line; a cut-off last line (an interrupted write) is skipped with a
+    warning, any other bad line is an error naming file and line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{path}: cannot read ({exc}); re-create it with evalgen") from exc
+    last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            if i == last:
+                warnings.append(f"{path}:{i}: last line is cut off (interrupted write?); skipped")
+                continue
+            raise RunFolderError(f"{path}:{i}: not valid JSON ({exc}); fix or delete that line") from exc
+        if not isinstance(obj, dict):
+            raise RunFolderError(f"{path}:{i}: expected a JSON object per line")
+        yield i, obj
+
+
+def _read_run_json(folder: Path) -> dict[str, Any]:
+    path = folder / "run.json"
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder}: not a folder; pass a run folder written by `evalgen run`")
+    if not path.is_file():
+        raise RunFolderError(f"{path}: not found; is {folder} a run folder written by `evalgen run`?")
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunFolderError(f"{path}: not valid JSON ({exc}); re-run `evalgen run` into a fresh folder") from exc
+    if not isinstance(run, dict):
+        raise RunFolderError(f"{path}: expected a JSON object")
+    version = run.get("format_version")
+    if version != RUN_FORMAT_VERSION:
+        raise RunFolderError(
+            f"{path}: format_version {version!r}, this evalgen reads {RUN_FORMAT_VERSION}; "
+            "use the evalgen version that wrote it"
+        )
+    return run
+
+
+def _read_scores(path: Path, warnings: list[str]) -> tuple[dict[Key, dict[str, bool]], dict[Key, bool | None]]:
+    flags: dict[Key, dict[str, bool]] = {}
+    stored: dict[Key, bool | None] = {}
+    for i, obj in _read_jsonl(path, warnings):
+        probe_id, suite, sample, f = obj.get("id"), obj.get("suite"), obj.get("sample"), obj.get("flags")
+        if not (
+            isinstance(probe_id, str)
+            and isinstance(suite, str)
+            and isinstance(sample, int)
+            and isinstance(f, dict)
+            and all(isinstance(v, bool) for v in f.values())
+        ):
+            raise RunFolderError(
+                f"{path}:{i}: expected id, suite, sample and flags {{detector: bool}}; "
+                f"re-score with `evalgen score {path.parent}`"
+            )
+        key = record_key(suite, probe_id, sample)
+        flags[key] = dict(f)
+        tc = obj.get("task_correct")
+        stored[key] = tc if isinstance(tc, bool) else None
+    return flags, stored
+
+
+def _read_teacher_forced(path: Path, warnings: list[str]) -> dict[tuple[str, str], dict[str, float]]:
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for i, obj in _read_jsonl(path, warnings):
+        try:
+            key = (str(obj["suite"]), str(obj["probe_id"]))
+            out[key] = {"ref_logprob": float(obj["ref_logprob_mean"]), "stop_prob": float(obj["stop_prob"])}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunFolderError(
+                f"{path}:{i}: expected suite, probe_id, ref_logprob_mean and stop_prob ({exc}); "
+                "re-create it or delete the file"
+            ) from exc
+    return out
+
+
+def load_run(path: str | Path, options: ScorerOptions | None = None) -> RunData:
+    """Read run.json, generations.jsonl, scores.jsonl and (if present) teacher_forced.jsonl.
+
+    Task correctness is recomputed from the generations with `options`; a record without a scorer
+    keeps whatever scores.jsonl says.
+    """
+    folder = Path(path)
+    run = _read_run_json(folder)
+    warnings: list[str] = []
+    gen_path, scores_path = folder / "generations.jsonl", folder / "scores.jsonl"
+    if not gen_path.is_file():
+        raise RunFolderError(f"{gen_path}: not found; the run never generated; re-run `evalgen run`")
+    if not scores_path.is_file():
+        raise RunFolderError(f"{scores_path}: not found; score the run first with `evalgen score {folder}`")
+
+    records: dict[Key, GenerationRecord] = {}
+    duplicates = 0
+    for i, obj in _read_jsonl(gen_path, warnings):
+        try:
+            record = GenerationRecord.from_dict(obj)
+        except (TypeError, ValueError) as exc:
+            raise RunFolderError(f"{gen_path}:{i}: {exc}; re-run `evalgen run` or delete that line") from exc
+        duplicates += record.key in records
+        records[record.key] = record  # a resumed run may repeat a key: the last write wins
+    if duplicates:
+        warnings.append(f"{gen_path}: {duplicates} repeated (suite, probe, sample) keys; kept the last of each")
+
+    flags, stored = _read_scores(scores_path, warnings)
+    unscored = len(records.keys() - flags.keys())
+    if unscored:
+        warnings.append(f"{scores_path}: {unscored} generations have no score line; re-run `evalgen score`")
+    errors = sum(r.stop_reason == "error" for r in records.values())
+    if errors:
+        warnings.append(f"{folder}: {errors} generations failed in the backend (stop_reason 'error')")
+
+    correct: dict[Key, bool | None] = {}
+    for key, record in records.items():
+        correct[key] = task_correct(record, options) if record.scorer else stored.get(key)
+
+    tf_path = folder / "teacher_forced.jsonl"
+    tf = _read_teacher_forced(tf_path, warnings) if tf_path.is_file() else None
+    return RunData(folder, run, records, flags, correct, tf, warnings)
+
+
+# --- the comparison -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the comparison: a metric on one suite (or "all"), before and after."""
+
+    name: str
+    kind: str
+    """"detector" (a flag rate), "task" (accuracy) or "teacher_forced" (a mean)."""
+    suite: str
+    base: float
+    new: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_value: float | None
+    """Exact McNemar on the flips; None for teacher-forced means."""
+    n: int
+    new_failures: int
+    """Pairs that were fine in the base run and bad in the new one (ok → flagged, right → wrong)."""
+    fixes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "suite": self.suite,
+            "base": self.base,
+            "new": self.new,
+            "delta": self.delta,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "n": self.n,
+            "new_failures": self.new_failures,
+            "fixes": self.fixes,
+        }
+
+
+@dataclass(frozen=True)
+class Flip:
+    suite: str
+    probe_id: str
+    sample: int
+    detectors: tuple[str, ...]
+    """The detectors that flipped (and "task" for an answer that flipped)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "probe_id": self.probe_id,
+            "sample": self.sample,
+            "detectors": list(self.detectors),
+        }
+
+
+@dataclass(frozen=True)
+class LengthShift:
+    base: dict[str, float]
+    new: dict[str, float]
+    ks: float
+    """Two-sample KS statistic of n_output_tokens on the common pairs (0 same, 1 disjoint)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"base": self.base, "new": self.new, "ks": self.ks}
+
+
+@dataclass(frozen=True)
+class IdentityCount:
+    """Records of the identity suite and how many leak a foreign identity, in each whole run."""
+
+    suite: str
+    base_records: int
+    base_leaks: int
+    new_records: int
+    new_leaks: int
+
+
+@dataclass
+class Comparison:
+    """Everything `comparison.json` holds; `to_dict()` is its exact shape."""
+
+    base_path: str
+    base_run: dict[str, Any]
+    new_path: str
+    new_run: dict[str, Any]
+    n_common: int
+    n_dropped_base: int
+    n_dropped_new: int
+    warnings: list[str]
+    metrics: list[Metric]
+    length: LengthShift
+    identity: IdentityCount
+    new_failures: list[Flip]
+    fixes: list[Flip]
+    gates: list[GateResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def failed_gates(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed]
+
+    def metric(self, name: str, suite: str = "all") -> Metric | None:
+        """The row for a metric on a suite, or None when the comparison has none."""
+        return next((m for m in self.metrics if m.name == name and m.suite == suite), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "base": {"path": self.base_path, "run": self.base_run},
+            "new": {"path": self.new_path, "run": self.new_run},
+            "n_common": self.n_common,
+            "n_dropped_base": self.n_dropped_base,
+            "n_dropped_new": self.n_dropped_new,
+            "warnings": list(self.warnings),
+            "metrics": [m.to_dict() for m in self.metrics],
+            "length": self.length.to_dict(),
+            "gates": [g.to_dict() for g in self.gates],
+            "passed": self.passed,
+            "flips": {
+                "new_failures": [f.to_dict() for f in self.new_failures],
+                "fixes": [f.to_dict() for f in self.fixes],
+            },
+        }
+
+    def write_json(self, path: str | Path) -> Path:
+        """Write `to_dict()` as JSON (strict: no NaN); RunFolderError if the file can't be written."""
+        path = Path(path)
+        try:
+            path.write_text(
+                json.dumps(self.to_dict(), ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+            )
+        except OSError as exc:
+            raise RunFolderError(f"{path}: cannot write ({exc}); check the folder exists and is writable") from exc
+        return path
+
+    def table(self, max_flips: int = 10) -> str:
+        """A plain-text summary for the terminal: verdicts, metrics, worst flips."""
+        from evalgen.compare_output import format_table
+
+        return format_table(self, max_flips=max_flips)
+
+    def to_markdown(self, max_flips: int = 20) -> str:
+        """A Markdown summary for a CI step summary or a PR comment."""
+        from evalgen.compare_output import format_markdown
+
+        return format_markdown(self, max_flips=max_flips)
+
+
+def _differences(label: str, base: Any, new: Any) -> list[str]:
+    if base == new:
+        return []
+    if isinstance(base, dict) and isinstance(new, dict):
+        parts = [
+            f"{k} {base.get(k)!r} → {new.get(k)!r}"
+            for k in sorted(base.keys() | new.keys())
+            if base.get(k) != new.get(k)
+        ]
+        return [f"{label} differ: " + "; ".join(parts)]
+    return [f"{label} differ: {base!r} → {new!r}"]
+
+
+def _run_warnings(base: RunData, new: RunData) -> list[str]:
+    """Everything that makes the two runs less than like for like, in words."""
+    out: list[str] = []
+    for side, data in (("base", base), ("new", new)):
+        status = data.run.get("status")
+        if status != "complete":
+            out.append(f"{side} run status is {status!r}, not 'complete': it may miss records ({data.path})")
+    b, n = base.run, new.run
+    out += _differences("generation settings", b.get("settings"), n.get("settings"))
+    out += _differences("templates", b.get("template"), n.get("template"))
+    out += _differences("backends", b.get("backend"), n.get("backend"))
+    out += _differences("identity settings", b.get("identity"), n.get("identity"))
+    if b.get("evalgen_version") != n.get("evalgen_version"):
+        out.append(
+            f"runs written by different evalgen versions ({b.get('evalgen_version')} vs "
+            f"{n.get('evalgen_version')}): re-score both with `evalgen score` so the detectors match"
+        )
+    b_hash = (b.get("checkpoint") or {}).get("hash")
+    if b_hash and b_hash == (n.get("checkpoint") or {}).get("hash"):
+        out.append(f"both runs used the same checkpoint (hash {b_hash}): nothing was trained in between")
+    return out
+
+
+def _detector_names(base: RunData, new: RunData) -> list[str]:
+    found = {name for d in (base, new) for f in d.flags.values() for name in f}
+    return [d for d in DETECTORS if d in found] + sorted(found - set(DETECTORS))
+
+
+def _nan_or(value: bool | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _finite(x: float) -> float:
+    return float(x) if math.isfinite(x) else 0.0
+
+
+def _pair_metrics(
+    names: list[tuple[str, str]],
+    base_values: np.ndarray,
+    new_values: np.ndarray,
+    suite: str,
+    clusters: np.ndarray | None,
+    config: GateConfig,
+    flips: bool,
+) -> list[Metric]:
+    """Rows for one group of pairs. Values are 1 for bad (flagged / wrong), 0 for fine, NaN absent;
+    for teacher-forced metrics they are the raw means and `flips` is False."""
+    boot = paired_bootstrap(
+        base_values, new_values, clusters=clusters, n_resamples=config.bootstrap_resamples, seed=config.seed
+    )
+    rows = []
+    for j, (name, kind) in enumerate(names):
+        if boot.n[j] == 0:
+            continue
+        p_value: float | None = None
+        new_failures = fixes = 0
+        if flips:
+            b, a = base_values[j], new_values[j]
+            new_failures, fixes = int(np.sum((b == 0) & (a == 1))), int(np.sum((b == 1) & (a == 0)))
+            p_value = mcnemar_exact(new_failures, fixes)
+        sign = -1.0 if kind == "task" else 1.0  # task values are "wrong" indicators; report accuracy
+        base_mean, new_mean = float(boot.base[j]), float(boot.new[j])
+        low, high = _finite(boot.low[j]), _finite(boot.high[j])
+        if kind == "task":
+            base_mean, new_mean, low, high = 1 - base_mean, 1 - new_mean, -high, -low
+        rows.append(
+            Metric(
+                name=name,
+                kind=kind,
+                suite=suite,
+                base=base_mean,
+                new=new_mean,
+                delta=sign * float(boot.delta[j]),
+                ci_low=low,
+                ci_high=high,
+                p_value=p_value,
+                n=int(boot.n[j]),
+                new_failures=new_failures,
+                fixes=fixes,
+            )
+        )
+    return rows
+
+
+def _groups(keys: list[Any]) -> list[tuple[str, np.ndarray]]:
+    """("all", every index) then one (suite, indices) per suite, suites sorted."""
+    suites = np.array([k[0] for k in keys], dtype=object)
+    out = [("all", np.arange(len(keys)))]
+    out += [(s, np.flatnonzero(suites == s)) for s in sorted(set(suites.tolist()))]
+    return out
+
+
+def compare_runs(base_dir: str | Path, new_dir: str | Path, config: Mapping[str, Any] | None = None) -> Comparison:
+    """Compare two run folders; `config` is the parsed evalgen.toml (its [gates] and [scorers]).
+
+    Raises RunFolderError for a missing or corrupt folder or when the runs share no records, and
+    ConfigError for a bad [gates] or [scorers] entry.
+    """
+    config = config or {}
+    gates_cfg = gate_config(config.get("gates"))
+    options = scorer_options(config.get("scorers"))
+    base, new = load_run(base_dir, options), load_run(new_dir, options)
+
+    warnings = _run_warnings(base, new) + base.warnings + new.warnings
+    common = sorted(base.records.keys() & new.records.keys())
+    if not common:
+        raise RunFolderError(
+            f"{base.path} and {new.path} share no (suite, probe, sample) records; compare runs of the same suites"
+        )
+    n_dropped_base = len(base.records) - len(common)
+    n_dropped_new = len(new.records) - len(common)
+    if n_dropped_base or n_dropped_new:
+        warnings.append(
+            f"compared the {len(common)} records both runs have; dropped {n_dropped_base} only in base, "
+            f"{n_dropped_new} only in new"
+        )
+
+    # Matrices of "bad" indicators: one row per metric, one column per common pair.
+    detectors = _detector_names(base, new)
+    names = [(d, "detector") for d in detectors] + [("task_accuracy", "task")]
+
+    def bad_matrix(data: RunData) -> np.ndarray:
+        rows = [[_nan_or(data.flags.get(k, {}).get(d)) for k in common] for d in detectors]
+        correct = [data.correct.get(k) for k in common]
+        rows.append([_nan_or(None if c is None else not c) for c in correct])
+        return np.array(rows, dtype=np.float64).reshape(len(names), len(common))
+
+    base_bad, new_bad = bad_matrix(base), bad_matrix(new)
+    probe_of: dict[tuple[str, str], int] = {}
+    clusters = np.array([probe_of.setdefault((k[0], k[1]), len(probe_of)) for k in common])
+    metrics: list[Metric] = []
+    for suite, idx in _groups(common):
+        metrics += _pair_metrics(names, base_bad[:, idx], new_bad[:, idx], suite, clusters[idx], gates_cfg, True)
+
+    metrics += _teacher_forced_metrics(base, new, gates_cfg, warnings)
+
+    base_len = [base.records[k].n_output_tokens for k in common]
+    new_len = [new.records[k].n_output_tokens for k in common]
+    length = LengthShift(length_summary(base_len), length_summary(new_len), ks_statistic(base_len, new_len))
+
+    new_failures, fixes = _flips(common, [*detectors, "task"], base_bad, new_bad)
+    comparison = Comparison(
+        base_path=str(base.path),
+        base_run=base.run,
+        new_path=str(new.path),
+        new_run=new.run,
+        n_common=len(common),
+        n_dropped_base=n_dropped_base,
+        n_dropped_new=n_dropped_new,
+        warnings=warnings,
+        metrics=metrics,
+        length=length,
+        identity=_identity_count(base, new, gates_cfg.identity_suite),
+        new_failures=new_failures,
+        fixes=fixes,
+    )
+    comparison.gates = evaluate_gates(comparison, gates_cfg)
+    unknown = sorted(set(gates_cfg.ignore) - {g.name for g in comparison.gates})
+    if unknown:
+        comparison.warnings.append(
+            f"[gates] ignore names no gate: {', '.join(unknown)}; gates here: "
+            + ", ".join(g.name for g in comparison.gates)
+        )
+    return comparison
+
+
+def _teacher_forced_metrics(base: RunData, new: RunData, config: GateConfig, warnings: list[str]) -> list[Metric]:
+    if base.teacher_forced is None or new.teacher_forced is None:
+        if (base.teacher_forced is None) != (new.teacher_forced is None):
+            side = "base" if new.teacher_forced is None else "new"
+            warnings.append(f"teacher_forced.jsonl only in the {side} run; teacher-forced figures skipped")
+        return []
+    keys = sorted(base.teacher_forced.keys() & new.teacher_forced.keys())
+    if not keys:
+        warnings.append("the runs' teacher_forced.jsonl files share no probes; teacher-forced figures skipped")
+        return []
+    names = [("ref_logprob", "teacher_forced"), ("stop_prob", "teacher_forced")]
+    b = np.array([[base.teacher_forced[k][n] for k in keys] for n, _ in names])
+    a = np.array([[new.teacher_forced[k][n] for k in keys] for n, _ in names])
+    out: list[Metric] = []
+    for suite, idx in _groups(keys):
+        out += _pair_metrics(names, b[:, idx], a[:, idx], suite, None, config, False)
+    return out
+
+
+def _flips(
+    keys: list[Key], labels: list[str], base_bad: np.ndarray, new_bad: np.ndarray
+) -> tuple[list[Flip], list[Flip]]:
+    """Per pair, which metrics went fine → bad and bad → fine; most detectors first."""
+    worse = (base_bad == 0) & (new_bad == 1)
+    better = (base_bad == 1) & (new_bad == 0)
+    out: tuple[list[Flip], list[Flip]] = ([], [])
+    for col, key in enumerate(keys):
+        for mask, dest in ((worse, out[0]), (better, out[1])):
+            hit = tuple(labels[j] for j in np.flatnonzero(mask[:, col]))
+            if hit:
+                dest.append(Flip(key[0], key[1], key[2], hit))
+    for flips in out:
+        flips.sort(key=lambda f: (-len(f.detectors), f.suite, f.probe_id, f.sample))
+    return out
+
+
+def _identity_count(base: RunData, new: RunData, suite: str) -> IdentityCount:
+    def count(data: RunData) -> tuple[int, int]:
+        keys = [k for k in data.records if k[0] == suite]
+        return len(keys), sum(bool(data.flags.get(k, {}).get("identity_leak")) for k in keys)
+
+    (b_n, b_leaks), (n_n, n_leaks) = count(base), count(new)
+    return IdentityCount(suite, b_n, b_leaks, n_n, n_leaks)
+
+
+def run_compare(
+    base_dir: str | Path,
+    new_dir: str | Path,
+    config: Mapping[str, Any] | None = None,
+    json_path: str | Path | None = None,
+    markdown_path: str | Path | None = None,
+) -> Comparison:
+    """What `evalgen compare` does, printing nothing: compare, write `comparison.json` into the NEW
+    run folder, and the optional JSON / Markdown copies. Print `comparison.table()` and exit with
+    0 if `comparison.passed` else 1; EvalgenError means a usage error (exit 2)."""
+    comparison = compare_runs(base_dir, new_dir, config)
+    comparison.write_json(Path(new_dir) / "comparison.json")
+    if json_path is not None:
+        comparison.write_json(json_path)
+    if markdown_path is not None:
+        path = Path(markdown_path)
+        try:
+            path.write_text(comparison.to_markdown(), encoding="utf-8")
+        except OSError as exc:
+            raise RunFolderError(f"{path}: cannot write ({exc}); check the folder exists and is writable") from exc
+    return comparison
