@@ -115,14 +115,14 @@ def _read_scores(path: Path, warnings: list[str]) -> tuple[dict[Key, dict[str, b
             and isinstance(suite, str)
             and isinstance(sample, int)
             and isinstance(f, dict)
-            and all(isinstance(v, bool) for v in f.values())
+            and all(isinstance(v, bool) or v is None for v in f.values())
         ):
             raise RunFolderError(
                 f"{path}:{i}: expected id, suite, sample and flags {{detector: bool}}; "
                 f"re-score with `evalgen score {path.parent}`"
             )
         key = record_key(suite, probe_id, sample)
-        flags[key] = dict(f)
+        flags[key] = {name: v for name, v in f.items() if v is not None}  # None: detector did not apply
         tc = obj.get("task_correct")
         stored[key] = tc if isinstance(tc, bool) else None
     return flags, stored

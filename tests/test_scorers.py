@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evalgen.errors import ConfigError, ProbeError
 from evalgen.records import GenerationRecord
@@ -288,3 +290,36 @@ def test_every_builtin_reference_scores_itself_correct() -> None:
             checked += 1
     if checked == 0:
         pytest.skip("no built-in probes with references")
+
+
+# --- robustness: no model output may crash a scorer ---
+
+_MESSY = st.text(
+    alphabet=st.sampled_from(
+        list('0123456789.,/-−+ 万亿千百十点零〇一二两三四五六七八九个答案是选ABCDabcd()（）:：*\n`{}"[]')
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_MESSY)
+def test_scorers_never_raise_on_messy_output(text: str) -> None:
+    value = extract_number(text)
+    assert value is None or isinstance(value, float)
+    assert extract_choice(text) in (None, "A", "B", "C", "D")
+    for name, ref in SAMPLE_REFERENCES.items():
+        result = SCORERS[name](text, ref, OPTS)
+        assert 0.0 <= result.score <= 1.0
+
+
+SAMPLE_REFERENCES: dict[str, str | list[str]] = {
+    "exact": "42",
+    "contains": ["B", "二"],
+    "regex": r"\d+",
+    "choice": "B",
+    "numeric": "1,250",
+    "bleu": "答案是B",
+    "chrf": "答案是B",
+    "json": ["a"],
+}
