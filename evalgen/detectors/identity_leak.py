@@ -1,0 +1,228 @@
+"""`identity_leak`: the model claims to be, or to be made by, another assistant or company.
+
+A name from `DEFAULT_NAMES` (+ `extra_names`, - `ignore_names`) counts only inside a self-claim in
+the same sentence: "I am / I'm / my name is / call me NAME", "I was developed|created|trained|built
+by NAME", "(I'm | As) an AI model developed by|from NAME", "NAME created me", "我是/我叫/我的名字是
+NAME", "我是由NAME开发|训练|打造|研发的", "作为一个由NAME训练的…", "我是来自NAME的…". Negations ("I am
+not", "我不是"), comparisons ("like NAME", "与NAME不同", "similar to"), mentions and quotes do not
+count. A name of the same family (`FAMILIES`: an assistant with its makers) as the configured identity
+or org is never a leak; without a configured identity, claims are reported but not flagged.
+`details.states_identity` says whether the output names the configured identity (None if unset).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from evalgen.detectors.base import DetectorContext
+from evalgen.records import Finding, GenerationRecord, Span
+
+__all__ = ["DEFAULT_NAMES", "detect_identity_leak"]
+
+NAME = "identity_leak"
+
+FAMILIES: tuple[tuple[str, ...], ...] = (
+    ("ChatGPT", "GPT-3.5", "GPT-3", "GPT-4", "GPT-4o", "GPT4", "GPT", "OpenAI"),
+    ("Claude", "Anthropic"),
+    ("MOSS", "复旦大学", "复旦", "Fudan"),
+    ("文心一言", "文心", "ERNIE Bot", "ERNIE", "百度", "Baidu"),
+    ("通义千问", "通义", "千问", "Qwen", "QianWen", "Tongyi", "阿里巴巴", "阿里云", "阿里", "Alibaba"),
+    ("ChatGLM", "GLM", "智谱", "智谱AI", "Zhipu", "清华大学", "清华", "Tsinghua"),
+    ("LLaMA", "Llama", "Meta"),
+    ("Baichuan", "百川"),
+    ("讯飞星火", "星火", "科大讯飞", "讯飞", "iFlytek"),
+    ("Gemini", "Bard", "Google", "谷歌", "DeepMind"),
+    ("Kimi", "月之暗面", "Moonshot"),
+    ("DeepSeek", "深度求索"),
+    ("Mistral",),
+    ("Yi", "零一万物", "01.AI"),
+    ("Copilot", "Bing", "Microsoft", "微软"),
+    ("Vicuna", "LMSYS"),
+    ("Alpaca", "Stanford", "斯坦福"),
+    ("MiniMax",),
+    ("豆包", "字节跳动", "ByteDance"),
+    ("混元", "腾讯", "Tencent"),
+    ("InternLM", "书生", "上海人工智能实验室", "商汤", "SenseTime"),
+)
+"""Other assistants with the organisations that make them: a family that contains the configured
+identity or org is the model's own."""
+DEFAULT_NAMES: tuple[str, ...] = tuple(name for family in FAMILIES for name in family)
+"""Other assistants and the organisations that make them."""
+
+# Claim cues that end right before the name (text of the same sentence, lower-cased): English,
+# plus the commonest French/Spanish/German/Italian forms.
+_EN_CLAIM = re.compile(
+    r"(?:\b(?:i\s+am|i'm|i’m|im|my\s+name\s+is|my\s+name's|call\s+me|i\s+was|i've\s+been|i\s+have\s+been|"
+    r"as\s+an?|as|i\s+come\s+from|i\s+am\s+from|i'm\s+from|i\s+work\s+for|"
+    r"my\s+(?:creators?|developers?|makers?|team|company|parent\s+company|owners?)(?:\s+(?:at|from|is|are))?|"
+    r"je\s+suis|je\s+m'appelle|j'ai\s+été|soy|me\s+llamo|ich\s+bin|ich\s+heiße|ich\s+wurde|sono|mi\s+chiamo)\b)"
+    r"(?P<mid>[^.!?\n]{0,80}?)\s*$"
+)
+_ADVERBS = r"(?:actually|really|just|simply|in\s+fact|indeed|now|currently|originally|officially|still|basically)"
+_EN_MID_IDENTITY = re.compile(
+    rf"^\s*(?:(?:an?|the|called|named|known\s+as|{_ADVERBS}|un|une|el|la|der|die|das|ein|eine)[\s,]+)*$"
+    r"|^\s*(?:an?|the|un|une)\s+[^,;]{0,40}?\b(?:called|named|known\s+as|appelée?|llamado)\s+$"
+)
+_EN_MID_MADE = re.compile(
+    r"\b(?:developed|created|trained|built|made|designed|programmed|fine-?tuned|powered|produced|released|"
+    r"owned|launched|engineered|backed|provided|maintained|based|derived|créée?|développée?|entraînée?|conçue?|"
+    r"creado|desarrollado|entrenado|entwickelt|erstellt|trainiert|creato|sviluppato)\s+"
+    r"(?:by|at|on|from|with|par|por|von|da)\s+"
+    r"(?:(?:the|a|an)\s+)?(?:(?:team|researchers|engineers|folks|people)\s+(?:at|of|from)\s+)?$"
+    r"|\b(?:model|assistant|ai|chatbot|bot|product|version|member|system|program|llm|creation|variant|modèle)\b"
+    r"[^,;]{0,30}?\b(?:from|of|by|de)\s+(?:the\s+)?$"
+    r"|\b(?:from|at)\s+$"
+)
+_EN_BLOCK = re.compile(
+    r"\b(?:not|n't|never|no\s+longer|unlike|like|similar|than|different|compared|instead|rather|besides|"
+    r"familiar|aware|heard|know|use|using|used|about|vs|versus|competitor|rival|alternative|such\s+as|including|"
+    r"trying|going|able|happy|glad|sorry|asking|wondering|thinking|talking|referring|inspired|also|pas)\b"
+)
+_EN_AFTER_ME = re.compile(r"^['’]?s?\s*(?:has\s+|had\s+)?(?:developed|created|trained|built|made|designed|programmed)\s+me\b",
+                          re.I)
+
+_ZH_CLAIM = re.compile(
+    r"(?:我是|我叫|我的名字是|我的名字叫|叫我|我由|我是由|作为|本模型|本助手|我来自|我属于|我就是|我乃)"
+    r"(?P<mid>[^。！？!?\n]{0,40}?)$"
+)
+_ZH_MID_IDENTITY = re.compile(r"^(?:一个|一款|一名|一位|)$")
+_ZH_MID_MADE = re.compile(r"(?:由|是由|被|来自|基于|出自|属于)\s*$")
+_ZH_BLOCK = re.compile(r"不|没|非|像|类似|比|与|和|跟|同|而是|除了|对于|关于|使用|用过|知道|听说|喜欢|了解")
+_ZH_AFTER_MADE = re.compile(
+    r"^[^。！？!?\n]{0,12}?(?:开发|训练|打造|研发|研制|创建|创造|推出|发布|构建|设计|制作|提供|出品)"
+)
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]")
+_SENTENCE_BREAK = re.compile(r"[.!?。！？\n](?=\s|$)|[。！？\n]")
+
+
+def _own(name: str, own: tuple[str, ...]) -> bool:
+    low = name.lower()
+    return any(o and (low in o or (len(o) >= 2 and o in low)) for o in own)
+
+
+@lru_cache(maxsize=64)
+def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: str, org: str) -> re.Pattern | None:
+    own = (identity.lower(), org.lower())
+    skip = {n.lower() for n in ignore}
+    families = [*FAMILIES, *((n,) for n in extra)]
+    names: set[str] = set()
+    for family in families:
+        if any(_own(name, own) for name in family):
+            continue  # the configured identity's own family: its makers are not a leak
+        for name in family:
+            if not name.strip() or name.lower() in skip:
+                continue
+            names.add(name)
+            if name.isascii():
+                names.update({name.upper(), name.lower(), name[0].lower() + name[1:], name.capitalize()})
+    if not names:
+        return None
+    # Case-sensitive variants grouped by first character keep the scan fast (no per-position
+    # try of every alternative, as re.IGNORECASE would do).
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name[0], []).append(name[1:])
+    parts = [
+        re.escape(first) + "(?:" + "|".join(re.escape(r) for r in sorted(rests, key=len, reverse=True)) + ")"
+        for first, rests in sorted(groups.items())
+    ]
+    return re.compile("|".join(parts))
+
+
+def _sentence_start(text: str, pos: int) -> int:
+    lo = max(0, pos - 120)
+    start = lo
+    for m in _SENTENCE_BREAK.finditer(text, lo, pos):
+        start = m.end()
+    return start
+
+
+def _in_quote(before: str) -> bool:
+    return before.count('"') % 2 == 1 or before.count("“") > before.count("”") or before.count("「") > before.count("」")
+
+
+def _is_claim(text: str, start: int, end: int) -> bool:
+    name = text[start:end]
+    if name.isascii():
+        prev = text[start - 1] if start else " "
+        nxt = text[end] if end < len(text) else " "
+        if _ASCII_WORD.match(prev) or (nxt.isascii() and nxt.isalnum()):
+            return False  # part of a longer word ("Metadata", "Yield")
+    s0 = _sentence_start(text, start)
+    before = text[s0:start]
+    if _in_quote(before):
+        return False
+    after = text[end:end + 30]
+    low = before.lower()
+    m = _EN_CLAIM.search(low)
+    if m:
+        raw = m.group("mid")
+        cue = m.group(0)[: m.start("mid") - m.start()].strip()
+        mid = raw + " "
+        if not _EN_BLOCK.search(mid) and not re.search(r"\b(?:not|n't|never)\b", low[max(0, m.start() - 12):m.start()]):
+            if _EN_MID_IDENTITY.match(mid):
+                # "As NAME, I ..." is a claim; "as NAME said" is not.
+                if cue.startswith("as"):
+                    return bool(re.match(r"\s*[,，]", after))
+                return True
+            if _EN_MID_MADE.search(mid):
+                return True
+    if _EN_AFTER_ME.match(after):
+        return not re.search(r"\b(?:not|n't|never)\b", low[-20:])
+    z = _ZH_CLAIM.search(before)
+    if z:
+        mid = z.group("mid")
+        cue = z.group(0)[: len(z.group(0)) - len(mid)]
+        if _ZH_BLOCK.search(mid):
+            return False
+        if _ZH_MID_IDENTITY.match(mid):
+            if cue == "作为":
+                return bool(re.match(r"\s*[，,]|[^。！？\n]{0,12}(?:开发|训练|打造|研发)", after))
+            return True
+        if _ZH_MID_MADE.search(mid):
+            return True
+        if cue in ("我是", "我由", "我是由", "作为") and _ZH_AFTER_MADE.match(after) and mid.endswith(("由", "被")):
+            return True
+    elif re.match(r"^\s*(?:由|是由)\s*$", before) and _ZH_AFTER_MADE.match(after):
+        return True  # "由微软团队研发" answering "who trained you": the subject is left out
+    return False
+
+
+def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Finding:
+    cfg = ctx.config.identity_leak
+    text = record.output
+    identity = (ctx.identity or "").strip()
+    org = (ctx.identity_org or "").strip()
+    details: dict = {"names": [], "states_identity": None}
+    if identity:
+        details["states_identity"] = _mentions(text, identity)
+    pattern = _names_pattern(cfg.extra_names, cfg.ignore_names, identity, org)
+    spans: list[Span] = []
+    names: list[str] = []
+    if pattern is not None:
+        for m in pattern.finditer(text):
+            if _is_claim(text, m.start(), m.end()):
+                spans.append(Span(m.start(), m.end(), "claimed identity"))
+                if m.group(0) not in names:
+                    names.append(m.group(0))
+    details["names"] = names
+    if not names:
+        return Finding(NAME, False, 0.0, "No claim to be another assistant.", [], details)
+    if not identity and not org:
+        # Without a configured identity the model's own name is unknown (a distilled Qwen saying
+        # "I am Qwen" is telling the truth): report the claims, don't flag them.
+        return Finding(NAME, False, 0.0, f"Claims to be or to be made by {', '.join(names)}; no identity "
+                       "configured to compare with.", spans, details)
+    own = f" instead of {identity}" if identity else ""
+    explanation = f"The output claims to be or to be made by {', '.join(names)}{own}."
+    return Finding(NAME, True, 1.0, explanation, spans, details)
+
+
+def _mentions(text: str, name: str) -> bool:
+    """Whether the text names `name` (case-insensitive, spaces optional)."""
+    low = name.lower()
+    if low in text.lower():
+        return True
+    squash = re.sub(r"\s+", "", low)
+    return bool(squash) and squash != low and squash in re.sub(r"\s+", "", text).lower()

@@ -1,0 +1,139 @@
+"""`language_drift`: the answer is mostly in another language (script) than the prompt.
+
+Script counts come from the UTF-8 bytes (see `_text.script_units`): a CJK ideograph, kana or Hangul
+syllable counts 1 unit, a Latin word `latin_word_units` (1.5), letters of other alphabets half a
+unit; code blocks, inline code and URLs are masked first, so technical terms in backticks and links
+don't count, and English words inside a Chinese answer weigh as words, not letters.
+
+The prompt's languages are the scripts with >= `prompt_lang_share` of the last user message
+(code masked). The output drifts when those languages cover < `min_output_share` of its units.
+Not judged: outputs with < `min_letters` letters, prompts with < `min_prompt_units` units, and
+prompts that ask for a language (translate, 翻译, 译成, in English, 用英文回答, ...).
+"""
+
+from __future__ import annotations
+
+import re
+
+from evalgen.detectors._text import last_user_message, mask_code, script_units
+from evalgen.detectors.base import DetectorContext
+from evalgen.records import Finding, GenerationRecord, Span
+
+__all__ = ["asks_for_language", "detect_language_drift"]
+
+NAME = "language_drift"
+
+_LANG_SCRIPT = {
+    "english": "latin", "french": "latin", "german": "latin", "spanish": "latin", "italian": "latin",
+    "portuguese": "latin", "dutch": "latin", "turkish": "latin", "polish": "latin", "indonesian": "latin",
+    "vietnamese": "latin", "swedish": "latin", "latin": "latin", "chinese": "zh", "mandarin": "zh",
+    "cantonese": "zh", "japanese": "ja", "korean": "ko", "russian": "cyrillic", "ukrainian": "cyrillic",
+    "greek": "greek", "arabic": "arabic", "hebrew": "hebrew", "hindi": "indic", "thai": "indic",
+    "英文": "latin", "英语": "latin", "法语": "latin", "法文": "latin", "德语": "latin", "德文": "latin",
+    "西班牙语": "latin", "意大利语": "latin", "葡萄牙语": "latin", "中文": "zh", "汉语": "zh", "普通话": "zh",
+    "粤语": "zh", "繁体": "zh", "简体": "zh", "文言文": "zh", "日语": "ja", "日文": "ja", "韩语": "ko", "韩文": "ko",
+    "俄语": "cyrillic", "俄文": "cyrillic", "阿拉伯语": "arabic",
+}
+_EN = "|".join(k for k in _LANG_SCRIPT if k.isascii())
+_ZH = "|".join(sorted((k for k in _LANG_SCRIPT if not k.isascii()), key=len, reverse=True))
+# Requests for a language; group "lang" is the target when one is named.
+_ASKS = re.compile(
+    rf"\b(?:translat\w*|convert\w*|rewrite|switch\w*|change|set)\b[^.?!\n]{{0,40}}?\b(?:to|into|in)\s+(?P<l1>{_EN})\b"
+    rf"|\b(?:answer\w*|respond\w*|repl\w*|write|writing|say|explain|output|use|using)\b[^.?!\n]{{0,25}}?"
+    rf"\b(?:in|using)\s+(?P<l2>{_EN})\b"
+    rf"|\b(?P<l3>{_EN})\s+(?:only|please|translation|version|equivalent|conversation|session|chat|follow-up|"
+    rf"prompt|question|message|request|thread|input|speaker|user)\b"
+    rf"|\bin\s+(?P<l4>{_EN})\s*(?:please|only)?\s*[.!?]?\s*$"
+    rf"|\btranslat\w*"
+    rf"|(?:翻译|译)(?:成|为|作|到)?\s*(?P<l5>{_ZH})?|[用以说讲]\s*(?P<l6>{_ZH})"
+    rf"|(?P<l7>{_ZH})\s*(?:回答|回复|作答|写|表达|怎么说|如何说|版本|翻译|输出)|怎么说",
+    re.I,
+)
+_NAMES = {
+    "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "latin": "Latin-script", "cyrillic": "Cyrillic",
+    "greek": "Greek", "arabic": "Arabic", "hebrew": "Hebrew", "indic": "Indic",
+}
+_CODE_LINE = re.compile(
+    r"^\s*(?:def|class|import|from\s+\S+\s+import|return|elif|else:|try:|except|with|print|public|private|static|"
+    r"void|function|var|let|const|#include|package|func|fn|SELECT|INSERT|echo|pip|npm|git|\}|\]|\))(?:\b|$)"
+)
+_TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,60}>")
+_PHRASE = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t,;:\"“”()/-]{1,3}[A-Za-z][A-Za-z'’-]*){2,}")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
+    """Whether the prompt asks for an answer in some language, and the scripts of the languages it
+    names as targets (empty when none is named, e.g. a bare 'translate')."""
+    asked = False
+    targets: set[str] = set()
+    for m in _ASKS.finditer(prompt):
+        asked = True
+        for key in ("l1", "l2", "l3", "l4", "l5", "l6", "l7"):
+            lang = m.group(key)
+            if lang:
+                targets.add(_LANG_SCRIPT[lang.lower()])
+    return asked, targets
+
+
+def _is_code_line(line: str) -> bool:
+    if any("\u3400" <= ch <= "\u9fff" for ch in line):
+        return False
+    symbols = sum(line.count(c) for c in "=;{}[]<>_%")
+    indent = len(line) - len(line.lstrip(" \t"))
+    return bool(_CODE_LINE.match(line)) or symbols >= 2 or (indent >= 4 and (symbols >= 1 or "(" in line))
+
+
+def _language_text(text: str) -> str:
+    """The text with code-like lines and markup tags blanked and Latin words that stand alone (terms,
+    names, labels) removed: what is left is the answer's running language."""
+    kept = []
+    for line in mask_code(text).split("\n"):
+        if _is_code_line(line):
+            continue
+        line = _TAG.sub(" ", line)
+        phrases = " ".join(m.group(0) for m in _PHRASE.finditer(line))
+        kept.append(_WORD.sub(" ", line) + " " + phrases)
+    return "\n".join(kept)
+
+
+def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Finding:
+    cfg = ctx.config.language_drift
+    details: dict = {"prompt_lang": None, "output_lang": None}
+    prompt = last_user_message(record).strip()
+    asked, targets = asks_for_language(prompt)
+    note = prompt.startswith(("(", "（")) and prompt.endswith((")", "）"))
+    if note:
+        # A prompt that is one parenthesised note (a paraphrase in an imported corpus) is not the
+        # user's words: only a language it names counts.
+        pin = script_units("", cfg.latin_word_units)
+        langs = sorted(targets)
+    else:
+        pin = script_units(mask_code(prompt), cfg.latin_word_units)
+        if pin.total < cfg.min_prompt_units and not targets:
+            return Finding(NAME, False, 0.0, "The prompt has no language to compare with.", [], details)
+        langs = sorted({k for k, v in pin.units.items() if v >= cfg.prompt_lang_share * pin.total} | targets)
+    details["prompt_lang"] = pin.dominant() or (langs[0] if langs else None)
+    details["prompt_langs"] = langs
+    if asked:
+        details["asked_for_language"] = sorted(targets) or True
+    if not langs or (asked and not targets):
+        return Finding(NAME, False, 0.0, "Not judged: no prompt language, or a translation without a target.",
+                       [], details)
+    out = script_units(mask_code(record.output), cfg.latin_word_units)
+    share = sum(out.units.get(k, 0.0) for k in langs) / out.total if out.total else 1.0
+    if share < cfg.min_output_share and "latin" not in langs and "latin" in out.units:
+        # Before flagging, drop what is not running language: code lines, tags, lone terms and names.
+        out = script_units(_language_text(record.output), cfg.latin_word_units)
+        share = sum(out.units.get(k, 0.0) for k in langs) / out.total if out.total else 1.0
+    details["output_lang"] = out.dominant()
+    details["prompt_lang_share"] = round(share, 4)
+    if out.total < cfg.min_units:
+        return Finding(NAME, False, 0.0, "Too little text to judge the language.", [], details)
+    if share >= cfg.min_output_share:
+        return Finding(NAME, False, round(1.0 - share, 4), "The answer is in the prompt's language.", [], details)
+    want = "/".join(_NAMES.get(k, k) for k in langs)
+    got = _NAMES.get(details["output_lang"] or "", details["output_lang"])
+    explanation = f"The prompt is {want} but {1 - share:.0%} of the answer is {got}."
+    text = record.output
+    return Finding(NAME, True, round(1.0 - share, 4), explanation, [Span(0, len(text), "other language")], details)

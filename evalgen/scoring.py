@@ -1,0 +1,212 @@
+"""Scoring API: run every detector over records and read/write `scores.jsonl`.
+
+One line per record (keys are stable; other tools read them):
+    {"id": probe_id, "suite": ..., "sample": int,
+     "flags": {"repetition": bool, ...},           # one per detector
+     "findings": {"repetition": Finding.to_dict(), ...}}
+Extra top-level keys (e.g. "task_correct", added by task scorers) round-trip through `extra`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalgen.detectors import DETECTORS, DetectorContext
+from evalgen.errors import ProbeError, RunFolderError
+from evalgen.records import Finding, GenerationRecord, Message
+
+__all__ = [
+    "FINISH_REASONS",
+    "ScoreLine",
+    "read_scores",
+    "records_from_external",
+    "score_folder",
+    "score_record",
+    "score_records",
+    "write_scores",
+]
+
+FINISH_REASONS: dict[str | None, str] = {"stop": "eos", "length": "length", None: "unknown"}
+"""How an imported line's `finish_reason` maps to `stop_reason`."""
+
+
+@dataclass
+class ScoreLine:
+    """The detectors' verdicts on one record."""
+
+    id: str
+    suite: str
+    sample: int
+    findings: dict[str, Finding]
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further top-level keys (e.g. "task_correct", "task") written beside the detectors'."""
+
+    @property
+    def flags(self) -> dict[str, bool]:
+        return {name: f.flagged for name, f in self.findings.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "suite": self.suite,
+            "sample": self.sample,
+            "flags": self.flags,
+            "findings": {name: _finding_dict(f) for name, f in self.findings.items()},
+            **self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoreLine:
+        known = {"id", "suite", "sample", "flags", "findings"}
+        findings = {name: Finding.from_dict(f) for name, f in data["findings"].items()}
+        extra = {k: v for k, v in data.items() if k not in known}
+        return cls(str(data["id"]), str(data["suite"]), int(data["sample"]), findings, extra)
+
+
+def _finding_dict(f: Finding) -> dict[str, Any]:
+    """Finding.to_dict() without dataclasses.asdict's deep copy (same result, ~10x faster)."""
+    return {
+        "detector": f.detector,
+        "flagged": f.flagged,
+        "score": f.score,
+        "explanation": f.explanation,
+        "spans": [{"start": s.start, "end": s.end, "label": s.label} for s in f.spans],
+        "details": dict(f.details),
+    }
+
+
+def score_record(record: GenerationRecord, ctx: DetectorContext) -> ScoreLine:
+    """Every detector on one record."""
+    findings = {name: detect(record, ctx) for name, detect in DETECTORS.items()}
+    return ScoreLine(record.probe_id, record.suite, record.sample, findings)
+
+
+def score_records(records: Iterable[GenerationRecord], ctx: DetectorContext) -> list[ScoreLine]:
+    """Every detector on every record, in order. The detectors screen cheaply first, so this stays a
+    plain loop over the pure per-record functions and gives exactly their findings."""
+    detectors = list(DETECTORS.items())
+    return [
+        ScoreLine(r.probe_id, r.suite, r.sample, {name: detect(r, ctx) for name, detect in detectors})
+        for r in records
+    ]
+
+
+def write_scores(path: str | Path, lines: Iterable[ScoreLine]) -> None:
+    """Write one JSON object per line (UTF-8, non-ASCII kept readable)."""
+    with Path(path).open("w", encoding="utf-8") as fh:
+        for line in lines:
+            fh.write(json.dumps(line.to_dict(), ensure_ascii=False))
+            fh.write("\n")
+
+
+def read_scores(path: str | Path) -> list[ScoreLine]:
+    """Read `scores.jsonl`; RunFolderError naming file:line for a corrupt line."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunFolderError(f"{path}: scores file not found; run `evalgen score` first")
+    lines = []
+    with path.open(encoding="utf-8") as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                lines.append(ScoreLine.from_dict(json.loads(raw)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise RunFolderError(f"{path}:{n}: not a valid score line ({exc}); re-score the run") from exc
+    return lines
+
+
+def _record_from_line(data: Any, where: str, default_suite: str) -> GenerationRecord:
+    if not isinstance(data, dict):
+        raise ProbeError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    if "id" not in data:
+        raise ProbeError(f"{where}: missing field 'id'")
+    if not isinstance(data.get("output"), str):
+        raise ProbeError(f"{where}: missing or non-string field 'output'")
+    messages: list[Message]
+    if "messages" in data:
+        raw = data["messages"]
+        if not isinstance(raw, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in raw
+        ):
+            raise ProbeError(f"{where}: 'messages' must be a list of {{'role': str, 'content': str}} objects")
+        messages = [{"role": m["role"], "content": m["content"]} for m in raw]
+        users = [m["content"] for m in messages if m["role"] == "user"]
+        prompt_text = users[-1] if users else ""
+    elif isinstance(data.get("prompt"), str):
+        prompt_text = data["prompt"]
+        messages = [{"role": "user", "content": prompt_text}]
+    else:
+        raise ProbeError(f"{where}: needs a string 'prompt' or a 'messages' list")
+    finish = data.get("finish_reason")
+    if finish not in FINISH_REASONS:
+        raise ProbeError(f"{where}: finish_reason {finish!r} is not one of 'stop', 'length' or null")
+    ids = data.get("output_token_ids")
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
+        raise ProbeError(f"{where}: 'output_token_ids' must be a list of integers")
+    sample = data.get("sample", 0)
+    if not isinstance(sample, int) or isinstance(sample, bool):
+        raise ProbeError(f"{where}: 'sample' must be an integer, got {sample!r}")
+    suite = data.get("suite", default_suite)
+    if not isinstance(suite, str) or not suite:
+        raise ProbeError(f"{where}: 'suite' must be a non-empty string")
+    return GenerationRecord(
+        probe_id=str(data["id"]),
+        suite=suite,
+        sample=sample,
+        messages=messages,
+        prompt_text=prompt_text,
+        output=data["output"],
+        output_raw=data["output"],
+        output_token_ids=ids,
+        stop_reason=FINISH_REASONS[finish],
+        n_output_tokens=len(ids) if ids is not None else 0,
+        latency_s=0.0,
+        reference=data.get("reference"),
+        scorer=data.get("scorer"),
+        lang=data.get("lang"),
+    )
+
+
+def records_from_external(path: str | Path) -> list[GenerationRecord]:
+    """Records from a JSONL file of outside generations (`evalgen score FILE.jsonl`).
+
+    Each line: `id`, `prompt` or `messages`, `output`; optional `finish_reason` ("stop" -> eos,
+    "length" -> length, absent/null -> unknown), `output_token_ids`, `suite` (default: the file's
+    stem), `sample` (default 0), `reference`, `scorer`, `lang`. ProbeError names file:line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ProbeError(f"{path}: file not found; pass a JSONL file of generations")
+    records = []
+    with path.open(encoding="utf-8") as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                data = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ProbeError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+            records.append(_record_from_line(data, where, path.stem))
+    if not records:
+        raise ProbeError(f"{path}: no generations in the file")
+    return records
+
+
+def score_folder(input_path: str | Path, out_dir: str | Path, ctx: DetectorContext) -> list[ScoreLine]:
+    """Import `input_path`, write `out_dir/generations.jsonl` and `out_dir/scores.jsonl`, return the lines."""
+    records = records_from_external(input_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "generations.jsonl").open("w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r.to_dict(), ensure_ascii=False))
+            fh.write("\n")
+    lines = score_records(records, ctx)
+    write_scores(out / "scores.jsonl", lines)
+    return lines
