@@ -15,6 +15,7 @@ __all__ = [
     "ScriptUnits",
     "code_regions",
     "in_regions",
+    "is_code_line",
     "last_user_message",
     "mask_code",
     "script_units",
@@ -61,6 +62,24 @@ def mask_code(text: str) -> str:
         last = b
     parts.append(text[last:])
     return "".join(parts)
+
+
+_CODE_LINE = re.compile(
+    r"^\s*(?:def|class|import|from\s+\S+\s+import|return|elif|else:|try:|except|with|print|public|private|static|"
+    r"void|function|var|let|const|#include|package|func|fn|SELECT|INSERT|echo|pip|npm|git|\}|\]|\))(?:\b|$)"
+)
+_TRAILING_COMMENT = re.compile(r"\s(?:#|//).*$")
+
+
+def is_code_line(line: str) -> bool:
+    """Whether a line outside a code fence looks like source code (keyword start, code symbols,
+    indented with brackets) rather than prose; lines with CJK characters never do."""
+    line = _TRAILING_COMMENT.sub("", line)  # `print(x)  # 输出结果` is still code
+    if not line.strip() or any("\u3400" <= ch <= "\u9fff" for ch in line):
+        return False
+    symbols = sum(line.count(c) for c in "=;{}[]<>_%")
+    indent = len(line) - len(line.lstrip(" \t"))
+    return bool(_CODE_LINE.match(line)) or symbols >= 2 or (indent >= 4 and (symbols >= 1 or "(" in line))
 
 
 def last_user_message(record: GenerationRecord) -> str:

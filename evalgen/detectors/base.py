@@ -69,9 +69,9 @@ class TruncationConfig:
     """An unpunctuated final Latin-script segment needs this many words to count as a cut sentence..."""
     min_tail_cjk: int = 8
     """...or this many CJK characters."""
-    long_tail_words: int = 15
-    """A final segment this long is a cut sentence even when no earlier sentence ended with punctuation."""
-    long_tail_cjk: int = 25
+    long_tail_words: int = 30
+    """A final sentence this long without punctuation is cut even without a comma."""
+    long_tail_cjk: int = 50
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from evalgen.detectors._text import last_user_message, mask_code, script_units
+from evalgen.detectors._text import is_code_line, last_user_message, mask_code, script_units
 from evalgen.detectors.base import DetectorContext
 from evalgen.records import Finding, GenerationRecord, Span
 
@@ -39,11 +39,11 @@ _ZH = "|".join(sorted((k for k in _LANG_SCRIPT if not k.isascii()), key=len, rev
 # Requests for a language; group "lang" is the target when one is named.
 _ASKS = re.compile(
     rf"\b(?:translat\w*|convert\w*|rewrite|switch\w*|change|set)\b[^.?!\n]{{0,40}}?\b(?:to|into|in)\s+(?P<l1>{_EN})\b"
-    rf"|\b(?:answer\w*|respond\w*|repl\w*|write|writing|say|explain|output|use|using)\b[^.?!\n]{{0,25}}?"
-    rf"\b(?:in|using)\s+(?P<l2>{_EN})\b"
-    rf"|\b(?P<l3>{_EN})\s+(?:only|please|translation|version|equivalent|conversation|session|chat|follow-up|"
-    rf"prompt|question|message|request|thread|input|speaker|user)\b"
-    rf"|\bin\s+(?P<l4>{_EN})\s*(?:please|only)?\s*[.!?]?\s*$"
+    rf"|\b(?:answer\w*|respond\w*|repl\w*|write|writing|say|explain|describe|summari[sz]e|introduce|tell|output|use|"
+    rf"using)\b[^.?!\n]{{0,25}}?\b(?:in|using)\s+(?P<l2>{_EN})\b"
+    # "English please", "English-only session", "(English agent conversation; ...)"
+    rf"|\b(?P<l3>{_EN})(?:[\s-]+only)?\s+(?:[a-z]+\s+)?(?:only|please|translation|version|equivalent|conversation|"
+    rf"session|chat|context|follow-up|prompt|question|message|request|thread|input|speaker|user)\b"
     rf"|\btranslat\w*"
     rf"|(?:翻译|译)(?:成|为|作|到)?\s*(?P<l5>{_ZH})?|[用以说讲]\s*(?P<l6>{_ZH})"
     rf"|(?P<l7>{_ZH})\s*(?:回答|回复|作答|写|表达|怎么说|如何说|版本|翻译|输出)|怎么说",
@@ -53,10 +53,6 @@ _NAMES = {
     "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "latin": "Latin-script", "cyrillic": "Cyrillic",
     "greek": "Greek", "arabic": "Arabic", "hebrew": "Hebrew", "indic": "Indic",
 }
-_CODE_LINE = re.compile(
-    r"^\s*(?:def|class|import|from\s+\S+\s+import|return|elif|else:|try:|except|with|print|public|private|static|"
-    r"void|function|var|let|const|#include|package|func|fn|SELECT|INSERT|echo|pip|npm|git|\}|\]|\))(?:\b|$)"
-)
 _TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,60}>")
 _PHRASE = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t,;:\"“”()/-]{1,3}[A-Za-z][A-Za-z'’-]*){2,}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
@@ -69,19 +65,11 @@ def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
     targets: set[str] = set()
     for m in _ASKS.finditer(prompt):
         asked = True
-        for key in ("l1", "l2", "l3", "l4", "l5", "l6", "l7"):
+        for key in ("l1", "l2", "l3", "l5", "l6", "l7"):
             lang = m.group(key)
             if lang:
                 targets.add(_LANG_SCRIPT[lang.lower()])
     return asked, targets
-
-
-def _is_code_line(line: str) -> bool:
-    if any("\u3400" <= ch <= "\u9fff" for ch in line):
-        return False
-    symbols = sum(line.count(c) for c in "=;{}[]<>_%")
-    indent = len(line) - len(line.lstrip(" \t"))
-    return bool(_CODE_LINE.match(line)) or symbols >= 2 or (indent >= 4 and (symbols >= 1 or "(" in line))
 
 
 def _language_text(text: str) -> str:
@@ -89,7 +77,7 @@ def _language_text(text: str) -> str:
     names, labels) removed: what is left is the answer's running language."""
     kept = []
     for line in mask_code(text).split("\n"):
-        if _is_code_line(line):
+        if is_code_line(line):
             continue
         line = _TAG.sub(" ", line)
         phrases = " ".join(m.group(0) for m in _PHRASE.finditer(line))

@@ -9,8 +9,11 @@ Only records with stop_reason `eos` (or `unknown`, imported) are judged; a `leng
    except a list item or line that ends in a dangling function word;
 3. a dangling function word at the end (EN: and/the/of/to/...; ZH: 这/的/和/但/在/...), a trailing
    comma or hyphen, or an unclosed bracket/quote in the last line -> truncated;
-4. an unpunctuated final segment of >= `min_tail_words` words / `min_tail_cjk` CJK characters after
-   earlier punctuated sentences (or >= `long_tail_words` / `long_tail_cjk` alone) -> truncated.
+4. an unpunctuated final sentence of >= `min_tail_words` words / `min_tail_cjk` CJK characters that
+   has opened a second clause (a comma), or >= `long_tail_words` / `long_tail_cjk` -> truncated.
+Structure opened at the very end with nothing after it (an unclosed fence, a bare "###" or bullet,
+an opening tag) is truncated even in a short output. With stop_reason `unknown`, an output whose
+last 16 characters occurred earlier is a looping tail cut by a limit, not judged.
 Outputs shorter than `min_output_chars` are normal short answers.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from evalgen.detectors._text import is_code_line
 from evalgen.detectors.base import DetectorContext
 from evalgen.records import Finding, GenerationRecord, Span
 
@@ -51,6 +55,13 @@ _CLOSING = re.compile(
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)、]|[a-zA-Z][.)]|[（(]\d+[)）]|[一二三四五六七八九十]+、)\s*")
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s|\*\*[^*]+\*\*:?$|__[^_]+__:?$)")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+# Structure opened at the very end with nothing after it: a bare heading marker or bullet, an
+# opening tag, a tag cut before its ">".
+_OPENING_END = re.compile(
+    r"(?:^|\n)[ \t]*(?:#{1,6}|[-*+•]|\d+[.)])[ \t]*$|<(?P<tag>[A-Za-z][\w:-]*)(?:\s[^<>]*)?>\s*$|<[A-Za-z/][^<>\s]*$"
+)
+_LOOP_PROBE = 16
+_CLAUSE = re.compile(r"[，,;；、]")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
@@ -98,8 +109,8 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
     full = record.output
     text = full.rstrip()
     end = len(text)
-    if len(text.strip()) < cfg.min_output_chars:
-        return _ok("short_answer", details)
+    if not text.strip():
+        return _ok("empty", details)
     base = max(0, end - _TAIL)
     tail = text[base:]
 
@@ -108,15 +119,27 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
     if "```" in text or "~~~" in text:
         fences = re.findall(r"^[ \t]*(?:```|~~~)", text, re.M)
         if len(fences) % 2:
-            start = text.rfind("```")
+            start = max(text.rfind("```"), text.rfind("~~~"))
             return _cut(max(0, start), end, "unclosed_code_block", "The output ends inside an unclosed code block.",
                         1.0, details)
+    opened = _OPENING_END.search(tail)
+    if opened and not (opened.group("tag") and f"</{opened.group('tag')}" in tail[opened.end():]):
+        start = base + opened.start()
+        return _cut(start, end, "empty_opening", f"The output ends on {opened.group(0).strip()!r} with nothing after it.",
+                    1.0, details)
+    if len(text.strip()) < cfg.min_output_chars:
+        return _ok("short_answer", details)
+    if record.stop_reason == "unknown" and end > 2 * _LOOP_PROBE and text.find(text[-_LOOP_PROBE:]) < end - _LOOP_PROBE:
+        # The last words occurred before: a looping tail cut by some limit, not a model-chosen end.
+        return _ok("looping_tail", details)
 
     line_start = text.rfind("\n") + 1
     line = text[line_start:]
     stripped_line = line.strip()
     if re.match(r"^(?:```|~~~)", stripped_line):
         return _ok("code_block", details)
+    if is_code_line(line) or re.search(r"`[^`\n]+`$|</[A-Za-z][\w:-]*>$|/>$", stripped_line):
+        return _ok("code_line", details)
     last = text[-1]
     core = text.rstrip("*_`~ \t") or text
     final = core[-1]
@@ -167,7 +190,9 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
     details.update(tail_words=words, tail_cjk=cjk)
     long_enough = words >= cfg.long_tail_words or cjk >= cfg.long_tail_cjk
     prose = words >= cfg.min_tail_words or cjk >= cfg.min_tail_cjk
-    if long_enough or (prose and punctuated_before):
+    # A final sentence that has opened a second clause but not closed is cut; a lone clause with no
+    # period ("我是一个AI助手") is usually a complete statement.
+    if long_enough or (prose and punctuated_before and _CLAUSE.search(segment)):
         return _cut(seg_start, end, "mid_sentence", "The output stops mid-sentence without final punctuation.",
                     0.7, details)
     return _ok("short_final_line", details)
