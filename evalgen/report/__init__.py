@@ -1,0 +1,10 @@
+"""The HTML report: one self-contained page (no network, scripts and styles inline) to read a run's
+bad cases, before and after side by side, with each detector's evidence highlighted.
+
+`build_report(run_dir, baseline_dir=None)` reads only the run folder files and writes
+`report.html` into the run folder.
+"""
+
+from evalgen.report.build import REPORT_NAME, build_report
+
+__all__ = ["REPORT_NAME", "build_report"]

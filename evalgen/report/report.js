@@ -1,0 +1,755 @@
+'use strict';
+// evalgen report. Model output is untrusted: every piece of data reaches the page through
+// textContent / createElement / setAttribute on inert attributes, never through innerHTML, and no
+// data value ever becomes a URL. The case list is virtualized: only the visible rows exist.
+(function () {
+  performance.mark('evalgen:start');
+  const DATA = JSON.parse(document.getElementById('data').textContent);
+  let TEXTS = null;
+  // The bulk (prompts, outputs, findings) is parsed on first need, so the list appears first.
+  function texts() {
+    if (!TEXTS) TEXTS = JSON.parse(document.getElementById('texts').textContent);
+    return TEXTS;
+  }
+
+  const DET = DATA.detectors;
+  const CASES = DATA.cases;
+  const HAS_BASE = !!DATA.base;
+  const CMP = DATA.comparison;
+  const KEY_INDEX = new Map(CASES.map((c, i) => [c.k, i]));
+  const ALL_BITS = (1 << DET.length) - 1;
+  const ROW_H = 68;
+  const LABELS = {
+    repetition: 'repetition', truncation: 'truncation', missing_eos: 'missing EOS',
+    identity_leak: 'identity leak', language_drift: 'language drift', task: 'old task wrong',
+    task_accuracy: 'old-task accuracy',
+  };
+  const COLOUR = { repetition: 0, truncation: 1, missing_eos: 2, identity_leak: 3, language_drift: 4, task: 5 };
+  const STOP_HELP = {
+    eos: 'ended on an end token', stop_string: 'cut at a stop string (a made-up next turn)',
+    length: 'hit max_new_tokens', loop: 'cut early: certainly looping', error: 'backend error',
+    unknown: 'imported without a finish reason',
+  };
+  const label = (d) => LABELS[d] || d;
+  function colourClass(d) {
+    if (d in COLOUR) return 'k' + COLOUR[d];
+    const extra = DET.filter((x) => !(x in COLOUR));
+    return 'k' + (6 + (extra.indexOf(d) % 2));
+  }
+
+  // --- DOM helpers ------------------------------------------------------------------------------
+  function h(tag, props, ...kids) {
+    const el = document.createElement(tag);
+    setProps(el, props);
+    for (const k of kids) if (k !== null && k !== undefined && k !== false) el.append(k);
+    return el;
+  }
+  function s(tag, props, ...kids) {
+    const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    setProps(el, props);
+    for (const k of kids) if (k !== null && k !== undefined && k !== false) el.append(k);
+    return el;
+  }
+  function setProps(el, props) {
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') el.setAttribute('class', v);
+      else if (k === 'text') el.textContent = v;
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, String(v));
+    }
+  }
+  const pct = (x) => (x === null || x === undefined ? '–' : (100 * x).toFixed(1) + '%');
+  function pp(d) {
+    if (d === null || d === undefined) return '';
+    const v = 100 * d;
+    return (v > 0 ? '+' : v < 0 ? '−' : '±') + Math.abs(v).toFixed(1) + ' pp';
+  }
+  const fmtNum = (x) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(3)) : String(x));
+  function caseHash(key) {
+    return '#case=' + encodeURIComponent(key).replace(/%2F/g, '/');
+  }
+  function setHash(hash) {
+    try { history.replaceState(null, '', hash); } catch (e) { /* file:// may refuse: not essential */ }
+  }
+
+  // --- state ------------------------------------------------------------------------------------
+  const S = { tab: 'overview', det: 'any', suite: -1, flip: 'bad', stop: -1, q: '', sort: 'score', sel: -1 };
+  let VIEW = [];
+  let COUNTS = [];
+  let HAY = null;
+  let listRendered = false;
+  const els = {};
+
+  function stateBits(c, mask) {
+    return [c.n ? c.n.f & mask : 0, c.b ? c.b.f & mask : 0];
+  }
+  function flipMatch(n, b, c, flip) {
+    switch (flip) {
+      case 'all': return true;
+      case 'bad': return (n | b) !== 0;
+      case 'ok': return (n | b) === 0;
+      case 'new': return !!(c.b && c.n) && (n & ~b) !== 0;
+      case 'fixed': return !!(c.b && c.n) && (b & ~n) !== 0;
+      case 'both': return (n & b) !== 0;
+      default: return true;
+    }
+  }
+  function caseStatus(c) {
+    const [n, b] = stateBits(c, ALL_BITS);
+    if (HAS_BASE && c.n && c.b) {
+      if (n & ~b) return ['new', 'new failure'];
+      if (b & ~n) return ['fixed', 'fixed'];
+      if (n & b) return ['both', 'bad in both'];
+      return ['ok', 'ok'];
+    }
+    if (HAS_BASE && !c.b) return [n ? 'bad' : 'ok', n ? 'bad (new only)' : 'new only'];
+    if (HAS_BASE && !c.n) return [b ? 'bad' : 'ok', b ? 'bad (base only)' : 'base only'];
+    return n ? ['bad', 'bad'] : ['ok', 'ok'];
+  }
+  function caseScore(c, mask) {
+    let best = 0;
+    for (const side of [c.n, c.b]) {
+      if (!side || !side.s) continue;
+      for (let d = 0; d < DET.length; d++) if ((mask >> d) & 1 && side.s[d] > best) best = side.s[d];
+    }
+    return best;
+  }
+  function haystack(i) {
+    if (!HAY) {
+      const T = texts();
+      HAY = CASES.map((c) => {
+        const parts = [c.k];
+        for (const side of [c.n, c.b]) {
+          if (!side) continue;
+          const d = T.sides[side.x];
+          parts.push(d.o, T.prompts[d.p]);
+        }
+        return parts.join('\n').toLowerCase();
+      });
+    }
+    return HAY[i];
+  }
+
+  function applyFilters() {
+    const di = S.det === 'any' ? -1 : DET.indexOf(S.det);
+    const mask = di < 0 ? ALL_BITS : 1 << di;
+    const q = S.q.trim().toLowerCase();
+    COUNTS = new Array(DET.length).fill(0);
+    const out = [];
+    for (let i = 0; i < CASES.length; i++) {
+      const c = CASES[i];
+      if (S.suite >= 0 && c.su !== S.suite) continue;
+      if (S.stop >= 0 && (c.n || c.b).st !== S.stop) continue;
+      if (q && !haystack(i).includes(q)) continue;
+      const [n, b] = stateBits(c, ALL_BITS);
+      for (let d = 0; d < DET.length; d++) {
+        const bit = 1 << d;
+        if ((n | b) & bit && flipMatch(n & bit, b & bit, c, S.flip)) COUNTS[d]++;
+      }
+      if (flipMatch(n & mask, b & mask, c, S.flip)) out.push(i);
+    }
+    if (S.sort === 'score') {
+      const score = new Float64Array(CASES.length);
+      for (const i of out) score[i] = caseScore(CASES[i], mask);
+      out.sort((a, b) => score[b] - score[a] || a - b);
+    } else if (S.sort === 'tokens') {
+      const t = (c) => (c.n || c.b).t;
+      out.sort((a, b) => t(CASES[b]) - t(CASES[a]) || a - b);
+    }
+    VIEW = out;
+  }
+
+  // --- top bar ----------------------------------------------------------------------------------
+  function renderTop() {
+    const top = document.getElementById('top');
+    const runs = h('div', { class: 'runs' },
+      HAS_BASE ? h('span', { class: 'run base', title: DATA.base.path }, DATA.base.name) : null,
+      HAS_BASE ? h('span', { class: 'arrow' }, '→') : null,
+      h('span', { class: 'run new', title: DATA.new.path }, DATA.new.name));
+    const tabs = h('nav', { class: 'tabs' },
+      h('button', { class: 'tab', 'data-tab': 'overview', onclick: () => go('overview') }, 'Overview'),
+      h('button', { class: 'tab', 'data-tab': 'cases', onclick: () => go('cases') }, 'Cases'));
+    let verdict = null;
+    const gates = (CMP && CMP.gates) || [];
+    if (gates.length) {
+      const failed = gates.filter((g) => !g.passed);
+      verdict = h('button', {
+        class: 'verdict ' + (failed.length ? 'fail' : 'pass'), id: 'verdict',
+        title: failed.map((g) => g.name + ': ' + g.reason).join('\n') || 'all gates passed',
+        onclick: () => { go('overview'); const g = document.getElementById('gates'); if (g) g.scrollIntoView(); },
+      }, failed.length ? 'FAIL' : 'PASS',
+      h('span', { class: 'verdict-sub' }, failed.length ? `${failed.length} of ${gates.length} gates failed` : `${gates.length} gates passed`));
+    }
+    top.replaceChildren(h('div', { class: 'brand' }, 'evalgen'), runs, tabs, h('div', { class: 'grow' }), verdict);
+  }
+  function go(tab) {
+    setHash(tab === 'cases' && S.sel >= 0 ? caseHash(CASES[S.sel].k) : '#' + tab);
+    showTab(tab);
+  }
+  function showTab(tab) {
+    S.tab = tab;
+    for (const b of document.querySelectorAll('.tab')) b.classList.toggle('active', b.dataset.tab === tab);
+    els.overview.hidden = tab !== 'overview';
+    els.cases.hidden = tab !== 'cases';
+    if (tab === 'cases') renderList();
+  }
+
+  // --- overview ---------------------------------------------------------------------------------
+  function section(title, id, ...kids) {
+    return h('section', { class: 'card', id }, h('h2', {}, title), ...kids);
+  }
+  function renderOverview() {
+    const root = els.overview;
+    const parts = [];
+    const n = DATA.new.n;
+    parts.push(h('p', { class: 'lede' },
+      HAS_BASE
+        ? `${n} generations in ${DATA.new.name}, ${DATA.base.n} in ${DATA.base.name}` +
+          (CMP ? `; ${CMP.n_common} paired by (suite, probe, sample).` : '.')
+        : `${n} generations in ${DATA.new.name}.`,
+      ' Report built ' + DATA.generated + '.'));
+    if (DATA.warnings.length) {
+      parts.push(h('section', { class: 'card warn' }, h('h2', {}, 'Warnings'),
+        h('ul', {}, ...DATA.warnings.map((w) => h('li', {}, w)))));
+    }
+    if (CMP && CMP.gates && CMP.gates.length) parts.push(gatesSection());
+    parts.push(ratesSection());
+    const task = DATA.rates.filter((r) => r.name === 'task_accuracy');
+    if (task.length) parts.push(taskSection(task));
+    parts.push(h('div', { class: 'two' }, stopSection(), lengthSection()));
+    const detail = DATA.rates.filter((r) => r.src === 'comparison');
+    if (detail.length) parts.push(metricsSection(detail));
+    parts.push(metaSection());
+    root.replaceChildren(...parts);
+  }
+
+  function gatesSection() {
+    const rows = CMP.gates.map((g) => h('tr', { class: g.passed ? 'pass' : 'fail' },
+      h('td', { class: 'mark-cell' }, g.passed ? '✓' : '✗'), h('td', {}, g.name), h('td', {}, g.reason || '')));
+    return section('Gates', 'gates', h('table', { class: 'grid gates' },
+      h('thead', {}, h('tr', {}, h('th', {}, ''), h('th', {}, 'gate'), h('th', {}, 'why'))), h('tbody', {}, ...rows)));
+  }
+
+  function rateRow(name, suite) {
+    return DATA.rates.find((r) => r.name === name && r.suite === suite);
+  }
+  function deltaClass(r, higherIsBetter) {
+    if (r.delta === null || r.delta === undefined) return '';
+    const worse = higherIsBetter ? r.delta < 0 : r.delta > 0;
+    const certain = r.ci_low !== undefined && r.ci_low !== null && (r.ci_low > 0 || r.ci_high < 0);
+    if (Math.abs(r.delta) < 0.0005) return 'same';
+    return (worse ? 'worse' : 'better') + (certain ? ' certain' : '');
+  }
+  function rateTitle(r) {
+    const bits = [`${label(r.name)} on ${r.suite}`, `n = ${r.n}`];
+    if (r.ci_low !== undefined && r.ci_low !== null) bits.push(`95% CI of Δ: [${pp(r.ci_low)}, ${pp(r.ci_high)}]`);
+    if (r.p_value !== undefined && r.p_value !== null) bits.push(`McNemar p = ${r.p_value.toPrecision(2)}`);
+    if (r.new_failures !== undefined) bits.push(`${r.new_failures} new failures, ${r.fixes} fixes`);
+    bits.push(r.src === 'comparison' ? 'paired figures from comparison.json' : 'rates over each whole run');
+    return bits.join('\n');
+  }
+
+  function ratesSection() {
+    const dets = DET.filter((d) => d !== 'task');
+    const chart = ratesChart(dets);
+    const suites = ['all', ...DATA.suites];
+    const head = h('tr', {}, h('th', {}, 'detector'), ...suites.map((s) => h('th', {}, s)));
+    const body = dets.map((d) => h('tr', {}, h('th', { class: 'det' }, swatch(d), label(d)),
+      ...suites.map((su) => {
+        const r = rateRow(d, su);
+        if (!r) return h('td', { class: 'na' }, '–');
+        return h('td', {
+          class: 'rate clickable', title: rateTitle(r),
+          onclick: () => filterTo(d, su),
+        }, rateCell(r, false));
+      })));
+    return section('Detector flag rates', 'rates', chart,
+      h('p', { class: 'hint' }, HAS_BASE ? 'before → after; click a cell to read its cases. Hover for n, interval and p-value.' : 'Share of generations flagged; click a cell to read its cases.'),
+      h('div', { class: 'scroll-x' }, h('table', { class: 'grid matrix' }, h('thead', {}, head), h('tbody', {}, ...body))));
+  }
+  function rateCell(r, higherIsBetter) {
+    if (!HAS_BASE || r.base === null || r.base === undefined) return h('span', { class: 'v' + (r.new ? '' : ' zero') }, pct(r.new));
+    // An unchanged rate stays quiet, so the eye lands on the cells that moved.
+    if (deltaClass(r, higherIsBetter) === 'same') return h('span', { class: 'v same' + (r.new ? '' : ' zero') }, pct(r.base), ' → ', pct(r.new));
+    return h('span', { class: 'v' }, h('span', { class: 'before' }, pct(r.base)), ' → ', h('b', {}, pct(r.new)),
+      h('span', { class: 'delta ' + deltaClass(r, higherIsBetter) }, pp(r.delta)));
+  }
+  function swatch(d) {
+    return h('span', { class: 'swatch ' + colourClass(d) });
+  }
+
+  function ratesChart(dets) {
+    const rowH = HAS_BASE ? 30 : 22;
+    const W = 920, L = 130, BAR = 380;
+    const rows = dets.map((d) => rateRow(d, 'all')).filter(Boolean);
+    const max = Math.max(0.05, ...rows.map((r) => Math.max(r.base || 0, r.new || 0)));
+    const H = rows.length * rowH + 24;
+    const g = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': 'detector flag rates' });
+    for (let t = 0; t <= 4; t++) {
+      const x = L + (BAR * t) / 4;
+      g.append(s('line', { x1: x, x2: x, y1: 0, y2: H - 18, class: 'gridline' }),
+        s('text', { x, y: H - 4, class: 'tick', 'text-anchor': 'middle' }, pct((max * t) / 4)));
+    }
+    rows.forEach((r, i) => {
+      const y = i * rowH + 4;
+      const cls = colourClass(r.name);
+      g.append(s('text', { x: L - 8, y: y + rowH / 2, class: 'label', 'text-anchor': 'end', 'dominant-baseline': 'middle' }, label(r.name)));
+      if (HAS_BASE && r.base !== null && r.base !== undefined) {
+        g.append(s('rect', { x: L, y, width: Math.max(1, (BAR * r.base) / max), height: 9, class: 'bar-base' },
+          s('title', {}, `before: ${pct(r.base)}`)));
+      }
+      const yn = HAS_BASE ? y + 11 : y + 2;
+      g.append(s('rect', { x: L, y: yn, width: Math.max(1, (BAR * (r.new || 0)) / max), height: 12, class: 'bar ' + cls },
+        s('title', {}, rateTitle(r))));
+      const txt = HAS_BASE && r.base !== null && r.base !== undefined ? `${pct(r.base)} → ${pct(r.new)}  ${pp(r.delta)}` : pct(r.new);
+      const ci = r.ci_low !== undefined && r.ci_low !== null ? `  [${pp(r.ci_low)}, ${pp(r.ci_high)}]` : '';
+      g.append(s('text', { x: L + BAR + 12, y: y + rowH / 2, class: 'value ' + deltaClass(r, false), 'dominant-baseline': 'middle' }, txt + ci));
+    });
+    const legend = HAS_BASE
+      ? h('div', { class: 'legend' }, h('span', { class: 'swatch base' }), 'before (' + DATA.base.name + ')',
+        h('span', { class: 'swatch k5' }), 'after (' + DATA.new.name + '), in the detector\'s colour; [95% interval of the change]')
+      : null;
+    return h('div', { class: 'chart-wrap' }, g, legend);
+  }
+
+  function taskSection(rows) {
+    const suites = rows.map((r) => r.suite);
+    const body = suites.map((su) => {
+      const r = rateRow('task_accuracy', su);
+      return h('tr', { title: rateTitle(r) }, h('th', {}, su),
+        HAS_BASE ? h('td', { class: 'num' }, pct(r.base)) : null, h('td', { class: 'num' }, h('b', {}, pct(r.new))),
+        HAS_BASE ? h('td', { class: 'num delta ' + deltaClass(r, true) }, pp(r.delta)) : null,
+        HAS_BASE ? h('td', { class: 'num' }, r.ci_low !== undefined && r.ci_low !== null ? `[${pp(r.ci_low)}, ${pp(r.ci_high)}]` : '') : null,
+        h('td', { class: 'num' }, String(r.n)),
+        h('td', {}, h('button', { class: 'link', onclick: () => filterTo('task', su) }, 'wrong answers →')));
+    });
+    const head = h('tr', {}, h('th', {}, 'suite'), HAS_BASE ? h('th', {}, 'before') : null, h('th', {}, HAS_BASE ? 'after' : 'accuracy'),
+      HAS_BASE ? h('th', {}, 'Δ') : null, HAS_BASE ? h('th', {}, '95% CI') : null, h('th', {}, 'n'), h('th', {}, ''));
+    return section('Old-task accuracy', 'task', h('table', { class: 'grid' }, h('thead', {}, head), h('tbody', {}, ...body)));
+  }
+
+  function stopSection() {
+    const runs = HAS_BASE ? [['before', DATA.stop_mix.base], ['after', DATA.stop_mix.new]] : [['run', DATA.stop_mix.new]];
+    const W = 420, L = 56, BW = W - L - 8, BH = 22;
+    const g = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${runs.length * 34}`, width: W, height: runs.length * 34, role: 'img', 'aria-label': 'stop reasons' });
+    runs.forEach(([name, mix], i) => {
+      const total = Object.values(mix).reduce((a, b) => a + b, 0) || 1;
+      let x = L;
+      const y = i * 34 + 4;
+      g.append(s('text', { x: L - 8, y: y + BH / 2, class: 'label', 'text-anchor': 'end', 'dominant-baseline': 'middle' }, name));
+      for (const reason of DATA.stops) {
+        const v = mix[reason] || 0;
+        if (!v) continue;
+        const w = (BW * v) / total;
+        g.append(s('rect', { x, y, width: w, height: BH, class: 'stop-' + reason },
+          s('title', {}, `${reason}: ${v} (${pct(v / total)}) — ${STOP_HELP[reason] || ''}`)));
+        if (w > 34) g.append(s('text', { x: x + 4, y: y + BH / 2, class: 'in-bar', 'dominant-baseline': 'middle' }, pct(v / total)));
+        x += w;
+      }
+    });
+    const present = DATA.stops.filter((r) => runs.some(([, mix]) => mix[r]));
+    const table = h('table', { class: 'grid compact' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'stop reason'), ...runs.map(([n]) => h('th', { class: 'num' }, n)))),
+      h('tbody', {}, ...present.map((r) => h('tr', { title: STOP_HELP[r] || '' },
+        h('th', {}, h('span', { class: 'swatch stop-' + r }), r,
+          h('button', { class: 'link small', onclick: () => stopTo(r) }, 'cases →')),
+        ...runs.map(([, mix]) => h('td', { class: 'num' }, String(mix[r] || 0)))))));
+    return section('Stop reasons', 'stops', g, table);
+  }
+
+  function lengthSection() {
+    const L = DATA.lengths;
+    const W = 420, H = 180, PL = 40, PB = 22, PT = 8;
+    const series = HAS_BASE ? ['base', 'new'] : ['new'];
+    const maxC = Math.max(1, ...series.flatMap((k) => L.counts[k]));
+    const n = L.counts.new.length;
+    const bw = (W - PL - 8) / n;
+    const y = (c) => PT + (H - PT - PB) * (1 - c / maxC);
+    const g = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': 'output length histogram' });
+    g.append(s('line', { x1: PL, x2: W - 8, y1: H - PB, y2: H - PB, class: 'axis' }));
+    for (let t = 0; t <= 2; t++) {
+      const c = Math.round((maxC * t) / 2);
+      g.append(s('text', { x: PL - 6, y: y(c), class: 'tick', 'text-anchor': 'end', 'dominant-baseline': 'middle' }, String(c)));
+    }
+    L.counts.new.forEach((c, i) => {
+      g.append(s('rect', { x: PL + i * bw + 1, y: y(c), width: Math.max(1, bw - 2), height: H - PB - y(c), class: 'hist-new' },
+        s('title', {}, `${L.edges[i]}–${L.edges[i + 1] - 1} tokens: ${c}` + (HAS_BASE ? ` after, ${L.counts.base[i]} before` : ''))));
+    });
+    if (HAS_BASE) {
+      let d = `M ${PL} ${H - PB}`;
+      L.counts.base.forEach((c, i) => { d += ` L ${PL + i * bw} ${y(c)} L ${PL + (i + 1) * bw} ${y(c)}`; });
+      d += ` L ${W - 8} ${H - PB}`;
+      g.append(s('path', { d, class: 'hist-base' }));
+    }
+    for (let i = 0; i <= n; i += Math.max(1, Math.round(n / 6))) {
+      g.append(s('text', { x: PL + i * bw, y: H - 6, class: 'tick', 'text-anchor': 'middle' }, String(L.edges[i])));
+    }
+    const sum = (k) => L.summary[k] || {};
+    const stats = h('table', { class: 'grid compact' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'tokens'), ...series.map((k) => h('th', { class: 'num' }, k === 'base' ? 'before' : HAS_BASE ? 'after' : 'run')))),
+      h('tbody', {}, ...['mean', 'median', 'p90', 'max'].map((m) => h('tr', {}, h('th', {}, m),
+        ...series.map((k) => h('td', { class: 'num' }, sum(k)[m] === undefined ? '–' : fmtNum(Math.round(sum(k)[m] * 10) / 10)))))));
+    const legend = h('div', { class: 'legend' },
+      h('span', { class: 'swatch hist-new' }), HAS_BASE ? 'after' : 'generations',
+      HAS_BASE ? h('span', { class: 'swatch line' }) : null, HAS_BASE ? 'before' : null,
+      L.limit ? ` · max_new_tokens ${L.limit}` : null,
+      CMP && CMP.length && CMP.length.ks !== undefined ? ` · KS ${fmtNum(CMP.length.ks)} (paired)` : null);
+    return section('Output length', 'lengths', g, legend, stats);
+  }
+
+  function metricsSection(rows) {
+    const head = h('tr', {}, ...['metric', 'kind', 'suite', 'before', 'after', 'Δ', '95% CI', 'p', 'n', 'new fail', 'fixes']
+      .map((t) => h('th', {}, t)));
+    const fmt = (r, x) => (r.kind === 'teacher_forced' ? (x === null || x === undefined ? '–' : fmtNum(x)) : pct(x));
+    const fmtD = (r, x) => (r.kind === 'teacher_forced' ? (x === null || x === undefined ? '' : (x > 0 ? '+' : '') + fmtNum(x)) : pp(x));
+    const body = rows.map((r) => h('tr', {}, h('td', {}, label(r.name)), h('td', {}, r.kind), h('td', {}, r.suite),
+      h('td', { class: 'num' }, fmt(r, r.base)), h('td', { class: 'num' }, fmt(r, r.new)),
+      h('td', { class: 'num delta ' + deltaClass(r, r.kind !== 'detector') }, fmtD(r, r.delta)),
+      h('td', { class: 'num' }, r.ci_low === null || r.ci_low === undefined ? '' : `[${fmtD(r, r.ci_low)}, ${fmtD(r, r.ci_high)}]`),
+      h('td', { class: 'num' }, r.p_value === null || r.p_value === undefined ? '' : r.p_value.toPrecision(2)),
+      h('td', { class: 'num' }, String(r.n)), h('td', { class: 'num' }, String(r.new_failures ?? '')), h('td', { class: 'num' }, String(r.fixes ?? ''))));
+    return h('details', { class: 'card' }, h('summary', {}, h('h2', {}, `All compared metrics (${rows.length})`)),
+      h('div', { class: 'scroll-x' }, h('table', { class: 'grid compact' }, h('thead', {}, head), h('tbody', {}, ...body))));
+  }
+
+  function flatten(obj, prefix, out) {
+    if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
+      for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? prefix + '.' + k : k, out);
+    } else {
+      out.set(prefix, Array.isArray(obj) ? JSON.stringify(obj) : obj === null || obj === undefined ? '–' : String(obj));
+    }
+    return out;
+  }
+  function metaSection() {
+    const newMeta = flatten(DATA.new.run, '', new Map());
+    const baseMeta = HAS_BASE ? flatten(DATA.base.run, '', new Map()) : null;
+    const keys = [...new Set([...(baseMeta ? baseMeta.keys() : []), ...newMeta.keys()])];
+    const order = ['name', 'status', 'checkpoint', 'template', 'backend', 'settings', 'identity', 'suites', 'counts', 'timings', 'versions'];
+    const rank = (k) => { const i = order.indexOf(k.split('.')[0]); return i < 0 ? order.length : i; };
+    keys.sort((a, b) => rank(a) - rank(b));
+    const rows = keys.map((k) => {
+      const nv = newMeta.get(k) ?? '–';
+      const bv = baseMeta ? baseMeta.get(k) ?? '–' : null;
+      return h('tr', { class: baseMeta && bv !== nv ? 'differs' : '' }, h('th', {}, k),
+        baseMeta ? h('td', { class: 'mono' }, bv) : null, h('td', { class: 'mono' }, nv));
+    });
+    const head = h('tr', {}, h('th', {}, 'field'), HAS_BASE ? h('th', {}, 'before · ' + DATA.base.path) : null,
+      h('th', {}, (HAS_BASE ? 'after · ' : '') + DATA.new.path));
+    return section('Runs', 'meta', HAS_BASE ? h('p', { class: 'hint' }, 'Rows that differ between the runs are tinted.') : null,
+      h('div', { class: 'scroll-x' }, h('table', { class: 'grid compact meta' }, h('thead', {}, head), h('tbody', {}, ...rows))));
+  }
+
+  function filterTo(det, suite) {
+    S.det = det;
+    S.suite = suite === 'all' ? -1 : DATA.suites.indexOf(suite);
+    S.stop = -1;
+    S.flip = 'bad';
+    syncControls();
+    refilter();
+    go('cases');
+  }
+  function stopTo(reason) {
+    S.det = 'any'; S.suite = -1; S.flip = 'all'; S.stop = DATA.stops.indexOf(reason);
+    syncControls();
+    refilter();
+    go('cases');
+  }
+
+  // --- cases: filters and list ------------------------------------------------------------------
+  function option(value, text) {
+    return h('option', { value }, text);
+  }
+  function buildCases() {
+    const chips = h('div', { class: 'chips', id: 'det-filter', role: 'group', 'aria-label': 'detector' });
+    els.chips = chips;
+    const flips = HAS_BASE
+      ? [['bad', 'bad in either run'], ['new', 'new failures'], ['fixed', 'fixed'], ['both', 'bad in both'], ['ok', 'clean in both'], ['all', 'all cases']]
+      : [['bad', 'bad cases'], ['ok', 'clean cases'], ['all', 'all cases']];
+    els.flip = h('select', { id: 'flip-filter', title: 'flip status', onchange: (e) => { S.flip = e.target.value; refilter(); } },
+      ...flips.map(([v, t]) => option(v, t)));
+    els.suite = h('select', { id: 'suite-filter', title: 'suite', onchange: (e) => { S.suite = Number(e.target.value); refilter(); } },
+      option(-1, 'all suites'), ...DATA.suites.map((su, i) => option(i, su)));
+    els.stop = h('select', { id: 'stop-filter', title: HAS_BASE ? 'stop reason (after)' : 'stop reason', onchange: (e) => { S.stop = Number(e.target.value); refilter(); } },
+      option(-1, 'any stop reason'), ...DATA.stops.map((r, i) => option(i, 'stop: ' + r)));
+    els.sort = h('select', { id: 'sort', title: 'sort', onchange: (e) => { S.sort = e.target.value; refilter(); } },
+      option('score', 'worst score first'), option('tokens', 'longest first'), option('key', 'by suite / probe'));
+    let timer = 0;
+    els.search = h('input', {
+      id: 'search', type: 'search', placeholder: 'search outputs, prompts, ids…', autocomplete: 'off', spellcheck: 'false',
+      oninput: (e) => { clearTimeout(timer); timer = setTimeout(() => { S.q = e.target.value; refilter(); }, 180); },
+    });
+    els.count = h('span', { class: 'count', id: 'count' });
+    const bar = h('div', { class: 'filters' }, chips,
+      h('div', { class: 'controls' }, els.flip, els.suite, els.stop, els.sort, els.search, els.count));
+    els.spacer = h('div', { class: 'spacer' });
+    els.list = h('div', { class: 'list', id: 'case-list', tabindex: '0', role: 'listbox', 'aria-label': 'cases' }, els.spacer);
+    els.list.addEventListener('scroll', () => requestAnimationFrame(renderList), { passive: true });
+    els.detail = h('div', { class: 'detail', id: 'case-detail' },
+      h('div', { class: 'empty-detail' }, 'Pick a case on the left (↑/↓ or j/k to move).'));
+    els.cases.replaceChildren(bar, h('div', { class: 'split' }, els.list, els.detail));
+  }
+  function syncControls() {
+    els.flip.value = S.flip;
+    els.suite.value = String(S.suite);
+    els.stop.value = String(S.stop);
+    els.sort.value = S.sort;
+    if (els.search.value !== S.q) els.search.value = S.q;
+  }
+  function renderChips() {
+    const chip = (d, text, count) => h('button', {
+      class: 'chip ' + (d === 'any' ? '' : colourClass(d)) + (S.det === d ? ' on' : ''),
+      'data-det': d, 'aria-pressed': S.det === d ? 'true' : 'false',
+      onclick: () => { S.det = S.det === d && d !== 'any' ? 'any' : d; refilter(); },
+    }, d === 'any' ? null : h('span', { class: 'dot' }), text, count === null ? null : h('span', { class: 'n' }, String(count)));
+    els.chips.replaceChildren(chip('any', 'any detector', null), ...DET.map((d, i) => chip(d, label(d), COUNTS[i])));
+  }
+  function refilter() {
+    applyFilters();
+    renderChips();
+    els.count.textContent = `${VIEW.length} of ${CASES.length} cases`;
+    els.spacer.style.height = VIEW.length * ROW_H + 'px';
+    els.list.scrollTop = 0;
+    if (S.tab === 'cases') renderList();
+  }
+  function renderList() {
+    if (S.tab !== 'cases') return;
+    const top = els.list.scrollTop;
+    const height = els.list.clientHeight || 800;
+    const first = Math.max(0, Math.floor(top / ROW_H) - 6);
+    const last = Math.min(VIEW.length, Math.ceil((top + height) / ROW_H) + 6);
+    const rows = [];
+    for (let v = first; v < last; v++) rows.push(row(VIEW[v], v));
+    if (!VIEW.length) rows.push(h('div', { class: 'no-cases' }, 'No case matches these filters.'));
+    els.spacer.replaceChildren(...rows);
+    if (!listRendered) {
+      listRendered = true;
+      performance.mark('evalgen:list-rendered');
+      document.body.dataset.listRendered = '1';
+    }
+  }
+  function row(i, v) {
+    const c = CASES[i];
+    const main = c.n || c.b;
+    const [status, statusText] = caseStatus(c);
+    const badges = h('span', { class: 'badges' });
+    const [n, b] = stateBits(c, ALL_BITS);
+    DET.forEach((d, k) => {
+      const bit = 1 << k;
+      if (!((n | b) & bit)) return;
+      const kind = n & bit ? (b & bit || !HAS_BASE ? 'bad' : 'new') : 'gone';
+      badges.append(h('span', { class: `badge ${colourClass(d)} ${kind}`, title: kind === 'gone' ? label(d) + ': before only (fixed)' : label(d) }, label(d)));
+    });
+    const el = h('div', {
+      class: 'row' + (i === S.sel ? ' sel' : ''), role: 'option', 'data-key': c.k, 'data-index': i,
+      'aria-selected': i === S.sel ? 'true' : 'false', onclick: () => openCase(i),
+    },
+    h('div', { class: 'line1' }, h('span', { class: 'status ' + status }, statusText),
+      h('span', { class: 'key' }, h('span', { class: 'suite' }, DATA.suites[c.su] + ' / '), c.p, h('span', { class: 'sample' }, ' #' + c.sm)),
+      h('span', { class: 'grow' }),
+      h('span', { class: 'stop stop-' + DATA.stops[main.st] }, DATA.stops[main.st]), h('span', { class: 'tok' }, main.t + ' tok')),
+    h('div', { class: 'line2' }, badges),
+    h('div', { class: 'snippet' }, main.sn || '(empty output)'));
+    el.style.top = v * ROW_H + 'px';
+    return el;
+  }
+  function moveSelection(step) {
+    if (!VIEW.length) return;
+    const at = VIEW.indexOf(S.sel);
+    const next = at < 0 ? 0 : Math.max(0, Math.min(VIEW.length - 1, at + step));
+    openCase(VIEW[next]);
+    const y = next * ROW_H;
+    if (y < els.list.scrollTop) els.list.scrollTop = y;
+    else if (y + ROW_H > els.list.scrollTop + els.list.clientHeight) els.list.scrollTop = y + ROW_H - els.list.clientHeight;
+  }
+
+  // --- cases: one case --------------------------------------------------------------------------
+  function openCase(i, fromLink) {
+    S.sel = i;
+    if (fromLink && !VIEW.includes(i)) {
+      // A deep-linked case must be visible: widen the filters rather than hide it.
+      Object.assign(S, { det: 'any', suite: -1, flip: 'all', stop: -1, q: '' });
+      syncControls();
+      refilter();
+    }
+    if (fromLink) {
+      const v = VIEW.indexOf(i);
+      if (v >= 0) els.list.scrollTop = Math.max(0, v * ROW_H - els.list.clientHeight / 3);
+    }
+    setHash(caseHash(CASES[i].k));
+    renderList();
+    renderDetail(i);
+  }
+
+  function renderDetail(i) {
+    const c = CASES[i];
+    const T = texts();
+    const dn = c.n ? T.sides[c.n.x] : null;
+    const db = c.b ? T.sides[c.b.x] : null;
+    const [status, statusText] = caseStatus(c);
+    const any = dn || db;
+    const head = h('div', { class: 'case-head' },
+      h('h2', {}, h('span', { class: 'suite' }, DATA.suites[c.su] + ' / '), c.p, h('span', { class: 'sample' }, ' · sample ' + c.sm)),
+      h('span', { class: 'status ' + status }, statusText),
+      h('a', { class: 'permalink', href: caseHash(c.k), title: 'link to this case' }, '# link'),
+      any.lang ? h('span', { class: 'meta-chip' }, 'lang ' + any.lang) : null,
+      ...(any.tags || []).map((t) => h('span', { class: 'meta-chip' }, t)));
+    const parts = [head];
+    const pn = dn ? T.prompts[dn.p] : null;
+    const pb = db ? T.prompts[db.p] : null;
+    if (HAS_BASE && pn !== null && pb !== null && pn !== pb) {
+      parts.push(h('div', { class: 'note' }, 'The prompts differ between the runs (template or settings changed).'),
+        h('div', { class: 'sides' }, promptBlock(pb, 'prompt · before'), promptBlock(pn, 'prompt · after')));
+    } else {
+      parts.push(promptBlock(pn ?? pb, 'prompt as rendered with the template' + templateName()));
+    }
+    if (HAS_BASE) {
+      parts.push(h('div', { class: 'sides' },
+        sidePanel(c.b, db, 'before · ' + DATA.base.name, 'base'), sidePanel(c.n, dn, 'after · ' + DATA.new.name, 'new')));
+    } else {
+      parts.push(h('div', { class: 'sides one' }, sidePanel(c.n, dn, 'output', 'new')));
+    }
+    if (any.ref !== null && any.ref !== undefined) {
+      parts.push(h('div', { class: 'block' }, h('h3', {}, 'reference' + (any.sc ? ' · scorer ' + any.sc : '')),
+        h('pre', { class: 'text ref' }, Array.isArray(any.ref) ? any.ref.join('\n') : String(any.ref))));
+    }
+    els.detail.replaceChildren(...parts);
+    els.detail.scrollTop = 0;
+  }
+  function templateName() {
+    const t = DATA.new.run.template;
+    return t && t.name ? ' ' + t.name : '';
+  }
+  function promptBlock(text, title) {
+    return h('div', { class: 'block prompt' }, h('h3', {}, title), h('pre', { class: 'text prompt-text' }, text ?? ''));
+  }
+
+  function sidePanel(side, d, title, which) {
+    if (!side || !d) {
+      return h('div', { class: 'side missing ' + which }, h('h3', {}, title), h('p', { class: 'hint' }, 'No record with this key in this run.'));
+    }
+    const stop = DATA.stops[side.st];
+    const meta = h('div', { class: 'side-meta' },
+      h('span', { class: 'stop stop-' + stop, title: STOP_HELP[stop] || '' }, 'stop: ' + stop + (d.sd ? ' (' + d.sd + ')' : '')),
+      h('span', { class: 'meta-chip' }, side.t + ' tokens'),
+      d.lat !== null && d.lat !== undefined ? h('span', { class: 'meta-chip' }, d.lat.toFixed(2) + ' s') : null,
+      side.c === true ? h('span', { class: 'meta-chip ok' }, 'task ✓') : side.c === false ? h('span', { class: 'meta-chip bad' }, 'task ✗') : null);
+    const flagged = d.fd.filter((f) => f.fl);
+    const quiet = d.fd.filter((f) => !f.fl);
+    const findings = h('ul', { class: 'findings' },
+      ...flagged.map((f) => findingItem(f)),
+      ...(flagged.length || side.c === false ? [] : [h('li', { class: 'clean' }, 'no detector flagged this output')]));
+    if (quiet.length) {
+      findings.append(h('li', { class: 'quiet' }, h('details', {}, h('summary', {}, `${quiet.length} below threshold`),
+        h('ul', {}, ...quiet.map((f) => findingItem(f))))));
+    }
+    const out = highlighted(d.o, flagged, which);
+    const kids = [h('h3', {}, title), meta, findings, spanLegend(out), out];
+    if (d.r !== null && d.r !== undefined) {
+      kids.push(h('details', { class: 'raw' }, h('summary', {}, 'raw output (special tokens kept)'), h('pre', { class: 'text' }, d.r)));
+    }
+    return h('div', { class: 'side ' + which, 'data-side': which }, ...kids);
+  }
+  function findingItem(f) {
+    const details = Object.entries(f.dt || {}).map(([k, v]) => h('span', { class: 'kv' }, h('span', { class: 'k' }, k),
+      h('span', { class: 'v' }, typeof v === 'string' ? JSON.stringify(v).slice(0, 240) : JSON.stringify(v).slice(0, 240))));
+    return h('li', { class: 'finding ' + colourClass(f.d) + (f.fl ? ' flagged' : '') },
+      h('span', { class: 'dot' }), h('b', {}, label(f.d)), h('span', { class: 'score' }, 'score ' + f.s.toFixed(2)),
+      f.x ? h('span', { class: 'expl' }, f.x) : null, details.length ? h('div', { class: 'kvs' }, ...details) : null);
+  }
+
+  // Evidence spans arrive in UTF-16 offsets (converted at build time), so slicing is exact even
+  // after emoji. Overlaps are cut into segments; a segment lists every span covering it.
+  function highlighted(text, findings, which) {
+    const spans = [];
+    for (const f of findings) for (const sp of f.sp) spans.push({ s: sp[0], e: sp[1], label: sp[2], det: f.d, i: spans.length });
+    const pre = h('pre', { class: 'text output' + (text ? '' : ' empty'), 'data-side': which });
+    const points = new Set([0, text.length]);
+    const cuts = new Map();
+    for (const sp of spans) {
+      points.add(sp.s); points.add(sp.e);
+      if (sp.e === sp.s) { if (!cuts.has(sp.s)) cuts.set(sp.s, []); cuts.get(sp.s).push(sp); }
+    }
+    const pts = [...points].filter((p) => p >= 0 && p <= text.length).sort((a, b) => a - b);
+    for (let k = 0; k < pts.length; k++) {
+      const a = pts[k];
+      for (const sp of cuts.get(a) || []) {
+        pre.append(h('span', {
+          class: 'cut ' + colourClass(sp.det), title: label(sp.det) + ': ' + sp.label, 'data-label': sp.label || label(sp.det),
+          'data-spans': String(sp.i), 'data-det': sp.det,
+        }));
+      }
+      if (k + 1 >= pts.length) break;
+      const b = pts[k + 1];
+      const seg = text.slice(a, b);
+      const active = spans.filter((sp) => sp.e > sp.s && sp.s <= a && sp.e >= b);
+      if (!active.length) { pre.append(seg); continue; }
+      pre.append(h('mark', {
+        class: 'hl ' + colourClass(active[0].det) + (active.length > 1 ? ' multi' : ''),
+        title: active.map((sp) => label(sp.det) + (sp.label ? ': ' + sp.label : '')).join('\n'),
+        'data-spans': active.map((sp) => sp.i).join(' '), 'data-det': active.map((sp) => sp.det).join(' '),
+      }, seg));
+    }
+    pre._spans = spans;
+    return pre;
+  }
+  function spanLegend(pre) {
+    const groups = new Map();
+    for (const sp of pre._spans) {
+      const key = sp.det + '\u0000' + sp.label;
+      if (!groups.has(key)) groups.set(key, { sp, n: 0 });
+      groups.get(key).n++;
+    }
+    if (!groups.size) return null;
+    return h('div', { class: 'legend spans' }, 'evidence:', ...[...groups.values()].map(({ sp, n }) => h('button', {
+      class: 'chip small ' + colourClass(sp.det), title: 'scroll to it',
+      onclick: () => {
+        const el = [...pre.querySelectorAll('[data-spans]')].find((x) => x.dataset.spans.split(' ').includes(String(sp.i)));
+        if (el) { el.scrollIntoView({ block: 'center' }); el.classList.add('pulse'); setTimeout(() => el.classList.remove('pulse'), 900); }
+      },
+    }, h('span', { class: 'dot' }), label(sp.det) + (sp.label ? ': ' + sp.label : '') + (n > 1 ? ` ×${n}` : ''))));
+  }
+
+  // --- routing ----------------------------------------------------------------------------------
+  function route() {
+    const hash = location.hash.slice(1);
+    if (hash.startsWith('case=')) {
+      let key = null;
+      try { key = decodeURIComponent(hash.slice(5)); } catch (e) { key = null; }
+      const i = key === null ? undefined : KEY_INDEX.get(key);
+      if (i !== undefined) {
+        showTab('cases');
+        openCase(i, true);
+        return;
+      }
+    }
+    showTab(hash === 'cases' || hash.startsWith('case=') ? 'cases' : 'overview');
+  }
+  function onKey(e) {
+    if (S.tab !== 'cases' || e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+    if (e.key === 'ArrowDown' || e.key === 'j') { moveSelection(1); e.preventDefault(); }
+    else if (e.key === 'ArrowUp' || e.key === 'k') { moveSelection(-1); e.preventDefault(); }
+    else if (e.key === '/') { els.search.focus(); e.preventDefault(); }
+  }
+
+  function init() {
+    document.title = DATA.title;
+    const app = document.getElementById('app');
+    els.overview = h('div', { id: 'overview', class: 'page' });
+    els.cases = h('div', { id: 'cases', class: 'page cases', hidden: true });
+    app.replaceChildren(els.overview, els.cases);
+    renderTop();
+    buildCases();
+    applyFilters();
+    renderChips();
+    els.count.textContent = `${VIEW.length} of ${CASES.length} cases`;
+    els.spacer.style.height = VIEW.length * ROW_H + 'px';
+    renderOverview();
+    route();
+    window.addEventListener('hashchange', route);
+    window.addEventListener('resize', () => requestAnimationFrame(renderList));
+    document.addEventListener('keydown', onKey);
+    document.body.dataset.ready = '1';
+  }
+  init();
+})();
