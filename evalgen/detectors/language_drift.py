@@ -5,10 +5,13 @@ syllable counts 1 unit, a Latin word `latin_word_units` (1.5), letters of other 
 unit; code blocks, inline code and URLs are masked first, so technical terms in backticks and links
 don't count, and English words inside a Chinese answer weigh as words, not letters.
 
-The prompt's languages are the scripts with >= `prompt_lang_share` of the last user message
-(code masked). The output drifts when those languages cover < `min_output_share` of its units.
-Not judged: outputs with < `min_letters` letters, prompts with < `min_prompt_units` units, and
-prompts that ask for a language (translate, 翻译, 译成, in English, 用英文回答, ...).
+The expected languages are the scripts with >= `prompt_lang_share` of the last user message (code
+masked) plus any language it asks for ("answer in English", "翻译成日语和英语", "用中文回答"). The
+output drifts when the expected languages cover < `min_output_share` of its units. Latin words
+count only inside phrases of 3+ words when Latin is not expected (terms, names and role labels in a
+Chinese answer are not English), and code-like lines and markup tags are dropped then too.
+Not judged: outputs with < `min_units` units, prompts with < `min_prompt_units` units, and
+translation requests without a named target language.
 """
 
 from __future__ import annotations
@@ -46,9 +49,10 @@ _ASKS = re.compile(
     rf"session|chat|context|follow-up|prompt|question|message|request|thread|input|speaker|user)\b"
     rf"|\btranslat\w*"
     rf"|(?:翻译|译)(?:成|为|作|到)?\s*(?P<l5>{_ZH})?|[用以说讲]\s*(?P<l6>{_ZH})"
-    rf"|(?P<l7>{_ZH})\s*(?:回答|回复|作答|写|表达|怎么说|如何说|版本|翻译|输出)|怎么说",
+    rf"|(?P<l7>{_ZH})\s*(?:回答|回复|作答|写|表达|怎么说|如何说|版本|输出)|怎么说",
     re.I,
 )
+_LIST_MORE = re.compile(rf"\s*(?:和|与|及|、|,|and|or)\s*({_EN}|{_ZH})", re.I)
 _NAMES = {
     "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "latin": "Latin-script", "cyrillic": "Cyrillic",
     "greek": "Greek", "arabic": "Arabic", "hebrew": "Hebrew", "indic": "Indic",
@@ -69,6 +73,11 @@ def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
             lang = m.group(key)
             if lang:
                 targets.add(_LANG_SCRIPT[lang.lower()])
+                # "翻译成日语和英语", "into French and German": every language in the list.
+                pos = m.end()
+                while more := _LIST_MORE.match(prompt, pos):
+                    targets.add(_LANG_SCRIPT[more.group(1).lower()])
+                    pos = more.end()
     return asked, targets
 
 
@@ -100,6 +109,7 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
         pin = script_units(mask_code(prompt), cfg.latin_word_units)
         if pin.total < cfg.min_prompt_units and not targets:
             return Finding(NAME, False, 0.0, "The prompt has no language to compare with.", [], details)
+        # Expected: the prompt's own languages and any language it asks for.
         langs = sorted({k for k, v in pin.units.items() if v >= cfg.prompt_lang_share * pin.total} | targets)
     details["prompt_lang"] = pin.dominant() or (langs[0] if langs else None)
     details["prompt_langs"] = langs
