@@ -105,7 +105,13 @@ def write_runs(root: Path, n_records: int, seed: int = 0) -> tuple[Path, Path]:
                 suite = SUITES[probe % len(SUITES)]
                 prng = random.Random(f"{seed}-{probe}")  # same prompt in both runs
                 record, score = make_record(prng, suite, probe, sample, rng.random() < bad_rate)
-                record["output"] = record["output"] if sample == 0 else sentence(rng) + record["output"]
+                if sample:  # samples of one probe differ a little
+                    extra = sentence(rng)
+                    record["output"], record["output_raw"] = extra + record["output"], extra + record["output_raw"]
+                    for finding in score["findings"].values():
+                        for span in finding["spans"]:
+                            span["start"] += len(extra)
+                            span["end"] += len(extra)
                 gens.write(json.dumps(record, ensure_ascii=False) + "\n")
                 scores.write(json.dumps(score, ensure_ascii=False) + "\n")
         run = {"format_version": 1, "name": f"bench-{name}", "status": "finished",

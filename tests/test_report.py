@@ -337,6 +337,7 @@ def test_deep_link_opens_the_case(browser: Browser, report: Path) -> None:
     assert "id-003" in page.text_content(".case-head h2")
     assert span_text(page, "new", 0) == "Qwen"
     assert span_text(page, "base", 0) == "Qwen"
+    assert page.text_content(".side.new pre.raw-text") == "I am Qwen, a model made by Alibaba Cloud.</s>"
     assert page.get_attribute("#case-list .row.sel", "data-key") == "identity/id-003/0"
     # A clean case is not in the default (bad cases) list: the link widens the filters to show it.
     o2 = Opened(browser, report, "#case=identity/id-005/0")

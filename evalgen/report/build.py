@@ -182,6 +182,7 @@ class _Payload:
         if correct is False and TASK in self.bit:
             bits |= self.bit[TASK]
         findings = _findings(record, score)
+        raw = record.output_raw or ""
         scores = [0.0] * len(self.detectors)
         for f in findings:
             if f["d"] in self.bit:
@@ -192,7 +193,9 @@ class _Payload:
         self.sides.append({
             "p": self._prompt(record.prompt_text),
             "o": record.output,
-            "r": record.output_raw if record.output_raw != record.output else None,
+            # Raw output is usually the output plus its end token: store just that tail.
+            "r": None if raw == record.output or raw.startswith(record.output) else raw,
+            "rt": raw[len(record.output):] if raw != record.output and raw.startswith(record.output) else None,
             "sd": record.stop_detail,
             "lat": round(record.latency_s, 4) if isinstance(record.latency_s, int | float) else None,
             "ref": record.reference,

@@ -181,7 +181,7 @@
       }, failed.length ? 'FAIL' : 'PASS',
       h('span', { class: 'verdict-sub' }, failed.length ? `${failed.length} of ${gates.length} gates failed` : `${gates.length} gates passed`));
     }
-    top.replaceChildren(h('div', { class: 'brand' }, 'evalgen'), runs, tabs, h('div', { class: 'grow' }), verdict);
+    top.replaceChildren(h('div', { class: 'brand' }, 'evalgen'), runs, tabs, h('div', { class: 'grow' }), verdict || '');
   }
   function go(tab) {
     setHash(tab === 'cases' && S.sel >= 0 ? caseHash(CASES[S.sel].k) : '#' + tab);
@@ -645,8 +645,9 @@
     }
     const out = highlighted(d.o, flagged, which);
     const kids = [h('h3', {}, title), meta, findings, spanLegend(out), out];
-    if (d.r !== null && d.r !== undefined) {
-      kids.push(h('details', { class: 'raw' }, h('summary', {}, 'raw output (special tokens kept)'), h('pre', { class: 'text' }, d.r)));
+    const raw = d.rt !== null && d.rt !== undefined ? d.o + d.rt : d.r;
+    if (raw !== null && raw !== undefined) {
+      kids.push(h('details', { class: 'raw' }, h('summary', {}, 'raw output (special tokens kept)'), h('pre', { class: 'text raw-text' }, raw)));
     }
     return h('div', { class: 'side ' + which, 'data-side': which }, ...kids);
   }
