@@ -51,7 +51,7 @@ class RepetitionConfig:
     min_segment_coverage: float = 0.4
     """...and its extra copies cover at least this share of the output."""
     min_recurrence: float = 0.35
-    """Near-loops: flag when at least this share of probes (16 characters, >= 24 spread over the
+    """Near-loops: flag when at least this share of probes (16 characters, >= 16 spread over the
     text, fenced code and letterless probes left out) occur again later in the output..."""
     min_recurrence_chars: int = 150
     """...and the output has at least this many characters."""

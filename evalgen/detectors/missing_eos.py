@@ -43,49 +43,109 @@ END_TOKENS: tuple[str, ...] = (
     "<|eom_id|>", "<｜end▁of▁sentence｜>", "<eoa>", "<eoh>",
 )
 """End-of-turn tokens that should never appear as text."""
-_ROLES = "user|human|assistant|bot|support|response|system|model|customer|agent|gpt|ai"
-# A plain marker must be followed by text or a line end to be a turn, not "User: field" prose.
-_AFTER_PLAIN = r"(?=[ \t]*\S|[ \t]*$)"
+_ROLES = frozenset("user human assistant bot support response system model customer agent gpt ai".split())
+_BARE_MARKERS = ("### Human", "### User", "### Instruction", "### Input")
+"""Alpaca/Vicuna markers that a stop string cut before their colon."""
+_CUT_MARKER = re.compile(r"<\|?[A-Za-z_]+\|?$")
 
 
 @lru_cache(maxsize=64)
-def _patterns(turn_markers: tuple[str, ...], end_tokens: tuple[str, ...]) -> tuple[re.Pattern, re.Pattern | None]:
-    """(turn pattern, end-token pattern) for a context; compiled once per context."""
-    plain: list[str] = []
-    special: list[str] = list(SPECIAL_MARKERS)
+def _patterns(turn_markers: tuple[str, ...], end_tokens: tuple[str, ...]) -> tuple[re.Pattern, re.Pattern, frozenset]:
+    """(plain-marker pattern, special-marker-or-end-token pattern, end tokens) for a context,
+    compiled once. Both are alternations of literals, so `re` skips positions by first character."""
+    plain: set[str] = set(_BARE_MARKERS)
+    special: set[str] = set(SPECIAL_MARKERS)
     for marker in (*LINE_MARKERS, *turn_markers):
         marker = marker.strip()
-        if not marker:
-            continue
-        # Markers that look like template tokens match anywhere; words like "User:" at a line start.
-        (special if marker.startswith(("<|", "<｜", "[INST", "<start_of_turn>")) else plain).append(marker)
-    plain_alt = "|".join(re.escape(m) for m in sorted(set(plain), key=len, reverse=True))
-    special_alt = "|".join(re.escape(m) for m in sorted(set(special), key=len, reverse=True))
-    turn = re.compile(
-        # A plain marker opens a line, or follows a finished sentence on the same line.
-        rf"(?:^|(?<=\n)|(?<=[.!?。！？][ \t])|(?<=[.!?。！？]))[ \t>*]*(?:{plain_alt}){_AFTER_PLAIN}"
-        # "### Instruction" cut before its colon by a stop string, at the end of a line.
-        rf"|(?:^|(?<=\n))[ \t]*###[ \t]*(?:Human|User|Instruction|Input)[ \t]*(?=\n|$)"
-        # A role tag alone on a line ("support>", "<human>"), or a marker cut at the very end ("<START").
-        rf"|(?:^|(?<=\n))[ \t]*<?(?:{_ROLES})>[ \t]*(?=\n|$)|<\|?[A-Za-z_]+\|?$"
-        rf"|{special_alt}"
-    )
-    ends = [t for t in (*END_TOKENS, *end_tokens) if t.strip()]
-    end = re.compile("|".join(re.escape(t) for t in sorted(set(ends), key=len, reverse=True))) if ends else None
-    return turn, end
+        if marker:
+            # Markers that look like template tokens match anywhere; words like "User:" only where a
+            # turn could start.
+            (special if marker.startswith(("<|", "<｜", "[INST", "<start_of_turn>")) else plain).add(marker)
+    ends = frozenset(t for t in (*END_TOKENS, *end_tokens) if t.strip())
+    special_alt = "|".join(re.escape(m) for m in sorted(special | ends, key=len, reverse=True))
+    plain_alt = "|".join(re.escape(m) for m in sorted(plain, key=len, reverse=True))
+    return re.compile(plain_alt), re.compile(special_alt), ends
 
 
-def _first(pattern: re.Pattern, text: str, regions: list[tuple[int, int]] | None, prompt: str) -> int:
-    for m in pattern.finditer(text):
-        start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip(" \t>*")))
-        if regions and in_regions(start, regions):
-            continue
-        # A plain marker ("User:") the user wrote in their message is being discussed, not opened.
-        word = m.group(0).strip(" \t>*")
-        if prompt and word.endswith((":", "：")) and word in prompt:
-            continue
-        return start
+def _turn_can_start(text: str, pos: int) -> bool:
+    """Whether a plain marker at `pos` opens a turn: at a line start (after spaces, '>' or '*') or
+    right after a finished sentence."""
+    i = pos
+    while i > 0 and text[i - 1] in " \t>*":
+        i -= 1
+    return i == 0 or text[i - 1] in "\n.!?。！？"
+
+
+def _role_tag_line(text: str) -> int:
+    """Start of the first line that is only a role tag ("support>", "<human>"), or -1."""
+    pos = text.find(">")
+    while pos >= 0:
+        start = text.rfind("\n", 0, pos) + 1
+        end = text.find("\n", pos)
+        line = text[start:end if end >= 0 else len(text)]
+        word = line.strip()
+        if word.endswith(">") and word.lstrip("<").rstrip(">").lower() in _ROLES:
+            return start + len(line) - len(line.lstrip())
+        pos = text.find(">", pos + 1)
     return -1
+
+
+def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int, str, str]]:
+    """(position, kind, marker) of the first fake turn and the first printed end token in the text."""
+    cfg = ctx.config.missing_eos
+    text = record.output
+    plain, special, ends = _patterns(
+        tuple(ctx.turn_markers) + cfg.extra_turn_markers, tuple(ctx.end_tokens) + cfg.extra_end_tokens
+    )
+    found: list[tuple[int, str, str]] = []
+    regions: list[tuple[int, int]] | None = None
+    prompt: str | None = None
+    # Plain markers ("User:", "### Human:") where a turn could start, not in code, not quoted from
+    # the user's own message.
+    for m in plain.finditer(text):
+        word = m.group(0)
+        if not _turn_can_start(text, m.start()):
+            continue
+        if word in _BARE_MARKERS and text[m.end():m.end() + 1] not in ("", "\n", ":", "："):
+            continue
+        if regions is None:
+            regions = code_regions(text)
+        if in_regions(m.start(), regions):
+            continue
+        if prompt is None:
+            prompt = last_user_message(record) if record.messages else ""
+        if word.endswith((":", "：")) and word in prompt:
+            continue
+        found.append((m.start(), "fake_turn", word))
+        break
+    # Template tokens: a turn opener anywhere is a fake turn; an end token is printed text.
+    kinds: set[str] = set()
+    for m in special.finditer(text):
+        kind = "end_token_text" if m.group(0) in ends else "fake_turn"
+        if kind in kinds:
+            continue
+        if regions is None:
+            regions = code_regions(text)
+        if in_regions(m.start(), regions):
+            continue
+        found.append((m.start(), kind, m.group(0)))
+        kinds.add(kind)
+        if len(kinds) == 2:
+            break
+    if ">" in text:
+        pos = _role_tag_line(text)
+        if pos >= 0:
+            found.append((pos, "fake_turn", text[pos:text.find(">", pos) + 1]))
+    if "<" in text[-40:]:
+        cut = _CUT_MARKER.search(text, max(0, len(text) - 40))
+        if cut:
+            found.append((cut.start(), "fake_turn", cut.group(0)))
+    if record.stop_reason == "stop_string":
+        marker = (record.stop_detail or "").strip()
+        if not marker or plain.match(marker) or special.match(marker) or marker in ctx.turn_markers:
+            pos = text.find(marker) if marker else -1
+            found.append((pos if pos >= 0 else len(text), "fake_turn", marker))
+    return sorted(found)
 
 
 def _looping_tail(text: str) -> bool:
@@ -97,34 +157,8 @@ def _looping_tail(text: str) -> bool:
 
 
 def detect_missing_eos(record: GenerationRecord, ctx: DetectorContext) -> Finding:
-    cfg = ctx.config.missing_eos
     text = record.output
-    turn, end = _patterns(
-        tuple(ctx.turn_markers) + cfg.extra_turn_markers, tuple(ctx.end_tokens) + cfg.extra_end_tokens
-    )
-    found: list[tuple[int, str, str]] = []
-    screen_turn = ":" in text or "：" in text or "<" in text or "[" in text or ">" in text or "#" in text
-    if screen_turn or ctx.turn_markers or cfg.extra_turn_markers:
-        prompt = last_user_message(record) if record.messages else ""
-        regions: list[tuple[int, int]] | None = None
-        hit = turn.search(text)
-        if hit:
-            regions = code_regions(text)
-            pos = _first(turn, text, regions, prompt)
-            if pos >= 0:
-                found.append((pos, "fake_turn", text[pos:pos + 40].split("\n")[0]))
-        if end is not None and end.search(text):
-            if regions is None:
-                regions = code_regions(text)
-            pos = _first(end, text, regions, prompt)
-            if pos >= 0:
-                m = end.match(text, pos)
-                found.append((pos, "end_token_text", m.group(0) if m else ""))
-    if record.stop_reason == "stop_string":
-        detail = record.stop_detail or ""
-        if not detail.strip() or turn.search(detail.strip()) or detail.strip() in ctx.turn_markers:
-            pos = text.find(detail) if detail.strip() else -1
-            found.append((pos if pos >= 0 else len(text), "fake_turn", detail))
+    found = _evidence(record, ctx)
     kinds = [k for _, k, _ in sorted(found)]
     looping = False
     if record.stop_reason in ("length", "loop"):

@@ -7,8 +7,13 @@ comparisons. Probes every `probe_stride` characters do the same for loops that s
 A run is a loop when it repeats its unit >= `min_repeats` times over >= `min_loop_chars` characters.
 When `output_token_ids` is present the same search on token ids reports the loop in tokens.
 
+Near-loops (loops that drift, with small changes per copy): the recurrence, the share of probes
+(16 characters, at least 16 spread over the text) whose text occurs again later, is >=
+`min_recurrence` (natural text: < 0.1; loops: 0.4-1.0).
+
 Repeated segments: lines (list numbering stripped) and sentences of long lines that occur
->= `min_segment_repeats` times and whose extra copies cover >= `min_segment_coverage` of the output.
+>= `min_segment_repeats` times and whose extra copies cover >= `min_segment_coverage` of the output
+(counted when at least 10% of the text recurs, or the output is under 400 characters).
 
 rep-n (1 - unique/total n-grams, n = 2, 3, 4, over the last 512 tokens or characters) is reported
 for flagged records; `distinct_n` gives the suite-level figure.
@@ -30,6 +35,8 @@ NAME = "repetition"
 _PROBE = 16  # characters per probe: long enough that natural text rarely recurs nearby
 _TOKEN_PROBE = 6
 _REP_WINDOW = 512
+_MIN_PROBES = 16  # probes spread over the text for the recurrence share
+_SEGMENT_SCREEN = 0.1  # repeated lines/sentences are only counted when this much text recurs
 
 _FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~)", re.M)
 _LIST_CHARS = "0123456789.)-*+•#>|、)（(）[] \t"
@@ -115,8 +122,8 @@ def find_loop(
 ) -> tuple[tuple[int, int, int] | None, float]:
     """The longest back-to-back repetition in `s` (a str, or a str of token ids) as (start, end,
     period) or None, and the recurrence: the share of probes (`probe` items every `stride`, at
-    least 24 probes, probes in `skip` ranges or without a letter left out) whose text occurs again
-    later. Only runs with >= min_repeats copies over >= min_len items are returned. The tail is
+    least 16 probes, probes in `skip` ranges or without a letter left out) whose text occurs again
+    later (at least 16 probes). Only runs with >= min_repeats copies over >= min_len items are returned. The tail is
     searched with any period up to len/min_repeats; elsewhere up to max_period."""
     n = len(s)
     w = min(probe, max(1, min_len // 3))
@@ -145,13 +152,13 @@ def find_loop(
         end = j + w - 1
     # Elsewhere: probes look for a later copy; one within max_period may start a loop.
     is_text = isinstance(s, str)
-    step = max(8, min(stride, (n - w) // 24))
+    step = max(8, min(stride, (n - w) // _MIN_PROBES))
     probes = recurring = 0
     tail_start = best[0] if best else n
     skip_until = 0
     for i in range(0, n - w, step):
         window = s[i:i + w]
-        if (is_text and not window.strip(_BLANK)) or any(x <= i < y for x, y in skip):  # type: ignore[union-attr]
+        if (is_text and not window.strip(_BLANK)) or (skip and any(x <= i < y for x, y in skip)):  # type: ignore
             continue
         probes += 1
         j = s.find(window, i + 1)  # type: ignore[attr-defined]
@@ -170,7 +177,7 @@ def find_loop(
                 skip_until = b
                 break
             j = s.find(window, j + 1, i + w + max_period)  # type: ignore[attr-defined]
-    return best, (recurring / probes if probes >= 12 else 0.0)
+    return best, (recurring / probes if probes >= _MIN_PROBES - 4 else 0.0)
 
 
 def _ids_to_str(ids: Sequence[int]) -> str:
@@ -310,7 +317,7 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
         if loop_ok:
             spans.append(Span(a, b, f"loop ×{count:.1f}"))
 
-    seg = _segments(text, cfg)
+    seg = _segments(text, cfg) if recurrence >= _SEGMENT_SCREEN or n < 400 else None
     seg_ok = False
     seg_cov = 0.0
     if seg:
