@@ -286,6 +286,9 @@ def test_detector_filter_shows_only_its_cases(browser: Browser, report: Path) ->
     assert sorted(visible_keys(page)) == sorted([
         "long_form/lf-001/0", "long_form/lf-002/0", "identity/id-003/0", "identity/id-004/0",
         "old_tasks/ot-001/0", f"instruction/{HOSTILE_ID}/0"])
+    # Triage order: new failures first, then bad in both, then fixed.
+    statuses = page.eval_on_selector_all("#case-list .row .status", "s => s.map(x => x.classList[1])")
+    assert statuses == ["new"] * 4 + ["both", "fixed"]
     page.click("#det-filter [data-det='identity_leak']")
     assert sorted(visible_keys(page)) == ["identity/id-003/0", "identity/id-004/0"]
     assert page.text_content("#count") == "2 of 7 cases"

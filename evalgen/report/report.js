@@ -150,9 +150,16 @@
       if (flipMatch(n & mask, b & mask, c, S.flip)) out.push(i);
     }
     if (S.sort === 'score') {
+      // Triage order: new failures, then bad in both (or bad without a pair), then fixed; by score within.
       const score = new Float64Array(CASES.length);
-      for (const i of out) score[i] = caseScore(CASES[i], mask);
-      out.sort((a, b) => score[b] - score[a] || a - b);
+      const rank = new Uint8Array(CASES.length);
+      for (const i of out) {
+        const c = CASES[i];
+        const [n, b] = stateBits(c, mask);
+        score[i] = caseScore(c, mask);
+        rank[i] = HAS_BASE && c.n && c.b && n & ~b ? 0 : n ? 1 : b ? 2 : 3;
+      }
+      out.sort((a, b) => rank[a] - rank[b] || score[b] - score[a] || a - b);
     } else if (S.sort === 'tokens') {
       const t = (c) => (c.n || c.b).t;
       out.sort((a, b) => t(CASES[b]) - t(CASES[a]) || a - b);
@@ -473,7 +480,7 @@
     els.stop = h('select', { id: 'stop-filter', title: HAS_BASE ? 'stop reason (after)' : 'stop reason', onchange: (e) => { S.stop = Number(e.target.value); refilter(); } },
       option(-1, 'any stop reason'), ...DATA.stops.map((r, i) => option(i, 'stop: ' + r)));
     els.sort = h('select', { id: 'sort', title: 'sort', onchange: (e) => { S.sort = e.target.value; refilter(); } },
-      option('score', 'worst score first'), option('tokens', 'longest first'), option('key', 'by suite / probe'));
+      option('score', HAS_BASE ? 'new failures first, worst score' : 'worst score first'), option('tokens', 'longest first'), option('key', 'by suite / probe'));
     let timer = 0;
     els.search = h('input', {
       id: 'search', type: 'search', placeholder: 'search outputs, prompts, ids…', autocomplete: 'off', spellcheck: 'false',
@@ -631,12 +638,16 @@
     const stop = DATA.stops[side.st];
     const meta = h('div', { class: 'side-meta' },
       h('span', { class: 'stop stop-' + stop, title: STOP_HELP[stop] || '' }, 'stop: ' + stop + (d.sd ? ' (' + d.sd + ')' : '')),
-      h('span', { class: 'meta-chip' }, side.t + ' tokens'),
+      h('span', { class: 'meta-chip' }, side.t + (side.t === 1 ? ' token' : ' tokens')),
       d.lat !== null && d.lat !== undefined ? h('span', { class: 'meta-chip' }, d.lat.toFixed(2) + ' s') : null,
       side.c === true ? h('span', { class: 'meta-chip ok' }, 'task ✓') : side.c === false ? h('span', { class: 'meta-chip bad' }, 'task ✗') : null);
     const flagged = d.fd.filter((f) => f.fl);
     const quiet = d.fd.filter((f) => !f.fl);
-    const findings = h('ul', { class: 'findings' },
+    const wrong = side.c === false
+      ? h('li', { class: 'finding flagged ' + colourClass('task') }, h('span', { class: 'dot' }), h('b', {}, label('task')),
+        h('span', { class: 'expl' }, 'the answer does not match the reference' + (d.sc ? ' (scorer ' + d.sc + ')' : '')))
+      : null;
+    const findings = h('ul', { class: 'findings' }, wrong,
       ...flagged.map((f) => findingItem(f)),
       ...(flagged.length || side.c === false ? [] : [h('li', { class: 'clean' }, 'no detector flagged this output')]));
     if (quiet.length) {
@@ -686,7 +697,8 @@
       const active = spans.filter((sp) => sp.e > sp.s && sp.s <= a && sp.e >= b);
       if (!active.length) { pre.append(seg); continue; }
       pre.append(h('mark', {
-        class: 'hl ' + colourClass(active[0].det) + (active.length > 1 ? ' multi' : ''),
+        // 'start' draws an edge where a span begins, so adjacent spans (unit, then loop) stay apart.
+        class: 'hl ' + colourClass(active[0].det) + (active.length > 1 ? ' multi' : '') + (active.some((sp) => sp.s === a) ? ' start' : ''),
         title: active.map((sp) => label(sp.det) + (sp.label ? ': ' + sp.label : '')).join('\n'),
         'data-spans': active.map((sp) => sp.i).join(' '), 'data-det': active.map((sp) => sp.det).join(' '),
       }, seg));
