@@ -26,11 +26,17 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
-browser_test = pytest.mark.skipif(
+_needs_chromium = pytest.mark.skipif(
     sync_playwright is None or not CHROMIUM.exists(),
     reason="needs playwright for Python (pip install playwright) and Debian's chromium at /usr/bin/chromium "
            "(apt-get install chromium); `playwright install` cannot download here",
 )
+
+
+def browser_test(test: Any) -> Any:
+    """Marked `browser` (deselect with -m "not browser") and skipped, with the reason, without Chromium."""
+    return pytest.mark.browser(_needs_chromium(test))
+
 
 DETECTORS = ("repetition", "truncation", "missing_eos", "identity_leak", "language_drift")
 
@@ -203,6 +209,12 @@ def test_report_is_self_contained(report: Path, runs: tuple[Path, Path]) -> None
     for hostile in HOSTILE:
         if "<" in hostile:  # markup only ever appears escaped
             assert hostile not in page
+
+
+def test_comparison_names_the_baseline(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    out = build_report(runs[1], out_path=tmp_path / "r.html")  # no baseline_dir: comparison.json names it
+    page = out.read_text(encoding="utf-8")
+    assert '"base":{"name":"base-run"' in page
 
 
 def test_missing_run_folder_is_a_clear_error(tmp_path: Path) -> None:

@@ -321,7 +321,6 @@ def _summary(values: list[int]) -> dict[str, float]:
 def _payload(run_dir: Path, baseline_dir: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
     warnings: list[str] = []
     new = _Run(run_dir, warnings)
-    base = _Run(baseline_dir, warnings) if baseline_dir else None
     comparison = None
     comparison_path = run_dir / "comparison.json"
     if comparison_path.is_file():
@@ -329,6 +328,12 @@ def _payload(run_dir: Path, baseline_dir: Path | None) -> tuple[dict[str, Any], 
             comparison = json.loads(comparison_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             warnings.append(f"{comparison_path}: unreadable ({exc}); showing the runs without it")
+    if baseline_dir is None and isinstance(comparison, dict):
+        # The comparison names its base run: show it side by side when that folder is still there.
+        named = (comparison.get("base") or {}).get("path")
+        if isinstance(named, str) and named and (Path(named) / "run.json").is_file():
+            baseline_dir = Path(named)
+    base = _Run(baseline_dir, warnings) if baseline_dir else None
     runs = [r for r in (base, new) if r]
     detectors = _ordered_detectors(runs)
     keys = sorted({k for r in runs for k in r.records})
@@ -416,7 +421,9 @@ def build_report(run_dir: str | Path, baseline_dir: str | Path | None = None,
     """Write the HTML report of `run_dir` (compared with `baseline_dir` if given) and return its path.
 
     Reads run.json, generations.jsonl, scores.jsonl and comparison.json (when present) only; the
-    default output is `run_dir/report.html`. Raises RunFolderError for a missing or corrupt file.
+    default output is `run_dir/report.html`. Without `baseline_dir`, the base run named in
+    comparison.json is used if its folder still exists. Raises RunFolderError for a missing or
+    corrupt file.
     """
     run_dir = Path(run_dir)
     data, texts = _payload(run_dir, Path(baseline_dir) if baseline_dir else None)
