@@ -1,6 +1,7 @@
 """Benchmark `score_records`: 100k synthetic records of ~512 tokens on one core.
 
-Mixed English/Chinese healthy text plus ~10% loops, truncations and fake turns, with token ids
+Mixed English/Chinese healthy text (words drawn with their real frequencies from the standard
+library's documentation, Chinese characters with a Zipf curve) plus ~10% loops, truncations and fake turns, with token ids
 (as a real run records them); deterministic seed. Prints records/s overall and time per detector.
 
     PYTHONPATH=. python bench/bench_detectors.py [N]
@@ -16,12 +17,37 @@ from evalgen.detectors import DETECTORS, DetectorContext
 from evalgen.records import GenerationRecord
 from evalgen.scoring import score_records
 
-EN_WORDS = (
-    "the model learns a mapping from inputs to outputs and we evaluate it on held out data with care because "
-    "small changes in the training set can shift results so every experiment records its seed config and "
-    "metrics together with notes about what went wrong and what should be tried next time"
-).split()
-ZH_CHARS = "模型在训练数据上学习输入到输出的映射我们在保留数据上仔细评估因为训练集的小变化会影响结果所以每次实验都记录种子配置和指标"
+def _english_vocabulary() -> tuple[list[str], list[int]]:
+    """Words and their counts from the standard library's own documentation: real English with a
+    natural (Zipf-like) frequency curve, available offline and deterministic per Python version."""
+    import argparse
+    import collections
+    import json
+    import logging
+    import pathlib
+    import re
+
+    counts: collections.Counter[str] = collections.Counter()
+    for module in (argparse, collections, json, logging, pathlib, re, str, dict, list):
+        for name in dir(module):
+            doc = getattr(getattr(module, name, None), "__doc__", None)
+            if not isinstance(doc, str):
+                continue
+            counts.update(w.lower() for w in re.findall(r"[A-Za-z]{2,}", doc))
+    words = sorted(counts, key=lambda w: (-counts[w], w))
+    return words, [counts[w] for w in words]
+
+
+EN_WORDS, EN_WEIGHTS = _english_vocabulary()
+# The 500 most frequent Chinese characters, weighted by rank (Zipf).
+ZH_CHARS = (
+    "的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生自会那后能对着事其里所去行过家"
+    "十用发天如然作方成者多日都三小军二无同么经法当起与好看学进种将还分此心前面又定见只主没公从知使点业本高去把性"
+    "应开它合因由其些然新手部力理水长物间很情实内最现外实相问题意身明重通体口工量给全表但总先二代数样期美程民形"
+    "式度机各它变果结关路报位级接务边交山安运代任管快金场调设战格运队教育清世义带思传况深指复空保达提决器张领计"
+    "特该活料花北青象技品确权类广持科真受员原研制况区至备华题认型院委引量算史证往神备半火热亲服利海南近书解论须"
+)
+ZH_WEIGHTS = [1.0 / (i + 1) for i in range(len(ZH_CHARS))]
 EN_PROMPTS = ["Explain how to evaluate a model.", "Write a short report on the experiment."]
 ZH_PROMPTS = ["请解释如何评估模型。", "写一份关于实验的简短报告。"]
 
@@ -31,7 +57,7 @@ def en_text(rng: random.Random, tokens: int) -> str:
     words = 0
     while words < tokens * 0.75:  # ~0.75 words per token
         n = rng.randint(8, 20)
-        sentence = " ".join(rng.choice(EN_WORDS) for _ in range(n))
+        sentence = " ".join(rng.choices(EN_WORDS, EN_WEIGHTS, k=n))
         sentences.append(sentence[0].upper() + sentence[1:] + rng.choice(".!."))
         words += n
     paragraphs = [" ".join(sentences[i:i + 4]) for i in range(0, len(sentences), 4)]
@@ -43,7 +69,7 @@ def zh_text(rng: random.Random, tokens: int) -> str:
     chars = 0
     while chars < tokens * 1.4:  # ~1.4 characters per token
         n = rng.randint(10, 25)
-        parts.append("".join(rng.choice(ZH_CHARS) for _ in range(n)) + rng.choice("。，。！"))
+        parts.append("".join(rng.choices(ZH_CHARS, ZH_WEIGHTS, k=n)) + rng.choice("。，。！"))
         chars += n
     return "".join(parts)[:-1] + "。"
 

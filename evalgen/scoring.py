@@ -9,6 +9,7 @@ Extra top-level keys (e.g. "task_correct", added by task scorers) round-trip thr
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -89,10 +90,18 @@ def score_records(records: Iterable[GenerationRecord], ctx: DetectorContext) -> 
     """Every detector on every record, in order. The detectors screen cheaply first, so this stays a
     plain loop over the pure per-record functions and gives exactly their findings."""
     detectors = list(DETECTORS.items())
-    return [
-        ScoreLine(r.probe_id, r.suite, r.sample, {name: detect(r, ctx) for name, detect in detectors})
-        for r in records
-    ]
+    # Findings hold no reference cycles; pausing the cyclic GC while 100k of them pile up saves its
+    # repeated full scans (a third of the time), and the GC state is restored afterwards.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return [
+            ScoreLine(r.probe_id, r.suite, r.sample, {name: detect(r, ctx) for name, detect in detectors})
+            for r in records
+        ]
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def write_scores(path: str | Path, lines: Iterable[ScoreLine]) -> None:

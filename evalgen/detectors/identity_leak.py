@@ -101,12 +101,37 @@ def _own(name: str, own: tuple[str, ...]) -> bool:
     return any(o and (low in o or (len(o) >= 2 and o in low)) for o in own)
 
 
+_MISCASED = ("chatgpt", "chatglm", "openai", "qwen", "deepseek", "claude", "gpt-")
+_SCREEN = ("chat", "open", "qwen", "deep", "claude", "gpt")
+"""Names models often write in lower case; only these are looked for in any case (cost)."""
+
+
+def _alternation(names: set[str]) -> re.Pattern | None:
+    # Grouped by first character, so `re` tries one group per position instead of every name.
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name[0], []).append(name[1:])
+    if not groups:
+        return None
+    parts = [
+        re.escape(first) + "(?:" + "|".join(re.escape(r) for r in sorted(rests, key=len, reverse=True)) + ")"
+        for first, rests in sorted(groups.items())
+    ]
+    return re.compile("|".join(parts))
+
+
 @lru_cache(maxsize=64)
-def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: str, org: str) -> re.Pattern | None:
+def _names_pattern(
+    extra: tuple[str, ...], ignore: tuple[str, ...], identity: str, org: str
+) -> tuple[re.Pattern | None, re.Pattern | None, tuple[str, ...]]:
+    """(pattern of names as written / UPPER / Capitalized, pattern that adds lower-case forms,
+    lower-case forms to screen for). Capitalised names start with a capital letter or a CJK
+    character, which `re` skips to quickly; lower-case forms are only searched when screened in."""
     own = (identity.lower(), org.lower())
     skip = {n.lower() for n in ignore}
     families = [*FAMILIES, *((n,) for n in extra)]
     names: set[str] = set()
+    lower: set[str] = set()
     for family in families:
         if any(_own(name, own) for name in family):
             continue  # the configured identity's own family: its makers are not a leak
@@ -115,19 +140,12 @@ def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: st
                 continue
             names.add(name)
             if name.isascii():
-                names.update({name.upper(), name.lower(), name[0].lower() + name[1:], name.capitalize()})
-    if not names:
-        return None
-    # Case-sensitive variants grouped by first character keep the scan fast (no per-position
-    # try of every alternative, as re.IGNORECASE would do).
-    groups: dict[str, list[str]] = {}
-    for name in names:
-        groups.setdefault(name[0], []).append(name[1:])
-    parts = [
-        re.escape(first) + "(?:" + "|".join(re.escape(r) for r in sorted(rests, key=len, reverse=True)) + ")"
-        for first, rests in sorted(groups.items())
-    ]
-    return re.compile("|".join(parts))
+                names.update({name.upper(), name[0].upper() + name[1:], name.capitalize()})
+                low = name.lower()
+                if low.startswith(_MISCASED) or name in extra:
+                    lower.update({low, name[0].lower() + name[1:]})
+    full = _alternation(names | lower)
+    return _alternation(names), full, tuple(sorted({n for n in lower if n == n.lower()}))
 
 
 def _sentence_start(text: str, pos: int) -> int:
@@ -197,7 +215,12 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
     details: dict = {"names": [], "states_identity": None}
     if identity:
         details["states_identity"] = _mentions(text, identity)
-    pattern = _names_pattern(cfg.extra_names, cfg.ignore_names, identity, org)
+    caps, full, lower = _names_pattern(cfg.extra_names, cfg.ignore_names, identity, org)
+    pattern = caps
+    if lower and any(n in text for n in _SCREEN):
+        low = text.lower()
+        if any(n in low for n in lower):
+            pattern = full
     spans: list[Span] = []
     names: list[str] = []
     if pattern is not None:

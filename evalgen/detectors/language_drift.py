@@ -17,9 +17,10 @@ translation requests without a named target language.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from evalgen.detectors._text import is_code_line, last_user_message, mask_code, script_units
-from evalgen.detectors.base import DetectorContext
+from evalgen.detectors.base import DetectorContext, LanguageDriftConfig
 from evalgen.records import Finding, GenerationRecord, Span
 
 __all__ = ["asks_for_language", "detect_language_drift"]
@@ -94,25 +95,32 @@ def _language_text(text: str) -> str:
     return "\n".join(kept)
 
 
+@lru_cache(maxsize=4096)
+def _prompt_languages(prompt: str, cfg: LanguageDriftConfig) -> tuple[list[str], str | None, bool, list[str]]:
+    """(expected languages, the prompt's dominant script, asked for a language, named targets);
+    cached because every sample of a probe has the same prompt."""
+    asked, targets = asks_for_language(prompt)
+    if prompt.startswith(("(", "（")) and prompt.endswith((")", "）")):
+        # A prompt that is one parenthesised note (a paraphrase in an imported corpus) is not the
+        # user's words: only a language it names counts.
+        return sorted(targets), None, asked, sorted(targets)
+    pin = script_units(mask_code(prompt), cfg.latin_word_units)
+    if pin.total < cfg.min_prompt_units and not targets:
+        return [], None, asked, []
+    # Expected: the prompt's own languages and any language it asks for.
+    langs = sorted({k for k, v in pin.units.items() if v >= cfg.prompt_lang_share * pin.total} | targets)
+    return langs, pin.dominant(), asked, sorted(targets)
+
+
 def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.language_drift
     details: dict = {"prompt_lang": None, "output_lang": None}
-    prompt = last_user_message(record).strip()
-    asked, targets = asks_for_language(prompt)
-    note = prompt.startswith(("(", "（")) and prompt.endswith((")", "）"))
-    if note:
-        # A prompt that is one parenthesised note (a paraphrase in an imported corpus) is not the
-        # user's words: only a language it names counts.
-        pin = script_units("", cfg.latin_word_units)
-        langs = sorted(targets)
-    else:
-        pin = script_units(mask_code(prompt), cfg.latin_word_units)
-        if pin.total < cfg.min_prompt_units and not targets:
-            return Finding(NAME, False, 0.0, "The prompt has no language to compare with.", [], details)
-        # Expected: the prompt's own languages and any language it asks for.
-        langs = sorted({k for k, v in pin.units.items() if v >= cfg.prompt_lang_share * pin.total} | targets)
-    details["prompt_lang"] = pin.dominant() or (langs[0] if langs else None)
-    details["prompt_langs"] = langs
+    langs, dominant, asked, target_list = _prompt_languages(last_user_message(record).strip(), cfg)
+    targets = set(target_list)
+    if not langs:
+        return Finding(NAME, False, 0.0, "The prompt has no language to compare with.", [], details)
+    details["prompt_lang"] = dominant or langs[0]
+    details["prompt_langs"] = list(langs)
     if asked:
         details["asked_for_language"] = sorted(targets) or True
     if not langs or (asked and not targets):

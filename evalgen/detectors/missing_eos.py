@@ -50,7 +50,7 @@ _CUT_MARKER = re.compile(r"<\|?[A-Za-z_]+\|?$")
 
 
 @lru_cache(maxsize=64)
-def _patterns(turn_markers: tuple[str, ...], end_tokens: tuple[str, ...]) -> tuple[re.Pattern, re.Pattern, frozenset]:
+def _patterns(turn_markers: tuple[str, ...], end_tokens: tuple[str, ...]) -> tuple[re.Pattern, re.Pattern, frozenset, frozenset]:
     """(plain-marker pattern, special-marker-or-end-token pattern, end tokens) for a context,
     compiled once. Both are alternations of literals, so `re` skips positions by first character."""
     plain: set[str] = set(_BARE_MARKERS)
@@ -62,9 +62,21 @@ def _patterns(turn_markers: tuple[str, ...], end_tokens: tuple[str, ...]) -> tup
             # turn could start.
             (special if marker.startswith(("<|", "<｜", "[INST", "<start_of_turn>")) else plain).add(marker)
     ends = frozenset(t for t in (*END_TOKENS, *end_tokens) if t.strip())
-    special_alt = "|".join(re.escape(m) for m in sorted(special | ends, key=len, reverse=True))
-    plain_alt = "|".join(re.escape(m) for m in sorted(plain, key=len, reverse=True))
-    return re.compile(plain_alt), re.compile(special_alt), ends
+    # One character of each marker that the text must contain for the marker to be there: the
+    # screen costs a memchr per character instead of a regex pass.
+    screen = frozenset(next((c for c in m if c in ":：#[<|>＜"), m[0]) for m in plain)
+    return _alternation(plain), _alternation(special | ends), ends, screen
+
+
+def _alternation(literals: set[str]) -> re.Pattern:
+    """Literals grouped by first character (longest first), so `re` tries one group per position."""
+    groups: dict[str, list[str]] = {}
+    for lit in literals:
+        groups.setdefault(lit[0], []).append(lit[1:])
+    return re.compile("|".join(
+        re.escape(first) + "(?:" + "|".join(re.escape(r) for r in sorted(rests, key=len, reverse=True)) + ")"
+        for first, rests in sorted(groups.items())
+    ))
 
 
 def _turn_can_start(text: str, pos: int) -> bool:
@@ -94,7 +106,7 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     """(position, kind, marker) of the first fake turn and the first printed end token in the text."""
     cfg = ctx.config.missing_eos
     text = record.output
-    plain, special, ends = _patterns(
+    plain, special, ends, screen = _patterns(
         tuple(ctx.turn_markers) + cfg.extra_turn_markers, tuple(ctx.end_tokens) + cfg.extra_end_tokens
     )
     found: list[tuple[int, str, str]] = []
@@ -102,7 +114,9 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     prompt: str | None = None
     # Plain markers ("User:", "### Human:") where a turn could start, not in code, not quoted from
     # the user's own message.
-    for m in plain.finditer(text):
+    # Every plain marker holds one of these characters; single-character `in` runs at memchr speed.
+    maybe_plain = any(c in text for c in screen)
+    for m in plain.finditer(text) if maybe_plain else ():
         word = m.group(0)
         if not _turn_can_start(text, m.start()):
             continue
@@ -120,7 +134,10 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         break
     # Template tokens: a turn opener anywhere is a fake turn; an end token is printed text.
     kinds: set[str] = set()
-    for m in special.finditer(text):
+    maybe_special = "<" in text or "[" in text or "＜" in text or bool(ctx.end_tokens) or bool(cfg.extra_end_tokens)
+    if maybe_special and (ctx.end_tokens or cfg.extra_end_tokens):
+        maybe_special = any(t[0] in text for t in ends)
+    for m in special.finditer(text) if maybe_special else ():
         kind = "end_token_text" if m.group(0) in ends else "fake_turn"
         if kind in kinds:
             continue

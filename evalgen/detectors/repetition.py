@@ -13,7 +13,7 @@ Near-loops (loops that drift, with small changes per copy): the recurrence, the 
 
 Repeated segments: lines (list numbering stripped) and sentences of long lines that occur
 >= `min_segment_repeats` times and whose extra copies cover >= `min_segment_coverage` of the output
-(counted when at least 10% of the text recurs, or the output is under 400 characters).
+(counted when at least 20% of the text recurs, or the output is under 400 characters).
 
 rep-n (1 - unique/total n-grams, n = 2, 3, 4, over the last 512 tokens or characters) is reported
 for flagged records; `distinct_n` gives the suite-level figure.
@@ -36,7 +36,7 @@ _PROBE = 16  # characters per probe: long enough that natural text rarely recurs
 _TOKEN_PROBE = 6
 _REP_WINDOW = 512
 _MIN_PROBES = 16  # probes spread over the text for the recurrence share
-_SEGMENT_SCREEN = 0.1  # repeated lines/sentences are only counted when this much text recurs
+_SEGMENT_SCREEN = 0.2  # repeated lines/sentences are only counted when this much text recurs
 
 _FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~)", re.M)
 _LIST_CHARS = "0123456789.)-*+•#>|、)（(）[] \t"
@@ -235,6 +235,8 @@ def _requested_repeats(prompt: str) -> int | None:
 
 
 def _fences(text: str) -> list[tuple[int, int]]:
+    if "`" not in text and "~" not in text:  # single-character screen: memchr speed
+        return []
     marks = [m.start() for m in _FENCE_LINE.finditer(text)] if "```" in text or "~~~" in text else []
     if len(marks) % 2:
         marks.append(len(text))

@@ -61,6 +61,7 @@ _OPENING_END = re.compile(
     r"(?:^|\n)[ \t]*(?:#{1,6}|[-*+•]|\d+[.)])[ \t]*$|<(?P<tag>[A-Za-z][\w:-]*)(?:\s[^<>]*)?>\s*$|<[A-Za-z/][^<>\s]*$"
 )
 _LOOP_PROBE = 16
+_BARE_NUMBER = re.compile(r"[ \t]*\d+[.)][ \t]*$")
 _CLAUSE = re.compile(r"[，,;；、]")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
@@ -116,15 +117,20 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
 
     if "\ufffd" in tail[-3:]:
         return _cut(end - 1, end, "cut_character", "The output ends in a cut multibyte character.", 1.0, details)
-    if "```" in text or "~~~" in text:
+    if ("`" in text or "~" in text) and ("```" in text or "~~~" in text):
         fences = re.findall(r"^[ \t]*(?:```|~~~)", text, re.M)
         if len(fences) % 2:
             start = max(text.rfind("```"), text.rfind("~~~"))
             return _cut(max(0, start), end, "unclosed_code_block", "The output ends inside an unclosed code block.",
                         1.0, details)
-    opened = _OPENING_END.search(tail)
-    if opened and not (opened.group("tag") and f"</{opened.group('tag')}" in tail[opened.end():]):
-        start = base + opened.start()
+    last_nl = text.rfind("\n")
+    core = text.rstrip("*_`~ \t") or text
+    if (core[-1] in _FINAL or core[-1] in _CLOSED) and not _BARE_NUMBER.match(text, last_nl + 1):
+        return _ok("punctuation", details)  # the common case, decided from the last characters
+    short_tail = text[-80:]
+    opened = _OPENING_END.search(short_tail)
+    if opened and not (opened.group("tag") and f"</{opened.group('tag')}" in short_tail[opened.end():]):
+        start = end - len(short_tail) + opened.start()
         return _cut(start, end, "empty_opening", f"The output ends on {opened.group(0).strip()!r} with nothing after it.",
                     1.0, details)
     if len(text.strip()) < cfg.min_output_chars:
