@@ -21,8 +21,16 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
 HASHED_FILES = (
-    "config.json", "generation_config.json", "adapter_config.json", "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "chat_template.jinja", "chat_template.json", "tokenizer.model", "vocab.json",
+    "config.json",
+    "generation_config.json",
+    "adapter_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "tokenizer.model",
+    "vocab.json",
     "merges.txt",
 )
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -180,7 +188,9 @@ def load_tokenizer(info: CheckpointInfo, trust_remote_code: bool = False) -> Any
             info.tokenizer_path, trust_remote_code=trust_remote_code, local_files_only=True
         )
     except (OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{info.tokenizer_path}: cannot load the tokenizer{remote_code_hint(exc)}: {exc}") from exc
+        raise CheckpointError(
+            f"{info.tokenizer_path}: cannot load the tokenizer{remote_code_hint(exc)}: {exc}"
+        ) from exc
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -190,7 +200,9 @@ def load_tokenizer(info: CheckpointInfo, trust_remote_code: bool = False) -> Any
 def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", trust_remote_code: bool = False) -> Any:
     """The model in eval mode on `device`; a LoRA adapter is applied on its base without merging."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
     try:
         model = AutoModelForCausalLM.from_pretrained(
             info.model_path,
@@ -212,4 +224,6 @@ def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", t
 
 
 def remote_code_hint(exc: Exception) -> str:
-    return " (it ships custom code: pass --trust-remote-code if you trust it)" if "trust_remote_code" in str(exc) else ""
+    return (
+        " (it ships custom code: pass --trust-remote-code if you trust it)" if "trust_remote_code" in str(exc) else ""
+    )

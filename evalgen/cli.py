@@ -39,8 +39,11 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--samples", type=int, default=1, help="generations per probe (use with --temperature)")
     g.add_argument("--batch-size", type=int, default=16, help="on CUDA it backs off on out-of-memory")
     g.add_argument("--stop", action="append", default=[], metavar="TEXT", help="extra stop string (repeatable)")
-    g.add_argument("--no-stop-at-turn-markers", action="store_true",
-                   help="let the model run on past a made-up next turn instead of stopping there")
+    g.add_argument(
+        "--no-stop-at-turn-markers",
+        action="store_true",
+        help="let the model run on past a made-up next turn instead of stopping there",
+    )
     g.add_argument("--no-early-exit", action="store_true", help="never cut a looping generation short")
 
 
@@ -61,33 +64,65 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run probe suites through a checkpoint and score the outputs")
     run.add_argument("checkpoint", help="local HF model folder, or a PEFT LoRA adapter folder")
-    run.add_argument("--suite", action="append", metavar="NAME_OR_PATH",
-                     help="built-in suite name, JSONL file or folder (repeatable; default: all built-in)")
+    run.add_argument(
+        "--suite",
+        action="append",
+        metavar="NAME_OR_PATH",
+        help="built-in suite name, JSONL file or folder (repeatable; default: all built-in)",
+    )
     run.add_argument("--template", help="named chat template (default: the checkpoint's own); see `evalgen templates`")
     run.add_argument("--out", help="run folder (default: reports/<checkpoint>-<time>)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run folder")
-    run.add_argument("--baseline", metavar="RUN_OR_CHECKPOINT",
-                     help="compare with this run folder, or run this checkpoint first with the same settings")
+    run.add_argument(
+        "--baseline",
+        metavar="RUN_OR_CHECKPOINT",
+        help="compare with this run folder, or run this checkpoint first with the same settings",
+    )
     m = run.add_argument_group("model")
-    m.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm"),
-                   help="auto: vLLM when installed and a GPU is present, else HF")
+    m.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "hf", "vllm"),
+        help="auto: vLLM when installed and a GPU is present, else HF",
+    )
     m.add_argument("--base", help="base model folder for a LoRA adapter (default: from adapter_config.json)")
-    m.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
-                   help="auto: bf16/fp16 on CUDA, float32 on CPU")
+    m.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="auto: bf16/fp16 on CUDA, float32 on CPU",
+    )
     m.add_argument("--device", help="e.g. cuda:1 (default: cuda when present, else cpu)")
     m.add_argument("--trust-remote-code", action="store_true", help="allow the checkpoint's own Python code")
-    m.add_argument("--no-teacher-forced", action="store_true",
-                   help="skip reference log-prob / stop-probability probes")
+    m.add_argument("--no-teacher-forced", action="store_true", help="skip reference log-prob / stop-probability probes")
     v = run.add_argument_group("vLLM engine")
     v.add_argument("--tensor-parallel-size", type=int)
     v.add_argument("--data-parallel-size", type=int, help="engine copies, one per group of GPUs")
     v.add_argument("--gpu-memory-utilization", type=float)
     v.add_argument("--max-model-len", type=int)
-    v.add_argument("--engine-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other vllm.LLM option (repeatable)")
+    v.add_argument(
+        "--engine-arg", action="append", default=[], metavar="KEY=VALUE", help="any other vllm.LLM option (repeatable)"
+    )
     add_generation_options(run)
     add_scoring_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    score = sub.add_parser("score", help="score generations made elsewhere (no model needed)")
+    score.add_argument("file", help="JSONL: id, prompt or messages, output, optional finish_reason, output_token_ids")
+    score.add_argument("--template", help="named template whose turn markers and end tokens the outputs use")
+    score.add_argument("--out", help="run folder to write (default: reports/<file>-<time>)")
+    add_scoring_options(score)
+
+    compare = sub.add_parser("compare", help="compare two run folders and apply the regression gates")
+    compare.add_argument("base", help="run folder of the base model (or the previous round)")
+    compare.add_argument("new", help="run folder of the new checkpoint")
+    compare.add_argument("--config", help="evalgen.toml with [gates] (default: ./evalgen.toml)")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON here")
+    compare.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary (for a CI step summary)")
+
+    report = sub.add_parser("report", help="re-make report.html from a run folder's files")
+    report.add_argument("run", help="run folder")
+    report.add_argument("--baseline", metavar="RUN", help="base run folder for side-by-side cases")
 
     sub.add_parser("suites", help="list the built-in probe suites")
     sub.add_parser("templates", help="list the named chat templates")
@@ -162,22 +197,117 @@ def run_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from evalgen.runfolder import default_run_dir
     from evalgen.runner import run, summarize
 
     options = run_options(args)
-    try:
-        result = run(options)
-    except KeyboardInterrupt:
-        out = options.out or "the run folder"
-        print(f"evalgen: interrupted; finished records are kept. Continue with: evalgen run {args.checkpoint} "
-              f"--out {out} --resume", file=sys.stderr)
+    if options.out is None:
+        options.out = str(default_run_dir(options.checkpoint))
+    baseline_dir = None
+    if args.baseline:
+        baseline = Path(args.baseline)
+        if (baseline / "run.json").is_file():
+            baseline_dir = baseline
+        else:  # a checkpoint: run it first, with the same settings, beside the new run
+            baseline_dir = Path(f"{options.out}-baseline")
+            print(f"evalgen: running the baseline {baseline} into {baseline_dir}", file=sys.stderr)
+            if not interruptible(
+                lambda: run(replace(options, checkpoint=str(baseline), base=None, out=str(baseline_dir))),
+                str(baseline),
+                str(baseline_dir),
+            ):
+                return EXIT_INTERRUPTED
+    result = interruptible(lambda: run(options), args.checkpoint, options.out)
+    if result is None:
         return EXIT_INTERRUPTED
     print(summarize(result.records))
     print(f"\nrun folder: {result.path}")
+    if baseline_dir is None:
+        write_report(result.path, None)
+        return EXIT_OK
+    return compare_and_report(baseline_dir, result.path, args.config, None, None)
+
+
+def interruptible(job, checkpoint: str, out: str):  # type: ignore[no-untyped-def]
+    try:
+        return job()
+    except KeyboardInterrupt:
+        print(
+            f"evalgen: interrupted; finished records are kept. Continue with: evalgen run {checkpoint} "
+            f"--out {out} --resume",
+            file=sys.stderr,
+        )
+        return None
+
+
+def write_report(run_dir, baseline_dir) -> None:  # type: ignore[no-untyped-def]
+    from evalgen.report import build_report
+
+    path = build_report(run_dir, baseline_dir)
+    print(f"report: {path}")
+
+
+def compare_and_report(base, new, config_path, json_path, markdown_path) -> int:  # type: ignore[no-untyped-def]
+    from evalgen.compare import run_compare
+    from evalgen.config import load_config
+
+    comparison = run_compare(base, new, load_config(config_path), json_path=json_path, markdown_path=markdown_path)
+    print(comparison.table(), end="")
+    write_report(new, base)
+    return EXIT_OK if comparison.passed else EXIT_GATE_FAILED
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    return compare_and_report(args.base, args.new, args.config, args.json, args.markdown)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evalgen.errors import RunFolderError
+
+    for folder in filter(None, (args.run, args.baseline)):
+        if not (Path(folder) / "generations.jsonl").is_file():
+            raise RunFolderError(
+                f"{folder}: not a run folder (no generations.jsonl); pass a folder made by "
+                "`evalgen run` or `evalgen score`"
+            )
+    write_report(args.run, args.baseline)
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "suites": cmd_suites, "templates": cmd_templates}
+def cmd_score(args: argparse.Namespace) -> int:
+    from evalgen.config import load_config
+    from evalgen.external import score_external
+    from evalgen.runfolder import default_run_dir
+    from evalgen.runner import summarize
+
+    out = args.out or str(default_run_dir(args.file))
+    records = score_external(
+        args.file,
+        out,
+        template=args.template,
+        identity=args.identity,
+        identity_org=args.identity_org,
+        config=load_config(args.config),
+    )
+    print(summarize(records))
+    print(f"\nrun folder: {out}")
+    write_report(out, None)
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "score": cmd_score,
+    "compare": cmd_compare,
+    "report": cmd_report,
+    "suites": cmd_suites,
+    "templates": cmd_templates,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 
 from evalgen.errors import RunFolderError
 from evalgen.gates import GateConfig, GateResult, evaluate_gates, gate_config
-from evalgen.records import GenerationRecord, record_key
+from evalgen.records import GenerationRecord, jsonl_lines, record_key
 from evalgen.scorers import ScorerOptions, scorer_options, task_correct
 from evalgen.stats import ks_statistic, length_summary, mcnemar_exact, paired_bootstrap
 
@@ -65,7 +65,7 @@ def _read_jsonl(path: Path, warnings: list[str]) -> Iterator[tuple[int, dict[str
     """(line number, object) per line; a cut-off last line (an interrupted write) is skipped with a
     warning, any other bad line is an error naming file and line."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = jsonl_lines(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise RunFolderError(f"{path}: cannot read ({exc}); re-create it with evalgen") from exc
     last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from evalgen.compare import Comparison, Flip, Metric
 
-__all__ = ["format_markdown", "format_table"]
+__all__ = ["format_markdown", "format_table", "grid"]
 
 # Per-suite rows shown in the terminal: only the ones that moved, worst first.
 _MAX_SUITE_ROWS = 15
@@ -19,13 +19,14 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _grid(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
+def grid(headers: list[str], rows: list[list[str]], indent: str = "  ", left: int = 2) -> list[str]:
+    """Aligned plain-text table lines: the first `left` columns left-aligned, figures right-aligned."""
     widths = [max(_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
 
     def line(cells: list[str]) -> str:
         # Text columns left-aligned, figures right-aligned.
         parts = [
-            c + " " * (w - _width(c)) if i < 2 else " " * (w - _width(c)) + c
+            c + " " * (w - _width(c)) if i < left else " " * (w - _width(c)) + c
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ]
         return (indent + "  ".join(parts)).rstrip()
@@ -83,11 +84,11 @@ def format_table(c: Comparison, max_flips: int = 10) -> str:
     width = max((len(g.name) for g in c.gates), default=0)
     out += [f"  {'ok  ' if g.passed else 'FAIL'}  {g.name:<{width}}  {g.reason}" for g in c.gates]
     out += ["", "All suites (rates in %, delta in points; worse/fixed = flips):"]
-    out += _grid(_HEADERS, [_row(m) for m in c.metrics if m.suite == "all"])
+    out += grid(_HEADERS, [_row(m) for m in c.metrics if m.suite == "all"])
     moved = _moved(c)
     if moved:
         out += ["", "Per suite, rows that moved (worst first):"]
-        out += _grid(_HEADERS, [_row(m) for m in moved[:_MAX_SUITE_ROWS]])
+        out += grid(_HEADERS, [_row(m) for m in moved[:_MAX_SUITE_ROWS]])
         if len(moved) > _MAX_SUITE_ROWS:
             out.append(f"  … {len(moved) - _MAX_SUITE_ROWS} more in comparison.json")
     lb, ln = c.length.base, c.length.new

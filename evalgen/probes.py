@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgen.errors import ProbeError
-from evalgen.records import Message, Probe
+from evalgen.records import Message, Probe, jsonl_lines
 
 __all__ = ["builtin_suites", "load_suite_file", "load_suites", "resolve_suites"]
 
@@ -88,7 +88,7 @@ def load_suite_file(path: Path) -> list[Probe]:
     except OSError as exc:
         raise ProbeError(f"{path}: cannot read ({exc.strerror})") from exc
     probes = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"

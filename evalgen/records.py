@@ -17,6 +17,7 @@ __all__ = [
     "GenerationRecord",
     "Span",
     "Finding",
+    "jsonl_lines",
     "record_key",
 ]
 
@@ -100,6 +101,14 @@ class GenerationRecord:
             raise ValueError(f"missing field(s) {', '.join(missing)}")
         return cls(**{k: v for k, v in data.items() if k in known})
 
+
+def jsonl_lines(text: str) -> list[str]:
+    """Split JSONL text on newlines only. `str.splitlines` also splits on U+2028, U+2029 and U+0085,
+    which `json.dumps(..., ensure_ascii=False)` leaves raw inside strings: model output has them."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def record_key(suite: str, probe_id: str, sample: int) -> tuple[str, str, int]:

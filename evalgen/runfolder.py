@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgen.errors import RunFolderError
-from evalgen.records import GenerationRecord
+from evalgen.records import GenerationRecord, jsonl_lines
 
 __all__ = ["RUN_FORMAT_VERSION", "RunFolder", "default_run_dir", "read_generations"]
 
@@ -29,7 +29,7 @@ def default_run_dir(checkpoint: str | Path, root: str | Path = "reports") -> Pat
 def read_generations(path: Path) -> list[GenerationRecord]:
     """Read a generations file; a corrupt line is an error naming file:line."""
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
         if not line.strip():
             continue
         try:
@@ -58,7 +58,7 @@ class RunFolder:
 
     def recover(self) -> list[GenerationRecord]:
         """Records an earlier run finished. A line cut by a kill mid-write is dropped and rewritten."""
-        lines = self.generations_path.read_text(encoding="utf-8").splitlines()
+        lines = jsonl_lines(self.generations_path.read_text(encoding="utf-8"))
         records: list[GenerationRecord] = []
         for number, line in enumerate(lines, start=1):
             try:

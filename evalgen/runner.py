@@ -14,6 +14,7 @@ from typing import Any
 from evalgen.backends.base import Backend, Completion, GenerationSettings, Request
 from evalgen.checkpoint import CheckpointInfo, inspect_checkpoint, load_tokenizer, pick_device
 from evalgen.errors import ConfigError, RunFolderError
+from evalgen.evaluate import score_into
 from evalgen.probes import load_suites, resolve_suites
 from evalgen.records import GenerationRecord, Probe
 from evalgen.runfolder import RunFolder, default_run_dir, now_iso
@@ -78,7 +79,10 @@ def select_backend(requested: str) -> tuple[str, str]:
 
 
 def build_requests(
-    probes: Sequence[Probe], template: BoundTemplate, tokenizer: Any, samples: int,
+    probes: Sequence[Probe],
+    template: BoundTemplate,
+    tokenizer: Any,
+    samples: int,
     done: set[tuple[str, str, int]],
 ) -> tuple[list[Request], list[tuple[Probe, int]]]:
     """One request per probe × sample not yet done. The prompt is tokenized without adding special
@@ -118,13 +122,27 @@ def to_record(probe: Probe, request: Request, completion: Completion) -> Generat
     )
 
 
-def make_backend(name: str, info: CheckpointInfo, tokenizer: Any, options: RunOptions,
-                 settings: GenerationSettings, template: BoundTemplate, device: str) -> Backend:
+def make_backend(
+    name: str,
+    info: CheckpointInfo,
+    tokenizer: Any,
+    options: RunOptions,
+    settings: GenerationSettings,
+    template: BoundTemplate,
+    device: str,
+) -> Backend:
     if name == "vllm":
         from evalgen.backends.vllm import VLLMBackend
 
-        return VLLMBackend(info, tokenizer, settings, template.end_tokens, options.dtype,
-                           options.trust_remote_code, options.engine_args)
+        return VLLMBackend(
+            info,
+            tokenizer,
+            settings,
+            template.end_tokens,
+            options.dtype,
+            options.trust_remote_code,
+            options.engine_args,
+        )
     from evalgen.backends.hf import HFBackend
     from evalgen.checkpoint import load_model
 
@@ -132,7 +150,7 @@ def make_backend(name: str, info: CheckpointInfo, tokenizer: Any, options: RunOp
     return HFBackend(model, tokenizer, device, settings, template.end_tokens)
 
 
-def versions(backend: str) -> dict[str, str | None]:
+def versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     found: dict[str, str | None] = {"python": platform.python_version()}
@@ -167,10 +185,9 @@ def run(options: RunOptions) -> RunResult:
     out = Path(options.out) if options.out else default_run_dir(options.checkpoint)
     folder = RunFolder(out, resume=options.resume)
     backend_name, why = select_backend(options.backend)
-    log(f"evalgen: backend {backend_name} ({why})")
-
     tokenizer = load_tokenizer(info, options.trust_remote_code)
     template = bind_template(options.template, tokenizer, source=str(info.tokenizer_path))
+    log(f"evalgen: backend {backend_name} ({why})")
     stops = (template.turn_markers if options.stop_at_turn_markers else ()) + options.extra_stop
     settings = GenerationSettings(**{**options.generation.describe(), "stop_strings": tuple(dict.fromkeys(stops))})
     device = options.device or (pick_device() if backend_name == "hf" else "cuda")
@@ -184,10 +201,11 @@ def run(options: RunOptions) -> RunResult:
         "backend_reason": why,
         "template": template.describe(),
         "settings": {**settings.describe(), "dtype": options.dtype, "device": device},
-        "suites": {name: {"path": path, "n_probes": sum(p.suite == name for p in probes)}
-                   for name, path in suites.items()},
+        "suites": {
+            name: {"path": path, "n_probes": sum(p.suite == name for p in probes)} for name, path in suites.items()
+        },
         "identity": {"name": options.identity, "org": options.identity_org},
-        "versions": versions(backend_name),
+        "versions": versions(),
         "timings": {"started": now_iso()},
         "host": platform.node(),
     }
@@ -199,6 +217,7 @@ def run(options: RunOptions) -> RunResult:
 
     records = list(folder.done.values())
     began = time.perf_counter()
+    backend: Backend | None = None
     try:
         if requests:
             backend = make_backend(backend_name, info, tokenizer, options, settings, template, device)
@@ -210,6 +229,13 @@ def run(options: RunOptions) -> RunResult:
         folder.write_meta(meta)
         raise
     meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
+    position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order
+    records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
+
+    began = time.perf_counter()
+    score_into(out, records, meta, options.config)
+    meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
+    meta["teacher_forced"] = teacher_forced_into(out, options, probes, template, backend, info, tokenizer, device)
     meta["timings"]["finished"] = now_iso()
     meta["status"] = "complete"
     meta["counts"] = count(records)
@@ -217,8 +243,57 @@ def run(options: RunOptions) -> RunResult:
     return RunResult(out, records, meta)
 
 
-def generate_into(folder: RunFolder, backend: Backend, requests: list[Request],
-                  origin: list[tuple[Probe, int]], progress: bool) -> list[GenerationRecord]:
+def teacher_forced_into(
+    out: Path,
+    options: RunOptions,
+    probes: Sequence[Probe],
+    template: BoundTemplate,
+    backend: Backend | None,
+    info: CheckpointInfo,
+    tokenizer: Any,
+    device: str,
+) -> str:
+    """Write teacher_forced.jsonl when asked and possible; return what happened, for run.json."""
+    if not options.teacher_forced:
+        return "off (--no-teacher-forced)"
+    with_reference = [p for p in probes if p.reference is not None]
+    if not with_reference:
+        return "skipped: no probe has a reference"
+    from evalgen.backends.hf import HFBackend, end_token_ids
+    from evalgen.teacher_forced import TEACHER_FORCED_FILE, teacher_force
+
+    if isinstance(backend, HFBackend):
+        model = backend.model
+    elif backend is None and options.backend != "vllm":  # everything was resumed: load the model once more
+        from evalgen.checkpoint import load_model
+
+        model = load_model(info, options.dtype, device, options.trust_remote_code)
+    else:
+        return "skipped: needs the HF backend"
+    rows = teacher_force(
+        model,
+        tokenizer,
+        template,
+        with_reference,
+        list(end_token_ids(tokenizer, model, template.end_tokens)),
+        device,
+        options.generation.batch_size,
+    )
+    write_jsonl(out / TEACHER_FORCED_FILE, rows)
+    return f"{len(rows)} probes"
+
+
+def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    import json
+
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def generate_into(
+    folder: RunFolder, backend: Backend, requests: list[Request], origin: list[tuple[Probe, int]], progress: bool
+) -> list[GenerationRecord]:
     from tqdm.auto import tqdm
 
     records: list[GenerationRecord] = []
@@ -246,20 +321,17 @@ def summarize(records: Sequence[GenerationRecord]) -> str:
     by_suite: dict[str, list[GenerationRecord]] = {}
     for record in records:
         by_suite.setdefault(record.suite, []).append(record)
-    reasons = [r for r in ("eos", "stop_string", "length", "loop", "error", "unknown")
-               if any(rec.stop_reason == r for rec in records)]
+    reasons = [
+        r
+        for r in ("eos", "stop_string", "length", "loop", "error", "unknown")
+        if any(rec.stop_reason == r for rec in records)
+    ]
     header = ["suite", "n", *reasons, "mean tokens"]
     rows = []
     for suite, items in sorted(by_suite.items()):
         counts = Counter(r.stop_reason for r in items)
         mean = sum(r.n_output_tokens for r in items) / len(items)
         rows.append([suite, str(len(items)), *(str(counts.get(r, 0)) for r in reasons), f"{mean:.1f}"])
-    return format_table(header, rows)
+    from evalgen.compare_output import grid
 
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-    return "\n".join(lines)
+    return "\n".join(grid(header, rows, indent="", left=1))

@@ -213,22 +213,31 @@ class NamedTemplate:
 TEMPLATES: dict[str, NamedTemplate] = {
     t.name: t
     for t in (
-        NamedTemplate("alpaca", "Stanford Alpaca, with and without ### Input", render_alpaca,
-                      ("### Instruction:",)),
+        NamedTemplate("alpaca", "Stanford Alpaca, with and without ### Input", render_alpaca, ("### Instruction:",)),
         NamedTemplate("vicuna", "Vicuna v1.1: USER: ... ASSISTANT:", render_vicuna, ("USER:",)),
-        NamedTemplate("llama2", "Llama 2 chat: [INST] <<SYS>> ... [/INST]", render_llama2, ("[INST]",),
-                      explicit_bos=True),
-        NamedTemplate("chatml", "ChatML: <|im_start|>user ... <|im_end|>", render_chatml,
-                      ("<|im_start|>user",), ("<|im_end|>", EOS)),
+        NamedTemplate(
+            "llama2", "Llama 2 chat: [INST] <<SYS>> ... [/INST]", render_llama2, ("[INST]",), explicit_bos=True
+        ),
+        NamedTemplate(
+            "chatml",
+            "ChatML: <|im_start|>user ... <|im_end|>",
+            render_chatml,
+            ("<|im_start|>user",),
+            ("<|im_end|>", EOS),
+        ),
         NamedTemplate("linly", "Linly: ### Instruction:... ### Response:", render_linly, ("### Instruction:",)),
-        NamedTemplate("nous", "NousResearch: ### Instruction:\\n...\\n\\n### Response:\\n", render_nous,
-                      ("### Instruction:",)),
+        NamedTemplate(
+            "nous", "NousResearch: ### Instruction:\\n...\\n\\n### Response:\\n", render_nous, ("### Instruction:",)
+        ),
         NamedTemplate("yayi", "YaYi: <|System|>: / <|Human|>: / <|YaYi|>:", render_yayi, ("<|Human|>:",)),
-        NamedTemplate("stablebeluga", "StableBeluga: ### System: / ### User: / ### Assistant:",
-                      render_stablebeluga, ("### User:",)),
+        NamedTemplate(
+            "stablebeluga",
+            "StableBeluga: ### System: / ### User: / ### Assistant:",
+            render_stablebeluga,
+            ("### User:",),
+        ),
         NamedTemplate("guanaco", "Guanaco: ### Human: ... ### Assistant:", render_guanaco, ("### Human:",)),
-        NamedTemplate("firefly", "Firefly: <s>input</s>target</s> multi-turn", render_firefly, (),
-                      explicit_bos=True),
+        NamedTemplate("firefly", "Firefly: <s>input</s>target</s> multi-turn", render_firefly, (), explicit_bos=True),
         NamedTemplate("raw", "no template: the turns' text joined by blank lines", render_raw, ()),
     )
 }
@@ -333,8 +342,9 @@ def infer_turn_boundary(tokenizer: Any) -> tuple[tuple[str, ...], tuple[str, ...
     if start < 0 or end < 0:
         return (), ()
     gap = text[start + len(answer) : end].lstrip()
-    specials = sorted({t for t in tokenizer.all_special_tokens if t} | set(tokenizer.get_added_vocab()),
-                      key=len, reverse=True)
+    specials = sorted(
+        {t for t in tokenizer.all_special_tokens if t} | set(tokenizer.get_added_vocab()), key=len, reverse=True
+    )
     # The first special token closes the assistant turn; what follows (minus BOS) opens the user's.
     first = next((t for t in specials if gap.startswith(t) and t != tokenizer.bos_token), None)
     rest = gap[len(first) :].lstrip() if first else gap

@@ -87,7 +87,9 @@ def classify_stop(
     if end_at is not None:
         return Completion(index, decode(body, True), raw, ids[: end_at + 1], "eos", end_ids[ids[end_at]])
     reason = "loop" if looped else "length"
-    return Completion(index, decode(body, True), raw, body, reason, None if looped else f"max_new_tokens={max_new_tokens}")
+    return Completion(
+        index, decode(body, True), raw, body, reason, None if looped else f"max_new_tokens={max_new_tokens}"
+    )
 
 
 def first_stop_string(text: str, stop_strings: Sequence[str]) -> str | None:
