@@ -1,0 +1,87 @@
+"""`evalgen run` against a bare transformers generate script: same prompts, same settings.
+
+Generation-heavy on purpose (hundreds of prompts, 128 new tokens, a checkpoint that never stops), so
+the ratio shows evalgen's overhead: template rendering, stop classification, streaming records to
+disk, scoring, the report. Both sides run as fresh processes, side by side, best of `--repeat`.
+
+    python bench/bench_run_vs_bare.py [--prompts 384] [--max-new-tokens 128] [--batch-size 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BARE = r'''
+import json, sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+ckpt, suite, max_new, batch_size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+tok = AutoTokenizer.from_pretrained(ckpt, padding_side="left")
+model = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32).eval()
+prompts = [tok.apply_chat_template([{"role": "user", "content": json.loads(l)["prompt"]}],
+                                   add_generation_prompt=True, tokenize=False) for l in open(suite)]
+config = GenerationConfig(max_new_tokens=max_new, do_sample=False, eos_token_id=tok.eos_token_id,
+                          pad_token_id=tok.pad_token_id, return_dict_in_generate=True)
+with open(sys.argv[5], "w") as out:
+    for i in range(0, len(prompts), batch_size):
+        batch = tok(prompts[i:i + batch_size], padding=True, add_special_tokens=False, return_tensors="pt")
+        with torch.inference_mode():
+            seqs = model.generate(**batch, generation_config=config).sequences
+        for row in seqs[:, batch["input_ids"].shape[1]:]:
+            out.write(json.dumps({"output": tok.decode(row, skip_special_tokens=True)}) + "\n")
+'''
+
+
+def timed(cmd: list[str]) -> float:
+    began = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=384)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--models", default=str(Path(tempfile.gettempdir()) / "evalgen-bench-models"))
+    args = parser.parse_args()
+
+    from evalgen.probes import load_suites
+    from evalgen.tinymodels import build_family
+
+    checkpoint = build_family(args.models)["no_eos"]  # never ends its turn: every row runs 128 tokens
+    work = Path(tempfile.mkdtemp(prefix="evalgen-bench-"))
+    prompts = [p.messages[-1]["content"] for p in load_suites(["long_form", "instruction", "identity"])
+               if len(p.messages) == 1]
+    suite = work / "bench.jsonl"
+    with suite.open("w", encoding="utf-8") as handle:
+        for i in range(args.prompts):
+            handle.write(json.dumps({"id": f"p{i}", "prompt": prompts[i % len(prompts)]}, ensure_ascii=False) + "\n")
+
+    evalgen_times, bare_times = [], []
+    for attempt in range(args.repeat):
+        evalgen_times.append(timed([
+            sys.executable, "-m", "evalgen", "run", str(checkpoint), "--suite", str(suite),
+            "--out", str(work / f"run{attempt}"), "--max-new-tokens", str(args.max_new_tokens),
+            "--batch-size", str(args.batch_size), "--no-early-exit", "--no-teacher-forced", "--no-progress",
+        ]))
+        bare_times.append(timed([sys.executable, "-c", BARE, str(checkpoint), str(suite), str(args.max_new_tokens),
+                                 str(args.batch_size), str(work / f"bare{attempt}.jsonl")]))
+    records = [json.loads(line) for line in (work / "run0" / "generations.jsonl").read_text().splitlines()]
+    tokens = sum(r["n_output_tokens"] for r in records)
+    best_evalgen, best_bare = min(evalgen_times), min(bare_times)
+    print(f"prompts {args.prompts}, max_new_tokens {args.max_new_tokens}, batch {args.batch_size}, "
+          f"{tokens} tokens generated")
+    print(f"bare transformers generate: {best_bare:6.2f} s   (runs: {', '.join(f'{t:.2f}' for t in bare_times)})")
+    print(f"evalgen run (end to end):   {best_evalgen:6.2f} s   (runs: {', '.join(f'{t:.2f}' for t in evalgen_times)})")
+    print(f"ratio evalgen / bare: {best_evalgen / best_bare:.3f}x   (target <= 1.10x)")
+
+
+if __name__ == "__main__":
+    main()
