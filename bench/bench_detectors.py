@@ -1,7 +1,8 @@
 """Benchmark `score_records`: 100k synthetic records of ~512 tokens on one core.
 
 Mixed English/Chinese healthy text (words drawn with their real frequencies from the standard
-library's documentation, Chinese characters with a Zipf curve) plus ~10% loops, truncations and fake turns, with token ids
+library's documentation, Chinese characters with a Zipf curve) plus ~10% loops, truncations and
+fake turns, with token ids
 (as a real run records them); deterministic seed. Prints records/s overall and time per detector.
 
     PYTHONPATH=. python bench/bench_detectors.py [N]
@@ -16,6 +17,7 @@ import time
 from evalgen.detectors import DETECTORS, DetectorContext
 from evalgen.records import GenerationRecord
 from evalgen.scoring import score_records
+
 
 def _english_vocabulary() -> tuple[list[str], list[int]]:
     """Words and their counts from the standard library's own documentation: real English with a

@@ -79,7 +79,8 @@ _EN_BLOCK = re.compile(
     r"familiar|aware|heard|know|use|using|used|about|vs|versus|competitor|rival|alternative|such\s+as|including|"
     r"trying|going|able|happy|glad|sorry|asking|wondering|thinking|talking|referring|inspired|also|pas)\b"
 )
-_EN_AFTER_ME = re.compile(r"^['’]?s?\s*(?:has\s+|had\s+)?(?:developed|created|trained|built|made|designed|programmed)\s+me\b",
+_EN_AFTER_ME = re.compile(
+    r"^['’]?s?\s*(?:has\s+|had\s+)?(?:developed|created|trained|built|made|designed|programmed)\s+me\b",
                           re.I)
 
 _ZH_CLAIM = re.compile(
@@ -157,7 +158,8 @@ def _sentence_start(text: str, pos: int) -> int:
 
 
 def _in_quote(before: str) -> bool:
-    return before.count('"') % 2 == 1 or before.count("“") > before.count("”") or before.count("「") > before.count("」")
+    return (before.count('"') % 2 == 1 or before.count("“") > before.count("”")
+            or before.count("「") > before.count("」"))
 
 
 def _is_claim(text: str, start: int, end: int) -> bool:

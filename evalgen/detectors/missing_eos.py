@@ -6,7 +6,8 @@
 - `fake_turn`: stop_reason `stop_string` on a turn marker, or the output runs on into a made-up
   next user turn: plain markers ("### Human:", "User:", "### Instruction:" ...) count at the start
   of a line or right after a finished sentence, a role tag alone on a line ("support>", "<human>"),
-  a marker cut at the very end ("<START", "<|im_"), special markers ("<|im_start|>user", "[INST]", "<start_of_turn>user" ...) anywhere;
+  a marker cut at the very end ("<START", "<|im_"), special markers ("<|im_start|>user", "[INST]",
+  "<start_of_turn>user" ...) anywhere;
 - `end_token_text`: the output prints an end-of-turn token as text ("</s>", "<|im_end|>" ...).
 Markers inside code blocks, inline code or quotes of the prompt's own words are ignored, so an
 answer that explains a chat format is not flagged. The span starts where the fake turn or the
@@ -43,14 +44,19 @@ END_TOKENS: tuple[str, ...] = (
     "<|eom_id|>", "<｜end▁of▁sentence｜>", "<eoa>", "<eoh>",
 )
 """End-of-turn tokens that should never appear as text."""
-_ROLES = frozenset("user human assistant bot support response system model customer agent gpt ai".split())
+_ROLES = frozenset([
+    "user", "human", "assistant", "bot", "support", "response", "system", "model", "customer", "agent", "gpt",
+    "ai"
+])
 _BARE_MARKERS = ("### Human", "### User", "### Instruction", "### Input")
 """Alpaca/Vicuna markers that a stop string cut before their colon."""
 _CUT_MARKER = re.compile(r"<\|?[A-Za-z_]+\|?$")
 
 
 @lru_cache(maxsize=64)
-def _patterns(turn_markers: tuple[str, ...], end_tokens: tuple[str, ...]) -> tuple[re.Pattern, re.Pattern, frozenset, frozenset]:
+def _patterns(
+    turn_markers: tuple[str, ...], end_tokens: tuple[str, ...]
+) -> tuple[re.Pattern, re.Pattern, frozenset, frozenset]:
     """(plain-marker pattern, special-marker-or-end-token pattern, end tokens) for a context,
     compiled once. Both are alternations of literals, so `re` skips positions by first character."""
     plain: set[str] = set(_BARE_MARKERS)

@@ -247,10 +247,7 @@ def _segments(text: str, cfg: RepetitionConfig) -> tuple[str, int, float] | None
     """The most repeated line/sentence (text, count) and the coverage of all extra copies."""
     keys: list[str] = []
     for line in text.split("\n"):
-        if len(line) > 200:
-            parts = _SENTENCE.split(line)
-        else:
-            parts = [line]
+        parts = _SENTENCE.split(line) if len(line) > 200 else [line]
         for part in parts:
             key = part.strip().lstrip(_LIST_CHARS).strip()
             if len(key) >= cfg.min_segment_chars:
