@@ -44,9 +44,12 @@ _DANGLING_EN = frozenset(
 )
 # Single characters that cannot end a Chinese sentence, and two-character words that can.
 _DANGLING_ZH = frozenset("这那的和但在是因而与及或把被对从向给让将就也都还并且如若虽即等以之其该各每为于跟同比")
-_COMPLETE_ZH = frozenset(
-    ["存在", "现在", "所在", "实在", "自在", "不在", "正在", "好的", "是的", "对的", "真的", "我的", "你的", "他的", "她的", "它的", "有的", "目的", "总是", "就是", "还是", "而已", "罢了", "等等", "之类", "如此", "以上", "以下", "为止", "之一", "而言", "不同", "相同", "之后", "以后", "之前", "以前", "其他", "其它", "其中", "即可", "足以", "可以", "所以然", "你们的", "我们的", "方向", "原因", "参与", "总和", "不对", "来不及", "目的"]
-)
+_COMPLETE_ZH = frozenset((
+    "存在", "现在", "所在", "实在", "自在", "不在", "正在", "好的", "是的", "对的", "真的", "我的", "你的", "他的",
+    "她的", "它的", "有的", "目的", "总是", "就是", "还是", "而已", "罢了", "等等", "之类", "如此", "以上", "以下",
+    "为止", "之一", "而言", "不同", "相同", "之后", "以后", "之前", "以前", "其他", "其它", "其中", "即可", "足以",
+    "可以", "所以然", "你们的", "我们的", "方向", "原因", "参与", "总和", "不对", "来不及", "目的",
+))
 _CLOSING = re.compile(
     r"^(?:hope (?:this|that|it) helps|i hope|good luck|best(?: regards| wishes)?|regards|cheers|thanks|thank you|"
     r"enjoy|happy|have (?:a|fun)|let me know|feel free|take care|sincerely|yours|"
