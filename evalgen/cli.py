@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run", help="run folder")
     report.add_argument("--baseline", metavar="RUN", help="base run folder for side-by-side cases")
 
+    demo = sub.add_parser("demo", help="build a tiny base model and two SFT rounds, run, compare, report")
+    demo.add_argument("--out", default="reports/demo", help="where checkpoints, runs and reports go")
+    demo.add_argument("--max-new-tokens", type=int, default=64)
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     sub.add_parser("suites", help="list the built-in probe suites")
     sub.add_parser("templates", help="list the named chat templates")
     return parser
@@ -300,7 +305,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from evalgen.demo import run_demo
+
+    return run_demo(args.out, args.max_new_tokens, progress=not args.no_progress)
+
+
 COMMANDS = {
+    "demo": cmd_demo,
     "run": cmd_run,
     "score": cmd_score,
     "compare": cmd_compare,

@@ -423,9 +423,11 @@ def _one_thread() -> Iterator[None]:
 
 def _seed_all(seed: int) -> None:
     import torch
+    from transformers.utils import logging as hf_logging
 
     random.seed(seed)
     torch.manual_seed(seed)
+    hf_logging.disable_progress_bar()  # tiny saves and loads: the bars are noise in the demo and tests
 
 
 def save_model(model: Any, out_dir: str | Path, *, save_sharded: bool = False, safetensors: bool = True) -> None:
@@ -541,6 +543,7 @@ def resave(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _seed_all(0)
     model = AutoModelForCausalLM.from_pretrained(src_dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(src_dir)
     if tokenizer.chat_template is None:
