@@ -625,7 +625,8 @@
   }
   function templateName() {
     const t = DATA.new.run.template;
-    return t && t.name ? ' ' + t.name : '';
+    if (!t || !t.name) return '';
+    return t.name === 'checkpoint' ? " (the checkpoint's own)" : ' ' + t.name;
   }
   function promptBlock(text, title) {
     return h('div', { class: 'block prompt' }, h('h3', {}, title), h('pre', { class: 'text prompt-text' }, text ?? ''));
