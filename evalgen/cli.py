@@ -228,7 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = interruptible(lambda: run(options), args.checkpoint, options.out)
     if result is None:
         return EXIT_INTERRUPTED
-    print(summarize(result.records))
+    print(summarize(result.records, result.scores))
     print(f"\nrun folder: {result.path}")
     if baseline_dir is None:
         write_report(result.path, None)
@@ -291,7 +291,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from evalgen.runner import summarize
 
     out = args.out or str(default_run_dir(args.file))
-    records = score_external(
+    records, scores = score_external(
         args.file,
         out,
         template=args.template,
@@ -299,7 +299,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         identity_org=args.identity_org,
         config=load_config(args.config),
     )
-    print(summarize(records))
+    print(summarize(records, scores))
     print(f"\nrun folder: {out}")
     write_report(out, None)
     return EXIT_OK

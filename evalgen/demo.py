@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+from evalgen.backends.base import GenerationSettings
 from evalgen.compare import run_compare
 from evalgen.probes import builtin_suites
 from evalgen.report import build_report
 from evalgen.runner import RunOptions, run
-from evalgen.backends.base import GenerationSettings
 from evalgen.tinymodels import FACTS, build_family, write_probe_suite
 
 __all__ = ["run_demo"]
@@ -30,8 +30,9 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def run_demo(out: str | Path = "reports/demo", max_new_tokens: int = 64, progress: bool = True,
-             models: str | Path | None = None) -> int:
+def run_demo(
+    out: str | Path = "reports/demo", max_new_tokens: int = 64, progress: bool = True, models: str | Path | None = None
+) -> int:
     """Build, run, compare, report; returns 0 when it ran through (the broken round failing is the point)."""
     out = Path(out)
     models = Path(models) if models else out / "checkpoints"
@@ -46,9 +47,18 @@ def run_demo(out: str | Path = "reports/demo", max_new_tokens: int = 64, progres
     for name in ("base", "healthy", "broken"):
         say(f"evalgen demo: running {len(suites)} suites through {name}")
         folders[name] = out / "runs" / name
-        result = run(RunOptions(checkpoint=str(family[name]), suites=suites, out=str(folders[name]),
-                                generation=settings, identity=IDENTITY, identity_org=ORG, progress=progress,
-                                resume=(folders[name] / "generations.jsonl").is_file()))
+        result = run(
+            RunOptions(
+                checkpoint=str(family[name]),
+                suites=suites,
+                out=str(folders[name]),
+                generation=settings,
+                identity=IDENTITY,
+                identity_org=ORG,
+                progress=progress,
+                resume=(folders[name] / "generations.jsonl").is_file(),
+            )
+        )
         build_report(result.path)
 
     say("")
@@ -58,8 +68,9 @@ def run_demo(out: str | Path = "reports/demo", max_new_tokens: int = 64, progres
         report = build_report(folders[name], folders["base"])
         failed = ", ".join(g.name for g in comparison.failed_gates) or "none"
         verdict = "PASS" if comparison.passed else "FAIL"
-        lines.append(f"  {name:8} {verdict}  ({description})\n           failed gates: {failed}\n"
-                     f"           report: {report}")
+        lines.append(
+            f"  {name:8} {verdict}  ({description})\n           failed gates: {failed}\n           report: {report}"
+        )
     say("evalgen demo: each round compared with the base\n" + "\n".join(lines))
     say(f"\nDone in {time.perf_counter() - began:.0f} s. Open the broken round's report to see the bad cases;")
     say(f"for your own checkpoint: evalgen run ckpt/ --baseline {folders['base']}")

@@ -9,7 +9,7 @@ from evalgen.evaluate import score_into
 from evalgen.records import GenerationRecord
 from evalgen.runfolder import RunFolder, now_iso
 from evalgen.runner import count, versions
-from evalgen.scoring import records_from_external
+from evalgen.scoring import ScoreLine, records_from_external
 from evalgen.templates import EOS, get_template
 
 __all__ = ["score_external"]
@@ -22,7 +22,7 @@ def score_external(
     identity: str | None = None,
     identity_org: str | None = None,
     config: dict[str, Any] | None = None,
-) -> list[GenerationRecord]:
+) -> tuple[list[GenerationRecord], list[ScoreLine]]:
     """Write `out/` with generations.jsonl, scores.jsonl and run.json for an outside JSONL file."""
     records = records_from_external(path)
     folder = RunFolder(out)
@@ -52,8 +52,8 @@ def score_external(
         "versions": versions(),
         "timings": {"started": now_iso()},
     }
-    score_into(Path(out), records, meta, config or {})
+    scores = score_into(Path(out), records, meta, config or {})
     meta["counts"] = count(records)
     meta["timings"]["finished"] = now_iso()
     folder.write_meta(meta)
-    return records
+    return records, scores

@@ -57,7 +57,8 @@ class RunFolder:
             self.done = {r.key: r for r in self.recover()}
 
     def recover(self) -> list[GenerationRecord]:
-        """Records an earlier run finished. A line cut by a kill mid-write is dropped and rewritten."""
+        """Records an earlier run finished. A line cut by a kill mid-write is dropped (that record is
+        generated again), and so are records whose batch failed, so that a resume retries them."""
         lines = jsonl_lines(self.generations_path.read_text(encoding="utf-8"))
         records: list[GenerationRecord] = []
         for number, line in enumerate(lines, start=1):
@@ -67,9 +68,11 @@ class RunFolder:
                 if number == len(lines):  # the write that was interrupted: redo that record
                     break
                 raise RunFolderError(f"{self.generations_path}:{number}: corrupt record ({exc})") from None
-        if len(records) != len(lines):
-            self.rewrite(records)
-        return records
+        # Failed records are done but not finished: drop them so that --resume retries them.
+        kept = [r for r in records if r.stop_reason != "error"]
+        if len(kept) != len(lines):
+            self.rewrite(kept)
+        return kept
 
     def rewrite(self, records: Iterable[GenerationRecord]) -> None:
         tmp = self.generations_path.with_suffix(".tmp")

@@ -16,8 +16,9 @@ from evalgen.checkpoint import CheckpointInfo, inspect_checkpoint, load_tokenize
 from evalgen.errors import ConfigError, RunFolderError
 from evalgen.evaluate import score_into
 from evalgen.probes import load_suites, resolve_suites
-from evalgen.records import GenerationRecord, Probe
+from evalgen.records import STOP_REASONS, GenerationRecord, Probe
 from evalgen.runfolder import RunFolder, default_run_dir, now_iso
+from evalgen.scoring import ScoreLine
 from evalgen.templates import BoundTemplate, bind_template
 
 __all__ = ["RunOptions", "RunResult", "run", "select_backend", "build_requests", "summarize"]
@@ -54,6 +55,7 @@ class RunOptions:
 class RunResult:
     path: Path
     records: list[GenerationRecord]
+    scores: list[ScoreLine]
     meta: dict[str, Any]
 
 
@@ -233,14 +235,14 @@ def run(options: RunOptions) -> RunResult:
     records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
 
     began = time.perf_counter()
-    score_into(out, records, meta, options.config)
+    scores = score_into(out, records, meta, options.config)
     meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
     meta["teacher_forced"] = teacher_forced_into(out, options, probes, template, backend, info, tokenizer, device)
     meta["timings"]["finished"] = now_iso()
     meta["status"] = "complete"
     meta["counts"] = count(records)
     folder.write_meta(meta)
-    return RunResult(out, records, meta)
+    return RunResult(out, records, scores, meta)
 
 
 def teacher_forced_into(
@@ -316,22 +318,31 @@ def count(records: Sequence[GenerationRecord]) -> dict[str, Any]:
     return {"records": len(records), "stop_reasons": dict(Counter(r.stop_reason for r in records))}
 
 
-def summarize(records: Sequence[GenerationRecord]) -> str:
-    """A short per-suite table: count, stop reasons, mean output length."""
+def summarize(records: Sequence[GenerationRecord], scores: Sequence[ScoreLine] = ()) -> str:
+    """A short per-suite table: count, stop reasons, mean output length, flagged outputs per detector
+    and old-task accuracy."""
+    from evalgen.compare_output import grid
+
+    flags = {(s.suite, s.id, s.sample): s for s in scores}
+    detectors = list(scores[0].flags) if scores else []
+    reasons = [r for r in STOP_REASONS if any(rec.stop_reason == r for rec in records)]
     by_suite: dict[str, list[GenerationRecord]] = {}
     for record in records:
         by_suite.setdefault(record.suite, []).append(record)
-    reasons = [
-        r
-        for r in ("eos", "stop_string", "length", "loop", "error", "unknown")
-        if any(rec.stop_reason == r for rec in records)
-    ]
-    header = ["suite", "n", *reasons, "mean tokens"]
+    header = ["suite", "n", *reasons, "mean tokens", *detectors, *(["task acc"] if scores else [])]
     rows = []
     for suite, items in sorted(by_suite.items()):
+        lines = [flags[r.key] for r in items if r.key in flags]
         counts = Counter(r.stop_reason for r in items)
-        mean = sum(r.n_output_tokens for r in items) / len(items)
-        rows.append([suite, str(len(items)), *(str(counts.get(r, 0)) for r in reasons), f"{mean:.1f}"])
-    from evalgen.compare_output import grid
-
+        row = [
+            suite,
+            str(len(items)),
+            *(str(counts.get(r, 0)) for r in reasons),
+            f"{sum(r.n_output_tokens for r in items) / len(items):.1f}",
+        ]
+        row += [str(sum(line.flags.get(d, False) for line in lines)) for d in detectors]
+        if scores:
+            judged = [line.extra.get("task_correct") for line in lines if line.extra.get("task_correct") is not None]
+            row.append(f"{100 * sum(judged) / len(judged):.0f}%" if judged else "-")
+        rows.append(row)
     return "\n".join(grid(header, rows, indent="", left=1))
