@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,11 @@ ROLES = ("system", "user", "assistant")
 
 
 def builtin_dir() -> Path:
-    """Installed wheels carry the repo's probes/ folder as `evalgen.builtin_probes`; a source checkout
-    (or an editable install, which does not map the folder) reads probes/ beside the package."""
-    try:
-        return Path(str(resources.files("evalgen.builtin_probes")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "probes"
+    """Wheels carry the repo's probes/ folder as evalgen/builtin_probes; a source checkout (or an
+    editable install, which does not map the folder) reads probes/ beside the package."""
+    package = Path(__file__).resolve().parent
+    packaged = package / "builtin_probes"
+    return packaged if packaged.is_dir() else package.parent / "probes"
 
 
 def builtin_suites() -> dict[str, Path]:
