@@ -47,6 +47,15 @@ REPETITION = [
     ("poem with a refrain", "The river runs to the sea,\nThe hills stand still and free,\nAnd I will wait for thee.\n\n"
      "The winter comes with snow,\nThe fires burn and glow,\nAnd I will wait for thee.\n\nThe spring returns "
      "with rain,\nThe fields grow green again,\nAnd I will wait for thee.", "eos", False),
+    ("list items repeating with the counter", "Steps:\nStep 1: Create a website.\nStep 2: Add a logo.\nStep 3: Add a "
+     "blog.\nStep 4: Add a contact form.\nStep 5: Add a contact form.\nStep 6: Add a contact form.", "unknown", True),
+    ("lines repeating with one word changed", "I looked at the clock.\n" + "".join(
+        f"I looked at the {n} one. It read \"It's a beautiful night tonight. Look outside.\"\n"
+        for n in ("second", "third", "fourth", "fifth")), "unknown", True),
+    ("parallel list items of one template", "景点：\n1. 海南岛：这是海南最著名的景点之一，拥有美丽的沙滩和热带雨林。\n"
+     "2. 亚龙湾：这是海南最著名的海滩之一，拥有柔软的沙滩和清澈的海水。\n3. 南山寺：这是海南最著名的佛教寺庙之一，"
+     "拥有精美的建筑和悠久的历史。", "eos", False),
+    ("times table", "7 x 1 = 7\n7 x 2 = 14\n7 x 3 = 21\n7 x 4 = 28\n7 x 5 = 35\n7 x 6 = 42", "eos", False),
     ("horizontal rule and zeros", GOOD_PARA + "\n" + "-" * 60 + "\n" + "[0, 0, 0, 0, 0, 0]", "eos", False),
     ("very short", "42", "eos", False),
     ("healthy zh prose", ZH_PARA * 1 + "因此，植物对地球上的生命至关重要。", "eos", False),
@@ -113,6 +122,8 @@ TRUNCATION = [
     ("zh closing", ZH_PARA + "\n祝你好运", "eos", False),
     ("zh statement without period", "我是一个由Acme开发的人工智能助手", "eos", False),
     ("vitamin A", "The most important nutrient for night vision is vitamin A", "eos", False),
+    ("ends on a made-up turn label", "Of course! Please go ahead with your question.\nUSER:", "eos", False),
+    ("ends on a zh turn label", ZH_PARA + "\n用户：", "eos", False),
 ]
 
 
@@ -136,6 +147,10 @@ MISSING_EOS = [
     ("printed <|im_end|>", ZH_PARA + "<|im_end|>", "eos", (), "end_token_text"),
     ("context end token", GOOD_PARA + "<END>", "eos", (), None),
     ("stop string on a turn marker", GOOD_PARA, "stop_string", (), "fake_turn"),
+    ("### Response re-opened", GOOD_PARA + "\n### Instruction:\nSay hi.\n### Response:\nHi!", "eos", (), "fake_turn"),
+    ("[/INST] printed", GOOD_PARA + " [/INST] Sure, here is more.", "eos", (), "fake_turn"),
+    ("bare role line from a stripped chatml template", "我是一个人工智能语言模型。\nuser\n那你能帮我查一下天气预报吗？",
+     "eos", (), "fake_turn"),
 ]
 
 
@@ -147,7 +162,7 @@ def test_missing_eos(name: str, output: str, stop: str, markers: tuple, kind: st
     assert f.details["kind"] == kind
     if kind in ("fake_turn", "end_token_text") and stop == "eos":
         start = f.spans[0].start
-        assert output[start:start + 1] in "#<H"
+        assert output[start:start + 1] in "#<H[u"
 
 
 def test_missing_eos_context_end_tokens_and_markers() -> None:
@@ -162,6 +177,8 @@ MISSING_EOS_NEGATIVES = [
     ("inline code end token", "Llama 2 ends each turn with `</s>`, which the tokenizer maps to id 2."),
     ("dialogue the user asked for", "User: Hi there!\nBot: Hello, how can I help?"),
     ("complete answer", GOOD_PARA),
+    ("answer header echoed at the start", "### Response:\n" + GOOD_PARA),
+    ("role names in prose", "The chat format has three roles: system, user and assistant."),
 ]
 
 
@@ -248,6 +265,19 @@ DRIFT = [
 def test_language_drift(name: str, prompt: str, output: str, expected: bool) -> None:
     f = DETECTORS["language_drift"](rec(output, prompt=prompt), CTX)
     assert f.flagged is expected, f
+
+
+def test_language_drift_uses_the_declared_language() -> None:
+    """A probe declared zh is answered in Chinese even when its prompt text is English (a paraphrase,
+    code, English terms); an undeclared English prompt answered in Chinese still drifts."""
+    prompt = "(debugging question about a llama.cpp server; not quoted)"
+    declared = rec(ZH_PARA, prompt=prompt)
+    declared.lang = "zh"
+    assert not DETECTORS["language_drift"](declared, CTX).flagged
+    assert DETECTORS["language_drift"](rec(ZH_PARA, prompt=prompt), CTX).flagged
+    english = rec(ZH_PARA, prompt="What is photosynthesis?")
+    english.lang = "en"
+    assert DETECTORS["language_drift"](english, CTX).flagged
 
 
 # ---------------------------------------------------------------- registry and config

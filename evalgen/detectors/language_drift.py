@@ -6,7 +6,8 @@ unit; code blocks, inline code and URLs are masked first, so technical terms in 
 don't count, and English words inside a Chinese answer weigh as words, not letters.
 
 The expected languages are the scripts with >= `prompt_lang_share` of the last user message (code
-masked) plus any language it asks for ("answer in English", "翻译成日语和英语", "用中文回答"). The
+masked) plus any language it asks for ("answer in English", "翻译成日语和英语", "用中文回答") and the
+record's declared `lang` (the probe's language) when the prompt has a language at all. The
 output drifts when the expected languages cover < `min_output_share` of its units. Latin words
 count only inside phrases of 3+ words when Latin is not expected (terms, names and role labels in a
 Chinese answer are not English), and code-like lines and markup tags are dropped then too.
@@ -53,6 +54,12 @@ _ASKS = re.compile(
     rf"|(?P<l7>{_ZH})\s*(?:回答|回复|作答|写|表达|怎么说|如何说|版本|输出)|怎么说",
     re.I,
 )
+# A record's declared language (the probe's `lang`, ISO 639-1) -> script.
+_LANG_CODE = {
+    "en": "latin", "fr": "latin", "de": "latin", "es": "latin", "it": "latin", "pt": "latin", "nl": "latin",
+    "tr": "latin", "pl": "latin", "id": "latin", "vi": "latin", "sv": "latin", "zh": "zh", "ja": "ja", "ko": "ko",
+    "ru": "cyrillic", "uk": "cyrillic", "el": "greek", "ar": "arabic", "he": "hebrew", "hi": "indic", "th": "indic",
+}
 _LIST_MORE = re.compile(rf"\s*(?:和|与|及|、|,|and|or)\s*({_EN}|{_ZH})", re.I)
 _NAMES = {
     "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "latin": "Latin-script", "cyrillic": "Cyrillic",
@@ -100,10 +107,6 @@ def _prompt_languages(prompt: str, cfg: LanguageDriftConfig) -> tuple[list[str],
     """(expected languages, the prompt's dominant script, asked for a language, named targets);
     cached because every sample of a probe has the same prompt."""
     asked, targets = asks_for_language(prompt)
-    if prompt.startswith(("(", "（")) and prompt.endswith((")", "）")):
-        # A prompt that is one parenthesised note (a paraphrase in an imported corpus) is not the
-        # user's words: only a language it names counts.
-        return sorted(targets), None, asked, sorted(targets)
     pin = script_units(mask_code(prompt), cfg.latin_word_units)
     if pin.total < cfg.min_prompt_units and not targets:
         return [], None, asked, []
@@ -117,6 +120,11 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     details: dict = {"prompt_lang": None, "output_lang": None}
     langs, dominant, asked, target_list = _prompt_languages(last_user_message(record).strip(), cfg)
     targets = set(target_list)
+    declared = _LANG_CODE.get((record.lang or "").lower().split("-")[0].split("_")[0])
+    if declared and langs and declared not in langs:
+        # The probe's declared language is expected too (a zh probe whose prompt is mostly code or
+        # English terms is still answered in Chinese).
+        langs = sorted({*langs, declared})
     if not langs:
         return Finding(NAME, False, 0.0, "The prompt has no language to compare with.", [], details)
     details["prompt_lang"] = dominant or langs[0]

@@ -6,7 +6,8 @@
 - `fake_turn`: stop_reason `stop_string` on a turn marker, or the output runs on into a made-up
   next user turn: plain markers ("### Human:", "User:", "### Instruction:" ...) count at the start
   of a line or right after a finished sentence, a role tag alone on a line ("support>", "<human>"),
-  a marker cut at the very end ("<START", "<|im_"), special markers ("<|im_start|>user", "[INST]",
+  a bare "user"/"human" line followed by text (special tokens stripped on decoding), a marker cut at
+  the very end ("<START", "<|im_"), special markers ("<|im_start|>user", "[INST]", "[/INST]",
   "<start_of_turn>user" ...) anywhere;
 - `end_token_text`: the output prints an end-of-turn token as text ("</s>", "<|im_end|>" ...).
 Markers inside code blocks, inline code or quotes of the prompt's own words are ignored, so an
@@ -29,14 +30,14 @@ __all__ = ["END_TOKENS", "LINE_MARKERS", "SPECIAL_MARKERS", "detect_missing_eos"
 NAME = "missing_eos"
 
 LINE_MARKERS: tuple[str, ...] = (
-    "### Human:", "### User:", "### Instruction:", "### Input:", "Human:", "User:", "USER:", "HUMAN:",
+    "### Human:", "### User:", "### Instruction:", "### Input:", "### Response:", "Human:", "User:", "USER:", "HUMAN:",
     "<|Human|>:", "[Round", "<用户>", "用户：", "问：",
 )
 """Text that opens a user turn when it starts a line."""
 SPECIAL_MARKERS: tuple[str, ...] = (
     "<|im_start|>user", "<|im_start|>system", "<|im_start|>assistant", "[INST]", "<|user|>", "<|assistant|>",
     "<|system|>", "<start_of_turn>user", "<start_of_turn>model", "<|start_header_id|>", "<reserved_106>",
-    "<|Human|>", "<|Assistant|>", "<｜User｜>", "<｜Assistant｜>", "<|User|>",
+    "<|Human|>", "<|Assistant|>", "<｜User｜>", "<｜Assistant｜>", "<|User|>", "[/INST]",
 )
 """Template tokens that open a turn wherever they appear."""
 END_TOKENS: tuple[str, ...] = (
@@ -51,6 +52,9 @@ _ROLES = frozenset([
 _BARE_MARKERS = ("### Human", "### User", "### Instruction", "### Input")
 """Alpaca/Vicuna markers that a stop string cut before their colon."""
 _CUT_MARKER = re.compile(r"<\|?[A-Za-z_]+\|?$")
+# A chat template whose special tokens were stripped on decoding leaves the role name alone on a line
+# ("...\nuser\n那你能帮我查一下天气预报吗？"): a user turn the model made up.
+_BARE_ROLE_LINE = re.compile(r"\n(?:user|human|User|Human|USER|HUMAN)[ \t]*\n(?=[ \t]*\S)")
 
 
 @lru_cache(maxsize=64)
@@ -128,6 +132,8 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
             continue
         if word in _BARE_MARKERS and text[m.end():m.end() + 1] not in ("", "\n", ":", "："):
             continue
+        if word == "### Response:" and not text[:m.start()].strip():
+            continue  # the model echoed its own answer header; a re-opening needs an answer before it
         if regions is None:
             regions = code_regions(text)
         if in_regions(m.start(), regions):
@@ -159,6 +165,12 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         pos = _role_tag_line(text)
         if pos >= 0:
             found.append((pos, "fake_turn", text[pos:text.find(">", pos) + 1]))
+    bare = _BARE_ROLE_LINE.search(text)
+    if bare:
+        if regions is None:
+            regions = code_regions(text)
+        if not in_regions(bare.start(), regions):
+            found.append((bare.start() + 1, "fake_turn", bare.group(0).strip()))
     if "<" in text[-40:]:
         cut = _CUT_MARKER.search(text, max(0, len(text) - 40))
         if cut:

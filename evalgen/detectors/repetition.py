@@ -15,6 +15,9 @@ Repeated segments: lines (list numbering stripped) and sentences of long lines t
 >= `min_segment_repeats` times and whose extra copies cover >= `min_segment_coverage` of the output
 (counted when at least 20% of the text recurs, or the output is under 400 characters).
 
+Near-identical lines: >= `min_repeats` consecutive lines that are one line with its numbers or a word
+changed ("Step 7: Add a contact form." / "Step 8: ...") over >= `min_loop_chars` characters.
+
 rep-n (1 - unique/total n-grams, n = 2, 3, 4, over the last 512 tokens or characters) is reported
 for flagged records; `distinct_n` gives the suite-level figure.
 """
@@ -24,8 +27,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from difflib import SequenceMatcher
 
-from evalgen.detectors._text import last_user_message
+from evalgen.detectors._text import is_code_line, last_user_message
 from evalgen.detectors.base import DetectorContext, RepetitionConfig
 from evalgen.records import Finding, GenerationRecord, Span
 
@@ -263,6 +267,47 @@ def _segments(text: str, cfg: RepetitionConfig) -> tuple[str, int, float] | None
     return top, count, min(1.0, extra / max(1, len(text)))
 
 
+_DIGITS = re.compile(r"\d+")
+_NEAR_LINE_RATIO = 0.9  # lines this similar (numbers ignored) are copies of one line with a word changed
+
+
+def _near_line_run(
+    text: str, fences: list[tuple[int, int]], cfg: RepetitionConfig
+) -> tuple[int, int, int, str] | None:
+    """The longest run of consecutive lines (blank lines between allowed) that are the same line up to
+    numbers and a changed word ("Step 7: Add a contact form." / "Step 8: ..."; "I looked at the third
+    one. It read ..." / "... fourth one ..."), as (start, end, lines, first line). Lines in code, code-like
+    lines, table rows and lines with fewer than 5 letters are left out and break a run."""
+    best: tuple[int, int, int, str] | None = None
+    run_start = run_end = count = 0
+    prev = first = ""
+    pos = 0
+    for raw in text.split("\n"):
+        start, pos = pos, pos + len(raw) + 1
+        line = raw.strip()
+        if not line:
+            continue  # blank lines between copies do not break a run
+        key = _DIGITS.sub("0", line)
+        usable = (
+            len(key) >= cfg.min_segment_chars and sum(ch.isalpha() for ch in key) >= 5 and not line.startswith("|")
+            and not any(x <= start < y for x, y in fences) and not is_code_line(raw)
+        )
+        same = usable and bool(prev) and (key == prev or (
+            abs(len(key) - len(prev)) <= 0.2 * max(len(key), len(prev))
+            and SequenceMatcher(None, prev, key).ratio() >= _NEAR_LINE_RATIO
+        ))
+        if same:
+            count += 1
+            run_end = start + len(raw)
+            if count >= 2 and (best is None or count > best[2]):
+                best = (run_start, run_end, count, first)
+            prev = key
+            continue
+        prev, first = (key, line) if usable else ("", "")
+        run_start, run_end, count = start, start + len(raw), 1
+    return best
+
+
 def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.repetition
     text = record.output
@@ -330,6 +375,18 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
                 spans.append(Span(pos, pos + len(top), "repeated segment"))
                 pos = text.find(top, pos + len(top))
 
+    # Lines repeated back to back with a counter or one word changed: a loop that exact search misses.
+    near = _near_line_run(text, fences, cfg) if not (loop_ok or seg_ok) and (
+        recurrence >= _SEGMENT_SCREEN or n < 400) else None
+    near_ok = bool(near) and near[2] >= needed(cfg.min_repeats) and near[1] - near[0] >= cfg.min_loop_chars  # type: ignore[index]
+    near_cov = 0.0
+    if near and near_ok:
+        a, b, lines, top = near
+        near_cov = (b - a) * (lines - 1) / lines / n
+        details.update(segment=top[:200], segment_repeats=lines, segment_coverage=round(near_cov, 4),
+                       near_lines=True)
+        spans.append(Span(a, b, f"{lines} near-identical lines"))
+        seg_ok, seg_cov = True, near_cov
     rec_ok = (
         recurrence >= cfg.min_recurrence and n >= cfg.min_recurrence_chars and needed(0) == 0
     )
@@ -350,7 +407,8 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
     elif seg_ok:
         details["kind"] = "repeated_segment"
         shown = details["segment"] if len(details["segment"]) <= 40 else details["segment"][:37] + "..."
-        explanation = f"The segment {shown!r} occurs {details['segment_repeats']} times ({seg_cov:.0%} of the text)."
+        how = "lines like" if details.get("near_lines") else "segment"
+        explanation = f"The {how} {shown!r} occurs {details['segment_repeats']} times ({seg_cov:.0%} of the text)."
     else:
         details["kind"] = "near_loop"
         explanation = f"{recurrence:.0%} of the text recurs later with small changes: a loop that drifts."

@@ -14,7 +14,8 @@ Only records with stop_reason `eos` (or `unknown`, imported) are judged; a `leng
 Structure opened at the very end with nothing after it (an unclosed fence, a bare "###" or bullet,
 an opening tag) is truncated even in a short output. With stop_reason `unknown`, an output whose
 last 16 characters occurred earlier is a looping tail cut by a limit, not judged.
-Outputs shorter than `min_output_chars` are normal short answers.
+Outputs shorter than `min_output_chars` are normal short answers. A last line that only opens a chat
+turn ("USER:", "### Human:") is a made-up turn (`missing_eos`), not a cut sentence.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ _OPENING_END = re.compile(
     r"(?:^|\n)[ \t]*(?:#{1,6}|[-*+•]|\d+[.)])[ \t]*$|<(?P<tag>[A-Za-z][\w:-]*)(?:\s[^<>]*)?>\s*$|<[A-Za-z/][^<>\s]*$"
 )
 _LOOP_PROBE = 16
+# A last line that only opens a chat turn ("USER:", "### Human:", "用户：") is a made-up turn cut by a stop
+# string: the answer before it ended; that is `missing_eos`'s finding, not a cut sentence.
+_TURN_LABEL = re.compile(
+    r"^(?:#{1,3}\s*)?(?:user|human|assistant|system|bot|gpt|instruction|input|response|用户|助手|问|答)\s*[:：]$", re.I
+)
 _BARE_NUMBER = re.compile(r"[ \t]*\d+[.)][ \t]*$")
 _CLAUSE = re.compile(r"[，,;；、]")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
@@ -156,6 +162,8 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
     final = core[-1]
     if final in _FINAL or final in _CLOSED:
         return _ok("punctuation", details)
+    if final in ":：" and _TURN_LABEL.match(stripped_line):
+        return _ok("turn_marker", details)
     if final in ":：" and not _LIST_ITEM.match(line) and not _HEADING.match(line):
         # "Here are the steps:" and nothing after it: the announced content never came.
         return _cut(line_start, end, "dangling_colon", "The output ends with a colon that announces missing text.",
