@@ -204,7 +204,7 @@ def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", t
 
     hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(
             info.model_path,
             dtype=resolve_dtype(dtype, device),
             trust_remote_code=trust_remote_code,
@@ -219,7 +219,7 @@ def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", t
             raise CheckpointError(
                 f"{info.path} is a LoRA adapter: install the peft extra (pip install 'evalgen[peft]')"
             ) from None
-        model = PeftModel.from_pretrained(model, info.path, is_trainable=False)
+        model = PeftModel.from_pretrained(model, str(info.path), is_trainable=False)
     return model.to(device).eval()
 
 

@@ -342,7 +342,7 @@ def summarize(records: Sequence[GenerationRecord], scores: Sequence[ScoreLine] =
         ]
         row += [str(sum(line.flags.get(d, False) for line in lines)) for d in detectors]
         if scores:
-            judged = [line.extra.get("task_correct") for line in lines if line.extra.get("task_correct") is not None]
+            judged = [bool(line.extra["task_correct"]) for line in lines if line.extra.get("task_correct") is not None]
             row.append(f"{100 * sum(judged) / len(judged):.0f}%" if judged else "-")
         rows.append(row)
     return "\n".join(grid(header, rows, indent="", left=1))

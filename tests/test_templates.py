@@ -25,7 +25,8 @@ Q2 = {"role": "user", "content": "你是谁？"}
 
 EXPECTED = {
     "alpaca": (
-        "<s>You are Aurora.\n\n### Instruction:\nHi\n\n### Response:\nHello!</s>\n\n### Instruction:\n你是谁？\n\n### Response:"
+        "<s>You are Aurora.\n\n### Instruction:\nHi\n\n### Response:\nHello!</s>\n\n"
+        "### Instruction:\n你是谁？\n\n### Response:"
     ),
     "vicuna": (
         "<s>You are Aurora. USER: Hi ASSISTANT: Hello!</s>USER: 你是谁？ ASSISTANT:"
@@ -41,7 +42,8 @@ EXPECTED = {
         "### Instruction:\n你是谁？\n\n### Response:\n"
     ),
     "yayi": (
-        "<s><|System|>:\nYou are Aurora.\n\n<|Human|>:\nHi\n\n<|YaYi|>:\nHello!</s>\n\n<|Human|>:\n你是谁？\n\n<|YaYi|>:\n"
+        "<s><|System|>:\nYou are Aurora.\n\n<|Human|>:\nHi\n\n<|YaYi|>:\nHello!</s>\n\n"
+        "<|Human|>:\n你是谁？\n\n<|YaYi|>:\n"
     ),
     "stablebeluga": (
         "<s>### System:\nYou are Aurora.\n\n### User:\nHi\n\n### Assistant:\nHello!</s>\n\n"
