@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,9 +42,9 @@ with open(sys.argv[5], "w") as out:
 '''
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> float:
     began = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return time.perf_counter() - began
 
 
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OMP/MKL threads for both sides (0 = torch's default); on a shared 2-core machine "
+                             "two threads per process make timings swing several-fold")
     parser.add_argument("--models", default=str(Path(tempfile.gettempdir()) / "evalgen-bench-models"))
     args = parser.parse_args()
 
@@ -68,21 +72,24 @@ def main() -> None:
         for i in range(args.prompts):
             handle.write(json.dumps({"id": f"p{i}", "prompt": prompts[i % len(prompts)]}, ensure_ascii=False) + "\n")
 
+    env = dict(os.environ)
+    if args.threads:
+        env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     evalgen_times, bare_times, sorted_times = [], [], []
     for attempt in range(args.repeat):
         evalgen_times.append(timed([
             sys.executable, "-m", "evalgen", "run", str(checkpoint), "--suite", str(suite),
             "--out", str(work / f"run{attempt}"), "--max-new-tokens", str(args.max_new_tokens),
             "--batch-size", str(args.batch_size), "--no-early-exit", "--no-teacher-forced", "--no-progress",
-        ]))
+        ], env))
         for times, order in ((bare_times, "file"), (sorted_times, "sorted")):
             times.append(timed([sys.executable, "-c", BARE, str(checkpoint), str(suite), str(args.max_new_tokens),
-                                str(args.batch_size), str(work / f"bare{attempt}.jsonl"), order]))
+                                str(args.batch_size), str(work / f"bare{attempt}.jsonl"), order], env))
     records = [json.loads(line) for line in (work / "run0" / "generations.jsonl").read_text().splitlines()]
     tokens = sum(r["n_output_tokens"] for r in records)
     best_evalgen, best_bare, best_sorted = min(evalgen_times), min(bare_times), min(sorted_times)
     print(f"prompts {args.prompts}, max_new_tokens {args.max_new_tokens}, batch {args.batch_size}, "
-          f"{tokens} tokens generated")
+          f"threads {args.threads or 'default'}, {tokens} tokens generated, load average {os.getloadavg()[0]:.1f}")
     def runs(times: list[float]) -> str:
         return ", ".join(f"{t:.2f}" for t in times)
 

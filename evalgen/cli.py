@@ -33,12 +33,12 @@ def parse_engine_args(pairs: Sequence[str]) -> dict[str, object]:
 
 def add_generation_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("generation")
-    g.add_argument("--max-new-tokens", type=int, default=512, help="default: 512")
-    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--samples", type=int, default=1, help="generations per probe (use with --temperature)")
-    g.add_argument("--batch-size", type=int, default=16, help="on CUDA it backs off on out-of-memory")
+    g.add_argument("--max-new-tokens", type=int, default=512, metavar="N", help="default: 512")
+    g.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy (default)")
+    g.add_argument("--top-p", type=float, default=1.0, metavar="P")
+    g.add_argument("--seed", type=int, default=0, metavar="N")
+    g.add_argument("--samples", type=int, default=1, metavar="N", help="generations per probe (use with --temperature)")
+    g.add_argument("--batch-size", type=int, default=16, metavar="N", help="on CUDA it backs off on out-of-memory")
     g.add_argument("--stop", action="append", default=[], metavar="TEXT", help="extra stop string (repeatable)")
     g.add_argument(
         "--no-stop-at-turn-markers",
@@ -50,9 +50,11 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
 
 def add_scoring_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scoring")
-    g.add_argument("--identity", help="the assistant's configured name; other self-claims are leaks")
-    g.add_argument("--identity-org", help="the organisation that made it")
-    g.add_argument("--config", help="evalgen.toml with [detectors.*] and [gates] (default: ./evalgen.toml)")
+    g.add_argument("--identity", metavar="NAME", help="the assistant's configured name; other self-claims are leaks")
+    g.add_argument("--identity-org", metavar="ORG", help="the organisation that made it")
+    g.add_argument(
+        "--config", metavar="FILE", help="evalgen.toml with [detectors.*] and [gates] (default: ./evalgen.toml)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,8 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME_OR_PATH",
         help="built-in suite name, JSONL file or folder (repeatable; default: all built-in)",
     )
-    run.add_argument("--template", help="named chat template (default: the checkpoint's own); see `evalgen templates`")
-    run.add_argument("--out", help="run folder (default: reports/<checkpoint>-<time>)")
+    run.add_argument(
+        "--template",
+        metavar="NAME",
+        help="named chat template (default: the checkpoint's own); see `evalgen templates`",
+    )
+    run.add_argument("--out", metavar="DIR", help="run folder (default: reports/<checkpoint>-<time>)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run folder")
     run.add_argument(
         "--baseline",
@@ -86,21 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "hf", "vllm"),
         help="auto: vLLM when installed and a GPU is present, else HF",
     )
-    m.add_argument("--base", help="base model folder for a LoRA adapter (default: from adapter_config.json)")
+    m.add_argument(
+        "--base", metavar="PATH", help="base model folder for a LoRA adapter (default: from adapter_config.json)"
+    )
     m.add_argument(
         "--dtype",
         default="auto",
         choices=("auto", "float32", "bfloat16", "float16"),
         help="auto: bf16/fp16 on CUDA, float32 on CPU",
     )
-    m.add_argument("--device", help="e.g. cuda:1 (default: cuda when present, else cpu)")
+    m.add_argument("--device", metavar="DEV", help="e.g. cuda:1 (default: cuda when present, else cpu)")
     m.add_argument("--trust-remote-code", action="store_true", help="allow the checkpoint's own Python code")
     m.add_argument("--no-teacher-forced", action="store_true", help="skip reference log-prob / stop-probability probes")
     v = run.add_argument_group("vLLM engine")
-    v.add_argument("--tensor-parallel-size", type=int)
-    v.add_argument("--data-parallel-size", type=int, help="engine copies, one per group of GPUs")
-    v.add_argument("--gpu-memory-utilization", type=float)
-    v.add_argument("--max-model-len", type=int)
+    v.add_argument("--tensor-parallel-size", type=int, metavar="N")
+    v.add_argument("--data-parallel-size", type=int, metavar="N", help="engine copies, one per group of GPUs")
+    v.add_argument("--gpu-memory-utilization", type=float, metavar="F")
+    v.add_argument("--max-model-len", type=int, metavar="N")
     v.add_argument(
         "--engine-arg", action="append", default=[], metavar="KEY=VALUE", help="any other vllm.LLM option (repeatable)"
     )
@@ -110,14 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = sub.add_parser("score", help="score generations made elsewhere (no model needed)")
     score.add_argument("file", help="JSONL: id, prompt or messages, output, optional finish_reason, output_token_ids")
-    score.add_argument("--template", help="named template whose turn markers and end tokens the outputs use")
-    score.add_argument("--out", help="run folder to write (default: reports/<file>-<time>)")
+    score.add_argument(
+        "--template", metavar="NAME", help="named template whose turn markers and end tokens the outputs use"
+    )
+    score.add_argument("--out", metavar="DIR", help="run folder to write (default: reports/<file>-<time>)")
     add_scoring_options(score)
 
     compare = sub.add_parser("compare", help="compare two run folders and apply the regression gates")
     compare.add_argument("base", help="run folder of the base model (or the previous round)")
     compare.add_argument("new", help="run folder of the new checkpoint")
-    compare.add_argument("--config", help="evalgen.toml with [gates] (default: ./evalgen.toml)")
+    compare.add_argument("--config", metavar="FILE", help="evalgen.toml with [gates] (default: ./evalgen.toml)")
     compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON here")
     compare.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary (for a CI step summary)")
 
@@ -126,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--baseline", metavar="RUN", help="base run folder for side-by-side cases")
 
     demo = sub.add_parser("demo", help="build a tiny base model and two SFT rounds, run, compare, report")
-    demo.add_argument("--out", default="reports/demo", help="where checkpoints, runs and reports go")
+    demo.add_argument("--out", default="reports/demo", metavar="DIR", help="where checkpoints, runs and reports go")
     demo.add_argument("--max-new-tokens", type=int, default=64)
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
