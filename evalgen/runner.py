@@ -192,7 +192,7 @@ def run(options: RunOptions) -> RunResult:
     log(f"evalgen: backend {backend_name} ({why})")
     stops = (template.turn_markers if options.stop_at_turn_markers else ()) + options.extra_stop
     settings = GenerationSettings(**{**options.generation.describe(), "stop_strings": tuple(dict.fromkeys(stops))})
-    device = options.device or (pick_device() if backend_name == "hf" else "cuda")
+    device = options.device or pick_device()
     samples = settings.samples
     suites = {p.stem: str(p) for p in resolve_suites(options.suites)}
     meta: dict[str, Any] = {
