@@ -25,6 +25,7 @@ for flagged records; `distinct_n` gives the suite-level figure.
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from difflib import SequenceMatcher
@@ -187,6 +188,12 @@ def find_loop(
 def _ids_to_str(ids: Sequence[int]) -> str:
     """Token ids as a str (one code point per id) so the same C-speed search works on tokens."""
     try:
+        # Same as "".join(map(chr, ids)) for valid code points, 4x faster; surrogates, negative or
+        # huge ids fail the decode or the array and take the path below.
+        return array("I", ids).tobytes().decode("utf-32-le")
+    except (ValueError, OverflowError, TypeError, UnicodeDecodeError):
+        pass
+    try:
         return "".join(map(chr, ids))
     except (ValueError, OverflowError, TypeError):
         return "".join(chr(int(i) % 0x110000) for i in ids)
@@ -199,6 +206,28 @@ def rep_n(seq: Sequence, n: int) -> float:
         return 0.0
     grams = set(zip(*(seq[k:] for k in range(n)), strict=False))
     return 1.0 - len(grams) / total
+
+
+def _rep_234(seq: str) -> tuple[float, float, float]:
+    """`rep_n(seq, n)` for n = 2, 3, 4 at once, with numpy: each n-gram of code points packed into
+    one int64, sorted, distinct = 1 + changes between neighbours (5x faster than sets of tuples on
+    512 items; same counts, so the same floats). Code points take 21 bits, so 4-grams are packed
+    from the dense ranks of the bigrams instead."""
+    if len(seq) < 5 or len(seq) >= 1 << 16:
+        return rep_n(seq, 2), rep_n(seq, 3), rep_n(seq, 4)
+    import numpy as np  # lazy: only flagged records need rep-n
+
+    codes = np.frombuffer(seq.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64)
+    k2 = (codes[:-1] << 21) | codes[1:]
+    s2 = np.sort(k2)
+    u2 = s2[np.concatenate(([True], s2[1:] != s2[:-1]))]
+    k3 = np.sort((k2[:-1] << 21) | codes[2:])
+    rank2 = np.searchsorted(u2, k2)  # < len(seq) < 2**16
+    k4 = np.sort((rank2[:-2] << 16) | rank2[2:])
+    n = len(seq)
+    d3 = int(np.count_nonzero(k3[1:] != k3[:-1])) + 1
+    d4 = int(np.count_nonzero(k4[1:] != k4[:-1])) + 1
+    return 1.0 - len(u2) / (n - 1), 1.0 - d3 / (n - 2), 1.0 - d4 / (n - 3)
 
 
 def distinct_n(records: Iterable[GenerationRecord], n: int) -> float:
@@ -423,7 +452,8 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
         tloop, _ = find_loop(tok, cfg.min_repeats, 8, cfg.max_period, cfg.probe_stride, _TOKEN_PROBE)
         if tloop:
             details.update(token_period=tloop[2], token_repeats=round((tloop[1] - tloop[0]) / tloop[2], 2))
-    details.update({f"rep_{k}": round(rep_n(seq, k), 4) for k in (2, 3, 4)})
+    rep_2, rep_3, rep_4 = _rep_234(seq)
+    details.update(rep_2=round(rep_2, 4), rep_3=round(rep_3, 4), rep_4=round(rep_4, 4))
     details["rep_on"] = "tokens" if ids else "chars"
     return Finding(NAME, True, round(min(1.0, max(strength, 0.5)), 4), explanation, spans, details)
 
