@@ -13,6 +13,7 @@ from evalgen.records import GenerationRecord
 
 __all__ = [
     "ScriptUnits",
+    "ascii_words_upto",
     "code_regions",
     "in_regions",
     "is_code_line",
@@ -179,3 +180,18 @@ def script_units(text: str, latin_word_units: float = 1.5) -> ScriptUnits:
                 units[name] = n * (1.0 if name == "ko" else latin_word_units / 3.0)
                 letters += n
     return ScriptUnits(units, letters)
+
+
+def ascii_words_upto(text: str, cap: int) -> int:
+    """min(cap, number of Latin words in an ASCII `text`), counted as `script_units` counts them
+    (a letter after a non-letter starts a word) but stopping at `cap`: callers that only compare the
+    count with a threshold skip the full count, which is slow on dense text (branchy C loop)."""
+    cls = text.encode("ascii").translate(_CLASSES)
+    words = 1 if cls[:1] == b"a" else 0
+    pos = 0
+    while words < cap:
+        pos = cls.find(b" a", pos) + 1
+        if not pos:
+            break
+        words += 1
+    return min(words, cap)

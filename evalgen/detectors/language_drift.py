@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from evalgen.detectors._text import is_code_line, last_user_message, mask_code, script_units
+from evalgen.detectors._text import ascii_words_upto, is_code_line, last_user_message, mask_code, script_units
 from evalgen.detectors.base import DetectorContext, LanguageDriftConfig
 from evalgen.records import Finding, GenerationRecord, Span
 
@@ -102,17 +102,46 @@ def _language_text(text: str) -> str:
     return "\n".join(kept)
 
 
-@lru_cache(maxsize=4096)
 def _prompt_languages(prompt: str, cfg: LanguageDriftConfig) -> tuple[list[str], str | None, bool, list[str]]:
-    """(expected languages, the prompt's dominant script, asked for a language, named targets);
-    cached because every sample of a probe has the same prompt."""
+    """(expected languages, the prompt's dominant script, asked for a language, named targets)."""
+    # Keyed by the three thresholds it reads: hashing the frozen config itself runs Python code.
+    return _prompt_languages_cached(prompt, cfg.latin_word_units, cfg.min_prompt_units, cfg.prompt_lang_share)
+
+
+@lru_cache(maxsize=4096)
+def _prompt_languages_cached(
+    prompt: str, latin_word_units: float, min_prompt_units: float, prompt_lang_share: float
+) -> tuple[list[str], str | None, bool, list[str]]:
+    """Cached because every sample of a probe has the same prompt (callers never mutate the lists)."""
     asked, targets = asks_for_language(prompt)
-    pin = script_units(mask_code(prompt), cfg.latin_word_units)
-    if pin.total < cfg.min_prompt_units and not targets:
+    pin = script_units(mask_code(prompt), latin_word_units)
+    if pin.total < min_prompt_units and not targets:
         return [], None, asked, []
     # Expected: the prompt's own languages and any language it asks for.
-    langs = sorted({k for k, v in pin.units.items() if v >= cfg.prompt_lang_share * pin.total} | targets)
+    langs = sorted({k for k, v in pin.units.items() if v >= prompt_lang_share * pin.total} | targets)
     return langs, pin.dominant(), asked, sorted(targets)
+
+
+def _latin_answer(masked: str, cfg: LanguageDriftConfig, need: int, details: dict) -> Finding:
+    """The finding for an all-ASCII answer to a prompt that expects Latin script, as the general
+    path gives it: the only script is Latin, so the share is 1 (or there is no text at all), and
+    "enough text?" only needs the words counted up to `need`, not all of them."""
+    words = ascii_words_upto(masked, need)
+    details["output_lang"] = "latin" if words else None
+    details["prompt_lang_share"] = 1.0
+    if words * cfg.latin_word_units < cfg.min_units:
+        return Finding(NAME, False, 0.0, "Too little text to judge the language.", [], details)
+    return Finding(NAME, False, 0.0, "The answer is in the prompt's language.", [], details)
+
+
+@lru_cache(maxsize=64)
+def _words_needed(min_units: float, latin_word_units: float) -> int | None:
+    """The fewest words (at least 1) whose units reach `min_units`; None when that is over 1000
+    (then the full count is as cheap)."""
+    for k in range(1001):
+        if k * latin_word_units >= min_units:
+            return max(k, 1)
+    return None
 
 
 def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Finding:
@@ -134,7 +163,11 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     if not langs or (asked and not targets):
         return Finding(NAME, False, 0.0, "Not judged: no prompt language, or a translation without a target.",
                        [], details)
-    out = script_units(mask_code(record.output), cfg.latin_word_units)
+    masked = mask_code(record.output)
+    need = _words_needed(cfg.min_units, cfg.latin_word_units)
+    if "latin" in langs and need and cfg.min_output_share <= 1.0 and masked.isascii():
+        return _latin_answer(masked, cfg, need, details)  # the common case, without the full count
+    out = script_units(masked, cfg.latin_word_units)
     share = sum(out.units.get(k, 0.0) for k in langs) / out.total if out.total else 1.0
     if share < cfg.min_output_share and "latin" not in langs and "latin" in out.units:
         # Before flagging, drop what is not running language: code lines, tags, lone terms and names.
