@@ -13,6 +13,7 @@ or org is never a leak; without a configured identity, claims are reported but n
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from evalgen.detectors.base import DetectorContext
@@ -105,6 +106,32 @@ def _own(name: str, own: tuple[str, ...]) -> bool:
 _MISCASED = ("chatgpt", "chatglm", "openai", "qwen", "deepseek", "claude", "gpt-")
 _SCREEN = ("chat", "open", "qwen", "deep", "claude", "gpt")
 """Names models often write in lower case; only these are looked for in any case (cost)."""
+_SCREEN_CHARS = "et"
+"""Every `_SCREEN` word holds one of these: two memchr-speed checks rule the screen out (Chinese)."""
+
+_CAPS_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_MARK = bytes.maketrans(_CAPS_DIGITS, b"\x01" * len(_CAPS_DIGITS))
+"""Capitals and digits as one marker byte, so that a pattern over the marked text starts with a
+literal: `re` then jumps between markers instead of testing a character set at every position."""
+# Characters other than A-Z whose lower case holds an ASCII letter (all of Unicode, checked).
+_LOWERS_TO = {"i": "\u0130", "k": "\u212a"}
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """The compiled name patterns of one context (see `_names_pattern`)."""
+
+    caps: re.Pattern | None
+    """Names as written, UPPER and Capitalized."""
+    full: re.Pattern | None
+    """...plus the lower-case forms of commonly miscased names."""
+    lower: tuple[str, ...]
+    """Those lower-case forms, minus ones that contain another (same `any(... in low)`)."""
+    starts: re.Pattern | None
+    """Over an ASCII text marked with `_MARK`: every position where a name of `caps` that starts
+    with a capital or digit could start (a superset: marked letters are any capital)."""
+    odd: tuple[str, ...]
+    """ASCII names of `caps` that start otherwise ("iFlytek"): looked for with `in`."""
 
 
 def _alternation(names: set[str]) -> re.Pattern | None:
@@ -122,11 +149,8 @@ def _alternation(names: set[str]) -> re.Pattern | None:
 
 
 @lru_cache(maxsize=64)
-def _names_pattern(
-    extra: tuple[str, ...], ignore: tuple[str, ...], identity: str, org: str
-) -> tuple[re.Pattern | None, re.Pattern | None, tuple[str, ...]]:
-    """(pattern of names as written / UPPER / Capitalized, pattern that adds lower-case forms,
-    lower-case forms to screen for). Capitalised names start with a capital letter or a CJK
+def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: str, org: str) -> _Patterns:
+    """The name patterns for a context. Capitalised names start with a capital letter or a CJK
     character, which `re` skips to quickly; lower-case forms are only searched when screened in."""
     own = (identity.lower(), org.lower())
     skip = {n.lower() for n in ignore}
@@ -145,8 +169,56 @@ def _names_pattern(
                 low = name.lower()
                 if low.startswith(_MISCASED) or name in extra:
                     lower.update({low, name[0].lower() + name[1:]})
-    full = _alternation(names | lower)
-    return _alternation(names), full, tuple(sorted({n for n in lower if n == n.lower()}))
+    lower_only = {n for n in lower if n == n.lower()}
+    minimal = tuple(sorted(n for n in lower_only if not any(m != n and m in n for m in lower_only)))
+    starts, odd = _start_screen(names)
+    return _Patterns(_alternation(names), _alternation(names | lower), minimal, starts, odd)
+
+
+def _start_screen(names: set[str]) -> tuple[re.Pattern | None, tuple[str, ...]]:
+    """(`_Patterns.starts`, `_Patterns.odd`) for a set of names."""
+    rests: dict[int, set[bytes]] = {}
+    odd = []
+    for name in names:
+        if not name.isascii():
+            continue  # never in an ASCII text
+        if name[0] not in _CAPS_DIGITS.decode():
+            odd.append(name)
+            continue
+        rest = name[1:].encode().translate(_MARK)
+        if not rest:
+            return re.compile(rb"\x01"), tuple(sorted(odd))  # a one-letter name: every capital
+        rests.setdefault(rest[0], set()).add(rest[1:])
+    if not rests:
+        return None, tuple(sorted(odd))
+    # Grouped by the byte after the capital, like `_alternation`, so each position tries a few groups.
+    groups = b"|".join(
+        re.escape(bytes([first])) + b"(?:" + b"|".join(re.escape(r) for r in sorted(tails)) + b")"
+        for first, tails in sorted(rests.items())
+    )
+    return re.compile(rb"\x01(?=" + groups + rb")"), tuple(sorted(odd))
+
+
+def _caps_may_match(text: str, pats: _Patterns) -> bool:
+    """False only when `pats.caps` cannot match `text` (checked cheaply for ASCII texts: the regex
+    scan over every character costs ~7 ns each; the marked-capital screen a fraction of that)."""
+    if pats.caps is None:
+        return False
+    if pats.starts is None or not text.isascii():
+        return True
+    if any(name in text for name in pats.odd):
+        return True
+    marked = text.encode("ascii").translate(_MARK)
+    return any(pats.caps.match(text, m.start()) for m in pats.starts.finditer(marked))
+
+
+def _may_hold_lower(text: str, low: str) -> bool:
+    """False only when `low` (lower-cased) cannot occur in `text.lower()`: no character of the
+    text lower-cases to its first character. Single-character `in` runs at memchr speed."""
+    c = low[:1]
+    if not c.isascii():
+        return True
+    return c in text or c.upper() in text or (c in _LOWERS_TO and _LOWERS_TO[c] in text)
 
 
 def _sentence_start(text: str, pos: int) -> int:
@@ -215,14 +287,21 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
     identity = (ctx.identity or "").strip()
     org = (ctx.identity_org or "").strip()
     details: dict = {"names": [], "states_identity": None}
+    low: str | None = None  # text.lower(), made at most once
     if identity:
-        details["states_identity"] = _mentions(text, identity)
-    caps, full, lower = _names_pattern(cfg.extra_names, cfg.ignore_names, identity, org)
-    pattern = caps
-    if lower and any(n in text for n in _SCREEN):
-        low = text.lower()
-        if any(n in low for n in lower):
-            pattern = full
+        if _may_hold_lower(text, identity.lower()):
+            low = text.lower()
+            details["states_identity"] = _mentions(text, identity, low)
+        else:
+            details["states_identity"] = False
+    pats = _names_pattern(cfg.extra_names, cfg.ignore_names, identity, org)
+    pattern = pats.caps
+    if pats.lower and any(c in text for c in _SCREEN_CHARS):
+        low = text.lower() if low is None else low
+        if any(n in low for n in pats.lower) and any(n in text for n in _SCREEN):
+            pattern = pats.full
+    if pattern is pats.caps and not _caps_may_match(text, pats):
+        pattern = None  # no name anywhere: skip the full scan
     spans: list[Span] = []
     names: list[str] = []
     if pattern is not None:
@@ -244,10 +323,10 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
     return Finding(NAME, True, 1.0, explanation, spans, details)
 
 
-def _mentions(text: str, name: str) -> bool:
-    """Whether the text names `name` (case-insensitive, spaces optional)."""
+def _mentions(text: str, name: str, low_text: str) -> bool:
+    """Whether the text names `name` (case-insensitive, spaces optional); `low_text` = text.lower()."""
     low = name.lower()
-    if low in text.lower():
+    if low in low_text:
         return True
     squash = re.sub(r"\s+", "", low)
     return bool(squash) and squash != low and squash in re.sub(r"\s+", "", text).lower()
