@@ -125,13 +125,15 @@ class _Patterns:
     """Names as written, UPPER and Capitalized."""
     full: re.Pattern | None
     """...plus the lower-case forms of commonly miscased names."""
-    lower: tuple[str, ...]
-    """Those lower-case forms, minus ones that contain another (same `any(... in low)`)."""
+    lower: tuple[tuple[str, str, tuple[str, ...]], ...]
+    """The lower-case forms as `_needle_plan` groups."""
     starts: re.Pattern | None
-    """Over an ASCII text marked with `_MARK`: every position where a name of `caps` that starts
-    with a capital or digit could start (a superset: marked letters are any capital)."""
-    odd: tuple[str, ...]
-    """ASCII names of `caps` that start otherwise ("iFlytek"): looked for with `in`."""
+    """Over an ASCII text marked with `_MARK`: every position of the first capital or digit of
+    where a name of `caps` could be (a superset: a marker stands for any capital or digit)."""
+    offsets: tuple[int, ...]
+    """Where names start relative to a `starts` position: 0, and 1 for "iFlytek"."""
+    plain: tuple[str, ...]
+    """ASCII names of `caps` without a capital or digit (an `extra_names` word): looked for with `in`."""
 
 
 def _alternation(names: set[str]) -> re.Pattern | None:
@@ -169,47 +171,89 @@ def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: st
                 low = name.lower()
                 if low.startswith(_MISCASED) or name in extra:
                     lower.update({low, name[0].lower() + name[1:]})
-    lower_only = {n for n in lower if n == n.lower()}
-    minimal = tuple(sorted(n for n in lower_only if not any(m != n and m in n for m in lower_only)))
-    starts, odd = _start_screen(names)
-    return _Patterns(_alternation(names), _alternation(names | lower), minimal, starts, odd)
+    starts, offsets, plain = _start_screen(names)
+    plan = _needle_plan({n for n in lower if n == n.lower()})
+    return _Patterns(_alternation(names), _alternation(names | lower), plan, starts, offsets, plain)
 
 
-def _start_screen(names: set[str]) -> tuple[re.Pattern | None, tuple[str, ...]]:
-    """(`_Patterns.starts`, `_Patterns.odd`) for a set of names."""
+_BY_FREQUENCY = "etaoinsrhldcumfpgwybvkxjqz"
+"""English letters, most frequent first: a needle's rarest character is the best memchr gate."""
+
+
+def _needle_plan(needles: set[str]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """`any(n in text for n in needles)` as fewer, cheaper scans: needles that contain another are
+    dropped (implied), needles sharing their first four characters are looked for by their common
+    prefix first, and each prefix only after its rarest character (memchr speed). Each group is
+    (gate character, prefix, members: () when the prefix is the needle itself)."""
+    minimal = sorted(n for n in needles if not any(m != n and m in n for m in needles))
+    groups: dict[str, list[str]] = {}
+    for n in minimal:
+        groups.setdefault(n[:4], []).append(n)
+    plan = []
+    for members in groups.values():
+        prefix = members[0]
+        for m in members[1:]:
+            while not m.startswith(prefix):
+                prefix = prefix[:-1]
+        gate = max(prefix, key=lambda c: _BY_FREQUENCY.find(c) if c in _BY_FREQUENCY else 99)
+        plan.append((gate, prefix, tuple(members) if len(members) > 1 else ()))
+    return tuple(plan)
+
+
+def _any_in(text: str, plan: tuple[tuple[str, str, tuple[str, ...]], ...]) -> bool:
+    """Whether any needle of a `_needle_plan` occurs in `text`."""
+    return any(
+        gate in text and prefix in text and (not members or any(m in text for m in members))
+        for gate, prefix, members in plan
+    )
+
+
+def _start_screen(names: set[str]) -> tuple[re.Pattern | None, tuple[int, ...], tuple[str, ...]]:
+    """(`starts`, `offsets`, `plain`) of `_Patterns` for a set of names."""
     rests: dict[int, set[bytes]] = {}
-    odd = []
+    later: set[bytes] = set()
+    offsets = {0}
+    plain = []
     for name in names:
         if not name.isascii():
             continue  # never in an ASCII text
-        if name[0] not in _CAPS_DIGITS.decode():
-            odd.append(name)
-            continue
-        rest = name[1:].encode().translate(_MARK)
-        if not rest:
-            return re.compile(rb"\x01"), tuple(sorted(odd))  # a one-letter name: every capital
-        rests.setdefault(rest[0], set()).add(rest[1:])
-    if not rests:
-        return None, tuple(sorted(odd))
+        marked = name.encode().translate(_MARK)
+        k = marked.find(b"\x01")
+        if k < 0:
+            plain.append(name)  # no capital or digit to anchor on
+        elif k == 0 and len(marked) == 1:
+            return re.compile(rb"\x01"), (0,), ()  # a one-letter name: every capital is a candidate
+        elif k == 0:
+            rests.setdefault(marked[1], set()).add(marked[2:])
+        else:  # "iFlytek": anchored on its first capital, the letters before it looked behind
+            later.add(b"(?<=" + re.escape(marked[:k + 1]) + b")(?=" + re.escape(marked[k + 1:]) + b")")
+            offsets.add(k)
+    if not rests and not later:
+        return None, (0,), tuple(sorted(plain))
     # Grouped by the byte after the capital, like `_alternation`, so each position tries a few groups.
-    groups = b"|".join(
-        re.escape(bytes([first])) + b"(?:" + b"|".join(re.escape(r) for r in sorted(tails)) + b")"
-        for first, tails in sorted(rests.items())
+    first = b"|".join(
+        re.escape(bytes([byte])) + b"(?:" + b"|".join(re.escape(r) for r in sorted(tails)) + b")"
+        for byte, tails in sorted(rests.items())
     )
-    return re.compile(rb"\x01(?=" + groups + rb")"), tuple(sorted(odd))
+    branches = ([b"(?=" + first + b")"] if rests else []) + sorted(later)
+    return re.compile(rb"\x01(?:" + b"|".join(branches) + b")"), tuple(sorted(offsets)), tuple(sorted(plain))
 
 
 def _caps_may_match(text: str, pats: _Patterns) -> bool:
     """False only when `pats.caps` cannot match `text` (checked cheaply for ASCII texts: the regex
-    scan over every character costs ~7 ns each; the marked-capital screen a fraction of that)."""
+    scan tests a character set at every position; the marked-capital screen jumps between capitals
+    and the full pattern is then only tried where a name could start)."""
     if pats.caps is None:
         return False
     if pats.starts is None or not text.isascii():
         return True
-    if any(name in text for name in pats.odd):
+    if any(name in text for name in pats.plain):
         return True
     marked = text.encode("ascii").translate(_MARK)
-    return any(pats.caps.match(text, m.start()) for m in pats.starts.finditer(marked))
+    match = pats.caps.match
+    return any(
+        match(text, m.start() - k) for m in pats.starts.finditer(marked) for k in pats.offsets if m.start() >= k
+    )
 
 
 def _may_hold_lower(text: str, low: str) -> bool:
@@ -298,7 +342,7 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
     pattern = pats.caps
     if pats.lower and any(c in text for c in _SCREEN_CHARS):
         low = text.lower() if low is None else low
-        if any(n in low for n in pats.lower) and any(n in text for n in _SCREEN):
+        if _any_in(low, pats.lower) and any(n in text for n in _SCREEN):
             pattern = pats.full
     if pattern is pats.caps and not _caps_may_match(text, pats):
         pattern = None  # no name anywhere: skip the full scan
