@@ -154,7 +154,8 @@ def script_units(text: str, latin_word_units: float = 1.5) -> ScriptUnits:
     raw = text.encode("utf-8", "ignore")
     cls = raw.translate(_CLASSES)
     units: dict[str, float] = {}
-    letters = cls.count(b"a")
+    # `in` (memchr) before `count`: most texts are all of one script, so most counts would be 0.
+    letters = cls.count(b"a") if b"a" in cls else 0
     if letters:
         # A word starts at a letter after a non-letter.
         words = cls.count(b" a") + (cls[:1] == b"a")
@@ -172,7 +173,7 @@ def script_units(text: str, latin_word_units: float = 1.5) -> ScriptUnits:
     if han:
         units["zh"] = float(han)
         letters += han
-    if cls.count(b"x"):
+    if b"x" in cls:
         rare = raw.translate(_RARE)
         for key, name in _RARE_NAMES:
             n = rare.count(key.encode())
@@ -186,12 +187,16 @@ def ascii_words_upto(text: str, cap: int) -> int:
     """min(cap, number of Latin words in an ASCII `text`), counted as `script_units` counts them
     (a letter after a non-letter starts a word) but stopping at `cap`: callers that only compare the
     count with a threshold skip the full count, which is slow on dense text (branchy C loop)."""
-    cls = text.encode("ascii").translate(_CLASSES)
-    words = 1 if cls[:1] == b"a" else 0
-    pos = 0
-    while words < cap:
-        pos = cls.find(b" a", pos) + 1
-        if not pos:
-            break
-        words += 1
-    return min(words, cap)
+    # Word starts in a prefix are word starts of the whole text: try a short head first.
+    for part in (text[:256], text) if len(text) > 256 else (text,):
+        cls = part.encode("ascii").translate(_CLASSES)
+        words = 1 if cls[:1] == b"a" else 0
+        pos = 0
+        while words < cap:
+            pos = cls.find(b" a", pos) + 1
+            if not pos:
+                break
+            words += 1
+        if words >= cap:
+            return cap
+    return words

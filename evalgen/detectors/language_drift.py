@@ -168,14 +168,16 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     if "latin" in langs and need and cfg.min_output_share <= 1.0 and masked.isascii():
         return _latin_answer(masked, cfg, need, details)  # the common case, without the full count
     out = script_units(masked, cfg.latin_word_units)
-    share = sum(out.units.get(k, 0.0) for k in langs) / out.total if out.total else 1.0
+    total = out.total
+    share = sum(out.units.get(k, 0.0) for k in langs) / total if total else 1.0
     if share < cfg.min_output_share and "latin" not in langs and "latin" in out.units:
         # Before flagging, drop what is not running language: code lines, tags, lone terms and names.
         out = script_units(_language_text(record.output), cfg.latin_word_units)
-        share = sum(out.units.get(k, 0.0) for k in langs) / out.total if out.total else 1.0
+        total = out.total
+        share = sum(out.units.get(k, 0.0) for k in langs) / total if total else 1.0
     details["output_lang"] = out.dominant()
     details["prompt_lang_share"] = round(share, 4)
-    if out.total < cfg.min_units:
+    if total < cfg.min_units:
         return Finding(NAME, False, 0.0, "Too little text to judge the language.", [], details)
     if share >= cfg.min_output_share:
         return Finding(NAME, False, round(1.0 - share, 4), "The answer is in the prompt's language.", [], details)

@@ -445,7 +445,7 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
         spans.append(Span(start, n, "recurring text"))
 
     ids = record.output_token_ids
-    seq: Sequence = text[-_REP_WINDOW:]
+    seq = text[-_REP_WINDOW:]
     if ids:
         tok = _ids_to_str(ids)
         seq = tok[-_REP_WINDOW:]
