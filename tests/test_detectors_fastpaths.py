@@ -1,0 +1,128 @@
+"""The detectors' fast paths (screens, numpy rep-n, early-stopping counts) give exactly what the plain
+computation gives: each is checked against the slow reference on generated text."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evalgen.detectors import (
+    DetectorConfig,
+    DetectorContext,
+    IdentityLeakConfig,
+    LanguageDriftConfig,
+    identity_leak,
+    language_drift,
+)
+from evalgen.detectors._text import ascii_words_upto, script_units
+from evalgen.detectors.identity_leak import FAMILIES
+from evalgen.detectors.repetition import _ids_to_str, _rep_234, rep_n
+from evalgen.records import GenerationRecord
+
+NAMES = [name for family in FAMILIES for name in family]
+NAME_PIECES = st.sampled_from(
+    NAMES + [n.upper() for n in NAMES] + [n.lower() for n in NAMES] + ["iFlytek", "IFlytek", "Yield", "If ", "I am ",
+     "as ", "developed by ", "我是", "由", " ", ". ", "\n", "İ", "\u212a", "aurora", "AURORA", "Au rora", "-", "4o"]
+)
+TEXT = st.lists(st.one_of(NAME_PIECES, st.text(max_size=8)), max_size=30).map("".join)
+ASCII_TEXT = st.lists(st.one_of(NAME_PIECES, st.text(st.characters(max_codepoint=127), max_size=8)),
+                      max_size=30).map("".join)
+CTXS = [
+    DetectorContext(identity="Aurora"),
+    DetectorContext(identity="Qwen", identity_org="Alibaba Cloud"),
+    DetectorContext(config=DetectorConfig(identity_leak=IdentityLeakConfig(
+        extra_names=("zorp", "Blix"), ignore_names=("Google",)))),
+]
+
+
+def make(output: str, prompt: str = "Explain this.", lang: str | None = None) -> GenerationRecord:
+    return GenerationRecord(
+        probe_id="x", suite="s", sample=0, messages=[{"role": "user", "content": prompt}], prompt_text=prompt,
+        output=output, output_raw=output, output_token_ids=None, stop_reason="eos", n_output_tokens=0,
+        latency_s=0.0, lang=lang,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(seq=st.one_of(st.text(max_size=600), st.text(st.sampled_from("ab \n"), max_size=600),
+                     st.lists(st.integers(0, 0x10FFFF), max_size=520).map(lambda ids: "".join(map(chr, ids)))))
+def test_rep_234_equals_rep_n(seq: str) -> None:
+    assert _rep_234(seq) == (rep_n(seq, 2), rep_n(seq, 3), rep_n(seq, 4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(st.one_of(st.integers(-3, 0x110005), st.integers(0xD7F0, 0xE010), st.integers(0, 2**40)),
+                    max_size=50))
+def test_ids_to_str_equals_chr_join(ids: list[int]) -> None:
+    try:
+        expected = "".join(map(chr, ids))
+    except (ValueError, OverflowError):
+        expected = "".join(chr(int(i) % 0x110000) for i in ids)
+    assert _ids_to_str(ids) == expected
+
+
+def _needles(plan: tuple) -> set[str]:
+    return {n for _, prefix, members in plan for n in (members or (prefix,))}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(ASCII_TEXT, TEXT))
+def test_identity_screens_never_hide_a_name(text: str) -> None:
+    for ctx in CTXS:
+        cfg = ctx.config.identity_leak
+        pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
+                                            ctx.identity_org or "")
+        if pats.caps is not None and pats.caps.search(text):
+            assert identity_leak._caps_may_match(text, pats)
+        low = text.lower()
+        assert identity_leak._any_in(low, pats.lower) == any(n in low for n in _needles(pats.lower))
+        for name in ("aurora", "qwen", "k2", "iris"):
+            if name in low:
+                assert identity_leak._may_hold_lower(text, name)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=TEXT)
+def test_identity_leak_same_without_screens(text: str) -> None:
+    record = make(text)
+    fast = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
+    with pytest.MonkeyPatch.context() as m:  # every screen off: the plain scans decide
+        m.setattr(identity_leak, "_caps_may_match", lambda text, pats: True)
+        m.setattr(identity_leak, "_may_hold_lower", lambda text, low: True)
+        m.setattr(identity_leak, "_SCREEN_CHARS", text)  # the memchr gate passes for any non-empty text
+        m.setattr(identity_leak, "_any_in", lambda low, plan: any(n in low for n in _needles(plan)))
+        slow = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
+    assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
+
+
+def test_screen_chars_cover_the_screen_words() -> None:
+    assert all(any(c in word for c in identity_leak._SCREEN_CHARS) for word in identity_leak._SCREEN)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.characters(max_codepoint=127), max_size=700), cap=st.integers(1, 400))
+def test_ascii_words_upto(text: str, cap: int) -> None:
+    words = round(script_units(text, 1.0).units.get("latin", 0.0))
+    assert ascii_words_upto(text, cap) == min(words, cap)
+
+
+LD_CONFIGS = [LanguageDriftConfig(), LanguageDriftConfig(min_units=0.0), LanguageDriftConfig(min_units=7.0),
+              LanguageDriftConfig(latin_word_units=0.0), LanguageDriftConfig(min_output_share=1.5),
+              LanguageDriftConfig(min_units=3.0, latin_word_units=0.7)]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(output=st.one_of(ASCII_TEXT, st.text(st.characters(max_codepoint=127), max_size=60)),
+       prompt=st.sampled_from(["Explain how to evaluate a model.", "请解释。", "Translate into French", "x = 1"]),
+       lang=st.sampled_from([None, "en", "zh"]))
+def test_language_drift_same_without_fast_path(output: str, prompt: str, lang: str | None) -> None:
+    record = make(output, prompt, lang)
+    ctxs = [DetectorContext(config=dataclasses.replace(DetectorConfig(), language_drift=c)) for c in LD_CONFIGS]
+    fast = [language_drift.detect_language_drift(record, ctx) for ctx in ctxs]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(language_drift, "_words_needed", lambda min_units, latin_word_units: None)
+        slow = [language_drift.detect_language_drift(record, ctx) for ctx in ctxs]
+    assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
