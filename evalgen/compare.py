@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ import numpy as np
 
 from evalgen.errors import RunFolderError
 from evalgen.gates import GateConfig, GateResult, evaluate_gates, gate_config
-from evalgen.records import GenerationRecord, jsonl_lines, record_key
+from evalgen.records import GenerationRecord, record_key
+from evalgen.runfolder import iter_jsonl
 from evalgen.scorers import ScorerOptions, scorer_options, task_correct
 from evalgen.stats import ks_statistic, length_summary, mcnemar_exact, paired_bootstrap
 
@@ -61,29 +62,6 @@ class RunData:
     warnings: list[str] = field(default_factory=list)
 
 
-def _read_jsonl(path: Path, warnings: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) per line; a cut-off last line (an interrupted write) is skipped with a
-    warning, any other bad line is an error naming file and line."""
-    try:
-        lines = jsonl_lines(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{path}: cannot read ({exc}); re-create it with evalgen") from exc
-    last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            if i == last:
-                warnings.append(f"{path}:{i}: last line is cut off (interrupted write?); skipped")
-                continue
-            raise RunFolderError(f"{path}:{i}: not valid JSON ({exc}); fix or delete that line") from exc
-        if not isinstance(obj, dict):
-            raise RunFolderError(f"{path}:{i}: expected a JSON object per line")
-        yield i, obj
-
-
 def _read_run_json(folder: Path) -> dict[str, Any]:
     path = folder / "run.json"
     if not folder.is_dir():
@@ -108,7 +86,7 @@ def _read_run_json(folder: Path) -> dict[str, Any]:
 def _read_scores(path: Path, warnings: list[str]) -> tuple[dict[Key, dict[str, bool]], dict[Key, bool | None]]:
     flags: dict[Key, dict[str, bool]] = {}
     stored: dict[Key, bool | None] = {}
-    for i, obj in _read_jsonl(path, warnings):
+    for i, obj in iter_jsonl(path, warnings):
         probe_id, suite, sample, f = obj.get("id"), obj.get("suite"), obj.get("sample"), obj.get("flags")
         if not (
             isinstance(probe_id, str)
@@ -130,7 +108,7 @@ def _read_scores(path: Path, warnings: list[str]) -> tuple[dict[Key, dict[str, b
 
 def _read_teacher_forced(path: Path, warnings: list[str]) -> dict[tuple[str, str], dict[str, float]]:
     out: dict[tuple[str, str], dict[str, float]] = {}
-    for i, obj in _read_jsonl(path, warnings):
+    for i, obj in iter_jsonl(path, warnings):
         try:
             key = (str(obj["suite"]), str(obj["probe_id"]))
             out[key] = {"ref_logprob": float(obj["ref_logprob_mean"]), "stop_prob": float(obj["stop_prob"])}
@@ -159,7 +137,7 @@ def load_run(path: str | Path, options: ScorerOptions | None = None) -> RunData:
 
     records: dict[Key, GenerationRecord] = {}
     duplicates = 0
-    for i, obj in _read_jsonl(gen_path, warnings):
+    for i, obj in iter_jsonl(gen_path, warnings):
         try:
             record = GenerationRecord.from_dict(obj)
         except (TypeError, ValueError) as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 from evalgen.errors import RunFolderError
 from evalgen.records import GenerationRecord, jsonl_lines
 
-__all__ = ["RUN_FORMAT_VERSION", "RunFolder", "default_run_dir", "read_generations"]
+__all__ = ["RUN_FORMAT_VERSION", "RunFolder", "default_run_dir", "iter_jsonl", "read_generations"]
 
 RUN_FORMAT_VERSION = 1
 GENERATIONS = "generations.jsonl"
@@ -24,6 +24,30 @@ RUN_JSON = "run.json"
 def default_run_dir(checkpoint: str | Path, root: str | Path = "reports") -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(root) / f"{Path(checkpoint).resolve().name}-{stamp}"
+
+
+def iter_jsonl(path: Path, warnings: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per line of a run-folder JSONL file, for readers (compare, report). A cut-off
+    last line (an interrupted write) is skipped with a warning; any other bad line is an error naming
+    file and line."""
+    try:
+        lines = jsonl_lines(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{path}: cannot read ({exc}); re-create it with evalgen") from exc
+    last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            if i == last:
+                warnings.append(f"{path}:{i}: last line is cut off (interrupted write?); skipped")
+                continue
+            raise RunFolderError(f"{path}:{i}: not valid JSON ({exc}); fix or delete that line") from exc
+        if not isinstance(obj, dict):
+            raise RunFolderError(f"{path}:{i}: expected a JSON object per line")
+        yield i, obj
 
 
 def read_generations(path: Path) -> list[GenerationRecord]:

@@ -14,7 +14,6 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from evalgen.errors import RunFolderError
 from evalgen.records import STOP_REASONS, GenerationRecord, record_key
+from evalgen.runfolder import iter_jsonl
 
 __all__ = ["REPORT_NAME", "build_report"]
 
@@ -41,30 +41,6 @@ Key = tuple[str, str, int]
 # --- reading --------------------------------------------------------------------------------------
 
 
-def _read_jsonl(path: Path, warnings: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object); a cut-off last line (interrupted write) is skipped with a warning."""
-    try:
-        # Split on "\n" only: str.splitlines() also splits on U+2028/U+2029/U+0085, which
-        # json.dumps(ensure_ascii=False) leaves raw inside strings (model output can contain them).
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{path}: cannot read ({exc})") from exc
-    last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            if i == last:
-                warnings.append(f"{path}:{i}: last line is cut off (interrupted write?); skipped")
-                continue
-            raise RunFolderError(f"{path}:{i}: not valid JSON ({exc}); fix or delete that line") from exc
-        if not isinstance(obj, dict):
-            raise RunFolderError(f"{path}:{i}: expected a JSON object per line")
-        yield i, obj
-
-
 class _Run:
     """One run folder as the report needs it: run.json, records and score lines by key."""
 
@@ -81,7 +57,7 @@ class _Run:
         if not gen_path.is_file():
             raise RunFolderError(f"{gen_path}: not found; the run never generated; re-run `evalgen run`")
         self.records: dict[Key, GenerationRecord] = {}
-        for i, obj in _read_jsonl(gen_path, warnings):
+        for i, obj in iter_jsonl(gen_path, warnings):
             try:
                 record = GenerationRecord.from_dict(obj)
             except (TypeError, ValueError) as exc:
@@ -90,7 +66,7 @@ class _Run:
         self.scores: dict[Key, dict[str, Any]] = {}
         scores_path = folder / "scores.jsonl"
         if scores_path.is_file():
-            for i, obj in _read_jsonl(scores_path, warnings):
+            for i, obj in iter_jsonl(scores_path, warnings):
                 probe_id, suite, sample = obj.get("id"), obj.get("suite"), obj.get("sample")
                 if not (isinstance(probe_id, str) and isinstance(suite, str) and isinstance(sample, int)):
                     raise RunFolderError(f"{scores_path}:{i}: expected id, suite and sample; re-run `evalgen score`")
