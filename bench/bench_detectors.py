@@ -5,12 +5,16 @@ library's documentation, Chinese characters with a Zipf curve) plus ~10% loops, 
 fake turns, with token ids
 (as a real run records them); deterministic seed. Prints records/s overall and time per detector.
 
-    PYTHONPATH=. python bench/bench_detectors.py [N]
+    PYTHONPATH=. taskset -c 0 python bench/bench_detectors.py [N] [REPEATS]
+
+`score_records` runs REPEATS times (default 3) and the median is reported: on a shared machine a
+single run can be off by 10-20%.
 """
 
 from __future__ import annotations
 
 import random
+import statistics
 import sys
 import time
 
@@ -108,16 +112,21 @@ def make_records(n: int, seed: int = 0) -> list[GenerationRecord]:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     t0 = time.perf_counter()
     records = make_records(n)
     print(f"built {n} records in {time.perf_counter() - t0:.1f}s; "
           f"mean {sum(len(r.output) for r in records) / n:.0f} chars")
     ctx = DetectorContext(turn_markers=("### Human:",), end_tokens=("</s>",), identity="Aurora")
-    t0 = time.perf_counter()
-    lines = score_records(records, ctx)
-    elapsed = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        lines = score_records(records, ctx)
+        times.append(time.perf_counter() - t0)
+    elapsed = statistics.median(times)
     flagged = {name: sum(line.findings[name].flagged for line in lines) for name in DETECTORS}
-    print(f"score_records: {elapsed:.2f}s, {n / elapsed:,.0f} records/s")
+    runs = ", ".join(f"{n / t:,.0f}" for t in times)
+    print(f"score_records: median {elapsed:.2f}s, {n / elapsed:,.0f} records/s (runs: {runs})")
     print(f"flagged: {flagged}")
     for name, detect in DETECTORS.items():
         t0 = time.perf_counter()
