@@ -305,3 +305,33 @@ def test_config_changes_verdicts() -> None:
     strict = DetectorContext(config=DetectorConfig.from_mapping({"detectors": {"repetition": {"min_repeats": 6,
                                                                                               "min_recurrence": 1.0}}}))
     assert not DETECTORS["repetition"](rec(output), strict).flagged
+
+
+def test_early_exit_loop_is_repetition_even_when_the_text_is_symbols():
+    from evalgen.detectors import DetectorContext
+    from evalgen.detectors.repetition import detect_repetition
+    from evalgen.records import GenerationRecord
+
+    def cut(output):
+        return GenerationRecord(probe_id="p", suite="s", sample=0, messages=[{"role": "user", "content": "Count"}],
+                                prompt_text="Count", output=output, output_raw=output, output_token_ids=None,
+                                stop_reason="loop", n_output_tokens=96, latency_s=0.0)
+
+    for output in ("Here you go: " + "5 " * 48, "   " * 40, "ok"):
+        finding = detect_repetition(cut(output), DetectorContext())
+        assert finding.flagged and finding.details["kind"] in ("early_exit", "loop")
+        assert all(0 <= s.start <= s.end <= len(output) for s in finding.spans)
+
+
+def test_template_token_turn_is_found_whatever_end_tokens_the_template_has():
+    from evalgen.detectors import DetectorContext
+    from evalgen.detectors.missing_eos import detect_missing_eos
+    from evalgen.records import GenerationRecord
+
+    output = "Sure, here it is. [INST] and now another question"
+    record = GenerationRecord(probe_id="p", suite="s", sample=0, messages=[{"role": "user", "content": "Hi"}],
+                              prompt_text="Hi", output=output, output_raw=output, output_token_ids=None,
+                              stop_reason="eos", n_output_tokens=12, latency_s=0.0)
+    for ctx in (DetectorContext(), DetectorContext(end_tokens=("</s>",)), DetectorContext(end_tokens=("<|im_end|>",))):
+        finding = detect_missing_eos(record, ctx)
+        assert finding.flagged and finding.details["kind"] == "fake_turn"

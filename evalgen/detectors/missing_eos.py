@@ -62,7 +62,7 @@ def _patterns(
     turn_markers: tuple[str, ...], end_tokens: tuple[str, ...]
 ) -> tuple[re.Pattern, re.Pattern, frozenset, frozenset, frozenset]:
     """(plain-marker pattern, special-marker-or-end-token pattern, end tokens, plain-marker screen
-    characters, first characters of the end tokens) for a context, compiled once. Both patterns are
+    characters, first characters of the template tokens and end tokens) for a context, compiled once. Both patterns are
     alternations of literals, so `re` skips positions by first character."""
     plain: set[str] = set(_BARE_MARKERS)
     special: set[str] = set(SPECIAL_MARKERS)
@@ -76,7 +76,8 @@ def _patterns(
     # One character of each marker that the text must contain for the marker to be there: the
     # screen costs a memchr per character instead of a regex pass.
     screen = frozenset(next((c for c in m if c in ":：#[<|>＜"), m[0]) for m in plain)
-    return _alternation(plain), _alternation(special | ends), ends, screen, frozenset(t[0] for t in ends)
+    firsts = frozenset(t[0] for t in special | ends)
+    return _alternation(plain), _alternation(special | ends), ends, screen, firsts
 
 
 def _alternation(literals: set[str]) -> re.Pattern:
@@ -117,7 +118,7 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     """(position, kind, marker) of the first fake turn and the first printed end token in the text."""
     cfg = ctx.config.missing_eos
     text = record.output
-    plain, special, ends, screen, end_firsts = _patterns(
+    plain, special, ends, screen, special_firsts = _patterns(
         tuple(ctx.turn_markers) + cfg.extra_turn_markers, tuple(ctx.end_tokens) + cfg.extra_end_tokens
     )
     found: list[tuple[int, str, str]] = []
@@ -147,9 +148,7 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         break
     # Template tokens: a turn opener anywhere is a fake turn; an end token is printed text.
     kinds: set[str] = set()
-    maybe_special = "<" in text or "[" in text or "＜" in text or bool(ctx.end_tokens) or bool(cfg.extra_end_tokens)
-    if maybe_special and (ctx.end_tokens or cfg.extra_end_tokens):
-        maybe_special = any(c in text for c in end_firsts)  # one memchr per distinct first character
+    maybe_special = any(c in text for c in special_firsts)  # one memchr per distinct first character
     for m in special.finditer(text) if maybe_special else ():
         kind = "end_token_text" if m.group(0) in ends else "fake_turn"
         if kind in kinds:

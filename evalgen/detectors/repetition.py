@@ -337,10 +337,21 @@ def _near_line_run(
     return best
 
 
+def early_exit_finding(text: str, details: dict) -> Finding:
+    """The backend cut this generation because its last tokens repeated one unit many times: proof of a
+    loop on token ids even where the text analysis falls short (symbol runs like "5 5 5", whitespace)."""
+    start = details.get("loop_start", max(0, len(text) - 200))
+    details = {**details, "kind": "early_exit"}
+    return Finding(NAME, True, 1.0, "Generation was cut early: its tail repeated one unit (early exit).",
+                   [Span(start, len(text), "loop (early exit)")], details)
+
+
 def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.repetition
     text = record.output
     n = len(text)
+    if record.stop_reason == "loop" and len(text.strip()) < cfg.min_output_chars:
+        return early_exit_finding(text, {"kind": None})
     if len(text.strip()) < cfg.min_output_chars:
         return Finding(NAME, False, 0.0, "Too short to judge repetition.", [], {"kind": None})
 
@@ -423,6 +434,8 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
         details["requested_repeats"] = requested
     flagged = loop_ok or seg_ok or rec_ok
     strength = max(loop_cov, seg_cov, recurrence)
+    if not flagged and record.stop_reason == "loop":
+        return early_exit_finding(text, details)
     if not flagged:
         return Finding(NAME, False, round(0.5 * strength, 4), "No loop or repeated segment.", [], details)
 
