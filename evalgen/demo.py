@@ -38,7 +38,7 @@ def run_demo(
     models = Path(models) if models else out / "checkpoints"
     began = time.perf_counter()
     say(f"evalgen demo: building a tiny base model and two SFT rounds in {models} (about a minute)")
-    family = build_family(models)
+    family = build_family(models, members=("base", "healthy", "broken"))
     facts = write_probe_suite(out / "suites" / "taught_facts.jsonl", FACTS)
     suites = [*map(str, builtin_suites().values()), str(facts)]
     settings = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=32)

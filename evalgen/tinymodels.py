@@ -611,8 +611,9 @@ def _is_complete(path: Path, stamp: dict[str, Any]) -> bool:
         return False
 
 
-def build_family(root: str | Path, *, seed: int = 0) -> dict[str, Path]:
-    """Build (or reuse) `base`, `healthy`, `broken`, `no_eos` and `lora` under `root`.
+def build_family(root: str | Path, *, seed: int = 0, members: Sequence[str] = FAMILY) -> dict[str, Path]:
+    """Build (or reuse) `members` (default: `base`, `healthy`, `broken`, `no_eos` and `lora`) under `root`;
+    `base` is always built, the others are trained from it. `lora` needs peft.
 
     A member is reused when `root/<name>/.complete` records the same seed and spec hash (this
     module's source and the library versions); otherwise it is rebuilt into a temporary folder and
@@ -620,7 +621,10 @@ def build_family(root: str | Path, *, seed: int = 0) -> dict[str, Path]:
     Returns name → absolute folder. The folders are shared: copy one before modifying it.
     """
     root = Path(root).resolve()
-    paths = {name: root / name for name in FAMILY}
+    unknown = sorted(set(members) - set(FAMILY))
+    if unknown:
+        raise ValueError(f"unknown family member(s) {', '.join(unknown)}; members: {', '.join(FAMILY)}")
+    paths = {name: root / name for name in FAMILY if name == "base" or name in members}
     spec = _spec_hash(seed)
     with _locked(root):
         for name, path in paths.items():
@@ -645,5 +649,5 @@ def build_family(root: str | Path, *, seed: int = 0) -> dict[str, Path]:
             # A rebuilt base invalidates the members trained from it.
             if name == "base":
                 for other in FAMILY[1:]:
-                    (paths[other] / ".complete").unlink(missing_ok=True)
+                    (root / other / ".complete").unlink(missing_ok=True)
     return paths
