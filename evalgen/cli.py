@@ -6,9 +6,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from evalgen.errors import EvalgenError
+
+if TYPE_CHECKING:
+    from evalgen.runner import RunOptions
+
+T = TypeVar("T")
 
 __all__ = ["main"]
 
@@ -170,7 +177,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def run_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def run_options(args: argparse.Namespace) -> RunOptions:
     from evalgen.backends.base import GenerationSettings
     from evalgen.config import load_config
     from evalgen.runner import RunOptions
@@ -214,7 +221,6 @@ def run_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import replace
-    from pathlib import Path
 
     from evalgen.runfolder import default_run_dir
     from evalgen.runner import run, summarize
@@ -247,7 +253,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return compare_and_report(baseline_dir, result.path, args.config, None, None)
 
 
-def interruptible(job, checkpoint: str, out: str):  # type: ignore[no-untyped-def]
+def interruptible(job: Callable[[], T], checkpoint: str, out: str) -> T | None:
     try:
         return job()
     except KeyboardInterrupt:
@@ -259,14 +265,16 @@ def interruptible(job, checkpoint: str, out: str):  # type: ignore[no-untyped-de
         return None
 
 
-def write_report(run_dir, baseline_dir) -> None:  # type: ignore[no-untyped-def]
+def write_report(run_dir: str | Path, baseline_dir: str | Path | None) -> None:
     from evalgen.report import build_report
 
     path = build_report(run_dir, baseline_dir)
     print(f"report: {path}")
 
 
-def compare_and_report(base, new, config_path, json_path, markdown_path) -> int:  # type: ignore[no-untyped-def]
+def compare_and_report(
+    base: str | Path, new: str | Path, config_path: str | None, json_path: str | None, markdown_path: str | None
+) -> int:
     from evalgen.compare import run_compare
     from evalgen.config import load_config
 
@@ -281,8 +289,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from evalgen.errors import RunFolderError
 
     for folder in filter(None, (args.run, args.baseline)):
