@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from evalgen.errors import EvalgenError
 
@@ -250,7 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if baseline_dir is None:
         write_report(result.path, None)
         return EXIT_OK
-    return compare_and_report(baseline_dir, result.path, args.config, None, None)
+    return compare_and_report(baseline_dir, result.path, options.config, None, None)
 
 
 def interruptible(job: Callable[[], T], checkpoint: str, out: str) -> T | None:
@@ -273,19 +273,20 @@ def write_report(run_dir: str | Path, baseline_dir: str | Path | None) -> None:
 
 
 def compare_and_report(
-    base: str | Path, new: str | Path, config_path: str | None, json_path: str | None, markdown_path: str | None
+    base: str | Path, new: str | Path, config: dict[str, Any], json_path: str | None, markdown_path: str | None
 ) -> int:
     from evalgen.compare import run_compare
-    from evalgen.config import load_config
 
-    comparison = run_compare(base, new, load_config(config_path), json_path=json_path, markdown_path=markdown_path)
+    comparison = run_compare(base, new, config, json_path=json_path, markdown_path=markdown_path)
     print(comparison.table(), end="")
     write_report(new, base)
     return EXIT_OK if comparison.passed else EXIT_GATE_FAILED
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    return compare_and_report(args.base, args.new, args.config, args.json, args.markdown)
+    from evalgen.config import load_config
+
+    return compare_and_report(args.base, args.new, load_config(args.config), args.json, args.markdown)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

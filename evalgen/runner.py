@@ -15,7 +15,7 @@ from evalgen.backends.base import Backend, Completion, GenerationSettings, Reque
 from evalgen.checkpoint import CheckpointInfo, inspect_checkpoint, load_tokenizer, pick_device
 from evalgen.errors import ConfigError, RunFolderError
 from evalgen.evaluate import score_into
-from evalgen.probes import load_suites, resolve_suites
+from evalgen.probes import load_suites
 from evalgen.records import STOP_REASONS, GenerationRecord, Probe
 from evalgen.runfolder import RunFolder, default_run_dir, now_iso
 from evalgen.scoring import ScoreLine
@@ -194,7 +194,6 @@ def run(options: RunOptions) -> RunResult:
     settings = GenerationSettings(**{**options.generation.describe(), "stop_strings": tuple(dict.fromkeys(stops))})
     device = options.device or pick_device()
     samples = settings.samples
-    suites = {p.stem: str(p) for p in resolve_suites(options.suites)}
     meta: dict[str, Any] = {
         "name": out.name,
         "status": "running",
@@ -203,9 +202,7 @@ def run(options: RunOptions) -> RunResult:
         "backend_reason": why,
         "template": template.describe(),
         "settings": {**settings.describe(), "dtype": options.dtype, "device": device},
-        "suites": {
-            name: {"path": path, "n_probes": sum(p.suite == name for p in probes)} for name, path in suites.items()
-        },
+        "suites": suite_summary(probes),
         "identity": {"name": options.identity, "org": options.identity_org},
         "versions": versions(),
         "timings": {"started": now_iso()},
@@ -243,6 +240,15 @@ def run(options: RunOptions) -> RunResult:
     meta["counts"] = count(records)
     folder.write_meta(meta)
     return RunResult(out, records, scores, meta)
+
+
+def suite_summary(probes: Sequence[Probe]) -> dict[str, dict[str, Any]]:
+    """Suite → the file it came from and its probe count (a row's `suite` may differ from its file)."""
+    suites: dict[str, dict[str, Any]] = {}
+    for probe in probes:
+        entry = suites.setdefault(probe.suite, {"path": probe.source.rsplit(":", 1)[0], "n_probes": 0})
+        entry["n_probes"] += 1
+    return suites
 
 
 def teacher_forced_into(
