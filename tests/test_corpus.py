@@ -1,0 +1,87 @@
+"""The real-output corpus under tests/data/corpus: its shape, its size and its provenance.
+
+The corpus is rebuilt from pinned public commits by tests/data/corpus/build_corpus.py; the last test
+does that and compares when EVALGEN_CORPUS_MIRRORS names a folder of local mirrors (it needs them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from corpus_io import CORPUS_DIR, FIELDS, MODEL_KINDS, corpus_files, iter_corpus
+
+PERMALINK = re.compile(r"^https://github\.com/[\w.-]+/[\w.-]+/blob/[0-9a-f]{40}/\S+$")
+
+
+@pytest.fixture(scope="module")
+def records() -> list[dict]:
+    return list(iter_corpus())
+
+
+def test_every_record_has_the_documented_shape(records: list[dict]) -> None:
+    for record in records:
+        assert tuple(record) == FIELDS, record["id"]
+        assert record["model_kind"] in MODEL_KINDS, record["id"]
+        assert record["finish_reason"] in ("stop", "length", None), record["id"]
+        assert isinstance(record["output"], str), record["id"]
+        assert isinstance(record["lang"], str) and record["lang"], record["id"]
+        assert set(record["identity"]) == {"name", "org"}, record["id"]
+        messages = record["messages"]
+        assert messages and messages[-1]["role"] == "user", record["id"]
+        for message in messages:
+            assert set(message) == {"role", "content"} and isinstance(message["content"], str), record["id"]
+            assert message["role"] in ("system", "user", "assistant"), record["id"]
+        assert PERMALINK.match(record["source_url"]), record["source_url"]
+        assert record["license"] and record["dataset"] and record["model"], record["id"]
+
+
+def test_ids_are_unique_and_no_prompt_output_pair_repeats(records: list[dict]) -> None:
+    ids = Counter(r["id"] for r in records)
+    assert [i for i, n in ids.items() if n > 1] == []
+    pairs = Counter(json.dumps([r["messages"], r["output"]], ensure_ascii=False) for r in records)
+    assert max(pairs.values()) == 1
+
+
+def test_the_corpus_is_large_and_varied(records: list[dict]) -> None:
+    langs = Counter(r["lang"] for r in records)
+    kinds = Counter(r["model_kind"] for r in records)
+    assert len(records) >= 5000
+    assert langs["zh"] >= 1000
+    assert len({r["model"] for r in records}) >= 50
+    assert all(kinds[kind] > 0 for kind in MODEL_KINDS), kinds
+    assert kinds["strong"] >= 1000  # enough to measure a flag rate of a few per thousand on the strongest models
+    reasons = Counter(r["finish_reason"] for r in records)
+    assert reasons["stop"] > 0 and reasons["length"] > 0  # a stratum with known stop reasons
+    # Every record comes from a source with a license; >= 1,000 of them answer Chinese prompts.
+    assert not [r["id"] for r in records if not r["license"] or r["license"].startswith("NOASSERTION")]
+    assert sum(r["lang"] == "zh" for r in records) >= 1000
+
+
+def test_shards_stay_small() -> None:
+    files = corpus_files()
+    assert files, f"no shards in {CORPUS_DIR}"
+    for path in files:
+        assert path.stat().st_size < 1_500_000, path.name
+
+
+def test_the_filters_select_what_they_name(records: list[dict]) -> None:
+    zh_chat = list(iter_corpus(lang="zh", model_kind="zh_chat"))
+    assert zh_chat and all(r["lang"] == "zh" and r["model_kind"] == "zh_chat" for r in zh_chat)
+    assert len(zh_chat) == sum(r["lang"] == "zh" and r["model_kind"] == "zh_chat" for r in records)
+    assert len(list(iter_corpus(dataset="llmzoo"))) == sum(r["dataset"] == "llmzoo" for r in records)
+
+
+@pytest.mark.skipif(not os.environ.get("EVALGEN_CORPUS_MIRRORS"),
+                    reason="set EVALGEN_CORPUS_MIRRORS to a folder of <owner>+<name>/repo mirrors to rebuild")
+def test_the_pinned_sources_rebuild_exactly_the_committed_corpus() -> None:
+    script = Path(CORPUS_DIR) / "build_corpus.py"
+    done = subprocess.run([sys.executable, str(script), "--mirrors", os.environ["EVALGEN_CORPUS_MIRRORS"], "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
