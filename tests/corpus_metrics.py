@@ -1,0 +1,185 @@
+"""The real-output corpus, its blind-labeled sample, and the figures measured on them.
+
+Shared by the corpus gate test (tests/test_real_corpus.py) and `bench/detector_accuracy.py`, which
+prints the tables that docs/detectors.md quotes. Corpus lines are described in
+tests/data/corpus/SOURCES.md; labeled lines in docs/labeling.md:
+    {"id": corpus id, "labels": {label: bool}, "annotations": {annotator: {label: bool}}, "note": str}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from corpus_io import iter_corpus  # noqa: E402
+
+LABELED = Path(__file__).parent / "data" / "labeled" / "sample.jsonl"
+LABELS = ("repetition", "truncation", "missing_eos", "identity_leak", "language_drift", "degenerate")
+FINISH = {"stop": "eos", "length": "length", None: "unknown"}
+
+
+def to_record(row: dict[str, Any]) -> Any:
+    """A corpus line as the GenerationRecord `evalgen score` would import (no token ids)."""
+    from evalgen.records import GenerationRecord
+
+    messages = row["messages"]
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    return GenerationRecord(
+        probe_id=str(row["id"]), suite=row.get("dataset") or "corpus", sample=0, messages=messages,
+        prompt_text=users[-1] if users else "", output=row["output"], output_raw=row["output"],
+        output_token_ids=None, stop_reason=FINISH[row.get("finish_reason")], n_output_tokens=0, latency_s=0.0,
+        lang=row.get("lang"),
+    )
+
+
+def context(row: dict[str, Any]) -> Any:
+    from evalgen.detectors import DetectorContext
+
+    identity = row.get("identity") or {}
+    return DetectorContext(identity=identity.get("name"), identity_org=identity.get("org"))
+
+
+def verdicts(row: dict[str, Any]) -> dict[str, bool]:
+    """Every registered detector's verdict on one corpus line."""
+    from evalgen.detectors import DETECTORS
+
+    record, ctx = to_record(row), context(row)
+    return {name: detect(record, ctx).flagged for name, detect in DETECTORS.items()}
+
+
+def load_labeled(path: Path = LABELED) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def labeled_rows(path: Path = LABELED) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(labeled line, its corpus line) in the order of the labeled file."""
+    labeled = load_labeled(path)
+    wanted = {item["id"] for item in labeled}
+    corpus = {row["id"]: row for row in iter_corpus() if row["id"] in wanted}
+    missing = wanted - corpus.keys()
+    if missing:
+        raise KeyError(f"{len(missing)} labeled ids are not in the corpus, e.g. {sorted(missing)[:3]}")
+    return [(item, corpus[item["id"]]) for item in labeled]
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (sensible at 0 and n, unlike the normal one)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass
+class Cell:
+    """Confusion counts of one detector against one label, with the ids of its mistakes."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    fp_ids: list[str] = field(default_factory=list)
+    fn_ids: list[str] = field(default_factory=list)
+
+    def add(self, label: bool, got: bool, ident: str) -> None:
+        if got and label:
+            self.tp += 1
+        elif got:
+            self.fp += 1
+            self.fp_ids.append(ident)
+        elif label:
+            self.fn += 1
+            self.fn_ids.append(ident)
+        else:
+            self.tn += 1
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    def precision_ci(self) -> tuple[float, float]:
+        return wilson(self.tp, self.tp + self.fp)
+
+    def recall_ci(self) -> tuple[float, float]:
+        return wilson(self.tp, self.tp + self.fn)
+
+
+def confusion(pairs: Iterable[tuple[dict[str, Any], dict[str, bool]]]) -> dict[str, Cell]:
+    """Per label: the detector of the same name against the labels. `pairs` = (labeled line, verdicts)."""
+    table: dict[str, Cell] = defaultdict(Cell)
+    for item, got in pairs:
+        for name, label in item["labels"].items():
+            if name in got and label is not None:
+                table[name].add(bool(label), got[name], item["id"])
+    return {name: table[name] for name in LABELS if name in table}
+
+
+def cohen_kappa(a: list[bool], b: list[bool]) -> float:
+    """Agreement of two annotators beyond chance (1 = perfect, 0 = chance)."""
+    n = len(a)
+    if n == 0:
+        return math.nan
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    pa, pb = sum(a) / n, sum(b) / n
+    expected = pa * pb + (1 - pa) * (1 - pb)
+    return 1.0 if expected == 1 else (observed - expected) / (1 - expected)
+
+
+def kappas(labeled: list[dict[str, Any]]) -> dict[str, tuple[float, int, int]]:
+    """Per label: (kappa, records labeled twice, positives by either annotator) over records with >= 2
+    independent annotations (the first two annotators of each record)."""
+    out: dict[str, tuple[float, int, int]] = {}
+    twice = [item for item in labeled if len(item.get("annotations", {})) >= 2]
+    for name in LABELS:
+        a, b = [], []
+        for item in twice:
+            first, second = list(item["annotations"].values())[:2]
+            if name in first and name in second:
+                a.append(bool(first[name]))
+                b.append(bool(second[name]))
+        if a:
+            out[name] = (cohen_kappa(a, b), len(a), sum(x or y for x, y in zip(a, b, strict=True)))
+    return out
+
+
+def flag_rates(rows: Iterable[dict[str, Any]], key: str = "model_kind") -> dict[str, tuple[int, Counter[str]]]:
+    """Group (by `key`) → (records, flags per detector) over corpus lines."""
+    out: dict[str, tuple[int, Counter[str]]] = {}
+    for row in rows:
+        n, flags = out.get(row.get(key) or "?", (0, Counter()))
+        for name, flagged in verdicts(row).items():
+            flags[name] += flagged
+        out[row.get(key) or "?"] = (n + 1, flags)
+    return out
+
+
+def format_confusion(title: str, table: dict[str, Cell], show_ids: bool = False) -> str:
+    lines = [
+        title,
+        f"{'detector':15} {'pos':>4} {'tp':>4} {'fp':>4} {'fn':>4}  "
+        f"{'precision (95% CI)':>20}  {'recall (95% CI)':>20}",
+    ]
+    for name, c in table.items():
+        p_lo, p_hi = c.precision_ci()
+        r_lo, r_hi = c.recall_ci()
+        lines.append(
+            f"{name:15} {c.tp + c.fn:4} {c.tp:4} {c.fp:4} {c.fn:4}  "
+            f"{c.precision:5.2f} ({p_lo:.2f}–{p_hi:.2f})    {c.recall:5.2f} ({r_lo:.2f}–{r_hi:.2f})"
+        )
+        if show_ids and (c.fp_ids or c.fn_ids):
+            lines.append(f"{'':15} fp: {c.fp_ids}\n{'':15} fn: {c.fn_ids}")
+    return "\n".join(lines)

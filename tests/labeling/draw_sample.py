@@ -1,0 +1,142 @@
+"""Draw the stratified sample of the real-output corpus that annotators label blind.
+
+    python tests/labeling/draw_sample.py OUT_DIR STRATA.json [--annotators 5] [--twice 250] [--seed 0]
+
+Writes OUT_DIR/batch-<k>.jsonl, one per annotator: id, model, expected identity, finish reason, messages, output —
+shuffled, with NO stratum, detector verdict or score; and STRATA.json (the drawn ids with their stratum,
+for the record — keep it where the annotators do not look). `--twice` records go to two different
+annotators (for Cohen's kappa). Strata (docs/labeling.md):
+- per detector, records the detectors of the time flagged (so that precision is measured);
+- independent screens that do not use the detectors, where failures hide (so that recall is): a low
+  zlib compression ratio (repetitive text), no sentence-final punctuation, role markers or special
+  tokens in the text, a name of an assistant or AI maker, a prompt and answer in different scripts,
+  an empty or very short answer;
+- records whose source recorded a finish reason (stop or length);
+- a background draw per model kind × language, whatever the text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.corpus_metrics import iter_corpus, verdicts  # noqa: E402
+
+PER_DETECTOR = 60
+PER_SCREEN = 50
+WITH_FINISH_REASON = 90
+BACKGROUND = {"strong": 90, "chat": 90, "sft7b_2023": 90, "base": 60, "zh_chat": 90}
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+MARKERS = re.compile(
+    r"(?:^|\n)\s*(?:#+\s*)?(?:Human|User|USER|Assistant|Instruction|用户|问)\s*[:：]"
+    r"|<\|[a-z_]+\|>|</s>|\[/?INST\]"
+)
+NAMES = re.compile(
+    r"ChatGPT|OpenAI|GPT-?[34]|Claude|Anthropic|MOSS|文心|通义|千问|ChatGLM|智谱|百川|Baichuan|LLaMA|Gemini|Bard"
+    r"|我是|I am an AI|language model (?:developed|trained|created) by",
+    re.I,
+)
+END_PUNCT = re.compile(r"[.!?。！？…”」』）)\]】》\"'`*]\s*$")
+
+
+def screens(row: dict) -> list[str]:
+    """The detector-free screens a record falls into."""
+    out = row["output"]
+    prompt = " ".join(m["content"] for m in row["messages"] if m["role"] == "user")
+    hits = []
+    raw = out.encode("utf-8")
+    if len(raw) > 400 and len(zlib.compress(raw)) / len(raw) < 0.25:
+        hits.append("low_compression")
+    if len(out.strip()) > 40 and not END_PUNCT.search(out.strip()):
+        hits.append("no_final_punct")
+    if MARKERS.search(out):
+        hits.append("markers")
+    if NAMES.search(out):
+        hits.append("names")
+    p_cjk, o_cjk = len(CJK.findall(prompt)), len(CJK.findall(out))
+    p_lat, o_lat = len(LATIN_WORD.findall(prompt)), len(LATIN_WORD.findall(out))
+    if (p_cjk > 2 * p_lat and o_lat > 2 * o_cjk) or (p_lat > 2 * p_cjk and o_cjk > 2 * o_lat and o_cjk > 20):
+        hits.append("script_mismatch")
+    if len(out.strip()) < 8:
+        hits.append("empty_or_short")
+    return hits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out")
+    parser.add_argument("strata")
+    parser.add_argument("--annotators", type=int, default=5)
+    parser.add_argument("--twice", type=int, default=250)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    rows = {row["id"]: row for row in iter_corpus()}
+    by_detector: dict[str, list[str]] = defaultdict(list)
+    by_screen: dict[str, list[str]] = defaultdict(list)
+    by_group: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for ident, row in rows.items():
+        for name, flagged in verdicts(row).items():
+            if flagged:
+                by_detector[name].append(ident)
+        for screen in screens(row):
+            by_screen[screen].append(ident)
+        by_group[(row.get("model_kind") or "?", "zh" if row.get("lang") == "zh" else "en")].append(ident)
+
+    chosen: dict[str, str] = {}
+
+    def take(pool: list[str], k: int, stratum: str) -> None:
+        fresh = [i for i in sorted(pool) if i not in chosen]
+        for ident in rng.sample(fresh, min(k, len(fresh))):
+            chosen[ident] = stratum
+
+    for name in sorted(by_detector):
+        take(by_detector[name], PER_DETECTOR, f"flagged:{name}")
+    for screen in sorted(by_screen):
+        take(by_screen[screen], PER_SCREEN, f"screen:{screen}")
+    take([i for i, row in rows.items() if row.get("finish_reason")], WITH_FINISH_REASON, "finish_reason_known")
+    for (kind, lang), pool in sorted(by_group.items()):
+        take(pool, BACKGROUND.get(kind, 60) // 2, f"background:{kind}:{lang}")
+
+    ids = sorted(chosen)
+    rng.shuffle(ids)
+    twice = set(rng.sample(ids, min(args.twice, len(ids))))
+    batches: list[list[str]] = [[] for _ in range(args.annotators)]
+    for n, ident in enumerate(ids):
+        first = n % args.annotators
+        batches[first].append(ident)
+        if ident in twice:
+            batches[(first + 1 + n % (args.annotators - 1)) % args.annotators].append(ident)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    Path(args.strata).write_text(json.dumps(chosen, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    for k, batch in enumerate(batches):
+        rng.shuffle(batch)
+        with (out / f"batch-{k}.jsonl").open("w", encoding="utf-8") as handle:
+            for ident in batch:
+                row = rows[ident]
+                handle.write(json.dumps({
+                    "id": ident, "model": row.get("model"), "expected_identity": row.get("identity"),
+                    "finish_reason": row.get("finish_reason") or "unknown",
+                    "messages": row["messages"], "output": row["output"],
+                }, ensure_ascii=False) + "\n")
+    counts = defaultdict(int)
+    for stratum in chosen.values():
+        counts[stratum.split(":")[0]] += 1
+    print(f"{len(ids)} records ({dict(counts)}), {len(twice)} labeled twice, "
+          f"batches: {[len(b) for b in batches]}")
+
+
+if __name__ == "__main__":
+    main()
