@@ -56,7 +56,7 @@ def verdicts(row: dict[str, Any]) -> dict[str, bool]:
 
 
 def load_labeled(path: Path = LABELED) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def labeled_rows(path: Path = LABELED) -> list[tuple[dict[str, Any], dict[str, Any]]]:
