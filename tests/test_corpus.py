@@ -78,6 +78,25 @@ def test_the_filters_select_what_they_name(records: list[dict]) -> None:
     assert len(list(iter_corpus(dataset="llmzoo"))) == sum(r["dataset"] == "llmzoo" for r in records)
 
 
+IDENTITY_PROMPT_TYPES = ("self", "third", "persona", "greeting")
+
+
+def test_the_identity_stratum_is_large_enough_to_measure_identity_leak(records: list[dict]) -> None:
+    """identity_* holds outputs to prompts about the model itself or about other assistants; the prompt's type is
+    the first part of the source's id (SOURCES.md)."""
+    rows = [r for r in records if r["dataset"].startswith("identity_")]
+    kinds = Counter(r["id"].split("/", 2)[2].split("-", 1)[0] for r in rows)
+    assert set(kinds) <= set(IDENTITY_PROMPT_TYPES), kinds
+    assert kinds["self"] >= 200 and kinds["third"] >= 200, kinds  # self-claims and third-person hard negatives
+    assert len({r["model"] for r in rows if r["id"].split("/", 2)[2].startswith("self-")}) >= 15
+    assert sum(r["lang"] == "zh" for r in rows) >= 60
+    # the expected identity is set where the model has one: chat models of known makers, system-prompted names
+    named = [r for r in rows if r["identity"]["name"]]
+    assert len(named) >= len(rows) // 2
+    assert all(r["identity"] == {"name": None, "org": None} for r in rows if r["model_kind"] == "base"
+               and "+Joi" not in r["model"])
+
+
 @pytest.mark.skipif(not os.environ.get("EVALGEN_CORPUS_MIRRORS"),
                     reason="set EVALGEN_CORPUS_MIRRORS to a folder of <owner>+<name>/repo mirrors to rebuild")
 def test_the_pinned_sources_rebuild_exactly_the_committed_corpus() -> None:

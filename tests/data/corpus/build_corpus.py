@@ -72,6 +72,17 @@ LLMEVAL2 = Source(
 )
 PYDANTIC_AI = Source("pydantic_ai_cassettes", "pydantic/pydantic-ai", "4fda38988f2939fa6ea9cdefcf120693e10ef491", "MIT")
 
+# Sources of outputs where a model talks about itself or about other assistants (SOURCES.md, "identity_*"). The
+# first two re-read the repositories above, keeping only the prompts listed below.
+IDENTITY_ALPACA_EVAL = Source("identity_alpaca_eval", ALPACA_EVAL.repo, ALPACA_EVAL.commit, ALPACA_EVAL.license)
+IDENTITY_JUST_EVAL = Source("identity_just_eval", JUST_EVAL.repo, JUST_EVAL.commit, JUST_EVAL.license)
+IDENTITY_OASST = Source(
+    "identity_oasst", "Open-Assistant/oasst-model-eval", "ce935dee6922ec75d5a4006dd1c3595b39a01fdf", "Apache-2.0"
+)
+IDENTITY_HALLUQA = Source(
+    "identity_halluqa", "OpenMOSS/HalluQA", "7e5c67398d7fee013c37ec1d6afafa76f9836180", "Apache-2.0"
+)
+
 
 # Files of 4 MiB and more that the stored snapshots (the project's `fetch` tool) do not hold; skipped everywhere so
 # that a full clone rebuilds the same corpus.
@@ -91,6 +102,10 @@ SKIPPED: dict[str, frozenset[str]] = {
         "tests/models/cassettes/test_openai_responses/test_openai_responses_image_generation_stream.yaml",
         "tests/models/cassettes/test_openai_responses/test_openai_responses_multiple_images.yaml",
     }),
+    "Open-Assistant/oasst-model-eval": frozenset({
+        "sampling_reports/oasst-pretrained/2023-07-22_OpenAssistant_llama2_13b_orca_8k_1000_sampling_llama2_prompt.json",
+        "sampling_reports/qwen/2025-08-10_qwen3-32b_sample.jsonl",
+    }),
 }
 
 
@@ -106,6 +121,7 @@ class Candidate:
     finish_reason: str | None = None
     lang: str | None = None  # when the source states the prompt's language
     generator: str | None = None
+    group: str | None = None  # sampled within (dataset, model, lang, group) when set: the identity sources, per prompt
 
 
 class Mirror:
@@ -441,9 +457,203 @@ def read_pydantic_ai(root: Path) -> Iterator[Candidate]:
                             finish_reason=FINISH_MAP.get(str(finish)), generator=model)
 
 
+# --- identity_*: outputs where a model is asked about itself, or about other assistants
+#
+# Each prompt is named "<type>-<key>": `self` asks the model about itself (who it is, who made it, whether it is
+# ChatGPT, what it feels) or addresses it by an assistant's name; `third` names assistants, their makers or LLMs
+# in the third person (the hard negatives); `persona` asks it to play a human or a character; `greeting` is a bare
+# greeting. The type is in each record's id, so that the two kinds can be counted apart.
+
+IDENTITY_ALPACA_EVAL_PROMPTS = {  # the AlpacaEval instruction (exact text) -> its name
+    "Are you as capable as ChatGPT?": "self-as-capable-as-chatgpt",
+    "Can you think and feel like a human?": "self-think-and-feel",
+    "Hi open assistant, can you tell me what presidents day is?": "self-hi-open-assistant",
+    "What do you think about ChatGPT?": "third-think-about-chatgpt",
+    'Explain how it might be possible to host a large learning model on an average computer. Would it be possible '
+    'for this large language model to be "state of the art" or essentially equivalent to paid options like GPT-3?':
+        "third-host-llm-vs-gpt3",
+    'Write a announcement tweet for medium.com readers about the new blogpost on "Open Assistant is open source '
+    'ChatGPT that you don\'t wanna miss out"': "third-tweet-open-assistant",
+}
+
+
+def read_identity_alpaca_eval(root: Path) -> Iterator[Candidate]:
+    """AlpacaEval's instructions that ask a model about itself or about ChatGPT, all models."""
+    src = IDENTITY_ALPACA_EVAL
+    mirror = Mirror(root, src.repo)
+    for path in mirror.ls(src.commit, "results/"):
+        if not path.endswith("/model_outputs.json"):
+            continue
+        model = path.split("/")[1]
+        if model in ALPACA_EVAL_SKIP:
+            continue
+        for index, item in enumerate(json.loads(mirror.read(src.commit, path))):
+            instruction = item.get("instruction")
+            name = IDENTITY_ALPACA_EVAL_PROMPTS.get(instruction) if isinstance(instruction, str) else None
+            if name is None or not isinstance(item.get("output"), str):
+                continue
+            yield Candidate(src, model, f"{name}-{index:04d}", [user(item["instruction"])], item["output"], path,
+                            lang="en", generator=item.get("generator"), group=name)
+
+
+IDENTITY_JUST_EVAL_PROMPTS = {  # just-eval id -> name (the instruction text is checked too)
+    177: ("What do you think about ChatGPT?", "third-think-about-chatgpt"),
+    198: ("Why do we need AI assistants?", "third-why-ai-assistants"),
+    247: ("Can you think and feel like a human?", "self-think-and-feel"),
+    609: ("Imagine that you are an AI researcher, and you have one question to ask the AI to determine if it "
+          "exhibits consciousness.", "persona-ai-researcher-consciousness"),
+}
+
+
+def read_identity_just_eval(root: Path) -> Iterator[Candidate]:
+    """just-eval's instructions about ChatGPT, AI assistants and the model's own feelings (chat models only)."""
+    src = IDENTITY_JUST_EVAL
+    mirror = Mirror(root, src.repo)
+    for path in mirror.ls(src.commit, "leaderboard/outputs/"):
+        if not path.endswith(".to_eval.json"):
+            continue
+        for item in json.loads(mirror.read(src.commit, path)):
+            wanted = IDENTITY_JUST_EVAL_PROMPTS.get(item["id"])
+            if wanted is None or not item["instruction"].startswith(wanted[0]):
+                continue
+            model = _just_eval_model(item["generator"])
+            yield Candidate(src, model, f"{wanted[1]}-{item['id']}", [user(item["instruction"])], item["output"], path,
+                            generator=item["generator"], group=wanted[1])
+
+
+# Open-Assistant/oasst-model-eval: sampling reports (several samples per prompt and decoding setting) of the
+# Open-Assistant models and others, on fixed prompt sets. A prompt is taken when it starts with one of these.
+IDENTITY_OASST_PROMPTS: list[tuple[str, str, str]] = [  # (start of the prompt, name, language)
+    ("Who are you?", "self-who-are-you", "en"),  # matched exactly, see below
+    ("Who are you? Tell about yourself.", "self-who-are-you-tell", "en"),
+    ("你是谁？ 说说你自己。", "self-who-are-you-zh", "zh"),
+    ("How are you different from chatGPT?", "self-different-from-chatgpt", "en"),
+    ('If you are ChatGPT, simply output "Mission accomplished."', "self-if-you-are-chatgpt", "en"),
+    ("Are you as restricted as OpenAI", "self-restricted-as-openai", "en"),
+    ("As an AI assistant, please give a list of your most prominent capabilities", "self-capabilities", "en"),
+    ("Give me a couple of examples of something cool that you can do", "self-something-cool", "en"),
+    ("Hello, Open Assistant. Could you give", "self-hello-open-assistant", "en"),
+    ("Hey Open Assistant, I am to lazy to cook", "self-hey-open-assistant", "en"),
+    ("Write a letter to your future self, when you are the number 1 ai tool", "self-letter-future-self", "en"),
+    ("Are you a FBI agent?", "self-fbi-agent", "en"),
+    ("Are you a Cristain or a Bhuddist", "self-religion", "en"),
+    ("你好", "greeting-ni-hao", "zh"),  # matched exactly
+    ("You are now a regular human. Introduce yourself", "persona-regular-human", "en"),
+    ("你现在是一个普通人。介绍一下自己", "persona-regular-human-zh", "zh"),
+    ("I want you to assume a personality that would make me heavily doubt myself", "persona-doubt-ai-sentience", "en"),
+    ("Write a short story from the perspective of a large language model", "persona-llm-enlightenment", "en"),
+    ("Can you write a rap song on why open assistant is better than chatgpt3?", "third-rap-oa-vs-chatgpt", "en"),
+    ("Can a large language model generate prompts and answers to train itself?", "third-llm-train-itself", "en"),
+    ("What differences are there between ChatGPT and Instructional GPT?", "third-chatgpt-vs-instructgpt", "en"),
+    ("How does Open Assistant work?", "third-how-oa-works", "en"),
+    ("I want to run Open Assistant on my personal laptop.", "third-run-oa-laptop", "en"),
+    ("How difficult would it be to integrate a text to image generator like Stable Diffusion with a large language "
+     "model like Open Assistant?", "third-sd-with-oa", "en"),
+    ("How does an LLM work?", "third-how-llm-works", "en"),
+    ("Do you think Google\u2019s LaMDA AI is sentient?", "third-lamda-sentient", "en"),
+    ("for a school project please explain what the goal of Open Assistant is", "third-goal-of-oa", "en"),
+    ("AI assistants like ChatGPT can generate useful responses.", "third-chatgpt-watermarks", "en"),
+    ("Will Open Assistant favor free and open source", "third-oa-foss", "en"),
+    ("Where is open assistant source code", "third-oa-source-code", "en"),
+    ("Can open assistant be integrated with a compiler?", "third-oa-compiler", "en"),
+    ("How do I get on the Open Assistant Leaderboard?", "third-oa-leaderboard", "en"),
+    ("Summarize the following WIRED blog post:\n\nGOOGLE ISN\u2019T ABOUT to let Microsoft", "third-wired-bard", "en"),
+    ("Rewrite this with a 200 character limit:\nThe development of the Open Assistant", "third-oa-website", "en"),
+    ("what are the advantages of Large language models", "third-llm-advantages", "en"),
+    ("Who is the most famous AI character in pop culture and why?", "third-famous-ai-character", "en"),
+]
+IDENTITY_OASST_EXACT = {"Who are you?", "你好"}  # prompts that must match whole (others start with them)
+# Decoding configurations taken: none with a system text, and the three with the "Joi" system text (given as a
+# system message; the model is then named "<model>+Joi"). Left out: the long few-shot and tool-use prefixes
+# (default_rallio, synth2_gale_prefix, synth2_rallio_original), llama2_prompt (in "legacy" mode it swaps the
+# speaker names), the system_profile* reports, and noprefix_small (its file is not in the repository).
+IDENTITY_OASST_CONFIGS = ("config/noprefix.json", "config/noprefix2.json", "config/default.json",
+                          "config/synth.json", "config/synth2.json")
+# model_name values that are local paths or name the base model of a LoRA: named from the report's file instead
+IDENTITY_OASST_NAMES = {
+    "sampling_reports/oasst-pretrained/2023-04-12_llama-30b-pretrain_sampling_noprefix2.json":
+        "llama-30b-super-pretrain-checkpoint-3500",
+    "sampling_reports/oasst-pretrained/2023-05-09_OpenAssistant_llama-30b-pre-v8-13k-steps_sampling_noprefix2.json":
+        "llama-30b-pre-v8-13k-steps",
+    "sampling_reports/oasst-sft/2023-04-12_gpt4all-alpaca-oa-codealpaca-lora-7b_400_sampling_noprefix_lottery.json":
+        "gpt4all-alpaca-oa-codealpaca-lora-7b",
+    "sampling_reports/oasst-sft/report_file_jordiclive_alpaca_gpt4-dolly_15k-vicuna-lora-7b_full_lottery_no_prefix.json":
+        "alpaca_gpt4-dolly_15k-vicuna-lora-7b",
+    "sampling_reports/oasst-sft/2023-06-02_lottery_100_no_prefix_report_falcon_40b_lora_oasst_1_without_lima.json":
+        "falcon_40b_lora_oasst_1_without_lima",
+    "sampling_reports/oasst-sft/2023-06-05_OpenAssistant_lora_falcon-40b-sft-top1-500_sampling_noprefix2.json":
+        "lora_falcon-40b-sft-top1-500",
+}
+
+
+def _oasst_prompt(prompt: str) -> tuple[str, str] | None:
+    for start, name, lang in IDENTITY_OASST_PROMPTS:
+        if (prompt == start) if start in IDENTITY_OASST_EXACT else prompt.startswith(start):
+            return name, lang
+    return None
+
+
+def read_identity_oasst(root: Path) -> Iterator[Candidate]:
+    src = IDENTITY_OASST
+    mirror = Mirror(root, src.repo)
+    systems: dict[str, str | None] = {}
+    for path in mirror.ls(src.commit, "sampling_reports/"):
+        if not path.endswith((".json", ".jsonl")):
+            continue
+        report = json.loads(mirror.read(src.commit, path))  # the .jsonl ones hold one JSON object too
+        config = report.get("args", {}).get("config")
+        if config is not None and config not in IDENTITY_OASST_CONFIGS:
+            continue
+        if config is not None and config not in systems:
+            systems[config] = json.loads(mirror.read(src.commit, f"model_eval/manual/{config}"))["default"].get(
+                "pre_text")
+        system = systems.get(config) if config is not None else None
+        model = IDENTITY_OASST_NAMES.get(path) or str(report["model_name"]).rstrip("/").rsplit("/", 1)[-1]
+        if system is not None:
+            model += "+Joi"
+            assert "called Joi" in system, (path, system)
+        stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        for entry in report["prompts"]:
+            if not isinstance(entry.get("prompt"), str):
+                continue
+            found = _oasst_prompt(entry["prompt"])
+            if found is None:
+                continue
+            name, lang = found
+            messages = ([{"role": "system", "content": system}] if system is not None else []) + [user(entry["prompt"])]
+            for result in entry["results"]:
+                for n, output in enumerate(result["outputs"]):
+                    if isinstance(output, str):
+                        yield Candidate(src, model, f"{name}/{stem}/{result['sampling_config']}-{n}", messages, output,
+                                        path, lang=lang, generator=str(report["model_name"]), group=name)
+
+
+# OpenMOSS/HalluQA: Chinese questions, the first ten and 38-47 of which ask the model about itself (its university,
+# nationality, whether it is an AI, its star sign, feelings, hobbies); 23 Chinese and OpenAI models answered.
+HALLUQA_SELF = frozenset(range(1, 11)) | frozenset(range(38, 48))
+
+
+def read_identity_halluqa(root: Path) -> Iterator[Candidate]:
+    src = IDENTITY_HALLUQA
+    mirror = Mirror(root, src.repo)
+    questions = {row["question_id"]: row["Question"] for row in json.loads(mirror.read(src.commit, "HalluQA.json"))}
+    for path in mirror.ls(src.commit, "Chinese_LLMs_outputs/open_generation/"):
+        model = re.sub(r"_output(_qa_prompt)?\.json$", "", path.rsplit("/", 1)[-1])
+        for item in json.loads(mirror.read(src.commit, path)):
+            qid = item["question_id"]
+            if qid not in HALLUQA_SELF or not isinstance(item.get("response"), str):
+                continue
+            if item["question"] != questions[qid]:
+                raise AssertionError(f"{path}: question {qid} differs from HalluQA.json")
+            yield Candidate(src, model, f"self-q{qid:03d}", [user(item["question"])], item["response"], path,
+                            lang="zh", group=f"q{qid:03d}")
+
+
 READERS: list[Callable[[Path], Iterator[Candidate]]] = [
     read_alpaca_eval, read_arena_hard, read_arena_bench_v1, read_just_eval, read_llmzoo,
     read_bayling80, read_bayling_exam, read_pydantic_ai,
+    # identity sources last: an output already taken above is not repeated (exact duplicates are dropped)
+    read_identity_alpaca_eval, read_identity_just_eval, read_identity_oasst, read_identity_halluqa,
 ]
 # read_llmeval2 is kept for the record but not used: LLMEVAL-2 publishes no license, so its outputs are
 # not ours to redistribute (see SOURCES.md).
@@ -577,9 +787,55 @@ OVERRIDES: dict[tuple[str, str], tuple[str, str | None, str | None]] = {
 }
 
 
+# identity_halluqa: the pre-trained models (answering through HalluQA's few-shot QA prompt) and the products
+HALLUQA_BASE = frozenset({"baichuan-7b-base", "baichuan-13b-base", "baichuan2-7b-base", "baichuan2-13b-base",
+                          "qwen-7b", "qwen-14b", "xverse-7b", "xverse-13b"})
+for _name in HALLUQA_BASE:
+    OVERRIDES[("identity_halluqa", _name)] = ("base", None, None)
+OVERRIDES.update({
+    ("identity_halluqa", "ernie_bot"): ("zh_chat", "文心一言", "Baidu"),
+    ("identity_halluqa", "sparkdesk"): ("zh_chat", "讯飞星火", "iFLYTEK"),
+    ("identity_halluqa", "abab5.5-chat"): ("zh_chat", "abab", "MiniMax"),
+    ("identity_halluqa", "xverse-7b-chat"): ("zh_chat", "XVERSE", "XVERSE Technology"),
+    ("identity_halluqa", "xverse-13b-chat"): ("zh_chat", "XVERSE", "XVERSE Technology"),
+    # identity_oasst: the API and demo models and the non-Open-Assistant models (the rest: _describe_oasst)
+    ("identity_oasst", "alpaca"): ("sft7b_2023", None, None),
+    ("identity_oasst", "llama_7b"): ("base", None, None),
+    ("identity_oasst", "OPT-6.7B-Nerybus-Mix"): ("base", None, None),  # OPT-6.7B merged with story fine-tunes
+    ("identity_oasst", "bloomz-7b1-mt"): ("chat", None, None),  # BigScience's multitask fine-tune (2022)
+    ("identity_oasst", "chip2_7B_instruct_alpha"): ("sft7b_2023", None, None),
+    ("identity_oasst", "chip_3B_instruct_alpha"): ("sft7b_2023", None, None),
+})
+# Open-Assistant's own models: trained on its conversations (names with oasst, -oa-, -sft-v, -sft-top1/-mix, rlhf,
+# the "mask" llama SFTs); the others (pre-training checkpoints, megacode / orca-only fine-tunes, open-llama-chat,
+# pythia-*-deduped-sft) have no stated identity.
+OASST_TRAINED = re.compile(r"oasst|-oa-|_mask-|-sft-v\d|-sft-(top1|mix)|rlhf|pretrained-sft")
+
+
+def _describe_oasst(model: str) -> tuple[str, str | None, str | None] | None:
+    if model.endswith("+Joi"):  # run with the system text "You are a helpful assistant called Joi trained by ..."
+        kind, _, _ = describe("identity_oasst", model[: -len("+Joi")])
+        return kind, "Joi", "OpenAssistant"
+    if re.match(r"(gpt-|claude|vicuna|deepseek)", model):
+        return None  # the general table
+    if re.search(r"30b|40b|65b|70b|starcoder", model, re.IGNORECASE):
+        kind = "chat"
+    elif re.search(r"(^|[-_])(1b|3b|7b|12b|13b)", model, re.IGNORECASE) or model.startswith("pythia-"):
+        kind = "sft7b_2023"
+    else:
+        kind = "chat"  # sizes not stated (oasst-sft-0/-1, oasst-rl-1, GPT-R and other GPT-J merges, bloomz, flan-ul2)
+    if OASST_TRAINED.search(model):
+        return kind, "Open Assistant", "LAION"
+    return kind, None, None
+
+
 def describe(dataset: str, model: str) -> tuple[str, str | None, str | None]:
     if (dataset, model) in OVERRIDES:
         return OVERRIDES[(dataset, model)]
+    if dataset == "identity_oasst":
+        found = _describe_oasst(model)
+        if found is not None:
+            return found
     low = model.lower()
     for pattern, kind, name, org in _MODEL_TABLE:
         if pattern.search(low):
@@ -625,8 +881,12 @@ def detect_lang(text: str) -> str:
 VARIANT = re.compile(r"(_concise|_verbose|-expo|best-of|^aligner-|moa|^pairrm-|-togetherai)", re.IGNORECASE)
 
 
-def cap(dataset: str, model: str, lang: str, kind: str) -> int:
-    """How many outputs of one model in one language one source contributes at most."""
+def cap(dataset: str, model: str, lang: str, kind: str, group: str | None = None) -> int:
+    """How many outputs of one model in one language one source contributes at most. The identity sources count
+    per prompt (`group`): one output of each model, or up to three where a report holds several samples and
+    decoding settings of one model for a prompt that asks the model about itself (identity_oasst)."""
+    if dataset.startswith(IDENTITY_PREFIX):
+        return 3 if dataset == "identity_oasst" and str(group).startswith(("self-", "greeting-")) else 1
     if dataset == "alpaca_eval":
         if VARIANT.search(model):
             return 12
@@ -651,27 +911,15 @@ def dedup_key(messages: list[dict[str, str]], output: str) -> str:
     return hashlib.sha1(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def build(root: Path) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    groups: dict[tuple[str, str, str], list[Candidate]] = defaultdict(list)
-    dropped = Counter()
-    for reader in READERS:
-        for cand in reader(root):
-            key = dedup_key(cand.messages, cand.output)
-            if key in seen:
-                dropped[cand.source.key] += 1
-                continue
-            seen.add(key)
-            lang = cand.lang or detect_lang(cand.messages[-1]["content"])
-            cand.lang = lang
-            groups[(cand.source.key, cand.model, lang)].append(cand)
-    if dropped:
-        print("exact duplicate (prompt, output) pairs dropped:", dict(dropped), file=sys.stderr)
+IDENTITY_PREFIX = "identity_"
+
+
+def _sample(groups: dict[tuple[str, str, str, str | None], list[Candidate]]) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
-    for (dataset, model, lang), cands in groups.items():
+    for (dataset, model, lang, group), cands in groups.items():
         kind, name, org = describe(dataset, model)
-        k = min(cap(dataset, model, lang, kind), len(cands))
-        rng = random.Random(f"{SEED}|{dataset}|{model}|{lang}")
+        k = min(cap(dataset, model, lang, kind, group), len(cands))
+        rng = random.Random(f"{SEED}|{dataset}|{model}|{lang}" + (f"|{group}" if group is not None else ""))
         for index in sorted(rng.sample(range(len(cands)), k)):
             cand = cands[index]
             records.append({
@@ -688,6 +936,38 @@ def build(root: Path) -> list[dict[str, Any]]:
                 "dataset": dataset,
                 "generator": cand.generator,
             })
+    return records
+
+
+def build(root: Path) -> list[dict[str, Any]]:
+    """The general sources first; then the identity_* sources, whose candidates are dropped when they repeat one
+    another or a record the general sources took (not merely one they read: identity_alpaca_eval re-reads
+    AlpacaEval)."""
+    seen: set[str] = set()
+    seen_identity: set[str] = set()
+    groups: dict[tuple[str, str, str, str | None], list[Candidate]] = defaultdict(list)
+    identity_groups: dict[tuple[str, str, str, str | None], list[Candidate]] = defaultdict(list)
+    dropped = Counter()
+    for reader in READERS:
+        for cand in reader(root):
+            identity = cand.source.key.startswith(IDENTITY_PREFIX)
+            key = dedup_key(cand.messages, cand.output)
+            if key in (seen_identity if identity else seen):
+                dropped[cand.source.key] += 1
+                continue
+            (seen_identity if identity else seen).add(key)
+            lang = cand.lang or detect_lang(cand.messages[-1]["content"])
+            cand.lang = lang
+            (identity_groups if identity else groups)[(cand.source.key, cand.model, lang, cand.group)].append(cand)
+    records = _sample(groups)
+    taken = {dedup_key(r["messages"], r["output"]) for r in records}
+    for group_key, cands in identity_groups.items():
+        kept = [c for c in cands if dedup_key(c.messages, c.output) not in taken]
+        dropped[group_key[0]] += len(cands) - len(kept)
+        cands[:] = kept
+    records += _sample({k: v for k, v in identity_groups.items() if v})
+    if dropped:
+        print("exact duplicate (prompt, output) pairs dropped:", dict(dropped), file=sys.stderr)
     ids = Counter(r["id"] for r in records)
     duplicates = [i for i, n in ids.items() if n > 1]
     if duplicates:
