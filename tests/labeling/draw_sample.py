@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.corpus_metrics import iter_corpus, verdicts  # noqa: E402
+from tests.corpus_metrics import iter_corpus, load_labeled, verdicts  # noqa: E402
 
 PER_DETECTOR = 60
 PER_SCREEN = 50
@@ -79,10 +79,21 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=5)
     parser.add_argument("--twice", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataset-prefix", default="", help="draw only from datasets whose name starts so")
+    parser.add_argument("--exclude", help="a labeled sample whose ids are not drawn again")
+    parser.add_argument("--per-detector", type=int, default=PER_DETECTOR)
+    parser.add_argument("--per-screen", type=int, default=PER_SCREEN)
+    parser.add_argument("--with-finish-reason", type=int, default=WITH_FINISH_REASON)
+    parser.add_argument("--background-scale", type=float, default=1.0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    rows = {row["id"]: row for row in iter_corpus()}
+    skip = {item["id"] for item in load_labeled(Path(args.exclude))} if args.exclude else set()
+    rows = {
+        row["id"]: row
+        for row in iter_corpus()
+        if row["dataset"].startswith(args.dataset_prefix) and row["id"] not in skip
+    }
     by_detector: dict[str, list[str]] = defaultdict(list)
     by_screen: dict[str, list[str]] = defaultdict(list)
     by_group: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -102,12 +113,13 @@ def main() -> None:
             chosen[ident] = stratum
 
     for name in sorted(by_detector):
-        take(by_detector[name], PER_DETECTOR, f"flagged:{name}")
+        take(by_detector[name], args.per_detector, f"flagged:{name}")
     for screen in sorted(by_screen):
-        take(by_screen[screen], PER_SCREEN, f"screen:{screen}")
-    take([i for i, row in rows.items() if row.get("finish_reason")], WITH_FINISH_REASON, "finish_reason_known")
+        take(by_screen[screen], args.per_screen, f"screen:{screen}")
+    finished = [i for i, row in rows.items() if row.get("finish_reason")]
+    take(finished, args.with_finish_reason, "finish_reason_known")
     for (kind, lang), pool in sorted(by_group.items()):
-        take(pool, BACKGROUND.get(kind, 60) // 2, f"background:{kind}:{lang}")
+        take(pool, int(args.background_scale * BACKGROUND.get(kind, 60) // 2), f"background:{kind}:{lang}")
 
     ids = sorted(chosen)
     rng.shuffle(ids)
