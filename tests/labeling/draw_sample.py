@@ -85,6 +85,8 @@ def main() -> None:
     parser.add_argument("--per-screen", type=int, default=PER_SCREEN)
     parser.add_argument("--with-finish-reason", type=int, default=WITH_FINISH_REASON)
     parser.add_argument("--background-scale", type=float, default=1.0)
+    parser.add_argument("--detectors", help="comma-separated: only these detectors' flagged strata (default: all)")
+    parser.add_argument("--screens", help="comma-separated: only these screens (default: all)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -113,8 +115,11 @@ def main() -> None:
             chosen[ident] = stratum
 
     for name in sorted(by_detector):
-        take(by_detector[name], args.per_detector, f"flagged:{name}")
+        if not args.detectors or name in args.detectors.split(","):
+            take(by_detector[name], args.per_detector, f"flagged:{name}")
     for screen in sorted(by_screen):
+        if args.screens and screen not in args.screens.split(","):
+            continue
         take(by_screen[screen], args.per_screen, f"screen:{screen}")
     finished = [i for i, row in rows.items() if row.get("finish_reason")]
     take(finished, args.with_finish_reason, "finish_reason_known")
