@@ -21,7 +21,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from corpus_io import iter_corpus  # noqa: E402
 
-LABELED = Path(__file__).parent / "data" / "labeled" / "sample.jsonl"
+LABELED_DIR = Path(__file__).parent / "data" / "labeled"
+LABELED = LABELED_DIR / "sample.jsonl"
+"""The main sample: 980 records drawn from the whole corpus."""
+LABELED_FILES = (LABELED, LABELED_DIR / "identity_sample.jsonl")
+"""Every labeled file: the main sample and the identity supplement (583 records of the identity_* datasets,
+drawn because the main sample holds almost no model talking about itself)."""
 LABELS = ("repetition", "truncation", "missing_eos", "identity_leak", "language_drift", "degenerate")
 FINISH = {"stop": "eos", "length": "length", None: "unknown"}
 
@@ -55,13 +60,20 @@ def verdicts(row: dict[str, Any]) -> dict[str, bool]:
     return {name: detect(record, ctx).flagged for name, detect in DETECTORS.items()}
 
 
-def load_labeled(path: Path = LABELED) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+def load_labeled(paths: Path | Iterable[Path] = LABELED_FILES) -> list[dict[str, Any]]:
+    """The labeled lines of one file or of several, in file order."""
+    files = [paths] if isinstance(paths, Path) else list(paths)
+    return [
+        json.loads(line)
+        for path in files
+        for line in path.read_text(encoding="utf-8").split("\n")
+        if line.strip()
+    ]
 
 
-def labeled_rows(path: Path = LABELED) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(labeled line, its corpus line) in the order of the labeled file."""
-    labeled = load_labeled(path)
+def labeled_rows(paths: Path | Iterable[Path] = LABELED_FILES) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(labeled line, its corpus line) in the order of the labeled files."""
+    labeled = load_labeled(paths)
     wanted = {item["id"] for item in labeled}
     corpus = {row["id"]: row for row in iter_corpus() if row["id"] in wanted}
     missing = wanted - corpus.keys()
