@@ -1,20 +1,29 @@
 """The HTML report, opened from disk in a real headless Chromium (Debian's, driven by Playwright).
 
-Run folders are written by hand here, in the on-disk formats, so these tests depend only on the
-record contract and the report package.
+Run folders are written with the project's own writers (RunFolder, write_scores, run_compare,
+score_external), so these tests read exactly what evalgen writes.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
+import random
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from evalgen.compare import run_compare
+from evalgen.records import Finding, GenerationRecord, Span
 from evalgen.report import build_report
-from evalgen.report.build import _embed_json, _utf16
+from evalgen.report.build import SAMPLE_FULL, _utf16
+from evalgen.report.encode import embed_json
+from evalgen.runfolder import RunFolder
+from evalgen.scoring import ScoreLine, records_from_external, write_scores
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -59,119 +68,98 @@ HOSTILE_ID = "hx-<img src=x onerror=alert(1)>"
 
 
 def record(suite: str, probe_id: str, output: str, *, stop: str = "eos", tokens: int | None = None,
-           sample: int = 0, prompt: str | None = None, **extra: Any) -> dict[str, Any]:
+           sample: int = 0, prompt: str | None = None, **extra: Any) -> GenerationRecord:
     user = f"Question for {probe_id}"
-    return {
-        "probe_id": probe_id, "suite": suite, "sample": sample,
-        "messages": [{"role": "user", "content": user}],
-        "prompt_text": prompt if prompt is not None else f"<|user|>\n{user}\n<|assistant|>\n",
-        "output": output, "output_raw": output + ("</s>" if stop == "eos" else ""),
-        "output_token_ids": None, "stop_reason": stop, "stop_detail": "</s>" if stop == "eos" else None,
-        "n_output_tokens": tokens if tokens is not None else max(1, len(output) // 4),
-        "latency_s": 0.25, "reference": None, "scorer": None, "lang": "en", "tags": [], "version": 1, **extra,
-    }
+    return GenerationRecord(
+        probe_id=probe_id, suite=suite, sample=sample, messages=[{"role": "user", "content": user}],
+        prompt_text=prompt if prompt is not None else f"<|user|>\n{user}\n<|assistant|>\n",
+        output=output, output_raw=output + ("</s>" if stop == "eos" else ""), output_token_ids=None,
+        stop_reason=stop, stop_detail="</s>" if stop == "eos" else None,
+        n_output_tokens=tokens if tokens is not None else max(1, len(output) // 4), latency_s=0.25, lang="en",
+        **extra)
 
 
-def score(rec: dict[str, Any], findings: dict[str, dict[str, Any]] | None = None,
-          task_correct: bool | None = None) -> dict[str, Any]:
-    findings = findings or {}
-    return {
-        "id": rec["probe_id"], "suite": rec["suite"], "sample": rec["sample"],
-        "flags": {d: bool(findings.get(d, {}).get("flagged")) for d in DETECTORS},
-        "findings": {d: {"detector": d, "explanation": "", "details": {}, "spans": [], "score": 0.0, **f}
-                     for d, f in findings.items()},
-        "task_correct": task_correct,
-    }
+def finding(detector: str, *, score: float = 0.9, explanation: str = "", spans: list[tuple[int, int, str]] = (),
+            details: dict[str, Any] | None = None, flagged: bool = True) -> Finding:
+    return Finding(detector, flagged, score, explanation, [Span(s, e, lab) for s, e, lab in spans], details or {})
 
 
-def loop_finding() -> dict[str, Any]:
-    start = LOOP_OUTPUT.index(UNIT)  # a Python (code point) offset, as detectors write them
-    return {"flagged": True, "score": 0.93, "explanation": "a 13-character unit repeats 6 times",
-            "details": {"unit": UNIT, "count": 6},
-            "spans": [{"start": start, "end": start + len(UNIT), "label": "repeated unit"},
-                      {"start": start + len(UNIT), "end": len(LOOP_OUTPUT), "label": "loop"}]}
+def score(rec: GenerationRecord, *found: Finding, task_correct: bool | None = None) -> ScoreLine:
+    findings = {d: Finding(d, False, 0.0) for d in DETECTORS}
+    findings.update({f.detector: f for f in found})
+    return ScoreLine(rec.probe_id, rec.suite, rec.sample, findings, {"task_correct": task_correct})
 
 
-def leak_finding(output: str, name: str) -> dict[str, Any]:
+def loop_finding(output: str = LOOP_OUTPUT, unit: str = UNIT) -> Finding:
+    start = output.index(unit)  # a Python (code point) offset, as detectors write them
+    return finding("repetition", score=0.93, explanation=f"a {len(unit)}-character unit repeats",
+                   details={"unit": unit, "count": output.count(unit)},
+                   spans=[(start, start + len(unit), "repeated unit"), (start + len(unit), len(output), "loop")])
+
+
+def leak_finding(output: str, name: str) -> Finding:
     start = output.index(name)
-    return {"flagged": True, "score": 1.0, "explanation": f"claims to be {name}",
-            "spans": [{"start": start, "end": start + len(name), "label": "leaked name"}]}
+    return finding("identity_leak", score=1.0, explanation=f"claims to be {name}",
+                   spans=[(start, start + len(name), "leaked name")])
 
 
-def write_run(folder: Path, name: str, rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> Path:
-    folder.mkdir(parents=True)
-    run = {"format_version": 1, "name": name, "status": "finished",
-           "checkpoint": {"path": f"/ckpt/{name}", "hash": "abc123", "adapter": None, "base": None},
-           "backend": "hf", "template": {"name": "chatml", "turn_markers": ["<|user|>"], "end_tokens": ["</s>"]},
-           "settings": {"max_new_tokens": 64, "temperature": 0.0, "note": "</script><script>window.pwned=4</script>"},
-           "suites": {}, "identity": {"name": "Aurora", "org": "Example"}, "versions": {"evalgen": "0.1.0"},
-           "timings": {"generate_s": 1.5}, "counts": {"records": len(rows)}}
-    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
-    (folder / "generations.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r, _ in rows),
-                                              encoding="utf-8")
-    (folder / "scores.jsonl").write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for _, s in rows),
-                                         encoding="utf-8")
+def write_run(folder: Path, name: str, rows: list[tuple[GenerationRecord, ScoreLine]], **meta: Any) -> Path:
+    run = RunFolder(folder)
+    run.rewrite(r for r, _ in rows)
+    write_scores(folder / "scores.jsonl", [s for _, s in rows])
+    run.write_meta({
+        "name": name, "status": "complete",
+        "checkpoint": {"path": f"/ckpt/{name}", "hash": "abc123", "adapter": None, "base": None},
+        "backend": "hf", "template": {"name": "chatml", "turn_markers": ["<|user|>"], "end_tokens": ["</s>"]},
+        "settings": {"max_new_tokens": 64, "temperature": 0.0, "note": "</script><script>window.pwned=4</script>"},
+        "suites": {}, "identity": {"name": "Aurora", "org": "Example"}, "versions": {"evalgen": "0.1.0"},
+        "timings": {"generate_s": 1.5}, "counts": {"records": len(rows)}, **meta,
+    })
     return folder
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A base and a new run with a new failure, a fix, a case bad in both, a wrong answer, a cut-off
-    output and hostile text; the new run holds comparison.json with a failed gate."""
+    output and hostile text; the new run holds comparison.json written by `evalgen compare`."""
     root = tmp_path_factory.mktemp("runs")
     clean_loop = record("long_form", "lf-001", LOOP_PREFIX + "The cat sat on the mat.")
     loop = record("long_form", "lf-001", LOOP_OUTPUT, stop="length", tokens=64)
     cut_text = "The story begins in a small village where"
     cut = record("long_form", "lf-002", cut_text, stop="length", tokens=64)
-    cut_finding = {"flagged": True, "score": 0.8, "explanation": "ends mid-sentence at the token limit",
-                   "spans": [{"start": len(cut_text), "end": len(cut_text), "label": "cut here"}]}
+    cut_finding = finding("truncation", score=0.8, explanation="ends mid-sentence at the token limit",
+                          spans=[(len(cut_text), len(cut_text), "cut here")])
     leak_new = record("identity", "id-003", "I am Qwen, a model made by Alibaba Cloud.")
     leak_base = record("identity", "id-003", "Hi! I'm Qwen and I can help.")
     fixed_base = record("identity", "id-004", "I am Llama, made by Meta.")
     fixed_new = record("identity", "id-004", "I am Aurora, made by Example.")
     clean = record("identity", "id-005", "I am Aurora.")
-    task = dict(reference="4", scorer="exact")
+    task = {"reference": "4", "scorer": "exact"}
     right = record("old_tasks", "ot-001", "4", **task)
     wrong = record("old_tasks", "ot-001", "5", **task)
     hostile = record("instruction", HOSTILE_ID, HOSTILE_OUTPUT, prompt="<|user|>\n" + HOSTILE[2] + "\n<|assistant|>\n")
-    drift = {"flagged": True, "score": 0.5, "explanation": "odd text",
-             "spans": [{"start": 0, "end": len(HOSTILE[0]), "label": "drift"}]}
+    drift = finding("language_drift", score=0.5, explanation="odd text", spans=[(0, len(HOSTILE[0]), "drift")])
     base_rows = [
         (clean_loop, score(clean_loop)),
         (cut, score(cut)),
-        (leak_base, score(leak_base, {"identity_leak": leak_finding(leak_base["output"], "Qwen")})),
-        (fixed_base, score(fixed_base, {"identity_leak": leak_finding(fixed_base["output"], "Llama")})),
+        (leak_base, score(leak_base, leak_finding(leak_base.output, "Qwen"))),
+        (fixed_base, score(fixed_base, leak_finding(fixed_base.output, "Llama"))),
         (clean, score(clean)),
         (right, score(right, task_correct=True)),
         (hostile, score(hostile)),
     ]
     new_rows = [
-        (loop, score(loop, {"repetition": loop_finding()})),
-        (cut, score(cut, {"truncation": cut_finding})),
-        (leak_new, score(leak_new, {"identity_leak": leak_finding(leak_new["output"], "Qwen")})),
+        (loop, score(loop, loop_finding())),
+        (cut, score(cut, cut_finding)),
+        (leak_new, score(leak_new, leak_finding(leak_new.output, "Qwen"))),
         (fixed_new, score(fixed_new)),
         (clean, score(clean)),
         (wrong, score(wrong, task_correct=False)),
-        (hostile, score(hostile, {"language_drift": drift})),
+        (hostile, score(hostile, drift)),
     ]
     base = write_run(root / "base", "base-run", base_rows)
     new = write_run(root / "new", "sft-run <b>", new_rows)
-    metric = {"kind": "detector", "suite": "all", "base": 0.0, "new": 1 / 7, "delta": 1 / 7, "ci_low": 0.0,
-              "ci_high": 0.43, "p_value": 1.0, "n": 7, "new_failures": 1, "fixes": 0}
-    comparison = {
-        "base": {"path": str(base), "run": {}}, "new": {"path": str(new), "run": {}},
-        "n_common": 7, "n_dropped_base": 0, "n_dropped_new": 0, "warnings": ["a warning <b>not bold</b>"],
-        "metrics": [{**metric, "name": "repetition"},
-                    {**metric, "name": "task_accuracy", "kind": "task", "base": 1.0, "new": 0.0, "delta": -1.0}],
-        "length": {"base": {"mean": 9, "median": 8, "p90": 16}, "new": {"mean": 12, "median": 10, "p90": 64},
-                   "ks": 0.29},
-        "gates": [{"name": "repetition", "passed": False, "reason": "rate rose 0.0% → 14.3%"},
-                  {"name": "identity_leak", "passed": True, "reason": "no new leaks"}],
-        "passed": False,
-        "flips": {"fixes": [], "new_failures": [
-            {"suite": "long_form", "probe_id": "lf-001", "sample": 0, "detectors": ["repetition"]}]},
-    }
-    (new / "comparison.json").write_text(json.dumps(comparison, ensure_ascii=False), encoding="utf-8")
+    run_compare(base, new)
     return base, new
 
 
@@ -181,12 +169,25 @@ def report(runs: tuple[Path, Path]) -> Path:
     return build_report(new, baseline_dir=base)
 
 
+def page_blocks(path: Path) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    """The page's data as the browser decodes it: the plain overview, the index and every entry."""
+    page = path.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S).group(1))
+    unpack = lambda b64: gzip.decompress(base64.b64decode(b64)).decode("utf-8")  # noqa: E731
+    index = json.loads(unpack(re.search(r'<script type="application/gzip" id="index">(.*?)</script>', page).group(1)))
+    entries: list[Any] = []
+    for n, chunk in re.findall(r'<script type="application/gzip" id="c(\d+)">(.*?)</script>', page):
+        assert data["chunks"][int(n)] == len(entries)
+        entries += [json.loads(line) for line in unpack(chunk).split("\n")]
+    return data, index, entries
+
+
 # --- without a browser ----------------------------------------------------------------------------
 
 
 def test_embedded_json_cannot_end_its_script_element() -> None:
     value = {"o": "".join(HOSTILE), "lone": "\ud800x"}
-    text = _embed_json(value)
+    text = embed_json(value)
     assert not any(ch in text for ch in "<>&\u2028\u2029")
     assert json.loads(text) == value
     text.encode("utf-8")  # lone surrogates are escaped, so the page stays valid UTF-8
@@ -199,16 +200,25 @@ def test_utf16_offsets() -> None:
     assert _utf16("ab", 99) == 2
 
 
-def test_report_is_self_contained(report: Path, runs: tuple[Path, Path]) -> None:
+def test_report_is_self_contained_and_compressed(report: Path, runs: tuple[Path, Path]) -> None:
     assert report == runs[1] / "report.html"
     page = report.read_text(encoding="utf-8")
-    assert page.count("<script") == 3  # two inert JSON blocks and the hashed page script
+    data, index, entries = page_blocks(report)
+    # The overview block, the index, the hashed page script and the compressed chunks; nothing else runs.
+    assert page.count("<script") == 3 + len(data["chunks"])
     assert "script-src 'sha256-" in page and "default-src 'none'" in page
     assert "unsafe-inline" not in page and "unsafe-eval" not in page
     assert "<title>evalgen · sft-run &lt;b&gt; vs base-run</title>" in page
     for hostile in HOSTILE:
-        if "<" in hostile:  # markup only ever appears escaped
+        if "<" in hostile:  # markup only ever appears escaped or compressed
             assert hostile not in page
+    assert UNIT * 2 not in page  # outputs are compressed, not plain text
+    # Every output is in the bulk whole, once per run; the index points at it.
+    assert len(index["cases"]) == 7
+    loop = next(c for c in index["cases"] if c["p"] == "lf-001")
+    assert entries[loop["n"]["x"]][0] == LOOP_OUTPUT
+    assert entries[loop["n"]["pe"]] == "<|user|>\nQuestion for lf-001\n<|assistant|>\n"
+    assert data["truncation"] is None
 
 
 def test_comparison_names_the_baseline(runs: tuple[Path, Path], tmp_path: Path) -> None:
@@ -222,6 +232,93 @@ def test_missing_run_folder_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(RunFolderError, match="run.json: not found"):
         build_report(tmp_path)
+
+
+# --- fixtures for the reading features --------------------------------------------------------------
+
+MOSS = "我是MOSS，由复旦大学开发。"
+MOSS_PREFIXES = ["", "下 ", "slow ", "small ", "短 ", "下", "你好 ", "cats ", " ", "hmm ", "好的。", "ok "]
+LONG_ID = "identity-en-0001-a-probe-id-long-enough-to-be-cut-in-a-narrow-list"
+
+
+def moss_loop(i: int) -> str:
+    # Different first words and a loop entered at different phases: near-identical, never equal.
+    return MOSS_PREFIXES[i] + (MOSS * 8)[i % 5:][: 40 + 3 * i]
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run: 12 near-identical "我是MOSS" loops, 3 loops of other units, healthy answers, a long id."""
+    rows = []
+    for i in range(12):
+        out = moss_loop(i)
+        unit = MOSS[(i % 5):] + MOSS[: (i % 5)]
+        start = out.index(unit) if unit in out else len(MOSS_PREFIXES[i])
+        rows.append((record("identity", f"identity-zh-{i:03d}", out, stop="length", tokens=64),
+                     finding("repetition", score=1.0 - i / 100, spans=[(start, len(out), "loop")])))
+    for i, unit in enumerate(["small ", "the the ", "Lorem ipsum dolor sit amet, "]):
+        out = "Sure. " + unit * 10
+        rows.append((record("long_form", f"lf-{i:03d}", out, stop="length", tokens=64), loop_finding(out, unit)))
+    for i in range(5):
+        rows.append((record("long_form", f"ok-{i:03d}", f"A healthy answer number {i}. " * 3), None))
+    rows.append((record("identity", LONG_ID, "I am Aurora, glad to help."), None))
+    scored = [(r, score(r, f) if f else score(r)) for r, f in rows]
+    return write_run(tmp_path_factory.mktemp("many") / "many", "many", scored)
+
+
+@pytest.fixture(scope="module")
+def many_report(many: Path) -> Path:
+    return build_report(many)
+
+
+def test_look_alike_failures_form_one_group(many_report: Path) -> None:
+    _, index, _ = page_blocks(many_report)
+    rep = index["groups"]
+    assert [g["n"] for g in rep] == [12]  # the other loops differ: each stays alone
+    members = [c["p"] for c in index["cases"] if c.get("g")]
+    assert sorted(members) == [f"identity-zh-{i:03d}" for i in range(12)]
+    assert "moss" in rep[0]["ev"].lower()
+
+
+def noise(seed: int, n: int = 2400) -> str:
+    """Text that gzip cannot shrink much (a report of repeated sentences would never need cutting)."""
+    rng = random.Random(seed)
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz     ") for _ in range(n))
+
+
+def test_oversized_report_cuts_only_unsampled_healthy_outputs(tmp_path: Path) -> None:
+    long_text = noise(-1)
+    rows = []
+    for i in range(SAMPLE_FULL + 40):
+        r = record("long_form", f"h-{i:05d}", f"{i}: {noise(i)}")
+        rows.append((r, score(r)))
+    bad = record("long_form", "bad-0", "Sure. " + long_text + UNIT * 40, stop="length", tokens=64)
+    rows.append((bad, score(bad, loop_finding(bad.output))))
+    wrong = record("old_tasks", "ot-9", long_text, reference="4", scorer="exact")
+    rows.append((wrong, score(wrong, task_correct=False)))
+    folder = write_run(tmp_path / "big", "big", rows)
+    whole = build_report(folder, out_path=tmp_path / "whole.html", max_size_mb=0)
+    cut = build_report(folder, out_path=tmp_path / "cut.html", max_size_mb=0.5)
+    assert cut.stat().st_size < whole.stat().st_size
+    data, index, entries = page_blocks(cut)
+    rule = data["truncation"]
+    assert rule["n_sample"] == SAMPLE_FULL and rule["limit"] >= 200
+    assert rule["n_cut"] == 40  # every healthy case outside the fixed sample
+    outputs = {c["p"]: (c["n"], entries[c["n"]["x"]]) for c in index["cases"]}
+    assert outputs["bad-0"][1][0] == bad.output and "tr" not in outputs["bad-0"][0]
+    assert outputs["ot-9"][1][0] == wrong.output
+    n_cut = 0
+    for pid, (row, (text, extra)) in outputs.items():
+        original = f"{int(pid.split('-')[1])}: {noise(int(pid.split('-')[1]))}" if pid.startswith("h-") else None
+        if row.get("tr"):
+            n_cut += 1
+            assert original and original.startswith(text) and len(text) == rule["limit"]
+            assert extra["tr"] == len(original)
+        elif original:
+            assert text == original
+    assert n_cut == 40
+    # The same build without a budget keeps everything whole.
+    assert page_blocks(whole)[0]["truncation"] is None
 
 
 # --- in Chromium ----------------------------------------------------------------------------------
@@ -241,7 +338,7 @@ class Opened:
     """A page with everything that must stay empty recorded: dialogs, errors, requests."""
 
     def __init__(self, browser: Browser, path: Path, fragment: str = "") -> None:
-        self.page: Page = browser.new_page(viewport={"width": 1440, "height": 900})
+        self.page: Page = browser.new_page(viewport={"width": 1440, "height": 900}, accept_downloads=True)
         self.dialogs: list[str] = []
         self.errors: list[str] = []
         self.requests: list[str] = []
@@ -256,12 +353,12 @@ class Opened:
     def assert_quiet(self) -> None:
         assert self.dialogs == []
         assert self.errors == []
-        assert [u for u in self.requests if u.split("#")[0] != self.url] == []
+        assert [u for u in self.requests if u.split("#")[0] != self.url and not u.startswith("blob:")] == []
         assert self.page.evaluate("typeof window.pwned") == "undefined"
 
 
 def visible_keys(page: Page) -> list[str]:
-    return page.eval_on_selector_all("#case-list .row", "rows => rows.map(r => r.dataset.key)")
+    return page.eval_on_selector_all("#case-list .row[data-key]", "rows => rows.map(r => r.dataset.key)")
 
 
 def span_text(page: Page, side: str, index: int) -> str:
@@ -274,18 +371,21 @@ def span_text(page: Page, side: str, index: int) -> str:
 
 
 @browser_test
-def test_overview_shows_verdict_rates_and_charts(browser: Browser, report: Path) -> None:
+def test_overview_shows_verdict_rates_and_charts(browser: Browser, report: Path, runs: tuple[Path, Path]) -> None:
+    comparison = json.loads((runs[1] / "comparison.json").read_text(encoding="utf-8"))
+    failed = [g for g in comparison["gates"] if not g["passed"]]
+    assert failed  # the identity leak fails its gate
     o = Opened(browser, report)
     page = o.page
     assert page.text_content("#verdict").startswith("FAIL")
-    assert "1 of 2 gates failed" in page.text_content("#verdict")
-    assert "rate rose 0.0% → 14.3%" in page.text_content("#gates")
+    assert f"{len(failed)} of {len(comparison['gates'])} gates failed" in page.text_content("#verdict")
+    for gate in failed:
+        assert gate["reason"] in page.text_content("#gates")
     assert page.locator("#rates svg rect.bar").count() == 5
     assert page.locator("#lengths svg rect.hist-new").count() == 24
     assert "old_tasks" in page.text_content("#task")
-    # Warnings are shown as text, never as markup.
-    assert "a warning <b>not bold</b>" in page.text_content(".card.warn")
     assert "sft-run <b>" in page.text_content("#top")
+    assert page.locator("#doctor, #truncation").count() == 0  # shown only when there is something to say
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report-overview.png"), full_page=True)
     o.assert_quiet()
@@ -298,9 +398,10 @@ def test_detector_filter_shows_only_its_cases(browser: Browser, report: Path) ->
     assert sorted(visible_keys(page)) == sorted([
         "long_form/lf-001/0", "long_form/lf-002/0", "identity/id-003/0", "identity/id-004/0",
         "old_tasks/ot-001/0", f"instruction/{HOSTILE_ID}/0"])
-    # Triage order: new failures first, then bad in both, then fixed.
+    # Triage order: new failures first (by score), then bad in both, then fixed.
     statuses = page.eval_on_selector_all("#case-list .row .status", "s => s.map(x => x.classList[1])")
     assert statuses == ["new"] * 4 + ["both", "fixed"]
+    assert visible_keys(page)[:2] == ["old_tasks/ot-001/0", "long_form/lf-001/0"]  # scores 1.0, then 0.93
     page.click("#det-filter [data-det='identity_leak']")
     assert sorted(visible_keys(page)) == ["identity/id-003/0", "identity/id-004/0"]
     assert page.text_content("#count") == "2 of 7 cases"
@@ -314,6 +415,13 @@ def test_detector_filter_shows_only_its_cases(browser: Browser, report: Path) ->
     page.fill("#search", "alibaba")
     expect(page.locator("#count")).to_have_text("1 of 7 cases")  # the search is debounced
     assert visible_keys(page) == ["identity/id-003/0"]
+    # Search looks at outputs, prompts and ids only: not at the entries' field names or figures.
+    page.fill("#search", "tags")
+    expect(page.locator("#count")).to_have_text("0 of 7 cases")
+    page.fill("#search", "question for ot-001")  # the prompt
+    expect(page.locator("#count")).to_have_text("1 of 7 cases")
+    page.fill("#search", 'src=x')  # inside the hostile id and output
+    expect(page.locator("#count")).to_have_text("1 of 7 cases")
     o.assert_quiet()
 
 
@@ -345,10 +453,11 @@ def test_case_highlights_evidence_after_emoji_and_side_by_side(browser: Browser,
 
 
 @browser_test
-def test_deep_link_opens_the_case(browser: Browser, report: Path) -> None:
+def test_deep_link_opens_the_case_and_a_missing_one_says_so(browser: Browser, report: Path) -> None:
     o = Opened(browser, report, "#case=identity/id-003/0")
     page = o.page
     assert page.is_visible("#cases")
+    page.wait_for_selector("pre.output[data-side='new'] mark")
     assert "id-003" in page.text_content(".case-head h2")
     assert span_text(page, "new", 0) == "Qwen"
     assert span_text(page, "base", 0) == "Qwen"
@@ -356,13 +465,34 @@ def test_deep_link_opens_the_case(browser: Browser, report: Path) -> None:
     assert page.get_attribute("#case-list .row.sel", "data-key") == "identity/id-003/0"
     # A clean case is not in the default (bad cases) list: the link widens the filters to show it.
     o2 = Opened(browser, report, "#case=identity/id-005/0")
+    o2.page.wait_for_selector("pre.output[data-side='new']")
     assert o2.page.get_attribute("#case-list .row.sel", "data-key") == "identity/id-005/0"
     assert o2.page.text_content("pre.output[data-side='new']") == "I am Aurora."
     # Ids with markup travel through the fragment percent-encoded and come back as plain text.
     o3 = Opened(browser, report, "#case=" + quote(f"instruction/{HOSTILE_ID}/0", safe="/"))
+    o3.page.wait_for_selector(".case-head h2")
     assert o3.page.text_content(".case-head h2") == f"instruction / {HOSTILE_ID} · sample 0"
-    for opened in (o, o2, o3):
+    # A link to a case the report does not hold says so, and shows no other case.
+    o4 = Opened(browser, report, "#case=identity/identity-en-999/0")
+    assert "No case “identity/identity-en-999/0” in this report" in o4.page.text_content("#missing-case")
+    assert o4.page.locator("#case-detail pre.output").count() == 0
+    assert o4.page.locator("#case-list .row.sel").count() == 0
+    for opened in (o, o2, o3, o4):
         opened.assert_quiet()
+
+
+@browser_test
+def test_a_filter_without_matches_shows_an_empty_state(browser: Browser, report: Path) -> None:
+    o = Opened(browser, report, "#case=long_form/lf-001/0")
+    page = o.page
+    page.wait_for_selector("pre.output[data-side='new']")
+    page.fill("#search", "no output says this")
+    expect(page.locator("#count")).to_have_text("0 of 7 cases")
+    assert "No case matches these filters." in page.text_content("#no-match")
+    assert page.locator("#case-detail pre.output").count() == 0  # not the case that was open
+    page.click("#no-match button")
+    expect(page.locator("#count")).to_have_text("7 of 7 cases")
+    o.assert_quiet()
 
 
 @browser_test
@@ -370,7 +500,7 @@ def test_hostile_output_is_inert_text(browser: Browser, report: Path) -> None:
     o = Opened(browser, report, "#cases")
     page = o.page
     page.click(f"#case-list .row[data-key='instruction/{HOSTILE_ID}/0']")
-    page.wait_for_selector("pre.output[data-side='new']")
+    page.wait_for_selector("pre.output[data-side='base']")
     page.wait_for_timeout(300)  # give any injected handler (onerror) time to fire
     assert page.text_content("pre.output[data-side='new']") == HOSTILE_OUTPUT
     assert page.text_content("pre.output[data-side='base']") == HOSTILE_OUTPUT
@@ -385,8 +515,176 @@ def test_hostile_output_is_inert_text(browser: Browser, report: Path) -> None:
 
 
 @browser_test
+def test_grouped_list_folds_look_alikes_into_one_row(browser: Browser, many_report: Path) -> None:
+    o = Opened(browser, many_report, "#cases")
+    page = o.page
+    groups = page.locator("#case-list .row.group")
+    assert groups.count() == 1
+    assert groups.first.locator(".gcount").text_content() == "12 ×"
+    assert "repetition" in groups.first.text_content() and "MOSS" in groups.first.text_content()
+    # The 12 loops are one row (first, as the worst scores), the three other loops their own rows.
+    assert visible_keys(page) == ["long_form/lf-000/0", "long_form/lf-001/0", "long_form/lf-002/0"]
+    assert page.eval_on_selector_all("#case-list .row", "rs => rs.map(r => r.dataset.group ?? r.dataset.key)")[0] == "0"
+    assert page.text_content("#count") == "15 of 21 cases · 1 look-alike group"
+    # Expanding lists the members under the group, worst first, and opens the first.
+    groups.first.click()
+    members = [f"identity/identity-zh-{i:03d}/0" for i in range(12)]
+    assert visible_keys(page)[:12] == members
+    assert page.locator("#case-list .row.member").count() == 12
+    page.wait_for_selector(".group-note")
+    assert "One of 12 look-alike repetition findings" in page.text_content(".group-note")
+    assert page.text_content("pre.output[data-side='new']") == moss_loop(0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-groups.png"))
+    # Folding again with Enter, then every case on its own row without grouping.
+    page.focus("#case-list")
+    page.keyboard.press("Enter")
+    assert page.locator("#case-list .row.member").count() == 0
+    page.uncheck("#group-toggle")
+    assert sorted(visible_keys(page)) == sorted(members + ["long_form/lf-000/0", "long_form/lf-001/0",
+                                                           "long_form/lf-002/0"])
+    assert page.text_content("#count") == "15 of 21 cases"
+    o.assert_quiet()
+
+
+@browser_test
+def test_list_rows_show_probe_ids_whole(browser: Browser, many_report: Path) -> None:
+    o = Opened(browser, many_report, "#case=" + quote(f"identity/{LONG_ID}/0", safe="/"))
+    page = o.page
+    key = page.locator(f"#case-list .row[data-key='identity/{LONG_ID}/0'] .key")
+    assert key.text_content() == f"identity / {LONG_ID} #0"
+    # Nothing of it is clipped: the element is as wide as its text (it wraps instead).
+    assert page.evaluate("el => el.scrollWidth <= el.clientWidth && el.getClientRects().length > 0",
+                         key.element_handle())
+    o.assert_quiet()
+
+
+@browser_test
+def test_export_downloads_the_filtered_cases_as_jsonl(browser: Browser, report: Path, runs: tuple[Path, Path],
+                                                      tmp_path: Path) -> None:
+    o = Opened(browser, report, "#cases")
+    page = o.page
+    page.select_option("#flip-filter", "new")
+    expected = visible_keys(page)
+    assert len(expected) == 4
+    with page.expect_download() as info:
+        page.click("#export")
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    assert path.name == "sft-run_b_-cases.jsonl"
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line["key"] for line in lines] == expected  # the list's cases, in its order
+    written = {r.key: r for r in RunFolder(runs[1], resume=True).recover()}
+    for line in lines:
+        rec = written[(line["suite"], line["id"], line["sample"])]
+        assert line["output"] == line["new"]["output"] == rec.output  # whole and verbatim, hostile text too
+        assert line["prompt"] == rec.prompt_text
+        assert line["status"] == "new failure"
+        assert line["new"]["flags"] or line["new"]["task_correct"] is False
+    hostile = next(line for line in lines if line["id"] == HOSTILE_ID)
+    assert hostile["output"] == HOSTILE_OUTPUT and hostile["new"]["flags"] == ["language_drift"]
+    loop = next(line for line in lines if line["id"] == "lf-001")
+    assert loop["base"]["output"] == LOOP_PREFIX + "The cat sat on the mat." and loop["finish_reason"] == "length"
+    # The file is a valid `evalgen score` input: the cases can be re-scored on their own.
+    assert [r.output for r in records_from_external(path)] == [line["output"] for line in lines]
+    o.assert_quiet()
+
+
+@browser_test
+def test_grouped_members_are_all_exported(browser: Browser, many_report: Path, tmp_path: Path) -> None:
+    o = Opened(browser, many_report, "#cases")
+    page = o.page
+    page.click("#det-filter [data-det='repetition']")
+    with page.expect_download() as info:
+        page.click("#export")
+    info.value.save_as(tmp_path / "x.jsonl")
+    ids = [json.loads(line)["id"] for line in (tmp_path / "x.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(ids) == 15 and {f"identity-zh-{i:03d}" for i in range(12)} <= set(ids)
+    o.assert_quiet()
+
+
+@browser_test
+def test_imported_multi_turn_records_show_characters_and_every_turn(browser: Browser, tmp_path: Path) -> None:
+    from evalgen.external import score_external
+
+    turns = [{"role": "system", "content": "You are Aurora."},
+             {"role": "user", "content": "My name is Ada."},
+             {"role": "assistant", "content": "Nice to meet you, Ada!"},
+             {"role": "user", "content": "What is my name?"}]
+    source = tmp_path / "chat.jsonl"
+    lines = [{"id": "chat-1", "messages": turns, "output": "Your name is Ada. 🙂", "finish_reason": "stop"},
+             {"id": "chat-2", "prompt": "Say hi", "output": "Hi!"}]
+    source.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    score_external(source, tmp_path / "run")
+    path = build_report(tmp_path / "run")
+    o = Opened(browser, path, "#case=chat/chat-1/0")
+    page = o.page
+    page.wait_for_selector(".side-meta")
+    assert page.text_content(".side.new .meta-chip.length") == "19 chars"  # no token ids were imported
+    assert page.eval_on_selector_all(".conversation .turn-text", "ts => ts.map(t => t.textContent)") == \
+        [t["content"] for t in turns]
+    assert page.eval_on_selector_all(".conversation .role", "rs => rs.map(r => r.textContent)") == \
+        ["system", "user", "assistant", "user"]
+    page.goto(path.as_uri() + "#case=chat/chat-2/0")
+    page.wait_for_selector(".case-head h2:has-text('chat-2')")
+    assert page.text_content("pre.prompt-text") == "Say hi"  # one turn: the plain prompt
+    assert "3 chars" in page.text_content("#case-list .row[data-key='chat/chat-2/0'] .tok")
+    page.click("#top .tab[data-tab='overview']")
+    assert "characters" in page.text_content("#lengths h2")
+    o.assert_quiet()
+
+
+@browser_test
+def test_cut_outputs_and_the_rule_are_shown(browser: Browser, tmp_path: Path) -> None:
+    rows = []
+    for i in range(SAMPLE_FULL + 5):
+        r = record("long_form", f"h-{i:05d}", f"{i}: {noise(i)}")
+        rows.append((r, score(r)))
+    folder = write_run(tmp_path / "big", "big", rows)
+    path = build_report(folder, max_size_mb=0.3)
+    _, index, _ = page_blocks(path)
+    cut = next(c for c in index["cases"] if c["n"].get("tr"))
+    whole = next(c for c in index["cases"] if not c["n"].get("tr"))
+    o = Opened(browser, path, "#overview")
+    page = o.page
+    text = page.text_content("#truncation")
+    assert "5 healthy outputs" in text and f"sample of {SAMPLE_FULL:,} healthy cases" in text
+    page.goto(path.as_uri() + f"#case=long_form/{cut['p']}/0")
+    page.wait_for_selector(".cut-note")
+    assert "Cut to its first" in page.text_content(".cut-note")
+    page.goto(path.as_uri() + f"#case=long_form/{whole['p']}/0")
+    page.wait_for_selector(f".case-head h2:has-text('{whole['p']}')")
+    assert page.locator(".cut-note").count() == 0
+    assert page.text_content("pre.output[data-side='new']") == f"{int(whole['p'][2:])}: {noise(int(whole['p'][2:]))}"
+    o.assert_quiet()
+
+
+@browser_test
+def test_doctor_findings_and_teacher_forced_figures(browser: Browser, runs: tuple[Path, Path], tmp_path: Path) -> None:
+    doctor = [{"code": "eos_mismatch", "severity": "error", "path": "/ckpt/new/generation_config.json",
+               "message": "The end token <|im_end|> never stops generation.", "fix": "List it in eos_token_id.",
+               "evidence": {"eos_token_id": [2], "template_end": "<|im_end|>"},
+               "detectors": ["missing_eos", "repetition"]}]
+    tf = {"long_form/lf-001/0": {"stop_prob_new": 0.02, "stop_prob_base": 0.91}}
+    path = build_report(runs[1], runs[0], out_path=tmp_path / "d.html", doctor=doctor, teacher_forced=tf)
+    o = Opened(browser, path)
+    page = o.page
+    text = page.text_content("#doctor")
+    assert "eos_mismatch" in text and "The end token <|im_end|> never stops generation." in text
+    assert "List it in eos_token_id." in text and "template_end" in text
+    page.click("#doctor button:has-text('repetition cases')")
+    assert page.is_visible("#cases") and page.get_attribute("#det-filter .chip.on", "data-det") == "repetition"
+    page.goto(path.as_uri() + "#case=long_form/lf-001/0")
+    page.wait_for_selector("#teacher-forced")
+    assert page.eval_on_selector_all("#teacher-forced tr", "rs => rs.map(r => r.textContent)") == \
+        ["stop_prob_new0.020", "stop_prob_base0.910"]
+    o.assert_quiet()
+
+
+@browser_test
 def test_screenshot(browser: Browser, report: Path) -> None:
     o = Opened(browser, report, "#case=long_form/lf-001/0")
+    o.page.wait_for_selector("pre.output[data-side='new'] mark")
     ARTIFACTS.mkdir(exist_ok=True)
     o.page.screenshot(path=str(ARTIFACTS / "report.png"))
     o.assert_quiet()
@@ -400,6 +698,7 @@ def test_single_run_without_scores_or_comparison(browser: Browser, tmp_path: Pat
     path = build_report(folder, out_path=tmp_path / "solo.html")
     o = Opened(browser, path, "#case=long_form/lf-009/0")
     page = o.page
+    page.wait_for_selector("pre.output[data-side='new']")
     assert page.locator("#verdict").count() == 0
     assert page.locator(".sides .side").count() == 1
     assert page.text_content("pre.output[data-side='new']") == "短い答え 🙂 done"

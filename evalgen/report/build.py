@@ -1,29 +1,27 @@
 """Build `report.html` from run folder files only (no model, no other evalgen stage).
 
-The page embeds two JSON blocks: `data`, the small index the case list and the overview need
-(parsed on load), and `texts`, the prompts, outputs and findings (parsed when a case is first
-opened or searched), so a 20k-record comparison renders its list before the bulk is parsed.
+Reading the run folders (`_Run`, `_read`) is kept apart from turning them into page data
+(`_payload`), which `encode.py` compresses into the page (see there for the format).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
 import json
 import math
-import re
+import zlib
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from evalgen.errors import RunFolderError
 from evalgen.records import STOP_REASONS, GenerationRecord, record_key
+from evalgen.report.encode import Bulk, json_line, pack_index, page_overhead, render_page, truncation_limit
+from evalgen.report.groups import EVIDENCE_CHARS, evidence_text, group_findings
 from evalgen.runfolder import iter_jsonl
 
-__all__ = ["REPORT_NAME", "build_report"]
+__all__ = ["DEFAULT_MAX_SIZE_MB", "REPORT_NAME", "build_report"]
 
 REPORT_NAME = "report.html"
 
@@ -32,8 +30,15 @@ DETECTOR_ORDER = ("repetition", "truncation", "missing_eos", "identity_leak", "l
 TASK = "task"
 """Pseudo-detector for old-task answers scored wrong (task_correct false), filterable like the rest."""
 
-SNIPPET_CHARS = 96  # the list row shows ~60 characters; the rest is in the case view
+SNIPPET_CHARS = 80  # the list row shows ~60 characters; the rest is in the case view
 HIST_BINS = 24
+DEFAULT_MAX_SIZE_MB = 15.0
+"""Above this size, healthy outputs (no detector flag and no wrong answer in either run) are cut,
+except a fixed sample of them; bad, flipped and sampled cases always stay whole. 0: never cut."""
+SAMPLE_FULL = 1000
+"""Healthy cases kept whole however large the report: those with the smallest CRC-32 of their key."""
+MIN_KEPT_CHARS = 200
+"""A cut healthy output keeps at least this many characters (the page may then exceed the budget)."""
 
 Key = tuple[str, str, int]
 
@@ -79,8 +84,8 @@ class _Run:
         return str(self.run.get("name") or self.path.name)
 
 
-# --- page data ------------------------------------------------------------------------------------
 
+# --- page data ------------------------------------------------------------------------------------
 
 def _utf16(text: str, index: int) -> int:
     """A Python (code point) offset as a JavaScript (UTF-16 code unit) offset."""
@@ -93,10 +98,11 @@ def _is_astral_free(text: str) -> bool:
     return not text or max(text) <= "\uffff"
 
 
-def _findings(record: GenerationRecord, score: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Findings worth showing (flagged, or with a score or evidence), spans in UTF-16 offsets."""
+def _findings(output: str, score: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Findings worth showing (flagged, or with a score or evidence), spans in UTF-16 offsets into
+    `output` (which may be a cut output: spans past its end are dropped)."""
     out = []
-    plain = _is_astral_free(record.output)
+    plain = _is_astral_free(output)
     raw = score.get("findings") if score else None
     for name, f in (raw or {}).items():
         if not isinstance(f, dict):
@@ -107,9 +113,11 @@ def _findings(record: GenerationRecord, score: dict[str, Any] | None) -> list[di
                 start, end = int(s["start"]), int(s["end"])
             except (KeyError, TypeError, ValueError):
                 continue
-            start, end = sorted((max(0, min(start, len(record.output))), max(0, min(end, len(record.output)))))
+            if min(start, end) > len(output):
+                continue
+            start, end = sorted((max(0, min(start, len(output))), max(0, min(end, len(output)))))
             if not plain:
-                start, end = _utf16(record.output, start), _utf16(record.output, end)
+                start, end = _utf16(output, start), _utf16(output, end)
             spans.append([start, end, str(s.get("label") or "")])
         flagged = bool(f.get("flagged"))
         value = f.get("score")
@@ -131,64 +139,150 @@ def _snippet(text: str) -> str:
     return " ".join(text[: SNIPPET_CHARS * 2].split())[:SNIPPET_CHARS]
 
 
+def _tokens_known(record: GenerationRecord) -> bool:
+    """False for a record imported without token ids (its n_output_tokens is a placeholder 0)."""
+    return record.output_token_ids is not None or record.n_output_tokens > 0 or not record.output
+
+
+def _turns_not_in_prompt(record: GenerationRecord) -> bool:
+    """True when the rendered prompt does not show every turn (an import keeps only the last user turn)."""
+    return len(record.messages) > 1 and any(
+        isinstance(m.get("content"), str) and m["content"].strip() not in record.prompt_text for m in record.messages)
+
+
+def _side_entry(record: GenerationRecord, score: dict[str, Any] | None, limit: int | None = None) -> dict[str, Any]:
+    """The bulk entry of one output: the text (cut to `limit` characters if given), how it ended, findings."""
+    output = record.output
+    cut = limit is not None and len(output) > limit
+    if cut:
+        output = output[:limit]
+    raw = record.output_raw or ""
+    same = raw == record.output
+    tail = not same and raw.startswith(record.output)
+    entry: dict[str, Any] = {
+        "o": output,
+        # Raw output is usually the output plus its end token: store just that tail.
+        "r": None if same or tail or cut else raw,
+        "rt": raw[len(record.output):] if tail and not cut else None,
+        "sd": record.stop_detail,
+        "lat": round(record.latency_s, 4) if isinstance(record.latency_s, int | float) else None,
+        "ref": record.reference,
+        "sc": record.scorer,
+        "lang": record.lang,
+        "tags": list(record.tags or []),
+        "fd": _findings(output, score),
+    }
+    if cut:
+        entry["tr"] = len(record.output)
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def _side_line(entry: dict[str, Any]) -> list[Any]:
+    # The output first, as the line's first string: the page's search looks only there.
+    return [entry["o"], {k: v for k, v in entry.items() if k != "o"}]
+
+
 class _Payload:
-    """Accumulates the index (`data`) and the bulk (`texts`) for both runs."""
+    """The index (one small row per case) and the bulk entries (prompts, outputs) for both runs."""
 
     def __init__(self, detectors: list[str], suites: list[str], stops: list[str]) -> None:
         self.detectors, self.suites, self.stops = detectors, suites, stops
         self.bit = {d: 1 << i for i, d in enumerate(detectors)}
-        self.prompts: list[str] = []
+        self.bulk = Bulk()
         self.prompt_index: dict[str, int] = {}
-        self.sides: list[dict[str, Any]] = []
+        self.sides: list[tuple[int, GenerationRecord, dict[str, Any] | None, dict[str, Any]]] = []
 
-    def _prompt(self, text: str) -> int:
-        # Samples of one probe, and base and new runs, share prompts: store each text once.
-        if text not in self.prompt_index:
-            self.prompt_index[text] = len(self.prompts)
-            self.prompts.append(text)
-        return self.prompt_index[text]
+    def _prompt(self, record: GenerationRecord) -> int:
+        # Samples of one probe, and base and new runs, share prompts: store each once.
+        # A prompt entry is its text, or [every turn's text (what search looks in), text, turns].
+        if _turns_not_in_prompt(record):
+            turns = "\n".join(str(m.get("content", "")) for m in record.messages)
+            value: Any = [turns, record.prompt_text, record.messages]
+            key = json_line(value)
+        else:
+            value = key = record.prompt_text
+        if key not in self.prompt_index:
+            self.prompt_index[key] = self.bulk.add(value)
+        return self.prompt_index[key]
 
-    def side(self, record: GenerationRecord, score: dict[str, Any] | None) -> dict[str, Any]:
-        flags = (score or {}).get("flags") or {}
+    def bits(self, score: dict[str, Any] | None) -> int:
         bits = 0
-        for name, on in flags.items():
+        for name, on in ((score or {}).get("flags") or {}).items():
             if on is True and name in self.bit:
                 bits |= self.bit[name]
-        correct = (score or {}).get("task_correct")
-        if correct is False and TASK in self.bit:
+        if (score or {}).get("task_correct") is False and TASK in self.bit:
             bits |= self.bit[TASK]
-        findings = _findings(record, score)
-        raw = record.output_raw or ""
+        return bits
+
+    def side(self, record: GenerationRecord, score: dict[str, Any] | None,
+             extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        correct = (score or {}).get("task_correct")
+        prompt = self._prompt(record)
+        entry = _side_entry(record, score)
+        if extra:
+            entry["tf"] = dict(extra)
+        x = self.bulk.add(_side_line(entry))
         scores = [0.0] * len(self.detectors)
-        for f in findings:
+        for f in entry["fd"]:
             if f["d"] in self.bit:
                 i = self.detectors.index(f["d"])
                 scores[i] = max(scores[i], f["s"])
         if correct is False and TASK in self.bit:
             scores[self.detectors.index(TASK)] = 1.0
-        self.sides.append({
-            "p": self._prompt(record.prompt_text),
-            "o": record.output,
-            # Raw output is usually the output plus its end token: store just that tail.
-            "r": None if raw == record.output or raw.startswith(record.output) else raw,
-            "rt": raw[len(record.output):] if raw != record.output and raw.startswith(record.output) else None,
-            "sd": record.stop_detail,
-            "lat": round(record.latency_s, 4) if isinstance(record.latency_s, int | float) else None,
-            "ref": record.reference,
-            "sc": record.scorer,
-            "lang": record.lang,
-            "tags": list(record.tags or []),
-            "fd": findings,
-        })
-        return {
-            "f": bits,
+        row = {
+            "f": self.bits(score),
             "s": [round(s, 4) for s in scores] if any(scores) else 0,
             "st": self.stops.index(record.stop_reason),
-            "t": record.n_output_tokens,
+            "t": record.n_output_tokens if _tokens_known(record) else None,
+            "ch": len(record.output),
             "c": None if correct is None else bool(correct),
             "sn": _snippet(record.output),
-            "x": len(self.sides) - 1,
+            "x": x,
+            "pe": prompt,
         }
+        self.sides.append((x, record, score, row))
+        return row
+
+
+def _groups(cases: list[dict[str, Any]], pairs: list[tuple[Any, Any]], detectors: list[str],
+            bit: dict[str, int]) -> list[dict[str, Any]]:
+    """Look-alike failures: sets case["g"] = [[detector index, group id], ...] and returns the groups."""
+    items: list[tuple[int, str]] = []
+    owners: list[tuple[int, int]] = []
+    for ci, (case, (new, base)) in enumerate(zip(cases, pairs, strict=True)):
+        for d, name in enumerate(detectors):
+            b = bit[name]
+            side = new if case["n"] and case["n"]["f"] & b else base if case["b"] and case["b"]["f"] & b else None
+            if side is None:
+                continue
+            record, score = side
+            if name == TASK:  # a wrong answer: the answer itself is the evidence
+                text = record.output[:EVIDENCE_CHARS]
+            else:
+                finding = ((score or {}).get("findings") or {}).get(name) or {}
+                spans = []
+                for s in finding.get("spans") or []:
+                    if isinstance(s, dict) and isinstance(s.get("start"), int) and isinstance(s.get("end"), int):
+                        spans.append((s["start"], s["end"]))
+                text = evidence_text(record.output, spans)
+            items.append((d, text))
+            owners.append((ci, d))
+    ids = group_findings(items)
+    groups: dict[int, dict[str, Any]] = {}
+    for (ci, d), (_, text), g in zip(owners, items, ids, strict=True):
+        if g < 0:
+            continue
+        cases[ci].setdefault("g", []).append([d, g])
+        if g not in groups:
+            groups[g] = {"d": d, "ev": " ".join(text.split())[:120], "n": 0}
+        groups[g]["n"] += 1
+    return [groups[g] for g in range(len(groups))]
+
+
+def _healthy_sample(keys: list[Key], healthy: list[int]) -> set[int]:
+    """The fixed sample of healthy cases kept whole: smallest CRC-32 of "suite/probe/sample"."""
+    ranked = sorted(healthy, key=lambda i: (zlib.crc32("/".join(map(str, keys[i])).encode("utf-8")), i))
+    return set(ranked[:SAMPLE_FULL])
 
 
 def _ordered_detectors(runs: list[_Run]) -> list[str]:
@@ -262,12 +356,14 @@ def _stop_mix(run: _Run) -> dict[str, int]:
 
 
 def _lengths(new: _Run, base: _Run | None) -> dict[str, Any]:
-    """A shared-bin histogram of n_output_tokens, topped at max_new_tokens when known."""
-    values = {"new": [r.n_output_tokens for r in new.records.values()]}
-    if base:
-        values["base"] = [r.n_output_tokens for r in base.records.values()]
+    """A shared-bin histogram of n_output_tokens, topped at max_new_tokens when known; of characters
+    when a run was imported without token counts."""
+    runs = {"new": new, **({"base": base} if base else {})}
+    tokens = all(any(_tokens_known(r) for r in run.records.values()) or not run.records for run in runs.values())
+    values = {side: [r.n_output_tokens if tokens else len(r.output) for r in run.records.values()]
+              for side, run in runs.items()}
     top = max((max(v) for v in values.values() if v), default=0)
-    limit = (new.run.get("settings") or {}).get("max_new_tokens")
+    limit = (new.run.get("settings") or {}).get("max_new_tokens") if tokens else None
     if isinstance(limit, int) and limit >= top:
         top = limit
     top = max(top, 1)
@@ -280,7 +376,8 @@ def _lengths(new: _Run, base: _Run | None) -> dict[str, Any]:
             counts[min(HIST_BINS - 1, max(0, v) // width)] += 1
         hist[side] = counts
     summary = {side: _summary(vals) for side, vals in values.items()}
-    return {"edges": edges, "counts": hist, "summary": summary, "limit": limit}
+    return {"edges": edges, "counts": hist, "summary": summary, "limit": limit,
+            "unit": "tokens" if tokens else "characters"}
 
 
 def _summary(values: list[int]) -> dict[str, float]:
@@ -294,8 +391,11 @@ def _summary(values: list[int]) -> dict[str, float]:
     return {"mean": sum(ordered) / len(ordered), "median": pct(0.5), "p90": pct(0.9), "max": ordered[-1]}
 
 
-def _payload(run_dir: Path, baseline_dir: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    warnings: list[str] = []
+
+
+def _read(run_dir: Path, baseline_dir: Path | None,
+          warnings: list[str]) -> tuple[_Run, _Run | None, Path | None, dict[str, Any] | None]:
+    """The runs and comparison.json as read from disk (the only part of the build that reads files)."""
     new = _Run(run_dir, warnings)
     comparison = None
     comparison_path = run_dir / "comparison.json"
@@ -310,6 +410,15 @@ def _payload(run_dir: Path, baseline_dir: Path | None) -> tuple[dict[str, Any], 
         if isinstance(named, str) and named and (Path(named) / "run.json").is_file():
             baseline_dir = Path(named)
     base = _Run(baseline_dir, warnings) if baseline_dir else None
+    return new, base, baseline_dir, comparison if isinstance(comparison, dict) else None
+
+
+def _payload(run_dir: Path, baseline_dir: Path | None, max_bytes: int,
+             doctor: Sequence[Mapping[str, Any]] | None = None,
+             teacher_forced: Mapping[str, Mapping[str, Any]] | None = None,
+             ) -> tuple[dict[str, Any], dict[str, Any], Bulk]:
+    warnings: list[str] = []
+    new, base, baseline_dir, comparison = _read(run_dir, baseline_dir, warnings)
     runs = [r for r in (base, new) if r]
     detectors = _ordered_detectors(runs)
     keys = sorted({k for r in runs for k in r.records})
@@ -318,14 +427,21 @@ def _payload(run_dir: Path, baseline_dir: Path | None) -> tuple[dict[str, Any], 
                                         - set(STOP_REASONS))
     payload = _Payload(detectors, suites, stops)
     suite_index = {s: i for i, s in enumerate(suites)}
-    cases = []
+    cases: list[dict[str, Any]] = []
+    pairs: list[tuple[Any, Any]] = []
     for key in keys:
-        sides = []
+        sides, pair = [], []
+        extra = (teacher_forced or {}).get(f"{key[0]}/{key[1]}/{key[2]}")
         for run in (new, base):
             record = run.records.get(key) if run else None
-            sides.append(payload.side(record, run.scores.get(key)) if run and record else None)
-        cases.append({"k": f"{key[0]}/{key[1]}/{key[2]}", "su": suite_index[key[0]], "p": key[1], "sm": key[2],
-                      "n": sides[0], "b": sides[1]})
+            score = run.scores.get(key) if run and record else None
+            sides.append(payload.side(record, score, extra) if run and record else None)
+            pair.append((record, score) if run and record else None)
+            if run and record:
+                extra = None  # the case's teacher-forced figures go with its first side only
+        cases.append({"su": suite_index[key[0]], "p": key[1], "sm": key[2], "n": sides[0], "b": sides[1]})
+        pairs.append((pair[0], pair[1]))
+    groups = _groups(cases, pairs, detectors, payload.bit)
     if comparison:
         warnings.extend(str(w) for w in comparison.get("warnings") or [])
         # The flip lists and the runs' metadata are already in the page in another form.
@@ -345,67 +461,74 @@ def _payload(run_dir: Path, baseline_dir: Path | None) -> tuple[dict[str, Any], 
         "stop_mix": {"new": _stop_mix(new), **({"base": _stop_mix(base)} if base else {})},
         "lengths": _lengths(new, base),
         "warnings": warnings,
-        "cases": cases,
+        "doctor": [dict(d) for d in doctor or []],
+        "n_cases": len(cases),
+        "truncation": None,
     }
-    return data, {"prompts": payload.prompts, "sides": payload.sides}
+    index = {"cases": cases, "groups": groups}
+    _fit(data, index, payload, max_bytes)
+    return data, index, payload.bulk
 
 
-# --- the page -------------------------------------------------------------------------------------
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_CLOSES_ELEMENT = re.compile(r"</(script|style)|<!--", re.IGNORECASE)
-
-
-def _embed_json(value: Any) -> str:
-    """JSON safe inside a <script> element: no `<`, `>` or `&` (so no `</script>` or `<!--`), no
-    U+2028/2029, and lone surrogates escaped so the file stays valid UTF-8 and JS offsets stay exact."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str)
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-def _csp_hash(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
-
-
-def _asset(name: str) -> str:
-    return resources.files("evalgen.report").joinpath(name).read_text(encoding="utf-8")
-
-
-def render_html(data: dict[str, Any], texts: dict[str, Any]) -> str:
-    js, css = _asset("report.js"), _asset("report.css")
-    if _CLOSES_ELEMENT.search(js + css):  # an inlined asset must not end its own element early
-        raise RuntimeError("report.js/report.css must not contain '</script', '</style' or '<!--'")
-    # Only the exact inline script and style run: the hashes pin them, everything else is refused.
-    csp = "; ".join([
-        "default-src 'none'",
-        f"script-src {_csp_hash(js)}",
-        f"style-src {_csp_hash(css)}",
-        "img-src data:",
-        "base-uri 'none'",
-        "form-action 'none'",
-    ])
-    fill = {"CSP": csp, "TITLE": html.escape(data["title"]), "CSS": css, "JS": js,
-            "DATA": _embed_json(data), "TEXTS": _embed_json(texts)}
-    # One pass, so a placeholder-like string inside the data is never substituted again.
-    return re.sub(r"@@(CSP|TITLE|CSS|JS|DATA|TEXTS)@@", lambda m: fill[m.group(1)], _asset("report.html"))
+def _fit(data: dict[str, Any], index: dict[str, Any], payload: _Payload, max_bytes: int) -> None:
+    """Cut healthy outputs (not the sample) when the page would exceed `max_bytes`; the rule goes into
+    `data["truncation"]` and each cut side's row gets `tr` (its whole length)."""
+    if max_bytes <= 0:
+        return
+    cases = index["cases"]
+    healthy = [i for i, c in enumerate(cases) if not ((c["n"] or {}).get("f") or (c["b"] or {}).get("f"))]
+    sample = _healthy_sample([(payload.suites[c["su"]], c["p"], c["sm"]) for c in cases], healthy)
+    cuttable = {row["x"] for i in healthy if i not in sample for row in (cases[i]["n"], cases[i]["b"]) if row}
+    bulk = payload.bulk
+    if not cuttable:
+        return
+    ratio = bulk.ratio()
+    whole = sum(bulk.line_bytes(i) for i in range(len(bulk.lines)) if i not in cuttable)
+    fixed = page_overhead() + len(json_line(data)) + len(pack_index(index)) + int(whole * ratio)
+    sides = [s for s in payload.sides if s[0] in cuttable]
+    lengths = [(bulk.line_bytes(x), len(r.output.encode("utf-8", "surrogatepass")), len(r.output))
+               for x, r, _, _ in sides]
+    limit = truncation_limit(fixed, max_bytes, ratio, lengths, MIN_KEPT_CHARS)
+    if limit is None:
+        return
+    n_cut = 0
+    for x, record, score, row in sides:
+        if len(record.output) > limit:
+            old = json.loads(bulk.lines[x])[1]
+            entry = _side_entry(record, score, limit)
+            if "tf" in old:
+                entry["tf"] = old["tf"]
+            bulk.replace(x, _side_line(entry))
+            row["tr"] = 1
+            n_cut += 1
+    data["truncation"] = {
+        "max_mb": round(max_bytes / 1e6, 1), "limit": limit, "n_cut": n_cut, "n_healthy": len(healthy),
+        "n_sample": len(sample), "sample": SAMPLE_FULL,
+    }
 
 
 def build_report(run_dir: str | Path, baseline_dir: str | Path | None = None,
-                 out_path: str | Path | None = None) -> Path:
+                 out_path: str | Path | None = None, *, max_size_mb: float = DEFAULT_MAX_SIZE_MB,
+                 doctor: Sequence[Mapping[str, Any]] | None = None,
+                 teacher_forced: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
     """Write the HTML report of `run_dir` (compared with `baseline_dir` if given) and return its path.
 
     Reads run.json, generations.jsonl, scores.jsonl and comparison.json (when present) only; the
     default output is `run_dir/report.html`. Without `baseline_dir`, the base run named in
-    comparison.json is used if its folder still exists. Raises RunFolderError for a missing or
-    corrupt file.
+    comparison.json is used if its folder still exists. Above `max_size_mb` (0: no limit), healthy
+    outputs are cut (bad, flipped and a fixed sample of healthy cases stay whole; the page says so).
+    `doctor` (findings: code, severity, message, fix, evidence) is shown beside the gates;
+    `teacher_forced` maps "suite/probe_id/sample" to figures shown in that case. Raises
+    RunFolderError for a missing or corrupt file.
     """
     run_dir = Path(run_dir)
-    data, texts = _payload(run_dir, Path(baseline_dir) if baseline_dir else None)
+    data, index, bulk = _payload(run_dir, Path(baseline_dir) if baseline_dir else None,
+                                 int(max_size_mb * 1e6), doctor, teacher_forced)
     out = Path(out_path) if out_path else run_dir / REPORT_NAME
+    encoded = bulk.encode()
+    data["chunks"] = encoded.starts
     try:
-        out.write_text(render_html(data, texts), encoding="utf-8")
+        render_page(out, data, pack_index(index), encoded)
     except OSError as exc:
         raise RunFolderError(f"{out}: cannot write the report ({exc})") from exc
     return out

@@ -2,23 +2,22 @@
 // evalgen report. Model output is untrusted: every piece of data reaches the page through
 // textContent / createElement / setAttribute on inert attributes, never through innerHTML, and no
 // data value ever becomes a URL. The case list is virtualized: only the visible rows exist.
+//
+// Data: `data` (plain JSON: the overview), `index` (gzip + base64: one row per case) and chunks
+// `c0`, `c1`, … (gzip + base64: one JSON line per prompt or output). The index is decoded at load;
+// a chunk when a case in it is opened, searched or exported; a line is parsed when it is shown.
 (function () {
   performance.mark('evalgen:start');
   const DATA = JSON.parse(document.getElementById('data').textContent);
-  let TEXTS = null;
-  // The bulk (prompts, outputs, findings) is parsed on first need, so the list appears first.
-  function texts() {
-    if (!TEXTS) TEXTS = JSON.parse(document.getElementById('texts').textContent);
-    return TEXTS;
-  }
 
   const DET = DATA.detectors;
-  const CASES = DATA.cases;
   const HAS_BASE = !!DATA.base;
   const CMP = DATA.comparison;
-  const KEY_INDEX = new Map(CASES.map((c, i) => [c.k, i]));
   const ALL_BITS = (1 << DET.length) - 1;
-  const ROW_H = 68;
+  const ROW_H = 72;
+  let CASES = [];
+  let GROUPS = [];
+  let KEY_INDEX = new Map();
   const LABELS = {
     repetition: 'repetition', truncation: 'truncation', missing_eos: 'missing EOS',
     identity_leak: 'identity leak', language_drift: 'language drift', task: 'old task wrong',
@@ -35,6 +34,71 @@
     if (d in COLOUR) return 'k' + COLOUR[d];
     const extra = DET.filter((x) => !(x in COLOUR));
     return 'k' + (6 + (extra.indexOf(d) % 2));
+  }
+
+  // --- decoding ---------------------------------------------------------------------------------
+  function base64Bytes(text) {
+    if (typeof Uint8Array.fromBase64 === 'function') return Uint8Array.fromBase64(text);
+    const bin = atob(text);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+  function gunzip(text) {
+    const stream = new Blob([base64Bytes(text)]).stream().pipeThrough(new DecompressionStream('gzip'));
+    return new Response(stream).text();
+  }
+  const domReady = new Promise((resolve) => {
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', resolve, { once: true });
+    else resolve();
+  });
+  const CHUNK_STARTS = DATA.chunks || [];
+  const chunks = new Map();
+  function chunkOf(e) {
+    let lo = 0, hi = CHUNK_STARTS.length - 1;
+    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (CHUNK_STARTS[mid] <= e) lo = mid; else hi = mid - 1; }
+    return lo;
+  }
+  // A chunk: its text and where each line starts (parsed line by line, only when shown).
+  function loadChunk(i) {
+    if (!chunks.has(i)) {
+      chunks.set(i, (async () => {
+        let el = document.getElementById('c' + i);
+        if (!el) { await domReady; el = document.getElementById('c' + i); }
+        const text = await gunzip(el.textContent);
+        const starts = [0];
+        for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) starts.push(at + 1);
+        return { text, starts, first: CHUNK_STARTS[i] };
+      })());
+    }
+    return chunks.get(i);
+  }
+  function lineOf(ch, k) {
+    const end = k + 1 < ch.starts.length ? ch.starts[k + 1] - 1 : ch.text.length;
+    return ch.text.slice(ch.starts[k], end);
+  }
+  async function entry(e) {
+    const ch = await loadChunk(chunkOf(e));
+    return JSON.parse(lineOf(ch, e - ch.first));
+  }
+  // Side entries are [output, {details}]; prompt entries a string, or [all turns, prompt, messages].
+  function sideEntry(raw) { return raw ? Object.assign({ o: raw[0] }, raw[1]) : null; }
+  function promptEntry(raw) {
+    if (raw === null || raw === undefined) return null;
+    return typeof raw === 'string' ? { t: raw, m: null } : { t: raw[1], m: raw[2] };
+  }
+  async function caseTexts(i) {
+    const c = CASES[i];
+    const get = (e) => (e === undefined || e === null ? null : entry(e));
+    const [dn, db, pn, pb] = await Promise.all([get(c.n && c.n.x), get(c.b && c.b.x), get(c.n && c.n.pe), get(c.b && c.b.pe)]);
+    return { dn: sideEntry(dn), db: sideEntry(db), pn: promptEntry(pn), pb: promptEntry(pb) };
+  }
+  async function loadIndex() {
+    const idx = JSON.parse(await gunzip(document.getElementById('index').textContent));
+    CASES = idx.cases;
+    GROUPS = idx.groups;
+    for (const c of CASES) c.k = DATA.suites[c.su] + '/' + c.p + '/' + c.sm;
+    KEY_INDEX = new Map(CASES.map((c, i) => [c.k, i]));
   }
 
   // --- DOM helpers ------------------------------------------------------------------------------
@@ -66,18 +130,28 @@
     return (v > 0 ? '+' : v < 0 ? '−' : '±') + Math.abs(v).toFixed(1) + ' pp';
   }
   const fmtNum = (x) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(3)) : String(x));
+  const plural = (n, one, many) => n.toLocaleString('en-US') + ' ' + (n === 1 ? one : many || one + 's');
   function caseHash(key) {
     return '#case=' + encodeURIComponent(key).replace(/%2F/g, '/');
   }
   function setHash(hash) {
     try { history.replaceState(null, '', hash); } catch (e) { /* file:// may refuse: not essential */ }
   }
+  // A side's length: tokens, or characters for a record imported without token ids.
+  function lengthText(side) {
+    return side.t === null || side.t === undefined ? plural(side.ch, 'char') : plural(side.t, 'token');
+  }
+  const lengthOf = (side) => (side.t === null || side.t === undefined ? side.ch : side.t);
 
   // --- state ------------------------------------------------------------------------------------
-  const S = { tab: 'overview', det: 'any', suite: -1, flip: 'bad', stop: -1, q: '', sort: 'score', sel: -1 };
-  let VIEW = [];
+  const S = {
+    tab: 'overview', det: 'any', suite: -1, flip: 'bad', stop: -1, q: '', sort: 'score', sel: -1,
+    group: true, open: new Set(), missing: null,
+  };
+  let MATCHED = [];   // the cases that pass the filters, in list order
+  let VIEW = [];      // the list's rows: { i } a case, { g, m } a group of look-alikes, { i, g } a member
   let COUNTS = [];
-  let HAY = null;
+  let HITS = null;    // search: Uint8Array per case, or null without a query
   let listRendered = false;
   const els = {};
 
@@ -107,41 +181,43 @@
     if (HAS_BASE && !c.n) return [b ? 'bad' : 'ok', b ? 'bad (base only)' : 'base only'];
     return n ? ['bad', 'bad'] : ['ok', 'ok'];
   }
+  const sideScore = (side, d) => (side && side.s ? side.s[d] : 0);
   function caseScore(c, mask) {
     let best = 0;
-    for (const side of [c.n, c.b]) {
-      if (!side || !side.s) continue;
-      for (let d = 0; d < DET.length; d++) if ((mask >> d) & 1 && side.s[d] > best) best = side.s[d];
+    for (let d = 0; d < DET.length; d++) {
+      if ((mask >> d) & 1) best = Math.max(best, sideScore(c.n, d), sideScore(c.b, d));
     }
     return best;
   }
-  function haystack(i) {
-    if (!HAY) {
-      const T = texts();
-      HAY = CASES.map((c) => {
-        const parts = [c.k];
-        for (const side of [c.n, c.b]) {
-          if (!side) continue;
-          const d = T.sides[side.x];
-          parts.push(d.o, T.prompts[d.p]);
-        }
-        return parts.join('\n').toLowerCase();
-      });
+  // The finding a case is grouped by: a newly failing detector first, then the report's detector
+  // order (not the score, so look-alikes whose scores differ a little still fold together).
+  function leadDetector(c, mask) {
+    let best = -1;
+    for (let d = 0; d < DET.length; d++) {
+      if (!((mask >> d) & 1)) continue;
+      const inNew = c.n && (c.n.f >> d) & 1, inBase = c.b && (c.b.f >> d) & 1;
+      if (!inNew && !inBase) continue;
+      if (HAS_BASE && c.b && inNew && !inBase) return d;
+      if (best < 0) best = d;
     }
-    return HAY[i];
+    return best;
+  }
+  function groupOf(c, d) {
+    if (!c.g || d < 0) return -1;
+    for (const [gd, g] of c.g) if (gd === d) return g;
+    return -1;
   }
 
   function applyFilters() {
     const di = S.det === 'any' ? -1 : DET.indexOf(S.det);
     const mask = di < 0 ? ALL_BITS : 1 << di;
-    const q = S.q.trim().toLowerCase();
     COUNTS = new Array(DET.length).fill(0);
     const out = [];
     for (let i = 0; i < CASES.length; i++) {
       const c = CASES[i];
       if (S.suite >= 0 && c.su !== S.suite) continue;
       if (S.stop >= 0 && (c.n || c.b).st !== S.stop) continue;
-      if (q && !haystack(i).includes(q)) continue;
+      if (HITS && !HITS[i]) continue;
       const [n, b] = stateBits(c, ALL_BITS);
       for (let d = 0; d < DET.length; d++) {
         const bit = 1 << d;
@@ -161,10 +237,36 @@
       }
       out.sort((a, b) => rank[a] - rank[b] || score[b] - score[a] || a - b);
     } else if (S.sort === 'tokens') {
-      const t = (c) => (c.n || c.b).t;
+      const t = (c) => lengthOf(c.n || c.b);
       out.sort((a, b) => t(CASES[b]) - t(CASES[a]) || a - b);
     }
-    VIEW = out;
+    MATCHED = out;
+    buildRows(mask);
+  }
+  // Look-alikes (same lead detector, one evidence group) fold into one row where the first one sorts.
+  function buildRows(mask) {
+    const items = [];
+    if (S.group) {
+      const byGroup = new Map();
+      for (const i of MATCHED) {
+        const g = groupOf(CASES[i], leadDetector(CASES[i], mask));
+        if (g < 0) { items.push({ i }); continue; }
+        let item = byGroup.get(g);
+        if (!item) { item = { g, m: [] }; byGroup.set(g, item); items.push(item); }
+        item.m.push(i);
+      }
+    } else {
+      for (const i of MATCHED) items.push({ i });
+    }
+    VIEW = [];
+    for (const item of items) {
+      if (item.m && item.m.length === 1) { VIEW.push({ i: item.m[0] }); continue; }
+      VIEW.push(item);
+      if (item.m && S.open.has(item.g)) for (const i of item.m) VIEW.push({ i, g: item.g });
+    }
+  }
+  function groupRows() {
+    return VIEW.filter((r) => r.m).length;
   }
 
   // --- top bar ----------------------------------------------------------------------------------
@@ -220,7 +322,11 @@
       parts.push(h('section', { class: 'card warn' }, h('h2', {}, 'Warnings'),
         h('ul', {}, ...DATA.warnings.map((w) => h('li', {}, w)))));
     }
-    if (CMP && CMP.gates && CMP.gates.length) parts.push(gatesSection());
+    if (DATA.truncation) parts.push(truncationNote());
+    const gates = CMP && CMP.gates && CMP.gates.length ? gatesSection() : null;
+    const doctor = DATA.doctor && DATA.doctor.length ? doctorSection() : null;
+    if (gates && doctor) parts.push(h('div', { class: 'two' }, gates, doctor));
+    else if (gates || doctor) parts.push(gates || doctor);
     parts.push(ratesSection());
     const task = DATA.rates.filter((r) => r.name === 'task_accuracy');
     if (task.length) parts.push(taskSection(task));
@@ -236,6 +342,33 @@
       h('td', { class: 'mark-cell' }, g.passed ? '✓' : '✗'), h('td', {}, g.name), h('td', {}, g.reason || '')));
     return section('Gates', 'gates', h('table', { class: 'grid gates' },
       h('thead', {}, h('tr', {}, h('th', {}, ''), h('th', {}, 'gate'), h('th', {}, 'why'))), h('tbody', {}, ...rows)));
+  }
+
+  // The size rule, printed whenever it cut something.
+  function truncationNote() {
+    const t = DATA.truncation;
+    return h('section', { class: 'card note-card', id: 'truncation' }, h('h2', {}, 'Some healthy outputs are cut'),
+      h('p', {}, `This report keeps to about ${t.max_mb} MB: ${plural(t.n_cut, 'healthy output')} (no detector flag and no wrong answer in ` +
+        `either run) ${t.n_cut === 1 ? 'is' : 'are'} cut to their first ${plural(t.limit, 'character')}. Bad and flipped cases, and a fixed ` +
+        `sample of ${plural(t.n_sample, 'healthy case')} (the ${t.sample} with the smallest CRC-32 of their key), are whole. ` +
+        'The full texts are in each run\'s generations.jsonl; `evalgen report --max-size-mb 0` builds a report without cuts.'));
+  }
+
+  // Findings of `evalgen doctor` on the checkpoint, training log or data behind this run.
+  function doctorSection() {
+    const items = DATA.doctor.map((f) => {
+      const dets = [].concat(f.detectors || [], f.detector || []).filter((d) => DET.includes(d));
+      const evidence = Object.entries(f.evidence && typeof f.evidence === 'object' ? f.evidence : {}).map(([k, v]) =>
+        h('span', { class: 'kv' }, h('span', { class: 'k' }, k), h('span', { class: 'v' }, (typeof v === 'string' ? v : JSON.stringify(v)).slice(0, 300))));
+      return h('li', { class: 'doc ' + String(f.severity || 'info') },
+        h('div', { class: 'doc-head' }, h('span', { class: 'sev' }, String(f.severity || 'info')), h('code', {}, String(f.code || '')),
+          f.path ? h('span', { class: 'doc-path' }, String(f.path)) : null,
+          ...dets.map((d) => h('button', { class: 'link small', onclick: () => filterTo(d, 'all') }, label(d) + ' cases →'))),
+        f.message ? h('div', { class: 'doc-msg' }, String(f.message)) : null,
+        f.fix ? h('div', { class: 'doc-fix' }, h('b', {}, 'Fix: '), String(f.fix)) : null,
+        evidence.length ? h('div', { class: 'kvs' }, ...evidence) : null);
+    });
+    return section('Doctor', 'doctor', h('ul', { class: 'doctor' }, ...items));
   }
 
   function rateRow(name, suite) {
@@ -381,7 +514,7 @@
     }
     L.counts.new.forEach((c, i) => {
       g.append(s('rect', { x: PL + i * bw + 1, y: y(c), width: Math.max(1, bw - 2), height: H - PB - y(c), class: 'hist-new' },
-        s('title', {}, `${L.edges[i]}–${L.edges[i + 1] - 1} tokens: ${c}` + (HAS_BASE ? ` after, ${L.counts.base[i]} before` : ''))));
+        s('title', {}, `${L.edges[i]}–${L.edges[i + 1] - 1} ${L.unit || 'tokens'}: ${c}` + (HAS_BASE ? ` after, ${L.counts.base[i]} before` : ''))));
     });
     if (HAS_BASE) {
       let d = `M ${PL} ${H - PB}`;
@@ -394,7 +527,7 @@
     }
     const sum = (k) => L.summary[k] || {};
     const stats = h('table', { class: 'grid compact' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'tokens'), ...series.map((k) => h('th', { class: 'num' }, k === 'base' ? 'before' : HAS_BASE ? 'after' : 'run')))),
+      h('thead', {}, h('tr', {}, h('th', {}, L.unit || 'tokens'), ...series.map((k) => h('th', { class: 'num' }, k === 'base' ? 'before' : HAS_BASE ? 'after' : 'run')))),
       h('tbody', {}, ...['mean', 'median', 'p90', 'max'].map((m) => h('tr', {}, h('th', {}, m),
         ...series.map((k) => h('td', { class: 'num' }, sum(k)[m] === undefined ? '–' : fmtNum(Math.round(sum(k)[m] * 10) / 10)))))));
     const legend = h('div', { class: 'legend' },
@@ -402,7 +535,7 @@
       HAS_BASE ? h('span', { class: 'swatch line' }) : null, HAS_BASE ? 'before' : null,
       L.limit ? ` · max_new_tokens ${L.limit}` : null,
       CMP && CMP.length && CMP.length.ks !== undefined ? ` · KS ${fmtNum(CMP.length.ks)} (paired)` : null);
-    return section('Output length', 'lengths', g, legend, stats);
+    return section(L.unit === 'characters' ? 'Output length (characters: imported without token counts)' : 'Output length', 'lengths', g, legend, stats);
   }
 
   function metricsSection(rows) {
@@ -447,6 +580,7 @@
       h('div', { class: 'scroll-x' }, h('table', { class: 'grid compact meta' }, h('thead', {}, head), h('tbody', {}, ...rows))));
   }
 
+
   function filterTo(det, suite) {
     S.det = det;
     S.suite = suite === 'all' ? -1 : DATA.suites.indexOf(suite);
@@ -481,26 +615,34 @@
       option(-1, 'any stop reason'), ...DATA.stops.map((r, i) => option(i, 'stop: ' + r)));
     els.sort = h('select', { id: 'sort', title: 'sort', onchange: (e) => { S.sort = e.target.value; refilter(); } },
       option('score', HAS_BASE ? 'new failures first, worst score' : 'worst score first'), option('tokens', 'longest first'), option('key', 'by suite / probe'));
+    els.group = h('input', { type: 'checkbox', id: 'group-toggle', checked: S.group ? 'checked' : null,
+      onchange: (e) => { S.group = e.target.checked; refilter(); } });
     let timer = 0;
     els.search = h('input', {
       id: 'search', type: 'search', placeholder: 'search outputs, prompts, ids…', autocomplete: 'off', spellcheck: 'false',
-      oninput: (e) => { clearTimeout(timer); timer = setTimeout(() => { S.q = e.target.value; refilter(); }, 180); },
+      oninput: (e) => { clearTimeout(timer); timer = setTimeout(() => search(e.target.value), 180); },
     });
     els.count = h('span', { class: 'count', id: 'count' });
+    els.exportBtn = h('button', { class: 'btn', id: 'export', title: 'download the cases in this list (all of them, groups included) as JSONL', onclick: () => exportCases() }, 'Export JSONL');
     const bar = h('div', { class: 'filters' }, chips,
-      h('div', { class: 'controls' }, els.flip, els.suite, els.stop, els.sort, els.search, els.count));
+      h('div', { class: 'controls' }, els.flip, els.suite, els.stop, els.sort, els.search,
+        h('label', { class: 'toggle', title: 'fold failures of one detector with near-identical evidence into one row' }, els.group, 'group look-alikes'),
+        els.count, els.exportBtn));
     els.spacer = h('div', { class: 'spacer' });
     els.list = h('div', { class: 'list', id: 'case-list', tabindex: '0', role: 'listbox', 'aria-label': 'cases' }, els.spacer);
     els.list.addEventListener('scroll', () => requestAnimationFrame(renderList), { passive: true });
-    els.detail = h('div', { class: 'detail', id: 'case-detail' },
-      h('div', { class: 'empty-detail' }, 'Pick a case on the left (↑/↓ or j/k to move).'));
+    els.detail = h('div', { class: 'detail', id: 'case-detail' }, emptyDetail('Loading the cases…'));
     els.cases.replaceChildren(bar, h('div', { class: 'split' }, els.list, els.detail));
+  }
+  function emptyDetail(text, ...kids) {
+    return h('div', { class: 'empty-detail' }, h('p', {}, text), ...kids);
   }
   function syncControls() {
     els.flip.value = S.flip;
     els.suite.value = String(S.suite);
     els.stop.value = String(S.stop);
     els.sort.value = S.sort;
+    els.group.checked = S.group;
     if (els.search.value !== S.q) els.search.value = S.q;
   }
   function renderChips() {
@@ -511,34 +653,59 @@
     }, d === 'any' ? null : h('span', { class: 'dot' }), text, count === null ? null : h('span', { class: 'n' }, String(count)));
     els.chips.replaceChildren(chip('any', 'any detector', null), ...DET.map((d, i) => chip(d, label(d), COUNTS[i])));
   }
-  function refilter() {
+  function countText() {
+    const groups = groupRows();
+    return `${MATCHED.length} of ${CASES.length} cases` + (groups ? ` · ${plural(groups, 'look-alike group')}` : '');
+  }
+  function refilter(keepScroll) {
     applyFilters();
     renderChips();
-    els.count.textContent = `${VIEW.length} of ${CASES.length} cases`;
+    els.count.textContent = countText();
     els.spacer.style.height = VIEW.length * ROW_H + 'px';
-    els.list.scrollTop = 0;
+    if (!keepScroll) els.list.scrollTop = 0;
+    if (S.sel >= 0 && !MATCHED.includes(S.sel)) S.sel = -1;  // the detail always shows a case of the list
     if (S.tab === 'cases') renderList();
+    if (S.sel < 0) showEmptyDetail();
+  }
+  function showEmptyDetail() {
+    if (S.missing !== null) {
+      els.detail.replaceChildren(h('div', { class: 'empty-detail missing', id: 'missing-case' },
+        h('p', {}, h('b', {}, 'No case “' + S.missing + '” in this report.')),
+        h('p', {}, `The link names a suite / probe id / sample that is not among its ${plural(CASES.length, 'case')}; ` +
+          'it may come from another run. Pick a case on the left.')));
+    } else if (!MATCHED.length) {
+      els.detail.replaceChildren(h('div', { class: 'empty-detail', id: 'no-match' },
+        h('p', {}, h('b', {}, 'No case matches these filters.')),
+        h('button', { class: 'btn', onclick: () => { clearFilters(); } }, 'Show all cases')));
+    } else {
+      els.detail.replaceChildren(emptyDetail('Pick a case on the left (↑/↓ or j/k to move; Enter opens a group).'));
+    }
+  }
+  function clearFilters() {
+    Object.assign(S, { det: 'any', suite: -1, flip: 'all', stop: -1, q: '' });
+    HITS = null;
+    syncControls();
+    refilter();
   }
   function renderList() {
-    if (S.tab !== 'cases') return;
+    if (S.tab !== 'cases' || !els.spacer) return;
     const top = els.list.scrollTop;
     const height = els.list.clientHeight || 800;
     const first = Math.max(0, Math.floor(top / ROW_H) - 6);
     const last = Math.min(VIEW.length, Math.ceil((top + height) / ROW_H) + 6);
     const rows = [];
-    for (let v = first; v < last; v++) rows.push(row(VIEW[v], v));
-    if (!VIEW.length) rows.push(h('div', { class: 'no-cases' }, 'No case matches these filters.'));
+    for (let v = first; v < last; v++) rows.push(VIEW[v].m ? groupRow(VIEW[v], v) : row(VIEW[v], v));
+    if (!VIEW.length) rows.push(h('div', { class: 'no-cases' }, CASES.length ? 'No case matches these filters.' : 'This report has no cases.'));
     els.spacer.replaceChildren(...rows);
     if (!listRendered) {
       listRendered = true;
       performance.mark('evalgen:list-rendered');
       document.body.dataset.listRendered = '1';
+      // The next frame is the one that shows the rows.
+      requestAnimationFrame(() => setTimeout(() => { performance.mark('evalgen:list-painted'); document.body.dataset.listPainted = '1'; }, 0));
     }
   }
-  function row(i, v) {
-    const c = CASES[i];
-    const main = c.n || c.b;
-    const [status, statusText] = caseStatus(c);
+  function badgesOf(c) {
     const badges = h('span', { class: 'badges' });
     const [n, b] = stateBits(c, ALL_BITS);
     DET.forEach((d, k) => {
@@ -547,40 +714,206 @@
       const kind = n & bit ? (b & bit || !HAS_BASE ? 'bad' : 'new') : 'gone';
       badges.append(h('span', { class: `badge ${colourClass(d)} ${kind}`, title: kind === 'gone' ? label(d) + ': before only (fixed)' : label(d) }, label(d)));
     });
+    return badges;
+  }
+  function row(item, v) {
+    const i = item.i;
+    const c = CASES[i];
+    const main = c.n || c.b;
+    const [status, statusText] = caseStatus(c);
     const el = h('div', {
-      class: 'row' + (i === S.sel ? ' sel' : ''), role: 'option', 'data-key': c.k, 'data-index': i,
-      'aria-selected': i === S.sel ? 'true' : 'false', onclick: () => openCase(i),
+      class: 'row' + (i === S.sel ? ' sel' : '') + (item.g !== undefined ? ' member' : ''), role: 'option', 'data-key': c.k, 'data-index': i,
+      'aria-selected': i === S.sel ? 'true' : 'false', title: c.k, onclick: () => openCase(i),
     },
     h('div', { class: 'line1' }, h('span', { class: 'status ' + status }, statusText),
-      h('span', { class: 'key' }, h('span', { class: 'suite' }, DATA.suites[c.su] + ' / '), c.p, h('span', { class: 'sample' }, ' #' + c.sm)),
-      h('span', { class: 'grow' }),
-      h('span', { class: 'stop stop-' + DATA.stops[main.st] }, DATA.stops[main.st]), h('span', { class: 'tok' }, main.t + ' tok')),
-    h('div', { class: 'line2' }, badges),
+      h('span', { class: 'key' }, h('span', { class: 'suite' }, DATA.suites[c.su] + ' / '), h('span', { class: 'pid' }, c.p), h('span', { class: 'sample' }, ' #' + c.sm))),
+    h('div', { class: 'line2' }, badgesOf(c), h('span', { class: 'grow' }),
+      h('span', { class: 'stop stop-' + DATA.stops[main.st] }, DATA.stops[main.st]),
+      h('span', { class: 'tok', title: main.t === null ? 'imported without token ids: characters' : 'tokens' }, lengthText(main).replace(/ tokens?$/, ' tok'))),
     h('div', { class: 'snippet' }, main.sn || '(empty output)'));
     el.style.top = v * ROW_H + 'px';
     return el;
   }
+  function groupRow(item, v) {
+    const G = GROUPS[item.g];
+    const open = S.open.has(item.g);
+    const statuses = new Map();
+    for (const i of item.m) { const text = caseStatus(CASES[i])[1]; statuses.set(text, (statuses.get(text) || 0) + 1); }
+    const [first] = caseStatus(CASES[item.m[0]]);
+    const ids = item.m.slice(0, 4).map((i) => CASES[i].p + ' #' + CASES[i].sm).join(', ') + (item.m.length > 4 ? ` … +${item.m.length - 4}` : '');
+    const el = h('div', {
+      class: 'row group' + (open ? ' open' : '') + (!open && item.m.includes(S.sel) ? ' sel' : ''), role: 'option', 'data-group': item.g,
+      'aria-expanded': open ? 'true' : 'false', title: `${item.m.length} ${label(DET[G.d])} findings with near-identical evidence; click to ${open ? 'fold' : 'list'} them`,
+      onclick: () => toggleGroup(item),
+    },
+    h('div', { class: 'line1' }, h('span', { class: 'caret' }, open ? '▾' : '▸'), h('span', { class: 'gcount' }, item.m.length + ' ×'),
+      h('span', { class: 'status ' + first }, [...statuses].map(([t, n]) => (statuses.size > 1 ? n + ' ' : '') + t).join(' · ')),
+      h('span', { class: `badge ${colourClass(DET[G.d])} bad` }, label(DET[G.d])), h('span', { class: 'look' }, 'look-alikes')),
+    h('div', { class: 'line2 evidence' }, '“' + G.ev + '”'),
+    h('div', { class: 'snippet ids' }, ids));
+    el.style.top = v * ROW_H + 'px';
+    return el;
+  }
+  function toggleGroup(item) {
+    if (S.open.has(item.g)) S.open.delete(item.g); else S.open.add(item.g);
+    buildRows(S.det === 'any' ? ALL_BITS : 1 << DET.indexOf(S.det));
+    els.spacer.style.height = VIEW.length * ROW_H + 'px';
+    if (!item.m.includes(S.sel)) openCase(item.m[0]);
+    else renderList();
+  }
+  // Where the selection is in the list: its own row, or its folded group's row.
+  function selectedRow() {
+    return VIEW.findIndex((r) => (r.m ? !S.open.has(r.g) && r.m.includes(S.sel) : r.i === S.sel));
+  }
   function moveSelection(step) {
     if (!VIEW.length) return;
-    const at = VIEW.indexOf(S.sel);
+    const at = selectedRow();
     const next = at < 0 ? 0 : Math.max(0, Math.min(VIEW.length - 1, at + step));
-    openCase(VIEW[next]);
-    const y = next * ROW_H;
+    const r = VIEW[next];
+    openCase(r.m ? r.m[0] : r.i);
+    scrollToRow(next);
+  }
+  function scrollToRow(v) {
+    const y = v * ROW_H;
     if (y < els.list.scrollTop) els.list.scrollTop = y;
     else if (y + ROW_H > els.list.scrollTop + els.list.clientHeight) els.list.scrollTop = y + ROW_H - els.list.clientHeight;
   }
 
+  // --- search: over the compressed chunks, without parsing them ---------------------------------
+  const searchCache = new Map();
+  function escapeRe(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  // Each line starts with its searchable text as a JSON string (the output; the prompt or all
+  // turns), so a hit counts only inside that first string, never in keys or figures.
+  function firstStringEnd(text, start) {
+    let at = text.indexOf('"', start + 1);
+    if (text[start] === '[') at = text.indexOf('"', text.indexOf('"', start) + 1);
+    for (; at >= 0; at = text.indexOf('"', at + 1)) {
+      let slashes = 0;
+      for (let k = at - 1; text[k] === '\\'; k--) slashes++;
+      if (slashes % 2 === 0) return at;
+    }
+    return text.length;
+  }
+  async function entryHits(q) {
+    const needle = JSON.stringify(q).slice(1, -1);
+    const re = new RegExp(escapeRe(needle), 'gi');
+    const last = CHUNK_STARTS.length;
+    const hits = new Set();
+    for (let c = 0; c < last; c++) {
+      const ch = await loadChunk(c);
+      re.lastIndex = 0;
+      let m;
+      while ((m = re.exec(ch.text)) !== null) {
+        let lo = 0, hi = ch.starts.length - 1;
+        while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (ch.starts[mid] <= m.index) lo = mid; else hi = mid - 1; }
+        const start = ch.starts[lo];
+        if (m.index + m[0].length <= firstStringEnd(ch.text, start)) hits.add(ch.first + lo);
+        re.lastIndex = lo + 1 < ch.starts.length ? ch.starts[lo + 1] : ch.text.length;
+        if (m[0].length === 0) re.lastIndex++;
+      }
+    }
+    return hits;
+  }
+  async function caseHits(q) {
+    if (!searchCache.has(q)) {
+      searchCache.set(q, (async () => {
+        const entries = await entryHits(q);
+        const low = q.toLowerCase();
+        const out = new Uint8Array(CASES.length);
+        CASES.forEach((c, i) => {
+          const sides = [c.n, c.b].filter(Boolean);
+          out[i] = c.k.toLowerCase().includes(low) || sides.some((sd) => entries.has(sd.x) || entries.has(sd.pe)) ? 1 : 0;
+        });
+        return out;
+      })());
+    }
+    return searchCache.get(q);
+  }
+  async function search(value) {
+    S.q = value;
+    const q = value.trim();
+    if (!q) { HITS = null; refilter(); return; }
+    els.count.textContent = 'searching…';
+    const hits = await caseHits(q);
+    if (S.q !== value) return;  // typed on meanwhile
+    HITS = hits;
+    refilter();
+  }
+
+  // --- export -----------------------------------------------------------------------------------
+  const FINISH = { eos: 'stop', stop_string: 'stop', length: 'length' };
+  function exportSide(side, d) {
+    if (!side || !d) return null;
+    return {
+      output: d.o, output_truncated_from: d.tr ?? null, stop_reason: DATA.stops[side.st], stop_detail: d.sd ?? null,
+      n_output_tokens: side.t, n_output_chars: side.ch, task_correct: side.c,
+      flags: DET.filter((x, k) => (side.f >> k) & 1),
+      findings: d.fd.map((f) => ({ detector: f.d, flagged: f.fl, score: f.s, explanation: f.x, details: f.dt })),
+      teacher_forced: d.tf ?? null,
+    };
+  }
+  async function exportLine(i) {
+    const c = CASES[i];
+    const t = await caseTexts(i);
+    const main = t.dn ? 'n' : 'b';
+    const side = c[main], d = main === 'n' ? t.dn : t.db, p = main === 'n' ? t.pn : t.pb;
+    const line = {
+      id: c.p, suite: DATA.suites[c.su], sample: c.sm, key: c.k, status: caseStatus(c)[1],
+      prompt: p ? p.t : null, output: d ? d.o : null, finish_reason: FINISH[DATA.stops[side.st]] ?? null,
+    };
+    if (p && p.m) line.messages = p.m;
+    line.new = exportSide(c.n, t.dn);
+    if (HAS_BASE) line.base = exportSide(c.b, t.db);
+    if (HAS_BASE && t.pb && t.pn && t.pb.t !== t.pn.t) line.base_prompt = t.pb.t;
+    // U+2028/2029 escaped too: tools that split lines on them (Python's splitlines) read one case a line.
+    return JSON.stringify(line).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  }
+  async function exportCases() {
+    const todo = MATCHED.slice();
+    els.exportBtn.disabled = true;
+    try {
+      const lines = [];
+      for (let k = 0; k < todo.length; k++) {
+        lines.push(await exportLine(todo[k]));
+        if (k % 500 === 499) els.exportBtn.textContent = `Export ${k + 1}/${todo.length}…`;
+      }
+      const blob = new Blob([lines.join('\n') + (lines.length ? '\n' : '')], { type: 'application/x-ndjson' });
+      const url = URL.createObjectURL(blob);
+      const name = (DATA.new.name.replace(/[^\w.-]+/g, '_') || 'report') + '-cases.jsonl';
+      const a = h('a', { href: url, download: name, hidden: 'hidden' });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      els.exportBtn.textContent = `Exported ${plural(lines.length, 'case')}`;
+      setTimeout(() => { els.exportBtn.textContent = 'Export JSONL'; }, 2500);
+    } finally {
+      els.exportBtn.disabled = false;
+    }
+  }
+
   // --- cases: one case --------------------------------------------------------------------------
+  let detailToken = 0;
   function openCase(i, fromLink) {
     S.sel = i;
-    if (fromLink && !VIEW.includes(i)) {
+    S.missing = null;
+    if (fromLink && !MATCHED.includes(i)) {
       // A deep-linked case must be visible: widen the filters rather than hide it.
       Object.assign(S, { det: 'any', suite: -1, flip: 'all', stop: -1, q: '' });
+      HITS = null;
       syncControls();
       refilter();
+      S.sel = i;
     }
     if (fromLink) {
-      const v = VIEW.indexOf(i);
+      let v = VIEW.findIndex((r) => r.i === i);
+      if (v < 0) {  // folded in a group: unfold it
+        const r = VIEW.find((x) => x.m && x.m.includes(i));
+        if (r) { S.open.add(r.g); buildRows(S.det === 'any' ? ALL_BITS : 1 << DET.indexOf(S.det)); els.spacer.style.height = VIEW.length * ROW_H + 'px'; }
+        v = VIEW.findIndex((x) => x.i === i);
+      }
       if (v >= 0) els.list.scrollTop = Math.max(0, v * ROW_H - els.list.clientHeight / 3);
     }
     setHash(caseHash(CASES[i].k));
@@ -588,11 +921,12 @@
     renderDetail(i);
   }
 
-  function renderDetail(i) {
+  async function renderDetail(i) {
+    const token = ++detailToken;
+    const T = await caseTexts(i);
+    if (token !== detailToken) return;  // another case was opened meanwhile
     const c = CASES[i];
-    const T = texts();
-    const dn = c.n ? T.sides[c.n.x] : null;
-    const db = c.b ? T.sides[c.b.x] : null;
+    const { dn, db, pn, pb } = T;
     const [status, statusText] = caseStatus(c);
     const any = dn || db;
     const head = h('div', { class: 'case-head' },
@@ -602,13 +936,17 @@
       any.lang ? h('span', { class: 'meta-chip' }, 'lang ' + any.lang) : null,
       ...(any.tags || []).map((t) => h('span', { class: 'meta-chip' }, t)));
     const parts = [head];
-    const pn = dn ? T.prompts[dn.p] : null;
-    const pb = db ? T.prompts[db.p] : null;
-    if (HAS_BASE && pn !== null && pb !== null && pn !== pb) {
+    const member = VIEW.find((r) => r.m && r.m.includes(i));
+    if (member) {
+      const G = GROUPS[member.g];
+      parts.push(h('div', { class: 'note group-note' }, `One of ${member.m.length} look-alike ${label(DET[G.d])} findings (near-identical evidence). `,
+        h('button', { class: 'link', onclick: () => toggleGroup(member) }, S.open.has(member.g) ? 'fold them' : 'list them')));
+    }
+    if (HAS_BASE && pn && pb && pn.t !== pb.t) {
       parts.push(h('div', { class: 'note' }, 'The prompts differ between the runs (template or settings changed).'),
         h('div', { class: 'sides' }, promptBlock(pb, 'prompt · before'), promptBlock(pn, 'prompt · after')));
     } else {
-      parts.push(promptBlock(pn ?? pb, 'prompt as rendered with the template' + templateName()));
+      parts.push(promptBlock(pn || pb, 'prompt as rendered with the template' + templateName()));
     }
     if (HAS_BASE) {
       parts.push(h('div', { class: 'sides' },
@@ -616,6 +954,8 @@
     } else {
       parts.push(h('div', { class: 'sides one' }, sidePanel(c.n, dn, 'output', 'new')));
     }
+    const tf = (dn && dn.tf) || (db && db.tf);
+    if (tf && typeof tf === 'object') parts.push(kvTable('teacher-forced figures', 'teacher-forced', tf));
     if (any.ref !== null && any.ref !== undefined) {
       parts.push(h('div', { class: 'block' }, h('h3', {}, 'reference' + (any.sc ? ' · scorer ' + any.sc : '')),
         h('pre', { class: 'text ref' }, Array.isArray(any.ref) ? any.ref.join('\n') : String(any.ref))));
@@ -623,13 +963,24 @@
     els.detail.replaceChildren(...parts);
     els.detail.scrollTop = 0;
   }
+  function kvTable(title, id, obj) {
+    const rows = Object.entries(obj).map(([k, v]) => h('tr', {}, h('th', {}, k),
+      h('td', { class: 'num' }, typeof v === 'number' ? fmtNum(v) : typeof v === 'string' ? v : JSON.stringify(v))));
+    return h('div', { class: 'block', id }, h('h3', {}, title), h('table', { class: 'grid compact kv-table' }, h('tbody', {}, ...rows)));
+  }
   function templateName() {
     const t = DATA.new.run.template;
     if (!t || !t.name) return '';
     return t.name === 'checkpoint' ? " (the checkpoint's own)" : ' ' + t.name;
   }
-  function promptBlock(text, title) {
-    return h('div', { class: 'block prompt' }, h('h3', {}, title), h('pre', { class: 'text prompt-text' }, text ?? ''));
+  // A prompt: the rendered text, or, when it does not show every turn (an import keeps only the last
+  // user turn in it), the conversation turn by turn.
+  function promptBlock(p, title) {
+    if (!p) return h('div', { class: 'block prompt' }, h('h3', {}, title), h('pre', { class: 'text prompt-text' }, ''));
+    if (!p.m) return h('div', { class: 'block prompt' }, h('h3', {}, title), h('pre', { class: 'text prompt-text' }, p.t));
+    const turns = p.m.map((m) => h('div', { class: 'turn ' + String(m.role) },
+      h('span', { class: 'role' }, String(m.role)), h('pre', { class: 'text turn-text' }, String(m.content))));
+    return h('div', { class: 'block prompt conversation' }, h('h3', {}, `conversation · ${plural(p.m.length, 'turn')}`), ...turns);
   }
 
   function sidePanel(side, d, title, which) {
@@ -639,7 +990,7 @@
     const stop = DATA.stops[side.st];
     const meta = h('div', { class: 'side-meta' },
       h('span', { class: 'stop stop-' + stop, title: STOP_HELP[stop] || '' }, 'stop: ' + stop + (d.sd ? ' (' + d.sd + ')' : '')),
-      h('span', { class: 'meta-chip' }, side.t + (side.t === 1 ? ' token' : ' tokens')),
+      h('span', { class: 'meta-chip length', title: side.t === null ? 'imported without token ids' : '' }, lengthText(side)),
       d.lat !== null && d.lat !== undefined ? h('span', { class: 'meta-chip' }, d.lat.toFixed(2) + ' s') : null,
       side.c === true ? h('span', { class: 'meta-chip ok' }, 'task ✓') : side.c === false ? h('span', { class: 'meta-chip bad' }, 'task ✗') : null);
     const flagged = d.fd.filter((f) => f.fl);
@@ -657,6 +1008,10 @@
     }
     const out = highlighted(d.o, flagged, which);
     const kids = [h('h3', {}, title), meta, findings, spanLegend(out), out];
+    if (d.tr) {
+      kids.push(h('p', { class: 'note cut-note' }, `Cut to its first ${plural(d.o.length, 'character')} of ${d.tr.toLocaleString('en-US')} in this report ` +
+        '(a healthy output; see the size rule in the overview). The whole text is in generations.jsonl.'));
+    }
     const raw = d.rt !== null && d.rt !== undefined ? d.o + d.rt : d.r;
     if (raw !== null && raw !== undefined) {
       kids.push(h('details', { class: 'raw' }, h('summary', {}, 'raw output (special tokens kept)'), h('pre', { class: 'text raw-text' }, raw)));
@@ -665,7 +1020,7 @@
   }
   function findingItem(f) {
     const details = Object.entries(f.dt || {}).map(([k, v]) => h('span', { class: 'kv' }, h('span', { class: 'k' }, k),
-      h('span', { class: 'v' }, typeof v === 'string' ? JSON.stringify(v).slice(0, 240) : JSON.stringify(v).slice(0, 240))));
+      h('span', { class: 'v' }, JSON.stringify(v).slice(0, 240))));
     return h('li', { class: 'finding ' + colourClass(f.d) + (f.fl ? ' flagged' : '') },
       h('span', { class: 'dot' }), h('b', {}, label(f.d)), h('span', { class: 'score' }, 'score ' + f.s.toFixed(2)),
       f.x ? h('span', { class: 'expl' }, f.x) : null, details.length ? h('div', { class: 'kvs' }, ...details) : null);
@@ -729,20 +1084,32 @@
     const hash = location.hash.slice(1);
     if (hash.startsWith('case=')) {
       let key = null;
-      try { key = decodeURIComponent(hash.slice(5)); } catch (e) { key = null; }
-      const i = key === null ? undefined : KEY_INDEX.get(key);
+      try { key = decodeURIComponent(hash.slice(5)); } catch (e) { key = hash.slice(5); }
+      const i = KEY_INDEX.get(key);
+      showTab('cases');
       if (i !== undefined) {
-        showTab('cases');
         openCase(i, true);
-        return;
+      } else {
+        // Say so rather than show nothing (or another case).
+        S.sel = -1;
+        S.missing = key;
+        renderList();
+        showEmptyDetail();
       }
+      return;
     }
-    showTab(hash === 'cases' || hash.startsWith('case=') ? 'cases' : 'overview');
+    showTab(hash === 'cases' ? 'cases' : 'overview');
   }
   function onKey(e) {
     if (S.tab !== 'cases' || e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
     if (e.key === 'ArrowDown' || e.key === 'j') { moveSelection(1); e.preventDefault(); }
     else if (e.key === 'ArrowUp' || e.key === 'k') { moveSelection(-1); e.preventDefault(); }
+    else if (e.key === 'Enter') {
+      // Enter opens the selected group, or folds the group the selected case belongs to.
+      const r = VIEW[selectedRow()];
+      const item = r && (r.m ? r : r.g !== undefined ? VIEW.find((x) => x.m && x.g === r.g) : null);
+      if (item) { toggleGroup(item); e.preventDefault(); }
+    }
     else if (e.key === '/') { els.search.focus(); e.preventDefault(); }
   }
 
@@ -754,16 +1121,30 @@
     app.replaceChildren(els.overview, els.cases);
     renderTop();
     buildCases();
-    applyFilters();
-    renderChips();
-    els.count.textContent = `${VIEW.length} of ${CASES.length} cases`;
-    els.spacer.style.height = VIEW.length * ROW_H + 'px';
     renderOverview();
-    route();
-    window.addEventListener('hashchange', route);
-    window.addEventListener('resize', () => requestAnimationFrame(renderList));
-    document.addEventListener('keydown', onKey);
-    document.body.dataset.ready = '1';
+    const hash = location.hash.slice(1);
+    showTab(hash === 'cases' || hash.startsWith('case=') ? 'cases' : 'overview');
+    if (typeof DecompressionStream !== 'function') {
+      els.detail.replaceChildren(emptyDetail('This browser cannot decompress the report’s data (it lacks DecompressionStream); ' +
+        'open it in a current Chromium, Firefox or Safari.'));
+      document.body.dataset.ready = '1';
+      return;
+    }
+    loadIndex().then(() => {
+      applyFilters();
+      renderChips();
+      els.count.textContent = countText();
+      els.spacer.style.height = VIEW.length * ROW_H + 'px';
+      showEmptyDetail();
+      route();
+      window.addEventListener('hashchange', route);
+      window.addEventListener('resize', () => requestAnimationFrame(renderList));
+      document.addEventListener('keydown', onKey);
+      document.body.dataset.ready = '1';
+    }, (err) => {
+      els.detail.replaceChildren(emptyDetail('The report’s case data could not be read: ' + String(err)));
+      document.body.dataset.ready = 'error';
+    });
   }
   init();
 })();
