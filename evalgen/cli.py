@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="re-make report.html from a run folder's files")
     report.add_argument("run", help="run folder")
     report.add_argument("--baseline", metavar="RUN", help="base run folder for side-by-side cases")
+    report.add_argument("--max-size-mb", type=float, default=None, metavar="MB",
+                        help="above this size, cut healthy outputs (not a fixed sample) to fit; 0: never (default 15)")
 
     demo = sub.add_parser("demo", help="build a tiny base model and two SFT rounds, run, compare, report")
     demo.add_argument("--out", default="reports/demo", metavar="DIR", help="where checkpoints, runs and reports go")
@@ -265,10 +267,10 @@ def interruptible(job: Callable[[], T], checkpoint: str, out: str) -> T | None:
         return None
 
 
-def write_report(run_dir: str | Path, baseline_dir: str | Path | None) -> None:
+def write_report(run_dir: str | Path, baseline_dir: str | Path | None, max_size_mb: float | None = None) -> None:
     from evalgen.report import build_report
 
-    path = build_report(run_dir, baseline_dir)
+    path = build_report(run_dir, baseline_dir, **({} if max_size_mb is None else {"max_size_mb": max_size_mb}))
     print(f"report: {path}")
 
 
@@ -290,15 +292,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from evalgen.errors import RunFolderError
+    from evalgen.errors import ConfigError, RunFolderError
 
+    if args.max_size_mb is not None and not args.max_size_mb >= 0:
+        raise ConfigError(f"--max-size-mb {args.max_size_mb}: must be 0 (no limit) or more megabytes")
     for folder in filter(None, (args.run, args.baseline)):
         if not (Path(folder) / "generations.jsonl").is_file():
             raise RunFolderError(
                 f"{folder}: not a run folder (no generations.jsonl); pass a folder made by "
                 "`evalgen run` or `evalgen score`"
             )
-    write_report(args.run, args.baseline)
+    write_report(args.run, args.baseline, args.max_size_mb)
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ import gzip
 import json
 import random
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -290,7 +291,7 @@ def test_oversized_report_cuts_only_unsampled_healthy_outputs(tmp_path: Path) ->
     long_text = noise(-1)
     rows = []
     for i in range(SAMPLE_FULL + 40):
-        r = record("long_form", f"h-{i:05d}", f"{i}: {noise(i)}")
+        r = record("long_form", f"h-{i:05d}", f"{i}: {noise(i)}", prompt=noise(-i - 2, 400))
         rows.append((r, score(r)))
     bad = record("long_form", "bad-0", "Sure. " + long_text + UNIT * 40, stop="length", tokens=64)
     rows.append((bad, score(bad, loop_finding(bad.output))))
@@ -305,17 +306,21 @@ def test_oversized_report_cuts_only_unsampled_healthy_outputs(tmp_path: Path) ->
     assert rule["n_sample"] == SAMPLE_FULL and rule["limit"] >= 200
     assert rule["n_cut"] == 40  # every healthy case outside the fixed sample
     outputs = {c["p"]: (c["n"], entries[c["n"]["x"]]) for c in index["cases"]}
-    assert outputs["bad-0"][1][0] == bad.output and "tr" not in outputs["bad-0"][0]
+    assert outputs["bad-0"][1][0] == bad.output and "tr" not in outputs["bad-0"][1][1]
     assert outputs["ot-9"][1][0] == wrong.output
     n_cut = 0
-    for pid, (row, (text, extra)) in outputs.items():
+    for pid, (_, (text, extra)) in outputs.items():
         original = f"{int(pid.split('-')[1])}: {noise(int(pid.split('-')[1]))}" if pid.startswith("h-") else None
-        if row.get("tr"):
+        prompt = entries[index["cases"][[c["p"] for c in index["cases"]].index(pid)]["n"]["pe"]]
+        if extra.get("tr"):
             n_cut += 1
             assert original and original.startswith(text) and len(text) == rule["limit"]
             assert extra["tr"] == len(original)
+            # The prompt of a cut case is cut too: [kept text, None, None, whole length].
+            assert prompt[1:] == [None, None, 400] and len(prompt[0]) == rule["limit"]
         elif original:
             assert text == original
+            assert isinstance(prompt, str) and len(prompt) == 400
     assert n_cut == 40
     # The same build without a budget keeps everything whole.
     assert page_blocks(whole)[0]["truncation"] is None
@@ -468,6 +473,8 @@ def test_deep_link_opens_the_case_and_a_missing_one_says_so(browser: Browser, re
     o2.page.wait_for_selector("pre.output[data-side='new']")
     assert o2.page.get_attribute("#case-list .row.sel", "data-key") == "identity/id-005/0"
     assert o2.page.text_content("pre.output[data-side='new']") == "I am Aurora."
+    # A healthy row's snippet is read from the compressed texts when the row shows.
+    expect(o2.page.locator("#case-list .row.sel .snippet")).to_have_text("I am Aurora.")
     # Ids with markup travel through the fragment percent-encoded and come back as plain text.
     o3 = Opened(browser, report, "#case=" + quote(f"instruction/{HOSTILE_ID}/0", safe="/"))
     o3.page.wait_for_selector(".case-head h2")
@@ -642,9 +649,9 @@ def test_cut_outputs_and_the_rule_are_shown(browser: Browser, tmp_path: Path) ->
         rows.append((r, score(r)))
     folder = write_run(tmp_path / "big", "big", rows)
     path = build_report(folder, max_size_mb=0.3)
-    _, index, _ = page_blocks(path)
-    cut = next(c for c in index["cases"] if c["n"].get("tr"))
-    whole = next(c for c in index["cases"] if not c["n"].get("tr"))
+    _, index, entries = page_blocks(path)
+    cut = next(c for c in index["cases"] if entries[c["n"]["x"]][1].get("tr"))
+    whole = next(c for c in index["cases"] if not entries[c["n"]["x"]][1].get("tr"))
     o = Opened(browser, path, "#overview")
     page = o.page
     text = page.text_content("#truncation")
@@ -704,3 +711,16 @@ def test_single_run_without_scores_or_comparison(browser: Browser, tmp_path: Pat
     assert page.text_content("pre.output[data-side='new']") == "短い答え 🙂 done"
     assert "scores.jsonl: not found" in page.text_content("#overview")
     o.assert_quiet()
+
+
+def test_cli_report_takes_a_size_budget(runs: tuple[Path, Path], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from evalgen.cli import main
+
+    shutil.copytree(runs[1], tmp_path / "new")
+    assert main(["report", str(tmp_path / "new"), "--baseline", str(runs[0]), "--max-size-mb", "0"]) == 0
+    assert page_blocks(tmp_path / "new" / "report.html")[0]["truncation"] is None
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "new"), "--max-size-mb", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["evalgen: error: --max-size-mb -1.0: must be 0 (no limit) or more megabytes"]

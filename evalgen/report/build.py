@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,7 @@ DETECTOR_ORDER = ("repetition", "truncation", "missing_eos", "identity_leak", "l
 TASK = "task"
 """Pseudo-detector for old-task answers scored wrong (task_correct false), filterable like the rest."""
 
-SNIPPET_CHARS = 80  # the list row shows ~60 characters; the rest is in the case view
+SNIPPET_COLUMNS = 64  # the list row shows ~55 columns (a CJK character takes two); the rest is in the case view
 HIST_BINS = 24
 DEFAULT_MAX_SIZE_MB = 15.0
 """Above this size, healthy outputs (no detector flag and no wrong answer in either run) are cut,
@@ -87,15 +88,17 @@ class _Run:
 
 # --- page data ------------------------------------------------------------------------------------
 
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
 def _utf16(text: str, index: int) -> int:
     """A Python (code point) offset as a JavaScript (UTF-16 code unit) offset."""
     index = max(0, min(index, len(text)))
-    prefix = text[:index]
-    return index + sum(1 for ch in prefix if ord(ch) > 0xFFFF)
+    return index + len(_ASTRAL.findall(text, 0, index))
 
 
 def _is_astral_free(text: str) -> bool:
-    return not text or max(text) <= "\uffff"
+    return text.isascii() or _ASTRAL.search(text) is None
 
 
 def _findings(output: str, score: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -136,7 +139,16 @@ def _findings(output: str, score: dict[str, Any] | None) -> list[dict[str, Any]]
 
 
 def _snippet(text: str) -> str:
-    return " ".join(text[: SNIPPET_CHARS * 2].split())[:SNIPPET_CHARS]
+    """The start of the output as the list row shows it: whitespace collapsed, ~SNIPPET_COLUMNS wide."""
+    head = " ".join(text[: SNIPPET_COLUMNS * 2].split())[:SNIPPET_COLUMNS]
+    if head.isascii():
+        return head
+    width = 0
+    for i, ch in enumerate(head):
+        width += 2 if ch >= "\u1100" else 1
+        if width > SNIPPET_COLUMNS:
+            return head[:i]
+    return head
 
 
 def _tokens_known(record: GenerationRecord) -> bool:
@@ -150,31 +162,38 @@ def _turns_not_in_prompt(record: GenerationRecord) -> bool:
         isinstance(m.get("content"), str) and m["content"].strip() not in record.prompt_text for m in record.messages)
 
 
-def _side_entry(record: GenerationRecord, score: dict[str, Any] | None, limit: int | None = None) -> dict[str, Any]:
-    """The bulk entry of one output: the text (cut to `limit` characters if given), how it ended, findings."""
-    output = record.output
-    cut = limit is not None and len(output) > limit
-    if cut:
-        output = output[:limit]
+def _side_entry(record: GenerationRecord, score: dict[str, Any] | None) -> dict[str, Any]:
+    """The bulk entry of one output: the text, how it ended, the findings (spans in UTF-16 units)."""
     raw = record.output_raw or ""
     same = raw == record.output
     tail = not same and raw.startswith(record.output)
     entry: dict[str, Any] = {
-        "o": output,
+        "o": record.output,
         # Raw output is usually the output plus its end token: store just that tail.
-        "r": None if same or tail or cut else raw,
-        "rt": raw[len(record.output):] if tail and not cut else None,
+        "r": None if same or tail else raw,
+        "rt": raw[len(record.output):] if tail else None,
         "sd": record.stop_detail,
         "lat": round(record.latency_s, 4) if isinstance(record.latency_s, int | float) else None,
         "ref": record.reference,
         "sc": record.scorer,
         "lang": record.lang,
         "tags": list(record.tags or []),
-        "fd": _findings(output, score),
+        "fd": _findings(record.output, score),
     }
-    if cut:
-        entry["tr"] = len(record.output)
     return {k: v for k, v in entry.items() if v is not None}
+
+
+def _cut_entry(entry: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The entry with its output cut to `limit` characters: no raw output, spans past the cut dropped."""
+    output = entry["o"][:limit]
+    end = _utf16(output, len(output))
+    findings = []
+    for f in entry["fd"]:
+        spans = [[s, min(e, end), lab] for s, e, lab in f["sp"] if s <= end]
+        findings.append({**f, "sp": spans})
+    cut = {k: v for k, v in entry.items() if k not in ("r", "rt")}
+    cut.update(o=output, fd=findings, tr=len(entry["o"]))
+    return cut
 
 
 def _side_line(entry: dict[str, Any]) -> list[Any]:
@@ -188,9 +207,10 @@ class _Payload:
     def __init__(self, detectors: list[str], suites: list[str], stops: list[str]) -> None:
         self.detectors, self.suites, self.stops = detectors, suites, stops
         self.bit = {d: 1 << i for i, d in enumerate(detectors)}
-        self.bulk = Bulk()
+        self.entries: list[Any] = []
+        """Bulk entries as values: a prompt's text (or list), or a side's entry dict."""
         self.prompt_index: dict[str, int] = {}
-        self.sides: list[tuple[int, GenerationRecord, dict[str, Any] | None, dict[str, Any]]] = []
+        self.side_entries: list[int] = []
 
     def _prompt(self, record: GenerationRecord) -> int:
         # Samples of one probe, and base and new runs, share prompts: store each once.
@@ -202,7 +222,8 @@ class _Payload:
         else:
             value = key = record.prompt_text
         if key not in self.prompt_index:
-            self.prompt_index[key] = self.bulk.add(value)
+            self.prompt_index[key] = len(self.entries)
+            self.entries.append(value)
         return self.prompt_index[key]
 
     def bits(self, score: dict[str, Any] | None) -> int:
@@ -221,7 +242,9 @@ class _Payload:
         entry = _side_entry(record, score)
         if extra:
             entry["tf"] = dict(extra)
-        x = self.bulk.add(_side_line(entry))
+        x = len(self.entries)
+        self.entries.append(entry)
+        self.side_entries.append(x)
         scores = [0.0] * len(self.detectors)
         for f in entry["fd"]:
             if f["d"] in self.bit:
@@ -229,7 +252,7 @@ class _Payload:
                 scores[i] = max(scores[i], f["s"])
         if correct is False and TASK in self.bit:
             scores[self.detectors.index(TASK)] = 1.0
-        row = {
+        return {
             "f": self.bits(score),
             "s": [round(s, 4) for s in scores] if any(scores) else 0,
             "st": self.stops.index(record.stop_reason),
@@ -240,8 +263,10 @@ class _Payload:
             "x": x,
             "pe": prompt,
         }
-        self.sides.append((x, record, score, row))
-        return row
+
+    def line(self, i: int) -> str:
+        value = self.entries[i]
+        return json_line(_side_line(value) if isinstance(value, dict) else value)
 
 
 def _groups(cases: list[dict[str, Any]], pairs: list[tuple[Any, Any]], detectors: list[str],
@@ -416,7 +441,7 @@ def _read(run_dir: Path, baseline_dir: Path | None,
 def _payload(run_dir: Path, baseline_dir: Path | None, max_bytes: int,
              doctor: Sequence[Mapping[str, Any]] | None = None,
              teacher_forced: Mapping[str, Mapping[str, Any]] | None = None,
-             ) -> tuple[dict[str, Any], dict[str, Any], Bulk]:
+             ) -> tuple[dict[str, Any], str, Bulk]:
     warnings: list[str] = []
     new, base, baseline_dir, comparison = _read(run_dir, baseline_dir, warnings)
     runs = [r for r in (base, new) if r]
@@ -442,6 +467,12 @@ def _payload(run_dir: Path, baseline_dir: Path | None, max_bytes: int,
         cases.append({"su": suite_index[key[0]], "p": key[1], "sm": key[2], "n": sides[0], "b": sides[1]})
         pairs.append((pair[0], pair[1]))
     groups = _groups(cases, pairs, detectors, payload.bit)
+    for case in cases:
+        # The list shows bad cases first; a healthy row reads its snippet from the bulk when shown.
+        if not ((case["n"] or {}).get("f") or (case["b"] or {}).get("f")):
+            for row in (case["n"], case["b"]):
+                if row:
+                    del row["sn"]
     if comparison:
         warnings.extend(str(w) for w in comparison.get("warnings") or [])
         # The flip lists and the runs' metadata are already in the page in another form.
@@ -465,46 +496,73 @@ def _payload(run_dir: Path, baseline_dir: Path | None, max_bytes: int,
         "n_cases": len(cases),
         "truncation": None,
     }
-    index = {"cases": cases, "groups": groups}
-    _fit(data, index, payload, max_bytes)
-    return data, index, payload.bulk
+    index = pack_index({"cases": cases, "groups": groups})
+    return data, index, _fit(data, index, cases, payload, max_bytes)
 
 
-def _fit(data: dict[str, Any], index: dict[str, Any], payload: _Payload, max_bytes: int) -> None:
-    """Cut healthy outputs (not the sample) when the page would exceed `max_bytes`; the rule goes into
-    `data["truncation"]` and each cut side's row gets `tr` (its whole length)."""
-    if max_bytes <= 0:
-        return
-    cases = index["cases"]
+def _text(value: Any) -> str:
+    """The text of a bulk entry that the size rule may cut: a side's output, a prompt's text."""
+    return str(value["o"] if isinstance(value, dict) else value if isinstance(value, str) else value[0])
+
+
+def _cut_prompt(value: Any, limit: int) -> Any:
+    """A prompt entry cut to `limit` characters: [text, None, None, whole length]."""
+    text = value if isinstance(value, str) else value[0]
+    return value if len(text) <= limit else [text[:limit], None, None, len(text)]
+
+
+def _fit(data: dict[str, Any], index: str, cases: list[dict[str, Any]], payload: _Payload, max_bytes: int) -> Bulk:
+    """The bulk's lines, each entry serialized once. When the page would exceed `max_bytes`, the
+    outputs and prompts of healthy cases (not the fixed sample) are cut to the most characters that
+    fit, and the rule goes into `data["truncation"]`."""
     healthy = [i for i, c in enumerate(cases) if not ((c["n"] or {}).get("f") or (c["b"] or {}).get("f"))]
-    sample = _healthy_sample([(payload.suites[c["su"]], c["p"], c["sm"]) for c in cases], healthy)
-    cuttable = {row["x"] for i in healthy if i not in sample for row in (cases[i]["n"], cases[i]["b"]) if row}
-    bulk = payload.bulk
+    cuttable: set[int] = set()
+    sample: set[int] = set()
+    if max_bytes > 0 and healthy:
+        sample = _healthy_sample([(payload.suites[c["su"]], c["p"], c["sm"]) for c in cases], healthy)
+        cut_cases = set(healthy) - sample
+        keep_prompts = {row["pe"] for i, c in enumerate(cases) if i not in cut_cases
+                        for row in (c["n"], c["b"]) if row}
+        for i in cut_cases:
+            for row in (cases[i]["n"], cases[i]["b"]):
+                if row:
+                    cuttable.add(row["x"])
+                    if row["pe"] not in keep_prompts:
+                        cuttable.add(row["pe"])
+    lines: list[str | None] = [None if i in cuttable else payload.line(i) for i in range(len(payload.entries))]
     if not cuttable:
-        return
-    ratio = bulk.ratio()
-    whole = sum(bulk.line_bytes(i) for i in range(len(bulk.lines)) if i not in cuttable)
-    fixed = page_overhead() + len(json_line(data)) + len(pack_index(index)) + int(whole * ratio)
-    sides = [s for s in payload.sides if s[0] in cuttable]
-    lengths = [(bulk.line_bytes(x), len(r.output.encode("utf-8", "surrogatepass")), len(r.output))
-               for x, r, _, _ in sides]
+        return Bulk([line or "" for line in lines])
+    whole = Bulk([line for line in lines if line is not None])
+    ratio = whole.ratio() if whole.lines else 0.5
+    fixed = page_overhead() + len(json_line(data)) + len(index) + int(whole.raw_bytes() * ratio)
+    # Each entry's bytes besides its text (findings, figures), from a sample: serializing every
+    # entry twice would double the build's slowest step.
+    order = sorted(cuttable)
+    probe = order[:: max(1, len(order) // 2000)]
+    rest = sum(len(payload.line(x).encode("utf-8")) - len(_text(payload.entries[x]).encode("utf-8", "surrogatepass"))
+               for x in probe) / len(probe)
+    lengths = []
+    for x in order:
+        text = _text(payload.entries[x])
+        out = len(text.encode("utf-8", "surrogatepass"))
+        lengths.append((int(rest) + out, out, len(text)))
     limit = truncation_limit(fixed, max_bytes, ratio, lengths, MIN_KEPT_CHARS)
-    if limit is None:
-        return
     n_cut = 0
-    for x, record, score, row in sides:
-        if len(record.output) > limit:
-            old = json.loads(bulk.lines[x])[1]
-            entry = _side_entry(record, score, limit)
-            if "tf" in old:
-                entry["tf"] = old["tf"]
-            bulk.replace(x, _side_line(entry))
-            row["tr"] = 1
+    for x in cuttable:
+        value = payload.entries[x]
+        if limit is not None and isinstance(value, dict) and len(value["o"]) > limit:
+            lines[x] = json_line(_side_line(_cut_entry(value, limit)))
             n_cut += 1
-    data["truncation"] = {
-        "max_mb": round(max_bytes / 1e6, 1), "limit": limit, "n_cut": n_cut, "n_healthy": len(healthy),
-        "n_sample": len(sample), "sample": SAMPLE_FULL,
-    }
+        elif limit is not None and not isinstance(value, dict):
+            lines[x] = json_line(_cut_prompt(value, limit))
+        else:
+            lines[x] = payload.line(x)
+    if n_cut:
+        data["truncation"] = {
+            "max_mb": round(max_bytes / 1e6, 1), "limit": limit, "n_cut": n_cut, "n_healthy": len(healthy),
+            "n_sample": len(sample), "sample": SAMPLE_FULL,
+        }
+    return Bulk([line or "" for line in lines])
 
 
 def build_report(run_dir: str | Path, baseline_dir: str | Path | None = None,
@@ -528,7 +586,7 @@ def build_report(run_dir: str | Path, baseline_dir: str | Path | None = None,
     encoded = bulk.encode()
     data["chunks"] = encoded.starts
     try:
-        render_page(out, data, pack_index(index), encoded)
+        render_page(out, data, index, encoded)
     except OSError as exc:
         raise RunFolderError(f"{out}: cannot write the report ({exc})") from exc
     return out

@@ -89,20 +89,13 @@ class Encoded:
 
 
 class Bulk:
-    """Entries (JSON lines) in the order they are added, compressed chunk by chunk."""
+    """The entries' lines (compact JSON, in entry order), compressed chunk by chunk."""
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
 
-    def add(self, value: Any) -> int:
-        self.lines.append(json_line(value))
-        return len(self.lines) - 1
-
-    def replace(self, index: int, value: Any) -> None:
-        self.lines[index] = json_line(value)
-
-    def line_bytes(self, index: int) -> int:
-        return len(self.lines[index].encode("utf-8"))
+    def raw_bytes(self) -> int:
+        return sum(len(line.encode("utf-8")) + 1 for line in self.lines)
 
     def _cut(self) -> Iterator[tuple[int, bytes]]:
         start, size, parts = 0, 0, []

@@ -81,11 +81,24 @@
     const ch = await loadChunk(chunkOf(e));
     return JSON.parse(lineOf(ch, e - ch.first));
   }
-  // Side entries are [output, {details}]; prompt entries a string, or [all turns, prompt, messages].
+  // Side entries are [output, {details}]; prompt entries a string, [all turns, prompt, messages],
+  // or, cut by the size rule, [the kept text, null, null, whole length].
   function sideEntry(raw) { return raw ? Object.assign({ o: raw[0] }, raw[1]) : null; }
   function promptEntry(raw) {
     if (raw === null || raw === undefined) return null;
-    return typeof raw === 'string' ? { t: raw, m: null } : { t: raw[1], m: raw[2] };
+    if (typeof raw === 'string') return { t: raw, m: null };
+    return raw[1] === null ? { t: raw[0], m: null, tr: raw[3] } : { t: raw[1], m: raw[2] };
+  }
+  // A healthy case's snippet is not in the index (it is rarely listed): read it when its row shows.
+  const snippets = new Map();
+  function fillSnippet(el, side) {
+    if (!snippets.has(side.x)) {
+      snippets.set(side.x, entry(side.x).then((raw) => {
+        const text = raw[0].slice(0, 200).split(/\s+/).filter(Boolean).join(' ');
+        return text.slice(0, 80);
+      }));
+    }
+    snippets.get(side.x).then((text) => { el.textContent = text || '(empty output)'; el.classList.remove('pending'); });
   }
   async function caseTexts(i) {
     const c = CASES[i];
@@ -349,7 +362,7 @@
     const t = DATA.truncation;
     return h('section', { class: 'card note-card', id: 'truncation' }, h('h2', {}, 'Some healthy outputs are cut'),
       h('p', {}, `This report keeps to about ${t.max_mb} MB: ${plural(t.n_cut, 'healthy output')} (no detector flag and no wrong answer in ` +
-        `either run) ${t.n_cut === 1 ? 'is' : 'are'} cut to their first ${plural(t.limit, 'character')}. Bad and flipped cases, and a fixed ` +
+        `either run) ${t.n_cut === 1 ? 'is' : 'are'} cut to their first ${plural(t.limit, 'character')}, and so are their prompts. Bad and flipped cases, and a fixed ` +
         `sample of ${plural(t.n_sample, 'healthy case')} (the ${t.sample} with the smallest CRC-32 of their key), are whole. ` +
         'The full texts are in each run\'s generations.jsonl; `evalgen report --max-size-mb 0` builds a report without cuts.'));
   }
@@ -721,6 +734,9 @@
     const c = CASES[i];
     const main = c.n || c.b;
     const [status, statusText] = caseStatus(c);
+    const snippet = h('div', { class: 'snippet' + (main.sn === undefined ? ' pending' : '') },
+      main.sn === undefined ? '…' : main.sn || '(empty output)');
+    if (main.sn === undefined) fillSnippet(snippet, main);
     const el = h('div', {
       class: 'row' + (i === S.sel ? ' sel' : '') + (item.g !== undefined ? ' member' : ''), role: 'option', 'data-key': c.k, 'data-index': i,
       'aria-selected': i === S.sel ? 'true' : 'false', title: c.k, onclick: () => openCase(i),
@@ -730,7 +746,7 @@
     h('div', { class: 'line2' }, badgesOf(c), h('span', { class: 'grow' }),
       h('span', { class: 'stop stop-' + DATA.stops[main.st] }, DATA.stops[main.st]),
       h('span', { class: 'tok', title: main.t === null ? 'imported without token ids: characters' : 'tokens' }, lengthText(main).replace(/ tokens?$/, ' tok'))),
-    h('div', { class: 'snippet' }, main.sn || '(empty output)'));
+    snippet);
     el.style.top = v * ROW_H + 'px';
     return el;
   }
@@ -864,6 +880,7 @@
       prompt: p ? p.t : null, output: d ? d.o : null, finish_reason: FINISH[DATA.stops[side.st]] ?? null,
     };
     if (p && p.m) line.messages = p.m;
+    if (p && p.tr) line.prompt_truncated_from = p.tr;
     line.new = exportSide(c.n, t.dn);
     if (HAS_BASE) line.base = exportSide(c.b, t.db);
     if (HAS_BASE && t.pb && t.pn && t.pb.t !== t.pn.t) line.base_prompt = t.pb.t;
@@ -977,7 +994,11 @@
   // user turn in it), the conversation turn by turn.
   function promptBlock(p, title) {
     if (!p) return h('div', { class: 'block prompt' }, h('h3', {}, title), h('pre', { class: 'text prompt-text' }, ''));
-    if (!p.m) return h('div', { class: 'block prompt' }, h('h3', {}, title), h('pre', { class: 'text prompt-text' }, p.t));
+    if (!p.m) {
+      return h('div', { class: 'block prompt' }, h('h3', {}, title), h('pre', { class: 'text prompt-text' }, p.t),
+        p.tr ? h('p', { class: 'note cut-note' }, `Cut to its first ${plural(p.t.length, 'character')} of ${p.tr.toLocaleString('en-US')} ` +
+          'in this report (the prompt of a healthy case; see the size rule in the overview).') : null);
+    }
     const turns = p.m.map((m) => h('div', { class: 'turn ' + String(m.role) },
       h('span', { class: 'role' }, String(m.role)), h('pre', { class: 'text turn-text' }, String(m.content))));
     return h('div', { class: 'block prompt conversation' }, h('h3', {}, `conversation · ${plural(p.m.length, 'turn')}`), ...turns);
