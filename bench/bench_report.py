@@ -228,10 +228,16 @@ def main() -> None:
         builders = {args.baseline_ref: report_at(args.baseline_ref, scratch / "old"), "current": build_report}
     targets: list[tuple[str, Path, Path | None]] = []
     t0 = time.perf_counter()
-    # A --keep folder from an earlier bench with the same sizes is reused as it is.
+    # A --keep folder from an earlier bench of the same corpus and sizes is reused as it is.
+    stamp_path = root / "bench-corpus.json"
+    stamp = {"lines": len(lines), "chars": sum(chars), "first": lines[0]["id"], "last": lines[-1]["id"]}
+    same_corpus = stamp_path.is_file() and json.loads(stamp_path.read_text(encoding="utf-8")) == stamp
+    root.mkdir(parents=True, exist_ok=True)
+    stamp_path.write_text(json.dumps(stamp), encoding="utf-8")
+
     def ready(folder: Path, n: int) -> bool:
         run = folder / "run.json"
-        return run.is_file() and json.loads(run.read_text(encoding="utf-8"))["counts"]["records"] == n
+        return same_corpus and run.is_file() and json.loads(run.read_text(encoding="utf-8"))["counts"]["records"] == n
 
     if args.single:
         folder = root / "single"

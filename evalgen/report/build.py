@@ -18,7 +18,16 @@ from typing import Any
 
 from evalgen.errors import RunFolderError
 from evalgen.records import STOP_REASONS, GenerationRecord, record_key
-from evalgen.report.encode import Bulk, json_line, pack_index, page_overhead, render_page, truncation_limit
+from evalgen.report.encode import (
+    Bulk,
+    Encoded,
+    embed_json,
+    json_line,
+    pack_index,
+    page_overhead,
+    render_page,
+    truncation_limit,
+)
 from evalgen.report.groups import EVIDENCE_CHARS, evidence_text, group_findings
 from evalgen.runfolder import iter_jsonl
 
@@ -441,7 +450,7 @@ def _read(run_dir: Path, baseline_dir: Path | None,
 def _payload(run_dir: Path, baseline_dir: Path | None, max_bytes: int,
              doctor: Sequence[Mapping[str, Any]] | None = None,
              teacher_forced: Mapping[str, Mapping[str, Any]] | None = None,
-             ) -> tuple[dict[str, Any], str, Bulk]:
+             ) -> tuple[dict[str, Any], str, Encoded]:
     warnings: list[str] = []
     new, base, baseline_dir, comparison = _read(run_dir, baseline_dir, warnings)
     runs = [r for r in (base, new) if r]
@@ -452,9 +461,19 @@ def _payload(run_dir: Path, baseline_dir: Path | None, max_bytes: int,
                                         - set(STOP_REASONS))
     payload = _Payload(detectors, suites, stops)
     suite_index = {s: i for i, s in enumerate(suites)}
-    cases: list[dict[str, Any]] = []
-    pairs: list[tuple[Any, Any]] = []
-    for key in keys:
+    # Healthy cases (no flag, no wrong answer in either run) outside the fixed sample may be cut: their
+    # entries go after all others, so the texts kept whole and the cuttable ones compress apart.
+    healthy = [i for i, key in enumerate(keys) if not any(
+        payload.bits(run.scores.get(key)) for run in runs if key in run.records)]
+    sample = _healthy_sample(keys, healthy) if max_bytes > 0 else set()
+    cuttable = set(healthy) - sample if max_bytes > 0 else set()
+    cases: list[dict[str, Any]] = [{} for _ in keys]
+    pairs: list[tuple[Any, Any]] = [(None, None) for _ in keys]
+    boundary = 0
+    for i in [i for i in range(len(keys)) if i not in cuttable] + sorted(cuttable):
+        if i in cuttable and not boundary:
+            boundary = len(payload.entries)
+        key = keys[i]
         sides, pair = [], []
         extra = (teacher_forced or {}).get(f"{key[0]}/{key[1]}/{key[2]}")
         for run in (new, base):
@@ -464,8 +483,10 @@ def _payload(run_dir: Path, baseline_dir: Path | None, max_bytes: int,
             pair.append((record, score) if run and record else None)
             if run and record:
                 extra = None  # the case's teacher-forced figures go with its first side only
-        cases.append({"su": suite_index[key[0]], "p": key[1], "sm": key[2], "n": sides[0], "b": sides[1]})
-        pairs.append((pair[0], pair[1]))
+        cases[i] = {"su": suite_index[key[0]], "p": key[1], "sm": key[2], "n": sides[0], "b": sides[1]}
+        pairs[i] = (pair[0], pair[1])
+    if not cuttable:
+        boundary = len(payload.entries)
     groups = _groups(cases, pairs, detectors, payload.bit)
     for case in cases:
         # The list shows bad cases first; a healthy row reads its snippet from the bulk when shown.
@@ -478,7 +499,7 @@ def _payload(run_dir: Path, baseline_dir: Path | None, max_bytes: int,
         # The flip lists and the runs' metadata are already in the page in another form.
         comparison = {k: v for k, v in comparison.items() if k not in ("flips", "base", "new")}
     title = f"evalgen · {new.name}" + (f" vs {base.name}" if base else "")
-    data = {
+    data: dict[str, Any] = {
         "title": title,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "new": {"name": new.name, "path": str(run_dir), "run": new.run, "n": len(new.records)},
@@ -497,7 +518,10 @@ def _payload(run_dir: Path, baseline_dir: Path | None, max_bytes: int,
         "truncation": None,
     }
     index = pack_index({"cases": cases, "groups": groups})
-    return data, index, _fit(data, index, cases, payload, max_bytes)
+    encoded = _fit(data, index, payload, boundary, max_bytes)
+    if data["truncation"]:
+        data["truncation"].update(n_healthy=len(healthy), n_sample=len(sample), sample=SAMPLE_FULL)
+    return data, index, encoded
 
 
 def _text(value: Any) -> str:
@@ -511,34 +535,34 @@ def _cut_prompt(value: Any, limit: int) -> Any:
     return value if len(text) <= limit else [text[:limit], None, None, len(text)]
 
 
-def _fit(data: dict[str, Any], index: str, cases: list[dict[str, Any]], payload: _Payload, max_bytes: int) -> Bulk:
-    """The bulk's lines, each entry serialized once. When the page would exceed `max_bytes`, the
-    outputs and prompts of healthy cases (not the fixed sample) are cut to the most characters that
-    fit, and the rule goes into `data["truncation"]`."""
-    healthy = [i for i, c in enumerate(cases) if not ((c["n"] or {}).get("f") or (c["b"] or {}).get("f"))]
-    cuttable: set[int] = set()
-    sample: set[int] = set()
-    if max_bytes > 0 and healthy:
-        sample = _healthy_sample([(payload.suites[c["su"]], c["p"], c["sm"]) for c in cases], healthy)
-        cut_cases = set(healthy) - sample
-        keep_prompts = {row["pe"] for i, c in enumerate(cases) if i not in cut_cases
-                        for row in (c["n"], c["b"]) if row}
-        for i in cut_cases:
-            for row in (cases[i]["n"], cases[i]["b"]):
-                if row:
-                    cuttable.add(row["x"])
-                    if row["pe"] not in keep_prompts:
-                        cuttable.add(row["pe"])
-    lines: list[str | None] = [None if i in cuttable else payload.line(i) for i in range(len(payload.entries))]
-    if not cuttable:
-        return Bulk([line or "" for line in lines])
-    whole = Bulk([line for line in lines if line is not None])
-    ratio = whole.ratio() if whole.lines else 0.5
-    fixed = page_overhead() + len(json_line(data)) + len(index) + int(whole.raw_bytes() * ratio)
-    # Each entry's bytes besides its text (findings, figures), from a sample: serializing every
-    # entry twice would double the build's slowest step.
-    order = sorted(cuttable)
+def _fit(data: dict[str, Any], index: str, payload: _Payload, boundary: int, max_bytes: int) -> Encoded:
+    """Every entry serialized once and compressed. Entries from `boundary` on belong to cuttable
+    (healthy, unsampled) cases: when the page would exceed `max_bytes`, their outputs and prompts are
+    cut to the most characters that fit. Sizes are measured, not guessed: the entries kept whole are
+    compressed first, then the cuttable ones at an estimated limit, and once more at a corrected one
+    if that missed. The rule goes into `data["truncation"]`."""
+    whole = Bulk([payload.line(i) for i in range(boundary)]).encode()
+    n = len(payload.entries)
+    if boundary == n:
+        return whole
+    order = range(boundary, n)
+
+    def cut_line(x: int, limit: int | None) -> str:
+        value = payload.entries[x]
+        if limit is not None and isinstance(value, dict) and len(value["o"]) > limit:
+            return json_line(_side_line(_cut_entry(value, limit)))
+        if limit is not None and not isinstance(value, dict):
+            return json_line(_cut_prompt(value, limit))
+        return payload.line(x)
+
+    def attempt(limit: int | None) -> Encoded:
+        part = Bulk([cut_line(x, limit) for x in order]).encode()
+        return Encoded(whole.chunks + part.chunks, whole.starts + [boundary + s for s in part.starts],
+                       whole.raw_bytes + part.raw_bytes)
+
+    fixed = page_overhead() + len(embed_json(data)) + 200 + len(index) + whole.size
     probe = order[:: max(1, len(order) // 2000)]
+    # Bytes of an entry besides its text (findings, figures), from a sample.
     rest = sum(len(payload.line(x).encode("utf-8")) - len(_text(payload.entries[x]).encode("utf-8", "surrogatepass"))
                for x in probe) / len(probe)
     lengths = []
@@ -546,23 +570,23 @@ def _fit(data: dict[str, Any], index: str, cases: list[dict[str, Any]], payload:
         text = _text(payload.entries[x])
         out = len(text.encode("utf-8", "surrogatepass"))
         lengths.append((int(rest) + out, out, len(text)))
+    ratio = whole.size / whole.raw_bytes if whole.raw_bytes else 0.5
     limit = truncation_limit(fixed, max_bytes, ratio, lengths, MIN_KEPT_CHARS)
-    n_cut = 0
-    for x in cuttable:
-        value = payload.entries[x]
-        if limit is not None and isinstance(value, dict) and len(value["o"]) > limit:
-            lines[x] = json_line(_side_line(_cut_entry(value, limit)))
-            n_cut += 1
-        elif limit is not None and not isinstance(value, dict):
-            lines[x] = json_line(_cut_prompt(value, limit))
-        else:
-            lines[x] = payload.line(x)
+    encoded = attempt(limit)
+    if limit is not None and limit > MIN_KEPT_CHARS and not 0.95 * max_bytes <= fixed + encoded.size - whole.size \
+            <= max_bytes:
+        # The cut texts compressed differently from the whole ones: fit again with their measured
+        # ratio (page bytes per modelled raw byte at that limit), leaving a little room.
+        modelled = sum(line - out + (out if chars <= limit else out * limit / max(1, chars))
+                       for line, out, chars in lengths)
+        ratio = (encoded.size - whole.size) / max(1.0, modelled)
+        limit = truncation_limit(fixed, int(max_bytes * 0.98), ratio, lengths, MIN_KEPT_CHARS)
+        encoded = attempt(limit)
+    n_cut = sum(1 for x in order if limit is not None and isinstance(payload.entries[x], dict)
+                and len(payload.entries[x]["o"]) > limit)
     if n_cut:
-        data["truncation"] = {
-            "max_mb": round(max_bytes / 1e6, 1), "limit": limit, "n_cut": n_cut, "n_healthy": len(healthy),
-            "n_sample": len(sample), "sample": SAMPLE_FULL,
-        }
-    return Bulk([line or "" for line in lines])
+        data["truncation"] = {"max_mb": round(max_bytes / 1e6, 1), "limit": limit, "n_cut": n_cut}
+    return encoded
 
 
 def build_report(run_dir: str | Path, baseline_dir: str | Path | None = None,
@@ -580,10 +604,9 @@ def build_report(run_dir: str | Path, baseline_dir: str | Path | None = None,
     RunFolderError for a missing or corrupt file.
     """
     run_dir = Path(run_dir)
-    data, index, bulk = _payload(run_dir, Path(baseline_dir) if baseline_dir else None,
-                                 int(max_size_mb * 1e6), doctor, teacher_forced)
+    data, index, encoded = _payload(run_dir, Path(baseline_dir) if baseline_dir else None,
+                                    int(max_size_mb * 1e6), doctor, teacher_forced)
     out = Path(out_path) if out_path else run_dir / REPORT_NAME
-    encoded = bulk.encode()
     data["chunks"] = encoded.starts
     try:
         render_page(out, data, index, encoded)

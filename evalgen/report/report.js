@@ -763,8 +763,9 @@
       onclick: () => toggleGroup(item),
     },
     h('div', { class: 'line1' }, h('span', { class: 'caret' }, open ? '▾' : '▸'), h('span', { class: 'gcount' }, item.m.length + ' ×'),
+      h('span', { class: `badge ${colourClass(DET[G.d])} bad` }, label(DET[G.d])),
       h('span', { class: 'status ' + first }, [...statuses].map(([t, n]) => (statuses.size > 1 ? n + ' ' : '') + t).join(' · ')),
-      h('span', { class: `badge ${colourClass(DET[G.d])} bad` }, label(DET[G.d])), h('span', { class: 'look' }, 'look-alikes')),
+      h('span', { class: 'look' }, 'look-alikes')),
     h('div', { class: 'line2 evidence' }, '“' + G.ev + '”'),
     h('div', { class: 'snippet ids' }, ids));
     el.style.top = v * ROW_H + 'px';
