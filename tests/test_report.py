@@ -170,12 +170,29 @@ def report(runs: tuple[Path, Path]) -> Path:
     return build_report(new, baseline_dir=base)
 
 
+def cases_from_columns(columns: dict[str, Any]) -> list[dict[str, Any]]:
+    """The index's columns as one dict per case, as the page rebuilds them."""
+    cases: list[dict[str, Any]] = [{"su": su, "p": p, "sm": sm, "n": None, "b": None}
+                                   for su, p, sm in zip(columns["su"], columns["p"], columns["sm"], strict=True)]
+    for side in ("n", "b"):
+        col = columns[side]
+        for i, case in enumerate(cases):
+            if col and col["has"][i]:
+                case[side] = {f: col[f][i] for f in col if f not in ("has", "sn")}
+                if str(i) in col["sn"]:
+                    case[side]["sn"] = col["sn"][str(i)]
+    for i, d, g in columns["g"]:
+        cases[i].setdefault("g", []).append([d, g])
+    return cases
+
+
 def page_blocks(path: Path) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
     """The page's data as the browser decodes it: the plain overview, the index and every entry."""
     page = path.read_text(encoding="utf-8")
     data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S).group(1))
     unpack = lambda b64: gzip.decompress(base64.b64decode(b64)).decode("utf-8")  # noqa: E731
-    index = json.loads(unpack(re.search(r'<script type="application/gzip" id="index">(.*?)</script>', page).group(1)))
+    columns = json.loads(unpack(re.search(r'<script type="application/gzip" id="index">(.*?)</script>', page).group(1)))
+    index = {"groups": columns["groups"], "cases": cases_from_columns(columns)}
     entries: list[Any] = []
     for n, chunk in re.findall(r'<script type="application/gzip" id="c(\d+)">(.*?)</script>', page):
         assert data["chunks"][int(n)] == len(entries)

@@ -517,11 +517,34 @@ def _payload(run_dir: Path, baseline_dir: Path | None, max_bytes: int,
         "n_cases": len(cases),
         "truncation": None,
     }
-    index = pack_index({"cases": cases, "groups": groups})
+    index = pack_index(_columns(cases, groups))
     encoded = _fit(data, index, payload, boundary, max_bytes)
     if data["truncation"]:
         data["truncation"].update(n_healthy=len(healthy), n_sample=len(sample), sample=SAMPLE_FULL)
     return data, index, encoded
+
+
+SIDE_FIELDS = ("f", "s", "st", "t", "ch", "c", "x", "pe")
+
+
+def _columns(cases: list[dict[str, Any]], groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """The index as columns (one array per field, parsed far faster than an object per case): per
+    case su, p, sm; per side (`n`, `b`) a present flag and SIDE_FIELDS; snippets and look-alike
+    groups sparse, by case number."""
+    out: dict[str, Any] = {"su": [c["su"] for c in cases], "p": [c["p"] for c in cases],
+                           "sm": [c["sm"] for c in cases], "groups": groups,
+                           "g": [[i, d, g] for i, c in enumerate(cases) for d, g in c.get("g", ())]}
+    for side in ("n", "b"):
+        rows = [c[side] for c in cases]
+        if not any(rows):
+            out[side] = None
+            continue
+        col: dict[str, Any] = {"has": [1 if r else 0 for r in rows]}
+        for f in SIDE_FIELDS:
+            col[f] = [r[f] if r else 0 for r in rows]
+        col["sn"] = {str(i): r["sn"] for i, r in enumerate(rows) if r and "sn" in r}
+        out[side] = col
+    return out
 
 
 def _text(value: Any) -> str:

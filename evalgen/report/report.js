@@ -17,7 +17,7 @@
   const ROW_H = 72;
   let CASES = [];
   let GROUPS = [];
-  let KEY_INDEX = new Map();
+  let indexReady = false;
   const LABELS = {
     repetition: 'repetition', truncation: 'truncation', missing_eos: 'missing EOS',
     identity_leak: 'identity leak', language_drift: 'language drift', task: 'old task wrong',
@@ -106,12 +106,53 @@
     const [dn, db, pn, pb] = await Promise.all([get(c.n && c.n.x), get(c.b && c.b.x), get(c.n && c.n.pe), get(c.b && c.b.pe)]);
     return { dn: sideEntry(dn), db: sideEntry(db), pn: promptEntry(pn), pb: promptEntry(pb) };
   }
+  // A case: su (suite index), p (probe id), sm (sample), n / b (its new and base side, or null),
+  // g ([[detector, group], …] when it has look-alikes); k, its "suite/probe/sample" key. The sides
+  // are made from the index's columns when first read; filtering reads the columns directly.
+  let IDX = null;
+  const COL = { fn: null, fb: null, st: null, paired: null };
+  const SNIPPETS = { n: new Map(), b: new Map() };
+  function sideAt(which, i) {
+    const col = IDX[which];
+    if (!col || !col.has[i]) return null;
+    return { f: col.f[i], s: col.s[i], st: col.st[i], t: col.t[i], ch: col.ch[i], c: col.c[i], x: col.x[i], pe: col.pe[i],
+      sn: SNIPPETS[which].get(i) };
+  }
+  class Case {
+    constructor(i, su, p, sm) { this.i = i; this.su = su; this.p = p; this.sm = sm; this.g = null; this._n = undefined; this._b = undefined; }
+    get n() { if (this._n === undefined) this._n = sideAt('n', this.i); return this._n; }
+    get b() { if (this._b === undefined) this._b = sideAt('b', this.i); return this._b; }
+    get k() { return DATA.suites[this.su] + '/' + this.p + '/' + this.sm; }
+  }
+  // The index arrives as columns (see build.py `_columns`): one array per field.
   async function loadIndex() {
-    const idx = JSON.parse(await gunzip(document.getElementById('index').textContent));
-    CASES = idx.cases;
-    GROUPS = idx.groups;
-    for (const c of CASES) c.k = DATA.suites[c.su] + '/' + c.p + '/' + c.sm;
-    KEY_INDEX = new Map(CASES.map((c, i) => [c.k, i]));
+    const text = await gunzip(document.getElementById('index').textContent);
+    performance.mark('evalgen:index-decoded');
+    IDX = JSON.parse(text);
+    performance.mark('evalgen:index-parsed');
+    const n = IDX.su.length;
+    CASES = new Array(n);
+    for (let i = 0; i < n; i++) CASES[i] = new Case(i, IDX.su[i], IDX.p[i], IDX.sm[i]);
+    const none = new Int32Array(n);
+    const { n: cn, b: cb } = IDX;
+    COL.fn = cn ? Int32Array.from(cn.f, (f, i) => (cn.has[i] ? f : 0)) : none;
+    COL.fb = cb ? Int32Array.from(cb.f, (f, i) => (cb.has[i] ? f : 0)) : none;
+    COL.st = Int32Array.from({ length: n }, (_, i) => (cn && cn.has[i] ? cn.st[i] : cb.st[i]));
+    COL.paired = Uint8Array.from({ length: n }, (_, i) => (cn && cb && cn.has[i] && cb.has[i] ? 1 : 0));
+    for (const which of ['n', 'b']) {
+      if (IDX[which]) for (const [i, sn] of Object.entries(IDX[which].sn)) SNIPPETS[which].set(Number(i), sn);
+    }
+    for (const [i, d, g] of IDX.g) (CASES[i].g || (CASES[i].g = [])).push([d, g]);
+    GROUPS = IDX.groups;
+    indexReady = true;
+  }
+  // A "suite/probe id/sample" key (probe ids may hold "/"; suites and samples do not) → case number.
+  function findCase(key) {
+    const first = key.indexOf('/'), last = key.lastIndexOf('/');
+    if (first < 0 || last <= first) return -1;
+    const su = DATA.suites.indexOf(key.slice(0, first)), p = key.slice(first + 1, last), sm = Number(key.slice(last + 1));
+    if (su < 0 || !Number.isInteger(sm) || key.slice(last + 1) !== String(sm)) return -1;
+    return CASES.findIndex((c) => c.su === su && c.sm === sm && c.p === p);
   }
 
   // --- DOM helpers ------------------------------------------------------------------------------
@@ -171,13 +212,13 @@
   function stateBits(c, mask) {
     return [c.n ? c.n.f & mask : 0, c.b ? c.b.f & mask : 0];
   }
-  function flipMatch(n, b, c, flip) {
+  function flipMatch(n, b, paired, flip) {
     switch (flip) {
       case 'all': return true;
       case 'bad': return (n | b) !== 0;
       case 'ok': return (n | b) === 0;
-      case 'new': return !!(c.b && c.n) && (n & ~b) !== 0;
-      case 'fixed': return !!(c.b && c.n) && (b & ~n) !== 0;
+      case 'new': return paired && (n & ~b) !== 0;
+      case 'fixed': return paired && (b & ~n) !== 0;
       case 'both': return (n & b) !== 0;
       default: return true;
     }
@@ -226,17 +267,19 @@
     const mask = di < 0 ? ALL_BITS : 1 << di;
     COUNTS = new Array(DET.length).fill(0);
     const out = [];
+    const { fn, fb, st, paired } = COL;
     for (let i = 0; i < CASES.length; i++) {
-      const c = CASES[i];
-      if (S.suite >= 0 && c.su !== S.suite) continue;
-      if (S.stop >= 0 && (c.n || c.b).st !== S.stop) continue;
+      if (S.suite >= 0 && CASES[i].su !== S.suite) continue;
+      if (S.stop >= 0 && st[i] !== S.stop) continue;
       if (HITS && !HITS[i]) continue;
-      const [n, b] = stateBits(c, ALL_BITS);
-      for (let d = 0; d < DET.length; d++) {
-        const bit = 1 << d;
-        if ((n | b) & bit && flipMatch(n & bit, b & bit, c, S.flip)) COUNTS[d]++;
+      const n = fn[i], b = fb[i], p = paired[i] === 1;
+      if (n | b) {
+        for (let d = 0; d < DET.length; d++) {
+          const bit = 1 << d;
+          if ((n | b) & bit && flipMatch(n & bit, b & bit, p, S.flip)) COUNTS[d]++;
+        }
       }
-      if (flipMatch(n & mask, b & mask, c, S.flip)) out.push(i);
+      if (flipMatch(n & mask, b & mask, p, S.flip)) out.push(i);
     }
     if (S.sort === 'score') {
       // Triage order: new failures, then bad in both (or bad without a pair), then fixed; by score within.
@@ -702,6 +745,10 @@
   }
   function renderList() {
     if (S.tab !== 'cases' || !els.spacer) return;
+    if (!indexReady) {
+      els.spacer.replaceChildren(h('div', { class: 'no-cases' }, 'Loading the cases…'));
+      return;
+    }
     const top = els.list.scrollTop;
     const height = els.list.clientHeight || 800;
     const first = Math.max(0, Math.floor(top / ROW_H) - 6);
@@ -839,10 +886,10 @@
         const entries = await entryHits(q);
         const low = q.toLowerCase();
         const out = new Uint8Array(CASES.length);
-        CASES.forEach((c, i) => {
-          const sides = [c.n, c.b].filter(Boolean);
-          out[i] = c.k.toLowerCase().includes(low) || sides.some((sd) => entries.has(sd.x) || entries.has(sd.pe)) ? 1 : 0;
-        });
+        const hit = (col, i) => !!col && col.has[i] === 1 && (entries.has(col.x[i]) || entries.has(col.pe[i]));
+        for (let i = 0; i < CASES.length; i++) {
+          out[i] = hit(IDX.n, i) || hit(IDX.b, i) || CASES[i].k.toLowerCase().includes(low) ? 1 : 0;
+        }
         return out;
       })());
     }
@@ -1107,9 +1154,9 @@
     if (hash.startsWith('case=')) {
       let key = null;
       try { key = decodeURIComponent(hash.slice(5)); } catch (e) { key = hash.slice(5); }
-      const i = KEY_INDEX.get(key);
+      const i = key === null ? -1 : findCase(key);
       showTab('cases');
-      if (i !== undefined) {
+      if (i >= 0) {
         openCase(i, true);
       } else {
         // Say so rather than show nothing (or another case).
