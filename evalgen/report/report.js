@@ -865,6 +865,7 @@
     const re = new RegExp(escapeRe(needle), 'gi');
     const last = CHUNK_STARTS.length;
     const hits = new Set();
+    for (let c = 0; c < last; c++) loadChunk(c);  // decode them all at once, search them in order
     for (let c = 0; c < last; c++) {
       const ch = await loadChunk(c);
       re.lastIndex = 0;
