@@ -268,9 +268,9 @@ def interruptible(job: Callable[[], T], checkpoint: str, out: str) -> T | None:
 
 
 def write_report(run_dir: str | Path, baseline_dir: str | Path | None, max_size_mb: float | None = None) -> None:
-    from evalgen.report import build_report
+    from evalgen.report import DEFAULT_MAX_SIZE_MB, build_report
 
-    path = build_report(run_dir, baseline_dir, **({} if max_size_mb is None else {"max_size_mb": max_size_mb}))
+    path = build_report(run_dir, baseline_dir, max_size_mb=DEFAULT_MAX_SIZE_MB if max_size_mb is None else max_size_mb)
     print(f"report: {path}")
 
 

@@ -5,6 +5,6 @@ bad cases, before and after side by side, with each detector's evidence highligh
 `report.html` into the run folder.
 """
 
-from evalgen.report.build import REPORT_NAME, build_report
+from evalgen.report.build import DEFAULT_MAX_SIZE_MB, REPORT_NAME, build_report
 
-__all__ = ["REPORT_NAME", "build_report"]
+__all__ = ["DEFAULT_MAX_SIZE_MB", "REPORT_NAME", "build_report"]
