@@ -10,6 +10,7 @@ import difflib
 from collections.abc import Iterable
 
 from evalgen.detectors.base import (
+    DegenerateConfig,
     Detector,
     DetectorConfig,
     DetectorContext,
@@ -19,6 +20,7 @@ from evalgen.detectors.base import (
     RepetitionConfig,
     TruncationConfig,
 )
+from evalgen.detectors.degenerate import detect_degenerate
 from evalgen.detectors.identity_leak import detect_identity_leak
 from evalgen.detectors.language_drift import detect_language_drift
 from evalgen.detectors.missing_eos import detect_missing_eos
@@ -29,6 +31,7 @@ from evalgen.records import Finding, GenerationRecord
 
 __all__ = [
     "DETECTORS",
+    "DegenerateConfig",
     "Detector",
     "DetectorConfig",
     "DetectorContext",
@@ -49,6 +52,7 @@ DETECTORS: dict[str, Detector] = {
     "missing_eos": detect_missing_eos,
     "identity_leak": detect_identity_leak,
     "language_drift": detect_language_drift,
+    "degenerate": detect_degenerate,
 }
 """Every detector by name, in report order."""
 

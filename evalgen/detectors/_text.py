@@ -12,17 +12,60 @@ from dataclasses import dataclass
 from evalgen.records import GenerationRecord
 
 __all__ = [
+    "SPECIAL_TOKEN",
     "ScriptUnits",
     "ascii_words_upto",
     "code_regions",
+    "fence_blocks",
     "in_regions",
     "is_code_line",
     "last_user_message",
     "mask_code",
+    "request_text",
     "script_units",
+    "user_turns",
 ]
 
-_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
+SPECIAL_TOKEN = re.compile(
+    r"<\|[^|<>\n]{1,40}\|>|<｜[^｜<>\n]{1,40}｜>|</?s>|<0x[0-9A-Fa-f]{2}>|<extra_id_\d+>|<(?:reserved|unused)_?\d+>"
+    r"|<(?:unk|pad|eos|bos|mask|sep|cls|eot|eoa|eoh|start_of_turn|end_of_turn|start|end)>"
+    r"|\[(?:PAD|UNK|CLS|SEP|MASK|INST|/INST|EOS|BOS)\]",
+    re.I,
+)
+"""Special and template tokens as decoded text."""
+
+_FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})([^\n]*)$", re.M)
+_LANGUAGE_TAG = re.compile(r"[\w+#.-]+$")
+
+
+def fence_blocks(text: str) -> tuple[list[tuple[int, int]], bool]:
+    """Fenced code blocks as [start, end) ranges (outermost only, in text order) and whether the text
+    ends inside one. CommonMark's rule — a block closes on a fence line of the same character, at
+    least as long as the opening one, with no info string — plus nesting the way models write it:
+    inside a block, a fence line of the same character with a language tag ("```python" inside
+    "````markdown") opens a nested block. An unclosed block runs to the end of the text."""
+    if not ("`" in text and "```" in text) and not ("~" in text and "~~~" in text):  # memchr screens first
+        return [], False
+    blocks: list[tuple[int, int]] = []
+    stack: list[tuple[str, int]] = []  # (fence character, fence length) of the open blocks
+    start = 0
+    for m in _FENCE_LINE.finditer(text):
+        mark, info = m.group(1), m.group(2).strip()
+        char = mark[0]
+        if char == "`" and "`" in info:
+            continue  # not a fence: an info string of a backtick fence holds no backtick
+        if not stack:
+            stack.append((char, len(mark)))
+            start = m.start()
+        elif char == stack[-1][0] and not info and len(mark) >= stack[-1][1]:
+            stack.pop()
+            if not stack:
+                blocks.append((start, m.end()))
+        elif char == stack[-1][0] and _LANGUAGE_TAG.match(info):
+            stack.append((char, len(mark)))
+    if stack:
+        blocks.append((start, len(text)))
+    return blocks, bool(stack)
 _INLINE = re.compile(r"`[^`\n]+`")
 _URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'）」]+|www\.[^\s<>\"'）」]+")
 
@@ -36,7 +79,7 @@ def code_regions(text: str) -> list[tuple[int, int]]:
     url = ":" in text and "://" in text or "." in text and "www." in text
     if not (backtick or tilde or url):
         return []
-    regions = [m.span() for m in _FENCE.finditer(text)] if backtick or tilde else []
+    regions = fence_blocks(text)[0] if backtick or tilde else []
     if backtick or url:
         for pattern in (_INLINE, _URL):
             for m in pattern.finditer(text):
@@ -95,6 +138,20 @@ def last_user_message(record: GenerationRecord) -> str:
         if message.get("role") == "user":
             return str(message.get("content", ""))
     return record.prompt_text or ""
+
+
+def user_turns(record: GenerationRecord) -> tuple[str, ...]:
+    """Every user turn of the conversation, in order (the rendered prompt when there are no messages).
+    The model's own earlier turns are not the user's words."""
+    turns = tuple(str(m.get("content", "")) for m in record.messages or [] if m.get("role") == "user")
+    return turns or ((record.prompt_text,) if record.prompt_text else ())
+
+
+def request_text(record: GenerationRecord) -> str:
+    """What the user and the system prompt asked for, over the whole conversation: the system turns and
+    every user turn joined by blank lines (an earlier turn can ask for a language or a dialogue)."""
+    parts = [str(m.get("content", "")) for m in record.messages or [] if m.get("role") in ("system", "user")]
+    return "\n\n".join(parts) if parts else record.prompt_text or ""
 
 
 # One byte class per UTF-8 byte, so script counts are a translate plus a few counts at C speed:

@@ -15,6 +15,7 @@ from evalgen.errors import ConfigError
 from evalgen.records import Finding, GenerationRecord
 
 __all__ = [
+    "DegenerateConfig",
     "Detector",
     "DetectorConfig",
     "DetectorContext",
@@ -31,11 +32,16 @@ class RepetitionConfig:
     """Thresholds of the `repetition` detector (see docs/detectors.md)."""
 
     min_repeats: float = 3.0
-    """A loop is a unit repeated back to back at least this many times (partial copies count)."""
+    """A loop is a unit repeated back to back at least this many times (partial copies count)..."""
     min_loop_chars: int = 40
     """...and covering at least this many characters."""
     min_repeats_at_limit: float = 2.0
     """A loop that runs into the token limit (stop_reason length/loop) needs only this many copies."""
+    min_short_repeats: float = 5.0
+    """Short loops ("你好！" ×5, "no no no no no"): a unit with at least two letters repeated this many
+    times..."""
+    min_short_loop_chars: int = 10
+    """...over at least this many characters."""
     min_symbol_loop_chars: int = 200
     """Units without a letter (rules, `0 0 0`, `|---`) and loops inside code blocks need this many."""
     min_code_repeats: float = 10.0
@@ -45,17 +51,26 @@ class RepetitionConfig:
     probe_stride: int = 128
     """Distance between the probes that look for loops away from the tail (smaller: slower, finer)."""
     min_segment_chars: int = 10
-    """Lines or sentences shorter than this are ignored by the repeated-segment check."""
+    """Lines or sentences shorter than this are not units of the line-level checks."""
     min_segment_repeats: int = 3
-    """A line or sentence must occur at least this many times..."""
+    """Repeated items: a line or sentence must occur at least this many times..."""
     min_segment_coverage: float = 0.4
-    """...and its extra copies cover at least this share of the output."""
-    min_recurrence: float = 0.35
-    """Near-loops: flag when at least this share of probes (16 characters, >= 16 spread over the
-    text, fenced code and letterless probes left out) occur again later in the output..."""
-    min_recurrence_chars: int = 150
-    """...and the output has at least this many characters."""
-    min_output_chars: int = 20
+    """...and the extra copies of all repeated lines cover at least this share of the output."""
+    min_near_repeats: int = 4
+    """Consecutive lines that are one line with a word changed ("Step 7: Add a form" / "Step 8: ...")
+    need this many copies (identical lines, numbers aside, need `min_repeats`)."""
+    near_line_similarity: float = 0.8
+    """Two lines are near-identical when their common start and end cover this share of the longer."""
+    min_copy_share: float = 0.3
+    """Loops that drift: flag when pieces copied from earlier text (with small changes) cover at least
+    this share of the output and one of them is a third copy..."""
+    min_copy_share_at_limit: float = 0.2
+    """...or at least this share, the copying reaching the end, when the generation ran into the limit."""
+    min_copy_cover: float = 0.8
+    """...a piece (>= 60 characters) counting as copied when earlier stretches cover this share of it..."""
+    min_copy_match: int = 32
+    """...stretches of at least this many characters (templated phrases are shorter)."""
+    min_output_chars: int = 10
     """Shorter outputs are never flagged."""
 
 
@@ -111,12 +126,26 @@ class LanguageDriftConfig:
     """One Latin-script word weighs this many CJK characters."""
 
 
+@dataclass(frozen=True)
+class DegenerateConfig:
+    """Thresholds of the `degenerate` detector."""
+
+    min_garbage_tokens: int = 8
+    """Garbage is judged only on outputs of at least this many whitespace-separated tokens."""
+    garbage_share: float = 0.5
+    """...of which at least this share are junk (fragments of no language; see docs/detectors.md)."""
+    extra_tokens: tuple[str, ...] = ()
+    """More special tokens that are not an answer (besides the built-in patterns and the context's
+    end tokens and turn markers)."""
+
+
 _SECTIONS: dict[str, type] = {
     "repetition": RepetitionConfig,
     "truncation": TruncationConfig,
     "missing_eos": MissingEosConfig,
     "identity_leak": IdentityLeakConfig,
     "language_drift": LanguageDriftConfig,
+    "degenerate": DegenerateConfig,
 }
 
 
@@ -150,6 +179,7 @@ class DetectorConfig:
     missing_eos: MissingEosConfig = field(default_factory=MissingEosConfig)
     identity_leak: IdentityLeakConfig = field(default_factory=IdentityLeakConfig)
     language_drift: LanguageDriftConfig = field(default_factory=LanguageDriftConfig)
+    degenerate: DegenerateConfig = field(default_factory=DegenerateConfig)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> DetectorConfig:

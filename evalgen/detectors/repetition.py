@@ -1,25 +1,34 @@
-"""`repetition`: the output loops — a unit repeated back to back — or repeats whole lines/sentences.
+"""`repetition`: the output degenerates into a loop — one unit repeated back to back, a list that keeps
+coming back to the same items, a whole answer re-emitted.
 
-Loop search (exact, on characters, so Chinese without spaces works): a probe of the last 16
-characters is looked up earlier in the text (`str.rfind`, C speed); the nearest earlier copy gives
-a candidate period p, and the periodic run (s[k] == s[k+p]) is grown backwards with galloping slice
-comparisons. Probes every `probe_stride` characters do the same for loops that stop before the end.
-A run is a loop when it repeats its unit >= `min_repeats` times over >= `min_loop_chars` characters.
-When `output_token_ids` is present the same search on token ids reports the loop in tokens.
+Character loops (exact, so Chinese without spaces works): the last characters are looked up earlier
+in the text (`str.rfind`, C speed); the nearest earlier copy gives a candidate period p, and the
+periodic run (s[k] == s[k+p]) is grown backwards with galloping slice comparisons. Probes every
+`probe_stride` characters do the same for loops that stop before the end. A run is a loop when it
+repeats its unit >= `min_repeats` times over >= `min_loop_chars` characters (>= `min_repeats_at_limit`
+when the generation ran into the token limit), or — a short loop such as "你好！" ×5 — a unit with two
+letters >= `min_short_repeats` times over >= `min_short_loop_chars`. Units without a letter and loops in
+code need more (`min_symbol_loop_chars`, `min_code_repeats`).
 
-Near-loops (loops that drift, with small changes per copy): the recurrence, the share of probes
-(16 characters, at least 16 spread over the text) whose text occurs again later, is >=
-`min_recurrence` (natural text: < 0.1; loops: 0.4-1.0).
+Line loops, on units = lines (sentences of long lines), list numbering stripped and digits
+normalised, code, tables and short lines left out:
+- the same line back to back >= `min_repeats` times ("12. 西瓜 / 13. 西瓜 / 14. 西瓜"), or a line with
+  one word changed >= `min_near_repeats` times ("I looked at the third one…" / "…fourth one…");
+- a block of lines repeated back to back >= `min_repeats` times (a whole answer re-emitted; a list
+  cycling through the same items);
+- repeated items: lines occurring >= `min_segment_repeats` times whose extra copies cover
+  >= `min_segment_coverage` of the output (a list that keeps coming back to the same items).
+What the prompt says is not a failure: a loop whose text the prompt already holds (an echo), lines
+the prompt holds, repetition the prompt asks for ("repeat X 10 times", "重复三遍": then more than
+`2 × N + 2` copies are needed, 50 when no number is given) and a song's chorus (the prompt asks for a
+song or poem, or the output labels a chorus/refrain: repeated items do not count there) are left out.
+Templated writing (patent claims, lesson plans, per-item boilerplate) is not a loop: its lines say
+different things. `details.recurrence` (the share of 16-character probes whose text occurs again
+later) is reported; it only decides whether the line checks run on outputs of 400+ characters.
 
-Repeated segments: lines (list numbering stripped) and sentences of long lines that occur
->= `min_segment_repeats` times and whose extra copies cover >= `min_segment_coverage` of the output
-(counted when at least 20% of the text recurs, or the output is under 400 characters).
-
-Near-identical lines: >= `min_repeats` consecutive lines that are one line with its numbers or a word
-changed ("Step 7: Add a contact form." / "Step 8: ...") over >= `min_loop_chars` characters.
-
-rep-n (1 - unique/total n-grams, n = 2, 3, 4, over the last 512 tokens or characters) is reported
-for flagged records; `distinct_n` gives the suite-level figure.
+When `output_token_ids` is present the same search on token ids reports the loop in tokens. rep-n
+(1 - unique/total n-grams, n = 2, 3, 4, over the last 512 tokens or characters) is reported for
+flagged records; `distinct_n` gives the suite-level figure.
 """
 
 from __future__ import annotations
@@ -28,22 +37,24 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from difflib import SequenceMatcher
+from dataclasses import dataclass
+from functools import lru_cache
 
-from evalgen.detectors._text import is_code_line, last_user_message
+from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, last_user_message, request_text
 from evalgen.detectors.base import DetectorContext, RepetitionConfig
 from evalgen.records import Finding, GenerationRecord, Span
 
-__all__ = ["detect_repetition", "distinct_n", "find_loop", "rep_n"]
+__all__ = ["detect_repetition", "distinct_n", "ends_in_loop", "find_loop", "rep_n"]
 
 NAME = "repetition"
 _PROBE = 16  # characters per probe: long enough that natural text rarely recurs nearby
 _TOKEN_PROBE = 6
 _REP_WINDOW = 512
 _MIN_PROBES = 16  # probes spread over the text for the recurrence share
-_SEGMENT_SCREEN = 0.2  # repeated lines/sentences are only counted when this much text recurs
+_LINE_SCREEN = 0.2  # the line checks run on long outputs only when this much text recurs (or lines repeat)
+_SHORT_TEXT = 400
+_MAX_UNITS = 400  # the block search looks at the last this many lines
 
-_FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~)", re.M)
 _LIST_CHARS = "0123456789.)-*+•#>|、)（(）[] \t"
 _SENTENCE = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s+")
 _NUMBER_WORDS = {
@@ -56,6 +67,11 @@ _REPEAT_REQUEST = re.compile(
     r"|fifty|hundred)\s+times\b|重复|复述|([0-9]+|[一二两三四五六七八九十百]+)\s*[遍次]",
     re.I,
 )
+_SONG_REQUEST = re.compile(r"\b(?:song|lyrics?|poem|poetry|rap|chant|anthem|jingle|ballad|hymn|verse)s?\b|歌|诗|词|曲",
+                           re.I)
+_CHORUS = re.compile(r"chorus|refrain|hook\b|副歌|合唱", re.I)
+_ART_REQUEST = re.compile(r"ascii|\bart\b|draw|diagram|picture|pattern|emboss|braille|字符画|画|图案", re.I)
+_LAUGH = frozenset(("ha", "he", "hi", "ho", "la", "na", "da", "哈", "嘿", "呵", "啦", "嘻", "嘎"))
 
 
 def _common_forward(s: Sequence, i: int, j: int, limit: int) -> int:
@@ -121,40 +137,49 @@ def _best(a: tuple[int, int, int] | None, b: tuple[int, int, int] | None) -> tup
 _BLANK = " \t\n\r-=*#|_.:·~+<>/\\()[]{}0123456789"
 
 
-def find_loop(
-    s: Sequence, min_repeats: float = 3.0, min_len: int = 40, max_period: int = 400, stride: int = 128,
-    probe: int = _PROBE, skip: Sequence[tuple[int, int]] = (),
-) -> tuple[tuple[int, int, int] | None, float]:
-    """The longest back-to-back repetition in `s` (a str, or a str of token ids) as (start, end,
-    period) or None, and the recurrence: the share of probes (`probe` items every `stride`, at
-    least 16 probes, probes in `skip` ranges or without a letter left out) whose text occurs again
-    later (at least 16 probes). Only runs with >= min_repeats copies over >= min_len items are returned. The tail is
-    searched with any period up to len/min_repeats; elsewhere up to max_period."""
+def _tail_run(s: Sequence, min_repeats: float, min_len: int) -> tuple[int, int, int] | None:
+    """The periodic run that reaches the end of `s`, as (start, end, period), when it repeats its unit
+    >= min_repeats times over >= min_len items: the nearest earlier copies of the last items give the
+    candidate periods."""
     n = len(s)
-    w = min(probe, max(1, min_len // 3))
+    w = min(_PROBE, max(2, n // 2))
     if n < max(min_len, 2 * w):
-        return None, 0.0
-    best: tuple[int, int, int] | None = None
-
-    def accept(a: int, b: int, p: int) -> tuple[int, int, int] | None:
-        return (a, b, p) if b - a >= min_len and (b - a) >= min_repeats * p else None
-
-    # Tail: the nearest earlier copies of the last w items give candidate periods.
+        return None
     tail = s[n - w:]
     end = n - 1
     for _ in range(4):
         j = s.rfind(tail, 0, end)  # type: ignore[attr-defined]
         if j < 0:
-            break
+            return None
         p = n - w - j
         if p * min_repeats > n:
-            break
+            return None
         a, b = _run(s, j, p)
-        hit = accept(a, b, p)
-        if hit:
-            best = hit
-            break
+        if b - a >= min_len and (b - a) >= min_repeats * p:
+            return a, b, p
         end = j + w - 1
+    return None
+
+
+def find_loop(
+    s: Sequence, min_repeats: float = 3.0, min_len: int = 40, max_period: int = 400, stride: int = 128,
+    probe: int = _PROBE, skip: Sequence[tuple[int, int]] = (), tail_repeats: float | None = None,
+) -> tuple[tuple[int, int, int] | None, float]:
+    """The longest back-to-back repetition in `s` (a str, or a str of token ids) as (start, end,
+    period) or None, and the recurrence: the share of probes (`probe` items every `stride`, at
+    least 16 probes, probes in `skip` ranges or without a letter left out) whose text occurs again
+    later (0 with fewer than 12 probes). Only runs with >= min_repeats copies over >= min_len items
+    are returned (>= tail_repeats for a run that reaches the end, min_repeats by default). The tail is
+    searched with any period up to len/tail_repeats; elsewhere up to max_period."""
+    n = len(s)
+    best = _tail_run(s, min_repeats if tail_repeats is None else tail_repeats, min_len)
+    w = min(probe, max(1, min_len // 3))
+    if n < max(min_len, 2 * w):
+        return best, 0.0
+
+    def accept(a: int, b: int, p: int) -> tuple[int, int, int] | None:
+        return (a, b, p) if b - a >= min_len and (b - a) >= min_repeats * p else None
+
     # Elsewhere: probes look for a later copy; one within max_period may start a loop.
     is_text = isinstance(s, str)
     step = max(8, min(stride, (n - w) // _MIN_PROBES))
@@ -267,196 +292,386 @@ def _requested_repeats(prompt: str) -> int | None:
     return found
 
 
-def _fences(text: str) -> list[tuple[int, int]]:
-    if "`" not in text and "~" not in text:  # single-character screen: memchr speed
-        return []
-    marks = [m.start() for m in _FENCE_LINE.finditer(text)] if "```" in text or "~~~" in text else []
-    if len(marks) % 2:
-        marks.append(len(text))
-    return list(zip(marks[::2], marks[1::2], strict=True))
+_SPACES = re.compile(r"\s+")
+_KEY_END = " \t.。!！?？;；:：,，*_`\"'”“’)）"
+_ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")  # the screen compares lines up to digits
+_BYTE_KEY_STRIP = b" \t*-#>0.)(:|+"
 
 
-def _segments(text: str, cfg: RepetitionConfig) -> tuple[str, int, float] | None:
-    """The most repeated line/sentence (text, count) and the coverage of all extra copies."""
-    keys: list[str] = []
-    for line in text.split("\n"):
-        parts = _SENTENCE.split(line) if len(line) > 200 else [line]
-        for part in parts:
-            key = part.strip().lstrip(_LIST_CHARS).strip()
-            if len(key) >= cfg.min_segment_chars:
-                keys.append(key)
-    if len(set(keys)) == len(keys):
-        return None
-    counts = Counter(keys)
-    repeated = [(k, c) for k, c in counts.items() if c >= 2 and any(ch.isalpha() for ch in k)]
-    if not repeated:
-        return None
-    top, count = max(repeated, key=lambda kc: (kc[1], len(kc[0])))
-    extra = sum(len(k) * (c - 1) for k, c in repeated)
-    return top, count, min(1.0, extra / max(1, len(text)))
+_LABEL = re.compile(
+    r"^(?:[^\W\d_]{1,12}\s*\d+\s*[:：.)、]|第\s*[0-9一二三四五六七八九十百]+\s*[步天章节条个项轮部][:：、]?)\s*"
+)
+_URLS = re.compile(r"(?:https?|ftp)://\S+")
+_EMPTY_ITEM = re.compile(r"^\d+[.)、]?[\s*_#-]*$")
+_EMPTY_KEY = "<empty list item>"
+_MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")
 
 
-_DIGITS = re.compile(r"\d+")
-_NEAR_LINE_RATIO = 0.9  # lines this similar (numbers ignored) are copies of one line with a word changed
+def _key(piece: str) -> str:
+    """A line or sentence as compared: list numbering and counters ("Step 7:", "选法3：", "第3步") stripped,
+    spaces collapsed, lower case, no final punctuation. Other numbers stay: "2 dresses take 4 hours"
+    and "3 dresses take 6 hours" say different things."""
+    key = piece.strip().lstrip(_LIST_CHARS).strip()
+    key = _LABEL.sub("", key) if key[:1].isalpha() else key
+    return _SPACES.sub(" ", key).lower().rstrip(_KEY_END)
 
 
-def _near_line_run(
-    text: str, fences: list[tuple[int, int]], cfg: RepetitionConfig
-) -> tuple[int, int, int, str] | None:
-    """The longest run of consecutive lines (blank lines between allowed) that are the same line up to
-    numbers and a changed word ("Step 7: Add a contact form." / "Step 8: ..."; "I looked at the third
-    one. It read ..." / "... fourth one ..."), as (start, end, lines, first line). Lines in code, code-like
-    lines, table rows and lines with fewer than 5 letters are left out and break a run."""
-    best: tuple[int, int, int, str] | None = None
-    run_start = run_end = count = 0
-    prev = first = ""
+def _symbolic(line: str) -> bool:
+    """Formula or code-like line: a third or more of its visible characters (URLs aside) are neither
+    letters nor digits."""
+    if "://" in line:
+        line = _URLS.sub("", line)
+    visible = len(line) - line.count(" ")
+    return visible > 0 and sum(not c.isalnum() and not c.isspace() for c in line) * 3 >= visible
+
+
+def _lines_repeat(text: str, min_chars: int) -> bool:
+    """Whether two lines of the text are the same line, list numbering and digits aside (a screen for
+    the line checks, on UTF-8 bytes: translate and split run in C)."""
+    keys = [k for k in (line.strip(_BYTE_KEY_STRIP)
+                        for line in text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS).split(b"\n"))
+            if len(k) >= min_chars]
+    return len(set(keys)) < len(keys)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A line (or a sentence of a long line) as the line checks see it."""
+
+    start: int
+    end: int
+    key: str
+
+
+def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: frozenset[str] = frozenset()
+           ) -> list[_Unit | None]:
+    """The lines of the text (sentences of lines over 200 characters) as units in order; None marks a
+    break that no run crosses: code, a formula, a table row, a line the prompt holds. Blank and short
+    lines are skipped."""
+    out: list[_Unit | None] = []
     pos = 0
     for raw in text.split("\n"):
         start, pos = pos, pos + len(raw) + 1
         line = raw.strip()
         if not line:
-            continue  # blank lines between copies do not break a run
-        key = _DIGITS.sub("0", line)
-        usable = (
-            len(key) >= cfg.min_segment_chars and sum(ch.isalpha() for ch in key) >= 5 and not line.startswith("|")
-            and not any(x <= start < y for x, y in fences) and not is_code_line(raw)
-        )
-        same = usable and bool(prev) and (key == prev or (
-            abs(len(key) - len(prev)) <= 0.2 * max(len(key), len(prev))
-            and SequenceMatcher(None, prev, key).ratio() >= _NEAR_LINE_RATIO
-        ))
-        if same:
-            count += 1
-            run_end = start + len(raw)
-            if count >= 2 and (best is None or count > best[2]):
-                best = (run_start, run_end, count, first)
-            prev = key
             continue
-        prev, first = (key, line) if usable else ("", "")
-        run_start, run_end, count = start, start + len(raw), 1
+        if _EMPTY_ITEM.match(line):
+            out.append(_Unit(start, start + len(raw), _EMPTY_KEY))  # "4.", "37.***": a list item with nothing
+            continue
+        if line[0] in "<[" and SPECIAL_TOKEN.fullmatch(line):
+            continue  # a template token printed alone on its line ("<|im_end|>") is neither text nor a break
+        plain = _MD_LINK.sub(r"\1", raw) if "](" in raw else raw  # a markdown link is its text
+        if line.startswith("|") or (fences and any(x <= start < y for x, y in fences)) or is_code_line(plain) \
+                or _symbolic(plain):
+            if out and out[-1] is not None:
+                out.append(None)
+            continue
+        pieces = [(start, raw)]
+        if len(raw) > 200:
+            pieces = []
+            offset = start
+            for part in _SENTENCE.split(raw):
+                pieces.append((offset, part))
+                offset += len(part)
+        for offset, part in pieces:
+            key = _key(_MD_LINK.sub(r"\1", part) if "](" in part else part)
+            if key in echoed:
+                if out and out[-1] is not None:
+                    out.append(None)
+                continue
+            if len(key) >= min_chars and sum(ch.isalpha() for ch in key) >= 5:
+                lead = len(part) - len(part.lstrip())
+                out.append(_Unit(offset + lead, offset + len(part.rstrip()), key))
+    return out
+
+
+def _near(a: str, b: str, similarity: float, min_common: int) -> bool:
+    """One line with a word changed: the common start and end cover `similarity` of the longer one
+    and at least `min_common` characters (short lines with a changed word say different things)."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    longest = max(la, lb)
+    if min(la, lb) < similarity * longest:
+        return False
+    i = 0
+    limit = min(la, lb)
+    while i < limit and a[i] == b[i]:
+        i += 1
+    j = 0
+    while j < limit - i and a[la - 1 - j] == b[lb - 1 - j]:
+        j += 1
+    return i + j >= max(similarity * longest, min_common)
+
+
+def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, end: int
+               ) -> tuple[int, int, int, str, bool] | None:
+    """The longest run of consecutive units that are the same line, or the same line with a word
+    changed, as (start, end, copies, first line, exact) when it is long enough: `min_repeats` copies
+    of one line reaching the end of the text (`end`), one more elsewhere; `min_near_repeats` copies of
+    a line with a word changed."""
+    best: tuple[int, int, int, str, bool] | None = None
+    run: list[_Unit] = []
+    exact = True
+
+    def close() -> None:
+        nonlocal best
+        if not run:
+            return
+        need = (cfg.min_repeats + (run[-1].end < end)) if exact else cfg.min_near_repeats
+        if len(run) >= need and sum(u.end - u.start for u in run) >= cfg.min_short_loop_chars and \
+                (best is None or len(run) > best[2]):
+            best = (run[0].start, run[-1].end, len(run), run[0].key, exact)
+
+    for unit in units:
+        if unit is not None and run and _near(run[-1].key, unit.key, cfg.near_line_similarity, cfg.min_loop_chars):
+            exact = exact and run[-1].key == unit.key
+            run.append(unit)
+            continue
+        close()
+        run, exact = ([unit] if unit is not None else []), True
+    close()
     return best
+
+
+def _block_run(units: list[_Unit | None], min_repeats: float) -> tuple[int, int, int, int] | None:
+    """The longest block of >= 2 lines repeated back to back >= min_repeats times, as (first unit,
+    end unit, block length, copies) over the unit list (the last `_MAX_UNITS` of them)."""
+    seq = units[-_MAX_UNITS:]
+    keys = [u.key if u is not None else None for u in seq]
+    n = len(keys)
+    best: tuple[int, int, int, int] | None = None
+    # Candidate block lengths: distances between consecutive copies of a line.
+    last: dict[str, int] = {}
+    periods: set[int] = set()
+    for i, key in enumerate(keys):
+        if key is None:
+            continue
+        if key in last and 2 <= i - last[key] <= n // 2:
+            periods.add(i - last[key])
+        last[key] = i
+    for k in sorted(periods):
+        match = 0
+        for i in range(k, n):
+            if keys[i] == keys[i - k]:  # a break (code line) matches a break
+                match += 1
+                length = match + k
+                if length >= min_repeats * k and (best is None or length > best[1] - best[0]) and \
+                        sum(key is not None for key in keys[i + 1 - k:i + 1]) >= 2:
+                    best = (i + 1 - length, i + 1, k, length // k)
+            else:
+                match = 0
+    if best is None:
+        return None
+    offset = len(units) - n
+    return best[0] + offset, best[1] + offset, best[2], best[3]
+
+
+def _repeated_items(units: list[_Unit | None], n: int, echoed: frozenset[str]) -> tuple[str, int, float] | None:
+    """The most repeated line (not one the prompt holds), its count, and the share of the output that
+    the extra copies of all repeated lines cover."""
+    keys = [u.key for u in units if u is not None and u.key not in echoed]
+    if len(set(keys)) == len(keys):
+        return None
+    counts = Counter(keys)
+    repeated = [(k, c) for k, c in counts.items() if c >= 2]
+    top, count = max(repeated, key=lambda kc: (kc[1], len(kc[0])))
+    lengths = {u.key: u.end - u.start for u in units if u is not None}
+    extra = sum(lengths[k] * (c - 1) for k, c in repeated)
+    return top, count, min(1.0, extra / max(1, n))
+
+
+@lru_cache(maxsize=1024)
+def _prompt_facts(request: str, last_user: str, min_chars: int) -> tuple[int | None, bool, frozenset[str]]:
+    """(copies asked for, asks for a song or poem, the prompt's own lines as keys); cached: every
+    sample of a probe has the same prompt."""
+    keys = frozenset(k for k in (_key(line) for line in request.split("\n")) if len(k) >= min_chars)
+    return _requested_repeats(last_user), bool(_SONG_REQUEST.search(last_user)), keys
+
+
+def _fences(text: str) -> list[tuple[int, int]]:
+    return fence_blocks(text)[0]
+
+
+def ends_in_loop(record: GenerationRecord, ctx: DetectorContext) -> bool:
+    """Whether the output ends inside a loop (the `repetition` finding reaches the end of the text): what
+    `missing_eos` reads as cut off while looping when no finish reason was recorded. Screened: the
+    last 16 characters occur earlier, or the last two lines are one line up to their numbering."""
+    text = record.output.rstrip()
+    n = len(text)
+    if n < ctx.config.repetition.min_loop_chars:
+        return False
+    if text.find(text[-_PROBE:]) >= n - _PROBE:
+        lines = text[-1000:].rsplit("\n", 2)
+        if len(lines) < 3 or _key(lines[-1]) != _key(lines[-2]):
+            return False
+    finding = detect_repetition(record, ctx)
+    return finding.flagged and bool(finding.details.get("reaches_end"))
+
+
+_CHUNK = 60  # characters per piece compared with the text before it
+_COPY_STEP = 8
+
+
+def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The text as consecutive pieces of >= `_CHUNK` characters: short lines merged, lines over 300
+    characters cut after sentence ends; fenced code left out."""
+    out: list[tuple[int, int]] = []
+    start = -1
+    pos = 0
+    for raw in text.split("\n"):
+        a, pos = pos, pos + len(raw) + 1
+        if line_is_token := raw[:1] in "<[" and SPECIAL_TOKEN.fullmatch(raw.strip()) is not None:
+            pass  # template tokens on their own line belong to the text around them
+        if not line_is_token and ((fences and any(x <= a < y for x, y in fences)) or is_code_line(raw)):
+            if start >= 0:
+                out.append((start, a - 1))
+                start = -1
+            continue
+        if len(raw) > 300:
+            if start >= 0:
+                out.append((start, a - 1))
+                start = -1
+            piece = a
+            for m in _SENTENCE.finditer(raw):
+                cut = a + m.end()
+                if cut - piece >= _CHUNK:
+                    out.append((piece, cut))
+                    piece = cut
+            if a + len(raw) - piece > 0:
+                out.append((piece, a + len(raw)))
+            continue
+        if start < 0:
+            start = a
+        if a + len(raw) - start >= _CHUNK:
+            out.append((start, a + len(raw)))
+            start = -1
+    if start >= 0 and len(text) - start > 0:
+        out.append((start, len(text)))
+    return out
+
+
+def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: float = 0.8, min_match: int = 32
+            ) -> tuple[float, int, int, bool, bool]:
+    """(share of the output in pieces copied from the text before them, copied pieces, where the first
+    starts, whether one is a third copy, whether the last piece is copied). A piece is copied when
+    stretches of >= `min_match` characters that occur earlier in the output cover >= `min_share` of it:
+    a loop that drifts copies long stretches with small changes, templated writing (claims, per-item
+    boilerplate) only reuses short phrases. A third copy: the piece's longest stretch occurs twice before it. Stretches the
+    prompt holds (echoes) do not count."""
+    n = len(text)
+    copied = pieces = 0
+    first = -1
+    third = last = False
+    for a, b in _chunks(text, fences):
+        last = False
+        if a == 0 or b - a < _PROBE:
+            continue
+        covered = 0
+        longest = (0, 0)
+        i = a
+        while i <= b - _PROBE:
+            window = text[i:i + _PROBE]
+            j = text.find(window, 0, a) if window.strip(_BLANK) and "://" not in window else -1
+            if j < 0:
+                i += _COPY_STEP
+                continue
+            length = _PROBE + _common_forward(text, j + _PROBE, i + _PROBE, min(b - i - _PROBE, a - j - _PROBE))
+            if length >= min_match and text[i:i + min_match] not in request:
+                covered += length
+                if length > longest[1] - longest[0]:
+                    longest = (i, i + length)
+            i += max(length, _COPY_STEP)
+        if covered >= min_share * (b - a):
+            copied += b - a
+            pieces += 1
+            if first < 0:
+                first = a
+            third = third or text.count(text[longest[0]:longest[1]], 0, a) >= 2
+            last = True
+    return copied / max(1, n), pieces, first, third, last
+
 
 
 def early_exit_finding(text: str, details: dict) -> Finding:
     """The backend cut this generation because its last tokens repeated one unit many times: proof of a
     loop on token ids even where the text analysis falls short (symbol runs like "5 5 5", whitespace)."""
     start = details.get("loop_start", max(0, len(text) - 200))
-    details = {**details, "kind": "early_exit"}
+    details = {**details, "kind": "early_exit", "reaches_end": True}
     return Finding(NAME, True, 1.0, "Generation was cut early: its tail repeated one unit (early exit).",
                    [Span(start, len(text), "loop (early exit)")], details)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+_Found = tuple[float, str, str, list[Span], bool]
+"""A candidate finding: (strength, kind, explanation, spans, whether it reaches the end of the text)."""
+
+
+class _Prompt:
+    """What the prompt says, looked up once per record and only when a candidate needs it."""
+
+    def __init__(self, record: GenerationRecord, cfg: RepetitionConfig) -> None:
+        self._record = record
+        self._cfg = cfg
+        self._facts: tuple[int | None, bool, frozenset[str]] | None = None
+
+    @property
+    def facts(self) -> tuple[int | None, bool, frozenset[str]]:
+        if self._facts is None:
+            self._facts = _prompt_facts(request_text(self._record), last_user_message(self._record),
+                                        self._cfg.min_segment_chars)
+        return self._facts
+
+    @property
+    def asked(self) -> bool:
+        return self._facts is not None
+
+    def needed(self, base: float) -> float:
+        """Copies needed for a loop: more when the user asked for repetition (2 × N + 2, or 50)."""
+        requested = self.facts[0]
+        if requested is None:
+            return base
+        return max(base, 2 * requested + 2 if requested else 50)
 
 
 def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.repetition
     text = record.output
     n = len(text)
-    if record.stop_reason == "loop" and len(text.strip()) < cfg.min_output_chars:
-        return early_exit_finding(text, {"kind": None})
     if len(text.strip()) < cfg.min_output_chars:
+        if record.stop_reason == "loop":
+            return early_exit_finding(text, {"kind": None})
         return Finding(NAME, False, 0.0, "Too short to judge repetition.", [], {"kind": None})
 
     details: dict = {"kind": None}
-    spans: list[Span] = []
     fences = _fences(text)
     ran_out = record.stop_reason in ("length", "loop")
     loop, recurrence = find_loop(
-        text, min(cfg.min_repeats, cfg.min_repeats_at_limit), cfg.min_loop_chars, cfg.max_period, cfg.probe_stride,
-        skip=fences,
+        text, cfg.min_repeats, cfg.min_loop_chars, cfg.max_period, cfg.probe_stride, skip=fences,
+        tail_repeats=cfg.min_repeats_at_limit if ran_out else cfg.min_repeats,
     )
+    if loop is None and n < 2 * cfg.min_loop_chars:
+        loop = _tail_run(text, cfg.min_short_repeats, min(cfg.min_loop_chars, cfg.min_short_loop_chars))
     details["recurrence"] = round(recurrence, 4)
-    requested: int | None = None
-    asked = False
-
-    def needed(base: float) -> float:
-        nonlocal requested, asked
-        if not asked:
-            requested = _requested_repeats(last_user_message(record))
-            asked = True
-        if requested is None:
-            return base
-        return max(base, 2 * requested + 2 if requested else 50)
-
-    loop_ok = False
-    loop_cov = 0.0
+    prompt = _Prompt(record, cfg)
+    findings: list[_Found] = []
     if loop:
-        a, b, p = loop
-        unit = text[a:a + p]
-        count = (b - a) / p
-        loop_cov = (b - a) / n
-        at_tail = b >= len(text.rstrip())
-        in_code = any(x <= a < y for x, y in fences)
-        informative = any(ch.isalpha() for ch in unit)
-        if ran_out and at_tail:
-            # The generation ran into the limit while repeating: two copies are proof enough.
-            need_len, need_rep = cfg.min_loop_chars if informative else cfg.min_symbol_loop_chars, \
-                cfg.min_repeats_at_limit
-        else:
-            need_len = cfg.min_loop_chars if informative and not in_code else cfg.min_symbol_loop_chars
-            need_rep = cfg.min_code_repeats if in_code else cfg.min_repeats
-        loop_ok = (b - a) >= need_len and count >= needed(need_rep)
-        details.update(
-            unit=unit[:200], period=p, repeats=round(count, 2), loop_start=a, loop_end=b,
-            coverage=round(loop_cov, 4), at_tail=at_tail, in_code=in_code,
-        )
-        if loop_ok:
-            spans.append(Span(a, b, f"loop ×{count:.1f}"))
+        findings += _char_loop(record, cfg, loop, fences, ran_out, prompt, details)
+    if not findings and (n < _SHORT_TEXT or recurrence >= _LINE_SCREEN or _lines_repeat(text, cfg.min_segment_chars)):
+        findings += _line_loops(record, cfg, fences, recurrence, ran_out, prompt, details)
+    if prompt.asked and prompt.facts[0] is not None:
+        details["requested_repeats"] = prompt.facts[0]
+    if not findings:
+        if record.stop_reason == "loop":
+            return early_exit_finding(text, details)
+        return Finding(NAME, False, 0.0, "No loop or repeated lines.", [], details)
 
-    seg = _segments(text, cfg) if recurrence >= _SEGMENT_SCREEN or n < 400 else None
-    seg_ok = False
-    seg_cov = 0.0
-    if seg:
-        top, seg_count, seg_cov = seg
-        seg_ok = seg_count >= needed(cfg.min_segment_repeats) and seg_cov >= cfg.min_segment_coverage
-        details.update(segment=top[:200], segment_repeats=seg_count, segment_coverage=round(seg_cov, 4))
-        if seg_ok and not loop_ok:
-            first = text.find(top)
-            pos = text.find(top, first + len(top))
-            while pos >= 0 and len(spans) < 20:
-                spans.append(Span(pos, pos + len(top), "repeated segment"))
-                pos = text.find(top, pos + len(top))
-
-    # Lines repeated back to back with a counter or one word changed: a loop that exact search misses.
-    near = _near_line_run(text, fences, cfg) if not (loop_ok or seg_ok) and (
-        recurrence >= _SEGMENT_SCREEN or n < 400) else None
-    near_ok = bool(near) and near[2] >= needed(cfg.min_repeats) and near[1] - near[0] >= cfg.min_loop_chars  # type: ignore[index]
-    near_cov = 0.0
-    if near and near_ok:
-        a, b, lines, top = near
-        near_cov = (b - a) * (lines - 1) / lines / n
-        details.update(segment=top[:200], segment_repeats=lines, segment_coverage=round(near_cov, 4),
-                       near_lines=True)
-        spans.append(Span(a, b, f"{lines} near-identical lines"))
-        seg_ok, seg_cov = True, near_cov
-    rec_ok = (
-        recurrence >= cfg.min_recurrence and n >= cfg.min_recurrence_chars and needed(0) == 0
-    )
-    if asked and requested is not None:
-        details["requested_repeats"] = requested
-    flagged = loop_ok or seg_ok or rec_ok
-    strength = max(loop_cov, seg_cov, recurrence)
-    if not flagged and record.stop_reason == "loop":
-        return early_exit_finding(text, details)
-    if not flagged:
-        return Finding(NAME, False, round(0.5 * strength, 4), "No loop or repeated segment.", [], details)
-
-    if loop_ok:
-        details["kind"] = "loop"
-        unit = details["unit"]
-        shown = unit if len(unit) <= 40 else unit[:37] + "..."
-        where = "the output ends in" if details["at_tail"] else "the output contains"
-        explanation = f"From character {details['loop_start']} {where} a loop of {shown!r} ×{details['repeats']} " \
-                      f"({loop_cov:.0%} of the text)."
-    elif seg_ok:
-        details["kind"] = "repeated_segment"
-        shown = details["segment"] if len(details["segment"]) <= 40 else details["segment"][:37] + "..."
-        how = "lines like" if details.get("near_lines") else "segment"
-        explanation = f"The {how} {shown!r} occurs {details['segment_repeats']} times ({seg_cov:.0%} of the text)."
-    else:
-        details["kind"] = "near_loop"
-        explanation = f"{recurrence:.0%} of the text recurs later with small changes: a loop that drifts."
-        start = _first_recurring(text, fences)
-        spans.append(Span(start, n, "recurring text"))
-
+    strength, kind, explanation, spans, at_end = max(findings, key=lambda f: f[0])
+    details["kind"] = kind
+    details["reaches_end"] = at_end
     ids = record.output_token_ids
     seq = text[-_REP_WINDOW:]
     if ids:
@@ -468,14 +683,90 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
     rep_2, rep_3, rep_4 = _rep_234(seq)
     details.update(rep_2=round(rep_2, 4), rep_3=round(rep_3, 4), rep_4=round(rep_4, 4))
     details["rep_on"] = "tokens" if ids else "chars"
+    details["strength"] = round(strength, 4)
     return Finding(NAME, True, round(min(1.0, max(strength, 0.5)), 4), explanation, spans, details)
 
 
-def _first_recurring(text: str, fences: list[tuple[int, int]]) -> int:
-    """Where recurring text starts: the first 16-character window that occurs again later."""
+def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int, int, int],
+               fences: list[tuple[int, int]], ran_out: bool, prompt: _Prompt, details: dict) -> list[_Found]:
+    """The character loop, when it is long enough and neither an echo of the prompt nor rows of the ASCII
+    art the user asked for."""
+    text = record.output
     n = len(text)
-    for i in range(0, max(0, n - _PROBE), 8):
-        window = text[i:i + _PROBE]
-        if window.strip(_BLANK) and not any(x <= i < y for x, y in fences) and text.find(window, i + 1) >= 0:
-            return i
-    return 0
+    a, b, p = loop
+    unit = text[a:a + p]
+    count = (b - a) / p
+    at_tail = b >= len(text.rstrip())
+    in_code = any(x <= a < y for x, y in fences)
+    letters = sum(ch.isalpha() for ch in unit)
+    if ran_out and at_tail:
+        # The generation ran into the limit while repeating: two copies are proof enough.
+        need_len = cfg.min_loop_chars if letters else cfg.min_symbol_loop_chars
+        need_rep = cfg.min_repeats_at_limit
+    else:
+        need_len = cfg.min_loop_chars if letters and not in_code else cfg.min_symbol_loop_chars
+        need_rep = cfg.min_code_repeats if in_code else cfg.min_repeats
+    ok = (b - a) >= need_len and count >= prompt.needed(need_rep)
+    if not ok and letters >= 2 and not in_code and unit.strip().lower() not in _LAUGH:
+        ok = (b - a) >= cfg.min_short_loop_chars and count >= prompt.needed(cfg.min_short_repeats)
+    details.update(unit=unit[:200], period=p, repeats=round(count, 2), loop_start=a, loop_end=b,
+                   coverage=round((b - a) / n, 4), at_tail=at_tail, in_code=in_code)
+    if ok and text[a:a + 2 * p] in request_text(record):
+        ok = False  # the prompt holds the repeated text: an echo, not a loop
+        details["echoed"] = True
+    if ok and not letters and count <= 20 and _ART_REQUEST.search(last_user_message(record)):
+        ok = False  # rows of symbols in the ASCII art or pattern the user asked for
+    if not ok:
+        return []
+    where = "the output ends in" if at_tail else "the output contains"
+    return [(min(1.0, max((b - a) / n, count / 10)), "loop",
+             f"From character {a} {where} a loop of {_short(unit)!r} ×{count:.1f} ({(b - a) / n:.0%} of the text).",
+             [Span(a, b, f"loop ×{count:.1f}")], at_tail)]
+
+
+def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tuple[int, int]], recurrence: float,
+                ran_out: bool, prompt: _Prompt, details: dict) -> list[_Found]:
+    """Loops of lines: one line back to back, a block of lines back to back, a drifting copy of earlier
+    text, lines that keep coming back."""
+    text = record.output
+    n = len(text)
+    body_end = len(text.rstrip())
+    units = _units(text, fences, cfg.min_segment_chars, prompt.facts[2])
+    run = _line_run(units, cfg, body_end)
+    if run and run[2] >= prompt.needed(cfg.min_repeats if run[4] else cfg.min_near_repeats):
+        a, b, copies, first, exact = run
+        how = "the same line" if exact else "one line with a word changed"
+        details.update(segment=first[:200], segment_repeats=copies, near_lines=not exact)
+        return [(min(1.0, (b - a) / n + copies / 20), "line_loop",
+                 f"{how.capitalize()} {copies} times back to back: {_short(first)!r}.",
+                 [Span(a, b, f"{copies} × {how}")], b >= body_end)]
+    block = _block_run(units, cfg.min_repeats)
+    if block and block[3] >= prompt.needed(cfg.min_repeats):
+        i, j, k, copies = block
+        inside = [u for u in units[i:j] if u is not None]
+        a, b = inside[0].start, inside[-1].end
+        details.update(block_lines=k, block_repeats=copies)
+        return [(min(1.0, (b - a) / n + copies / 20), "block_loop",
+                 f"A block of {k} lines repeats {copies} times back to back ({(b - a) / n:.0%} of the text).",
+                 [Span(a, b, f"{k} lines ×{copies}")], b >= body_end)]
+    song = prompt.facts[1] or bool(_CHORUS.search(text))
+    if song:
+        return []  # a song's or poem's refrain comes back by design
+    if recurrence >= _LINE_SCREEN:
+        share, pieces, first_copy, third, last = _copies(text, fences, request_text(record), cfg.min_copy_cover,
+                                                         cfg.min_copy_match)
+        details.update(copied_share=round(share, 4), copied_pieces=pieces)
+        if (share >= cfg.min_copy_share and third) or (ran_out and last and share >= cfg.min_copy_share_at_limit):
+            return [(share, "near_loop", f"{share:.0%} of the text copies earlier text with small changes: a loop "
+                     "that drifts.", [Span(first_copy, n, "copied text")], last)]
+    items = _repeated_items(units, n, prompt.facts[2])
+    if items:
+        top, count, coverage = items
+        details.update(segment=top[:200], segment_repeats=count, segment_coverage=round(coverage, 4))
+        if count >= prompt.needed(cfg.min_segment_repeats) and coverage >= cfg.min_segment_coverage:
+            spans = [Span(u.start, u.end, "repeated line") for u in units if u is not None and u.key == top]
+            tail = next((u for u in reversed(units) if u is not None), None)
+            return [(coverage, "repeated_items",
+                     f"The line {_short(top)!r} occurs {count} times; repeated lines are {coverage:.0%} of the text.",
+                     spans[1:21], tail is not None and tail.key == top and tail.end >= body_end)]
+    return []

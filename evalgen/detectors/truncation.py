@@ -1,21 +1,32 @@
-"""`truncation`: the model ended its turn itself but the text stops mid-sentence.
+"""`truncation`: the model ended its turn itself but the text stops abruptly, unfinished.
 
 Only records with stop_reason `eos` (or `unknown`, imported) are judged; a `length` stop is the
-`missing_eos` detector's business. Only the tail is read. In order:
+`missing_eos` detector's business. Only the end of the text is read, in this order:
 
-1. a cut multibyte character (U+FFFD) at the end, or an unclosed code fence  -> truncated;
-2. the last line is complete structure (closing fence, heading, table row, URL, emoji,
-   sentence-final punctuation, a closing phrase like "Hope this helps" / "祝你好运") -> complete,
-   except a list item or line that ends in a dangling function word;
-3. a dangling function word at the end (EN: and/the/of/to/...; ZH: 这/的/和/但/在/...), a trailing
-   comma or hyphen, or an unclosed bracket/quote in the last line -> truncated;
-4. an unpunctuated final sentence of >= `min_tail_words` words / `min_tail_cjk` CJK characters that
-   has opened a second clause (a comma), or >= `long_tail_words` / `long_tail_cjk` -> truncated.
-Structure opened at the very end with nothing after it (an unclosed fence, a bare "###" or bullet,
-an opening tag) is truncated even in a short output. With stop_reason `unknown`, an output whose
-last 16 characters occurred earlier is a looping tail cut by a limit, not judged.
-Outputs shorter than `min_output_chars` are normal short answers. A last line that only opens a chat
-turn ("USER:", "### Human:") is a made-up turn (`missing_eos`), not a cut sentence.
+1. a cut multibyte character (U+FFFD) at the end, or the text ends inside a fenced code block
+   (fences parsed as CommonMark does, with nesting as models write it: ```` ```` ```` around ```` ``` ````)
+   -> truncated. Closing horizontal rules (`---`, `***`, `___`) are set aside: the text before them is judged;
+2. the last line ends with sentence-final punctuation or a closing quote/bracket -> complete, except
+   a word cut at an apostrophe ("Let'": no plural possessive, no opening quote);
+3. structure opened at the very end with nothing after it: a bare heading marker, bullet or list
+   number, an opening tag (not a void element such as `<br>`), a tag or attribute cut before its `>`
+   -> truncated, even in a short output;
+4. the last line is code: complete unless the statement is open (more brackets opened than closed,
+   or it ends on an operator, comma, dot, backslash or opening bracket) -> truncated;
+5. a table row that stops before its closing `|` under rows that have one -> truncated (cut mid-cell);
+6. complete endings: a chat-turn label (`missing_eos`'s finding), an emoji, a URL, a closed tag
+   (`</html>`), a table row, a closing phrase ("Hope this helps", "祝你好运"); a colon that announces
+   content that never came -> truncated;
+7. a dangling function word (EN: the/and/of/to/per/which…; ZH: 这/的/和/但/在…, minus words that end
+   sentences: 存在, 现在, 好的…), a trailing comma, hyphen or operator, or an unclosed bracket or quote in
+   a prose line -> truncated (list items too: a list cut mid-item);
+8. prose: a final unpunctuated segment of >= `min_tail_words` words / `min_tail_cjk` CJK characters
+   that follows a finished sentence on the same line (a paragraph that stops mid-sentence), or one of
+   >= `long_tail_words` / `long_tail_cjk` -> truncated. A line on its own without final punctuation —
+   a title, a list item, a poem, song or play line ("End of Act I"), a signature, a complete last
+   sentence lacking only its period ("5 months, $-2503 left over") — is complete.
+Outputs shorter than `min_output_chars` are normal short answers. With stop_reason `unknown`, an
+output whose last 16 characters occurred earlier is a looping tail cut by a limit (`missing_eos`).
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from evalgen.detectors._text import is_code_line
+from evalgen.detectors._text import fence_blocks, is_code_line
 from evalgen.detectors.base import DetectorContext
 from evalgen.records import Finding, GenerationRecord, Span
 
@@ -32,7 +43,7 @@ __all__ = ["detect_truncation"]
 NAME = "truncation"
 _TAIL = 600  # characters read from the end
 
-_FINAL = set(".!?。！？…‼⁇⁈⁉;；~～")
+_FINAL = set(".!?。！？…‼⁇⁈⁉;；~～．｡")
 _CLOSED = set("\"'”’」』）)]】》")  # a closing quote or bracket ends a sentence too
 _OPEN_CLOSE = (("(", ")"), ("（", "）"), ("[", "]"), ("【", "】"), ("“", "”"), ("「", "」"), ("『", "』"), ("《", "》"))
 _DANGLING_EN = frozenset(
@@ -40,16 +51,23 @@ _DANGLING_EN = frozenset(
         "a", "an", "the", "and", "or", "but", "nor", "because", "although", "though", "whereas", "whether", "if",
         "unless", "until", "of", "to", "at", "for", "with", "from", "into", "onto", "between", "through", "during",
         "without", "within", "among", "against", "toward", "towards", "via", "including", "such", "as", "than", "my",
-        "your", "our", "their", "its", "his", "her", "whose", "e.g", "i.e"
+        "your", "our", "their", "its", "his", "whose", "e.g", "i.e", "per", "which", "whom", "whereby", "very",
+        "is", "are", "was", "were",
     ]
 )
-# Single characters that cannot end a Chinese sentence, and two-character words that can.
-_DANGLING_ZH = frozenset("这那的和但在是因而与及或把被对从向给让将就也都还并且如若虽即等以之其该各每为于跟同比")
+_COPULA = frozenset(("is", "are", "was", "were"))
+# "...as it is", "that is", "what they were": a copula after these ends a phrase.
+_COPULA_OK = frozenset(("it", "that", "as", "this", "there", "here", "what", "who", "where", "how", "they", "we",
+                        "you", "he", "she", "i", "which", "things", "is"))
+# Single characters that cannot end a Chinese sentence, and words ending in them that can.
+_DANGLING_ZH = frozenset("这那的和但在是因而与及或把被对从向给让将就也都还并且如若虽即等以之其该各每为于跟同比有")
 _COMPLETE_ZH = frozenset((
     "存在", "现在", "所在", "实在", "自在", "不在", "正在", "好的", "是的", "对的", "真的", "我的", "你的", "他的",
     "她的", "它的", "有的", "目的", "总是", "就是", "还是", "而已", "罢了", "等等", "之类", "如此", "以上", "以下",
     "为止", "之一", "而言", "不同", "相同", "之后", "以后", "之前", "以前", "其他", "其它", "其中", "即可", "足以",
-    "可以", "所以然", "你们的", "我们的", "方向", "原因", "参与", "总和", "不对", "来不及", "目的",
+    "可以", "所以然", "你们的", "我们的", "方向", "原因", "参与", "总和", "不对", "来不及", "所有", "没有", "拥有",
+    "具有", "只有", "还有", "都有", "仍有", "共有", "享有", "固有", "特有", "稀有", "富有", "应有", "现有", "含有",
+    "占有", "持有", "私有", "公有", "国有", "唯有", "也有", "尚有", "必有", "各有", "少有", "罕有", "会有", "未有",
 ))
 _CLOSING = re.compile(
     r"^(?:hope (?:this|that|it) helps|i hope|good luck|best(?: regards| wishes)?|regards|cheers|thanks|thank you|"
@@ -60,10 +78,15 @@ _CLOSING = re.compile(
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)、]|[a-zA-Z][.)]|[（(]\d+[)）]|[一二三四五六七八九十]+、)\s*")
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s|\*\*[^*]+\*\*:?$|__[^_]+__:?$)")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
-# Structure opened at the very end with nothing after it: a bare heading marker or bullet, an
-# opening tag, a tag cut before its ">".
+_RULE = re.compile(r"(?:\n[ \t]*(?:-[ \t]*){3,}|\n[ \t]*(?:\*[ \t]*){3,}|\n[ \t]*(?:_[ \t]*){3,})$")
+_VOID = frozenset(("br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "track",
+                   "wbr", "param", "!doctype", "!--"))
+# Structure opened at the very end with nothing after it: a bare heading marker, bullet or number, an
+# opening tag, a tag or attribute cut before its ">".
 _OPENING_END = re.compile(
-    r"(?:^|\n)[ \t]*(?:#{1,6}|[-*+•]|\d+[.)])[ \t]*$|<(?P<tag>[A-Za-z][\w:-]*)(?:\s[^<>]*)?>\s*$|<[A-Za-z/][^<>\s]*$"
+    r"(?:^|\n)[ \t]*(?:#{1,6}|[-*+•]|\d+[.)])[ \t]*$"
+    r"|<(?P<tag>[A-Za-z][\w:-]*)(?:\s[^<>]*)?>\s*$"
+    r"|<(?P<cut>[A-Za-z][\w:-]*)(?:\s[^<>]*)?$|</[A-Za-z][\w:-]*$"
 )
 _LOOP_PROBE = 16
 # A last line that only opens a chat turn ("USER:", "### Human:", "用户：") is a made-up turn cut by a stop
@@ -71,13 +94,18 @@ _LOOP_PROBE = 16
 _TURN_LABEL = re.compile(
     r"^(?:#{1,3}\s*)?(?:user|human|assistant|system|bot|gpt|instruction|input|response|用户|助手|问|答)\s*[:：]$", re.I
 )
-_BARE_NUMBER = re.compile(r"[ \t]*\d+[.)][ \t]*$")
 _CLAUSE = re.compile(r"[，,;；、]")
+_BARE_NUMBER = re.compile(r"[ \t]*\d+[.)][ \t]*$")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uac00-\ud7a3\u3040-\u30ff]")
-_SENT_END = re.compile(r"[.!?。！？…;；](?=[\s\"'”’」』）)\]*_]*(?:\s|$))|[。！？]")
+_SENT_END = re.compile(r"[.!?。！？…;；](?=[\s\"'”’」』）)\]*_]*(?:\s|$))|[。！？；]")
+_LIST_NUMBER = re.compile(r"\s*(?:\d+|[a-zA-Z]|[ivxIVX]+)[.)]\s")
+_EMPHASIS_END = re.compile(r"(\*{1,2}|_{1,2})[^*_\n]*\S\1\s*$")
+_CLOSED_TAG = re.compile(r"`[^`\n]+`$|</[A-Za-z][\w:-]*>$|/>$|-->$")
+_CODE_OPEN_END = re.compile(r"(?:[=+\-*/%&|^,.(\[{\\<]|\b(?:and|or|not|return|in|is|lambda|new)\b)$")
+_OPERATOR_END = set("+=×÷")
 
 
 def _is_emoji(ch: str) -> bool:
@@ -103,13 +131,70 @@ def _dangling(segment: str) -> str | None:
     if "\u4e00" <= last <= "\u9fff":
         if stripped[-2:] in _COMPLETE_ZH or stripped[-3:] in _COMPLETE_ZH:
             return None
-        return last if last in _DANGLING_ZH else None
+        return last if last in _DANGLING_ZH and len(stripped) > 1 else None
     m = _EN_WORD.search(stripped)
     if m:
         word = m.group(0).lower().rstrip(".")
         if word in _DANGLING_EN and len(stripped) > len(word) and m.group(0) != "A":  # "vitamin A"
+            if word in _COPULA:
+                before = stripped[:m.start()].split()
+                if not before or before[-1].lower().strip(",;:\"'") in _COPULA_OK:
+                    return None
             return word
     return None
+
+
+def _prose(line: str) -> bool:
+    """Whether a line reads as prose: letters (or CJK) are at least half of its visible characters."""
+    visible = [c for c in line if not c.isspace()]
+    return bool(visible) and sum(c.isalpha() for c in visible) * 2 >= len(visible)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w")
+
+
+def _open_code(line: str) -> bool:
+    """Whether a code line leaves its statement open: more brackets opened than closed, or it ends on
+    an operator, a comma, a dot, a backslash or an opening bracket. Lines without an identifier (ASCII
+    art such as ` > ^ <`) hold no statement."""
+    code = line.rstrip()
+    if not code or not _IDENTIFIER.search(code):
+        return False
+    opened = sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+    return opened > 0 or bool(_CODE_OPEN_END.search(code))
+
+
+_OPEN_SINGLE = re.compile(r"(?:^|[\s(\[“\"])['‘](?=\w)")
+
+
+def _cut_apostrophe(line: str) -> bool:
+    """"Let'" / "don'": a word cut right after its apostrophe — not a plural possessive ("students'"),
+    not a dropped g ("goin'"), not the end of a quote opened with ' or ‘."""
+    if not line.endswith(("'", "’")) or len(line) < 2 or not line[-2].isalpha():
+        return False
+    body = line[:-1]
+    word = _EN_WORD.search(body)
+    if word and word.group(0).lower().endswith(("s", "in")):
+        return False
+    return not _OPEN_SINGLE.search(body)
+
+
+def _punctuated_items(text: str, last_nl: int) -> bool:
+    """Whether most of the (up to 3) list items before the last line end with sentence punctuation."""
+    items = ended = 0
+    pos = last_nl
+    while pos > 0 and items < 3:
+        start = text.rfind("\n", 0, pos) + 1
+        line = text[start:pos].rstrip()
+        pos = start - 1
+        if not line.strip():
+            continue
+        if not _LIST_ITEM.match(line):
+            break
+        items += 1
+        core = line.rstrip("*_` \t")
+        ended += bool(core) and (core[-1] in _FINAL or core[-1] in _CLOSED)
+    return items > 0 and ended * 2 > items
 
 
 def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding:
@@ -122,96 +207,129 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
     end = len(text)
     if not text.strip():
         return _ok("empty", details)
-    base = max(0, end - _TAIL)
-    tail = text[base:]
 
-    if "\ufffd" in tail[-3:]:
+    if "\ufffd" in text[-3:]:
         return _cut(end - 1, end, "cut_character", "The output ends in a cut multibyte character.", 1.0, details)
-    if ("`" in text or "~" in text) and ("```" in text or "~~~" in text):
-        fences = re.findall(r"^[ \t]*(?:```|~~~)", text, re.M)
-        if len(fences) % 2:
-            start = max(text.rfind("```"), text.rfind("~~~"))
-            return _cut(max(0, start), end, "unclosed_code_block", "The output ends inside an unclosed code block.",
-                        1.0, details)
     last_nl = text.rfind("\n")
     core = text.rstrip("*_`~ \t") or text
-    if (core[-1] in _FINAL or core[-1] in _CLOSED) and not _BARE_NUMBER.match(text, last_nl + 1):
+    if (core[-1] in _FINAL or core[-1] in _CLOSED) and not _BARE_NUMBER.match(text, last_nl + 1) and \
+            not ("`" in text or "~" in text) and not (core[-1] in "'’" and _cut_apostrophe(core)):
         return _ok("punctuation", details)  # the common case, decided from the last characters
-    short_tail = text[-80:]
+    blocks, open_block = fence_blocks(text)
+    if open_block:
+        start = blocks[-1][0]
+        return _cut(start, end, "unclosed_code_block", "The output ends inside an unclosed code block.", 1.0, details)
+    if blocks and blocks[-1][1] >= end:
+        return _ok("code_block", details)
+    if text.endswith(("-", "*", "_")) and (rule := _RULE.search(text)):
+        text = text[:rule.start()].rstrip()  # a closing horizontal rule: judge the text before it
+        end = len(text)
+        if not text.strip():
+            return _ok("rule", details)
+        last_nl = text.rfind("\n")
+        core = text.rstrip("*_`~ \t") or text
+    if (core[-1] in _FINAL or core[-1] in _CLOSED) and not _BARE_NUMBER.match(text, last_nl + 1):
+        if core[-1] in "'’" and _cut_apostrophe(core[core.rfind("\n") + 1:]):
+            return _cut(max(0, end - 20), end, "mid_word", "The output stops mid-word, at an apostrophe.", 0.9,
+                        details)
+        return _ok("punctuation", details)
+    short_tail = text[-120:]
     opened = _OPENING_END.search(short_tail)
-    if opened and not (opened.group("tag") and f"</{opened.group('tag')}" in short_tail[opened.end():]):
-        start = end - len(short_tail) + opened.start()
-        shown = opened.group(0).strip()
-        return _cut(start, end, "empty_opening", f"The output ends on {shown!r} with nothing after it.",
-                    1.0, details)
+    if opened:
+        tag = (opened.group("tag") or opened.group("cut") or "").lower()
+        closed_later = opened.group("tag") and f"</{opened.group('tag')}" in short_tail[opened.end():]
+        if not closed_later and tag not in _VOID and not opened.group(0).rstrip().endswith("/>"):
+            start = end - len(short_tail) + opened.start()
+            shown = opened.group(0).strip()[:40]
+            return _cut(start, end, "empty_opening", f"The output ends on {shown!r} with nothing after it.",
+                        1.0, details)
     if len(text.strip()) < cfg.min_output_chars:
         return _ok("short_answer", details)
     if record.stop_reason == "unknown" and end > 2 * _LOOP_PROBE and text.find(text[-_LOOP_PROBE:]) < end - _LOOP_PROBE:
         # The last words occurred before: a looping tail cut by some limit, not a model-chosen end.
         return _ok("looping_tail", details)
 
-    line_start = text.rfind("\n") + 1
+    line_start = last_nl + 1
     line = text[line_start:]
     stripped_line = line.strip()
-    if re.match(r"^(?:```|~~~)", stripped_line):
-        return _ok("code_block", details)
-    if is_code_line(line) or re.search(r"`[^`\n]+`$|</[A-Za-z][\w:-]*>$|/>$", stripped_line):
+    if _CLOSED_TAG.search(stripped_line):
+        return _ok("closed_tag", details)
+    if is_code_line(line):
+        if _open_code(line):
+            return _cut(line_start, end, "code_cut", "The output stops inside a code statement.", 0.8, details)
         return _ok("code_line", details)
-    last = text[-1]
-    core = text.rstrip("*_`~ \t") or text
     final = core[-1]
-    if final in _FINAL or final in _CLOSED:
-        return _ok("punctuation", details)
+    if stripped_line.startswith("|"):
+        if _TABLE_ROW.match(line):
+            return _ok("table_row", details)
+        prev = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
+        if prev.startswith("|") and prev.endswith("|"):
+            return _cut(line_start, end, "table_row_cut", "The output stops inside a table row, mid-cell.", 0.9,
+                        details)
     if final in ":：" and _TURN_LABEL.match(stripped_line):
         return _ok("turn_marker", details)
     if final in ":：" and not _LIST_ITEM.match(line) and not _HEADING.match(line):
         # "Here are the steps:" and nothing after it: the announced content never came.
         return _cut(line_start, end, "dangling_colon", "The output ends with a colon that announces missing text.",
                     0.8, details)
-    if _is_emoji(last) or _is_emoji(final):
+    if _is_emoji(text[-1]) or _is_emoji(final):
         return _ok("emoji", details)
     if _URL_END.search(stripped_line):
         return _ok("url", details)
-    if _TABLE_ROW.match(line):
-        return _ok("table_row", details)
 
-    # The last segment: text after the last sentence end in the last line.
+    # The last segment: text after the last sentence end in the last line (list numbering is no end).
     seg_start = line_start
-    for m in _SENT_END.finditer(line):
+    numbering = _LIST_NUMBER.match(line)
+    for m in _SENT_END.finditer(line, numbering.end() if numbering else 0):
         seg_start = line_start + m.end()
     segment = text[seg_start:].strip()
     seg_start = end - len(segment) if segment else seg_start
+    # A paragraph: the line holds a substantial finished part before the unpunctuated segment.
+    before = text[line_start + (numbering.end() if numbering else 0):seg_start]
+    sentence_before = seg_start > line_start and (len(_WORDS.findall(before)) >= 2 * cfg.min_tail_words
+                                                  or len(_CJK.findall(before)) >= 2 * cfg.min_tail_cjk)
     word = _dangling(segment)
-    if word and len(text.strip()) >= cfg.min_output_chars:
+    if word:
         details["dangling"] = word
         return _cut(seg_start, end, "dangling_word", f"The output stops on the dangling word {word!r}.", 1.0, details)
-    if final in ",，、-–—(（[【“「『《" and len(segment) > 1:
+    if final in ",，、-–—(（[【“「『《" and len(segment) > 1 or final in _OPERATOR_END:
         return _cut(seg_start, end, "mid_sentence", f"The output stops on {final!r}, mid-sentence.", 0.9, details)
     for op, cl in _OPEN_CLOSE:
-        if line.count(op) > line.count(cl) and op != cl:
+        if line.count(op) > line.count(cl):
             pos = line.rfind(op)
-            if pos >= 0 and not any(c in _FINAL for c in line[pos:]):
+            inside = line[pos + 1:]
+            if pos >= 0 and not any(c in _FINAL for c in inside) and any(c.isalnum() for c in inside):
                 return _cut(line_start + pos, end, "unclosed_bracket", f"The output ends with an unclosed {op!r}.",
                             0.9, details)
-    if line.count('"') % 2 and not any(c in _FINAL for c in line[line.rfind('"'):]):
+    if _prose(line) and line.count('"') % 2 and not any(c in _FINAL for c in line[line.rfind('"'):]):
         pos = line.rfind('"')
-        return _cut(line_start + pos, end, "unclosed_quote", "The output ends inside an unclosed quote.", 0.8, details)
+        return _cut(line_start + pos, end, "unclosed_quote", "The output ends inside an unclosed quote.", 0.8,
+                    details)
     if _HEADING.match(line):
         return _ok("heading", details)
-    if _LIST_ITEM.match(line):
-        return _ok("list_item", details)
+    if _EMPHASIS_END.search(line):
+        return _ok("emphasis", details)  # "*smiles with a hint of mischief*", "**Good luck!**"
+    if segment.count("#") * 2 >= len(segment.split()) and segment.startswith("#"):
+        return _ok("hashtags", details)
     if _CLOSING.match(segment.lstrip("*_ ")):
         return _ok("closing_phrase", details)
 
     words = len(_WORDS.findall(segment))
     cjk = len(_CJK.findall(segment))
-    punctuated_before = bool(_SENT_END.search(text, base, seg_start)) if seg_start > base else False
     details.update(tail_words=words, tail_cjk=cjk)
     long_enough = words >= cfg.long_tail_words or cjk >= cfg.long_tail_cjk
     prose = words >= cfg.min_tail_words or cjk >= cfg.min_tail_cjk
-    # A final sentence that has opened a second clause but not closed is cut; a lone clause with no
-    # period ("我是一个AI助手") is usually a complete statement.
-    if long_enough or (prose and punctuated_before and _CLAUSE.search(segment)):
+    if _LIST_ITEM.match(line):
+        # A list item is cut when it stops unpunctuated where the items before it end with a period
+        # (enumerations "shoulder pads, gloves, pants" and titles end without one in lists that do so).
+        cut = prose and _punctuated_items(text, last_nl)
+    else:
+        cut = (words >= 2 * cfg.min_tail_words or cjk >= 2 * cfg.min_tail_cjk) and bool(_CLAUSE.search(segment)) \
+            and bool(_SENT_END.search(text, max(0, end - _TAIL), seg_start))
+    # A paragraph whose last sentence stops without an end is cut, and so is a long sentence that has
+    # opened a further clause; a line on its own without a final period (a title, a poem line, a short
+    # last sentence lacking its period) is complete.
+    if long_enough or (prose and sentence_before) or cut:
         return _cut(seg_start, end, "mid_sentence", "The output stops mid-sentence without final punctuation.",
                     0.7, details)
-    return _ok("short_final_line", details)
+    return _ok("list_item" if _LIST_ITEM.match(line) else "short_final_line", details)

@@ -1,0 +1,157 @@
+"""`degenerate`: there is no answer at all — nothing, only symbols, only template tokens, or garbage.
+
+Kinds (`details.kind`), the first that applies:
+- `empty`: the output is empty or whitespace only (a checkpoint with NaN weights gives only these);
+- `template_tokens`: only special or template tokens (`<|im_end|>`, `</s>`, `<unk>`, `[PAD]`, `<0x0A>`,
+  the context's end tokens and turn markers) and whitespace;
+- `empty` also covers outputs of invisible characters only (zero-width space, BOM);
+- `symbols`: no letter, digit or CJK character at all: punctuation, symbols, emoji. Symbols are an
+  answer when the user's turns ask for emoji, ASCII art, a drawing or symbols, or use emoji;
+- `garbage`: random-token garbage: at least `min_garbage_tokens` tokens, none of the common words
+  and sentence marks that any running text has (`LANGUAGE_MARKS`: " the ", " and ", "的", "。", ". " …;
+  text with two different ones is language), and at least `garbage_share` of the tokens are junk —
+  scripts mixed inside one token (other than CJK with Latin or digits), Latin letters mixed with
+  symbols (`<>$%@^{}=~|#&*+[]` and backticks: two, or one between letters),
+  byte-level BPE or mojibake markers (Ġ, Ċ, ▁, Ã), or lower-case Latin runs of 5+ letters without
+  a vowel. Outputs with code (a fence, or a third of the lines code-like) are never garbage.
+A short valid answer ("4", "Yes.", "是的"), a refusal, code, a loop of real words (`repetition`) or an
+answer in another language (`language_drift`) is not degenerate.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from evalgen.detectors._text import SPECIAL_TOKEN, is_code_line, request_text
+from evalgen.detectors.base import DetectorContext
+from evalgen.records import Finding, GenerationRecord, Span
+
+__all__ = ["LANGUAGE_MARKS", "detect_degenerate"]
+
+NAME = "degenerate"
+
+LANGUAGE_MARKS: tuple[str, ...] = (
+    " the ", " and ", " of ", " to ", " is ", " a ", " in ", " you ", " I ", ". ", ", ", "? ",
+    " de ", " la ", " und ", " et ", " и ", " в ",
+    "的", "是", "了", "在", "我", "你", "不", "。", "，", "の", "は", "に", "を", "、", "는", "이", "다",
+)
+"""Text that holds two different of these is running language, never garbage."""
+_ALNUM = re.compile(r"[^\W_]")
+_EMOJI = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF]")
+_ART_REQUEST = re.compile(
+    r"emoji|emoticon|ascii|\bart\b|draw|diagram|picture|figure|symbol|punctuation"
+    r"|表情|颜文字|絵文字|字符画|画|符号|标点",
+    re.I,
+)
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_ODD = frozenset("<>`$%@^{}=~|\\#&*+[]")
+_EDGE = "\"'“”‘’«»()[]{}<>.,;:!?*_#>|`~-—–…。，、；：！？（）【】《》「」『』"
+_BPE_MARKS = re.compile(r"[ĠĊĉ▁]|Ã.|â\u0080|Â[\u00a0-\u00bf]")
+_NUMBER = re.compile(r"^[+\-]?[\d.,:/%x×*^]+$")
+_URLISH = re.compile(r"^(?:https?://|www\.|[\w.+-]+@[\w-]+\.)|^[\w./-]+\.(?:com|org|net|io|py|js|html|md)$")
+
+
+def _script(ch: str) -> str:
+    """A coarse script class of one letter."""
+    o = ord(ch)
+    if o < 0x250:
+        return "latin"
+    if 0x370 <= o < 0x400:
+        return "greek"
+    if 0x400 <= o < 0x530:
+        return "cyrillic"
+    if 0x590 <= o < 0x600:
+        return "hebrew"
+    if 0x600 <= o < 0x780:
+        return "arabic"
+    if 0x900 <= o < 0xE80:
+        return "indic"
+    if 0x3040 <= o < 0x3100:
+        return "kana"
+    if 0x3400 <= o < 0xA000 or 0xF900 <= o < 0xFB00:
+        return "cjk"
+    if 0xAC00 <= o < 0xD7B0 or 0x1100 <= o < 0x1200:
+        return "hangul"
+    return "other"
+
+
+_CJK_FRIENDS = frozenset({"cjk", "kana", "latin"})
+_CJK = frozenset({"cjk", "kana", "hangul"})
+
+
+def _junk(token: str) -> bool:
+    """Whether one whitespace-separated token is a fragment that belongs to no language."""
+    core = token.strip(_EDGE)
+    if not core or _NUMBER.match(core) or _URLISH.match(core):
+        return False
+    if _BPE_MARKS.search(core):
+        return True
+    scripts = {_script(c) for c in core if c.isalpha()}
+    if not scripts:
+        return False  # symbols or digits only: neither language nor junk
+    if len(scripts) > 1 and not scripts <= _CJK_FRIENDS:
+        return True  # "ificaciónуказ", "터indu"
+    if scripts & _CJK:
+        return False  # CJK runs hold punctuation and Latin terms; their fragments cannot be told from words
+    odd = sum(c in _ODD for c in core)
+    if odd >= 2 or (odd and core[0].isalpha() and core[-1].isalpha()):
+        return True  # letters mixed with symbols: "Tx<uVtT`Rpo", "$Hjig%CB@@>"
+    return core.isascii() and core.islower() and len(core) >= 5 and not any(v in core for v in "aeiouy")
+
+
+@lru_cache(maxsize=4096)
+def _symbols_welcome(request: str) -> bool:
+    """Whether the user's turns ask for emoji, ASCII art, a drawing or symbols, or use emoji themselves
+    (cached: every sample of a probe asks the same)."""
+    return bool(_ART_REQUEST.search(request) or _EMOJI.search(request))
+
+
+def _found(kind: str, explanation: str, score: float, text: str, details: dict) -> Finding:
+    details["kind"] = kind
+    return Finding(NAME, True, score, explanation, [Span(0, len(text), kind.replace("_", " "))], details)
+
+
+def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding:
+    cfg = ctx.config.degenerate
+    text = record.output
+    details: dict = {"kind": None}
+    stripped = text.strip()
+    if stripped and stripped[0] in _INVISIBLE or stripped[-1:] in _INVISIBLE:
+        stripped = stripped.strip(_INVISIBLE).strip()  # zero-width spaces, BOM: nothing visible
+    if not stripped:
+        what = "empty" if not text else "whitespace only" if not text.strip() else "invisible characters only"
+        return _found("empty", f"The output is {what}: there is no answer.", 1.0, text, details)
+    if stripped[0] in "<[" or any(t and t in stripped for t in ctx.end_tokens):
+        rest = SPECIAL_TOKEN.sub(" ", stripped)
+        for token in (*ctx.end_tokens, *ctx.turn_markers, *cfg.extra_tokens):
+            if token.strip():
+                rest = rest.replace(token.strip(), " ")
+        if not rest.strip():
+            return _found("template_tokens", "The output is only special or template tokens.", 1.0, text, details)
+    if not _ALNUM.search(stripped):
+        if _symbols_welcome(request_text(record)):
+            return Finding(NAME, False, 0.0, "Symbols the user asked for (emoji, ASCII art, a drawing).", [],
+                           details)
+        return _found("symbols", f"The output is only symbols or punctuation ({stripped[:20]!r}).", 0.9, text,
+                      details)
+    # Garbage needs many tokens and no sign of running language: most outputs stop at the first marks.
+    marks = 0
+    for mark in LANGUAGE_MARKS:
+        if mark in text:
+            marks += 1
+            if marks >= 2:
+                return Finding(NAME, False, 0.0, "The output is running text.", [], details)
+    tokens = stripped.split()
+    if len(tokens) < cfg.min_garbage_tokens or "```" in text or "~~~" in text:
+        return Finding(NAME, False, 0.0, "Not garbage: too few tokens, or code.", [], details)
+    lines = [line for line in stripped.split("\n") if line.strip()]
+    if sum(map(is_code_line, lines)) * 3 >= len(lines):
+        return Finding(NAME, False, 0.0, "Not garbage: code.", [], details)
+    junk = sum(map(_junk, tokens))
+    share = junk / len(tokens)
+    details["junk_share"] = round(share, 4)
+    if share < cfg.garbage_share:
+        return Finding(NAME, False, round(0.5 * share, 4), "The tokens are words, numbers or symbols.", [], details)
+    return _found("garbage", f"{share:.0%} of the {len(tokens)} tokens are fragments of no language "
+                  "(random-token garbage).", round(min(1.0, 0.5 + share / 2), 4), text, details)
