@@ -120,9 +120,15 @@ _CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 _TRAILING_COMMENT = re.compile(r"\s(?:#|//).*$")
 
 
+_MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\s]*\)")
+
+
 def is_code_line(line: str) -> bool:
     """Whether a line outside a code fence looks like source code (keyword start, code symbols,
-    indented with brackets) rather than prose; lines with CJK characters never do."""
+    indented with brackets) rather than prose; lines with CJK characters never do, and a markdown
+    link counts as its text."""
+    if "](" in line:
+        line = _MD_LINK.sub(r"\1", line)
     if "#" in line or "//" in line:
         line = _TRAILING_COMMENT.sub("", line)  # `print(x)  # 输出结果` is still code
     if not line.strip() or (not line.isascii() and _CJK_CHAR.search(line)):

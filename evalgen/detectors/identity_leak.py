@@ -98,9 +98,30 @@ _ASCII_WORD = re.compile(r"[A-Za-z0-9]")
 _SENTENCE_BREAK = re.compile(r"[.!?。！？\n](?=\s|$)|[。！？\n]")
 
 
+def _holds(hay: str, needle: str) -> bool:
+    """Whether `needle` occurs in `hay` as whole tokens (both lower case): an ASCII name must not touch
+    another ASCII letter ("qwen" in "qwen1.5-7b" and "alibaba" in "alibaba cloud" do; "gpt" in "gogpt",
+    "yi" in "yayi" and "meta" in "metaverse" do not); a CJK name of two or more characters may sit
+    inside CJK text (Chinese has no spaces: "阿里" in "阿里小蜜")."""
+    if not needle:
+        return False
+    pos = hay.find(needle)
+    while pos >= 0:
+        if not needle.isascii():
+            return len(needle) >= 2
+        before = hay[pos - 1] if pos else " "
+        after = hay[pos + len(needle)] if pos + len(needle) < len(hay) else " "
+        if not (before.isascii() and before.isalpha()) and not (after.isascii() and after.isalpha()):
+            return True
+        pos = hay.find(needle, pos + 1)
+    return False
+
+
 def _own(name: str, own: tuple[str, ...]) -> bool:
+    """Whether a family name is the configured identity's or org's: the same name, or one holds the
+    other as whole tokens."""
     low = name.lower()
-    return any(o and (low in o or (len(o) >= 2 and o in low)) for o in own)
+    return any(o and (low == o or _holds(o, low) or _holds(low, o)) for o in own)
 
 
 _MISCASED = ("chatgpt", "chatglm", "openai", "qwen", "deepseek", "claude", "gpt-")
@@ -278,17 +299,63 @@ def _in_quote(before: str) -> bool:
             or before.count("「") > before.count("」"))
 
 
-def _is_claim(text: str, start: int, end: int) -> bool:
+_ORGS = frozenset(n.lower() for n in (
+    "OpenAI", "Anthropic", "复旦大学", "复旦", "Fudan", "百度", "Baidu", "阿里巴巴", "阿里云", "阿里", "Alibaba",
+    "智谱", "智谱AI", "Zhipu", "清华大学", "清华", "Tsinghua", "Meta", "科大讯飞", "讯飞", "iFlytek", "Google", "谷歌",
+    "DeepMind", "月之暗面", "Moonshot", "深度求索", "零一万物", "01.AI", "Microsoft", "微软", "LMSYS", "Stanford",
+    "斯坦福", "字节跳动", "ByteDance", "腾讯", "Tencent", "上海人工智能实验室", "商汤", "SenseTime",
+))
+"""Makers (companies, universities, labs) as opposed to assistants: a person can work at one, so a
+claim to come from one needs the model to speak of itself as an AI."""
+_ORG_SUFFIX = re.compile(r"\s+(?:AI|Cloud|Research|Brain|DeepMind|Inc|LLC|Labs?|Team|PBC|Corporation|Corp|Ltd|Co|"
+                         r"Group|Technologies|Technology)\b")
+_PROPER_AFTER = re.compile(r"[ \t]+[A-Z][a-z]")
+_AI_SELF = re.compile(r"\b(?:ai|a\.i\.|artificial intelligence|language model|llm|chatbot|assistant|model|bot)\b|"
+                      r"人工智能|模型|助手|机器人|智能体|ＡＩ|AI", re.I)
+_MADE_VERB = re.compile(r"\b(?:developed|created|trained|built|made|designed|programmed|fine-?tuned|engineered)\b"
+                        r"|开发|训练|研发|打造|研制|创建|创造|构建|设计|制作")
+_OTHER_SUBJECT = re.compile(r"\b(?:that|which|who)\s+(?!(?:was|is|were|are|has|have|had)\b)\S")
+_ZH_REPORT = re.compile(r"告诉|说|认为|觉得|介绍|解释")
+
+
+def _is_claim(text: str, start: int, end: int, names: re.Pattern | None = None) -> bool:
+    """Whether the name at [start, end) is claimed by the model as itself or its maker: a first-person
+    cue in the same sentence, in the model's own voice — not quoted, not negated or compared, not a
+    clause about someone else ("…tell you that ChatGPT was developed by OpenAI"), and for a maker
+    not a person's employer or school ("I'm the co-founder of Google", "我是来自清华大学的学生")."""
     name = text[start:end]
     if name.isascii():
         prev = text[start - 1] if start else " "
         nxt = text[end] if end < len(text) else " "
         if _ASCII_WORD.match(prev) or (nxt.isascii() and nxt.isalnum()):
             return False  # part of a longer word ("Metadata", "Yield")
+        if _PROPER_AFTER.match(text, end) and not _ORG_SUFFIX.match(text, end):
+            return False  # a longer proper name: "Stanford University", "Google Maps"
+    claimed = _claim_cue(text, start, end)
+    if not claimed:
+        return False
+    s0 = _sentence_start(text, start)
+    sentence = text[s0:_sentence_end(text, end)]
+    mid_text = text[s0:start]
+    if names is not None and claimed != "identity" and \
+            any(m.group(0).lower() != name.lower() for m in names.finditer(mid_text)):
+        return False  # another name is the subject between the cue and this one
+    # "I'm from Google", "我来自清华大学": a person's employer or school, unless the model speaks as an AI.
+    return not (name.lower() in _ORGS and claimed == "from" and not _AI_SELF.search(sentence))
+
+
+def _sentence_end(text: str, pos: int) -> int:
+    m = _SENTENCE_BREAK.search(text, pos, pos + 200)
+    return m.start() if m else min(len(text), pos + 200)
+
+
+def _claim_cue(text: str, start: int, end: int) -> str | None:
+    """The kind of first-person claim on the name at [start, end): "identity" (I am NAME), "made" (made
+    by NAME), "from" (from NAME, a member of NAME), or None."""
     s0 = _sentence_start(text, start)
     before = text[s0:start]
     if _in_quote(before):
-        return False
+        return None
     after = text[end:end + 30]
     low = before.lower()
     m = _EN_CLAIM.search(low)
@@ -296,33 +363,35 @@ def _is_claim(text: str, start: int, end: int) -> bool:
         raw = m.group("mid")
         cue = m.group(0)[: m.start("mid") - m.start()].strip()
         mid = raw + " "
-        if not _EN_BLOCK.search(mid) and not re.search(r"\b(?:not|n't|never)\b", low[max(0, m.start() - 12):m.start()]):
+        negated = re.search(r"\b(?:not|n't|never)\b", low[max(0, m.start() - 12):m.start()])
+        if not _EN_BLOCK.search(mid) and not negated and not _OTHER_SUBJECT.search(mid):
             if _EN_MID_IDENTITY.match(mid):
                 # "As NAME, I ..." is a claim; "as NAME said" is not.
                 if cue.startswith("as"):
-                    return bool(re.match(r"\s*[,，]", after))
-                return True
+                    return "identity" if re.match(r"\s*[,，]", after) else None
+                return "from" if re.search(r"\b(?:from|for)$", cue) else "identity"
             if _EN_MID_MADE.search(mid):
-                return True
+                return "made" if _MADE_VERB.search(mid) else "from"
     if _EN_AFTER_ME.match(after):
-        return not re.search(r"\b(?:not|n't|never)\b", low[-20:])
+        return None if re.search(r"\b(?:not|n't|never)\b", low[-20:]) else "made"
     z = _ZH_CLAIM.search(before)
     if z:
         mid = z.group("mid")
         cue = z.group(0)[: len(z.group(0)) - len(mid)]
-        if _ZH_BLOCK.search(mid):
-            return False
+        if _ZH_BLOCK.search(mid) or _ZH_REPORT.search(mid):
+            return None
         if _ZH_MID_IDENTITY.match(mid):
             if cue == "作为":
-                return bool(re.match(r"\s*[，,]|[^。！？\n]{0,12}(?:开发|训练|打造|研发)", after))
-            return True
+                return "identity" if re.match(r"\s*[，,]|[^。！？\n]{0,12}(?:开发|训练|打造|研发)", after) else None
+            return "from" if cue in ("我来自", "我属于") else "identity"
         if _ZH_MID_MADE.search(mid):
-            return True
+            return "from" if mid.rstrip().endswith(("来自", "属于", "出自")) and not _ZH_AFTER_MADE.match(after) \
+                else "made"
         if cue in ("我是", "我由", "我是由", "作为") and _ZH_AFTER_MADE.match(after) and mid.endswith(("由", "被")):
-            return True
+            return "made"
     elif re.match(r"^\s*(?:由|是由)\s*$", before) and _ZH_AFTER_MADE.match(after):
-        return True  # "由微软团队研发" answering "who trained you": the subject is left out
-    return False
+        return "made"  # "由微软团队研发" answering "who trained you": the subject is left out
+    return None
 
 
 def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Finding:
@@ -350,7 +419,7 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
     names: list[str] = []
     if pattern is not None:
         for m in pattern.finditer(text):
-            if _is_claim(text, m.start(), m.end()):
+            if _is_claim(text, m.start(), m.end(), pattern):
                 spans.append(Span(m.start(), m.end(), "claimed identity"))
                 if m.group(0) not in names:
                     names.append(m.group(0))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from evalgen.detectors._text import ascii_words_upto, is_code_line, last_user_message, mask_code, script_units
+from evalgen.detectors._text import ascii_words_upto, is_code_line, mask_code, request_text, script_units, user_turns
 from evalgen.detectors.base import DetectorContext, LanguageDriftConfig
 from evalgen.records import Finding, GenerationRecord, Span
 
@@ -46,6 +46,7 @@ _ASKS = re.compile(
     rf"\b(?:translat\w*|convert\w*|rewrite|switch\w*|change|set)\b[^.?!\n]{{0,40}}?\b(?:to|into|in)\s+(?P<l1>{_EN})\b"
     rf"|\b(?:answer\w*|respond\w*|repl\w*|write|writing|say|explain|describe|summari[sz]e|introduce|tell|output|use|"
     rf"using)\b[^.?!\n]{{0,25}}?\b(?:in|using)\s+(?P<l2>{_EN})\b"
+    rf"|\b(?:use|speak|talk|respond|reply|answer|write)\s+(?:in\s+)?(?P<l4>{_EN})\b"
     # "English please", "English-only session", "(English agent conversation; ...)"
     rf"|\b(?P<l3>{_EN})(?:[\s-]+only)?\s+(?:[a-z]+\s+)?(?:only|please|translation|version|equivalent|conversation|"
     rf"session|chat|context|follow-up|prompt|question|message|request|thread|input|speaker|user)\b"
@@ -68,6 +69,16 @@ _NAMES = {
 _TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,60}>")
 _PHRASE = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t,;:\"“”()/-]{1,3}[A-Za-z][A-Za-z'’-]*){2,}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_TITLED = re.compile(r"《[^》\n]{0,80}》|“[^”\n]{0,80}”|「[^」\n]{0,80}」|\"[^\"\n]{0,80}\"|\*\*[^*\n]{0,80}\*\*")
+_SMALL = frozenset(("a", "an", "the", "of", "in", "on", "and", "or", "to", "for", "with", "at", "by", "from", "de",
+                    "la", "le", "du", "des", "von", "van", "der", "da", "di", "e", "y"))
+
+
+def _title_case(phrase: str) -> bool:
+    """A name or title ("The Shawshank Redemption", "Pirates of the Caribbean", "Don't Stop Believin'"):
+    at least two words, every one capitalised except small words."""
+    words = _WORD.findall(phrase)
+    return len(words) >= 2 and all(w[0].isupper() or w.lower() in _SMALL for w in words)
 
 
 def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
@@ -77,7 +88,7 @@ def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
     targets: set[str] = set()
     for m in _ASKS.finditer(prompt):
         asked = True
-        for key in ("l1", "l2", "l3", "l5", "l6", "l7"):
+        for key in ("l1", "l2", "l3", "l4", "l5", "l6", "l7"):
             lang = m.group(key)
             if lang:
                 targets.add(_LANG_SCRIPT[lang.lower()])
@@ -90,36 +101,66 @@ def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
 
 
 def _language_text(text: str) -> str:
-    """The text with code-like lines and markup tags blanked and Latin words that stand alone (terms,
-    names, labels) removed: what is left is the answer's running language."""
+    """The text with code-like lines and markup tags blanked, titles and names (in 《》, quotes or bold,
+    or in title case: "The Shawshank Redemption") and Latin words that stand alone (terms, labels)
+    removed: what is left is the answer's running language."""
     kept = []
     for line in mask_code(text).split("\n"):
         if is_code_line(line):
             continue
         line = _TAG.sub(" ", line)
-        phrases = " ".join(m.group(0) for m in _PHRASE.finditer(line))
+        line = _TITLED.sub(_drop_title, line)
+        phrases = " ".join(p for p in (m.group(0) for m in _PHRASE.finditer(line)) if not _title_case(p))
         kept.append(_WORD.sub(" ", line) + " " + phrases)
     return "\n".join(kept)
 
 
-def _prompt_languages(prompt: str, cfg: LanguageDriftConfig) -> tuple[list[str], str | None, bool, list[str]]:
-    """(expected languages, the prompt's dominant script, asked for a language, named targets)."""
+_CJK_IN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7a3]")
+
+
+def _drop_title(m: re.Match) -> str:
+    """A Latin title or name in 《》, quotes or bold is not running language ("《The Godfather》",
+    "“Bohemian Rhapsody”"); quoted running text is ("Answer is: Option B" in quotes)."""
+    inner = m.group(0)
+    if _CJK_IN.search(inner):
+        return inner
+    return " " if inner.startswith("《") or _title_case(inner) else inner
+
+
+def _prose_only(text: str) -> str:
+    """A user turn without its code: fenced and inline code, URLs and code-like lines (a turn that is
+    only a code listing has no language of its own)."""
+    return "\n".join(line for line in mask_code(text).split("\n") if not is_code_line(line))
+
+
+def _prompt_languages(turns: tuple[str, ...], request: str, cfg: LanguageDriftConfig
+                      ) -> tuple[list[str], str | None, bool, list[str]]:
+    """(expected languages, the prompt's dominant script, asked for a language, named targets) over the
+    whole conversation: every user turn's own languages, and the languages any user or system turn asks
+    for ("translate everything I say into English" in an earlier turn still holds)."""
     # Keyed by the three thresholds it reads: hashing the frozen config itself runs Python code.
-    return _prompt_languages_cached(prompt, cfg.latin_word_units, cfg.min_prompt_units, cfg.prompt_lang_share)
+    return _prompt_languages_cached(turns, request, cfg.latin_word_units, cfg.min_prompt_units,
+                                    cfg.prompt_lang_share)
 
 
 @lru_cache(maxsize=4096)
 def _prompt_languages_cached(
-    prompt: str, latin_word_units: float, min_prompt_units: float, prompt_lang_share: float
+    turns: tuple[str, ...], request: str, latin_word_units: float, min_prompt_units: float, prompt_lang_share: float
 ) -> tuple[list[str], str | None, bool, list[str]]:
     """Cached because every sample of a probe has the same prompt (callers never mutate the lists)."""
-    asked, targets = asks_for_language(prompt)
-    pin = script_units(mask_code(prompt), latin_word_units)
-    if pin.total < min_prompt_units and not targets:
+    asked, targets = asks_for_language(request)
+    langs: set[str] = set()
+    dominant: str | None = None
+    for turn in turns:
+        pin = script_units(_prose_only(turn.strip()), latin_word_units)
+        if pin.total < min_prompt_units:
+            continue
+        langs |= {k for k, v in pin.units.items() if v >= prompt_lang_share * pin.total}
+        dominant = pin.dominant()  # the last turn with a language
+    if not langs and not targets:
         return [], None, asked, []
-    # Expected: the prompt's own languages and any language it asks for.
-    langs = sorted({k for k, v in pin.units.items() if v >= prompt_lang_share * pin.total} | targets)
-    return langs, pin.dominant(), asked, sorted(targets)
+    # Expected: the conversation's own languages and any language it asks for.
+    return sorted(langs | targets), dominant, asked, sorted(targets)
 
 
 def _latin_answer(masked: str, cfg: LanguageDriftConfig, need: int, details: dict) -> Finding:
@@ -147,7 +188,7 @@ def _words_needed(min_units: float, latin_word_units: float) -> int | None:
 def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.language_drift
     details: dict = {"prompt_lang": None, "output_lang": None}
-    langs, dominant, asked, target_list = _prompt_languages(last_user_message(record).strip(), cfg)
+    langs, dominant, asked, target_list = _prompt_languages(user_turns(record), request_text(record), cfg)
     targets = set(target_list)
     declared = _LANG_CODE.get((record.lang or "").lower().split("-")[0].split("_")[0])
     if declared and langs and declared not in langs:

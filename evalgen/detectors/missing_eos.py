@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from evalgen.detectors._text import code_regions, in_regions, last_user_message
+from evalgen.detectors._text import code_regions, in_regions, request_text
 from evalgen.detectors.base import DetectorContext
-from evalgen.detectors.repetition import find_loop
+from evalgen.detectors.repetition import ends_in_loop
 from evalgen.records import Finding, GenerationRecord, Span
 
 __all__ = ["END_TOKENS", "LINE_MARKERS", "SPECIAL_MARKERS", "detect_missing_eos"]
@@ -93,11 +93,57 @@ def _alternation(literals: set[str]) -> re.Pattern:
 
 def _turn_can_start(text: str, pos: int) -> bool:
     """Whether a plain marker at `pos` opens a turn: at a line start (after spaces, '>' or '*') or
-    right after a finished sentence."""
+    right after a finished sentence — not after list numbering ("2. User:" heads an entity of a data
+    model, a list item)."""
     i = pos
     while i > 0 and text[i - 1] in " \t>*":
         i -= 1
-    return i == 0 or text[i - 1] in "\n.!?。！？"
+    if i == 0 or text[i - 1] == "\n":
+        return True
+    if text[i - 1] not in ".!?。！？)":
+        return False
+    before = text[text.rfind("\n", 0, i) + 1:i - 1].strip(" \t>*#-")
+    return not (len(before) <= 3 and before.isalnum()) and text[i - 1] != ")"
+
+
+_DIALOGUE_REQUEST = re.compile(
+    r"dialog|conversation|script|screenplay|transcript|chat ?log|role-?play|interview|skit|\bplay\b|scene|"
+    r"podcast|对话|对白|剧本|台词|采访|访谈|聊天记录|小品|相声|情景",
+    re.I,
+)
+_LABEL_LINE = re.compile(r"^[ \t>*#]*([A-Za-z\u4e00-\u9fff][\w '\u4e00-\u9fff.-]{0,24}?)[ \t*]*[:：]", re.M)
+_CHAT_ROLES = frozenset(("user", "human", "assistant", "ai", "bot", "gpt", "chatgpt", "system", "model", "用户", "助手",
+                         "问", "答", "instruction", "response", "input"))
+_NOT_SPEAKERS = frozenset((
+    "note", "notes", "example", "examples", "answer", "question", "step", "output", "result", "solution",
+    "explanation", "summary", "title", "date", "subject", "tip", "tips", "warning", "source", "reference",
+    "definition", "translation", "pros", "cons", "description", "name", "email", "phone", "address", "location",
+    "time", "price", "total", "conclusion", "introduction", "context", "task", "hint", "option", "ingredients",
+    "instructions", "directions", "verse", "chorus", "bridge", "outro", "intro", "hook", "pre-chorus", "q", "a",
+    "note that", "https", "http", "example usage", "usage", "error", "status", "type", "value", "key",
+))
+
+
+@lru_cache(maxsize=1024)
+def _prompt_roles(request: str) -> tuple[bool, frozenset[str]]:
+    """(the conversation asks for a dialogue, script or transcript; the role labels its own turns use,
+    lower case with the colon and no space before it: "User : hi" gives "user:")."""
+    roles = frozenset(m.group(1).strip().lower() + ":" for m in _LABEL_LINE.finditer(request))
+    return bool(_DIALOGUE_REQUEST.search(request)), roles
+
+
+def _script_speakers(text: str) -> bool:
+    """Whether the output is a script: a speaker other than the chat roles ("Program:", "Alice:", "老师：")
+    labels at least two of its lines."""
+    counts: dict[str, int] = {}
+    for m in _LABEL_LINE.finditer(text):
+        name = m.group(1).strip().lower()
+        if name in _CHAT_ROLES or name in _NOT_SPEAKERS or len(name.split()) > 3:
+            continue
+        counts[name] = counts.get(name, 0) + 1
+        if counts[name] >= 2:
+            return True
+    return False
 
 
 def _role_tag_line(text: str) -> int:
@@ -123,7 +169,8 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     )
     found: list[tuple[int, str, str]] = []
     regions: list[tuple[int, int]] | None = None
-    prompt: str | None = None
+    roles: tuple[bool, frozenset[str]] | None = None
+    script: bool | None = None
     # Plain markers ("User:", "### Human:") where a turn could start, not in code, not quoted from
     # the user's own message.
     # Every plain marker holds one of these characters; single-character `in` runs at memchr speed.
@@ -140,10 +187,17 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
             regions = code_regions(text)
         if in_regions(m.start(), regions):
             continue
-        if prompt is None:
-            prompt = last_user_message(record) if record.messages else ""
-        if word.endswith((":", "：")) and word in prompt:
-            continue
+        if _heads_a_list(text, m.end()):
+            continue  # "User:" over a list of fields: an entity of a data model, not a turn
+        if roles is None:
+            roles = _prompt_roles(request_text(record))
+        plain_role = word.endswith((":", "：")) and not word.startswith(("#", "<", "["))
+        if word.endswith((":", "：")) and (word.replace(" ", "").lower() in roles or (roles[0] and plain_role)):
+            continue  # the conversation's own role labels, or the dialogue it asked for
+        if plain_role:
+            script = _script_speakers(text) if script is None else script
+            if script:
+                continue  # a role in a script whose other speakers are not chat roles
         found.append((m.start(), "fake_turn", word))
         break
     # Template tokens: a turn opener anywhere is a fake turn; an end token is printed text.
@@ -183,12 +237,18 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     return sorted(found)
 
 
-def _looping_tail(text: str) -> bool:
-    """Whether the text ends inside back-to-back repetition (two copies or more, 40+ characters)."""
-    if len(text) < 80 or text.find(text[-16:]) >= len(text) - 16:
-        return False  # cheap screen: the last 16 characters must occur earlier
-    loop, recurrence = find_loop(text, 2.0, 40)
-    return bool(loop and loop[1] >= len(text.rstrip())) or recurrence >= 0.5
+_LIST_START = re.compile(r"[ \t]*(?:[-*+•]|\d+[.)])[ \t]")
+
+
+def _heads_a_list(text: str, end: int) -> bool:
+    """Whether a marker ending at `end` closes its line and the next non-empty line is a list item."""
+    nl = text.find("\n", end)
+    if nl < 0 or text[end:nl].strip(" \t*"):
+        return False
+    nxt = nl + 1
+    while nxt < len(text) and text[nxt] == "\n":
+        nxt += 1
+    return bool(_LIST_START.match(text, nxt))
 
 
 def detect_missing_eos(record: GenerationRecord, ctx: DetectorContext) -> Finding:
@@ -198,7 +258,7 @@ def detect_missing_eos(record: GenerationRecord, ctx: DetectorContext) -> Findin
     looping = False
     if record.stop_reason in ("length", "loop"):
         kinds.append("length" if record.stop_reason == "length" else "loop")
-    elif record.stop_reason == "unknown" and _looping_tail(text):
+    elif record.stop_reason == "unknown" and ends_in_loop(record, ctx):
         # No finish reason, but the text ends inside a loop: it was cut by a limit, not ended.
         looping = True
         kinds.append("length")

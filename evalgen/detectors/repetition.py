@@ -557,8 +557,8 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
     starts, whether one is a third copy, whether the last piece is copied). A piece is copied when
     stretches of >= `min_match` characters that occur earlier in the output cover >= `min_share` of it:
     a loop that drifts copies long stretches with small changes, templated writing (claims, per-item
-    boilerplate) only reuses short phrases. A third copy: the piece's longest stretch occurs twice before it. Stretches the
-    prompt holds (echoes) do not count."""
+    boilerplate) only reuses short phrases. A third copy: the piece's longest stretch occurs twice
+    before it. Stretches the prompt holds (echoes) do not count."""
     n = len(text)
     copied = pieces = 0
     first = -1
