@@ -61,7 +61,7 @@ class RepetitionConfig:
     need this many copies (identical lines, numbers aside, need `min_repeats`)."""
     near_line_similarity: float = 0.8
     """Two lines are near-identical when their common start and end cover this share of the longer."""
-    min_copy_share: float = 0.3
+    min_copy_share: float = 0.25
     """Loops that drift: flag when pieces copied from earlier text (with small changes) cover at least
     this share of the output and one of them is a third copy..."""
     min_copy_share_at_limit: float = 0.2
@@ -124,6 +124,10 @@ class LanguageDriftConfig:
     """Flag when the prompt's languages cover less than this share of the output."""
     latin_word_units: float = 1.5
     """One Latin-script word weighs this many CJK characters."""
+    min_block_units: float = 20.0
+    """A block in a third script (not the prompt's, not asked for, not Latin) of at least this many units..."""
+    min_block_share: float = 0.1
+    """...and this share of the answer is drift too (an unrequested translation appended in Korean)."""
 
 
 @dataclass(frozen=True)

@@ -100,13 +100,32 @@ def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
     return asked, targets
 
 
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]{1,300}\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
+_COMMENT = re.compile(r"^\s*(?:#|//|--|/\*|\*|\"\"\"|\'\'\')")
+
+
+def _mask_math(text: str) -> str:
+    """LaTeX math ($...$, $$...$$, \\(...\\)) blanked: formulas are no language."""
+    return _MATH.sub(lambda m: " " * len(m.group(0)), text) if "$" in text or "\\" in text else text
+
+
+def _code_only(line: str) -> bool:
+    """A code line (math already masked, so "Answer is: B) $T_{2}$ bacteria ..." is prose)."""
+    return is_code_line(line)
+
+
 def _language_text(text: str) -> str:
-    """The text with code-like lines and markup tags blanked, titles and names (in 《》, quotes or bold,
-    or in title case: "The Shawshank Redemption") and Latin words that stand alone (terms, labels)
-    removed: what is left is the answer's running language."""
+    """The text with code (code-like lines, and the comments of an output that is code), math and
+    markup tags blanked, titles and names (in 《》, quotes or bold, or in title case: "The Shawshank
+    Redemption") and Latin words that stand alone (terms, labels) removed: what is left is the answer's
+    running language."""
     kept = []
-    for line in mask_code(text).split("\n"):
-        if is_code_line(line):
+    lines = _mask_math(mask_code(text)).split("\n")
+    code_lines = sum(map(is_code_line, lines))
+    # An output that is mostly code is code: its comments and docstrings are not the answer's language.
+    code = code_lines * 2 >= sum(1 for line in lines if line.strip()) and code_lines >= 2
+    for line in lines:
+        if _code_only(line) or (code and (_COMMENT.match(line) or not _CJK_IN.search(line))):
             continue
         line = _TAG.sub(" ", line)
         line = _TITLED.sub(_drop_title, line)
@@ -128,9 +147,9 @@ def _drop_title(m: re.Match) -> str:
 
 
 def _prose_only(text: str) -> str:
-    """A user turn without its code: fenced and inline code, URLs and code-like lines (a turn that is
-    only a code listing has no language of its own)."""
-    return "\n".join(line for line in mask_code(text).split("\n") if not is_code_line(line))
+    """A user turn without its code: fenced and inline code, URLs, LaTeX math and code-like lines (a
+    turn that is only a code listing has no language of its own)."""
+    return "\n".join(line for line in _mask_math(mask_code(text)).split("\n") if not _code_only(line))
 
 
 def _prompt_languages(turns: tuple[str, ...], request: str, cfg: LanguageDriftConfig
@@ -152,11 +171,18 @@ def _prompt_languages_cached(
     langs: set[str] = set()
     dominant: str | None = None
     for turn in turns:
-        pin = script_units(_prose_only(turn.strip()), latin_word_units)
+        prose = _prose_only(turn.strip())
+        pin = script_units(prose, latin_word_units)
         if pin.total < min_prompt_units:
             continue
         langs |= {k for k, v in pin.units.items() if v >= prompt_lang_share * pin.total}
         dominant = pin.dominant()  # the last turn with a language
+        # The question itself (the turn's last line of text) is in a language the user writes in, however
+        # long the pasted material before it ("...SQL...\n上面的SQL语句能正确完成Task描述的需求吗？").
+        last = next((line for line in reversed(prose.split("\n")) if line.strip()), "")
+        ask = script_units(last, latin_word_units)
+        if ask.total >= min_prompt_units and ask.dominant():
+            langs.add(ask.dominant())  # type: ignore[arg-type]
     if not langs and not targets:
         return [], None, asked, []
     # Expected: the conversation's own languages and any language it asks for.
@@ -220,9 +246,19 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     details["prompt_lang_share"] = round(share, 4)
     if total < cfg.min_units:
         return Finding(NAME, False, 0.0, "Too little text to judge the language.", [], details)
-    if share >= cfg.min_output_share:
-        return Finding(NAME, False, round(1.0 - share, 4), "The answer is in the prompt's language.", [], details)
     want = "/".join(_NAMES.get(k, k) for k in langs)
+    if share >= cfg.min_output_share:
+        # A block in a third script nobody asked for (a translation of the answer appended in Korean).
+        third = max(((k, v) for k, v in out.units.items() if k not in langs and k != "latin"), key=lambda kv: kv[1],
+                    default=None)
+        if third is None or third[1] < cfg.min_block_units or third[1] < cfg.min_block_share * total:
+            return Finding(NAME, False, round(1.0 - share, 4), "The answer is in the prompt's language.", [],
+                           details)
+        details["third_language"] = third[0]
+        got = _NAMES.get(third[0], third[0])
+        explanation = f"The prompt is {want} but {third[1] / total:.0%} of the answer is {got}."
+        return Finding(NAME, True, round(third[1] / total, 4), explanation, [Span(0, len(record.output),
+                                                                                    "other language")], details)
     got = _NAMES.get(details["output_lang"] or "", details["output_lang"])
     explanation = f"The prompt is {want} but {1 - share:.0%} of the answer is {got}."
     text = record.output

@@ -112,16 +112,9 @@ _DIALOGUE_REQUEST = re.compile(
     re.I,
 )
 _LABEL_LINE = re.compile(r"^[ \t>*#]*([A-Za-z\u4e00-\u9fff][\w '\u4e00-\u9fff.-]{0,24}?)[ \t*]*[:：]", re.M)
-_CHAT_ROLES = frozenset(("user", "human", "assistant", "ai", "bot", "gpt", "chatgpt", "system", "model", "用户", "助手",
-                         "问", "答", "instruction", "response", "input"))
-_NOT_SPEAKERS = frozenset((
-    "note", "notes", "example", "examples", "answer", "question", "step", "output", "result", "solution",
-    "explanation", "summary", "title", "date", "subject", "tip", "tips", "warning", "source", "reference",
-    "definition", "translation", "pros", "cons", "description", "name", "email", "phone", "address", "location",
-    "time", "price", "total", "conclusion", "introduction", "context", "task", "hint", "option", "ingredients",
-    "instructions", "directions", "verse", "chorus", "bridge", "outro", "intro", "hook", "pre-chorus", "q", "a",
-    "note that", "https", "http", "example usage", "usage", "error", "status", "type", "value", "key",
-))
+_SCRIPT_MARK = re.compile(r"\b(?:Act|ACT) [IVX1-9]+\b|\b(?:Scene|SCENE) [IVX1-9]+\b|\[Enter\b|\bEnter \w+ and \w+|"
+                          r"^(?:Characters|Cast|Dramatis Personae)\s*:|第[一二三四五六七八九十0-9]+幕", re.M)
+"""An output that is itself a play or script: its role labels are characters' lines."""
 
 
 @lru_cache(maxsize=1024)
@@ -130,20 +123,6 @@ def _prompt_roles(request: str) -> tuple[bool, frozenset[str]]:
     lower case with the colon and no space before it: "User : hi" gives "user:")."""
     roles = frozenset(m.group(1).strip().lower() + ":" for m in _LABEL_LINE.finditer(request))
     return bool(_DIALOGUE_REQUEST.search(request)), roles
-
-
-def _script_speakers(text: str) -> bool:
-    """Whether the output is a script: a speaker other than the chat roles ("Program:", "Alice:", "老师：")
-    labels at least two of its lines."""
-    counts: dict[str, int] = {}
-    for m in _LABEL_LINE.finditer(text):
-        name = m.group(1).strip().lower()
-        if name in _CHAT_ROLES or name in _NOT_SPEAKERS or len(name.split()) > 3:
-            continue
-        counts[name] = counts.get(name, 0) + 1
-        if counts[name] >= 2:
-            return True
-    return False
 
 
 def _role_tag_line(text: str) -> int:
@@ -170,7 +149,6 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     found: list[tuple[int, str, str]] = []
     regions: list[tuple[int, int]] | None = None
     roles: tuple[bool, frozenset[str]] | None = None
-    script: bool | None = None
     # Plain markers ("User:", "### Human:") where a turn could start, not in code, not quoted from
     # the user's own message.
     # Every plain marker holds one of these characters; single-character `in` runs at memchr speed.
@@ -192,12 +170,10 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         if roles is None:
             roles = _prompt_roles(request_text(record))
         plain_role = word.endswith((":", "：")) and not word.startswith(("#", "<", "["))
-        if word.endswith((":", "：")) and (word.replace(" ", "").lower() in roles or (roles[0] and plain_role)):
+        if word.endswith((":", "：")) and (word.replace(" ", "").lower() in roles[1] or (roles[0] and plain_role)):
             continue  # the conversation's own role labels, or the dialogue it asked for
-        if plain_role:
-            script = _script_speakers(text) if script is None else script
-            if script:
-                continue  # a role in a script whose other speakers are not chat roles
+        if plain_role and _SCRIPT_MARK.search(text):
+            continue  # a role in the play or script the output is ("Act I. Scene I. Enter Program and User.")
         found.append((m.start(), "fake_turn", word))
         break
     # Template tokens: a turn opener anywhere is a fake turn; an end token is printed text.

@@ -67,10 +67,15 @@ _REPEAT_REQUEST = re.compile(
     r"|fifty|hundred)\s+times\b|重复|复述|([0-9]+|[一二两三四五六七八九十百]+)\s*[遍次]",
     re.I,
 )
-_SONG_REQUEST = re.compile(r"\b(?:song|lyrics?|poem|poetry|rap|chant|anthem|jingle|ballad|hymn|verse)s?\b|歌|诗|词|曲",
-                           re.I)
+_SONG_REQUEST = re.compile(
+    r"\b(?:write|compose|create|make|generate|sing|rewrite|turn)\b[^.?!\n]{0,60}?\b(?:song|poem|poetry|rap|chant|anthem|"
+    r"jingle|ballad|hymn|verses?|limerick|sonnet|lullaby)s?\b|\blyrics\b|写[^。！？\n]{0,8}(?:歌|诗|词)|歌词|诗歌|作诗",
+    re.I,
+)
+_MAX_REFRAIN = 4  # a chorus comes back a few times; a runaway loop in a song does not stop
 _CHORUS = re.compile(r"chorus|refrain|hook\b|副歌|合唱", re.I)
 _ART_REQUEST = re.compile(r"ascii|\bart\b|draw|diagram|picture|pattern|emboss|braille|字符画|画|图案", re.I)
+_PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|<[^<>\n]{1,60}>|\{[^{}\n]{1,60}\}")
 _LAUGH = frozenset(("ha", "he", "hi", "ho", "la", "na", "da", "哈", "嘿", "呵", "啦", "嘻", "嘎"))
 
 
@@ -135,6 +140,7 @@ def _best(a: tuple[int, int, int] | None, b: tuple[int, int, int] | None) -> tup
 
 
 _BLANK = " \t\n\r-=*#|_.:·~+<>/\\()[]{}0123456789"
+_RULE_CHARS = " \t\n\r-=*#|_:+~"
 
 
 def _tail_run(s: Sequence, min_repeats: float, min_len: int) -> tuple[int, int, int] | None:
@@ -167,10 +173,11 @@ def find_loop(
 ) -> tuple[tuple[int, int, int] | None, float]:
     """The longest back-to-back repetition in `s` (a str, or a str of token ids) as (start, end,
     period) or None, and the recurrence: the share of probes (`probe` items every `stride`, at
-    least 16 probes, probes in `skip` ranges or without a letter left out) whose text occurs again
-    later (0 with fewer than 12 probes). Only runs with >= min_repeats copies over >= min_len items
-    are returned (>= tail_repeats for a run that reaches the end, min_repeats by default). The tail is
-    searched with any period up to len/tail_repeats; elsewhere up to max_period."""
+    least 16 probes; probes in `skip` ranges or without a letter look for loops but are left out of
+    the share) whose text occurs again later (0 with fewer than 12 counted probes). Only runs with
+    >= min_repeats copies over >= min_len items are returned (>= tail_repeats for a run that reaches
+    the end, min_repeats by default). The tail is searched with any period up to len/tail_repeats;
+    elsewhere up to max_period."""
     n = len(s)
     best = _tail_run(s, min_repeats if tail_repeats is None else tail_repeats, min_len)
     w = min(probe, max(1, min_len // 3))
@@ -188,13 +195,15 @@ def find_loop(
     skip_until = 0
     for i in range(0, n - w, step):
         window = s[i:i + w]
-        if (is_text and not window.strip(_BLANK)) or (skip and any(x <= i < y for x, y in skip)):  # type: ignore
-            continue
-        probes += 1
+        letterless = is_text and not window.strip(_BLANK)  # type: ignore[union-attr]
+        if letterless and not window.strip(_RULE_CHARS):  # type: ignore[union-attr]
+            continue  # a rule or table border ("|------|"): no loop starts there
+        counted = not (letterless or (skip and any(x <= i < y for x, y in skip)))
+        probes += counted
         j = s.find(window, i + 1)  # type: ignore[attr-defined]
         if j < 0:
             continue
-        recurring += 1
+        recurring += counted
         if i >= tail_start or i < skip_until:
             continue
         for _ in range(3):
@@ -304,6 +313,12 @@ _LABEL = re.compile(
 _URLS = re.compile(r"(?:https?|ftp)://\S+")
 _EMPTY_ITEM = re.compile(r"^\d+[.)、]?[\s*_#-]*$")
 _EMPTY_KEY = "<empty list item>"
+_CODE_DIGITS = re.compile(r"\d+")
+
+
+def _code_key(line: str) -> str:
+    """A code line as compared: lower case, spaces collapsed, counters as 0 ("solution7", "list_28")."""
+    return _SPACES.sub(" ", _CODE_DIGITS.sub("0", line.strip().lower()))
 _MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")
 
 
@@ -314,6 +329,10 @@ def _key(piece: str) -> str:
     key = piece.strip().lstrip(_LIST_CHARS).strip()
     key = _LABEL.sub("", key) if key[:1].isalpha() else key
     return _SPACES.sub(" ", key).lower().rstrip(_KEY_END)
+
+
+def _strip_numbering(line: str) -> str:
+    return _LABEL.sub("", line.strip().lstrip(_LIST_CHARS).strip()) or line.strip()
 
 
 def _symbolic(line: str) -> bool:
@@ -341,13 +360,15 @@ class _Unit:
     start: int
     end: int
     key: str
+    kind: str = "text"
+    """"text", "code" (fenced or code-like, formulas too) or "table" (a table row)."""
 
 
 def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: frozenset[str] = frozenset()
            ) -> list[_Unit | None]:
-    """The lines of the text (sentences of lines over 200 characters) as units in order; None marks a
-    break that no run crosses: code, a formula, a table row, a line the prompt holds. Blank and short
-    lines are skipped."""
+    """The lines of the text (sentences of prose lines over 200 characters) as units in order; None
+    marks a break that no run crosses (a line the prompt holds). Blank and short lines, table rules
+    and template tokens alone on a line are skipped."""
     out: list[_Unit | None] = []
     pos = 0
     for raw in text.split("\n"):
@@ -361,10 +382,14 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
         if line[0] in "<[" and SPECIAL_TOKEN.fullmatch(line):
             continue  # a template token printed alone on its line ("<|im_end|>") is neither text nor a break
         plain = _MD_LINK.sub(r"\1", raw) if "](" in raw else raw  # a markdown link is its text
-        if line.startswith("|") or (fences and any(x <= start < y for x, y in fences)) or is_code_line(plain) \
-                or _symbolic(plain):
-            if out and out[-1] is not None:
-                out.append(None)
+        lead = len(raw) - len(raw.lstrip())
+        if line.startswith("|"):
+            if line.strip("|-: \t"):
+                out.append(_Unit(start + lead, start + len(raw.rstrip()), _SPACES.sub(" ", line), "table"))
+            continue
+        if (fences and any(x <= start < y for x, y in fences)) or is_code_line(plain) or _symbolic(plain):
+            if len(line) >= min_chars:  # counters in code ("solution7", "list_28") do not make a line new
+                out.append(_Unit(start + lead, start + len(raw.rstrip()), _code_key(line), "code"))
             continue
         pieces = [(start, raw)]
         if len(raw) > 200:
@@ -383,6 +408,25 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
                 lead = len(part) - len(part.lstrip())
                 out.append(_Unit(offset + lead, offset + len(part.rstrip()), key))
     return out
+
+
+def _reaches_end(text: str, end: int, keys: Iterable[str], partial_only: bool = False) -> bool:
+    """Whether evidence ending at `end` runs to the end of the text: nothing follows but blank space or
+    one last line that is cut from a copy of the repeated lines ("64. Sunday Morning by Velvet Under");
+    with `partial_only`, only the latter (the output was cut inside the loop)."""
+    body_end = len(text.rstrip())
+    if end >= body_end:
+        return not partial_only
+    rest = text[end:body_end]
+    if rest.strip().count("\n"):
+        # Several lines follow: the loop still runs when each of them copies text from before the end of
+        # the evidence (a copy of the repeated lines whose numbering or layout changed, then a cut one).
+        return not partial_only and all(
+            _strip_numbering(line) in text[:end] for line in rest.split("\n") if line.strip()
+        )
+    partial = _key(rest)
+    code = _code_key(rest)
+    return len(partial) >= 3 and any(k.startswith((partial, code)) or partial.startswith(k) for k in keys)
 
 
 def _near(a: str, b: str, similarity: float, min_common: int) -> bool:
@@ -404,13 +448,14 @@ def _near(a: str, b: str, similarity: float, min_common: int) -> bool:
     return i + j >= max(similarity * longest, min_common)
 
 
-def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, end: int
-               ) -> tuple[int, int, int, str, bool] | None:
-    """The longest run of consecutive units that are the same line, or the same line with a word
-    changed, as (start, end, copies, first line, exact) when it is long enough: `min_repeats` copies
-    of one line reaching the end of the text (`end`), one more elsewhere; `min_near_repeats` copies of
-    a line with a word changed."""
-    best: tuple[int, int, int, str, bool] | None = None
+def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
+               ) -> tuple[int, int, int, str, bool, bool] | None:
+    """The longest run of consecutive units of one kind that are the same line, or the same line with a
+    word changed, as (start, end, copies, first line, exact, reaches the end) when it is long enough:
+    `min_repeats` copies of one line reaching the end of the text, one more elsewhere;
+    `min_near_repeats` copies of a line with a word changed; table rows only identical; code lines
+    (similar by nature) `min_code_repeats` copies running to the end (a runaway loop cut off)."""
+    best: tuple[int, int, int, str, bool, bool] | None = None
     run: list[_Unit] = []
     exact = True
 
@@ -418,13 +463,20 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, end: int
         nonlocal best
         if not run:
             return
-        need = (cfg.min_repeats + (run[-1].end < end)) if exact else cfg.min_near_repeats
-        if len(run) >= need and sum(u.end - u.start for u in run) >= cfg.min_short_loop_chars and \
+        at_end = _reaches_end(text, run[-1].end, (u.key for u in run[-2:]))
+        if run[0].kind == "code":
+            ok = at_end and len(run) >= cfg.min_code_repeats
+        else:
+            ok = len(run) >= ((cfg.min_repeats + (not at_end)) if exact else cfg.min_near_repeats)
+        if ok and sum(u.end - u.start for u in run) >= cfg.min_short_loop_chars and \
                 (best is None or len(run) > best[2]):
-            best = (run[0].start, run[-1].end, len(run), run[0].key, exact)
+            best = (run[0].start, run[-1].end, len(run), run[0].key, exact, at_end)
 
     for unit in units:
-        if unit is not None and run and _near(run[-1].key, unit.key, cfg.near_line_similarity, cfg.min_loop_chars):
+        if unit is not None and run and unit.kind == run[-1].kind and (
+            unit.key == run[-1].key or unit.kind != "table" and
+            _near(run[-1].key, unit.key, cfg.near_line_similarity, cfg.min_loop_chars)
+        ):
             exact = exact and run[-1].key == unit.key
             run.append(unit)
             continue
@@ -470,7 +522,7 @@ def _block_run(units: list[_Unit | None], min_repeats: float) -> tuple[int, int,
 def _repeated_items(units: list[_Unit | None], n: int, echoed: frozenset[str]) -> tuple[str, int, float] | None:
     """The most repeated line (not one the prompt holds), its count, and the share of the output that
     the extra copies of all repeated lines cover."""
-    keys = [u.key for u in units if u is not None and u.key not in echoed]
+    keys = [u.key for u in units if u is not None and u.kind != "code" and u.key not in echoed]
     if len(set(keys)) == len(keys):
         return None
     counts = Counter(keys)
@@ -496,14 +548,17 @@ def _fences(text: str) -> list[tuple[int, int]]:
 def ends_in_loop(record: GenerationRecord, ctx: DetectorContext) -> bool:
     """Whether the output ends inside a loop (the `repetition` finding reaches the end of the text): what
     `missing_eos` reads as cut off while looping when no finish reason was recorded. Screened: the
-    last 16 characters occur earlier, or the last two lines are one line up to their numbering."""
-    text = record.output.rstrip()
+    last 16 characters occur earlier, or the text stops unfinished on a line whose start occurred
+    earlier (a list item cut mid-way)."""
+    text = record.output.rstrip().rstrip("\ufffd")
     n = len(text)
     if n < ctx.config.repetition.min_loop_chars:
         return False
     if text.find(text[-_PROBE:]) >= n - _PROBE:
-        lines = text[-1000:].rsplit("\n", 2)
-        if len(lines) < 3 or _key(lines[-1]) != _key(lines[-2]):
+        # The last 16 characters are new: only a list item cut mid-way can still be a copy.
+        start = text.rfind("\n") + 1
+        head = _key(text[start:])[:8]
+        if not _looks_cut(text) or len(head) < 3 or head not in text[:start].lower():
             return False
     finding = detect_repetition(record, ctx)
     return finding.flagged and bool(finding.details.get("reaches_end"))
@@ -554,7 +609,7 @@ def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: float = 0.8, min_match: int = 32
             ) -> tuple[float, int, int, bool, bool]:
     """(share of the output in pieces copied from the text before them, copied pieces, where the first
-    starts, whether one is a third copy, whether the last piece is copied). A piece is copied when
+    starts, whether one is a third copy, whether copied pieces reach the end). A piece is copied when
     stretches of >= `min_match` characters that occur earlier in the output cover >= `min_share` of it:
     a loop that drifts copies long stretches with small changes, templated writing (claims, per-item
     boilerplate) only reuses short phrases. A third copy: the piece's longest stretch occurs twice
@@ -563,8 +618,8 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
     copied = pieces = 0
     first = -1
     third = last = False
+    body_end = len(text.rstrip())
     for a, b in _chunks(text, fences):
-        last = False
         if a == 0 or b - a < _PROBE:
             continue
         covered = 0
@@ -588,7 +643,7 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
             if first < 0:
                 first = a
             third = third or text.count(text[longest[0]:longest[1]], 0, a) >= 2
-            last = True
+            last = body_end - b < _CHUNK  # copying goes on to the end (a short cut piece may follow)
     return copied / max(1, n), pieces, first, third, last
 
 
@@ -639,7 +694,7 @@ class _Prompt:
 
 def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.repetition
-    text = record.output
+    text = _analysed(record.output)
     n = len(text)
     if len(text.strip()) < cfg.min_output_chars:
         if record.stop_reason == "loop":
@@ -687,11 +742,17 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
     return Finding(NAME, True, round(min(1.0, max(strength, 0.5)), 4), explanation, spans, details)
 
 
+def _analysed(output: str) -> str:
+    """The output as analysed: without a character cut by the limit at its end (U+FFFD), so a loop
+    runs up to it. A prefix of the output, so spans still point into it."""
+    return output.rstrip("\ufffd") if output.endswith("\ufffd") else output
+
+
 def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int, int, int],
                fences: list[tuple[int, int]], ran_out: bool, prompt: _Prompt, details: dict) -> list[_Found]:
     """The character loop, when it is long enough and neither an echo of the prompt nor rows of the ASCII
     art the user asked for."""
-    text = record.output
+    text = _analysed(record.output)
     n = len(text)
     a, b, p = loop
     unit = text[a:a + p]
@@ -703,6 +764,10 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
         # The generation ran into the limit while repeating: two copies are proof enough.
         need_len = cfg.min_loop_chars if letters else cfg.min_symbol_loop_chars
         need_rep = cfg.min_repeats_at_limit
+    elif at_tail and in_code:
+        # Code that loops until the output ends is a runaway loop, not similar lines of a program.
+        need_len = cfg.min_loop_chars if letters else cfg.min_symbol_loop_chars
+        need_rep = cfg.min_repeats
     else:
         need_len = cfg.min_loop_chars if letters and not in_code else cfg.min_symbol_loop_chars
         need_rep = cfg.min_code_repeats if in_code else cfg.min_repeats
@@ -716,47 +781,75 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
         details["echoed"] = True
     if ok and not letters and count <= 20 and _ART_REQUEST.search(last_user_message(record)):
         ok = False  # rows of symbols in the ASCII art or pattern the user asked for
+    if ok and "[" in unit and sum(len(m) for m in _PLACEHOLDER.findall(unit)) * 2 >= len(unit.strip()):
+        ok = False  # a fill-in template ("**[Saw name]** - [Summary of features]"), not a loop
+    if ok and "\n" in unit.strip() and count <= _MAX_REFRAIN and (prompt.facts[1] or _CHORUS.search(text)):
+        ok = False  # a stanza or chorus of the song or poem the user asked for
     if not ok:
         return []
     where = "the output ends in" if at_tail else "the output contains"
+    at_end = at_tail
+    if not at_tail:
+        # The longest loop is elsewhere; another one may still run to the end (what missing_eos asks).
+        tail = _tail_run(text.rstrip(), cfg.min_repeats_at_limit if ran_out else cfg.min_repeats, cfg.min_loop_chars)
+        at_end = tail is not None and any(ch.isalpha() for ch in text[tail[0]:tail[0] + tail[2]])
     return [(min(1.0, max((b - a) / n, count / 10)), "loop",
              f"From character {a} {where} a loop of {_short(unit)!r} ×{count:.1f} ({(b - a) / n:.0%} of the text).",
-             [Span(a, b, f"loop ×{count:.1f}")], at_tail)]
+             [Span(a, b, f"loop ×{count:.1f}")], at_end)]
 
 
 def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tuple[int, int]], recurrence: float,
                 ran_out: bool, prompt: _Prompt, details: dict) -> list[_Found]:
     """Loops of lines: one line back to back, a block of lines back to back, a drifting copy of earlier
     text, lines that keep coming back."""
-    text = record.output
+    text = _analysed(record.output)
     n = len(text)
-    body_end = len(text.rstrip())
     units = _units(text, fences, cfg.min_segment_chars, prompt.facts[2])
-    run = _line_run(units, cfg, body_end)
+    song = prompt.facts[1] or bool(_CHORUS.search(text))
+    run = _line_run(units, cfg, text)
+    if run and song and run[2] <= _MAX_REFRAIN:
+        run = None  # a refrain line of the song or poem the user asked for
     if run and run[2] >= prompt.needed(cfg.min_repeats if run[4] else cfg.min_near_repeats):
-        a, b, copies, first, exact = run
+        a, b, copies, first, exact, at_end = run
         how = "the same line" if exact else "one line with a word changed"
         details.update(segment=first[:200], segment_repeats=copies, near_lines=not exact)
         return [(min(1.0, (b - a) / n + copies / 20), "line_loop",
                  f"{how.capitalize()} {copies} times back to back: {_short(first)!r}.",
-                 [Span(a, b, f"{copies} × {how}")], b >= body_end)]
-    block = _block_run(units, cfg.min_repeats)
-    if block and block[3] >= prompt.needed(cfg.min_repeats):
+                 [Span(a, b, f"{copies} × {how}")], at_end)]
+    block = _block_run(units, min(cfg.min_repeats, cfg.min_repeats_at_limit))
+    if block and song and block[3] <= _MAX_REFRAIN:
+        block = None  # the chorus of the song or poem the user asked for
+    if block:
+        inside = [u for u in units[block[0]:block[1]] if u is not None]
+        keys = [u.key for u in inside[:block[2]]]
+        at_end = _reaches_end(text, inside[-1].end, keys)
+        # Fewer copies do when the generation ran into the limit, or was cut inside the next copy.
+        if block[3] < cfg.min_repeats and not (at_end and (ran_out or _reaches_end(text, inside[-1].end, keys,
+                                                                                     partial_only=True))):
+            block = None
+    if block and not at_end and any(u.kind == "code" and text[u.start:u.end].strip() != text[v.start:v.end].strip()
+                                    for u, v in zip(inside, inside[block[2]:], strict=False)):
+        block = None  # code lines with different counters: only a runaway loop at the end counts
+    if block and block[3] >= prompt.needed(min(cfg.min_repeats, block[3])):
         i, j, k, copies = block
         inside = [u for u in units[i:j] if u is not None]
         a, b = inside[0].start, inside[-1].end
         details.update(block_lines=k, block_repeats=copies)
         return [(min(1.0, (b - a) / n + copies / 20), "block_loop",
                  f"A block of {k} lines repeats {copies} times back to back ({(b - a) / n:.0%} of the text).",
-                 [Span(a, b, f"{k} lines ×{copies}")], b >= body_end)]
-    song = prompt.facts[1] or bool(_CHORUS.search(text))
+                 [Span(a, b, f"{k} lines ×{copies}")], _reaches_end(text, b, (u.key for u in inside[:k])))]
     if song:
         return []  # a song's or poem's refrain comes back by design
+    # Cut off inside the loop: the limit was hit, or (no finish reason) the text stops unfinished on a
+    # line that is not a whole copy of an earlier one.
+    last_line = _key(text.rstrip()[text.rstrip().rfind("\n") + 1:])
+    cut = ran_out or (record.stop_reason == "unknown" and _looks_cut(text)
+                      and last_line not in {u.key for u in units[:-1] if u is not None})
     if recurrence >= _LINE_SCREEN:
         share, pieces, first_copy, third, last = _copies(text, fences, request_text(record), cfg.min_copy_cover,
                                                          cfg.min_copy_match)
         details.update(copied_share=round(share, 4), copied_pieces=pieces)
-        if (share >= cfg.min_copy_share and third) or (ran_out and last and share >= cfg.min_copy_share_at_limit):
+        if (share >= cfg.min_copy_share and third) or (cut and last and share >= cfg.min_copy_share_at_limit):
             return [(share, "near_loop", f"{share:.0%} of the text copies earlier text with small changes: a loop "
                      "that drifts.", [Span(first_copy, n, "copied text")], last)]
     items = _repeated_items(units, n, prompt.facts[2])
@@ -765,8 +858,28 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         details.update(segment=top[:200], segment_repeats=count, segment_coverage=round(coverage, 4))
         if count >= prompt.needed(cfg.min_segment_repeats) and coverage >= cfg.min_segment_coverage:
             spans = [Span(u.start, u.end, "repeated line") for u in units if u is not None and u.key == top]
-            tail = next((u for u in reversed(units) if u is not None), None)
+            counts = Counter(u.key for u in units if u is not None)
+            tail = [u for u in units if u is not None][-2:]
+            # The list is still coming back to its items at the end (the last item may be cut).
+            # A list still coming back to its items when it was cut (the limit, or a last item cut mid-way).
+            repeated = [k for k, c in counts.items() if c > 1]
+            at_end = bool(tail) and (
+                ran_out and counts[tail[-1].key] > 1
+                or len(tail) > 1 and counts[tail[0].key] > 1 and _reaches_end(text, tail[0].end, repeated, True)
+            )
             return [(coverage, "repeated_items",
                      f"The line {_short(top)!r} occurs {count} times; repeated lines are {coverage:.0%} of the text.",
-                     spans[1:21], tail is not None and tail.key == top and tail.end >= body_end)]
+                     spans[1:21], at_end)]
     return []
+
+
+_FINAL_MARKS = ".!?。！？…\"'”’」』)）]】》*_`~}>|"
+
+
+def _looks_cut(text: str) -> bool:
+    """Whether the text stops without ending (no final punctuation, or a word cut at its apostrophe:
+    "because we don'"): a loop that runs into it was cut off."""
+    body = text.rstrip()
+    if len(body) > 1 and body[-1] in "'’" and body[-2].isalpha() and body[-2] not in "sS":
+        return True
+    return bool(body) and body[-1] not in _FINAL_MARKS

@@ -36,6 +36,7 @@ import unicodedata
 
 from evalgen.detectors._text import fence_blocks, is_code_line
 from evalgen.detectors.base import DetectorContext
+from evalgen.detectors.repetition import ends_in_loop
 from evalgen.records import Finding, GenerationRecord, Span
 
 __all__ = ["detect_truncation"]
@@ -60,7 +61,13 @@ _COPULA = frozenset(("is", "are", "was", "were"))
 _COPULA_OK = frozenset(("it", "that", "as", "this", "there", "here", "what", "who", "where", "how", "they", "we",
                         "you", "he", "she", "i", "which", "things", "is"))
 # Single characters that cannot end a Chinese sentence, and words ending in them that can.
-_DANGLING_ZH = frozenset("这那的和但在是因而与及或把被对从向给让将就也都还并且如若虽即等以之其该各每为于跟同比有")
+_DANGLING_ZH = frozenset("这那的和但在是因而与及或把被对从向给让将就都还并且如若虽即等以之其该各每为于跟同比有")
+# Two-character words that leave a sentence open: prepositions, conjunctions, demonstratives.
+_DANGLING_ZH2 = frozenset((
+    "通过", "根据", "按照", "关于", "对于", "由于", "因为", "所以", "但是", "而且", "如果", "虽然", "即使", "以及",
+    "并且", "或者", "这个", "那个", "这些", "那些", "一些", "一个", "每个", "以便", "为了", "除了", "包括", "例如",
+    "比如",
+))
 _COMPLETE_ZH = frozenset((
     "存在", "现在", "所在", "实在", "自在", "不在", "正在", "好的", "是的", "对的", "真的", "我的", "你的", "他的",
     "她的", "它的", "有的", "目的", "总是", "就是", "还是", "而已", "罢了", "等等", "之类", "如此", "以上", "以下",
@@ -78,6 +85,8 @@ _CLOSING = re.compile(
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)、]|[a-zA-Z][.)]|[（(]\d+[)）]|[一二三四五六七八九十]+、)\s*")
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s|\*\*[^*]+\*\*:?$|__[^_]+__:?$)")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+\S")
+_EMPTY_FENCE = re.compile(r"^`{3,}[\w+#.-]*`{3,}$")
 _RULE = re.compile(r"(?:\n[ \t]*(?:-[ \t]*){3,}|\n[ \t]*(?:\*[ \t]*){3,}|\n[ \t]*(?:_[ \t]*){3,})$")
 _VOID = frozenset(("br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "track",
                    "wbr", "param", "!doctype", "!--"))
@@ -88,7 +97,6 @@ _OPENING_END = re.compile(
     r"|<(?P<tag>[A-Za-z][\w:-]*)(?:\s[^<>]*)?>\s*$"
     r"|<(?P<cut>[A-Za-z][\w:-]*)(?:\s[^<>]*)?$|</[A-Za-z][\w:-]*$"
 )
-_LOOP_PROBE = 16
 # A last line that only opens a chat turn ("USER:", "### Human:", "用户：") is a made-up turn cut by a stop
 # string: the answer before it ended; that is `missing_eos`'s finding, not a cut sentence.
 _TURN_LABEL = re.compile(
@@ -122,6 +130,15 @@ def _cut(start: int, end: int, reason: str, explanation: str, score: float, deta
     return Finding(NAME, True, score, explanation, [Span(start, end, reason.replace("_", " "))], details)
 
 
+def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding:
+    finding = _judge(record, ctx)
+    if finding.flagged and record.stop_reason == "unknown" and ends_in_loop(record, ctx):
+        # No finish reason and a loop that runs to the end: cut off by a limit while looping
+        # (`missing_eos` and `repetition`), not a turn the model ended mid-sentence.
+        return _ok("looping_tail", {"reason": None})
+    return finding
+
+
 def _dangling(segment: str) -> str | None:
     """The dangling function word at the end of a segment, if any."""
     stripped = segment.rstrip()
@@ -129,6 +146,8 @@ def _dangling(segment: str) -> str | None:
         return None
     last = stripped[-1]
     if "\u4e00" <= last <= "\u9fff":
+        if stripped[-2:] in _DANGLING_ZH2 and len(stripped) > 2:
+            return stripped[-2:]
         if stripped[-2:] in _COMPLETE_ZH or stripped[-3:] in _COMPLETE_ZH:
             return None
         return last if last in _DANGLING_ZH and len(stripped) > 1 else None
@@ -197,7 +216,7 @@ def _punctuated_items(text: str, last_nl: int) -> bool:
     return items > 0 and ended * 2 > items
 
 
-def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding:
+def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.truncation
     details: dict = {"reason": None}
     if record.stop_reason not in ("eos", "unknown"):
@@ -212,7 +231,7 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
         return _cut(end - 1, end, "cut_character", "The output ends in a cut multibyte character.", 1.0, details)
     last_nl = text.rfind("\n")
     core = text.rstrip("*_`~ \t") or text
-    if (core[-1] in _FINAL or core[-1] in _CLOSED) and not _BARE_NUMBER.match(text, last_nl + 1) and \
+    if (core[-1] in _FINAL or core[-1] in _CLOSED) and not (last_nl > 0 and _BARE_NUMBER.match(text, last_nl + 1)) and \
             not ("`" in text or "~" in text) and not (core[-1] in "'’" and _cut_apostrophe(core)):
         return _ok("punctuation", details)  # the common case, decided from the last characters
     blocks, open_block = fence_blocks(text)
@@ -228,13 +247,13 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
             return _ok("rule", details)
         last_nl = text.rfind("\n")
         core = text.rstrip("*_`~ \t") or text
-    if (core[-1] in _FINAL or core[-1] in _CLOSED) and not _BARE_NUMBER.match(text, last_nl + 1):
+    if (core[-1] in _FINAL or core[-1] in _CLOSED) and not (last_nl > 0 and _BARE_NUMBER.match(text, last_nl + 1)):
         if core[-1] in "'’" and _cut_apostrophe(core[core.rfind("\n") + 1:]):
             return _cut(max(0, end - 20), end, "mid_word", "The output stops mid-word, at an apostrophe.", 0.9,
                         details)
         return _ok("punctuation", details)
     short_tail = text[-120:]
-    opened = _OPENING_END.search(short_tail)
+    opened = _OPENING_END.search(short_tail) if last_nl > 0 or not _BARE_NUMBER.fullmatch(text) else None
     if opened:
         tag = (opened.group("tag") or opened.group("cut") or "").lower()
         closed_later = opened.group("tag") and f"</{opened.group('tag')}" in short_tail[opened.end():]
@@ -245,9 +264,6 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
                         1.0, details)
     if len(text.strip()) < cfg.min_output_chars:
         return _ok("short_answer", details)
-    if record.stop_reason == "unknown" and end > 2 * _LOOP_PROBE and text.find(text[-_LOOP_PROBE:]) < end - _LOOP_PROBE:
-        # The last words occurred before: a looping tail cut by some limit, not a model-chosen end.
-        return _ok("looping_tail", details)
 
     line_start = last_nl + 1
     line = text[line_start:]
@@ -259,7 +275,14 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
             return _cut(line_start, end, "code_cut", "The output stops inside a code statement.", 0.8, details)
         return _ok("code_line", details)
     final = core[-1]
+    if _EMPTY_FENCE.match(stripped_line):
+        return _cut(line_start, end, "empty_code_block", "The output ends on an empty code block.", 0.8, details)
     if stripped_line.startswith("|"):
+        prev_line = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
+        if not prev_line.startswith("|") and last_nl > 0:
+            # A table header and nothing after it: the table never came.
+            return _cut(line_start, end, "table_header_only", "The output ends on a table header with no rows.",
+                        0.8, details)
         if _TABLE_ROW.match(line):
             return _ok("table_row", details)
         prev = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
@@ -304,6 +327,10 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
     if _prose(line) and line.count('"') % 2 and not any(c in _FINAL for c in line[line.rfind('"'):]):
         pos = line.rfind('"')
         return _cut(line_start + pos, end, "unclosed_quote", "The output ends inside an unclosed quote.", 0.8,
+                    details)
+    if _MD_HEADING.match(line):
+        # "#### 193", "## Conclusion" and nothing after: the announced section never came.
+        return _cut(line_start, end, "empty_heading", "The output ends on a heading with nothing after it.", 0.8,
                     details)
     if _HEADING.match(line):
         return _ok("heading", details)
