@@ -359,6 +359,10 @@ def _claim_cue(text: str, start: int, end: int) -> str | None:
     after = text[end:end + 30]
     low = before.lower()
     m = _EN_CLAIM.search(low)
+    while m and not _EN_MID_IDENTITY.match(m.group("mid") + " ") and not _EN_MID_MADE.search(m.group("mid") + " "):
+        # The first cue of the sentence may belong to another clause ("As ..., but I am actually NAME"):
+        # the nearest one decides.
+        m = _EN_CLAIM.search(low, m.start() + 1)
     if m:
         raw = m.group("mid")
         cue = m.group(0)[: m.start("mid") - m.start()].strip()

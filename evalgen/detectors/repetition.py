@@ -52,7 +52,6 @@ _TOKEN_PROBE = 6
 _REP_WINDOW = 512
 _MIN_PROBES = 16  # probes spread over the text for the recurrence share
 _LINE_SCREEN = 0.2  # the line checks run on long outputs only when this much text recurs (or lines repeat)
-_SHORT_TEXT = 400
 _MAX_UNITS = 400  # the block search looks at the last this many lines
 
 _LIST_CHARS = "0123456789.)-*+•#>|、)（(）[] \t"
@@ -174,7 +173,7 @@ def find_loop(
     """The longest back-to-back repetition in `s` (a str, or a str of token ids) as (start, end,
     period) or None, and the recurrence: the share of probes (`probe` items every `stride`, at
     least 16 probes; probes in `skip` ranges or without a letter look for loops but are left out of
-    the share) whose text occurs again later (0 with fewer than 12 counted probes). Only runs with
+    the share) whose text occurs again later (0 without a counted probe). Only runs with
     >= min_repeats copies over >= min_len items are returned (>= tail_repeats for a run that reaches
     the end, min_repeats by default). The tail is searched with any period up to len/tail_repeats;
     elsewhere up to max_period."""
@@ -216,7 +215,7 @@ def find_loop(
                 skip_until = b
                 break
             j = s.find(window, j + 1, i + w + max_period)  # type: ignore[attr-defined]
-    return best, (recurring / probes if probes >= _MIN_PROBES - 4 else 0.0)
+    return best, (recurring / probes if probes else 0.0)
 
 
 def _ids_to_str(ids: Sequence[int]) -> str:
@@ -335,22 +334,38 @@ def _strip_numbering(line: str) -> str:
     return _LABEL.sub("", line.strip().lstrip(_LIST_CHARS).strip()) or line.strip()
 
 
+_SYMBOL = re.compile(r"[^\w\s]|_")
+
+
+def _has_letters(key: str, k: int = 5) -> bool:
+    """Whether a key holds at least `k` letters (any script)."""
+    count = 0
+    for ch in key:
+        if ch.isalpha():
+            count += 1
+            if count >= k:
+                return True
+    return False
+
+
 def _symbolic(line: str) -> bool:
     """Formula or code-like line: a third or more of its visible characters (URLs aside) are neither
     letters nor digits."""
     if "://" in line:
         line = _URLS.sub("", line)
-    visible = len(line) - line.count(" ")
-    return visible > 0 and sum(not c.isalnum() and not c.isspace() for c in line) * 3 >= visible
+    visible = len(line) - line.count(" ") - line.count("\t")
+    return visible > 0 and len(_SYMBOL.findall(line)) * 3 >= visible
 
 
 def _lines_repeat(text: str, min_chars: int) -> bool:
     """Whether two lines of the text are the same line, list numbering and digits aside (a screen for
     the line checks, on UTF-8 bytes: translate and split run in C)."""
-    keys = [k for k in (line.strip(_BYTE_KEY_STRIP)
-                        for line in text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS).split(b"\n"))
-            if len(k) >= min_chars]
-    return len(set(keys)) < len(keys)
+    lines = text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS).split(b"\n")
+    keys = [k for k in (line.strip(_BYTE_KEY_STRIP) for line in lines) if len(k) >= min_chars]
+    if len(set(keys)) < len(keys):
+        return True
+    # Empty list items ("4.", "37.***") strip to nothing: several of them are lines alike too.
+    return lines.count(b"0.") + lines.count(b"00.") >= 2
 
 
 @dataclass(frozen=True)
@@ -404,7 +419,7 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
                 if out and out[-1] is not None:
                     out.append(None)
                 continue
-            if len(key) >= min_chars and sum(ch.isalpha() for ch in key) >= 5:
+            if len(key) >= min_chars and _has_letters(key):
                 lead = len(part) - len(part.lstrip())
                 out.append(_Unit(offset + lead, offset + len(part.rstrip()), key))
     return out
@@ -461,7 +476,7 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
 
     def close() -> None:
         nonlocal best
-        if not run:
+        if len(run) < min(cfg.min_repeats, cfg.min_near_repeats):
             return
         at_end = _reaches_end(text, run[-1].end, (u.key for u in run[-2:]))
         if run[0].kind == "code":
@@ -533,7 +548,7 @@ def _repeated_items(units: list[_Unit | None], n: int, echoed: frozenset[str]) -
     return top, count, min(1.0, extra / max(1, n))
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=4096)
 def _prompt_facts(request: str, last_user: str, min_chars: int) -> tuple[int | None, bool, frozenset[str]]:
     """(copies asked for, asks for a song or poem, the prompt's own lines as keys); cached: every
     sample of a probe has the same prompt."""
@@ -548,14 +563,14 @@ def _fences(text: str) -> list[tuple[int, int]]:
 def ends_in_loop(record: GenerationRecord, ctx: DetectorContext) -> bool:
     """Whether the output ends inside a loop (the `repetition` finding reaches the end of the text): what
     `missing_eos` reads as cut off while looping when no finish reason was recorded. Screened: the
-    last 16 characters occur earlier, or the text stops unfinished on a line whose start occurred
+    last 32 characters occur earlier, or the text stops unfinished on a line whose start occurred
     earlier (a list item cut mid-way)."""
     text = record.output.rstrip().rstrip("\ufffd")
     n = len(text)
     if n < ctx.config.repetition.min_loop_chars:
         return False
-    if text.find(text[-_PROBE:]) >= n - _PROBE:
-        # The last 16 characters are new: only a list item cut mid-way can still be a copy.
+    if text.find(text[-2 * _PROBE:]) >= n - 2 * _PROBE:
+        # The last 32 characters are new: only a list item cut mid-way can still be a copy.
         start = text.rfind("\n") + 1
         head = _key(text[start:])[:8]
         if not _looks_cut(text) or len(head) < 3 or head not in text[:start].lower():
@@ -715,8 +730,10 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
     findings: list[_Found] = []
     if loop:
         findings += _char_loop(record, cfg, loop, fences, ran_out, prompt, details)
-    if not findings and (n < _SHORT_TEXT or recurrence >= _LINE_SCREEN or _lines_repeat(text, cfg.min_segment_chars)):
-        findings += _line_loops(record, cfg, fences, recurrence, ran_out, prompt, details)
+    if not findings:
+        repeats = _lines_repeat(text, cfg.min_segment_chars)
+        if repeats or recurrence >= _LINE_SCREEN:
+            findings += _line_loops(record, cfg, fences, recurrence, repeats, ran_out, prompt, details)
     if prompt.asked and prompt.facts[0] is not None:
         details["requested_repeats"] = prompt.facts[0]
     if not findings:
@@ -790,18 +807,24 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
     where = "the output ends in" if at_tail else "the output contains"
     at_end = at_tail
     if not at_tail:
-        # The longest loop is elsewhere; another one may still run to the end (what missing_eos asks).
-        tail = _tail_run(text.rstrip(), cfg.min_repeats_at_limit if ran_out else cfg.min_repeats, cfg.min_loop_chars)
-        at_end = tail is not None and any(ch.isalpha() for ch in text[tail[0]:tail[0] + tail[2]])
+        # The loop runs to the end with a variation in its last copy ("点确定，字对勾选没有了"), or the longest
+        # loop is elsewhere and another one runs to the end (what missing_eos asks).
+        rest = text[b:].strip()
+        at_end = len(rest) <= max(2 * p, 60) and rest in text[:b]
+        if not at_end:
+            tail = _tail_run(text.rstrip(), cfg.min_repeats_at_limit if ran_out else cfg.min_repeats,
+                             cfg.min_loop_chars)
+            at_end = tail is not None and any(ch.isalpha() for ch in text[tail[0]:tail[0] + tail[2]])
     return [(min(1.0, max((b - a) / n, count / 10)), "loop",
              f"From character {a} {where} a loop of {_short(unit)!r} ×{count:.1f} ({(b - a) / n:.0%} of the text).",
              [Span(a, b, f"loop ×{count:.1f}")], at_end)]
 
 
 def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tuple[int, int]], recurrence: float,
-                ran_out: bool, prompt: _Prompt, details: dict) -> list[_Found]:
+                repeats: bool, ran_out: bool, prompt: _Prompt, details: dict) -> list[_Found]:
     """Loops of lines: one line back to back, a block of lines back to back, a drifting copy of earlier
-    text, lines that keep coming back."""
+    text, lines that keep coming back. Without two lines alike (`repeats`, up to digits) only the
+    loops with changes (a word changed per line, drifting copies) can be there."""
     text = _analysed(record.output)
     n = len(text)
     units = _units(text, fences, cfg.min_segment_chars, prompt.facts[2])
@@ -816,7 +839,7 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         return [(min(1.0, (b - a) / n + copies / 20), "line_loop",
                  f"{how.capitalize()} {copies} times back to back: {_short(first)!r}.",
                  [Span(a, b, f"{copies} × {how}")], at_end)]
-    block = _block_run(units, min(cfg.min_repeats, cfg.min_repeats_at_limit))
+    block = _block_run(units, min(cfg.min_repeats, cfg.min_repeats_at_limit)) if repeats else None
     if block and song and block[3] <= _MAX_REFRAIN:
         block = None  # the chorus of the song or poem the user asked for
     if block:
@@ -852,7 +875,7 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         if (share >= cfg.min_copy_share and third) or (cut and last and share >= cfg.min_copy_share_at_limit):
             return [(share, "near_loop", f"{share:.0%} of the text copies earlier text with small changes: a loop "
                      "that drifts.", [Span(first_copy, n, "copied text")], last)]
-    items = _repeated_items(units, n, prompt.facts[2])
+    items = _repeated_items(units, n, prompt.facts[2]) if repeats else None
     if items:
         top, count, coverage = items
         details.update(segment=top[:200], segment_repeats=count, segment_coverage=round(coverage, 4))

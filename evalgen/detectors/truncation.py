@@ -309,8 +309,11 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     seg_start = end - len(segment) if segment else seg_start
     # A paragraph: the line holds a substantial finished part before the unpunctuated segment.
     before = text[line_start + (numbering.end() if numbering else 0):seg_start]
-    sentence_before = seg_start > line_start and (len(_WORDS.findall(before)) >= 2 * cfg.min_tail_words
-                                                  or len(_CJK.findall(before)) >= 2 * cfg.min_tail_cjk)
+    before_words, before_cjk = len(_WORDS.findall(before)), len(_CJK.findall(before))
+    sentence_before = seg_start > line_start and (
+        before_words >= 2 * cfg.min_tail_words
+        or before_cjk + before_words * cfg.min_tail_cjk / max(1, cfg.min_tail_words) >= 2 * cfg.min_tail_cjk
+    )
     word = _dangling(segment)
     if word:
         details["dangling"] = word
@@ -328,6 +331,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         pos = line.rfind('"')
         return _cut(line_start + pos, end, "unclosed_quote", "The output ends inside an unclosed quote.", 0.8,
                     details)
+    if _TURN_LABEL.match(stripped_line.rstrip(":：") + ":"):
+        return _ok("turn_marker", details)  # "### Instruction" cut before its colon: a made-up turn (missing_eos)
     if _MD_HEADING.match(line):
         # "#### 193", "## Conclusion" and nothing after: the announced section never came.
         return _cut(line_start, end, "empty_heading", "The output ends on a heading with nothing after it.", 0.8,
@@ -345,7 +350,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cjk = len(_CJK.findall(segment))
     details.update(tail_words=words, tail_cjk=cjk)
     long_enough = words >= cfg.long_tail_words or cjk >= cfg.long_tail_cjk
-    prose = words >= cfg.min_tail_words or cjk >= cfg.min_tail_cjk
+    # Mixed Chinese and English ("GitHub是一个全球性的平台"): a word weighs as much as a few characters.
+    word_cjk = cfg.min_tail_cjk / max(1, cfg.min_tail_words)
+    prose = words >= cfg.min_tail_words or cjk + words * word_cjk >= cfg.min_tail_cjk
     if _LIST_ITEM.match(line):
         # A list item is cut when it stops unpunctuated where the items before it end with a period
         # (enumerations "shoulder pads, gloves, pants" and titles end without one in lists that do so).
