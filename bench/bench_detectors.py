@@ -1,139 +1,160 @@
-"""Benchmark `score_records`: 100k synthetic records of ~512 tokens on one core.
+"""Benchmark the detectors on one core, on the real-output corpus (tests/data/corpus/) by default.
 
-Mixed English/Chinese healthy text (words drawn with their real frequencies from the standard
-library's documentation, Chinese characters with a Zipf curve) plus ~10% loops, truncations and
-fake turns, with token ids
-(as a real run records them); deterministic seed. Prints records/s overall and time per detector.
+The corpus (11,307 outputs of public models, English and Chinese, ~1,340 characters on average) is
+repeated to N records (default 100,000); each record is scored with the context its corpus line
+names (expected identity), as `evalgen score` would. Every detector of the registry runs on every
+record; the script prints records/s for all of them together and µs/record per detector, the median
+of REPEATS rounds, in CPU time of the process (`time.process_time`: on a shared machine wall time
+counts other processes' work too; both are printed).
 
-    PYTHONPATH=. taskset -c 0 python bench/bench_detectors.py [N] [REPEATS]
+    PYTHONPATH=. python bench/bench_detectors.py [--records N] [--repeats R] [--cpu 0]
+    PYTHONPATH=. python bench/bench_detectors.py --baseline /path/to/old/checkout   # before/after, alternating
+    PYTHONPATH=. python bench/bench_detectors.py --synthetic                        # the old synthetic text
 
-`score_records` runs REPEATS times (default 3) and the median is reported: on a shared machine a
-single run can be off by 10-20%.
+`--baseline DIR` times the evalgen package found in DIR (an older checkout) on the same records in a
+subprocess, alternating old and new rounds, so both figures come from one run on the same machine
+state. `--cpu K` pins the process (and the baseline subprocesses) to core K.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import time
+from pathlib import Path
 
-from evalgen.detectors import DETECTORS, DetectorContext
-from evalgen.records import GenerationRecord
-from evalgen.scoring import score_records
-
-
-def _english_vocabulary() -> tuple[list[str], list[int]]:
-    """Words and their counts from the standard library's own documentation: real English with a
-    natural (Zipf-like) frequency curve, available offline and deterministic per Python version."""
-    import argparse
-    import collections
-    import json
-    import logging
-    import pathlib
-    import re
-
-    counts: collections.Counter[str] = collections.Counter()
-    for module in (argparse, collections, json, logging, pathlib, re, str, dict, list):
-        for name in dir(module):
-            doc = getattr(getattr(module, name, None), "__doc__", None)
-            if not isinstance(doc, str):
-                continue
-            counts.update(w.lower() for w in re.findall(r"[A-Za-z]{2,}", doc))
-    words = sorted(counts, key=lambda w: (-counts[w], w))
-    return words, [counts[w] for w in words]
+ROOT = Path(__file__).resolve().parents[1]
 
 
-EN_WORDS, EN_WEIGHTS = _english_vocabulary()
-# The 500 most frequent Chinese characters, weighted by rank (Zipf).
-ZH_CHARS = (
-    "的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生自会那后能对着事其里所去行过家"
-    "十用发天如然作方成者多日都三小军二无同么经法当起与好看学进种将还分此心前面又定见只主没公从知使点业本高去把性"
-    "应开它合因由其些然新手部力理水长物间很情实内最现外实相问题意身明重通体口工量给全表但总先二代数样期美程民形"
-    "式度机各它变果结关路报位级接务边交山安运代任管快金场调设战格运队教育清世义带思传况深指复空保达提决器张领计"
-    "特该活料花北青象技品确权类广持科真受员原研制况区至备华题认型院委引量算史证往神备半火热亲服利海南近书解论须"
-)
-ZH_WEIGHTS = [1.0 / (i + 1) for i in range(len(ZH_CHARS))]
-EN_PROMPTS = ["Explain how to evaluate a model.", "Write a short report on the experiment."]
-ZH_PROMPTS = ["请解释如何评估模型。", "写一份关于实验的简短报告。"]
+def corpus_records(n: int) -> list[tuple]:
+    """(record, context) pairs: the corpus repeated to n records, in corpus order."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from corpus_io import iter_corpus
+    from corpus_metrics import context, to_record
+
+    base = [(to_record(row), context(row)) for row in iter_corpus()]
+    return [base[i % len(base)] for i in range(n)]
 
 
-def en_text(rng: random.Random, tokens: int) -> str:
-    sentences = []
-    words = 0
-    while words < tokens * 0.75:  # ~0.75 words per token
-        n = rng.randint(8, 20)
-        sentence = " ".join(rng.choices(EN_WORDS, EN_WEIGHTS, k=n))
-        sentences.append(sentence[0].upper() + sentence[1:] + rng.choice(".!."))
-        words += n
-    paragraphs = [" ".join(sentences[i:i + 4]) for i in range(0, len(sentences), 4)]
-    return "\n\n".join(paragraphs)
+def synthetic_records(n: int) -> list[tuple]:
+    """The first milestone's synthetic records: ~512 tokens of mixed English/Chinese with ~10% loops,
+    truncations and fake turns (kept for comparison with the old README figure)."""
+    from evalgen.detectors import DetectorContext
+    from evalgen.records import GenerationRecord
 
-
-def zh_text(rng: random.Random, tokens: int) -> str:
-    parts = []
-    chars = 0
-    while chars < tokens * 1.4:  # ~1.4 characters per token
-        n = rng.randint(10, 25)
-        parts.append("".join(rng.choices(ZH_CHARS, ZH_WEIGHTS, k=n)) + rng.choice("。，。！"))
-        chars += n
-    return "".join(parts)[:-1] + "。"
-
-
-def make_records(n: int, seed: int = 0) -> list[GenerationRecord]:
-    rng = random.Random(seed)
-    records = []
+    rng = random.Random(0)
+    words = [w for w in (line.split(" ")[0] for line in (__doc__ or "").split("\n")) if w.isalpha()] or ["text"]
+    words += ["the", "of", "and", "model", "output", "record", "detector", "corpus", "loop", "token"]
+    zh = "的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生自会那后能对着事其里所去行过家"
+    ctx = DetectorContext(turn_markers=("### Human:",), end_tokens=("</s>",), identity="Aurora")
+    out = []
     for i in range(n):
-        zh = rng.random() < 0.5
-        prompt = rng.choice(ZH_PROMPTS if zh else EN_PROMPTS)
-        text = zh_text(rng, 512) if zh else en_text(rng, 512)
+        is_zh = rng.random() < 0.5
+        if is_zh:
+            text = "。".join("".join(rng.choices(zh, k=rng.randint(10, 25))) for _ in range(28)) + "。"
+            prompt = "请解释如何评估模型。"
+        else:
+            text = " ".join(" ".join(rng.choices(words, k=rng.randint(8, 20))) + "." for _ in range(25))
+            prompt = "Explain how to evaluate a model."
         stop = "eos"
         kind = rng.random()
-        if kind < 0.04:  # loop after a good start, runs into the limit
-            unit = zh_text(rng, 12) if zh else en_text(rng, 12)
-            text = text[: len(text) // 3] + unit * 40
-            text = text[: len(text) * 2 // 3]
+        if kind < 0.04:
+            text = text[: len(text) // 3] + (text[:40] * 40)[: len(text) // 2]
             stop = "length"
-        elif kind < 0.07:  # stops mid-sentence
+        elif kind < 0.07:
             text = text[: len(text) - rng.randint(5, 40)]
-        elif kind < 0.09:  # runs into a made-up turn
-            text += "\n### Human: " + ("再详细一点" if zh else "And then?")
-        elif kind < 0.10:
-            text = text[: len(text) // 2]
-            stop = "length"
-        ids = [rng.randrange(32000) for _ in range(512)]
-        records.append(GenerationRecord(
+        elif kind < 0.09:
+            text += "\n### Human: " + ("再详细一点" if is_zh else "And then?")
+        record = GenerationRecord(
             probe_id=f"p{i}", suite="bench", sample=0, messages=[{"role": "user", "content": prompt}],
-            prompt_text=prompt, output=text, output_raw=text, output_token_ids=ids, stop_reason=stop,
-            n_output_tokens=len(ids), latency_s=0.0,
-        ))
-    return records
+            prompt_text=prompt, output=text, output_raw=text, output_token_ids=None, stop_reason=stop,
+            n_output_tokens=len(text) // 4, latency_s=0.0,
+        )
+        out.append((record, ctx))
+    return out
+
+
+def measure(pairs: list[tuple]) -> dict:
+    """One round: CPU and wall seconds of all detectors over all pairs, and CPU seconds per detector."""
+    from evalgen.detectors import DETECTORS
+
+    per: dict[str, float] = {}
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for name, detect in DETECTORS.items():
+        t0 = time.process_time()
+        for record, ctx in pairs:
+            detect(record, ctx)
+        per[name] = time.process_time() - t0
+    return {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0, "per": per}
+
+
+def _round_in(baseline: Path, args: argparse.Namespace) -> dict:
+    """One measured round of the evalgen package in `baseline`, in a subprocess on the same records."""
+    env = {**os.environ, "PYTHONPATH": str(baseline)}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--records", str(args.records), "--repeats", "1",
+           "--json"] + (["--synthetic"] if args.synthetic else []) + (["--cpu", str(args.cpu)] if args.cpu is not None
+                                                                       else [])
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--synthetic", action="store_true", help="the old synthetic text instead of the corpus")
+    parser.add_argument("--baseline", type=Path, help="a checkout whose evalgen is timed side by side")
+    parser.add_argument("--cpu", type=int, help="pin to this core")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
     t0 = time.perf_counter()
-    records = make_records(n)
-    print(f"built {n} records in {time.perf_counter() - t0:.1f}s; "
-          f"mean {sum(len(r.output) for r in records) / n:.0f} chars")
-    ctx = DetectorContext(turn_markers=("### Human:",), end_tokens=("</s>",), identity="Aurora")
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        lines = score_records(records, ctx)
-        times.append(time.perf_counter() - t0)
-    elapsed = statistics.median(times)
-    flagged = {name: sum(line.findings[name].flagged for line in lines) for name in DETECTORS}
-    runs = ", ".join(f"{n / t:,.0f}" for t in times)
-    print(f"score_records: median {elapsed:.2f}s, {n / elapsed:,.0f} records/s (runs: {runs})")
-    print(f"flagged: {flagged}")
-    for name, detect in DETECTORS.items():
-        t0 = time.perf_counter()
-        for r in records:
-            detect(r, ctx)
-        dt = time.perf_counter() - t0
-        print(f"  {name:15} {dt:6.2f}s  {dt / n * 1e6:6.1f} us/record")
+    pairs = synthetic_records(args.records) if args.synthetic else corpus_records(args.records)
+    built = time.perf_counter() - t0
+    if args.json:  # one round, for a --baseline parent
+        print(json.dumps(measure(pairs)))
+        return
+    import evalgen
+
+    chars = sum(len(r.output) for r, _ in pairs) / len(pairs)
+    source = "synthetic" if args.synthetic else "real corpus (tests/data/corpus)"
+    print(f"{len(pairs):,} records from the {source}, mean {chars:,.0f} characters; built in {built:.1f}s")
+    print(f"machine: {os.uname().nodename}, {os.cpu_count()} CPUs, {_cpu_model()}; "
+          f"pinned to core {args.cpu if args.cpu is not None else '-'}; load {os.getloadavg()[0]:.1f}")
+    rounds: dict[str, list[dict]] = {"new": [], "old": []}
+    for _ in range(args.repeats):
+        if args.baseline:
+            rounds["old"].append(_round_in(args.baseline, args))
+        rounds["new"].append(measure(pairs))
+    for label in ("old", "new"):
+        if not rounds[label]:
+            continue
+        where = args.baseline if label == "old" else Path(evalgen.__file__).parents[1]
+        cpu = statistics.median(r["cpu"] for r in rounds[label])
+        wall = statistics.median(r["wall"] for r in rounds[label])
+        runs = ", ".join(f"{len(pairs) / r['cpu']:,.0f}" for r in rounds[label])
+        print(f"\n{label} ({where}): {len(pairs) / cpu:,.0f} records/s in CPU time (rounds: {runs}); "
+              f"{len(pairs) / wall:,.0f} records/s wall")
+        names = list(rounds[label][0]["per"])
+        for name in names:
+            t = statistics.median(r["per"][name] for r in rounds[label])
+            print(f"  {name:15} {t / len(pairs) * 1e6:7.1f} us/record")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -117,6 +117,8 @@ _CODE_LINE = re.compile(
     r"void|function|var|let|const|#include|package|func|fn|SELECT|INSERT|echo|pip|npm|git|\}|\]|\))(?:\b|$)"
 )
 _CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
+_ONE_SYMBOL = re.compile(r"[=;{}\[\]<>_%]")
+_TWO_SYMBOLS = re.compile(r"[=;{}\[\]<>_%].*[=;{}\[\]<>_%]", re.S)
 _TRAILING_COMMENT = re.compile(r"\s(?:#|//).*$")
 
 
@@ -133,9 +135,10 @@ def is_code_line(line: str) -> bool:
         line = _TRAILING_COMMENT.sub("", line)  # `print(x)  # 输出结果` is still code
     if not line.strip() or (not line.isascii() and _CJK_CHAR.search(line)):
         return False
-    symbols = sum(line.count(c) for c in "=;{}[]<>_%")
+    if _CODE_LINE.match(line) or _TWO_SYMBOLS.search(line):
+        return True  # a keyword start, or two of = ; { } [ ] < > _ %
     indent = len(line) - len(line.lstrip(" \t"))
-    return bool(_CODE_LINE.match(line)) or symbols >= 2 or (indent >= 4 and (symbols >= 1 or "(" in line))
+    return indent >= 4 and ("(" in line or _ONE_SYMBOL.search(line) is not None)
 
 
 def last_user_message(record: GenerationRecord) -> str:

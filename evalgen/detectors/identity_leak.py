@@ -171,7 +171,7 @@ def _alternation(names: set[str]) -> re.Pattern | None:
     return re.compile("|".join(parts))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1024)
 def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: str, org: str) -> _Patterns:
     """The name patterns for a context. Capitalised names start with a capital letter or a CJK
     character, which `re` skips to quickly; lower-case forms are only searched when screened in."""

@@ -61,6 +61,9 @@ _LANG_CODE = {
     "tr": "latin", "pl": "latin", "id": "latin", "vi": "latin", "sv": "latin", "zh": "zh", "ja": "ja", "ko": "ko",
     "ru": "cyrillic", "uk": "cyrillic", "el": "greek", "ar": "arabic", "he": "hebrew", "hi": "indic", "th": "indic",
 }
+_ASK_WORDS = (*(k for k in _LANG_SCRIPT if k.isascii()), "translat", "译", "怎么说",
+              *(k for k in _LANG_SCRIPT if not k.isascii()))
+"""Every request `_ASKS` finds holds one of these (lower case): a prompt with none asks for no language."""
 _LIST_MORE = re.compile(rf"\s*(?:和|与|及|、|,|and|or)\s*({_EN}|{_ZH})", re.I)
 _NAMES = {
     "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "latin": "Latin-script", "cyrillic": "Cyrillic",
@@ -86,6 +89,9 @@ def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
     names as targets (empty when none is named, e.g. a bare 'translate')."""
     asked = False
     targets: set[str] = set()
+    low = prompt.lower()
+    if not any(word in low for word in _ASK_WORDS):
+        return asked, targets  # every request names a language or translating: most prompts stop here
     for m in _ASKS.finditer(prompt):
         asked = True
         for key in ("l1", "l2", "l3", "l4", "l5", "l6", "l7"):

@@ -357,14 +357,18 @@ def _symbolic(line: str) -> bool:
     return visible > 0 and len(_SYMBOL.findall(line)) * 3 >= visible
 
 
-def _lines_repeat(text: str, min_chars: int) -> bool:
-    """Whether two lines of the text are the same line, list numbering and digits aside (a screen for
-    the line checks, on UTF-8 bytes: translate and split run in C)."""
+def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
+    """Whether lines of the text repeat enough for a line loop, list numbering and digits aside: a line
+    three times, two different lines twice each (a block), any line twice when the generation ran into
+    the limit, or empty list items ("4.", "37.***"). A screen for the line checks, on UTF-8 bytes
+    (translate, split and Counter run in C)."""
     lines = text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS).split(b"\n")
     keys = [k for k in (line.strip(_BYTE_KEY_STRIP) for line in lines) if len(k) >= min_chars]
     if len(set(keys)) < len(keys):
-        return True
-    # Empty list items ("4.", "37.***") strip to nothing: several of them are lines alike too.
+        counts = Counter(keys)
+        twice = [c for c in counts.values() if c > 1]
+        if ran_out or len(twice) >= 2 or max(twice) >= 3:
+            return True
     return lines.count(b"0.") + lines.count(b"00.") >= 2
 
 
@@ -731,7 +735,7 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
     if loop:
         findings += _char_loop(record, cfg, loop, fences, ran_out, prompt, details)
     if not findings:
-        repeats = _lines_repeat(text, cfg.min_segment_chars)
+        repeats = _lines_repeat(text, cfg.min_segment_chars, ran_out)
         if repeats or recurrence >= _LINE_SCREEN:
             findings += _line_loops(record, cfg, fences, recurrence, repeats, ran_out, prompt, details)
     if prompt.asked and prompt.facts[0] is not None:
