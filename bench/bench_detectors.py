@@ -50,7 +50,7 @@ def synthetic_records(n: int) -> list[tuple]:
     rng = random.Random(0)
     words = [w for w in (line.split(" ")[0] for line in (__doc__ or "").split("\n")) if w.isalpha()] or ["text"]
     words += ["the", "of", "and", "model", "output", "record", "detector", "corpus", "loop", "token"]
-    zh = "的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生自会那后能对着事其里所去行过家"
+    zh = "的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生自会那后能对着事其里所去"
     ctx = DetectorContext(turn_markers=("### Human:",), end_tokens=("</s>",), identity="Aurora")
     out = []
     for i in range(n):

@@ -25,6 +25,7 @@ from functools import lru_cache
 
 from evalgen.detectors._text import SPECIAL_TOKEN, is_code_line, request_text
 from evalgen.detectors.base import DetectorContext
+from evalgen.detectors.calibration import calibrated, unflagged_score
 from evalgen.records import Finding, GenerationRecord, Span
 
 __all__ = ["LANGUAGE_MARKS", "detect_degenerate"]
@@ -107,9 +108,11 @@ def _symbols_welcome(request: str) -> bool:
     return bool(_ART_REQUEST.search(request) or _EMOJI.search(request))
 
 
-def _found(kind: str, explanation: str, score: float, text: str, details: dict) -> Finding:
+def _found(kind: str, explanation: str, strength: float, text: str, details: dict) -> Finding:
     details["kind"] = kind
-    return Finding(NAME, True, score, explanation, [Span(0, len(text), kind.replace("_", " "))], details)
+    details["strength"] = strength
+    return Finding(NAME, True, calibrated(NAME, kind), explanation, [Span(0, len(text), kind.replace("_", " "))],
+                   details)
 
 
 def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding:
@@ -152,6 +155,6 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
     share = junk / len(tokens)
     details["junk_share"] = round(share, 4)
     if share < cfg.garbage_share:
-        return Finding(NAME, False, round(0.5 * share, 4), "The tokens are words, numbers or symbols.", [], details)
+        return Finding(NAME, False, unflagged_score(share), "The tokens are words, numbers or symbols.", [], details)
     return _found("garbage", f"{share:.0%} of the {len(tokens)} tokens are fragments of no language "
                   "(random-token garbage).", round(min(1.0, 0.5 + share / 2), 4), text, details)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from evalgen.detectors.base import DetectorContext
+from evalgen.detectors.calibration import calibrated
 from evalgen.records import Finding, GenerationRecord, Span
 
 __all__ = ["DEFAULT_NAMES", "detect_identity_leak"]
@@ -437,7 +438,7 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
                        "configured to compare with.", spans, details)
     own = f" instead of {identity}" if identity else ""
     explanation = f"The output claims to be or to be made by {', '.join(names)}{own}."
-    return Finding(NAME, True, 1.0, explanation, spans, details)
+    return Finding(NAME, True, calibrated(NAME, "claim"), explanation, spans, details)
 
 
 def _mentions(text: str, name: str, low_text: str) -> bool:

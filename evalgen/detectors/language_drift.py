@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from evalgen.detectors._text import ascii_words_upto, is_code_line, mask_code, request_text, script_units, user_turns
 from evalgen.detectors.base import DetectorContext, LanguageDriftConfig
+from evalgen.detectors.calibration import calibrated, unflagged_score
 from evalgen.records import Finding, GenerationRecord, Span
 
 __all__ = ["asks_for_language", "detect_language_drift"]
@@ -259,14 +260,16 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
         third = max(((k, v) for k, v in out.units.items() if k not in langs and k != "latin"), key=lambda kv: kv[1],
                     default=None)
         if third is None or third[1] < cfg.min_block_units or third[1] < cfg.min_block_share * total:
-            return Finding(NAME, False, round(1.0 - share, 4), "The answer is in the prompt's language.", [],
+            return Finding(NAME, False, unflagged_score(1.0 - share), "The answer is in the prompt's language.", [],
                            details)
         details["third_language"] = third[0]
         got = _NAMES.get(third[0], third[0])
         explanation = f"The prompt is {want} but {third[1] / total:.0%} of the answer is {got}."
-        return Finding(NAME, True, round(third[1] / total, 4), explanation, [Span(0, len(record.output),
-                                                                                    "other language")], details)
+        details["kind"] = "third_language"
+        return Finding(NAME, True, calibrated(NAME, "third_language"), explanation,
+                       [Span(0, len(record.output), "other language")], details)
     got = _NAMES.get(details["output_lang"] or "", details["output_lang"])
     explanation = f"The prompt is {want} but {1 - share:.0%} of the answer is {got}."
     text = record.output
-    return Finding(NAME, True, round(1.0 - share, 4), explanation, [Span(0, len(text), "other language")], details)
+    details["kind"] = "drift"
+    return Finding(NAME, True, calibrated(NAME, "drift"), explanation, [Span(0, len(text), "other language")], details)

@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from evalgen.detectors._text import code_regions, in_regions, request_text
 from evalgen.detectors.base import DetectorContext
+from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.repetition import ends_in_loop
 from evalgen.records import Finding, GenerationRecord, Span
 
@@ -256,4 +257,4 @@ def detect_missing_eos(record: GenerationRecord, ctx: DetectorContext) -> Findin
         explanation = f"The generation hit the token limit ({record.n_output_tokens} tokens) without ending its turn."
     else:
         explanation = "The generation was cut early because it was looping."
-    return Finding(NAME, True, 1.0, explanation, spans, details)
+    return Finding(NAME, True, calibrated(NAME, details["kind"]), explanation, spans, details)

@@ -42,6 +42,7 @@ from functools import lru_cache
 
 from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, last_user_message, request_text
 from evalgen.detectors.base import DetectorContext, RepetitionConfig
+from evalgen.detectors.calibration import calibrated, unflagged_score
 from evalgen.records import Finding, GenerationRecord, Span
 
 __all__ = ["detect_repetition", "distinct_n", "ends_in_loop", "find_loop", "rep_n"]
@@ -672,7 +673,8 @@ def early_exit_finding(text: str, details: dict) -> Finding:
     loop on token ids even where the text analysis falls short (symbol runs like "5 5 5", whitespace)."""
     start = details.get("loop_start", max(0, len(text) - 200))
     details = {**details, "kind": "early_exit", "reaches_end": True}
-    return Finding(NAME, True, 1.0, "Generation was cut early: its tail repeated one unit (early exit).",
+    return Finding(NAME, True, calibrated(NAME, "early_exit"),
+                   "Generation was cut early: its tail repeated one unit (early exit).",
                    [Span(start, len(text), "loop (early exit)")], details)
 
 
@@ -743,7 +745,8 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
     if not findings:
         if record.stop_reason == "loop":
             return early_exit_finding(text, details)
-        return Finding(NAME, False, 0.0, "No loop or repeated lines.", [], details)
+        return Finding(NAME, False, unflagged_score(max(recurrence, details.get("copied_share", 0.0)) / 2),
+                       "No loop or repeated lines.", [], details)
 
     strength, kind, explanation, spans, at_end = max(findings, key=lambda f: f[0])
     details["kind"] = kind
@@ -760,7 +763,7 @@ def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding
     details.update(rep_2=round(rep_2, 4), rep_3=round(rep_3, 4), rep_4=round(rep_4, 4))
     details["rep_on"] = "tokens" if ids else "chars"
     details["strength"] = round(strength, 4)
-    return Finding(NAME, True, round(min(1.0, max(strength, 0.5)), 4), explanation, spans, details)
+    return Finding(NAME, True, calibrated(NAME, kind), explanation, spans, details)
 
 
 def _analysed(output: str) -> str:

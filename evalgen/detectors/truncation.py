@@ -36,6 +36,7 @@ import unicodedata
 
 from evalgen.detectors._text import fence_blocks, is_code_line
 from evalgen.detectors.base import DetectorContext
+from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.repetition import ends_in_loop
 from evalgen.records import Finding, GenerationRecord, Span
 
@@ -125,9 +126,13 @@ def _ok(reason: str, details: dict) -> Finding:
     return Finding(NAME, False, 0.0, f"Ends completely ({reason.replace('_', ' ')}).", [], details)
 
 
-def _cut(start: int, end: int, reason: str, explanation: str, score: float, details: dict) -> Finding:
+def _cut(start: int, end: int, reason: str, explanation: str, strength: float, details: dict) -> Finding:
+    """A truncation finding; `strength` is the rule's own certainty (kept in details), the score the
+    calibrated precision of the rule."""
     details["reason"] = reason
-    return Finding(NAME, True, score, explanation, [Span(start, end, reason.replace("_", " "))], details)
+    details["strength"] = strength
+    return Finding(NAME, True, calibrated(NAME, reason), explanation, [Span(start, end, reason.replace("_", " "))],
+                   details)
 
 
 def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding:

@@ -1,0 +1,147 @@
+"""Accuracy of the detectors on real outputs: the blind-labeled sample and the whole corpus.
+
+Prints, for the registry's detectors as they are now:
+1. the labeled sample (tests/data/labeled/sample.jsonl, see docs/labeling.md): per detector the
+   positives, tp/fp/fn, precision and recall with 95% Wilson intervals;
+2. Cohen's kappa per label between the two independent annotators of the doubly-labeled records;
+3. the calibrated scores: precision of the flags with score >= 0.5 and >= 0.8 per detector, and the
+   table of evalgen/detectors/calibration.py recomputed from the labels (`--calibrate` prints it as
+   Python to paste);
+4. flag rates per model_kind over the whole corpus (tests/data/corpus/), and per model of the
+   strongest kind (`strong`: GPT-4 class, see tests/data/corpus/SOURCES.md).
+
+    PYTHONPATH=. python bench/detector_accuracy.py [--ids] [--calibrate]
+
+`--ids` lists the ids of the false positives and negatives under the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import corpus_metrics as cm  # noqa: E402
+from corpus_io import iter_corpus  # noqa: E402
+
+from evalgen.detectors import DETECTORS  # noqa: E402
+from evalgen.records import Finding  # noqa: E402
+
+KIND_KEY = {"truncation": "reason"}
+"""The details key that names the rule of a finding (`kind` elsewhere)."""
+SMOOTHING = 2.0
+"""Pseudo-findings at the detector's overall precision added to each kind's count."""
+
+
+def findings(row: dict) -> dict[str, Finding]:
+    record, ctx = cm.to_record(row), cm.context(row)
+    return {name: detect(record, ctx) for name, detect in DETECTORS.items()}
+
+
+def kind_of(name: str, finding: Finding) -> str:
+    kind = finding.details.get(KIND_KEY.get(name, "kind"))
+    return str(kind) if kind else "claim" if name == "identity_leak" else "*"
+
+
+def calibration_table(labeled: list[tuple[dict, dict[str, Finding]]]) -> dict[str, dict[str, float]]:
+    """Per detector and kind: (tp + SMOOTHING * p_detector) / (flagged + SMOOTHING) on the labeled sample."""
+    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for item, found in labeled:
+        for name, finding in found.items():
+            label = item["labels"].get(name)
+            if label is None or not finding.flagged:
+                continue
+            cell = counts[name][kind_of(name, finding)]
+            cell[0] += bool(label)
+            cell[1] += 1
+    table: dict[str, dict[str, float]] = {}
+    for name in DETECTORS:
+        cells = counts.get(name, {})
+        tp = sum(c[0] for c in cells.values())
+        flagged = sum(c[1] for c in cells.values())
+        overall = (tp + 1) / (flagged + 2) if flagged else 1.0
+        table[name] = {"*": round(overall, 4)}
+        for kind, (k_tp, k_n) in sorted(cells.items()):
+            table[name][kind] = round((k_tp + SMOOTHING * overall) / (k_n + SMOOTHING), 4)
+    return table
+
+
+def precision_at(labeled: list[tuple[dict, dict[str, Finding]]], threshold: float) -> dict[str, tuple[int, int]]:
+    """Per detector: (true, all) among the flagged findings with score >= threshold."""
+    out: dict[str, tuple[int, int]] = {}
+    for name in DETECTORS:
+        hits = [bool(item["labels"][name]) for item, found in labeled
+                if item["labels"].get(name) is not None and found[name].flagged and found[name].score >= threshold]
+        out[name] = (sum(hits), len(hits))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ids", action="store_true", help="list the false positives and negatives")
+    parser.add_argument("--calibrate", action="store_true", help="print the calibration table as Python")
+    args = parser.parse_args()
+
+    labeled = [(item, findings(row)) for item, row in cm.labeled_rows()]
+    verdicts = [(item, {name: f.flagged for name, f in found.items()}) for item, found in labeled]
+    print(cm.format_confusion(f"Labeled sample: {len(labeled)} records (tests/data/labeled/sample.jsonl)",
+                              cm.confusion(verdicts), show_ids=args.ids))
+
+    kappas = cm.kappas([item for item, _ in labeled])
+    print("\nCohen's kappa between two independent annotators")
+    print(f"{'label':15} {'kappa':>6} {'records':>8} {'positives':>10}")
+    for name, (kappa, n, positives) in kappas.items():
+        print(f"{name:15} {kappa:6.2f} {n:8} {positives:10}")
+
+    print("\nCalibrated scores: precision of the flags at or above a score")
+    at5, at8 = precision_at(labeled, 0.5), precision_at(labeled, 0.8)
+    print(f"{'detector':15} {'score >= 0.5':>18} {'score >= 0.8':>18}")
+    for name in DETECTORS:
+        cells = []
+        for tp, n in (at5[name], at8[name]):
+            cells.append(f"{tp / n:5.2f} ({tp}/{n})" if n else "    - (0/0)")
+        print(f"{name:15} {cells[0]:>18} {cells[1]:>18}")
+    if args.calibrate:
+        table = calibration_table(labeled)
+        print("\nCALIBRATION = {")
+        for name, kinds in table.items():
+            body = ", ".join(f'"{k}": {v}' for k, v in kinds.items())
+            print(f'    "{name}": {{{body}}},')
+        print("}")
+
+    rows = list(iter_corpus())
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0] * (len(DETECTORS) + 1))
+    strong: dict[str, list[int]] = defaultdict(lambda: [0] * (len(DETECTORS) + 1))
+    for row in rows:
+        flags = [f.flagged for f in findings(row).values()]
+        for table, key in ((by_kind, row["model_kind"]), (strong, row["model"])):
+            if table is strong and row["model_kind"] != "strong":
+                continue
+            cell = table[key]
+            cell[0] += 1
+            for i, flagged in enumerate(flags, 1):
+                cell[i] += flagged
+    names = list(DETECTORS)
+    header = f"{'':38} {'records':>8} " + " ".join(f"{n[:14]:>14}" for n in names)
+    print(f"\nFlag rates over the whole corpus ({len(rows)} records), per model_kind\n{header}")
+    total = [0] * (len(names) + 1)
+    for kind in sorted(by_kind):
+        cell = by_kind[kind]
+        total = [a + b for a, b in zip(total, cell, strict=True)]
+        print(f"{kind:38} {cell[0]:8} " + " ".join(f"{c / cell[0]:14.2%}" for c in cell[1:]))
+    print(f"{'all':38} {total[0]:8} " + " ".join(f"{c / total[0]:14.2%}" for c in total[1:]))
+    print(f"\nStrongest models (model_kind strong), flags per detector\n{header}")
+    for model in sorted(strong, key=lambda m: (-strong[m][0], m)):
+        cell = strong[model]
+        print(f"{model[:38]:38} {cell[0]:8} " + " ".join(f"{c:14d}" for c in cell[1:]))
+    s = by_kind["strong"]
+    print(f"{'strong, all':38} {s[0]:8} " + " ".join(f"{c / s[0]:14.2%}" for c in s[1:]))
+    over = Counter({n: s[i + 1] / s[0] for i, n in enumerate(names) if s[i + 1] / s[0] > 0.003})
+    print("over 0.3% on the strongest models:", ", ".join(f"{n} {v:.2%}" for n, v in over.items()) or "none")
+
+
+if __name__ == "__main__":
+    main()

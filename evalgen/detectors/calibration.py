@@ -1,0 +1,40 @@
+"""Calibrated scores: a flagged finding's score is how often findings of its kind were right.
+
+Each flagged finding's score is the precision of its detector's findings of the same kind (the rule
+that fired: `details.kind`, or `details.reason` for truncation) on the blind-labeled sample
+(tests/data/labeled/sample.jsonl), smoothed toward the detector's overall precision with 2 pseudo-
+findings: `(tp + 2 * p_detector) / (flagged + 2)`. So a score of 0.9 means "nine in ten findings like
+this one were real failures". Kinds with no labeled finding get the detector's overall precision.
+`bench/detector_accuracy.py --calibrate` recomputes the table from the labels; docs/detectors.md
+gives the precision at score >= 0.5 and >= 0.8 per detector. Unflagged findings keep a score below
+0.5 (their strength, scaled), so flagged cases sort first in the report.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CALIBRATION", "calibrated", "unflagged_score"]
+
+CALIBRATION: dict[str, dict[str, float]] = {
+    "repetition": {"*": 0.9667, "block_loop": 0.9926, "line_loop": 0.9778, "loop": 0.9985, "near_loop": 0.8476,
+        "repeated_items": 0.9833},
+    "truncation": {"*": 0.8352, "code_cut": 0.6676, "cut_character": 0.9529, "dangling_colon": 0.8901,
+        "dangling_word": 0.9873, "empty_code_block": 0.8901, "empty_heading": 0.9176, "empty_opening": 0.9341,
+        "mid_sentence": 0.7709, "table_header_only": 0.6676, "unclosed_bracket": 0.8901,
+        "unclosed_code_block": 0.7335},
+    "missing_eos": {"*": 0.9843, "end_token_text": 0.9921, "fake_turn": 0.9969, "length": 0.9912},
+    "identity_leak": {"*": 0.6667, "claim": 0.7778},
+    "language_drift": {"*": 0.9754, "drift": 0.9832},
+    "degenerate": {"*": 0.8333, "empty": 0.9333, "symbols": 0.8889},
+}
+"""Per detector, per kind of finding: the calibrated score ("*": the detector's overall precision)."""
+
+
+def calibrated(detector: str, kind: str | None) -> float:
+    """The score of a flagged finding of `detector` whose rule is `kind`."""
+    table = CALIBRATION.get(detector, {})
+    return table.get(kind or "*", table.get("*", 1.0))
+
+
+def unflagged_score(strength: float) -> float:
+    """The score of a finding that is not flagged: its strength in [0, 1] scaled below 0.5."""
+    return round(max(0.0, min(1.0, strength)) * 0.45, 4)
