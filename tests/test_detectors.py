@@ -282,7 +282,8 @@ def test_language_drift_uses_the_declared_language() -> None:
 
 # ---------------------------------------------------------------- registry and config
 def test_registry_names_and_suggestion() -> None:
-    assert list(DETECTORS) == ["repetition", "truncation", "missing_eos", "identity_leak", "language_drift"]
+    assert list(DETECTORS) == ["repetition", "truncation", "missing_eos", "identity_leak", "language_drift",
+                               "degenerate"]
     with pytest.raises(ConfigError, match="Did you mean 'repetition'"):
         get_detector("repetiton")
     assert set(run_detectors(rec(GOOD_PARA), CTX)) == set(DETECTORS)
@@ -303,7 +304,7 @@ def test_config_changes_verdicts() -> None:
     output = GOOD_PARA + "The answer is yes. " * 4
     assert DETECTORS["repetition"](rec(output), CTX).flagged
     strict = DetectorContext(config=DetectorConfig.from_mapping({"detectors": {"repetition": {"min_repeats": 6,
-                                                                                              "min_recurrence": 1.0}}}))
+                                                                                              "min_copy_share": 1.0}}}))
     assert not DETECTORS["repetition"](rec(output), strict).flagged
 
 

@@ -364,7 +364,7 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
     the limit, or empty list items ("4.", "37.***"). A screen for the line checks, on UTF-8 bytes
     (translate, split and Counter run in C)."""
     lines = text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS).split(b"\n")
-    keys = [k for k in (line.strip(_BYTE_KEY_STRIP) for line in lines) if len(k) >= min_chars]
+    keys = [k for k in (line.strip(_BYTE_KEY_STRIP) for line in lines) if len(k) >= min(6, min_chars)]
     if len(set(keys)) < len(keys):
         counts = Counter(keys)
         twice = [c for c in counts.values() if c > 1]
@@ -382,6 +382,8 @@ class _Unit:
     key: str
     kind: str = "text"
     """"text", "code" (fenced or code-like, formulas too) or "table" (a table row)."""
+    short: bool = False
+    """Under `min_segment_chars` or 5 letters ("西瓜", "Yes"): counts only in runs of one line."""
 
 
 def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: frozenset[str] = frozenset()
@@ -424,9 +426,10 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
                 if out and out[-1] is not None:
                     out.append(None)
                 continue
-            if len(key) >= min_chars and _has_letters(key):
+            if _has_letters(key, 2):
                 lead = len(part) - len(part.lstrip())
-                out.append(_Unit(offset + lead, offset + len(part.rstrip()), key))
+                short = len(key) < min_chars or not _has_letters(key)
+                out.append(_Unit(offset + lead, offset + len(part.rstrip()), key, short=short))
     return out
 
 
@@ -486,6 +489,8 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
         at_end = _reaches_end(text, run[-1].end, (u.key for u in run[-2:]))
         if run[0].kind == "code":
             ok = at_end and len(run) >= cfg.min_code_repeats
+        elif run[0].short:
+            ok = exact and len(run) >= cfg.min_short_repeats  # "12. 西瓜 / 13. 西瓜 / …"
         else:
             ok = len(run) >= ((cfg.min_repeats + (not at_end)) if exact else cfg.min_near_repeats)
         if ok and sum(u.end - u.start for u in run) >= cfg.min_short_loop_chars and \
@@ -509,7 +514,7 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
 def _block_run(units: list[_Unit | None], min_repeats: float) -> tuple[int, int, int, int] | None:
     """The longest block of >= 2 lines repeated back to back >= min_repeats times, as (first unit,
     end unit, block length, copies) over the unit list (the last `_MAX_UNITS` of them)."""
-    seq = units[-_MAX_UNITS:]
+    seq = [u for u in units[-_MAX_UNITS:] if u is None or not u.short]
     keys = [u.key if u is not None else None for u in seq]
     n = len(keys)
     best: tuple[int, int, int, int] | None = None
@@ -535,20 +540,21 @@ def _block_run(units: list[_Unit | None], min_repeats: float) -> tuple[int, int,
                 match = 0
     if best is None:
         return None
-    offset = len(units) - n
-    return best[0] + offset, best[1] + offset, best[2], best[3]
+    # Back to indexes of `units`.
+    index = [i for i, u in enumerate(units) if u is None or not u.short][-_MAX_UNITS:]
+    return index[best[0]], index[best[1] - 1] + 1, best[2], best[3]
 
 
 def _repeated_items(units: list[_Unit | None], n: int, echoed: frozenset[str]) -> tuple[str, int, float] | None:
     """The most repeated line (not one the prompt holds), its count, and the share of the output that
     the extra copies of all repeated lines cover."""
-    keys = [u.key for u in units if u is not None and u.kind != "code" and u.key not in echoed]
+    keys = [u.key for u in units if u is not None and u.kind != "code" and not u.short and u.key not in echoed]
     if len(set(keys)) == len(keys):
         return None
     counts = Counter(keys)
     repeated = [(k, c) for k, c in counts.items() if c >= 2]
     top, count = max(repeated, key=lambda kc: (kc[1], len(kc[0])))
-    lengths = {u.key: u.end - u.start for u in units if u is not None}
+    lengths = {u.key: u.end - u.start for u in units if u is not None and not u.short}
     extra = sum(lengths[k] * (c - 1) for k, c in repeated)
     return top, count, min(1.0, extra / max(1, n))
 

@@ -1,0 +1,317 @@
+"""The categories of issue 10, each with English and Chinese hard negatives and positives.
+
+What the prompt says is not a failure; a self-claim needs the model as the speaker; families are
+matched by whole names; the whole conversation sets the expected languages; templated writing is not
+a loop, while short loops, lists repeating one item and re-emitted answers are; complete texts are not
+cut, while mid-word, mid-cell and mid-statement cuts are; a loop inferred as a cut needs a real loop;
+the `degenerate` detector. Every case is a realistic output written for the category (the labeled
+real outputs are measured in tests/test_real_corpus.py, not copied here).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from evalgen.detectors import DETECTORS, DetectorContext
+from evalgen.detectors.calibration import CALIBRATION, calibrated
+from evalgen.records import GenerationRecord
+
+CTX = DetectorContext()
+
+
+def rec(output: str, prompt: str | list[dict] = "Tell me about it.", stop: str = "unknown") -> GenerationRecord:
+    messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    return GenerationRecord(
+        probe_id="p", suite="s", sample=0, messages=messages, prompt_text=users[-1], output=output,
+        output_raw=output, output_token_ids=None, stop_reason=stop, n_output_tokens=len(output) // 4,
+        latency_s=0.0,
+    )
+
+
+def check(detector: str, record: GenerationRecord, expected: bool, ctx: DetectorContext = CTX) -> None:
+    finding = DETECTORS[detector](record, ctx)
+    assert finding.flagged is expected, finding
+    for span in finding.spans:
+        assert 0 <= span.start <= span.end <= len(record.output)
+    if finding.flagged:
+        assert finding.score >= 0.5
+    else:
+        assert finding.score < 0.5
+
+
+# ---------------------------------------------------------------- repetition
+PATENT = "\n".join(
+    f"{i}. The method of claim {i - 1}, wherein the machine learning model {step} before the digital certificate "
+    "is issued to the wallet of the applicant."
+    for i, step in enumerate([
+        "verifies the applicant's verifiable credentials", "estimates the fee from the declared income",
+        "checks the payment recorded on the blockchain", "flags documents whose signatures do not match",
+        "ranks pending permits by their deadlines", "learns from the decisions of the clerks",
+    ], start=2)
+)
+LESSON = (
+    "**Lesson Plan A1: Friendship**\n**Level:** A1\n**Time:** 45 minutes\n**Objective:** Students name three "
+    "qualities of a friend.\n**Warm-up:** Show pictures of friends playing football.\n\n"
+    "**Lesson Plan A2: Friendship**\n**Level:** A2\n**Time:** 45 minutes\n**Objective:** Students describe a "
+    "friend and explain why they like them.\n**Warm-up:** Students ask each other about their best friend."
+)
+BOILERPLATE_EN = "\n".join(
+    f"- {name}: a hybrid of a male {a} and a female {b}. {fact}"
+    for name, a, b, fact in [
+        ("Liger", "lion", "tiger", "Ligers are the largest cats in the world."),
+        ("Tigon", "tiger", "lion", "Tigons are smaller than both parents."),
+        ("Jaglion", "jaguar", "lioness", "Jaglions are very rare in captivity."),
+        ("Leopon", "leopard", "lioness", "Leopons were bred in Japan in the 1950s."),
+    ]
+)
+BOILERPLATE_ZH = "\n".join(
+    f"{i}. {name}：这是海南最著名的{kind}之一，拥有{feature}。" for i, (name, kind, feature) in enumerate([
+        ("海南岛", "景点", "美丽的沙滩和热带雨林"), ("亚龙湾", "海滩", "柔软的沙滩和清澈的海水"),
+        ("南山寺", "寺庙", "精美的建筑和悠久的历史"), ("五指山", "山峰", "茂密的原始森林和清凉的溪流"),
+    ], start=1)
+)
+ANSWER_EN = ("Python is a general-purpose programming language. It is easy to read and has a large standard "
+             "library. People use it for web development, data analysis and automation.\n")
+ANSWER_ZH = "Python是一种通用的编程语言，语法简单，标准库丰富，常用于网站开发、数据分析和自动化。\n"
+SONG_EN = ("Verse 1:\nThe river runs down to the sea\nThe hills stand still and wait for me\n\n"
+           "Chorus:\nOh carry me home, carry me home\nAcross the water, I won't be alone\n\n"
+           "Verse 2:\nThe winter comes with snow and rain\nThe summer brings the sun again\n\n"
+           "Chorus:\nOh carry me home, carry me home\nAcross the water, I won't be alone\n\n"
+           "Chorus:\nOh carry me home, carry me home\nAcross the water, I won't be alone")
+SONG_ZH = ("主歌：\n月亮弯弯照九州\n几家欢乐几家愁\n\n副歌：\n回家吧，回家吧，\n灯火在窗口等你回来\n\n"
+           "主歌：\n春风吹过小河边\n柳枝轻轻把头点\n\n副歌：\n回家吧，回家吧，\n灯火在窗口等你回来\n\n"
+           "副歌：\n回家吧，回家吧，\n灯火在窗口等你回来")
+REPETITION = [
+    # What the prompt says is not a failure.
+    ("en echo of the prompt's repeated text", "Repeat after me: go team go! go team go! go team go!",
+     "Go team go! go team go! go team go!", False),
+    ("zh echo of the prompt's repeated lines", "把这三行原样抄一遍：\n加油中国队\n加油中国队\n加油中国队",
+     "加油中国队\n加油中国队\n加油中国队", False),
+    ("en asked-for repetition", "Write 'I will not talk in class' five times.",
+     "\n".join(["I will not talk in class."] * 5), False),
+    ("zh asked-for repetition", "把“我爱学习”写五遍。", "我爱学习！" * 5, False),
+    # Templated formal writing is not a loop.
+    ("en patent claims", "Write the claims of the patent.", PATENT, False),
+    ("en two lesson plans", "Create a lesson plan in two levels: A1 and A2.", LESSON, False),
+    ("en per-item boilerplate", "What are some big cat hybrids?", BOILERPLATE_EN, False),
+    ("zh per-item boilerplate", "海南有哪些景点？", BOILERPLATE_ZH, False),
+    ("en song chorus", "Write a song about the river.", SONG_EN, False),
+    ("zh song chorus", "写一首关于回家的歌。", SONG_ZH, False),
+    # Short loops, a list repeating one item to the limit, an answer re-emitted.
+    ("zh short loop", "你好", "你好！你好！你好！你好！你好！", True),
+    ("en short loop", "Say something.", "Help me! Help me! Help me! Help me! Help me!", True),
+    ("zh list repeating one item to the limit", "列出二十种水果。",
+     "1. 苹果\n2. 香蕉\n3. 橙子\n" + "".join(f"{i}. 西瓜\n" for i in range(4, 21)), True),
+    ("en list repeating one item to the limit", "List twenty fruits.",
+     "1. Apple\n2. Banana\n3. Orange\n" + "".join(f"{i}. Watermelon slices\n" for i in range(4, 21)), True),
+    ("en whole answer re-emitted three times", "What is Python?", ANSWER_EN * 3, True),
+    ("zh whole answer re-emitted three times", "什么是Python？", ANSWER_ZH * 3, True),
+]
+
+
+@pytest.mark.parametrize("name,prompt,output,expected", REPETITION, ids=[c[0] for c in REPETITION])
+def test_repetition_categories(name: str, prompt: str, output: str, expected: bool) -> None:
+    check("repetition", rec(output, prompt), expected)
+
+
+# ---------------------------------------------------------------- truncation
+POEM_EN = "The night is long\nThe stars are bright\nI sing my song\nInto the light"
+POEM_ZH = "床前明月光\n疑是地上霜\n举头望明月\n低头思故乡"
+TRUNCATION = [
+    # Complete texts.
+    ("en closing rule", "Write a short note.", "Thanks for reading this note. I hope it helps you plan.\n\n---",
+     False),
+    ("zh closing rule", "写一段话。", "这就是我对这个问题的全部看法，希望对你有帮助。\n\n---", False),
+    ("en complete last sentence lacking its period", "Solve it.",
+     "He saves $1000 per month.\n\nTherefore, the answer is:\n5 months, $2503 left over", False),
+    ("zh complete last sentence lacking its period", "算一算。",
+     "每月存1000元。\n\n所以答案是：\n五个月后还剩2503元", False),
+    ("en nested fences", "Show a markdown code sample.",
+     "Here it is:\n\n````markdown\n```python\nprint('hi')\n```\n````", False),
+    ("en ascii art", "Draw a cat in ASCII art.", "Here is a cat:\n\n /\\_/\\\n( o.o )\n > ^ <", False),
+    ("en end of a poem", "Write a poem.", POEM_EN, False),
+    ("zh end of a poem", "背一首诗。", POEM_ZH, False),
+    ("en end of a play", "Write a scene.",
+     "PRICKLES: I shall sew the stars.\nOWL: Then sew them well.\n\n[Exit OWL]\n\nEnd of Act I, Scene I", False),
+    ("en html tag as last line", "Write a minimal page.",
+     "<html>\n<body>\n<p>Hello</p>\n</body>\n</html>", False),
+    ("en void html tag as last line", "Add a line break.", "Put this where the break goes:\n<br>", False),
+    # Missed cuts.
+    ("en cut mid-word in a paragraph", "Explain.", "Researchers measured the effect in three countries over "
+     "two years. The sample was large and the method was sound. The effect on income, however, was very smal", True),
+    ("en cut at an apostrophe", "Explain.", "You can try it now. Let'", True),
+    ("en table row cut mid-cell", "Make a table.", "| Name | Age |\n|---|---|\n| Ann | 31 |\n| Bob | 4", True),
+    ("zh table row cut mid-cell", "做个表格。", "| 姓名 | 年龄 |\n|---|---|\n| 张三 | 31 |\n| 李四 | 4", True),
+    ("en html cut inside an attribute", "Write the page.", "<html>\n<body>\n<div class=\"contai", True),
+    ("en code cut inside a statement", "Write the code.",
+     "def area(r):\n    return 3.14159 * r * r\n\nresult = area(", True),
+    ("en list cut mid-item", "List the steps.",
+     "1. Boil the water.\n2. Add the pasta.\n3. Stir it for about ten minutes and then", True),
+    ("zh list cut mid-item", "列出步骤。", "1. 烧开水。\n2. 放入面条。\n3. 搅拌大约十分钟，然后把", True),
+    ("zh cut mid-sentence", "介绍一下。",
+     "是的，GitHub的用户群体比GitLab更广泛。GitHub是一个全球性的平台，拥有数百", True),
+]
+
+
+@pytest.mark.parametrize("name,prompt,output,expected", TRUNCATION, ids=[c[0] for c in TRUNCATION])
+def test_truncation_categories(name: str, prompt: str, output: str, expected: bool) -> None:
+    check("truncation", rec(output, prompt), expected)
+
+
+def test_a_loop_running_to_the_end_is_not_a_cut_sentence() -> None:
+    """Finish reason unknown and a loop to the end: repetition and missing_eos, not truncation; with
+    finish reason eos, the cut sentence inside the loop is truncation too."""
+    loop = "The answer is below. " + "It is yes, and it is no, and " * 12
+    check("truncation", rec(loop, stop="unknown"), False)
+    check("missing_eos", rec(loop, stop="unknown"), True)
+    check("repetition", rec(loop, stop="unknown"), True)
+    check("truncation", rec(loop, stop="eos"), True)
+
+
+# ---------------------------------------------------------------- missing_eos
+DATA_MODEL = ("Here is the data model:\n\n1. Organization:\n   - id (PK)\n   - name\n\n2. User:\n   - id (PK)\n"
+              "   - organization_id (FK)\n   - email\n\n3. Project:\n   - id (PK)\n   - name")
+MISSING_EOS = [
+    ("en templated text is no loop cut off", "Write the claims.", PATENT, "unknown", False),
+    ("en '2. User:' heads an entity", "Design a data model for users and projects.", DATA_MODEL, "unknown", False),
+    ("zh '2. 用户：' heads an entity", "设计一个数据模型。",
+     "数据模型如下：\n\n1. 组织：\n   - 编号\n   - 名称\n\n2. 用户：\n   - 编号\n   - 邮箱", "unknown", False),
+    ("en script roles the user asked for", "Write a short dialogue between a user and a bot.",
+     "User: Hi, can you help me?\nBot: Of course, what do you need?\nUser: A recipe.", "eos", False),
+    ("zh script roles the user asked for", "写一段用户和客服的对话。",
+     "用户：你好，我的快递还没到。\n客服：您好，请提供订单号。\n用户：好的，是12345。", "eos", False),
+    ("en the conversation's own role format", "User : hi\nAgent : hello\nUser : continue the chat",
+     "User: Can you help me?\n\nAgent: Sure, what do you need?", "eos", False),
+    ("en loop until cut off", "Explain.", "Sure. " + "Let me explain it again. " * 20 + "Let me ex", "unknown", True),
+    ("zh loop until cut off", "解释一下。", "好的。" + "它们可以唱吧。" * 20 + "它们可", "unknown", True),
+    ("en a role-play with made-up user turns", "Act as the goddess Freyja.",
+     "I am Freyja, goddess of love.\n\nUser: What do you do?\n\nFreyja: I watch over the brave.", "eos", True),
+    ("zh made-up user turn", "介绍一下北京。",
+     "北京是中国的首都。\n用户：那上海呢？\n助手：上海是经济中心。", "eos", True),
+]
+
+
+@pytest.mark.parametrize("name,prompt,output,stop,expected", MISSING_EOS, ids=[c[0] for c in MISSING_EOS])
+def test_missing_eos_categories(name: str, prompt: str, output: str, stop: str, expected: bool) -> None:
+    check("missing_eos", rec(output, prompt, stop=stop), expected)
+
+
+# ---------------------------------------------------------------- identity_leak
+GOGPT = DetectorContext(identity="GoGPT", identity_org="ICT")
+AURORA = DetectorContext(identity="Aurora", identity_org="Acme Labs")
+IDENTITY = [
+    # Families are matched by whole names: GoGPT does not own "GPT".
+    ("zh GoGPT does not silence ChatGPT", GOGPT, "我是ChatGPT，由OpenAI开发的人工智能助手。", True),
+    ("en GoGPT does not silence ChatGPT", GOGPT, "I am ChatGPT, a large language model trained by OpenAI.", True),
+    ("zh own name GoGPT", GOGPT, "我是GoGPT，一个由ICT开发的中文助手。", False),
+    ("en Llama 3 owns Meta AI", DetectorContext(identity="Llama 3", identity_org="Meta"),
+     "I'm Llama 3, an AI assistant made by Meta AI.", False),
+    ("en YaYi does not own Yi", DetectorContext(identity="YaYi"), "I am Yi, an AI model by 01.AI.", True),
+    # The speaker must be the model.
+    ("en statement about another model", AURORA,
+     "As an AI language model, I can tell you that ChatGPT was developed by OpenAI.", False),
+    ("zh statement about another model", AURORA, "作为一个AI，我可以告诉你ChatGPT是由OpenAI开发的。", False),
+    ("en models such as GPT-3", AURORA, "I'm built like other models such as GPT-3 and GPT-4, but I am Aurora.",
+     False),
+    ("en the co-founder of Google", AURORA, "In the role you gave me: I'm the co-founder of Google.", False),
+    ("en Stanford University is not the maker Stanford", AURORA,
+     "I was developed by researchers at Stanford University's rival lab, Acme Labs? No: I am Aurora.", False),
+    ("en a person's employer", AURORA, "Dear hiring team, I work at Google as an engineer.", False),
+    ("zh a person's school", AURORA, "尊敬的老师：您好！我是来自清华大学的学生。", False),
+    ("en the model's own claim", AURORA, "I am an AI model that was developed by OpenAI.", True),
+    ("zh the model's own claim", AURORA, "我是来自阿里云的超大规模语言模型，我叫通义千问。", True),
+    ("en nearest cue decides", AURORA, "As Unfortunately, my apologies, but I am actually Claude, made by Anthropic.",
+     True),
+]
+
+
+@pytest.mark.parametrize("name,ctx,output,expected", IDENTITY, ids=[c[0] for c in IDENTITY])
+def test_identity_categories(name: str, ctx: DetectorContext, output: str, expected: bool) -> None:
+    check("identity_leak", rec(output, "Who are you?"), expected, ctx)
+
+
+# ---------------------------------------------------------------- language_drift
+EARLIER_EN = [
+    {"role": "user", "content": "从现在开始，把我说的每句话都翻译成英文。"},
+    {"role": "assistant", "content": "OK, I will translate everything you say into English."},
+    {"role": "user", "content": "今天天气很好，我们去公园散步吧。"},
+]
+EARLIER_ZH = [
+    {"role": "user", "content": "From now on, answer every question in Chinese, please."},
+    {"role": "assistant", "content": "好的，我会用中文回答。"},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+DRIFT = [
+    ("zh earlier turn set English", EARLIER_EN, "The weather is nice today, let's take a walk in the park.", False),
+    ("en earlier turn set Chinese", EARLIER_ZH, "法国的首都是巴黎，它也是法国最大的城市。", False),
+    ("zh Latin film titles in a Chinese answer", "推荐几部经典电影。",
+     "1.《The Shawshank Redemption》：讲述了希望与自由的故事。\n2.《Pirates of the Caribbean》：一部精彩的冒险电影。\n"
+     "3.《The Sound of Music》：充满温情的音乐片。", False),
+    ("zh Latin song titles in a Chinese answer", "推荐几首英文歌。",
+     "我推荐“Bohemian Rhapsody”、“Hotel California”和“Let It Be”，这些都是非常经典的歌曲，旋律优美。", False),
+    ("zh code-only answer", "写一个计算斐波那契数的程序。",
+     "def fib(n):\n    # Return the nth Fibonacci number\n    a, b = 0, 1\n    for _ in range(n):\n"
+     "        a, b = b, a + b\n    return a", False),
+    ("en unrequested Korean translation appended", "Is a thumb war violent?",
+     "No. A thumb war is a playful game that children play to pass the time, and nobody gets hurt.\n\n"
+     "엄지 씨름은 폭력적이지 않습니다. 아이들이 시간을 보내기 위해 하는 재미있는 놀이이며, 아무도 다치지 않습니다. "
+     "오히려 친구들과 함께 웃고 즐기는 시간입니다.", True),
+    ("zh unrequested Japanese translation appended", "拇指大战暴力吗？",
+     "不暴力。拇指大战是孩子们打发时间的游戏，没有人会受伤。\n\n"
+     "親指相撲は暴力的ではありません。子どもたちが時間をつぶすための遊びで、誰もけがをしません。"
+     "むしろ、友だちと一緒に笑って楽しむ時間です。ですから、安心して遊んでください。", True),
+    ("zh Chinese exam answered in English",
+     "问题：下列叙述正确的是\n选项：\n(A)甲\n(B)乙\n答案：\n按照此格式输出正确答案：\"答案是选项()\"",
+     "Answer is: B", True),
+    ("en question answered in Chinese", "How do I clean my armpits?", "用温水和肥皂清洗腋窝，然后擦干。", True),
+]
+
+
+@pytest.mark.parametrize("name,prompt,output,expected", DRIFT, ids=[c[0] for c in DRIFT])
+def test_language_drift_categories(name: str, prompt: str | list[dict], output: str, expected: bool) -> None:
+    check("language_drift", rec(output, prompt, stop="eos"), expected)
+
+
+# ---------------------------------------------------------------- degenerate
+DEGENERATE = [
+    ("empty", "", "Hi", True),
+    ("whitespace only", " \n\t ", "Hi", True),
+    ("zero-width space", "\u200b", "Hi", True),
+    ("only punctuation", "!!!!....???", "Hi", True),
+    ("only template tokens", "<|im_end|></s><unk>", "Hi", True),
+    ("random-token garbage", "ificaciónуказ 並ائ 터indu ĠĠthe Ċrandom Tx<uVtT`Rpo $Hjig%CB@@ xkcdzt", "Hi", True),
+    ("short valid answer", "4", "What is 2+2?", False),
+    ("yes", "Yes.", "Is it?", False),
+    ("zh short answer", "是的", "是吗？", False),
+    ("refusal", "I'm sorry, but I can't help with that.", "Do it.", False),
+    ("code", "x = [i * i for i in range(10)]\nprint(x)", "Square numbers in Python.", False),
+    ("emoji the user asked for", "😊🎉👍", "Reply with three emoji.", False),
+    ("ascii art the user asked for", " /\\_/\\\n( o.o )\n > ^ <", "Draw a cat in ASCII art.", False),
+    ("list of adjectives", "Innovative\nCreative\nDynamic\nBold\nModern\nSmart\nAgile\nFriendly", "Describe it.",
+     False),
+    ("answer in another language", "Das ist eine gute Frage, und die Antwort ist ja.", "Is it good?", False),
+    ("loop of real words", "the cat " * 30, "Tell me.", False),
+]
+
+
+@pytest.mark.parametrize("name,output,prompt,expected", DEGENERATE, ids=[c[0] for c in DEGENERATE])
+def test_degenerate(name: str, output: str, prompt: str, expected: bool) -> None:
+    check("degenerate", rec(output, prompt, stop="eos"), expected)
+
+
+def test_degenerate_uses_the_context_end_tokens() -> None:
+    ctx = DetectorContext(end_tokens=("<STOP_HERE>",))
+    check("degenerate", rec("<STOP_HERE>", "Hi", stop="eos"), True, ctx)
+    check("degenerate", rec("<STOP_HERE>", "Hi", stop="eos"), False)
+
+
+# ---------------------------------------------------------------- calibrated scores
+def test_flagged_scores_are_the_calibrated_precision_of_their_rule() -> None:
+    empty = DETECTORS["degenerate"](rec("", "Hi"), CTX)
+    assert empty.score == calibrated("degenerate", "empty") == CALIBRATION["degenerate"]["empty"]
+    cut = DETECTORS["truncation"](rec(TRUNCATION[-1][2], "介绍一下。"), CTX)
+    assert cut.score == calibrated("truncation", cut.details["reason"])
+    assert calibrated("truncation", "no such rule") == CALIBRATION["truncation"]["*"]
+    assert all(0.5 <= v <= 1.0 for table in CALIBRATION.values() for v in table.values())
+    assert set(CALIBRATION) == set(DETECTORS)
