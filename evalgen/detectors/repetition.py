@@ -449,6 +449,9 @@ def _reaches_end(text: str, end: int, keys: Iterable[str], partial_only: bool = 
         )
     partial = _key(rest)
     code = _code_key(rest)
+    if partial_only:  # cut inside a copy: not a whole copy of a repeated line, but sharing its beginning
+        return len(partial) >= 3 and any((k.startswith((partial, code)) or partial.startswith(k))
+                                         and k not in (partial, code) for k in keys)
     return len(partial) >= 3 and any(k.startswith((partial, code)) or partial.startswith(k) for k in keys)
 
 
