@@ -1,8 +1,11 @@
 """Precision/recall of every detector on labelled real outputs.
 
-Two sets, each printed as its own table:
+Two small sets, each printed as its own table:
 - `real_outputs_*.jsonl`: the corpus the detectors were developed on (optimistic by construction);
-- `heldout_*.jsonl`: real outputs collected afterwards and never used for tuning (the honest figure).
+- `heldout_*.jsonl`: real outputs collected afterwards and never used for tuning.
+And the blind-labeled sample of the real-output corpus (tests/data/labeled/sample.jsonl, 980 records)
+with its gate (P and R >= 0.9 for detectors with >= 10 positives), and the flag rates on the strongest
+models' outputs (<= 0.3% per detector).
 
 Each line: id, source_url, lang, prompt, output, finish_reason ("stop" | "length" | null), identity
 (str | null), labels {detector: bool}, note. The test fails when, on both sets together, a detector
@@ -12,6 +15,7 @@ with >= 5 positives has precision or recall < 0.9.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,7 @@ from evalgen.records import GenerationRecord
 from evalgen.scoring import FINISH_REASONS
 
 DATA = Path(__file__).parent / "data"
+sys.path.insert(0, str(Path(__file__).parent))
 MIN_POSITIVES = 5
 TARGET = 0.9
 SETS = {"development corpus (real_outputs_*)": "real_outputs_*.jsonl", "held-out (heldout_*)": "heldout_*.jsonl"}
@@ -99,3 +104,92 @@ def test_real_corpus_precision_recall() -> None:
         if c["tp"] + c["fn"] >= MIN_POSITIVES and (precision < TARGET or recall < TARGET):
             failures.append(f"{name}: P={precision:.2f} R={recall:.2f} fp={c['fp_ids']} fn={c['fn_ids']}")
     assert not failures, "\n".join(failures)
+
+
+# ---------------------------------------------------------------- the blind-labeled sample of the corpus
+# tests/data/labeled/sample.jsonl: 980 records of tests/data/corpus labeled blind against docs/labeling.md
+# (bench/detector_accuracy.py prints the same tables with intervals, kappa and flag rates).
+LABELED_MIN_POSITIVES = 10
+STRONG_MAX_RATE = 0.003
+KNOWN_GAPS = {
+    "repetition": "recall 0.80 (57/71): loops that drift or grow (struct fields, TOML headers, near-duplicate list "
+                  "items until the cut) are missed; loosening the copy rule brings back patent-claim false flags",
+    "truncation": "precision 0.84 (75/89): complete last sentences lacking their period in long paragraphs, and "
+                  "loops cut off that the repetition detector misses, are read as cut sentences",
+    "missing_eos": "recall 0.90 (124/138, just under): the missing ones are loops run to the cut-off that "
+                   "`repetition` misses (missing_eos infers the cut from its finding)",
+}
+"""Detectors below the 0.9 target on the labeled sample, and why (docs/detectors.md)."""
+FLOORS = {
+    "repetition": (0.95, 0.78), "truncation": (0.82, 0.92), "missing_eos": (0.97, 0.88),
+    "language_drift": (0.96, 0.97), "degenerate": (1.0, 0.66), "identity_leak": (1.0, 1.0),
+}
+"""(precision, recall) measured on the labeled sample, rounded down: a change may not fall below them."""
+STRONG_GAPS = {
+    "truncation": "0.60% (10 of 1,667): at least 7 are real cuts (GPT-4/Claude outputs that hit the benchmarks' "
+                  "token limits, 4 of them confirmed by the labels); the other 3 are garbled aligner-2b outputs",
+}
+
+
+@pytest.fixture(scope="module")
+def labeled_table():
+    import corpus_metrics as cm
+
+    pairs = [(item, cm.verdicts(row)) for item, row in cm.labeled_rows()]
+    table = cm.confusion(pairs)
+    print("\n" + cm.format_confusion(f"labeled sample: {len(pairs)} records", table))
+    return table
+
+
+def _gate_params() -> list:
+    params = []
+    for name in DETECTORS:
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[name])] if name in KNOWN_GAPS else []
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.mark.parametrize("name", _gate_params())
+def test_labeled_sample_gate(labeled_table, name: str) -> None:
+    """Precision and recall >= 0.9 on the blind-labeled sample for detectors with >= 10 positives."""
+    cell = labeled_table[name]
+    if cell.tp + cell.fn < LABELED_MIN_POSITIVES:
+        pytest.skip(f"{name}: {cell.tp + cell.fn} positives in the sample, too few to gate")
+    assert cell.precision >= TARGET and cell.recall >= TARGET, (
+        f"{name}: P={cell.precision:.2f} R={cell.recall:.2f} fp={cell.fp_ids} fn={cell.fn_ids}")
+
+
+def test_labeled_sample_no_regression(labeled_table) -> None:
+    """No detector falls below the precision and recall it had when the sample was last measured."""
+    failures = [f"{name}: P={c.precision:.3f} (floor {FLOORS[name][0]}) R={c.recall:.3f} (floor {FLOORS[name][1]})"
+                for name, c in labeled_table.items()
+                if c.precision < FLOORS[name][0] or c.recall < FLOORS[name][1]]
+    assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def strong_rates() -> dict[str, tuple[int, int]]:
+    import corpus_metrics as cm
+    from corpus_io import iter_corpus
+
+    rows = list(iter_corpus(model_kind="strong"))
+    flags = {name: 0 for name in DETECTORS}
+    for row in rows:
+        for name, flagged in cm.verdicts(row).items():
+            flags[name] += flagged
+    print("\nstrongest models (model_kind strong): " + ", ".join(
+        f"{name} {n}/{len(rows)} = {n / len(rows):.2%}" for name, n in flags.items()))
+    return {name: (n, len(rows)) for name, n in flags.items()}
+
+
+def _strong_params() -> list:
+    return [pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=STRONG_GAPS[name])]
+                         if name in STRONG_GAPS else [], id=name) for name in DETECTORS]
+
+
+@pytest.mark.parametrize("name", _strong_params())
+def test_strong_models_are_rarely_flagged(strong_rates, name: str) -> None:
+    """<= 0.3% of the strongest models' outputs (GPT-4 / Claude 3 class, tests/data/corpus/SOURCES.md)
+    flagged per detector: on healthy outputs most flags would be false."""
+    flagged, total = strong_rates[name]
+    assert flagged / total <= STRONG_MAX_RATE, f"{name}: {flagged}/{total} = {flagged / total:.2%}"
