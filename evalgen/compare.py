@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from evalgen.detectors import DETECTORS as _REGISTRY
 from evalgen.errors import RunFolderError
 from evalgen.gates import GateConfig, GateResult, evaluate_gates, gate_config
 from evalgen.records import GenerationRecord, record_key
@@ -40,8 +41,9 @@ __all__ = [
 
 Key = tuple[str, str, int]
 
-DETECTORS: tuple[str, ...] = ("repetition", "truncation", "missing_eos", "identity_leak", "language_drift")
-"""The detectors scores.jsonl carries today, in report order; others found there follow sorted."""
+DETECTORS: tuple[str, ...] = tuple(_REGISTRY)
+"""The registry's detectors (evalgen.detectors.DETECTORS), in report order; others found in
+scores.jsonl follow sorted."""
 
 RUN_FORMAT_VERSION = 1
 

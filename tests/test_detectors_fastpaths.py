@@ -126,3 +126,85 @@ def test_language_drift_same_without_fast_path(output: str, prompt: str, lang: s
         m.setattr(language_drift, "_words_needed", lambda min_units, latin_word_units: None)
         slow = [language_drift.detect_language_drift(record, ctx) for ctx in ctxs]
     assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
+
+
+# ---------------------------------------------------------------- screens added for the real corpus
+LINE_PIECES = st.sampled_from([
+    "x = [i for i in range(3)]", "Hello world, this is a line.", "  return a % b;", "<div>", "a_b = c",
+    "西瓜", "1. 西瓜", "| a | b |", "def f(x):", "    print(x)", "Step 7: Add a form.", "# comment", "{}", "", " ",
+    "[link](http://x.y/z_w)", "price = 5 % 2", "if a < b and c > d:", "你好，世界。",
+])
+LINES = st.lists(st.one_of(LINE_PIECES, st.text(max_size=30)), max_size=25).map("\n".join)
+
+
+def _is_code_line_reference(line: str) -> bool:
+    """The counting definition the regex screens replace."""
+    from evalgen.detectors import _text
+
+    if "](" in line:
+        line = _text._MD_LINK.sub(r"\1", line)
+    if "#" in line or "//" in line:
+        line = _text._TRAILING_COMMENT.sub("", line)
+    if not line.strip() or (not line.isascii() and _text._CJK_CHAR.search(line)):
+        return False
+    symbols = sum(line.count(c) for c in "=;{}[]<>_%")
+    indent = len(line) - len(line.lstrip(" \t"))
+    return bool(_text._CODE_LINE.match(line)) or symbols >= 2 or (indent >= 4 and (symbols >= 1 or "(" in line))
+
+
+@settings(max_examples=400, deadline=None)
+@given(line=st.one_of(LINE_PIECES, st.text(max_size=40), st.text(st.sampled_from(" =;{}[]<>_%(a#/\t"), max_size=12)))
+def test_is_code_line_equals_the_counting_definition(line: str) -> None:
+    from evalgen.detectors._text import is_code_line
+
+    assert is_code_line(line) == _is_code_line_reference(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(prompt=st.one_of(st.text(max_size=80), st.lists(st.sampled_from(
+    ["Translate ", "into ", "French", "english", "请用", "中文", "回答", "say it in German", "write", " ", "."]),
+    max_size=12).map("".join)))
+def test_language_request_screen_hides_no_request(prompt: str) -> None:
+    asked, targets = language_drift.asks_for_language(prompt)
+    full = list(language_drift._ASKS.finditer(prompt))
+    assert asked == bool(full)
+    if not full:
+        assert targets == set()
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(max_size=30), k=st.integers(1, 6))
+def test_has_letters_counts_letters(key: str, k: int) -> None:
+    from evalgen.detectors.repetition import _has_letters
+
+    assert _has_letters(key, k) == (sum(ch.isalpha() for ch in key) >= k)
+
+
+@settings(max_examples=300, deadline=None)
+@given(line=st.one_of(LINE_PIECES, st.text(max_size=40)))
+def test_symbolic_counts_symbols(line: str) -> None:
+    from evalgen.detectors.repetition import _URLS, _symbolic
+
+    plain = _URLS.sub("", line) if "://" in line else line
+    visible = len(plain) - plain.count(" ") - plain.count("\t")
+    expected = visible > 0 and sum(not c.isalnum() and not c.isspace() or c == "_" for c in plain) * 3 >= visible
+    assert _symbolic(line) == expected
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=LINES, ran_out=st.booleans())
+def test_line_screen_hides_no_line_loop(text: str, ran_out: bool) -> None:
+    """When the byte screen says no lines repeat enough, the exact line checks find nothing: no line three
+    times back to back, no repeated block, no line that keeps coming back."""
+    from evalgen.detectors.base import RepetitionConfig
+    from evalgen.detectors.repetition import _block_run, _fences, _line_run, _lines_repeat, _repeated_items, _units
+
+    cfg = RepetitionConfig()
+    if _lines_repeat(text, cfg.min_segment_chars, ran_out):
+        return
+    units = _units(text, _fences(text), cfg.min_segment_chars)
+    run = _line_run(units, cfg, text)
+    assert run is None or not run[4], run  # only a run with a word changed can be there
+    assert _block_run(units, min(cfg.min_repeats, cfg.min_repeats_at_limit)) is None
+    items = _repeated_items(units, len(text), frozenset())
+    assert items is None or items[1] < cfg.min_segment_repeats

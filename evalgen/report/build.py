@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evalgen.detectors import DETECTORS
 from evalgen.errors import RunFolderError
 from evalgen.records import STOP_REASONS, GenerationRecord, record_key
 from evalgen.report.encode import (
@@ -36,7 +37,8 @@ __all__ = ["DEFAULT_MAX_SIZE_MB", "REPORT_NAME", "build_report"]
 REPORT_NAME = "report.html"
 
 # Report order of the detectors (the order compare.py reports them in); unknown ones follow sorted.
-DETECTOR_ORDER = ("repetition", "truncation", "missing_eos", "identity_leak", "language_drift")
+DETECTOR_ORDER = tuple(DETECTORS)
+"""Report order: the registry's (evalgen.detectors.DETECTORS)."""
 TASK = "task"
 """Pseudo-detector for old-task answers scored wrong (task_correct false), filterable like the rest."""
 
