@@ -3,9 +3,10 @@
 The corpus (11,307 outputs of public models, English and Chinese, ~1,340 characters on average) is
 repeated to N records (default 100,000); each record is scored with the context its corpus line
 names (expected identity), as `evalgen score` would. Every detector of the registry runs on every
-record; the script prints records/s for all of them together and µs/record per detector, the median
-of REPEATS rounds, in CPU time of the process (`time.process_time`: on a shared machine wall time
-counts other processes' work too; both are printed).
+record, record after record as `score_records` does; the script prints records/s for all of them
+together and µs/record per detector (each call timed), the median of REPEATS rounds, in CPU time of
+the process (`time.process_time`: on a shared machine wall time counts other processes' work too;
+both are printed).
 
     PYTHONPATH=. python bench/bench_detectors.py [--records N] [--repeats R] [--cpu 0]
     PYTHONPATH=. python bench/bench_detectors.py --baseline /path/to/old/checkout   # before/after, alternating
@@ -80,17 +81,21 @@ def synthetic_records(n: int) -> list[tuple]:
 
 
 def measure(pairs: list[tuple]) -> dict:
-    """One round: CPU and wall seconds of all detectors over all pairs, and CPU seconds per detector."""
+    """One round, as `score_records` scores: every detector on a record, record after record. CPU and
+    wall seconds of the whole round, and CPU seconds per detector (each call timed)."""
     from evalgen.detectors import DETECTORS
 
-    per: dict[str, float] = {}
+    detectors = list(DETECTORS.items())
+    per = dict.fromkeys(DETECTORS, 0)
+    clock = time.thread_time_ns
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    for name, detect in DETECTORS.items():
-        t0 = time.process_time()
-        for record, ctx in pairs:
+    for record, ctx in pairs:
+        for name, detect in detectors:
+            t0 = clock()
             detect(record, ctx)
-        per[name] = time.process_time() - t0
-    return {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0, "per": per}
+            per[name] += clock() - t0
+    return {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0,
+            "per": {name: ns / 1e9 for name, ns in per.items()}}
 
 
 def _round_in(baseline: Path, args: argparse.Namespace) -> dict:

@@ -311,7 +311,9 @@ _LABEL = re.compile(
     r"^(?:[^\W\d_]{1,12}\s*\d+\s*[:：.)、]|第\s*[0-9一二三四五六七八九十百]+\s*[步天章节条个项轮部][:：、]?)\s*"
 )
 _URLS = re.compile(r"(?:https?|ftp)://\S+")
-_EMPTY_ITEM = re.compile(r"^\d+[.)、]?[\s*_#-]*$")
+_MIN_SHORT_BYTES = 6  # the shortest line a line loop counts: two CJK characters ("西瓜"), "Help!"
+_EMPTY_ITEM = re.compile(r"^\d+[.)、][\s*_#-]*$")
+_EMPTY_ITEM_BYTES = re.compile(r"^[ \t]*0+(?:[.)]|、)[ \t*_#-]*$".encode(), re.M)
 _EMPTY_KEY = "<empty list item>"
 _CODE_DIGITS = re.compile(r"\d+")
 
@@ -363,14 +365,16 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
     three times, two different lines twice each (a block), any line twice when the generation ran into
     the limit, or empty list items ("4.", "37.***"). A screen for the line checks, on UTF-8 bytes
     (translate, split and Counter run in C)."""
+    if text.count("\n") < 1:
+        return False  # one line: nothing to repeat
     lines = text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS).split(b"\n")
-    keys = [k for k in (line.strip(_BYTE_KEY_STRIP) for line in lines) if len(k) >= min(6, min_chars)]
+    keys = [k for k in (line.strip(_BYTE_KEY_STRIP) for line in lines) if len(k) >= min(_MIN_SHORT_BYTES, min_chars)]
     if len(set(keys)) < len(keys):
         counts = Counter(keys)
         twice = [c for c in counts.values() if c > 1]
         if ran_out or len(twice) >= 2 or max(twice) >= 3:
             return True
-    return lines.count(b"0.") + lines.count(b"00.") >= 2
+    return len(_EMPTY_ITEM_BYTES.findall(b"\n".join(lines))) >= 2
 
 
 @dataclass(frozen=True)
@@ -426,7 +430,7 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
                 if out and out[-1] is not None:
                     out.append(None)
                 continue
-            if _has_letters(key, 2):
+            if _has_letters(key, 2) and len(key.encode("utf-8", "surrogatepass")) >= _MIN_SHORT_BYTES:
                 lead = len(part) - len(part.lstrip())
                 short = len(key) < min_chars or not _has_letters(key)
                 out.append(_Unit(offset + lead, offset + len(part.rstrip()), key, short=short))
@@ -589,8 +593,29 @@ def ends_in_loop(record: GenerationRecord, ctx: DetectorContext) -> bool:
         head = _key(text[start:])[:8]
         if not _looks_cut(text) or len(head) < 3 or head not in text[:start].lower():
             return False
-    finding = detect_repetition(record, ctx)
+    finding = _memo_repetition(record, ctx)
     return finding.flagged and bool(finding.details.get("reaches_end"))
+
+
+_MEMO: dict[tuple, Finding] = {}
+_MEMO_SIZE = 64
+
+
+def _memo_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
+    """The repetition finding, remembered for the last few records: `missing_eos` and `truncation` ask
+    about the record that `repetition` just scored. Keyed by everything the finding depends on (the
+    output, its stop reason and token ids, the conversation, the thresholds); the same finding object
+    comes back, so callers must not change it."""
+    ids = record.output_token_ids
+    key = (record.output, record.stop_reason, request_text(record), tuple(ids) if ids else None,
+           ctx.config.repetition)
+    found = _MEMO.get(key)
+    if found is None:
+        found = _detect(record, ctx)
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[key] = found
+    return found
 
 
 _CHUNK = 60  # characters per piece compared with the text before it
@@ -642,7 +667,8 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
     stretches of >= `min_match` characters that occur earlier in the output cover >= `min_share` of it:
     a loop that drifts copies long stretches with small changes, templated writing (claims, per-item
     boilerplate) only reuses short phrases. A third copy: the piece's longest stretch occurs twice
-    before it. Stretches the prompt holds (echoes) do not count."""
+    before it. Stretches the prompt holds (echoes) do not count. A piece is examined only when the text
+    at a quarter, half or three quarters of it occurred before."""
     n = len(text)
     copied = pieces = 0
     first = -1
@@ -650,6 +676,10 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
     body_end = len(text.rstrip())
     for a, b in _chunks(text, fences):
         if a == 0 or b - a < _PROBE:
+            continue
+        # A piece four fifths copied has text seen before at a quarter, half or three quarters of it.
+        quarter = (b - a - _PROBE) // 4
+        if all(text.find(text[c:c + _PROBE], 0, a) < 0 for c in (a + quarter, a + 2 * quarter, a + 3 * quarter)):
             continue
         covered = 0
         longest = (0, 0)
@@ -723,6 +753,10 @@ class _Prompt:
 
 
 def detect_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
+    return _memo_repetition(record, ctx)
+
+
+def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.repetition
     text = _analysed(record.output)
     n = len(text)
