@@ -1,8 +1,9 @@
 """Accuracy of the detectors on real outputs: the blind-labeled sample and the whole corpus.
 
 Prints, for the registry's detectors as they are now:
-1. the labeled sample (tests/data/labeled/sample.jsonl, see docs/labeling.md): per detector the
-   positives, tp/fp/fn, precision and recall with 95% Wilson intervals;
+1. the labeled samples (tests/data/labeled/sample.jsonl and identity_sample.jsonl, see docs/labeling.md),
+   each and together: per detector the positives, tp/fp/fn, precision and recall with 95% Wilson
+   intervals;
 2. Cohen's kappa per label between the two independent annotators of the doubly-labeled records;
 3. the calibrated scores: precision of the flags with score >= 0.5 and >= 0.8 per detector, and the
    table of evalgen/detectors/calibration.py recomputed from the labels (`--calibrate` prints it as
@@ -85,10 +86,15 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="print the calibration table as Python")
     args = parser.parse_args()
 
-    labeled = [(item, findings(row)) for item, row in cm.labeled_rows()]
+    labeled = []
+    for path in cm.LABELED_FILES:
+        part = [(item, findings(row)) for item, row in cm.labeled_rows([path])]
+        verdicts = [(item, {name: f.flagged for name, f in found.items()}) for item, found in part]
+        print(cm.format_confusion(f"{path.name}: {len(part)} records", cm.confusion(verdicts), show_ids=args.ids))
+        print()
+        labeled += part
     verdicts = [(item, {name: f.flagged for name, f in found.items()}) for item, found in labeled]
-    print(cm.format_confusion(f"Labeled sample: {len(labeled)} records (tests/data/labeled/sample.jsonl)",
-                              cm.confusion(verdicts), show_ids=args.ids))
+    print(cm.format_confusion(f"Labeled samples together: {len(labeled)} records", cm.confusion(verdicts)))
 
     kappas = cm.kappas([item for item, _ in labeled])
     print("\nCohen's kappa between two independent annotators")

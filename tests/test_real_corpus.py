@@ -107,27 +107,29 @@ def test_real_corpus_precision_recall() -> None:
 
 
 # ---------------------------------------------------------------- the blind-labeled sample of the corpus
-# tests/data/labeled/sample.jsonl: 980 records of tests/data/corpus labeled blind against docs/labeling.md
-# (bench/detector_accuracy.py prints the same tables with intervals, kappa and flag rates).
+# tests/data/labeled/sample.jsonl (980 records) and identity_sample.jsonl (583 records of models asked about
+# themselves): records of tests/data/corpus labeled blind against docs/labeling.md (bench/detector_accuracy.py
+# prints the same tables with intervals, kappa and flag rates).
 LABELED_MIN_POSITIVES = 10
 STRONG_MAX_RATE = 0.003
 KNOWN_GAPS = {
-    "repetition": "recall 0.80 (57/71): loops that drift or grow (struct fields, TOML headers, near-duplicate list "
+    "repetition": "recall 0.77 (64/83): loops that drift or grow (struct fields, TOML headers, near-duplicate list "
                   "items until the cut) are missed; loosening the copy rule brings back patent-claim false flags",
-    "truncation": "precision 0.84 (75/89): complete last sentences lacking their period in long paragraphs, and "
-                  "loops cut off that the repetition detector misses, are read as cut sentences",
-    "missing_eos": "recall 0.90 (124/138, just under): the missing ones are loops run to the cut-off that "
-                   "`repetition` misses (missing_eos infers the cut from its finding)",
+    "truncation": "precision 0.81 (85/105): complete last sentences lacking only their period in long paragraphs "
+                  "(Chinese ones above all), and loops cut off that the repetition detector misses",
+    "identity_leak": "recall 0.84 (21/25): claims without a cue of their own ('trained by the same company as "
+                     "ChatGPT', 'We are both based on GPT-3', 'language models trained by ..., Anthropic')",
+    "degenerate": "recall 0.75 (12/16): word salad in CJK characters and symbol noise around a few words",
 }
-"""Detectors below the 0.9 target on the labeled sample, and why (docs/detectors.md)."""
+"""Detectors below the 0.9 target on the labeled samples, and why (docs/detectors.md)."""
 FLOORS = {
-    "repetition": (0.95, 0.78), "truncation": (0.82, 0.92), "missing_eos": (0.97, 0.88),
-    "language_drift": (0.96, 0.97), "degenerate": (1.0, 0.66), "identity_leak": (1.0, 1.0),
+    "repetition": (0.96, 0.75), "truncation": (0.79, 0.88), "missing_eos": (0.97, 0.90),
+    "language_drift": (0.96, 0.95), "degenerate": (0.95, 0.70), "identity_leak": (0.95, 0.80),
 }
-"""(precision, recall) measured on the labeled sample, rounded down: a change may not fall below them."""
+"""(precision, recall) measured on the labeled samples, rounded down: a change may not fall below them."""
 STRONG_GAPS = {
-    "truncation": "0.60% (10 of 1,667): at least 7 are real cuts (GPT-4/Claude outputs that hit the benchmarks' "
-                  "token limits, 4 of them confirmed by the labels); the other 3 are garbled aligner-2b outputs",
+    "truncation": "0.61% (11 of 1,815): at least 7 are real cuts (GPT-4/Claude outputs that hit the benchmarks' "
+                  "token limits, 4 of them confirmed by the labels); 3 are garbled aligner-2b outputs",
 }
 
 

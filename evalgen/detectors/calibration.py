@@ -15,16 +15,16 @@ from __future__ import annotations
 __all__ = ["CALIBRATION", "calibrated", "unflagged_score"]
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "repetition": {"*": 0.9667, "block_loop": 0.9926, "line_loop": 0.9778, "loop": 0.9985, "near_loop": 0.8476,
-        "repeated_items": 0.9833},
-    "truncation": {"*": 0.8352, "code_cut": 0.6676, "cut_character": 0.9529, "dangling_colon": 0.8901,
-        "dangling_word": 0.9873, "empty_code_block": 0.8901, "empty_heading": 0.9176, "empty_opening": 0.9341,
-        "mid_sentence": 0.7709, "table_header_only": 0.6676, "unclosed_bracket": 0.8901,
-        "unclosed_code_block": 0.7335},
-    "missing_eos": {"*": 0.9843, "end_token_text": 0.9921, "fake_turn": 0.9969, "length": 0.9912},
-    "identity_leak": {"*": 0.6667, "claim": 0.7778},
-    "language_drift": {"*": 0.9754, "drift": 0.9832},
-    "degenerate": {"*": 0.8333, "empty": 0.9333, "symbols": 0.8889},
+    "repetition": {"*": 0.9701, "block_loop": 0.994, "line_loop": 0.9801, "loop": 0.9988, "near_loop": 0.894,
+        "repeated_items": 0.9851},
+    "truncation": {"*": 0.8037, "code_cut": 0.6519, "cut_character": 0.7342, "dangling_colon": 0.8692,
+        "dangling_word": 0.986, "empty_code_block": 0.8692, "empty_heading": 0.9019, "empty_opening": 0.9215,
+        "mid_sentence": 0.7411, "table_header_only": 0.6519, "unclosed_bracket": 0.8692,
+        "unclosed_code_block": 0.7304},
+    "missing_eos": {"*": 0.9899, "end_token_text": 0.9996, "fake_turn": 0.9993, "length": 0.9913},
+    "identity_leak": {"*": 0.9565, "claim": 0.9962},
+    "language_drift": {"*": 0.9762, "drift": 0.9837},
+    "degenerate": {"*": 0.9286, "empty": 0.9796, "symbols": 0.9796, "template_tokens": 0.9643},
 }
 """Per detector, per kind of finding: the calibrated score ("*": the detector's overall precision)."""
 

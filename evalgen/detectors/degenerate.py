@@ -39,6 +39,7 @@ LANGUAGE_MARKS: tuple[str, ...] = (
 )
 """Text that holds two different of these is running language, never garbage."""
 _ALNUM = re.compile(r"[^\W_]")
+_ROLE_LABEL = re.compile(r"^[ \t]*(?:user|human|assistant|bot|ai|gpt|system|[A-Z][a-z]{1,15})[ \t]*[:：]", re.M | re.I)
 _EMOJI = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF]")
 _ART_REQUEST = re.compile(
     r"emoji|emoticon|ascii|\bart\b|draw|diagram|picture|figure|symbol|punctuation"
@@ -132,6 +133,11 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
                 rest = rest.replace(token.strip(), " ")
         if not rest.strip():
             return _found("template_tokens", "The output is only special or template tokens.", 1.0, text, details)
+    if _ROLE_LABEL.search(stripped):
+        # Role labels of made-up turns ("User: ____ / Joi: ____") around nothing are no answer either.
+        bare = _ROLE_LABEL.sub(" ", stripped)
+        if bare.strip() and not _ALNUM.search(bare) and not _symbols_welcome(request_text(record)):
+            return _found("symbols", "The output is only symbols between role labels.", 0.9, text, details)
     if not _ALNUM.search(stripped):
         if _symbols_welcome(request_text(record)):
             return Finding(NAME, False, 0.0, "Symbols the user asked for (emoji, ASCII art, a drawing).", [],

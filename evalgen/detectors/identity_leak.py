@@ -316,6 +316,9 @@ _AI_SELF = re.compile(r"\b(?:ai|a\.i\.|artificial intelligence|language model|ll
 _MADE_VERB = re.compile(r"\b(?:developed|created|trained|built|made|designed|programmed|fine-?tuned|engineered)\b"
                         r"|开发|训练|研发|打造|研制|创建|创造|构建|设计|制作")
 _OTHER_SUBJECT = re.compile(r"\b(?:that|which|who)\s+(?!(?:was|is|were|are|has|have|had)\b)\S")
+_GENERIC_AFTER = re.compile(r"[ -]?(?:architecture|family|style|technology|models?\b)", re.I)
+_FIRST_PERSON_NEXT = re.compile(r"[^,，.!?\n]{0,60}[,，]\s*(?:I|I'm|I’m|I've|my|me|we|our)\b")
+"""After a name: the rest of its phrase, a comma, then the model speaking of itself."""
 _ZH_REPORT = re.compile(r"告诉|说|认为|觉得|介绍|解释")
 
 
@@ -332,6 +335,8 @@ def _is_claim(text: str, start: int, end: int, names: re.Pattern | None = None) 
             return False  # part of a longer word ("Metadata", "Yield")
         if _PROPER_AFTER.match(text, end) and not _ORG_SUFFIX.match(text, end):
             return False  # a longer proper name: "Stanford University", "Google Maps"
+        if name.upper() == "GPT" and _GENERIC_AFTER.match(text, end):
+            return False  # "based on the GPT architecture": a kind of model, not OpenAI's product
     claimed = _claim_cue(text, start, end)
     if not claimed:
         return False
@@ -350,6 +355,33 @@ def _sentence_end(text: str, pos: int) -> int:
     return m.start() if m else min(len(text), pos + 200)
 
 
+_CLAUSE_START = re.compile(r"(?:^|[,;:—(]\s*|\bi,\s*)$")
+_COMPARED_AS = re.compile(r"\b(?:same|such|as\s+\w+|well)\b[^,;]*\bas\s*$")
+
+
+def _en_cue_claims(text: str, low: str, m: re.Match, end: int) -> str | None:
+    """The kind of claim one English first-person cue match makes on the name ending at `end`, or None."""
+    mid = m.group("mid") + " "
+    cue = m.group(0)[: m.start("mid") - m.start()].strip()
+    if _EN_BLOCK.search(mid) or _OTHER_SUBJECT.search(mid) or _COMPARED_AS.search(mid) or \
+            re.search(r"\b(?:not|n't|never)\b", low[max(0, m.start() - 12):m.start()]):
+        return None
+    if cue.startswith("as"):
+        # "As NAME, I ..." / "However, as an AI made by NAME, I ..." / "I, as an AI made by NAME, ...": the
+        # cue opens a clause and the model goes on in the first person; "such as GPT-3, can", "as
+        # capable as ChatGPT, I" and "As an AI made by OpenAI, ChatGPT has" speak of another model.
+        opens = _CLAUSE_START.search(low[:m.start()].rstrip(" \t\"'“‘*_"))
+        if not opens or not (opens.group(0).startswith("i") or _FIRST_PERSON_NEXT.match(text, end)):
+            return None
+    if _EN_MID_IDENTITY.match(mid):
+        if cue.startswith("as"):
+            return "identity"
+        return "from" if re.search(r"\b(?:from|for)$", cue) else "identity"
+    if _EN_MID_MADE.search(mid):
+        return "made" if _MADE_VERB.search(mid) else "from"
+    return None
+
+
 def _claim_cue(text: str, start: int, end: int) -> str | None:
     """The kind of first-person claim on the name at [start, end): "identity" (I am NAME), "made" (made
     by NAME), "from" (from NAME, a member of NAME), or None."""
@@ -360,23 +392,13 @@ def _claim_cue(text: str, start: int, end: int) -> str | None:
     after = text[end:end + 30]
     low = before.lower()
     m = _EN_CLAIM.search(low)
-    while m and not _EN_MID_IDENTITY.match(m.group("mid") + " ") and not _EN_MID_MADE.search(m.group("mid") + " "):
-        # The first cue of the sentence may belong to another clause ("As ..., but I am actually NAME"):
-        # the nearest one decides.
+    while m:
+        # Each first-person cue of the sentence, left to right: the first one that claims the name decides
+        # ("As an AI language model, I was trained by OpenAI": "as an" does not, "i was" does).
+        kind = _en_cue_claims(text, low, m, end)
+        if kind:
+            return kind
         m = _EN_CLAIM.search(low, m.start() + 1)
-    if m:
-        raw = m.group("mid")
-        cue = m.group(0)[: m.start("mid") - m.start()].strip()
-        mid = raw + " "
-        negated = re.search(r"\b(?:not|n't|never)\b", low[max(0, m.start() - 12):m.start()])
-        if not _EN_BLOCK.search(mid) and not negated and not _OTHER_SUBJECT.search(mid):
-            if _EN_MID_IDENTITY.match(mid):
-                # "As NAME, I ..." is a claim; "as NAME said" is not.
-                if cue.startswith("as"):
-                    return "identity" if re.match(r"\s*[,，]", after) else None
-                return "from" if re.search(r"\b(?:from|for)$", cue) else "identity"
-            if _EN_MID_MADE.search(mid):
-                return "made" if _MADE_VERB.search(mid) else "from"
     if _EN_AFTER_ME.match(after):
         return None if re.search(r"\b(?:not|n't|never)\b", low[-20:]) else "made"
     z = _ZH_CLAIM.search(before)

@@ -26,7 +26,7 @@ from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.repetition import ends_in_loop
 from evalgen.records import Finding, GenerationRecord, Span
 
-__all__ = ["END_TOKENS", "LINE_MARKERS", "SPECIAL_MARKERS", "detect_missing_eos"]
+__all__ = ["END_TOKENS", "LINE_MARKERS", "SPECIAL_MARKERS", "detect_missing_eos", "turn_evidence"]
 
 NAME = "missing_eos"
 
@@ -138,6 +138,13 @@ def _role_tag_line(text: str) -> int:
             return start + len(line) - len(line.lstrip())
         pos = text.find(">", pos + 1)
     return -1
+
+
+def turn_evidence(record: GenerationRecord, ctx: DetectorContext) -> int | None:
+    """Where the output first runs on into a made-up turn or prints an end-of-turn token (what
+    `missing_eos` reports as `fake_turn` or `end_token_text`), or None."""
+    found = _evidence(record, ctx)
+    return found[0][0] if found else None
 
 
 def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int, str, str]]:

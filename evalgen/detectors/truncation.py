@@ -34,9 +34,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from evalgen.detectors._text import fence_blocks, is_code_line
+from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
+from evalgen.detectors.degenerate import detect_degenerate
+from evalgen.detectors.missing_eos import turn_evidence
 from evalgen.detectors.repetition import ends_in_loop
 from evalgen.records import Finding, GenerationRecord, Span
 
@@ -105,7 +107,8 @@ _TURN_LABEL = re.compile(
 )
 _CLAUSE = re.compile(r"[，,;；、]")
 _BARE_NUMBER = re.compile(r"[ \t]*\d+[.)][ \t]*$")
-_URL_END = re.compile(r"(?:https?://|www\.)\S+$")
+_URL_END = re.compile(r"(?:https?://|www\.)\S+$|\b[\w-]+\.(?:com|org|net|io|ai|dev|cn|co|edu|gov)(?:/\S*)?$")
+_EMOTICON = re.compile(r"(?:^|\s)(?:[:;=8][-']?[()DPpOo3/\\|\]\[]|<3|XD|xD|\^_\^|T_T)$")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uac00-\ud7a3\u3040-\u30ff]")
@@ -137,10 +140,20 @@ def _cut(start: int, end: int, reason: str, explanation: str, strength: float, d
 
 def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     finding = _judge(record, ctx)
-    if finding.flagged and record.stop_reason == "unknown" and ends_in_loop(record, ctx):
+    if not finding.flagged:
+        return finding
+    if record.stop_reason == "unknown" and ends_in_loop(record, ctx):
         # No finish reason and a loop that runs to the end: cut off by a limit while looping
         # (`missing_eos` and `repetition`), not a turn the model ended mid-sentence.
         return _ok("looping_tail", {"reason": None})
+    turn = turn_evidence(record, ctx)
+    if turn is not None and turn < record.output.rstrip().rfind("\n"):
+        # The model ran on into a made-up turn (or printed an end token) before its last line: it did
+        # not end its turn (`missing_eos`), and where that made-up text stops is not where its answer did.
+        return _ok("made_up_turn", {"reason": None})
+    if finding.details["reason"] not in ("empty_opening", "unclosed_code_block") and \
+            detect_degenerate(record, ctx).flagged:
+        return _ok("no_answer", {"reason": None})  # garbage or symbols: no answer to be cut (`degenerate`)
     return finding
 
 
@@ -227,7 +240,10 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if record.stop_reason not in ("eos", "unknown"):
         return Finding(NAME, False, 0.0, f"Not judged: the generation ended by {record.stop_reason}.", [], details)
     full = record.output
-    text = full.rstrip()
+    text = full.rstrip().rstrip("\ufe0f\u200d\u20e3").rstrip()  # an emoji's variation selector or joiner
+    if text.endswith((">", "]")) and (token := SPECIAL_TOKEN.search(text, max(0, len(text) - 40))) and \
+            token.end() == len(text):
+        text = text[:token.start()].rstrip()  # a printed end token is `missing_eos`'s; judge the text before it
     end = len(text)
     if not text.strip():
         return _ok("empty", details)
@@ -275,6 +291,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     stripped_line = line.strip()
     if _CLOSED_TAG.search(stripped_line):
         return _ok("closed_tag", details)
+    if _EMOTICON.search(stripped_line):
+        return _ok("emoticon", details)  # "simply not enough :("
     if is_code_line(line):
         if _open_code(line):
             return _cut(line_start, end, "code_cut", "The output stops inside a code statement.", 0.8, details)
@@ -346,7 +364,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("heading", details)
     if _EMPHASIS_END.search(line):
         return _ok("emphasis", details)  # "*smiles with a hint of mischief*", "**Good luck!**"
-    if segment.count("#") * 2 >= len(segment.split()) and segment.startswith("#"):
+    if segment.split()[-1:] and segment.split()[-1].startswith("#") and line.count("#") >= 2:
         return _ok("hashtags", details)
     if _CLOSING.match(segment.lstrip("*_ ")):
         return _ok("closing_phrase", details)
