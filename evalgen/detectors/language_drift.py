@@ -257,7 +257,9 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     want = "/".join(_NAMES.get(k, k) for k in langs)
     if share >= cfg.min_output_share:
         # A block in a third script nobody asked for (a translation of the answer appended in Korean).
-        third = max(((k, v) for k, v in out.units.items() if k not in langs and k != "latin"), key=lambda kv: kv[1],
+        # Japanese is written with kanji too: CJK ideographs are no third language in a Japanese answer.
+        known = {*langs, "zh"} if "ja" in langs else set(langs)
+        third = max(((k, v) for k, v in out.units.items() if k not in known and k != "latin"), key=lambda kv: kv[1],
                     default=None)
         if third is None or third[1] < cfg.min_block_units or third[1] < cfg.min_block_share * total:
             return Finding(NAME, False, unflagged_score(1.0 - share), "The answer is in the prompt's language.", [],

@@ -141,6 +141,7 @@ def _best(a: tuple[int, int, int] | None, b: tuple[int, int, int] | None) -> tup
 
 _BLANK = " \t\n\r-=*#|_.:·~+<>/\\()[]{}0123456789"
 _RULE_CHARS = " \t\n\r-=*#|_:+~"
+_WORD_CHAR = re.compile(r"[^\W\d_]")  # a letter of any script: copied text is text, not symbols or digits
 
 
 def _tail_run(s: Sequence, min_repeats: float, min_len: int) -> tuple[int, int, int] | None:
@@ -686,7 +687,7 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
         i = a
         while i <= b - _PROBE:
             window = text[i:i + _PROBE]
-            j = text.find(window, 0, a) if window.strip(_BLANK) and "://" not in window else -1
+            j = text.find(window, 0, a) if _WORD_CHAR.search(window) and "://" not in window else -1
             if j < 0:
                 i += _COPY_STEP
                 continue
