@@ -196,8 +196,8 @@ def find_loop(
     skip_until = 0
     for i in range(0, n - w, step):
         window = s[i:i + w]
-        letterless = is_text and not window.strip(_BLANK)  # type: ignore[union-attr]
-        if letterless and not window.strip(_RULE_CHARS):  # type: ignore[union-attr]
+        letterless = is_text and not window.strip(_BLANK)  # type: ignore[attr-defined]
+        if letterless and not window.strip(_RULE_CHARS):  # type: ignore[attr-defined]
             continue  # a rule or table border ("|------|"): no loop starts there
         counted = not (letterless or (skip and any(x <= i < y for x, y in skip)))
         probes += counted
