@@ -15,13 +15,13 @@ from __future__ import annotations
 __all__ = ["CALIBRATION", "calibrated", "unflagged_score"]
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "repetition": {"*": 0.9701, "block_loop": 0.994, "line_loop": 0.9801, "loop": 0.9988, "near_loop": 0.894,
-        "repeated_items": 0.9851},
-    "truncation": {"*": 0.8037, "code_cut": 0.6519, "cut_character": 0.7342, "dangling_colon": 0.8692,
-        "dangling_word": 0.986, "empty_code_block": 0.8692, "empty_heading": 0.9019, "empty_opening": 0.9215,
-        "mid_sentence": 0.7411, "table_header_only": 0.6519, "unclosed_bracket": 0.8692,
-        "unclosed_code_block": 0.7304},
-    "missing_eos": {"*": 0.9899, "end_token_text": 0.9996, "fake_turn": 0.9993, "length": 0.9913},
+    "repetition": {"*": 0.9692, "block_loop": 0.9932, "line_loop": 0.9795, "loop": 0.9987, "near_loop": 0.8821,
+        "repeated_items": 0.9846},
+    "truncation": {"*": 0.7963, "code_cut": 0.6481, "cut_character": 0.7325, "dangling_colon": 0.8642,
+        "dangling_word": 0.9854, "empty_code_block": 0.8642, "empty_heading": 0.8981, "empty_opening": 0.9185,
+        "mid_sentence": 0.7407, "table_header_only": 0.6481, "unclosed_bracket": 0.8642,
+        "unclosed_code_block": 0.6949},
+    "missing_eos": {"*": 0.9899, "end_token_text": 0.9996, "fake_turn": 0.9993, "length": 0.9912},
     "identity_leak": {"*": 0.9565, "claim": 0.9962},
     "language_drift": {"*": 0.9762, "drift": 0.9837},
     "degenerate": {"*": 0.9286, "empty": 0.9796, "symbols": 0.9796, "template_tokens": 0.9643},

@@ -316,12 +316,12 @@ _MIN_SHORT_BYTES = 6  # the shortest line a line loop counts: two CJK characters
 _EMPTY_ITEM = re.compile(r"^\d+[.)、][\s*_#-]*$")
 _EMPTY_ITEM_BYTES = re.compile(r"^[ \t]*0+(?:[.)]|、)[ \t*_#-]*$".encode(), re.M)
 _EMPTY_KEY = "<empty list item>"
-_CODE_DIGITS = re.compile(r"\d+")
 
 
 def _code_key(line: str) -> str:
-    """A code line as compared: lower case, spaces collapsed, counters as 0 ("solution7", "list_28")."""
-    return _SPACES.sub(" ", _CODE_DIGITS.sub("0", line.strip().lower()))
+    """A code line as compared: as written (similar lines with other numbers are a program's syntax;
+    a runaway loop of counted lines is a run of lines with a word changed)."""
+    return line.strip()
 _MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")
 
 
@@ -411,12 +411,13 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
         plain = _MD_LINK.sub(r"\1", raw) if "](" in raw else raw  # a markdown link is its text
         lead = len(raw) - len(raw.lstrip())
         if line.startswith("|"):
-            if line.strip("|-: \t"):
-                out.append(_Unit(start + lead, start + len(raw.rstrip()), _SPACES.sub(" ", line), "table"))
+            if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= _MIN_SHORT_BYTES:
+                out.append(_Unit(start + lead, start + len(raw.rstrip()), line, "table"))
             continue
         if (fences and any(x <= start < y for x, y in fences)) or is_code_line(plain) or _symbolic(plain):
-            if len(line) >= min_chars:  # counters in code ("solution7", "list_28") do not make a line new
-                out.append(_Unit(start + lead, start + len(raw.rstrip()), _code_key(line), "code"))
+            key = _code_key(line)
+            if len(key.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= min(_MIN_SHORT_BYTES, min_chars):
+                out.append(_Unit(start + lead, start + len(raw.rstrip()), key, "code"))
             continue
         pieces = [(start, raw)]
         if len(raw) > 200:
