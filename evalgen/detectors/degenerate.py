@@ -133,11 +133,6 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
                 rest = rest.replace(token.strip(), " ")
         if not rest.strip():
             return _found("template_tokens", "The output is only special or template tokens.", 1.0, text, details)
-    if _ROLE_LABEL.search(stripped):
-        # Role labels of made-up turns ("User: ____ / Joi: ____") around nothing are no answer either.
-        bare = _ROLE_LABEL.sub(" ", stripped)
-        if bare.strip() and not _ALNUM.search(bare) and not _symbols_welcome(request_text(record)):
-            return _found("symbols", "The output is only symbols between role labels.", 0.9, text, details)
     if not _ALNUM.search(stripped):
         if _symbols_welcome(request_text(record)):
             return Finding(NAME, False, 0.0, "Symbols the user asked for (emoji, ASCII art, a drawing).", [],
@@ -151,6 +146,11 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
             marks += 1
             if marks >= 2:
                 return Finding(NAME, False, 0.0, "The output is running text.", [], details)
+    if _ROLE_LABEL.search(stripped):
+        # Role labels of made-up turns ("User: ____ / Joi: ____") around nothing are no answer either.
+        bare = _ROLE_LABEL.sub(" ", stripped)
+        if bare.strip() and not _ALNUM.search(bare) and not _symbols_welcome(request_text(record)):
+            return _found("symbols", "The output is only symbols between role labels.", 0.9, text, details)
     tokens = stripped.split()
     if len(tokens) < cfg.min_garbage_tokens or "```" in text or "~~~" in text:
         return Finding(NAME, False, 0.0, "Not garbage: too few tokens, or code.", [], details)
