@@ -55,6 +55,26 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-early-exit", action="store_true", help="never cut a looping generation short")
 
 
+def add_served_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("served model (--backend openai)")
+    g.add_argument("--base-url", metavar="URL", help="the server's API root, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--model", metavar="NAME", help="served model name (default: the server's only or first model)")
+    g.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (never written)")
+    g.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (default: 8)")
+    g.add_argument("--request-timeout", type=float, metavar="S", help="seconds per request try (default: 600)")
+    g.add_argument("--max-retries", type=int, dest="retries", metavar="N",
+                   help="retries of a request on 429, 5xx, timeouts and dropped connections (default: 6)")
+    g.add_argument("--chat-api", action="store_true",
+                   help="send messages to the chat endpoint: the server applies its template (no tokenizer needed)")
+    g.add_argument("--tokenizer", metavar="PATH_OR_HUB_ID",
+                   help="tokenizer and chat template to render prompts with (default: the checkpoint's, or the "
+                   "served model's when it is here)")
+    g.add_argument("--script", metavar="FILE", help="--backend scripted: JSONL of recorded completions to replay")
+
+
+SERVED_OPTIONS = ("base_url", "model", "api_key_env", "concurrency", "request_timeout", "retries", "chat_api")
+
+
 def add_scoring_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scoring")
     g.add_argument("--identity", metavar="NAME", help="the assistant's configured name; other self-claims are leaks")
@@ -73,7 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run probe suites through a checkpoint and score the outputs")
-    run.add_argument("checkpoint", help="local HF model folder, or a PEFT LoRA adapter folder")
+    run.add_argument(
+        "checkpoint",
+        nargs="?",
+        help="local HF model or PEFT LoRA adapter folder, or a Hugging Face Hub id ORG/NAME[@REVISION] "
+        "(with --backend openai: optional, where the tokenizer is)",
+    )
     run.add_argument(
         "--suite",
         action="append",
@@ -96,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--backend",
         default="auto",
-        choices=("auto", "hf", "vllm"),
-        help="auto: vLLM when installed and a GPU is present, else HF",
+        metavar="NAME",
+        help="auto (default: vLLM when installed and a GPU is present, else HF), hf, vllm, openai, scripted, "
+        "or a plug-in; see `evalgen backends`",
     )
     m.add_argument(
         "--base", metavar="PATH", help="base model folder for a LoRA adapter (default: from adapter_config.json)"
@@ -119,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--engine-arg", action="append", default=[], metavar="KEY=VALUE", help="any other vllm.LLM option (repeatable)"
     )
+    add_served_options(run)
     add_generation_options(run)
     add_scoring_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -149,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-new-tokens", type=int, default=64)
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+    sub.add_parser("backends", help="list the generation backends (built-in and plug-ins)")
     sub.add_parser("suites", help="list the built-in probe suites")
     sub.add_parser("templates", help="list the named chat templates")
     return parser
@@ -167,6 +195,15 @@ def cmd_suites(args: argparse.Namespace) -> int:
         probes = load_suite_file(path)
         langs = sorted({p.lang for p in probes if p.lang})
         print(f"{name:14} {len(probes):4} probes  {'/'.join(langs):6}  {path}")
+    return EXIT_OK
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from evalgen.backends import AUTO, backend_entry, backend_names
+
+    print(f"{AUTO:10} vLLM when it is installed and a GPU is visible, else HF (default)")
+    for name in backend_names():
+        print(f"{name:10} {backend_entry(name).description}")
     return EXIT_OK
 
 
@@ -190,6 +227,15 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             engine[key] = getattr(args, key)
     if args.max_new_tokens < 1 or args.batch_size < 1 or args.samples < 1:
         raise EvalgenError("--max-new-tokens, --batch-size and --samples must be at least 1")
+    served = {key: getattr(args, key) for key in SERVED_OPTIONS if getattr(args, key) not in (None, False)}
+    if served and args.backend != "openai":
+        flags = ", ".join({"retries": "--max-retries"}.get(key, "--" + key.replace("_", "-")) for key in served)
+        raise EvalgenError(f"{flags}: only for a served model; add --backend openai")
+    if args.script and args.backend != "scripted":
+        raise EvalgenError("--script: only for --backend scripted")
+    backend_options: dict[str, object] = dict(served)
+    if args.script:
+        backend_options["script"] = args.script
     return RunOptions(
         checkpoint=args.checkpoint,
         suites=args.suite,
@@ -218,6 +264,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         teacher_forced=not args.no_teacher_forced,
         engine_args=engine,
         progress=not args.no_progress,
+        tokenizer=args.tokenizer,
+        backend_options=backend_options,
     )
 
 
@@ -228,14 +276,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from evalgen.runner import run, summarize
 
     options = run_options(args)
+    label = options.checkpoint or options.tokenizer or args.model or options.backend
     if options.out is None:
-        options.out = str(default_run_dir(options.checkpoint))
+        options.out = str(default_run_dir(label))
     baseline_dir = None
     if args.baseline:
         baseline = Path(args.baseline)
         if (baseline / "run.json").is_file():
             baseline_dir = baseline
-        else:  # a checkpoint: run it first, with the same settings, beside the new run
+        elif options.backend in ("openai", "scripted"):
+            raise EvalgenError(f"--baseline {args.baseline}: not a run folder (no run.json); with --backend "
+                               f"{options.backend} the baseline is a run folder made earlier")
+        else:  # a checkpoint: run it first, with the same settings, beside the new run; its backend is
+            # closed (engine stopped, memory freed) before the new run's starts
             baseline_dir = Path(f"{options.out}-baseline")
             print(f"evalgen: running the baseline {baseline} into {baseline_dir}", file=sys.stderr)
             if not interruptible(
@@ -244,7 +297,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 str(baseline_dir),
             ):
                 return EXIT_INTERRUPTED
-    result = interruptible(lambda: run(options), args.checkpoint, options.out)
+    result = interruptible(lambda: run(options), label, options.out)
     if result is None:
         return EXIT_INTERRUPTED
     print(summarize(result.records, result.scores))
@@ -334,6 +387,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "backends": cmd_backends,
     "demo": cmd_demo,
     "run": cmd_run,
     "score": cmd_score,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 import time
@@ -11,17 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalgen.backends.base import Backend, Completion, GenerationSettings, Request
-from evalgen.checkpoint import CheckpointInfo, inspect_checkpoint, load_tokenizer, pick_device
-from evalgen.errors import ConfigError, RunFolderError
+from evalgen.backends import BackendSpec, backend_entry, create_backend, select_backend
+from evalgen.backends.base import Backend, BackendSetup, Completion, GenerationSettings, Request
+from evalgen.checkpoint import CheckpointInfo, has_tokenizer, inspect_checkpoint, load_tokenizer, pick_device
+from evalgen.errors import CheckpointError, ConfigError, RunFolderError
 from evalgen.evaluate import score_into
+from evalgen.hub import HubModel, parse_hub_id, resolve_model_path
 from evalgen.probes import load_suites
 from evalgen.records import STOP_REASONS, GenerationRecord, Probe
 from evalgen.runfolder import RunFolder, default_run_dir, now_iso
 from evalgen.scoring import ScoreLine
 from evalgen.templates import BoundTemplate, bind_template
 
-__all__ = ["RunOptions", "RunResult", "run", "select_backend", "build_requests", "summarize"]
+__all__ = ["RunOptions", "RunResult", "build_requests", "run", "select_backend", "summarize"]
+# `select_backend` lives in the backend registry (evalgen.backends); re-exported for existing callers.
 
 # Settings that must match for --resume to continue a folder: they change what gets generated.
 RESUME_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "samples", "stop_strings", "early_exit")
@@ -29,7 +33,9 @@ RESUME_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "samples", "sto
 
 @dataclass
 class RunOptions:
-    checkpoint: str
+    checkpoint: str | None = None
+    """A local model folder, a PEFT adapter folder, or a Hugging Face Hub id ORG/NAME[@REVISION]. Optional
+    for backends that load no weights (openai, scripted): there it only says where the tokenizer is."""
     suites: list[str] | None = None
     template: str | None = None
     out: str | None = None
@@ -49,6 +55,11 @@ class RunOptions:
     engine_args: dict[str, Any] = field(default_factory=dict)
     """vLLM engine options (tensor_parallel_size, gpu_memory_utilization, max_model_len, ...)."""
     progress: bool = True
+    tokenizer: str | None = None
+    """Where the tokenizer and chat template come from when not from the checkpoint (a folder or Hub id)."""
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    """The chosen backend's own options: openai's base_url, model, api_key_env, concurrency, chat_api,
+    request_timeout; scripted's script."""
 
 
 @dataclass
@@ -61,23 +72,6 @@ class RunResult:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def select_backend(requested: str) -> tuple[str, str]:
-    """(backend, why). auto → vLLM when it is importable and a GPU is present, else HF."""
-    if requested not in ("auto", "hf", "vllm"):
-        raise ConfigError(f"unknown --backend {requested!r}; use auto, hf or vllm")
-    if requested != "auto":
-        return requested, "asked for with --backend"
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        return "hf", "vllm is not installed"
-    import torch
-
-    if not torch.cuda.is_available():
-        return "hf", "vllm is installed but no GPU is visible"
-    return "vllm", "vllm is installed and a GPU is visible"
 
 
 def build_requests(
@@ -96,9 +90,9 @@ def build_requests(
         if not pending:
             continue
         text = template.render(probe.messages)
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"] if tokenizer is not None else []
         for sample in pending:
-            requests.append(Request(len(requests), text, ids, sample))
+            requests.append(Request(len(requests), text, ids, sample, probe.messages, f"{probe.suite}/{probe.id}"))
             origin.append((probe, sample))
     return requests, origin
 
@@ -115,41 +109,13 @@ def to_record(probe: Probe, request: Request, completion: Completion) -> Generat
         output_token_ids=completion.token_ids,
         stop_reason=completion.stop_reason,
         stop_detail=completion.stop_detail,
-        n_output_tokens=len(completion.token_ids),
+        n_output_tokens=len(completion.token_ids) if completion.token_ids is not None else completion.n_tokens or 0,
         latency_s=round(completion.latency_s, 4),
         reference=probe.reference,
         scorer=probe.scorer,
         lang=probe.lang,
         tags=list(probe.tags),
     )
-
-
-def make_backend(
-    name: str,
-    info: CheckpointInfo,
-    tokenizer: Any,
-    options: RunOptions,
-    settings: GenerationSettings,
-    template: BoundTemplate,
-    device: str,
-) -> Backend:
-    if name == "vllm":
-        from evalgen.backends.vllm import VLLMBackend
-
-        return VLLMBackend(
-            info,
-            tokenizer,
-            settings,
-            template.end_tokens,
-            options.dtype,
-            options.trust_remote_code,
-            options.engine_args,
-        )
-    from evalgen.backends.hf import HFBackend
-    from evalgen.checkpoint import load_model
-
-    model = load_model(info, options.dtype, device, options.trust_remote_code)
-    return HFBackend(model, tokenizer, device, settings, template.end_tokens)
 
 
 def versions() -> dict[str, str | None]:
@@ -180,26 +146,47 @@ def check_resumable(previous: dict[str, Any] | None, meta: dict[str, Any], path:
         )
 
 
-def run(options: RunOptions) -> RunResult:
-    """Generate every probe × sample into a run folder; the Python API behind `evalgen run`."""
+def run(options: RunOptions, backend: Backend | None = None) -> RunResult:
+    """Generate every probe × sample into a run folder; the Python API behind `evalgen run`.
+
+    `backend`: a Backend instance to use instead of building `options.backend` (e.g. an `HFBackend`
+    around a model in memory, or a `ScriptedBackend`). It is opened here and closed before returning."""
     probes = load_suites(options.suites)  # fail on a bad probe before loading any model
-    info = inspect_checkpoint(options.checkpoint, options.base)
-    out = Path(options.out) if options.out else default_run_dir(options.checkpoint)
+    if backend is None:
+        backend_name, why = select_backend(options.backend)
+        needs_checkpoint = backend_entry(backend_name).requires_checkpoint()
+    else:
+        if not isinstance(backend, Backend):
+            raise ConfigError(f"run(backend=...): {type(backend).__name__} is not a Backend (it needs name, "
+                              "capabilities, open, close, generate, describe and the context-manager methods)")
+        backend_name, why, needs_checkpoint = backend.name, "a Backend given to run()", False
+    info, hub = resolve_checkpoint(options, required=needs_checkpoint)
+    label = options.checkpoint or options.tokenizer or backend_name
+    out = Path(options.out) if options.out else default_run_dir(label)
     folder = RunFolder(out, resume=options.resume)
-    backend_name, why = select_backend(options.backend)
-    tokenizer = load_tokenizer(info, options.trust_remote_code)
-    template = bind_template(options.template, tokenizer, source=str(info.tokenizer_path))
+    if backend is None:
+        spec = BackendSpec(info, options.dtype, options.device, options.trust_remote_code,
+                           {**options.engine_args, **options.backend_options})
+        backend = create_backend(backend_name, spec)
+    tokenizer, tokenizer_from = run_tokenizer(options, backend, info)
+    template = run_template(options, backend, tokenizer, tokenizer_from)
     log(f"evalgen: backend {backend_name} ({why})")
     stops = (template.turn_markers if options.stop_at_turn_markers else ()) + options.extra_stop
     settings = GenerationSettings(**{**options.generation.describe(), "stop_strings": tuple(dict.fromkeys(stops))})
-    device = options.device or pick_device()
+    device = options.device or getattr(backend, "device", None) or (pick_device() if needs_checkpoint else None)
     samples = settings.samples
+    checkpoint: dict[str, Any] = (info.describe() if info is not None
+                                  else {"path": None, "hash": None, "adapter": False, "base": None})
+    if hub is not None:
+        checkpoint["hub"] = hub.describe()
     meta: dict[str, Any] = {
         "name": out.name,
         "status": "running",
-        "checkpoint": info.describe(),
+        "checkpoint": checkpoint,
         "backend": backend_name,
         "backend_reason": why,
+        "backend_info": backend.describe(),
+        "tokenizer": tokenizer_from,
         "template": template.describe(),
         "settings": {**settings.describe(), "dtype": options.dtype, "device": device},
         "suites": suite_summary(probes),
@@ -215,31 +202,112 @@ def run(options: RunOptions) -> RunResult:
     folder.write_meta(meta)
 
     records = list(folder.done.values())
-    began = time.perf_counter()
-    backend: Backend | None = None
-    try:
-        if requests:
-            backend = make_backend(backend_name, info, tokenizer, options, settings, template, device)
-            meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
-            records += generate_into(folder, backend, requests, origin, options.progress)
-    except KeyboardInterrupt:
-        meta["status"] = "interrupted"
-        meta["counts"] = count(records_on_disk(folder))
-        folder.write_meta(meta)
-        raise
-    meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
-    position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order
-    records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
+    with_reference = [p for p in probes if p.reference is not None] if options.teacher_forced else []
+    setup = BackendSetup(settings, template.end_tokens, tokenizer, options.progress)
+    with contextlib.ExitStack() as opened:
+        began = time.perf_counter()
+        try:
+            if requests or with_reference:  # a backend may learn its capabilities only when open
+                opened.enter_context(backend.open(setup))
+                meta["backend_info"] = backend.describe()
+                meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
+            if requests:
+                records += generate_into(folder, backend, requests, origin, options.progress)
+        except KeyboardInterrupt:
+            meta["status"] = "interrupted"
+            meta["counts"] = count(records_on_disk(folder))
+            folder.write_meta(meta)
+            raise
+        meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
+        position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order
+        records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
 
-    began = time.perf_counter()
-    scores = score_into(out, records, meta, options.config)
-    meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
-    meta["teacher_forced"] = teacher_forced_into(out, options, probes, template, backend, info, tokenizer, device)
+        began = time.perf_counter()
+        scores = score_into(out, records, meta, options.config)
+        meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
+        plan = teacher_forced_plan(options.teacher_forced, with_reference, backend)
+        meta["teacher_forced"] = teacher_forced_into(out, plan, backend, template, tokenizer)
     meta["timings"]["finished"] = now_iso()
     meta["status"] = "complete"
     meta["counts"] = count(records)
     folder.write_meta(meta)
     return RunResult(out, records, scores, meta)
+
+
+def resolve_checkpoint(options: RunOptions, required: bool) -> tuple[CheckpointInfo | None, HubModel | None]:
+    """The run's checkpoint, checked without loading it: a local folder, else a Hub id through the cache.
+    None when the backend loads no weights (then CHECKPOINT, if given, only names the tokenizer)."""
+    if not required:
+        return None, None
+    if not options.checkpoint:
+        raise ConfigError(f"--backend {options.backend}: pass CHECKPOINT (a model folder or a Hub id ORG/NAME), "
+                          "or --backend openai --base-url URL for a served model")
+    path, hub = resolve_model_path(options.checkpoint, progress=options.progress)
+    base = options.base
+    if base is None and (path / "adapter_config.json").is_file():
+        base = adapter_base_from_hub(path, options.progress)
+    return inspect_checkpoint(path, base), hub
+
+
+def adapter_base_from_hub(adapter: Path, progress: bool) -> str | None:
+    """An adapter's `base_model_name_or_path` that is a Hub id rather than a folder, resolved through the
+    cache (None leaves the check, and its error, to `inspect_checkpoint`)."""
+    import json
+
+    try:
+        named = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (ValueError, OSError, AttributeError):
+        return None
+    if not isinstance(named, str) or Path(named).expanduser().is_dir() or parse_hub_id(named) is None:
+        return None
+    try:
+        return str(resolve_model_path(named, "base model", progress=progress)[0])
+    except CheckpointError as exc:
+        raise CheckpointError(f"{adapter / 'adapter_config.json'}: {exc}; or pass --base PATH") from None
+
+
+def run_tokenizer(options: RunOptions, backend: Backend, info: CheckpointInfo | None) -> tuple[Any, str | None]:
+    """(tokenizer, where it came from) that renders and tokenizes the prompts: the backend's own (a model
+    in memory), `--tokenizer`, the checkpoint's, or the served model's (a folder or Hub id the server
+    reports); None when the backend applies its own template (a chat endpoint)."""
+    own = getattr(backend, "tokenizer", None)
+    if own is not None:
+        return own, "the backend's own"
+    source = options.tokenizer or (str(info.tokenizer_path) if info is not None else options.checkpoint)
+    if source is None and backend.capabilities.chat:
+        return None, None
+    if source is None and hasattr(backend, "tokenizer_source"):
+        source = backend.tokenizer_source()
+    if source is None:
+        if backend.capabilities.chat:
+            return None, None
+        raise ConfigError(f"--backend {backend.name}: no tokenizer to render the prompts with; pass --tokenizer "
+                          "PATH_OR_HUB_ID (or CHECKPOINT)")
+    if info is not None and source == str(info.tokenizer_path):
+        return load_tokenizer(info, options.trust_remote_code), source
+    path, hub = resolve_model_path(source, "tokenizer", tokenizer_only=True, progress=options.progress)
+    if not has_tokenizer(path):
+        raise CheckpointError(f"{path}: no tokenizer files here; pass --tokenizer with the served model's folder")
+    holder = CheckpointInfo(path, path, path, False, "")
+    return load_tokenizer(holder, options.trust_remote_code), (f"{hub.id}@{hub.commit}" if hub else str(path))
+
+
+def run_template(options: RunOptions, backend: Backend, tokenizer: Any, tokenizer_from: str | None) -> BoundTemplate:
+    """The bound chat template, or — for a backend that applies its own (a chat endpoint) — a stand-in
+    that knows no markers: the stop reasons are then the server's."""
+    if backend.capabilities.chat:
+        if options.template:
+            raise ConfigError("--template cannot apply: the server applies its own chat template (--chat-api)")
+        return server_template()
+    return bind_template(options.template, tokenizer, source=str(tokenizer_from))
+
+
+def server_template() -> BoundTemplate:
+    def render(messages: list[Any]) -> str:  # what the record shows as the prompt, like an import does
+        users = [m["content"] for m in messages if m.get("role") == "user"]
+        return users[-1] if users else ""
+
+    return BoundTemplate("server", render, (), ())
 
 
 def suite_summary(probes: Sequence[Probe]) -> dict[str, dict[str, Any]]:
@@ -251,42 +319,29 @@ def suite_summary(probes: Sequence[Probe]) -> dict[str, dict[str, Any]]:
     return suites
 
 
-def teacher_forced_into(
-    out: Path,
-    options: RunOptions,
-    probes: Sequence[Probe],
-    template: BoundTemplate,
-    backend: Backend | None,
-    info: CheckpointInfo,
-    tokenizer: Any,
-    device: str,
-) -> str:
-    """Write teacher_forced.jsonl when asked and possible; return what happened, for run.json."""
-    if not options.teacher_forced:
+def teacher_forced_plan(wanted: bool, with_reference: list[Probe], backend: Backend) -> list[Probe] | str:
+    """The probes to teacher-force, or why there are none (for run.json). Dispatches on the backend's
+    capability, not its type."""
+    if not wanted:
         return "off (--no-teacher-forced)"
-    with_reference = [p for p in probes if p.reference is not None]
     if not with_reference:
         return "skipped: no probe has a reference"
-    from evalgen.backends.hf import HFBackend, end_token_ids
+    if not backend.capabilities.logprobs:
+        return f"skipped: the {backend.name} backend gives no log-probabilities of given tokens"
+    return with_reference
+
+
+def teacher_forced_into(out: Path, plan: list[Probe] | str, backend: Backend, template: BoundTemplate,
+                        tokenizer: Any) -> str:
+    """Write teacher_forced.jsonl when planned; return what happened, for run.json."""
+    if isinstance(plan, str):
+        return plan
     from evalgen.teacher_forced import TEACHER_FORCED_FILE, teacher_force
 
-    if isinstance(backend, HFBackend):
-        model = backend.model
-    elif backend is None and options.backend != "vllm":  # everything was resumed: load the model once more
-        from evalgen.checkpoint import load_model
-
-        model = load_model(info, options.dtype, device, options.trust_remote_code)
-    else:
-        return "skipped: needs the HF backend"
-    rows = teacher_force(
-        model,
-        tokenizer,
-        template,
-        with_reference,
-        list(end_token_ids(tokenizer, model, template.end_tokens)),
-        device,
-        options.generation.batch_size,
-    )
+    try:
+        rows = teacher_force(backend, tokenizer, template, plan)
+    except Exception as exc:  # noqa: BLE001 - the generations are safe on disk; say why the figures are missing
+        return f"skipped: {type(exc).__name__}: {exc}"
     write_jsonl(out / TEACHER_FORCED_FILE, rows)
     return f"{len(rows)} probes"
 

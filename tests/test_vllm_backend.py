@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from evalgen.backends.base import GenerationSettings, Request, loop_period
+from evalgen.backends.base import BackendSetup, GenerationSettings, Request, loop_period
 from evalgen.backends.vllm import (
     engine_options,
     gpu_groups,
@@ -152,8 +152,9 @@ def test_hf_early_exit_keeps_only_the_tokens_generated_before_the_cut(tiny_famil
     suite = write_probe_suite(tmp_path / "facts.jsonl", FACTS)
     requests, _ = build_requests(load_suites([str(suite)]), template, tokenizer, 1, set())
     settings = GenerationSettings(max_new_tokens=256, batch_size=len(requests), stop_strings=template.turn_markers)
-    backend = HFBackend(load_model(info, "float32"), tokenizer, "cpu", settings, template.end_tokens)
-    loops = [c for batch in backend.generate(requests) for c in batch if c.stop_reason == "loop"]
+    backend = HFBackend(load_model(info, "float32"), tokenizer, device="cpu")
+    with backend.open(BackendSetup(settings, template.end_tokens, tokenizer)):
+        loops = [c for batch in backend.generate(requests) for c in batch if c.stop_reason == "loop"]
     assert len({len(c.token_ids) for c in loops}) > 1  # rows of one batch were cut at different steps
     for c in loops:
         assert len(c.token_ids) % 8 == 0 and tokenizer.pad_token_id not in c.token_ids
@@ -287,8 +288,9 @@ def test_early_exit_is_vllms_own_repetition_detection(engines, tiny_family, suit
     template = bind_template(None, tokenizer)
     requests, _ = build_requests(load_suites([str(suite)]), template, tokenizer, 1, set())
     settings = GenerationSettings(max_new_tokens=512, stop_strings=template.turn_markers)
-    backend = VLLMBackend(info, tokenizer, settings, template.end_tokens, "float32", False, ENGINE_ARGS)
-    completions = [c for batch in backend.generate(requests) for c in batch]
+    with VLLMBackend(info, "float32", False, ENGINE_ARGS).open(BackendSetup(settings, template.end_tokens, tokenizer)) \
+            as backend:
+        completions = [c for batch in backend.generate(requests) for c in batch]
     stopped = [c for c in completions if c.extra["finish_reason"] == "repetition"]
     assert len(stopped) >= 0.8 * len(completions)
     assert all(c.stop_reason == "loop" for c in stopped)

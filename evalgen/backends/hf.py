@@ -1,45 +1,98 @@
-"""HF transformers `generate`: batched, left-padded, batches grouped by prompt length."""
+"""HF transformers `generate`: batched, left-padded, batches grouped by prompt length.
+
+Built from a checkpoint folder by the registry (`--backend hf`), or around a model already in memory
+(`HFBackend.from_model(model, tokenizer)`, e.g. during training): then `close()` leaves the model alone.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evalgen.backends.base import Completion, GenerationSettings, Request, classify_stop
+from evalgen.backends.base import (
+    CHECK_EVERY,
+    BackendBase,
+    BackendSetup,
+    BackendSpec,
+    Capabilities,
+    Completion,
+    ForcedItem,
+    ForcedScore,
+    GenerationSettings,
+    Request,
+    classify_stop,
+    configured_eos_ids,
+    end_token_ids,
+    error_completions,
+)
+from evalgen.errors import ConfigError
 
-__all__ = ["HFBackend", "end_token_ids"]
+if TYPE_CHECKING:
+    from evalgen.checkpoint import CheckpointInfo
+
+__all__ = ["HFBackend", "LoopCriteria", "create"]
 
 
-def end_token_ids(tokenizer: Any, model: Any, end_tokens: Sequence[str]) -> dict[int, str]:
-    """Token ids that end the assistant turn → their text: the template's end tokens that are single
-    tokens, the tokenizer's EOS and the generation config's eos_token_id(s)."""
-    ids: dict[int, str] = {}
-    vocab = tokenizer.get_vocab()
-    for text in end_tokens:
-        if text in vocab:
-            ids[vocab[text]] = text
-    candidates = [tokenizer.eos_token_id]
-    generation_config = getattr(model, "generation_config", None)
-    configured = getattr(generation_config, "eos_token_id", None)
-    candidates += configured if isinstance(configured, list) else [configured]
-    for token_id in candidates:
-        if token_id is not None and token_id not in ids:
-            ids[token_id] = tokenizer.convert_ids_to_tokens(token_id)
-    return ids
+def create(spec: BackendSpec) -> HFBackend:
+    if spec.options:
+        raise ConfigError(f"--backend hf does not take {', '.join(sorted(spec.options))} (vLLM engine options?)")
+    if spec.checkpoint is None:
+        raise ConfigError("--backend hf needs a checkpoint: a local model folder or a Hugging Face Hub id")
+    return HFBackend(checkpoint=spec.checkpoint, dtype=spec.dtype, device=spec.device,
+                     trust_remote_code=spec.trust_remote_code)
 
 
-class HFBackend:
+class HFBackend(BackendBase):
     name = "hf"
+    capabilities = Capabilities(token_ids=True, logprobs=True, lora=True)
 
-    def __init__(self, model: Any, tokenizer: Any, device: str, settings: GenerationSettings,
-                 end_tokens: Sequence[str]) -> None:
+    def __init__(self, model: Any = None, tokenizer: Any = None, *, checkpoint: CheckpointInfo | None = None,
+                 dtype: str = "auto", device: str | None = None, trust_remote_code: bool = False) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        """Set for a model in memory: the runner renders prompts with it."""
+        self.checkpoint = checkpoint
+        self.dtype = dtype
         self.device = device
-        self.settings = settings
-        self.end_ids = end_token_ids(tokenizer, model, end_tokens)
-        self.batch_size = settings.batch_size
+        self.trust_remote_code = trust_remote_code
+        self.owns_model = model is None
+        self.settings = GenerationSettings()
+        self.end_ids: dict[int, str] = {}
+        self.batch_size = self.settings.batch_size
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, device: str | None = None) -> HFBackend:
+        """Evaluate a model already in memory (its device by default); `close()` does not free it."""
+        return cls(model, tokenizer, device=device or str(getattr(model, "device", "cpu")))
+
+    def open(self, setup: BackendSetup) -> HFBackend:
+        from evalgen.checkpoint import pick_device
+
+        self.device = self.device or pick_device()
+        if self.model is None:
+            from evalgen.checkpoint import load_model
+
+            if self.checkpoint is None:
+                raise ConfigError("HFBackend needs a model or a checkpoint")
+            self.model = load_model(self.checkpoint, self.dtype, self.device, self.trust_remote_code)
+        self.tokenizer = setup.tokenizer if setup.tokenizer is not None else self.tokenizer
+        self.settings = setup.settings
+        self.batch_size = setup.settings.batch_size
+        self.end_ids = end_token_ids(self.tokenizer, setup.end_tokens, configured_eos_ids(self.model))
+        return self
+
+    def close(self) -> None:
+        """Free the model when this backend loaded it (a model handed in stays with its owner)."""
+        if self.owns_model and self.model is not None:
+            self.model = None
+            import gc
+
+            gc.collect()
+            empty_cuda_cache()
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "device": self.device, "dtype": self.dtype}
 
     def decode(self, ids: Sequence[int], skip_special: bool) -> str:
         return str(self.tokenizer.decode(list(ids), skip_special_tokens=skip_special))
@@ -58,13 +111,13 @@ class HFBackend:
                     self.batch_size = max(1, self.batch_size // 2)
                     empty_cuda_cache()
                     continue  # retry the same requests with a smaller batch
-                message = f"{type(exc).__name__}: {exc}"
-                yield [Completion(r.index, "", "", [], "error", message) for r in batch]
+                yield error_completions(batch, f"{type(exc).__name__}: {exc}")
             start += len(batch)
 
     def generate_batch(self, batch: Sequence[Request]) -> list[Completion]:
         import torch
-        from transformers import GenerationConfig, StoppingCriteriaList
+
+        from evalgen.compat import generation_config
 
         settings = self.settings
         pad_id = self.tokenizer.pad_token_id
@@ -75,7 +128,7 @@ class HFBackend:
             input_ids[row, width - len(request.prompt_ids) :] = torch.tensor(request.prompt_ids)
             attention[row, width - len(request.prompt_ids) :] = 1
         sampling = settings.temperature > 0
-        config = GenerationConfig(
+        config = generation_config(
             max_new_tokens=settings.max_new_tokens,
             do_sample=sampling,
             temperature=settings.temperature if sampling else None,
@@ -85,6 +138,8 @@ class HFBackend:
             stop_strings=list(settings.stop_strings) or None,
             return_dict_in_generate=True,
         )
+        from transformers import StoppingCriteriaList
+
         criteria = StoppingCriteriaList()
         looping = LoopCriteria(settings, width) if settings.early_exit else None
         if looping is not None:
@@ -114,6 +169,35 @@ class HFBackend:
             completions.append(completion)
         return completions
 
+    def teacher_force(self, items: Sequence[ForcedItem]) -> list[ForcedScore]:
+        """One forward pass per batch of prompt + answer sequences (right-padded, so positions stay put)."""
+        import torch
+
+        scores: list[ForcedScore] = []
+        ends = torch.tensor(list(self.end_ids), dtype=torch.long)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        for start in range(0, len(items), self.batch_size):
+            batch = items[start : start + self.batch_size]
+            sequences = [item.prompt_ids + item.answer_ids for item in batch]
+            width = max(len(s) for s in sequences)
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, seq in enumerate(sequences):
+                input_ids[row, : len(seq)] = torch.tensor(seq)
+                attention[row, : len(seq)] = 1
+            with torch.inference_mode():
+                mask = attention.to(self.device)
+                logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask).logits
+            logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+            for row, item in enumerate(batch):
+                first, last = len(item.prompt_ids), len(item.prompt_ids) + len(item.answer_ids)
+                # The token at position t is predicted by the logits at t - 1.
+                targets = torch.tensor(item.answer_ids)
+                token_logprobs = logprobs[row, first - 1 : last - 1].gather(1, targets[:, None]).squeeze(1)
+                stop = logprobs[row, last - 1, ends].exp().sum().item()
+                scores.append(ForcedScore(token_logprobs.tolist(), min(stop, 1.0)))
+        return scores
+
 
 class LoopCriteria:
     """Per-row stopping criterion: finish a row once its generated tail is certainly a loop.
@@ -122,7 +206,7 @@ class LoopCriteria:
     costs little next to a forward pass. Rows that already ended are padded; the stop classification
     prefers their end token, so marking them here is harmless."""
 
-    check_every = 8
+    check_every = CHECK_EVERY
 
     def __init__(self, settings: GenerationSettings, prompt_width: int) -> None:
         self.settings = settings

@@ -21,16 +21,31 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from evalgen.backends.base import Completion, GenerationSettings, Request, classify_stop, loop_period
-from evalgen.backends.hf import LoopCriteria, end_token_ids
+from evalgen.backends.base import (
+    BackendBase,
+    BackendSetup,
+    BackendSpec,
+    Capabilities,
+    Completion,
+    ForcedItem,
+    ForcedScore,
+    GenerationSettings,
+    Request,
+    classify_generated,
+    configured_eos_ids,
+    end_token_ids,
+    error_completions,
+    loop_cut,
+    repetition_detection,
+)
 from evalgen.checkpoint import CheckpointInfo
 from evalgen.errors import CheckpointError, ConfigError
 
 __all__ = [
     "VLLMBackend",
+    "create",
     "engine_options",
     "gpu_groups",
     "lora_rank",
@@ -54,8 +69,7 @@ class EngineSpec:
     """Everything a data-parallel worker needs to build the same backend in its own process."""
 
     info: CheckpointInfo
-    settings: GenerationSettings
-    end_tokens: tuple[str, ...]
+    setup: BackendSetup
     dtype: str
     trust_remote_code: bool
     engine_args: dict[str, Any]
@@ -118,35 +132,6 @@ def start_engine(options: dict[str, Any]) -> Any:
     return LLM(**options)
 
 
-def repetition_detection(settings: GenerationSettings) -> dict[str, int] | None:
-    """vLLM `RepetitionDetectionParams` fields that never stop a generation before the HF backend would.
-
-    vLLM ends a request once its last `min_count` blocks of q tokens are equal, for q in
-    [min_pattern_size, max_pattern_size]. With q ≥ loop_min_tokens / loop_min_repeats, q ≥ the HF check
-    interval and min_count = loop_min_repeats + 1, `loop_period` already fires on every prefix that ends in
-    the last q tokens, one of which is a multiple of the check interval: so the HF cut point lies at or
-    before vLLM's stop and `loop_cut` can cut back to it exactly. Small periods (below q) are found too, as
-    their multiples, only a little later. None when no pattern size satisfies this."""
-    s = settings
-    smallest = max(LoopCriteria.check_every, math.ceil(s.loop_min_tokens / s.loop_min_repeats), 1)
-    if smallest > s.loop_max_period:
-        return None
-    return {"min_pattern_size": smallest, "max_pattern_size": s.loop_max_period, "min_count": s.loop_min_repeats + 1}
-
-
-def loop_cut(token_ids: Sequence[int], settings: GenerationSettings,
-             every: int = LoopCriteria.check_every) -> int | None:
-    """Where the HF backend's early exit would have stopped this generation: the first multiple of `every`
-    (at least `loop_min_tokens`) at which `loop_period` fires on the prefix; None if it never does."""
-    s = settings
-    ids = list(token_ids)
-    start = math.ceil(max(s.loop_min_tokens, 1) / every) * every
-    for n in range(start, len(ids) + 1, every):
-        if loop_period(ids[:n], s.loop_min_repeats, s.loop_min_tokens, s.loop_max_period) is not None:
-            return n
-    return None
-
-
 def split_requests(requests: Sequence[Request], shares: int, max_new_tokens: int = 0) -> list[list[Request]]:
     """Split requests between `shares` engines with about equal work (prompt + new tokens), keeping the
     samples of one prompt together so each engine's prefix cache serves them. Deterministic."""
@@ -183,38 +168,67 @@ def visible_devices() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-class VLLMBackend:
-    name = "vllm"
+def create(spec: BackendSpec) -> VLLMBackend:
+    if spec.checkpoint is None:
+        raise ConfigError("--backend vllm needs a checkpoint: a local model folder or a Hugging Face Hub id")
+    return VLLMBackend(spec.checkpoint, spec.dtype, spec.trust_remote_code, dict(spec.options))
 
-    def __init__(self, info: CheckpointInfo, tokenizer: Any, settings: GenerationSettings,
-                 end_tokens: Sequence[str], dtype: str = "auto", trust_remote_code: bool = False,
+
+class VLLMBackend(BackendBase):
+    name = "vllm"
+    capabilities = Capabilities(token_ids=True, logprobs=True, lora=True)
+
+    def __init__(self, info: CheckpointInfo, dtype: str = "auto", trust_remote_code: bool = False,
                  engine_args: dict[str, Any] | None = None) -> None:
         require_vllm()
         engine_args = dict(engine_args or {})
+        self.info = info
+        self.dtype = dtype
+        self.trust_remote_code = trust_remote_code
         self.data_parallel = int(engine_args.pop("data_parallel_size", 1) or 1)
-        self.spec = EngineSpec(info, settings, tuple(end_tokens), dtype, trust_remote_code, engine_args)
-        self.tokenizer = tokenizer
-        self.settings = settings
-        self.end_ids = end_token_ids(tokenizer, SimpleNamespace(generation_config=generation_config(info)),
-                                     end_tokens)
-        self.lora = None
-        if info.adapter:
+        self.engine_args = engine_args
+        self.settings = GenerationSettings()
+        self.setup: BackendSetup | None = None
+        self.tokenizer: Any = None
+        self.end_ids: dict[int, str] = {}
+        self.lora: Any = None
+        self.llm: Any = None
+
+    def open(self, setup: BackendSetup) -> VLLMBackend:
+        self.setup = setup
+        self.tokenizer = setup.tokenizer
+        self.settings = setup.settings
+        self.end_ids = end_token_ids(self.tokenizer, setup.end_tokens, configured_eos_ids(self.info.model_path))
+        if self.info.adapter:
             from vllm.lora.request import LoRARequest
 
-            self.lora = LoRARequest("adapter", 1, str(info.path))
-        self.llm = None
-        if self.data_parallel == 1:
-            self.llm = start_engine(engine_options(info, dtype, trust_remote_code, engine_args, settings.seed))
-
-    def decode(self, ids: Sequence[int], skip_special: bool) -> str:
-        return str(self.tokenizer.decode(list(ids), skip_special_tokens=skip_special))
+            self.lora = LoRARequest("adapter", 1, str(self.info.path))
+        if self.data_parallel == 1 and self.llm is None:
+            self.llm = start_engine(engine_options(self.info, self.dtype, self.trust_remote_code, self.engine_args,
+                                                   self.settings.seed))
+        return self
 
     def close(self) -> None:
-        """Stop the engine's processes now (vLLM otherwise leaves that to exit hooks)."""
+        """Stop the engine's processes now (vLLM otherwise leaves that to exit hooks), so that a second
+        engine (`run --baseline CKPT`) starts on free memory."""
         engine_core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
         if engine_core is not None:
             engine_core.shutdown()
-        self.llm = None
+        if self.llm is not None:
+            self.llm = None
+            import gc
+
+            gc.collect()
+            from evalgen.backends.hf import empty_cuda_cache
+
+            empty_cuda_cache()
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "dtype": self.dtype, "data_parallel_size": self.data_parallel,
+                "engine_args": self.engine_args}
+
+    def decode(self, ids: Sequence[int], skip_special: bool) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=skip_special))
 
     def sampling_params(self, request: Request) -> Any:
         from vllm import SamplingParams
@@ -253,14 +267,13 @@ class VLLMBackend:
             try:
                 yield self.generate_chunk(chunk)
             except Exception as exc:  # noqa: BLE001 - one failing chunk must not kill the run
-                message = f"{type(exc).__name__}: {exc}"
-                yield [Completion(r.index, "", "", [], "error", message) for r in chunk]
+                yield error_completions(chunk, f"{type(exc).__name__}: {exc}")
 
     def generate_chunk(self, chunk: Sequence[Request]) -> list[Completion]:
         prompts = [{"prompt_token_ids": list(r.prompt_ids)} for r in chunk]
         params = [self.sampling_params(r) for r in chunk]
         began = time.perf_counter()
-        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora)  # type: ignore[union-attr]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora)
         elapsed = time.perf_counter() - began
         completions = []
         for request, output in zip(chunk, outputs, strict=True):
@@ -270,27 +283,41 @@ class VLLMBackend:
         return completions
 
     def to_completion(self, index: int, output: Any) -> Completion:
-        """One vLLM `CompletionOutput` → Completion, classified from its token ids."""
-        s = self.settings
-        ids = list(output.token_ids)
-        looped = False
-        if s.early_exit:
-            cut = loop_cut(ids, s)
-            if cut is not None:
-                ids, looped = ids[:cut], True
-            # Cannot happen with `repetition_detection`'s settings; a loop all the same if it does.
-            looped = looped or output.finish_reason == "repetition"
-        completion = classify_stop(index, ids, self.end_ids, s.stop_strings, s.max_new_tokens, self.decode,
-                                   looped=looped)
+        """One vLLM `CompletionOutput` → Completion, classified from its token ids. vLLM's own repetition
+        detection cannot stop before `loop_cut` would; a loop all the same if it ever does."""
+        completion = classify_generated(index, output.token_ids, self.settings, self.end_ids, self.decode,
+                                        stopped_by_repetition=output.finish_reason == "repetition")
         completion.extra = {"finish_reason": output.finish_reason, "vllm_stop_reason": output.stop_reason}
         return completion
 
+    def teacher_force(self, items: Sequence[ForcedItem]) -> list[ForcedScore]:
+        """Prompt log-probabilities of prompt + answer + each end id (one sequence per end id, sharing
+        the prefix cache): the answer tokens' log-probs and p(end id | answer)."""
+        from vllm import SamplingParams
+
+        ends = list(self.end_ids)
+        prompts = [{"prompt_token_ids": [*item.prompt_ids, *item.answer_ids, end]} for item in items for end in ends]
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora)
+        scores = []
+        for i, item in enumerate(items):
+            group = outputs[i * len(ends) : (i + 1) * len(ends)]
+            logprobs = [prompt_logprob(group[0].prompt_logprobs, group[0].prompt_token_ids, p)
+                        for p in range(len(item.prompt_ids), len(item.prompt_ids) + len(item.answer_ids))]
+            last = len(item.prompt_ids) + len(item.answer_ids)
+            stop = sum(math.exp(prompt_logprob(o.prompt_logprobs, o.prompt_token_ids, last)) for o in group)
+            scores.append(ForcedScore(logprobs, min(stop, 1.0)))
+        return scores
+
     def generate_data_parallel(self, requests: Sequence[Request]) -> Iterator[list[Completion]]:
         """One engine per GPU group, each in its own process on its share of the requests."""
-        per_engine = int(self.spec.engine_args.get("tensor_parallel_size", 1) or 1) * int(
-            self.spec.engine_args.get("pipeline_parallel_size", 1) or 1)
+        assert self.setup is not None, "open() first"
+        per_engine = int(self.engine_args.get("tensor_parallel_size", 1) or 1) * int(
+            self.engine_args.get("pipeline_parallel_size", 1) or 1)
         groups = gpu_groups(self.data_parallel, per_engine, visible_devices())
         shares = split_requests(requests, self.data_parallel, self.settings.max_new_tokens)
+        spec = EngineSpec(self.info, BackendSetup(self.settings, self.setup.end_tokens), self.dtype,
+                          self.trust_remote_code, self.engine_args)
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
         workers: dict[int, Any] = {}
@@ -299,7 +326,7 @@ class VLLMBackend:
             if share:
                 pending[rank] = {r.index: r for r in share}
                 workers[rank] = context.Process(target=data_parallel_worker, name=f"evalgen-vllm-dp{rank}",
-                                                args=(rank, devices, self.spec, share, results))
+                                                args=(rank, devices, spec, share, results))
                 workers[rank].start()
         running = set(workers)
         try:
@@ -310,7 +337,7 @@ class VLLMBackend:
                     for rank in [r for r in running if not workers[r].is_alive()]:
                         running.discard(rank)
                         message = f"data-parallel worker {rank} exited with code {workers[rank].exitcode}"
-                        yield [Completion(i, "", "", [], "error", message) for i in pending.pop(rank)]
+                        yield error_completions(list(pending.pop(rank).values()), message)
                     continue
                 if kind == "batch":
                     for completion in payload:
@@ -321,11 +348,18 @@ class VLLMBackend:
                     left = pending.pop(rank)
                     if left:
                         message = payload or f"data-parallel worker {rank} ended early"
-                        yield [Completion(i, "", "", [], "error", message) for i in left]
+                        yield error_completions(list(left.values()), message)
         finally:
             for process in workers.values():
                 process.join(timeout=60)
                 end_process_group(process)
+
+
+def prompt_logprob(logprobs: Any, token_ids: Sequence[int], position: int) -> float:
+    """The log-prob vLLM gives the prompt token at `position` (its entry always holds the token itself)."""
+    entry = logprobs[position]
+    value = entry[token_ids[position]]
+    return float(getattr(value, "logprob", value))
 
 
 def end_process_group(process: Any) -> None:
@@ -347,28 +381,15 @@ def data_parallel_worker(rank: int, devices: list[str], spec: EngineSpec, reques
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # the engine's own processes join this group: the parent can end them all
-    backend = None
     try:
         from evalgen.checkpoint import load_tokenizer
 
         tokenizer = load_tokenizer(spec.info, spec.trust_remote_code)
-        backend = VLLMBackend(spec.info, tokenizer, spec.settings, spec.end_tokens, spec.dtype,
-                              spec.trust_remote_code, spec.engine_args)
-        for batch in backend.generate(requests):
-            results.put(("batch", rank, batch))
+        setup = BackendSetup(spec.setup.settings, spec.setup.end_tokens, tokenizer)
+        with VLLMBackend(spec.info, spec.dtype, spec.trust_remote_code, spec.engine_args).open(setup) as backend:
+            for batch in backend.generate(requests):
+                results.put(("batch", rank, batch))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which records the errors
         results.put(("failed", rank, f"data-parallel worker {rank}: {type(exc).__name__}: {exc}"))
     else:
         results.put(("done", rank, None))
-    finally:
-        if backend is not None:
-            backend.close()
-
-
-def generation_config(info: CheckpointInfo) -> Any:
-    """The model's generation config (its eos_token_id list), read without loading the model."""
-    if not (info.model_path / "generation_config.json").is_file():
-        return None
-    from transformers import GenerationConfig
-
-    return GenerationConfig.from_pretrained(info.model_path, local_files_only=True)
