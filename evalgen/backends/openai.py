@@ -190,9 +190,13 @@ class OpenAIBackend(BackendBase):
         return str(root) if root else None
 
     def open(self, setup: BackendSetup) -> OpenAIBackend:
-        self.start_loop()
-        self.discover()
-        self.headers()  # a missing key fails now, not once per request
+        try:
+            self.start_loop()
+            self.discover()
+            self.headers()  # a missing key fails now, not once per request
+        except BaseException:
+            self.close()  # no event-loop thread left behind
+            raise
         self.settings = setup.settings
         self.tokenizer = setup.tokenizer
         if self.tokenizer is not None:
