@@ -5,8 +5,9 @@ It speaks the vLLM dialect (`owned_by: "vllm"`: token-id prompts, `return_token_
 stop detail), and the chat endpoint. Which reply a request gets is decided by the user's last question,
 read back from the prompt. Faults are planned per question and served in order, one per request:
 `429` (with Retry-After), `500`, `hang` (answers after the client's deadline), `drop` (closes the
-connection without an answer), `always` (500 on every request). The real vLLM server is tested in the
-vLLM CI step; this one tests evalgen's side: retries, deadlines, concurrency, resume, key handling.
+connection without an answer), `always` (500 on every request), `echo` (a 400 quoting the API key).
+The real vLLM server is tested in the vLLM CI step; this one tests evalgen's side: retries, deadlines,
+concurrency, resume, key handling.
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ class FakeServer:
                         self.send(429, {"error": {"message": "rate limited"}}, {"Retry-After": server.retry_after})
                     elif fault in ("500", "always"):
                         self.send(500, {"error": {"message": "internal error"}})
+                    elif fault == "echo":  # a careless server that quotes the request's headers back
+                        self.send(400, {"error": {"message": f"bad request ({self.headers.get('Authorization')})"}})
                     elif fault == "drop":
                         self.close_connection = True  # no answer at all: the connection just closes
                     else:

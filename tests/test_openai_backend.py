@@ -100,6 +100,20 @@ def test_faults_are_retried_nothing_is_lost_and_resume_finishes(tiny_tokenizer, 
             assert KEY not in file.read_text(encoding="utf-8", errors="replace"), file
 
 
+def test_a_key_echoed_back_by_the_server_is_not_recorded(tiny_tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALGEN_TEST_KEY", KEY)
+    suite = write_suite(tmp_path / "s.jsonl")
+    out = tmp_path / "run"
+    with FakeServer(tiny_tokenizer, REPLIES, api_key=KEY) as server:
+        server.faults[QUESTIONS["q1"]] = ["echo"]
+        assert cli("--backend", "openai", "--base-url", server.url, "--api-key-env", "EVALGEN_TEST_KEY",
+                   "--suite", suite, "--out", out, *SMALL) == 0
+    record = next(r for r in read_jsonl(out / "generations.jsonl") if r["probe_id"] == "q1")
+    assert record["stop_reason"] == "error" and "HTTP 400: bad request (Bearer ***)" in record["stop_detail"]
+    assert server.requests[QUESTIONS["q1"]] == 1  # a 400 is not retried
+    assert not [f for f in out.rglob("*") if f.is_file() and KEY in f.read_text(errors="replace")]
+
+
 def test_served_records_equal_the_scripted_backend_token_for_token(tiny_tokenizer, tmp_path):
     """Same replies, once through a (vLLM-dialect) server and once replayed offline: same records. The
     tokenizer comes from the server's `root` (no --tokenizer needed when it is here)."""

@@ -283,12 +283,17 @@ class OpenAIBackend(BackendBase):
                         raise ServerError(f"{url}: the answer is not JSON: {response.text[:200]!r}") from None
                 last = f"HTTP {response.status_code}: {response_message(response)}"
                 if response.status_code not in RETRY_STATUS:
-                    raise ServerError(f"{url}: {last}")
+                    raise ServerError(self.redact(f"{url}: {last}"))
                 retry_after = response.headers.get("retry-after")
             if attempt < self.policy.retries:
                 self.retried += 1
                 await asyncio.sleep(retry_delay(attempt, self.policy, retry_after))
-        raise ServerError(f"{url}: {last} (gave up after {self.policy.retries + 1} tries)")
+        raise ServerError(self.redact(f"{url}: {last} (gave up after {self.policy.retries + 1} tries)"))
+
+    def redact(self, text: str) -> str:
+        """Never let the key reach a record, even if a server echoes it back in an error."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return text.replace(key, "***") if key else text
 
     async def _get_models(self) -> list[Any]:
         try:
