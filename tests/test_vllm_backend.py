@@ -169,9 +169,8 @@ ENGINE_ARGS = {"enforce_eager": True, "max_model_len": 1024}
 
 @pytest.fixture(scope="module")
 def engines():
-    """One engine per base checkpoint for the whole module (each takes 20-60 s to start on CPU), shared by
-    every run through the `start_engine` seam. Base engines are started with LoRA enabled so the adapter
-    test reuses them."""
+    """One engine per base checkpoint and LoRA setting for the whole module (each takes 20-60 s to start
+    on CPU), shared by every run through the `start_engine` seam."""
     import evalgen.backends.vllm as vllm_backend
 
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -179,10 +178,10 @@ def engines():
     real_start = vllm_backend.start_engine
 
     def shared_start(options):
-        model = options["model"]
-        if model not in started:
-            started[model] = real_start({**options, "enable_lora": True, "max_lora_rank": 8})
-        return started[model]
+        key = (options["model"], bool(options.get("enable_lora")))
+        if key not in started:
+            started[key] = real_start({**options, **({"max_lora_rank": 8} if key[1] else {})})
+        return started[key]
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(vllm_backend, "start_engine", shared_start)

