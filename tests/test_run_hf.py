@@ -86,34 +86,42 @@ def test_checkpoint_trained_without_eos_runs_to_length(tiny_family, suite, tmp_p
     assert stops.count("length") >= 0.8 * len(stops)
 
 
-def test_interrupted_run_resumes_without_losing_or_repeating_records(tiny_family, suite, tmp_path, monkeypatch):
-    from evalgen.backends.hf import HFBackend
+@pytest.fixture(scope="module")
+def scripted(tiny_tokenizer, tmp_path_factory):
+    """CLI arguments that replay the trained answers through the scripted backend: the plumbing tests
+    below (interrupt, resume, settings checks) need no model."""
+    script = tmp_path_factory.mktemp("script") / "replies.jsonl"
+    script.write_text("".join(json.dumps({"id": qa.id, "output": qa.answer + "<|im_end|>"}, ensure_ascii=False) + "\n"
+                              for qa in FACTS + identity_qas()), encoding="utf-8")
+    return [tiny_tokenizer, "--backend", "scripted", "--script", script]
+
+
+def test_interrupted_run_resumes_without_losing_or_repeating_records(scripted, suite, tmp_path, monkeypatch):
+    from evalgen.backends.scripted import ScriptedBackend
 
     full = tmp_path / "full"
-    assert run_cli(tiny_family["base"], "--suite", suite, "--out", full, "--max-new-tokens", 32,
-                   "--batch-size", 8) == 0
-    original = HFBackend.generate_batch
+    assert run_cli(*scripted, "--suite", suite, "--out", full, "--max-new-tokens", 32, "--batch-size", 8) == 0
+    original = ScriptedBackend.complete
     calls = {"n": 0}
 
-    def interrupt_on_third_batch(self, batch):
+    def interrupt_in_the_third_batch(self, request):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 17:
             raise KeyboardInterrupt
-        return original(self, batch)
+        return original(self, request)
 
-    monkeypatch.setattr(HFBackend, "generate_batch", interrupt_on_third_batch)
+    monkeypatch.setattr(ScriptedBackend, "complete", interrupt_in_the_third_batch)
     out = tmp_path / "resumed"
-    assert run_cli(tiny_family["base"], "--suite", suite, "--out", out, "--max-new-tokens", 32,
-                   "--batch-size", 8) == 130
+    assert run_cli(*scripted, "--suite", suite, "--out", out, "--max-new-tokens", 32, "--batch-size", 8) == 130
     assert len(read_jsonl(out / "generations.jsonl")) == 16
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     # A kill in the middle of a write leaves half a line: resume must redo that record.
     with (out / "generations.jsonl").open("a") as handle:
         handle.write('{"probe_id": "half')
-    monkeypatch.setattr(HFBackend, "generate_batch", original)
-    assert run_cli(tiny_family["base"], "--suite", suite, "--out", out, "--max-new-tokens", 32,
+    monkeypatch.setattr(ScriptedBackend, "complete", original)
+    assert run_cli(*scripted, "--suite", suite, "--out", out, "--max-new-tokens", 32,
                    "--batch-size", 8) == 2  # exists: needs --resume
-    assert run_cli(tiny_family["base"], "--suite", suite, "--out", out, "--max-new-tokens", 32,
+    assert run_cli(*scripted, "--suite", suite, "--out", out, "--max-new-tokens", 32,
                    "--batch-size", 8, "--resume") == 0
     resumed = read_jsonl(out / "generations.jsonl")
     key = lambda r: (r["suite"], r["probe_id"], r["sample"])  # noqa: E731
@@ -123,10 +131,10 @@ def test_interrupted_run_resumes_without_losing_or_repeating_records(tiny_family
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
 
 
-def test_resume_refuses_changed_settings(tiny_family, suite, tmp_path):
+def test_resume_refuses_changed_settings(scripted, suite, tmp_path):
     out = tmp_path / "run"
-    assert run_cli(tiny_family["base"], "--suite", suite, "--out", out, "--max-new-tokens", 8) == 0
-    assert run_cli(tiny_family["base"], "--suite", suite, "--out", out, "--max-new-tokens", 16, "--resume") == 2
+    assert run_cli(*scripted, "--suite", suite, "--out", out, "--max-new-tokens", 8) == 0
+    assert run_cli(*scripted, "--suite", suite, "--out", out, "--max-new-tokens", 16, "--resume") == 2
 
 
 def test_lora_adapter_is_applied_on_its_base(tiny_family, suite, tmp_path):
