@@ -253,8 +253,9 @@ class OpenAIBackend(BackendBase):
             import httpx2
 
             limits = httpx2.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+            # Proxy settings from the environment apply to remote servers, never to one on this machine.
             self.client = httpx2.AsyncClient(timeout=httpx2.Timeout(self.request_timeout), limits=limits,
-                                             trust_env=False)
+                                             trust_env=not is_loopback(self.base_url))
         return self.client
 
     # --- requests ----------------------------------------------------------------------------------
@@ -459,6 +460,11 @@ class OpenAIBackend(BackendBase):
             stop = sum(math.exp(g[last]) for g in group)
             scores.append(ForcedScore(group[0][first:last], min(stop, 1.0)))
         return scores
+
+
+def is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def response_message(response: Any) -> str:
