@@ -62,6 +62,7 @@ def share_one_engine() -> None:
         return started[key]
 
     vllm_backend.start_engine = shared_start  # type: ignore[assignment]
+    vllm_backend.stop_engine = lambda llm: None  # type: ignore[assignment]  # a run's close() keeps it
 
 
 def run_once(args: argparse.Namespace, checkpoint: Path, suites: list[str], backend: str, early_exit: bool,

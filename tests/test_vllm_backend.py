@@ -185,6 +185,7 @@ def engines():
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(vllm_backend, "start_engine", shared_start)
+        patch.setattr(vllm_backend, "stop_engine", lambda llm: None)  # a run's close() leaves them to the module
         yield started
     for llm in started.values():  # now, while logging works, not in vLLM's exit hooks
         engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)

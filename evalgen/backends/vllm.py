@@ -53,6 +53,7 @@ __all__ = [
     "repetition_detection",
     "split_requests",
     "start_engine",
+    "stop_engine",
     "vllm_dtype",
 ]
 
@@ -126,10 +127,17 @@ def require_vllm() -> None:
 
 
 def start_engine(options: dict[str, Any]) -> Any:
-    """A `vllm.LLM` (the seam tests replace to share one engine between runs)."""
+    """A `vllm.LLM` (the seam tests replace, with `stop_engine`, to share one engine between runs)."""
     from vllm import LLM
 
     return LLM(**options)
+
+
+def stop_engine(llm: Any) -> None:
+    """Stop an engine's processes now (vLLM otherwise leaves that to exit hooks)."""
+    engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if engine_core is not None:
+        engine_core.shutdown()
 
 
 def split_requests(requests: Sequence[Request], shares: int, max_new_tokens: int = 0) -> list[list[Request]]:
@@ -213,10 +221,8 @@ class VLLMBackend(BackendBase):
     def close(self) -> None:
         """Stop the engine's processes now (vLLM otherwise leaves that to exit hooks), so that a second
         engine (`run --baseline CKPT`) starts on free memory."""
-        engine_core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
-        if engine_core is not None:
-            engine_core.shutdown()
         if self.llm is not None:
+            stop_engine(self.llm)
             self.llm = None
             import gc
 
