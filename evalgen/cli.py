@@ -56,7 +56,7 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_served_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("served model (--backend openai)")
+    g = p.add_argument_group("served model (--backend openai), replay (--backend scripted)")
     g.add_argument("--base-url", metavar="URL", help="the server's API root, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--model", metavar="NAME", help="served model name (default: the server's only or first model)")
     g.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (never written)")
