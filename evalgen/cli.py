@@ -284,7 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         baseline = Path(args.baseline)
         if (baseline / "run.json").is_file():
             baseline_dir = baseline
-        elif options.backend in ("openai", "scripted"):
+        elif not backend_needs_checkpoint(options.backend):
             raise EvalgenError(f"--baseline {args.baseline}: not a run folder (no run.json); with --backend "
                                f"{options.backend} the baseline is a run folder made earlier")
         else:  # a checkpoint: run it first, with the same settings, beside the new run; its backend is
@@ -306,6 +306,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_report(result.path, None)
         return EXIT_OK
     return compare_and_report(baseline_dir, result.path, options.config, None, None)
+
+
+def backend_needs_checkpoint(name: str) -> bool:
+    from evalgen.backends import AUTO, backend_entry
+
+    return name == AUTO or backend_entry(name).requires_checkpoint()
 
 
 def interruptible(job: Callable[[], T], checkpoint: str, out: str) -> T | None:
