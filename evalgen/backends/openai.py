@@ -344,7 +344,8 @@ class OpenAIBackend(BackendBase):
     def detection(self) -> dict[str, int] | None:
         return repetition_detection(self.settings) if self.settings.early_exit else None
 
-    async def complete(self, request: Request) -> Completion:
+    async def fetch(self, request: Request) -> tuple[dict[str, Any], dict[str, Any], float]:
+        """(choice, usage, seconds) of one request's answer: only I/O here, on the event loop."""
         path, body = self.body(request)
         began = time.perf_counter()
         data = await self.call("POST", path, body)
@@ -353,7 +354,15 @@ class OpenAIBackend(BackendBase):
             choice = data["choices"][0]
         except (KeyError, IndexError, TypeError):
             raise ServerError(f"{self.base_url}/{path}: no choices in the answer: {str(data)[:200]!r}") from None
-        completion = self.to_completion(request.index, choice, data.get("usage") or {})
+        return choice, data.get("usage") or {}, elapsed
+
+    def completion(self, request: Request, choice: dict[str, Any], usage: dict[str, Any], elapsed: float) -> Completion:
+        """An answer → Completion, on the caller's thread (decoding and stop classification cost CPU that
+        the event loop should spend sending the next requests)."""
+        try:
+            completion = self.to_completion(request.index, choice, usage)
+        except Exception as exc:  # noqa: BLE001 - one odd answer must not kill the run
+            return error_completions([request], f"unreadable answer: {type(exc).__name__}: {exc}")[0]
         completion.latency_s = elapsed
         return completion
 
@@ -384,18 +393,16 @@ class OpenAIBackend(BackendBase):
         """All requests, `concurrency` in flight; completions handed back as they finish."""
         self.start_loop()
         assert self.loop is not None
-        done: queue.Queue[list[Completion]] = queue.Queue()
+        done: queue.Queue[Completion | tuple[Request, dict[str, Any], dict[str, Any], float]] = queue.Queue()
 
         async def one(request: Request, gate: asyncio.Semaphore) -> None:
             async with gate:
                 try:
-                    completion = await self.complete(request)
+                    done.put((request, *await self.fetch(request)))
                 except ServerError as exc:
-                    done.put(error_completions([request], str(exc)))
+                    done.put(error_completions([request], str(exc))[0])
                 except Exception as exc:  # noqa: BLE001 - one bad answer must not kill the run
-                    done.put(error_completions([request], f"{type(exc).__name__}: {exc}"))
-                else:
-                    done.put([completion])
+                    done.put(error_completions([request], f"{type(exc).__name__}: {exc}")[0])
 
         async def everything() -> None:
             gate = asyncio.Semaphore(self.concurrency)
@@ -406,7 +413,7 @@ class OpenAIBackend(BackendBase):
         try:
             while received < len(requests):
                 try:
-                    batch = done.get(timeout=0.5)
+                    ready = [done.get(timeout=0.5)]
                 except queue.Empty:
                     if future.done() and done.empty():
                         future.result()  # raises what killed the producer
@@ -414,9 +421,10 @@ class OpenAIBackend(BackendBase):
                     continue
                 while True:  # hand back everything that is ready in one append
                     try:
-                        batch += done.get_nowait()
+                        ready.append(done.get_nowait())
                     except queue.Empty:
                         break
+                batch = [item if isinstance(item, Completion) else self.completion(*item) for item in ready]
                 received += len(batch)
                 yield batch
         finally:
