@@ -82,6 +82,7 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--config", metavar="FILE", help="evalgen.toml with [detectors.*] and [gates] (default: ./evalgen.toml)"
     )
+    g.add_argument("--jobs", type=int, metavar="N", help="scoring processes (default: all cores)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,6 +228,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             engine[key] = getattr(args, key)
     if args.max_new_tokens < 1 or args.batch_size < 1 or args.samples < 1:
         raise EvalgenError("--max-new-tokens, --batch-size and --samples must be at least 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise EvalgenError(f"--jobs {args.jobs}: must be at least 1 (or leave it out for all cores)")
     served = {key: getattr(args, key) for key in SERVED_OPTIONS if getattr(args, key) not in (None, False)}
     if served and args.backend != "openai":
         flags = ", ".join({"retries": "--max-retries"}.get(key, "--" + key.replace("_", "-")) for key in served)
@@ -266,6 +269,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         progress=not args.no_progress,
         tokenizer=args.tokenizer,
         backend_options=backend_options,
+        jobs=args.jobs,
     )
 
 
@@ -369,18 +373,20 @@ def cmd_score(args: argparse.Namespace) -> int:
     from evalgen.config import load_config
     from evalgen.external import score_external
     from evalgen.runfolder import default_run_dir
-    from evalgen.runner import summarize
 
+    if args.jobs is not None and args.jobs < 1:
+        raise EvalgenError(f"--jobs {args.jobs}: must be at least 1 (or leave it out for all cores)")
     out = args.out or str(default_run_dir(args.file))
-    records, scores = score_external(
+    tally = score_external(
         args.file,
         out,
         template=args.template,
         identity=args.identity,
         identity_org=args.identity_org,
         config=load_config(args.config),
+        jobs=args.jobs,
     )
-    print(summarize(records, scores))
+    print(tally.table())
     print(f"\nrun folder: {out}")
     write_report(out, None)
     return EXIT_OK

@@ -12,8 +12,9 @@ from typing import Any
 
 from evalgen.detectors import DetectorConfig, DetectorContext
 from evalgen.records import GenerationRecord
-from evalgen.scorers import score_task, scorer_options
-from evalgen.scoring import ScoreLine, score_records, write_scores
+from evalgen.score_stream import in_memory, score_stream
+from evalgen.scorers import scorer_options
+from evalgen.scoring import ScoreLine
 
 __all__ = ["SCORES_FILE", "detector_context", "score_into"]
 
@@ -34,15 +35,16 @@ def detector_context(meta: dict[str, Any], config: dict[str, Any]) -> DetectorCo
 
 
 def score_into(
-    folder: Path, records: Sequence[GenerationRecord], meta: dict[str, Any], config: dict[str, Any]
+    folder: Path,
+    records: Sequence[GenerationRecord],
+    meta: dict[str, Any],
+    config: dict[str, Any],
+    jobs: int | None = None,
 ) -> list[ScoreLine]:
-    """Run every detector and the task scorers; write `folder/scores.jsonl`; return the lines."""
-    lines = score_records(records, detector_context(meta, config))
+    """Run every detector and the task scorers (over `jobs` processes, None: all cores; see
+    `score_stream`); write `folder/scores.jsonl`; return the lines."""
     options = scorer_options(config.get("scorers"))
-    for record, line in zip(records, lines, strict=True):
-        task = score_task(record, options)
-        line.extra["task_correct"] = None if task is None else not task.flagged
-        if task is not None:
-            line.extra["task"] = task.to_dict()
-    write_scores(folder / SCORES_FILE, lines)
-    return lines
+    tally = score_stream(in_memory(records), folder, detector_context(meta, config), options, jobs=jobs,
+                         keep_lines=True, scores_name=SCORES_FILE)
+    assert tally.lines is not None
+    return tally.lines

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evalgen.evaluate import score_into
-from evalgen.records import GenerationRecord
+from evalgen.evaluate import SCORES_FILE, detector_context
 from evalgen.runfolder import RunFolder, now_iso
-from evalgen.runner import count, versions
-from evalgen.scoring import ScoreLine, records_from_external
+from evalgen.runner import versions
+from evalgen.score_stream import Tally, external_file, score_stream
+from evalgen.scorers import scorer_options
 from evalgen.templates import EOS, get_template
 
 __all__ = ["score_external"]
@@ -22,11 +22,14 @@ def score_external(
     identity: str | None = None,
     identity_org: str | None = None,
     config: dict[str, Any] | None = None,
-) -> tuple[list[GenerationRecord], list[ScoreLine]]:
-    """Write `out/` with generations.jsonl, scores.jsonl and run.json for an outside JSONL file."""
-    records = records_from_external(path)
+    jobs: int | None = None,
+) -> Tally:
+    """Write `out/` with generations.jsonl, scores.jsonl and run.json for an outside JSONL file, streaming
+    it through `jobs` scoring processes (None: all cores); return the tally for the summary table."""
+    config = config or {}
+    source = external_file(path)
+    created = not Path(out).exists()
     folder = RunFolder(out)
-    folder.rewrite(records)
     described: dict[str, Any] = {"name": None, "turn_markers": [], "end_tokens": []}
     if template:
         named = get_template(template)
@@ -36,9 +39,6 @@ def score_external(
             "turn_markers": list(named.turn_markers),
             "end_tokens": [t for t in named.end_tokens if t != EOS],
         }
-    suites: dict[str, dict[str, Any]] = {}
-    for record in records:
-        suites.setdefault(record.suite, {"path": str(path), "n_probes": 0})["n_probes"] += 1
     meta: dict[str, Any] = {
         "name": Path(out).name,
         "status": "complete",
@@ -47,13 +47,21 @@ def score_external(
         "source": str(Path(path).resolve()),
         "template": described,
         "settings": {},
-        "suites": suites,
+        "suites": {},
         "identity": {"name": identity, "org": identity_org},
         "versions": versions(),
         "timings": {"started": now_iso()},
     }
-    scores = score_into(Path(out), records, meta, config or {})
-    meta["counts"] = count(records)
+    options = scorer_options(config.get("scorers"))
+    try:
+        tally = score_stream(source, Path(out), detector_context(meta, config), options, jobs=jobs,
+                             scores_name=SCORES_FILE)
+    except BaseException:
+        if created and not any(Path(out).iterdir()):
+            Path(out).rmdir()  # a bad line leaves no empty run folder behind
+        raise
+    meta["suites"] = {suite: {"path": str(path), "n_probes": s.n} for suite, s in tally.suites.items()}
+    meta["counts"] = tally.counts()
     meta["timings"]["finished"] = now_iso()
     folder.write_meta(meta)
-    return records, scores
+    return tally

@@ -18,7 +18,7 @@ from evalgen.errors import CheckpointError, ConfigError, RunFolderError
 from evalgen.evaluate import score_into
 from evalgen.hub import HubModel, parse_hub_id, resolve_model_path
 from evalgen.probes import load_suites
-from evalgen.records import STOP_REASONS, GenerationRecord, Probe
+from evalgen.records import GenerationRecord, Probe
 from evalgen.runfolder import RunFolder, default_run_dir, now_iso
 from evalgen.scoring import ScoreLine
 from evalgen.templates import BoundTemplate, bind_template
@@ -59,6 +59,8 @@ class RunOptions:
     backend_options: dict[str, Any] = field(default_factory=dict)
     """The chosen backend's own options: openai's base_url, model, api_key_env, concurrency, chat_api,
     request_timeout; scripted's script."""
+    jobs: int | None = None
+    """Scoring processes (None: all cores; see evalgen.score_stream)."""
 
 
 @dataclass
@@ -228,7 +230,7 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
     records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
 
     began = time.perf_counter()
-    scores = score_into(out, records, meta, options.config)
+    scores = score_into(out, records, meta, options.config, options.jobs)
     meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
     plan = teacher_forced_plan(options.teacher_forced, with_reference, backend)
     meta["teacher_forced"] = teacher_forced_into(out, plan, backend, template, tokenizer)
@@ -386,29 +388,15 @@ def count(records: Sequence[GenerationRecord]) -> dict[str, Any]:
 
 def summarize(records: Sequence[GenerationRecord], scores: Sequence[ScoreLine] = ()) -> str:
     """A short per-suite table: count, stop reasons, mean output length, flagged outputs per detector
-    and old-task accuracy."""
-    from evalgen.compare_output import grid
+    and old-task accuracy (see `score_stream.Tally`, which `evalgen score` fills as it streams)."""
+    from evalgen.score_stream import Tally
 
-    flags = {(s.suite, s.id, s.sample): s for s in scores}
-    detectors = list(scores[0].flags) if scores else []
-    reasons = [r for r in STOP_REASONS if any(rec.stop_reason == r for rec in records)]
-    by_suite: dict[str, list[GenerationRecord]] = {}
+    lines = {(s.suite, s.id, s.sample): s for s in scores}
+    tally = Tally()
     for record in records:
-        by_suite.setdefault(record.suite, []).append(record)
-    header = ["suite", "n", *reasons, "mean tokens", *detectors, *(["task acc"] if scores else [])]
-    rows = []
-    for suite, items in sorted(by_suite.items()):
-        lines = [flags[r.key] for r in items if r.key in flags]
-        counts = Counter(r.stop_reason for r in items)
-        row = [
-            suite,
-            str(len(items)),
-            *(str(counts.get(r, 0)) for r in reasons),
-            f"{sum(r.n_output_tokens for r in items) / len(items):.1f}",
-        ]
-        row += [str(sum(line.flags.get(d, False) for line in lines)) for d in detectors]
-        if scores:
-            judged = [bool(line.extra["task_correct"]) for line in lines if line.extra.get("task_correct") is not None]
-            row.append(f"{100 * sum(judged) / len(judged):.0f}%" if judged else "-")
-        rows.append(row)
-    return "\n".join(grid(header, rows, indent="", left=1))
+        line = lines.get(record.key)
+        flags = line.flags if line is not None else None
+        correct = line.extra.get("task_correct") if line is not None else None
+        tally.add(record.suite, record.stop_reason, record.n_output_tokens, flags, correct)
+    tally.scored = bool(scores)
+    return tally.table()

@@ -1,0 +1,308 @@
+"""Streamed scoring on all cores: records are read, scored and written in chunks, never all held.
+
+One function, `score_stream`, scores for `evalgen run` (its finished records), `evalgen score` (an
+outside JSONL file) and re-scoring a run folder (its `generations.jsonl`). Each chunk of records goes to a
+worker process that parses it, runs every detector and the task scorer and hands back the finished JSON
+lines; the parent only reads, writes in input order and keeps a per-suite tally. Memory stays flat in the
+number of records (a bounded window of chunks is in flight), and the bytes written are the same for
+any `jobs`: one process runs exactly the code a worker runs.
+
+    from evalgen.score_stream import score_stream
+    tally = score_stream(external_file("gens.jsonl"), Path("run"), ctx, scorers, jobs=None)
+    print(tally.table())
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import multiprocessing
+import os
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from evalgen.detectors import DETECTORS, DetectorContext
+from evalgen.errors import ProbeError, RunFolderError
+from evalgen.records import STOP_REASONS, GenerationRecord
+from evalgen.scorers import ScorerOptions, score_task
+from evalgen.scoring import ScoreLine, _finding_dict, _record_from_line
+
+__all__ = ["CHUNK", "Source", "Tally", "default_jobs", "external_file", "generations_file", "in_memory",
+           "score_stream"]
+
+CHUNK = 200
+"""Records per task handed to a worker: large enough that the hand-over costs little, small enough that
+a window of `2 * jobs` chunks in flight stays a few MB."""
+
+MIN_PER_WORKER = 2 * CHUNK
+"""Below this many records per extra worker, starting processes costs more than it saves: one process."""
+
+Kind = Literal["external", "generations", "records"]
+
+
+@dataclass
+class Source:
+    """Where records come from: `items` yields (line number, raw JSON line) for files, records otherwise."""
+
+    kind: Kind
+    items: Iterable[Any]
+    path: Path | None = None
+    size_hint: int | None = None
+    """Records expected (None: unknown; a file's size in bytes counts as plenty)."""
+
+
+def external_file(path: str | Path) -> Source:
+    """An outside JSONL file of generations (see `scoring.records_from_external` for its fields)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProbeError(f"{path}: file not found; pass a JSONL file of generations")
+    return Source("external", _numbered_lines(path), path, size_hint=path.stat().st_size // 1000)
+
+
+def generations_file(path: str | Path) -> Source:
+    """A run folder's `generations.jsonl` (re-scoring: records as evalgen wrote them)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunFolderError(f"{path}: no generations file; pass a run folder made by `evalgen run` or `evalgen score`")
+    return Source("generations", _numbered_lines(path), path, size_hint=path.stat().st_size // 1000)
+
+
+def in_memory(records: Sequence[GenerationRecord]) -> Source:
+    """Records already in memory (what `evalgen run` just generated)."""
+    return Source("records", records, size_hint=len(records))
+
+
+def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    # Split on "\n" only (as `records.jsonl_lines`): json.dumps leaves U+2028/U+2029 raw inside strings.
+    with path.open(encoding="utf-8", newline="\n") as handle:
+        for number, raw in enumerate(handle, 1):
+            if raw.strip():
+                yield number, raw
+
+
+@dataclass
+class _SuiteTally:
+    n: int = 0
+    stops: Counter[str] = field(default_factory=Counter)
+    tokens: int = 0
+    flags: Counter[str] = field(default_factory=Counter)
+    judged: int = 0
+    correct: int = 0
+
+
+@dataclass
+class Tally:
+    """What the summary table and run.json need, counted as lines go by (so nothing else is kept)."""
+
+    suites: dict[str, _SuiteTally] = field(default_factory=dict)
+    detectors: list[str] = field(default_factory=list)
+    scored: bool = False
+    lines: list[ScoreLine] | None = None
+    """The score lines themselves, only when asked for (`keep_lines=True`: a run's records in memory)."""
+
+    @property
+    def records(self) -> int:
+        return sum(s.n for s in self.suites.values())
+
+    def add(self, suite: str, stop_reason: str, n_tokens: int, flags: dict[str, bool] | None,
+            task_correct: bool | None) -> None:
+        entry = self.suites.get(suite)
+        if entry is None:
+            entry = self.suites[suite] = _SuiteTally()
+        entry.n += 1
+        entry.stops[stop_reason] += 1
+        entry.tokens += n_tokens
+        if flags is not None:
+            self.scored = True
+            if not self.detectors:
+                self.detectors = list(flags)
+            for name, flagged in flags.items():
+                entry.flags[name] += flagged
+            if task_correct is not None:
+                entry.judged += 1
+                entry.correct += task_correct
+
+    def counts(self) -> dict[str, Any]:
+        """run.json's `counts`: records and stop reasons (in first-seen order, as `runner.count`)."""
+        stops: Counter[str] = Counter()
+        for entry in self.suites.values():
+            stops.update(entry.stops)
+        return {"records": self.records, "stop_reasons": dict(stops)}
+
+    def table(self) -> str:
+        """A short per-suite table: count, stop reasons, mean output length, flagged outputs per detector
+        and old-task accuracy."""
+        from evalgen.compare_output import grid
+
+        reasons = [r for r in STOP_REASONS if any(s.stops.get(r) for s in self.suites.values())]
+        header = ["suite", "n", *reasons, "mean tokens", *self.detectors, *(["task acc"] if self.scored else [])]
+        rows = []
+        for suite, s in sorted(self.suites.items()):
+            row = [suite, str(s.n), *(str(s.stops.get(r, 0)) for r in reasons), f"{s.tokens / s.n:.1f}"]
+            row += [str(s.flags.get(d, 0)) for d in self.detectors]
+            if self.scored:
+                row.append(f"{100 * s.correct / s.judged:.0f}%" if s.judged else "-")
+            rows.append(row)
+        return "\n".join(grid(header, rows, indent="", left=1))
+
+
+class _Scorer:
+    """Scores chunks: the same code in the parent (one process) and in every worker."""
+
+    def __init__(self, kind: Kind, path: Path | None, ctx: DetectorContext, scorers: ScorerOptions) -> None:
+        self.kind, self.path, self.ctx, self.scorers = kind, path, ctx, scorers
+        self.detectors = list(DETECTORS.items())
+        self.default_suite = path.stem if path is not None else ""
+
+    def record(self, item: Any) -> GenerationRecord:
+        if self.kind == "records":
+            return item  # type: ignore[no-any-return]
+        number, raw = item
+        where = f"{self.path}:{number}"
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            if self.kind == "external":
+                raise ProbeError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            raise RunFolderError(f"{where}: not valid JSON ({exc.msg}); fix or delete that line") from None
+        if self.kind == "external":
+            return _record_from_line(data, where, self.default_suite)
+        try:
+            return GenerationRecord.from_dict(data)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise RunFolderError(f"{where}: not a valid generation record ({exc})") from None
+
+    def chunk(self, items: Sequence[Any]) -> list[tuple[str | None, str, tuple[Any, ...]]]:
+        """(generation JSON line or None, score JSON line, tally entry) per item, in order."""
+        out = []
+        dumps, ctx, scorers = json.dumps, self.ctx, self.scorers
+        for item in items:
+            r = self.record(item)
+            findings = {name: detect(r, ctx) for name, detect in self.detectors}
+            flags = {name: f.flagged for name, f in findings.items()}
+            task = score_task(r, scorers)
+            correct = None if task is None else not task.flagged
+            line: dict[str, Any] = {
+                "id": r.probe_id, "suite": r.suite, "sample": r.sample, "flags": flags,
+                "findings": {name: _finding_dict(f) for name, f in findings.items()},
+                "task_correct": correct,
+            }
+            if task is not None:
+                line["task"] = _finding_dict(task)
+            # A record's __dict__ is asdict(record) without the deep copy: same keys, same order.
+            generation = dumps(r.__dict__, ensure_ascii=False) if self.kind == "external" else None
+            out.append((generation, dumps(line, ensure_ascii=False),
+                        (r.suite, r.stop_reason, r.n_output_tokens, flags, correct)))
+        return out
+
+
+_WORKER: _Scorer | None = None
+
+
+def _worker_init(scorer: _Scorer) -> None:
+    global _WORKER
+    _WORKER = scorer
+    gc.freeze()  # the imported modules never need scanning again
+
+
+def _worker_chunk(items: Sequence[Any]) -> list[tuple[str | None, str, tuple[Any, ...]]]:
+    assert _WORKER is not None
+    return _WORKER.chunk(items)
+
+
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _scored(scorer: _Scorer, chunks: Iterator[list[Any]], jobs: int) -> Iterator[list[tuple[str | None, str, Any]]]:
+    """Scored chunks in input order: in this process, or over `jobs` workers with a bounded window."""
+    if jobs <= 1:
+        yield from map(scorer.chunk, chunks)
+        return
+    # forkserver: workers start from a clean process (no torch threads or open model inherited by fork)
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init, initargs=(scorer,)) as pool:
+        window: deque[Future[list[tuple[str | None, str, Any]]]] = deque()
+        try:
+            for chunk in chunks:
+                window.append(pool.submit(_worker_chunk, chunk))
+                if len(window) >= 2 * jobs:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+        finally:
+            for pending in window:
+                pending.cancel()
+
+
+def score_stream(
+    source: Source,
+    folder: str | Path,
+    ctx: DetectorContext,
+    scorers: ScorerOptions | None = None,
+    *,
+    jobs: int | None = None,
+    keep_lines: bool = False,
+    scores_name: str = "scores.jsonl",
+) -> Tally:
+    """Score every record of `source` into `folder/scores.jsonl` (and, for an outside file, write the
+    imported records to `folder/generations.jsonl`); return the tally (with the lines if `keep_lines`).
+
+    `jobs`: worker processes (None: all cores; small inputs run in this process either way). Files are
+    written beside their final names and moved into place only when every record is scored, so a bad line
+    (an error naming file:line) or an interrupt leaves what was there before untouched.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    scorer = _Scorer(source.kind, source.path, ctx, scorers or ScorerOptions())
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ProbeError(f"--jobs {jobs}: must be at least 1 (or leave it out for all cores)")
+    if source.size_hint is not None:
+        jobs = max(1, min(jobs, source.size_hint // MIN_PER_WORKER))
+    targets = [folder / scores_name] + ([folder / "generations.jsonl"] if source.kind == "external" else [])
+    temps = [t.with_name(t.name + ".part") for t in targets]
+    tally = Tally(lines=[] if keep_lines else None)
+    handles = [t.open("w", encoding="utf-8", newline="\n") for t in temps]
+    try:
+        scores_out = handles[0]
+        generations_out = handles[1] if len(handles) > 1 else None
+        for results in _scored(scorer, _chunks(source.items, CHUNK), jobs):
+            scores_out.write("".join(score + "\n" for _, score, _ in results))
+            if generations_out is not None:
+                generations_out.write("".join(f"{generation}\n" for generation, _, _ in results))
+            for *_, entry in results:
+                tally.add(*entry)
+            if tally.lines is not None:
+                tally.lines.extend(ScoreLine.from_dict(json.loads(score)) for _, score, _ in results)
+        for handle in handles:
+            handle.close()
+        if source.kind == "external" and tally.records == 0:
+            raise ProbeError(f"{source.path}: no generations in the file")
+        for temp, target in zip(temps, targets, strict=True):
+            os.replace(temp, target)
+    finally:
+        for handle, temp in zip(handles, temps, strict=True):
+            handle.close()
+            temp.unlink(missing_ok=True)
+    return tally
