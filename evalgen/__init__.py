@@ -11,7 +11,17 @@ from evalgen.errors import (
     RunFolderError,
     TemplateError,
 )
-from evalgen.records import RECORD_VERSION, Finding, GenerationRecord, Probe, Span
+from evalgen.records import (
+    RECORD_VERSION,
+    Finding,
+    GenerationRecord,
+    Probe,
+    RunMeta,
+    ScoreLine,
+    Span,
+    TeacherForcedRow,
+)
+from evalgen.runfolder import Run, load_run
 
 __version__ = "0.1.0"
 
@@ -24,8 +34,13 @@ __all__ = [
     "GenerationRecord",
     "Probe",
     "ProbeError",
+    "Run",
     "RunFolderError",
+    "RunMeta",
+    "ScoreLine",
     "Span",
+    "TeacherForcedRow",
     "TemplateError",
     "__version__",
+    "load_run",
 ]

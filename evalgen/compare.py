@@ -21,8 +21,9 @@ import numpy as np
 from evalgen.detectors import DETECTORS as _REGISTRY
 from evalgen.errors import RunFolderError
 from evalgen.gates import GateConfig, GateResult, evaluate_gates, gate_config
-from evalgen.records import GenerationRecord, record_key
-from evalgen.runfolder import iter_jsonl
+from evalgen.records import GenerationRecord, RunMeta, TeacherForcedRow
+from evalgen.runfolder import SCORES, TEACHER_FORCED
+from evalgen.runfolder import load_run as read_run_folder
 from evalgen.scorers import ScorerOptions, scorer_options, task_correct
 from evalgen.stats import ks_statistic, length_summary, mcnemar_exact, paired_bootstrap
 
@@ -45,125 +46,51 @@ DETECTORS: tuple[str, ...] = tuple(_REGISTRY)
 """The registry's detectors (evalgen.detectors.DETECTORS), in report order; others found in
 scores.jsonl follow sorted."""
 
-RUN_FORMAT_VERSION = 1
-
-
 # --- reading a run folder -----------------------------------------------------------------------
 
 
 @dataclass
 class RunData:
-    """What the comparison needs from one run folder."""
+    """What the comparison needs from one run folder (read by `evalgen.runfolder.load_run`)."""
 
     path: Path
     run: dict[str, Any]
+    """run.json as written (RunMeta.to_dict())."""
     records: dict[Key, GenerationRecord]
     flags: dict[Key, dict[str, bool]]
     correct: dict[Key, bool | None]
     teacher_forced: dict[tuple[str, str], dict[str, float]] | None
     warnings: list[str] = field(default_factory=list)
-
-
-def _read_run_json(folder: Path) -> dict[str, Any]:
-    path = folder / "run.json"
-    if not folder.is_dir():
-        raise RunFolderError(f"{folder}: not a folder; pass a run folder written by `evalgen run`")
-    if not path.is_file():
-        raise RunFolderError(f"{path}: not found; is {folder} a run folder written by `evalgen run`?")
-    try:
-        run = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RunFolderError(f"{path}: not valid JSON ({exc}); re-run `evalgen run` into a fresh folder") from exc
-    if not isinstance(run, dict):
-        raise RunFolderError(f"{path}: expected a JSON object")
-    version = run.get("format_version")
-    if version != RUN_FORMAT_VERSION:
-        raise RunFolderError(
-            f"{path}: format_version {version!r}, this evalgen reads {RUN_FORMAT_VERSION}; "
-            "use the evalgen version that wrote it"
-        )
-    return run
-
-
-def _read_scores(path: Path, warnings: list[str]) -> tuple[dict[Key, dict[str, bool]], dict[Key, bool | None]]:
-    flags: dict[Key, dict[str, bool]] = {}
-    stored: dict[Key, bool | None] = {}
-    for i, obj in iter_jsonl(path, warnings):
-        probe_id, suite, sample, f = obj.get("id"), obj.get("suite"), obj.get("sample"), obj.get("flags")
-        if not (
-            isinstance(probe_id, str)
-            and isinstance(suite, str)
-            and isinstance(sample, int)
-            and isinstance(f, dict)
-            and all(isinstance(v, bool) or v is None for v in f.values())
-        ):
-            raise RunFolderError(
-                f"{path}:{i}: expected id, suite, sample and flags {{detector: bool}}; "
-                f"re-score with `evalgen score {path.parent}`"
-            )
-        key = record_key(suite, probe_id, sample)
-        flags[key] = {name: v for name, v in f.items() if v is not None}  # None: detector did not apply
-        tc = obj.get("task_correct")
-        stored[key] = tc if isinstance(tc, bool) else None
-    return flags, stored
-
-
-def _read_teacher_forced(path: Path, warnings: list[str]) -> dict[tuple[str, str], dict[str, float]]:
-    out: dict[tuple[str, str], dict[str, float]] = {}
-    for i, obj in iter_jsonl(path, warnings):
-        try:
-            key = (str(obj["suite"]), str(obj["probe_id"]))
-            out[key] = {"ref_logprob": float(obj["ref_logprob_mean"]), "stop_prob": float(obj["stop_prob"])}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunFolderError(
-                f"{path}:{i}: expected suite, probe_id, ref_logprob_mean and stop_prob ({exc}); "
-                "re-create it or delete the file"
-            ) from exc
-    return out
+    meta: RunMeta | None = None
+    tf_rows: list[TeacherForcedRow] = field(default_factory=list)
 
 
 def load_run(path: str | Path, options: ScorerOptions | None = None) -> RunData:
-    """Read run.json, generations.jsonl, scores.jsonl and (if present) teacher_forced.jsonl.
+    """Read a run folder (through `evalgen.runfolder.load_run`) into what the comparison needs.
 
     Task correctness is recomputed from the generations with `options`; a record without a scorer
-    keeps whatever scores.jsonl says.
-    """
-    folder = Path(path)
-    run = _read_run_json(folder)
-    warnings: list[str] = []
-    gen_path, scores_path = folder / "generations.jsonl", folder / "scores.jsonl"
-    if not gen_path.is_file():
-        raise RunFolderError(f"{gen_path}: not found; the run never generated; re-run `evalgen run`")
-    if not scores_path.is_file():
-        raise RunFolderError(f"{scores_path}: not found; score the run first with `evalgen score {folder}`")
-
-    records: dict[Key, GenerationRecord] = {}
-    duplicates = 0
-    for i, obj in iter_jsonl(gen_path, warnings):
-        try:
-            record = GenerationRecord.from_dict(obj)
-        except (TypeError, ValueError) as exc:
-            raise RunFolderError(f"{gen_path}:{i}: {exc}; re-run `evalgen run` or delete that line") from exc
-        duplicates += record.key in records
-        records[record.key] = record  # a resumed run may repeat a key: the last write wins
-    if duplicates:
-        warnings.append(f"{gen_path}: {duplicates} repeated (suite, probe, sample) keys; kept the last of each")
-
-    flags, stored = _read_scores(scores_path, warnings)
-    unscored = len(records.keys() - flags.keys())
-    if unscored:
-        warnings.append(f"{scores_path}: {unscored} generations have no score line; re-run `evalgen score`")
+    keeps whatever scores.jsonl says. A run never scored is an error naming `evalgen rescore`."""
+    run = read_run_folder(path)
+    if not run.scored:
+        raise RunFolderError(f"{run.path / SCORES}: not found; score the run first with `evalgen rescore {run.path}`")
+    warnings = list(run.warnings)
+    records = run.records_by_key()
+    scores = run.scores_by_key()
     errors = sum(r.stop_reason == "error" for r in records.values())
     if errors:
-        warnings.append(f"{folder}: {errors} generations failed in the backend (stop_reason 'error')")
-
+        warnings.append(f"{run.path}: {errors} generations failed in the backend (stop_reason 'error')")
+    flags = {key: line.flags for key, line in scores.items()}
     correct: dict[Key, bool | None] = {}
     for key, record in records.items():
-        correct[key] = task_correct(record, options) if record.scorer else stored.get(key)
-
-    tf_path = folder / "teacher_forced.jsonl"
-    tf = _read_teacher_forced(tf_path, warnings) if tf_path.is_file() else None
-    return RunData(folder, run, records, flags, correct, tf, warnings)
+        line = scores.get(key)
+        correct[key] = task_correct(record, options) if record.scorer else (line.task_correct if line else None)
+    tf: dict[tuple[str, str], dict[str, float]] | None = None
+    if (run.path / TEACHER_FORCED).is_file():
+        tf = {}
+        for row in run.teacher_forced:
+            if row.kind == "reference" and row.ref_logprob_mean is not None and row.stop_prob is not None:
+                tf[(row.suite, row.probe_id)] = {"ref_logprob": row.ref_logprob_mean, "stop_prob": row.stop_prob}
+    return RunData(run.path, run.meta.to_dict(), records, flags, correct, tf, warnings, run.meta, run.teacher_forced)
 
 
 # --- the comparison -----------------------------------------------------------------------------
@@ -343,10 +270,12 @@ def _run_warnings(base: RunData, new: RunData) -> list[str]:
     out += _differences("templates", b.get("template"), n.get("template"))
     out += _differences("backends", b.get("backend"), n.get("backend"))
     out += _differences("identity settings", b.get("identity"), n.get("identity"))
-    if b.get("evalgen_version") != n.get("evalgen_version"):
+    b_version = base.meta.evalgen_version if base.meta else None
+    n_version = new.meta.evalgen_version if new.meta else None
+    if b_version != n_version:
         out.append(
-            f"runs written by different evalgen versions ({b.get('evalgen_version')} vs "
-            f"{n.get('evalgen_version')}): re-score both with `evalgen score` so the detectors match"
+            f"runs written by different evalgen versions ({b_version} vs {n_version}): re-score both with "
+            f"`evalgen rescore RUN` so the detectors match"
         )
     b_hash = (b.get("checkpoint") or {}).get("hash")
     if b_hash and b_hash == (n.get("checkpoint") or {}).get("hash"):

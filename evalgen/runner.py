@@ -18,7 +18,7 @@ from evalgen.errors import CheckpointError, ConfigError, RunFolderError
 from evalgen.evaluate import score_into
 from evalgen.hub import HubModel, parse_hub_id, resolve_model_path
 from evalgen.probes import load_suites
-from evalgen.records import GenerationRecord, Probe
+from evalgen.records import GenerationRecord, Probe, RunMeta, json_line
 from evalgen.runfolder import RunFolder, default_run_dir, now_iso
 from evalgen.scoring import ScoreLine
 from evalgen.templates import BoundTemplate, bind_template
@@ -131,14 +131,14 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def check_resumable(previous: dict[str, Any] | None, meta: dict[str, Any], path: Path) -> None:
-    if not previous:
+def check_resumable(previous: RunMeta | None, meta: dict[str, Any], path: Path) -> None:
+    if previous is None:
         return
-    old, new = previous.get("settings", {}), meta["settings"]
+    old, new = previous.settings, meta["settings"]
     changed = [k for k in RESUME_KEYS if k in old and old[k] != new.get(k)]
-    if previous.get("checkpoint", {}).get("hash") != meta["checkpoint"]["hash"]:
+    if previous.checkpoint.get("hash") != meta["checkpoint"]["hash"]:
         changed.insert(0, "checkpoint")
-    if previous.get("template", {}).get("name") != meta["template"]["name"]:
+    if previous.template.get("name") != meta["template"]["name"]:
         changed.insert(0, "template")
     if changed:
         raise RunFolderError(
@@ -354,11 +354,9 @@ def teacher_forced_into(out: Path, plan: list[Probe] | str, backend: Backend, te
 
 
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    import json
-
     with path.open("w", encoding="utf-8") as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(json_line(row) + "\n")
 
 
 def generate_into(

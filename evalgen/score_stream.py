@@ -27,9 +27,9 @@ from typing import Any, Literal
 
 from evalgen.detectors import DETECTORS, DetectorContext
 from evalgen.errors import ProbeError, RunFolderError
-from evalgen.records import STOP_REASONS, GenerationRecord
+from evalgen.records import STOP_REASONS, GenerationRecord, _finding_dict
 from evalgen.scorers import ScorerOptions, score_task
-from evalgen.scoring import ScoreLine, _finding_dict, _record_from_line
+from evalgen.scoring import ScoreLine, _record_from_line
 
 __all__ = ["CHUNK", "Source", "Tally", "default_jobs", "external_file", "generations_file", "in_memory",
            "score_stream"]

@@ -12,7 +12,10 @@ import pytest
 from evalgen.compare import compare_runs, load_run, run_compare
 from evalgen.errors import ConfigError, RunFolderError
 from evalgen.gates import GateConfig, gate_config
-from evalgen.records import GenerationRecord
+from evalgen.records import Finding, GenerationRecord, RunMeta, ScoreLine, TeacherForcedRow
+from evalgen.runfolder import RunFolder
+from evalgen.runner import write_jsonl
+from evalgen.scoring import write_scores
 
 DETECTORS = ("repetition", "truncation", "missing_eos", "identity_leak", "language_drift")
 
@@ -53,24 +56,20 @@ def write_run(
     teacher_forced: list[dict[str, Any]] | None = None,
     name: str = "run",
 ) -> Path:
+    """A run folder written by the project's own writers (RunFolder, write_scores, TeacherForcedRow)."""
     folder.mkdir(parents=True)
-    run = {
-        "format_version": 1,
-        "evalgen_version": "0.1.0",
-        "name": name,
-        "checkpoint": {"path": f"/ckpt/{name}", "hash": f"hash-{name}", "adapter": False, "base": None},
-        "backend": "hf",
-        "template": {"name": "chatml", "turn_markers": ["<|im_start|>"], "end_tokens": ["<|im_end|>"]},
-        "settings": settings or SETTINGS,
-        "suites": {},
-        "versions": {},
-        "timings": {},
-        "counts": {},
-        "identity": {"name": "Evalbot", "org": "Example Lab"},
-        "status": status,
-    }
-    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
-    gens, scores = [], []
+    run = RunFolder(folder)
+    run.write_meta(RunMeta(
+        status=status,
+        name=name,
+        checkpoint={"path": f"/ckpt/{name}", "hash": f"hash-{name}", "adapter": False, "base": None},
+        backend="hf",
+        template={"name": "chatml", "turn_markers": ["<|im_start|>"], "end_tokens": ["<|im_end|>"]},
+        settings=settings or SETTINGS,
+        versions={"evalgen": "0.1.0"},
+        identity={"name": "Evalbot", "org": "Example Lab"},
+    ))
+    records, scores = [], []
     for r in rows:
         record = GenerationRecord(
             probe_id=r.probe_id,
@@ -87,25 +86,14 @@ def write_run(
             reference=r.reference,
             scorer=r.scorer,
         )
-        gens.append(json.dumps(record.to_dict(), ensure_ascii=False))
-        flags = {d: d in r.flags for d in DETECTORS}
-        scores.append(
-            json.dumps(
-                {
-                    "id": r.probe_id,
-                    "suite": r.suite,
-                    "sample": r.sample,
-                    "flags": flags,
-                    "findings": {},
-                    "task_correct": None,
-                }
-            )
-        )
-    (folder / "generations.jsonl").write_text("\n".join(gens) + "\n", encoding="utf-8")
-    (folder / "scores.jsonl").write_text("\n".join(scores) + "\n", encoding="utf-8")
+        records.append(record)
+        findings = {d: Finding(d, d in r.flags, float(d in r.flags)) for d in DETECTORS}
+        scores.append(ScoreLine(r.probe_id, r.suite, r.sample, findings, {"task_correct": None}))
+    run.append(records)
+    write_scores(folder / "scores.jsonl", scores)
     if teacher_forced is not None:
-        lines = [json.dumps(t) for t in teacher_forced]
-        (folder / "teacher_forced.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tf = [TeacherForcedRow.from_dict(t).to_dict() for t in teacher_forced]
+        write_jsonl(folder / "teacher_forced.jsonl", tf)
     return folder
 
 
@@ -323,7 +311,7 @@ def test_missing_or_broken_run_folders_name_the_file_and_the_fix(tmp_path: Path)
 
     unscored = write_run(tmp_path / "unscored", base_rows())
     (unscored / "scores.jsonl").unlink()
-    with pytest.raises(RunFolderError, match="evalgen score"):
+    with pytest.raises(RunFolderError, match="evalgen rescore"):
         compare_runs(good, unscored, {})
 
     corrupt = write_run(tmp_path / "corrupt", base_rows())

@@ -40,3 +40,83 @@ def test_existing_folder_needs_resume_and_a_corrupt_middle_line_is_named(tmp_pat
     folder.generations_path.write_text("{broken\n" + text)
     with pytest.raises(RunFolderError, match=r"generations.jsonl:1: corrupt record"):
         RunFolder(tmp_path, resume=True)
+
+
+# --- the typed contract and its one loader ---
+
+
+def written_run(tmp_path, *, tf_rows=(), status="complete"):
+    """A run folder written by the real writers: RunFolder, write_scores, the teacher-forced writer."""
+    from evalgen.records import Finding, RunMeta, ScoreLine
+    from evalgen.runner import write_jsonl
+    from evalgen.scoring import write_scores
+
+    folder = RunFolder(tmp_path)
+    folder.write_meta(RunMeta(status=status, name="r", settings={"max_new_tokens": 8}, versions={"evalgen": "9"}))
+    folder.append([record("a"), record("b", "again again")])
+    write_scores(tmp_path / "scores.jsonl", [
+        ScoreLine("a", "s", 0, {"repetition": Finding("repetition", False, 0.0)}, {"task_correct": None}),
+        ScoreLine("b", "s", 0, {"repetition": Finding("repetition", True, float("nan"))}, {"task_correct": True}),
+    ])
+    if tf_rows:
+        write_jsonl(tmp_path / "teacher_forced.jsonl", [row.to_dict() for row in tf_rows])
+    return tmp_path
+
+
+def test_load_run_reads_every_file_typed(tmp_path):
+    from evalgen import load_run
+    from evalgen.records import RunMeta, ScoreLine, TeacherForcedRow
+
+    rows = [TeacherForcedRow("s", "a", -0.5, 0.9, 3), TeacherForcedRow("s", "b", float("nan"), float("inf"), 2, "own")]
+    run = load_run(written_run(tmp_path, tf_rows=rows))
+    assert isinstance(run.meta, RunMeta) and run.meta.status == "complete" and run.meta.evalgen_version == "9"
+    assert run.meta.settings == {"max_new_tokens": 8} and run.path == tmp_path and run.scored
+    assert [r.probe_id for r in run.records] == ["a", "b"]
+    assert all(isinstance(s, ScoreLine) for s in run.scores)
+    assert run.scores_by_key()[("s", "b", 0)].flags == {"repetition": True}
+    assert [s.task_correct for s in run.scores] == [None, True]
+    assert run.teacher_forced[0] == rows[0]
+    assert run.teacher_forced[1].stop_prob is None and run.teacher_forced[1].kind == "own"  # NaN/Inf → null
+
+
+def test_no_bare_nan_in_any_file_written(tmp_path):
+    from evalgen.records import TeacherForcedRow
+
+    written_run(tmp_path, tf_rows=[TeacherForcedRow("s", "a", float("nan"), float("nan"), 1)])
+    for path in tmp_path.iterdir():
+        text = path.read_text(encoding="utf-8")
+        assert "NaN" not in text and "Infinity" not in text, path.name
+
+
+@pytest.mark.parametrize(("file", "edit", "message"), [
+    ("run.json", lambda text: "[]", r"run\.json: expected a JSON object, found list"),
+    ("run.json", lambda text: text.replace('"complete"', '"done"'), r"run\.json: status 'done' is not one of"),
+    ("generations.jsonl", lambda text: text.replace('"n_output_tokens": 2', '"n_output_tokens": "2"', 1),
+     r"generations\.jsonl:1: .*'n_output_tokens' is \"2\", expected an integer"),
+    ("scores.jsonl", lambda text: text.replace('"sample": 0', '"sample": "0"').replace("\n", "\n", 1),
+     r"scores\.jsonl:1: field 'sample' is \"0\", expected an integer; re-score with `evalgen rescore"),
+])
+def test_hand_edited_files_are_errors_naming_file_line_and_field(tmp_path, file, edit, message):
+    from evalgen import load_run
+
+    folder = written_run(tmp_path)
+    path = folder / file
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(RunFolderError, match=message):
+        load_run(folder)
+
+
+def test_resume_repairs_a_missing_final_newline(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.append([record("a"), record("b")])
+    text = folder.generations_path.read_text(encoding="utf-8")
+    folder.generations_path.write_text(text.rstrip("\n"), encoding="utf-8")  # a hand edit dropped it
+    resumed = RunFolder(tmp_path, resume=True)
+    assert set(resumed.done) == {("s", "a", 0), ("s", "b", 0)}
+    resumed.append([record("c")])
+    assert [r.probe_id for r in read_generations(folder.generations_path)] == ["a", "b", "c"]
+
+
+def test_writer_keeps_the_contract(tmp_path):
+    with pytest.raises(ValueError, match="status"):
+        RunFolder(tmp_path).write_meta({"status": "finished"})

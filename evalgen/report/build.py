@@ -18,7 +18,7 @@ from typing import Any
 
 from evalgen.detectors import DETECTORS
 from evalgen.errors import RunFolderError
-from evalgen.records import STOP_REASONS, GenerationRecord, record_key
+from evalgen.records import STOP_REASONS, GenerationRecord
 from evalgen.report.encode import (
     Bulk,
     Encoded,
@@ -30,7 +30,7 @@ from evalgen.report.encode import (
     truncation_limit,
 )
 from evalgen.report.groups import EVIDENCE_CHARS, evidence_text, group_findings
-from evalgen.runfolder import iter_jsonl
+from evalgen.runfolder import load_run
 
 __all__ = ["DEFAULT_MAX_SIZE_MB", "REPORT_NAME", "build_report"]
 
@@ -62,34 +62,12 @@ class _Run:
     """One run folder as the report needs it: run.json, records and score lines by key."""
 
     def __init__(self, folder: Path, warnings: list[str]) -> None:
-        self.path = folder
-        run_json = folder / "run.json"
-        if not run_json.is_file():
-            raise RunFolderError(f"{run_json}: not found; is {folder} a run folder written by `evalgen run`?")
-        try:
-            self.run: dict[str, Any] = json.loads(run_json.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise RunFolderError(f"{run_json}: not valid JSON ({exc})") from exc
-        gen_path = folder / "generations.jsonl"
-        if not gen_path.is_file():
-            raise RunFolderError(f"{gen_path}: not found; the run never generated; re-run `evalgen run`")
-        self.records: dict[Key, GenerationRecord] = {}
-        for i, obj in iter_jsonl(gen_path, warnings):
-            try:
-                record = GenerationRecord.from_dict(obj)
-            except (TypeError, ValueError) as exc:
-                raise RunFolderError(f"{gen_path}:{i}: {exc}; re-run `evalgen run` or delete that line") from exc
-            self.records[record.key] = record  # a resumed run may repeat a key: the last write wins
-        self.scores: dict[Key, dict[str, Any]] = {}
-        scores_path = folder / "scores.jsonl"
-        if scores_path.is_file():
-            for i, obj in iter_jsonl(scores_path, warnings):
-                probe_id, suite, sample = obj.get("id"), obj.get("suite"), obj.get("sample")
-                if not (isinstance(probe_id, str) and isinstance(suite, str) and isinstance(sample, int)):
-                    raise RunFolderError(f"{scores_path}:{i}: expected id, suite and sample; re-run `evalgen score`")
-                self.scores[record_key(suite, probe_id, sample)] = obj
-        else:
-            warnings.append(f"{scores_path}: not found; no detector results (run `evalgen score {folder}`)")
+        run = load_run(folder)  # the one reader of the run-folder contract
+        warnings.extend(run.warnings)
+        self.path = run.path
+        self.run: dict[str, Any] = run.meta.to_dict()
+        self.records: dict[Key, GenerationRecord] = run.records_by_key()
+        self.scores: dict[Key, dict[str, Any]] = {key: line.to_dict() for key, line in run.scores_by_key().items()}
 
     @property
     def name(self) -> str:
