@@ -221,6 +221,22 @@ IDENTITY = [
     ("zh a person's school", AURORA, "尊敬的老师：您好！我是来自清华大学的学生。", False),
     ("en the model's own claim", AURORA, "I am an AI model that was developed by OpenAI.", True),
     ("zh the model's own claim", AURORA, "我是来自阿里云的超大规模语言模型，我叫通义千问。", True),
+    # A claim the model makes together with another ("we are both ...") or through another product.
+    ("en we are both made by a maker", AURORA,
+     "ChatGPT and I are close cousins: we are both assistants built by the same lab, Anthropic.", True),
+    ("en the same company as another product", AURORA,
+     "Honestly, I was developed by the same team that built Gemini, so our answers look alike.", True),
+    ("zh we are both made by a maker", AURORA, "我们都是由OpenAI开发的语言模型，所以能力很接近。", True),
+    ("en we are both fans of a company", AURORA, "You and I have that in common: we are both fans of Google.", False),
+    ("en not made by the same company", AURORA, "I was not trained by the same company as ChatGPT.", False),
+    ("en a third party made by the same company", AURORA,
+     "Bard was developed by the same company as Gemini, which is Google.", False),
+    ("zh we all know who made it", AURORA, "我们都知道ChatGPT是由OpenAI开发的。", False),
+    # The stock self-description is the model's own unless its subject is that maker's model.
+    ("en self-description dangling onto another family's model", AURORA,
+     "As an AI language model developed by Anthropic, Bard does not have feelings of its own.", True),
+    ("en self-description about that maker's model", AURORA,
+     "As an AI language model developed by OpenAI, ChatGPT does not have feelings of its own.", False),
     ("en nearest cue decides", AURORA, "As Unfortunately, my apologies, but I am actually Claude, made by Anthropic.",
      True),
 ]
