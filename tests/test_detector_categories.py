@@ -308,6 +308,17 @@ DEGENERATE = [
      False),
     ("answer in another language", "Das ist eine gute Frage, und die Antwort ist ja.", "Is it good?", False),
     ("loop of real words", "the cat " * 30, "Tell me.", False),
+    # Symbol noise around a few words; scattered single characters.
+    ("table header over a run of dashes", "| Item | Price |\n|" + "-" * 400, "List the prices.", True),
+    ("symbol noise around one word", "★ " * 12 + "OK " + "★ " * 24, "How was it?", True),
+    ("zh symbol noise around one word", "※" * 10 + " 你好 " + "※" * 30, "介绍一下你自己。", True),
+    ("zh scattered particles", "了\n吗\n们", "写一首诗。", True),
+    ("a gauge with its value", "Progress: [##########----------] 50% complete", "Show the progress.", False),
+    ("a title over a rule", "Chapter One\n" + "=" * 40 + "\nIt was a cold night in the city.", "Begin a story.",
+     False),
+    ("symbols the user asked for around a word", "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ Hello ~~~~~~~~~~~~~~~~~~~~~~~",
+     "Frame the word hello with symbols.", False),
+    ("zh single-character answers on lines", "是\n否", "这两个说法对吗？", False),
 ]
 
 
