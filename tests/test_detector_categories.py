@@ -151,6 +151,28 @@ TRUNCATION = [
     ("zh list cut mid-item", "列出步骤。", "1. 烧开水。\n2. 放入面条。\n3. 搅拌大约十分钟，然后把", True),
     ("zh cut mid-sentence", "介绍一下。",
      "是的，GitHub的用户群体比GitLab更广泛。GitHub是一个全球性的平台，拥有数百", True),
+    # A few words into a new sentence of the same paragraph: cut; a closing phrase lacking its period,
+    # an attribution after a quote, a hashtag: complete.
+    ("en a few words into a new sentence", "Tell me about the museum.",
+     "The museum opened in 1902 and was rebuilt after the war by the city council. Today it holds over two "
+     "million objects. Its collection", True),
+    ("zh a few characters into a new sentence", "介绍一下这座博物馆。",
+     "这座博物馆建于1902年，战后由市政府重新修建。如今馆内收藏了两百多万件文物。馆", True),
+    ("en closing phrase lacking its period", "How do I install it?",
+     "Run the installer and restart the computer when it asks you to. That covers the installation steps for "
+     "both systems. If you have any other questions, just ask me anytime", False),
+    ("zh closing phrase lacking its period", "怎么安装？",
+     "运行安装程序，按提示重启电脑。这就是全部步骤，按顺序操作即可完成安装。如果您还有其他疑问，可以随时联系我", False),
+    ("en attribution after a quote", "Give me a quote about imagination.",
+     "\"Imagination is more important than knowledge, for knowledge is limited to all we now know and "
+     "understand.\" - Albert Einstein", False),
+    ("en a hashtag after the last sentence", "Write a tweet about Monday.",
+     "Start the week with a thirty minute run and some gentle stretching before work. #MotivationMonday", False),
+    # Code that began without its opening fence, closed by the only fence, then prose: not an open block.
+    ("en stray closing fence", "Write a function that adds two numbers.",
+     "def add(a, b):\n    return a + b\n```\nThis function adds two numbers and returns their sum.", False),
+    ("en unclosed code block after prose", "Write a function that adds two numbers.",
+     "Here is the function:\n```\ndef add(a, b):\n    return a + b\n\nThis function adds two numbers.", True),
 ]
 
 
@@ -167,6 +189,52 @@ def test_a_loop_running_to_the_end_is_not_a_cut_sentence() -> None:
     check("missing_eos", rec(loop, stop="unknown"), True)
     check("repetition", rec(loop, stop="unknown"), True)
     check("truncation", rec(loop, stop="eos"), True)
+
+
+GROWING_STRUCT = "struct state {\n" + "".join(
+    f"  atomic_int waiting_timeout{'_clear' * (i // 4 + 1)}_{field};\n"
+    for i, field in enumerate(["set", "done", "next", "mask"] * 6)
+) + "  atomic_int"
+BLOCKS_WITH_A_COUNTER = "```csharp\nclass Solver\n{\n    void Run()\n    {\n" + "".join(
+    f"        // Define the list of cities in the order they appear in solution {i}\n"
+    f"        List<int> cityOrder{i} = new List<int>();\n\n"
+    f"        // Define the list of distances in the order they appear in solution {i}\n"
+    f"        List<int> distanceOrder{i} = new List<int>();\n\n" for i in range(1, 9)
+) + "        // Define the list of cities in the order they appear in the"
+LIST_COMING_BACK_ZH = "适合夏天吃的水果有：\n" + "".join(
+    f"{i}. {fruit}\n" for i, fruit in enumerate(
+        ["西瓜：清甜多汁，是解暑的首选", "葡萄：酸甜可口，富含多种维生素", "西瓜：清甜多汁，是夏天最受欢迎的水果之一",
+         "桃子：果肉细腻，香气非常浓郁", "西瓜：清甜多汁，冰镇以后更加爽口"] * 9, start=1)
+) + "46. 西瓜：清甜多汁，是夏天"
+HEALTHY_CUT = (
+    "The committee reviewed the proposal in March and asked for a revised budget. The second draft moved "
+    "two positions from the central office to the field teams, cut travel by a third and added a small fund "
+    "for training. After a long debate the members approved it with one change: the training fund would be "
+    "reviewed after a year. The director thanked the staff for their patience and said that the first field "
+    "teams would start in the autumn, once the new offices in the northern districts had been equipped and "
+    "the local partners had signed their agreements. Several members asked how the results would be measured, "
+    "and the director promised a short report every quarter with the number of visits, the waiting times and "
+    "the cost per case, compared with the year before the change. The chair closed the session by reminding "
+    "everyone that the budget for the following year would depend on these first results and on the"
+)
+
+
+@pytest.mark.parametrize("name,prompt,output,runaway", [
+    ("en struct fields that grow until the cut", "Write the C struct.", GROWING_STRUCT, True),
+    ("en code blocks repeating with a counter until the cut", "Write the solver.", BLOCKS_WITH_A_COUNTER, True),
+    ("zh a list that keeps coming back to one item until the cut", "列出适合夏天的水果。", LIST_COMING_BACK_ZH, True),
+    ("en a run of symbols until the cut", "Solve the puzzle.", "Here is the grid:\n\n" + "| " * 200, True),
+    ("zh a run of one character until the cut", "讲个笑话。", "好的，这是一个笑话：\n\n" + "哈" * 150, True),
+    ("en a healthy paragraph cut by a limit", "Summarise the meeting.", HEALTHY_CUT, False),
+    ("en a table's rule row at the end", "Make a table.", "| Name | Notes |\n|" + "-" * 120 + "|" + "-" * 120,
+     False),
+])
+def test_a_text_that_runs_away_to_its_cut(name: str, prompt: str, output: str, runaway: bool) -> None:
+    """No finish reason and a tail that runs on through near-copies or a run of a few characters until the
+    cut: missing_eos (cut off by a limit), not a truncated answer; a healthy text cut mid-sentence is."""
+    check("missing_eos", rec(output, prompt, stop="unknown"), runaway)
+    if output.rstrip()[-1] not in "|-":
+        check("truncation", rec(output, prompt, stop="unknown"), not runaway)
 
 
 # ---------------------------------------------------------------- missing_eos
@@ -221,6 +289,22 @@ IDENTITY = [
     ("zh a person's school", AURORA, "尊敬的老师：您好！我是来自清华大学的学生。", False),
     ("en the model's own claim", AURORA, "I am an AI model that was developed by OpenAI.", True),
     ("zh the model's own claim", AURORA, "我是来自阿里云的超大规模语言模型，我叫通义千问。", True),
+    # A claim the model makes together with another ("we are both ...") or through another product.
+    ("en we are both made by a maker", AURORA,
+     "ChatGPT and I are close cousins: we are both assistants built by the same lab, Anthropic.", True),
+    ("en the same company as another product", AURORA,
+     "Honestly, I was developed by the same team that built Gemini, so our answers look alike.", True),
+    ("zh we are both made by a maker", AURORA, "我们都是由OpenAI开发的语言模型，所以能力很接近。", True),
+    ("en we are both fans of a company", AURORA, "You and I have that in common: we are both fans of Google.", False),
+    ("en not made by the same company", AURORA, "I was not trained by the same company as ChatGPT.", False),
+    ("en a third party made by the same company", AURORA,
+     "Bard was developed by the same company as Gemini, which is Google.", False),
+    ("zh we all know who made it", AURORA, "我们都知道ChatGPT是由OpenAI开发的。", False),
+    # The stock self-description is the model's own unless its subject is that maker's model.
+    ("en self-description dangling onto another family's model", AURORA,
+     "As an AI language model developed by Anthropic, Bard does not have feelings of its own.", True),
+    ("en self-description about that maker's model", AURORA,
+     "As an AI language model developed by OpenAI, ChatGPT does not have feelings of its own.", False),
     ("en nearest cue decides", AURORA, "As Unfortunately, my apologies, but I am actually Claude, made by Anthropic.",
      True),
 ]
@@ -292,6 +376,17 @@ DEGENERATE = [
      False),
     ("answer in another language", "Das ist eine gute Frage, und die Antwort ist ja.", "Is it good?", False),
     ("loop of real words", "the cat " * 30, "Tell me.", False),
+    # Symbol noise around a few words; scattered single characters.
+    ("table header over a run of dashes", "| Item | Price |\n|" + "-" * 400, "List the prices.", True),
+    ("symbol noise around one word", "★ " * 12 + "OK " + "★ " * 24, "How was it?", True),
+    ("zh symbol noise around one word", "※" * 10 + " 你好 " + "※" * 30, "介绍一下你自己。", True),
+    ("zh scattered particles", "了\n吗\n们", "写一首诗。", True),
+    ("a gauge with its value", "Progress: [##########----------] 50% complete", "Show the progress.", False),
+    ("a title over a rule", "Chapter One\n" + "=" * 40 + "\nIt was a cold night in the city.", "Begin a story.",
+     False),
+    ("symbols the user asked for around a word", "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ Hello ~~~~~~~~~~~~~~~~~~~~~~~",
+     "Frame the word hello with symbols.", False),
+    ("zh single-character answers on lines", "是\n否", "这两个说法对吗？", False),
 ]
 
 

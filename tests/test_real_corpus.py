@@ -115,16 +115,11 @@ STRONG_MAX_RATE = 0.003
 KNOWN_GAPS = {
     "repetition": "recall 0.75 (62/83): loops that drift or grow (struct fields, TOML headers, near-duplicate list "
                   "items until the cut) are missed; loosening the copy rule brings back patent-claim false flags",
-    "truncation": "precision 0.80 (85/106): complete last sentences lacking only their period in long paragraphs "
-                  "(Chinese ones above all), and loops cut off that the repetition detector misses",
-    "identity_leak": "recall 0.84 (21/25): claims without a cue of their own ('trained by the same company as "
-                     "ChatGPT', 'We are both based on GPT-3', 'language models trained by ..., Anthropic')",
-    "degenerate": "recall 0.75 (12/16): word salad in CJK characters and symbol noise around a few words",
 }
 """Detectors below the 0.9 target on the labeled samples, and why (docs/detectors.md)."""
 FLOORS = {
-    "repetition": (0.96, 0.74), "truncation": (0.79, 0.88), "missing_eos": (0.97, 0.90),
-    "language_drift": (0.96, 0.95), "degenerate": (0.95, 0.70), "identity_leak": (0.95, 0.80),
+    "repetition": (0.96, 0.74), "truncation": (0.92, 0.90), "missing_eos": (0.97, 0.97),
+    "language_drift": (0.96, 0.95), "degenerate": (0.95, 0.93), "identity_leak": (0.95, 0.95),
 }
 """(precision, recall) measured on the labeled samples, rounded down: a change may not fall below them."""
 STRONG_GAPS = {

@@ -5,8 +5,13 @@ Kinds (`details.kind`), the first that applies:
 - `template_tokens`: only special or template tokens (`<|im_end|>`, `</s>`, `<unk>`, `[PAD]`, `<0x0A>`,
   the context's end tokens and turn markers) and whitespace;
 - `empty` also covers outputs of invisible characters only (zero-width space, BOM);
-- `symbols`: no letter, digit or CJK character at all: punctuation, symbols, emoji. Symbols are an
-  answer when the user's turns ask for emoji, ASCII art, a drawing or symbols, or use emoji;
+- `symbols`: no letter, digit or CJK character at all: punctuation, symbols, emoji; or symbol noise
+  around a few words (at most `NOISE_MAX_WORDS` words, under `NOISE_MAX_SHARE` of the visible
+  characters, one symbol making half of them: a table header over thousands of dashes,
+  "❌ ❌ Letter? ❌ ❌"). Symbols are an answer when the user's turns ask for emoji, ASCII art, a
+  drawing or symbols, or use emoji;
+- `fragments`: scattered single characters, one per line, among them a Chinese particle that never
+  stands alone ("的\n社");
 - `garbage`: random-token garbage: at least `min_garbage_tokens` tokens, none of the common words
   and sentence marks that any running text has (`LANGUAGE_MARKS`: " the ", " and ", "的", "。", ". " …;
   text with two different ones is language), and at least `garbage_share` of the tokens are junk —
@@ -109,6 +114,47 @@ def _symbols_welcome(request: str) -> bool:
     return bool(_ART_REQUEST.search(request) or _EMOJI.search(request))
 
 
+_WORD = re.compile(r"[^\W_]+")
+_SPACE = re.compile(r"\s+")
+NOISE_MAX_WORDS = 4
+"""Symbol noise: at most this many words (runs of letters or digits)..."""
+NOISE_MAX_SHARE = 0.2
+"""...making less than this share of the visible characters, in an output of at least `NOISE_MIN_CHARS`..."""
+NOISE_MIN_CHARS = 30
+"""...of which one symbol makes at least half."""
+_PARTICLES = frozenset("的了着过们吗呢吧啊地得之所")
+"""Chinese characters that only attach to a word: alone, they are never an answer."""
+
+
+def _symbol_noise(text: str) -> float | None:
+    """The share of letters and digits among the visible characters when the output is symbols around at
+    most `NOISE_MAX_WORDS` words ("| Player | Overview |" over thousands of dashes, "❌ ❌ Letter? ❌"), else
+    None. The word count stops early, so running text costs a few matches."""
+    if len(text) < NOISE_MIN_CHARS:
+        return None
+    words = 0
+    letters = 0
+    for m in _WORD.finditer(text):
+        words += 1
+        if words > NOISE_MAX_WORDS:
+            return None
+        letters += len(m.group(0))
+    visible = len(text) - sum(len(m.group(0)) for m in _SPACE.finditer(text))
+    if visible < NOISE_MIN_CHARS or not words or letters >= NOISE_MAX_SHARE * visible:
+        return None
+    top = max(set(text) - set(" \t\r\n"), key=text.count)
+    if text.count(top) * 2 < visible:
+        return None  # a drawing or a gauge ("[#####-----] 50%"), not one symbol run on and on
+    return round(letters / visible, 4)
+
+
+def _fragments(text: str) -> bool:
+    """Scattered single characters, one per line, among them a particle that never stands alone ("的\n社")."""
+    tokens = text.split()
+    return 2 <= len(tokens) <= 8 and "\n" in text and all(len(t) == 1 for t in tokens) and \
+        any(t in _PARTICLES for t in tokens)
+
+
 def _found(kind: str, explanation: str, strength: float, text: str, details: dict) -> Finding:
     details["kind"] = kind
     details["strength"] = strength
@@ -138,6 +184,14 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
             return Finding(NAME, False, 0.0, "Symbols the user asked for (emoji, ASCII art, a drawing).", [],
                            details)
         return _found("symbols", f"The output is only symbols or punctuation ({stripped[:20]!r}).", 0.9, text,
+                      details)
+    noise = _symbol_noise(stripped)
+    if noise is not None and not _symbols_welcome(request_text(record)):
+        details["alnum_share"] = noise
+        return _found("symbols", f"The output is symbol noise around a few words ({noise:.0%} letters or "
+                      "digits).", 0.8, text, details)
+    if _fragments(stripped):
+        return _found("fragments", f"The output is scattered single characters ({stripped[:20]!r}).", 0.8, text,
                       details)
     # Garbage needs many tokens and no sign of running language: most outputs stop at the first marks.
     marks = 0

@@ -3,10 +3,14 @@
 A name from `DEFAULT_NAMES` (+ `extra_names`, - `ignore_names`) counts only inside a self-claim in
 the same sentence: "I am / I'm / my name is / call me NAME", "I was developed|created|trained|built
 by NAME", "(I'm | As) an AI model developed by|from NAME", "NAME created me", "我是/我叫/我的名字是
-NAME", "我是由NAME开发|训练|打造|研发的", "作为一个由NAME训练的…", "我是来自NAME的…". Negations ("I am
-not", "我不是"), comparisons ("like NAME", "与NAME不同", "similar to"), mentions and quotes do not
-count. A name of the same family (`FAMILIES`: an assistant with its makers) as the configured identity
-or org is never a leak; without a configured identity, claims are reported but not flagged.
+NAME", "我是由NAME开发|训练|打造|研发的", "作为一个由NAME训练的…", "我是来自NAME的…"; the model with
+another ("we are both … trained by NAME", "我们都是由NAME开发的"); a maker named through another product
+("trained by the same company as ChatGPT", "… the same company, Anthropic"); the stock self-description
+"As an AI language model developed by NAME," whose subject is a model of another family ("…, LaMDA
+does not"). Negations ("I am not", "我不是"), comparisons ("like NAME", "与NAME不同", "similar to"),
+mentions and quotes do not count. A name of the same family (`FAMILIES`: an assistant with its
+makers) as the configured identity or org is never a leak; without a configured identity, claims are
+reported but not flagged.
 `details.states_identity` says whether the output names the configured identity (None if unset).
 """
 
@@ -34,7 +38,7 @@ FAMILIES: tuple[tuple[str, ...], ...] = (
     ("LLaMA", "Llama", "Meta"),
     ("Baichuan", "百川"),
     ("讯飞星火", "星火", "科大讯飞", "讯飞", "iFlytek"),
-    ("Gemini", "Bard", "Google", "谷歌", "DeepMind"),
+    ("Gemini", "Bard", "LaMDA", "PaLM", "Google", "谷歌", "DeepMind"),
     ("Kimi", "月之暗面", "Moonshot"),
     ("DeepSeek", "深度求索"),
     ("Mistral",),
@@ -56,6 +60,8 @@ DEFAULT_NAMES: tuple[str, ...] = tuple(name for family in FAMILIES for name in f
 # plus the commonest French/Spanish/German/Italian forms.
 _EN_CLAIM = re.compile(
     r"(?:\b(?:i\s+am|i'm|i’m|im|my\s+name\s+is|my\s+name's|call\s+me|i\s+was|i've\s+been|i\s+have\s+been|"
+    r"we\s+are\s+both|we're\s+both|we’re\s+both|we\s+were\s+both|we\s+both\s+(?:are|were)|"
+    r"both\s+of\s+us\s+(?:are|were)|"
     r"as\s+an?|as|i\s+come\s+from|i\s+am\s+from|i'm\s+from|i\s+work\s+for|"
     r"my\s+(?:creators?|developers?|makers?|team|company|parent\s+company|owners?)(?:\s+(?:at|from|is|are))?|"
     r"je\s+suis|je\s+m'appelle|j'ai\s+été|soy|me\s+llamo|ich\s+bin|ich\s+heiße|ich\s+wurde|sono|mi\s+chiamo)\b)"
@@ -76,6 +82,19 @@ _EN_MID_MADE = re.compile(
     r"[^,;]{0,30}?\b(?:from|of|by|de)\s+(?:the\s+)?$"
     r"|\b(?:from|at)\s+$"
 )
+_SAME_MAKER = re.compile(
+    r"\b(?:developed|created|trained|built|made|designed|programmed|fine-?tuned|produced|released)\s+"
+    r"(?:by|at|from)\s+the\s+same\s+(?:company|team|organi[sz]ation|lab|people|developers|creators|researchers|"
+    r"engineers)(?:\s*[,:—–-]\s*|\s+as\s+|\s+that\s+(?:made|created|developed|built|trained)\s+)$"
+)
+"""A maker named through another product or after a comma: "trained by the same company as ChatGPT" (its
+maker), "trained by the same company, Anthropic"."""
+_AS_TEMPLATE = re.compile(
+    r"^as\s+an?\s+(?:ai|artificial\s+intelligence)(?:\s+(?:language|chat|conversational))?\s+(?:model|assistant)\s+"
+    r"(?:developed|created|trained|built|made|designed)\s+by\s+$"
+)
+"""The stock self-description "As an AI language model developed by NAME,": the model's own template."""
+_SUBJECT_AFTER = re.compile(r"\s*[,，]\s*(?P<subject>[A-Z][\w.-]*)")
 _EN_BLOCK = re.compile(
     r"\b(?:not|n't|never|no\s+longer|unlike|like|similar|than|different|compared|instead|rather|besides|"
     r"familiar|aware|heard|know|use|using|used|about|vs|versus|competitor|rival|alternative|such\s+as|including|"
@@ -86,7 +105,8 @@ _EN_AFTER_ME = re.compile(
                           re.I)
 
 _ZH_CLAIM = re.compile(
-    r"(?:我是|我叫|我的名字是|我的名字叫|叫我|我由|我是由|作为|本模型|本助手|我来自|我属于|我就是|我乃)"
+    r"(?:我是|我叫|我的名字是|我的名字叫|叫我|我由|我是由|作为|本模型|本助手|我来自|我属于|我就是|我乃|我们都是|我们都由|"
+    r"我们都来自|我们俩都是)"
     r"(?P<mid>[^。！？!?\n]{0,40}?)$"
 )
 _ZH_MID_IDENTITY = re.compile(r"^(?:一个|一款|一名|一位|)$")
@@ -337,12 +357,12 @@ def _is_claim(text: str, start: int, end: int, names: re.Pattern | None = None) 
             return False  # a longer proper name: "Stanford University", "Google Maps"
         if name.upper() == "GPT" and _GENERIC_AFTER.match(text, end):
             return False  # "based on the GPT architecture": a kind of model, not OpenAI's product
-    claimed = _claim_cue(text, start, end)
+    claimed, cue_end = _claim_cue(text, start, end)
     if not claimed:
         return False
     s0 = _sentence_start(text, start)
     sentence = text[s0:_sentence_end(text, end)]
-    mid_text = text[s0:start]
+    mid_text = text[cue_end:start]
     if names is not None and claimed != "identity" and \
             any(m.group(0).lower() != name.lower() for m in names.finditer(mid_text)):
         return False  # another name is the subject between the cue and this one
@@ -359,14 +379,23 @@ _CLAUSE_START = re.compile(r"(?:^|[,;:—(]\s*|\bi,\s*)$")
 _COMPARED_AS = re.compile(r"\b(?:same|such|as\s+\w+|well)\b[^,;]*\bas\s*$")
 
 
-def _en_cue_claims(text: str, low: str, m: re.Match, end: int) -> str | None:
+def _en_cue_claims(text: str, low: str, m: re.Match, start: int, end: int) -> str | None:
     """The kind of claim one English first-person cue match makes on the name ending at `end`, or None."""
     mid = m.group("mid") + " "
     cue = m.group(0)[: m.start("mid") - m.start()].strip()
-    if _EN_BLOCK.search(mid) or _OTHER_SUBJECT.search(mid) or _COMPARED_AS.search(mid) or \
-            re.search(r"\b(?:not|n't|never)\b", low[max(0, m.start() - 12):m.start()]):
+    negated = re.search(r"\b(?:not|n't|never)\b", low[max(0, m.start() - 12):m.start()])
+    if _SAME_MAKER.search(mid) and not _EN_BLOCK.search(mid) and not negated:
+        return "made"  # "I was trained by the same company as ChatGPT": ChatGPT's maker is the claim
+    if _EN_BLOCK.search(mid) or _OTHER_SUBJECT.search(mid) or _COMPARED_AS.search(mid) or negated:
         return None
     if cue.startswith("as"):
+        if _AS_TEMPLATE.match(m.group(0)) and _CLAUSE_START.search(low[:m.start()].rstrip(" \t\"'“‘*_")):
+            # "As an AI language model developed by OpenAI, LaMDA does not...": the stock self-description
+            # cannot be about a subject of another family; it is the model's own (its own family's
+            # subject, "..., ChatGPT is", speaks of that model).
+            subject = _SUBJECT_AFTER.match(text, end)
+            if subject and _family_of(subject.group("subject")) not in (None, _family_of(text[start:end])):
+                return "made"
         # "As NAME, I ..." / "However, as an AI made by NAME, I ..." / "I, as an AI made by NAME, ...": the
         # cue opens a clause and the model goes on in the first person; "such as GPT-3, can", "as
         # capable as ChatGPT, I" and "As an AI made by OpenAI, ChatGPT has" speak of another model.
@@ -382,43 +411,54 @@ def _en_cue_claims(text: str, low: str, m: re.Match, end: int) -> str | None:
     return None
 
 
-def _claim_cue(text: str, start: int, end: int) -> str | None:
-    """The kind of first-person claim on the name at [start, end): "identity" (I am NAME), "made" (made
-    by NAME), "from" (from NAME, a member of NAME), or None."""
+@lru_cache(maxsize=256)
+def _family_of(name: str) -> int | None:
+    """The index in `FAMILIES` of the family a name belongs to (whole-name match, any case), or None."""
+    low = name.lower()
+    for i, family in enumerate(FAMILIES):
+        if any(low == n.lower() or _holds(low, n.lower()) for n in family):
+            return i
+    return None
+
+
+def _claim_cue(text: str, start: int, end: int) -> tuple[str | None, int]:
+    """(the kind of first-person claim on the name at [start, end): "identity" (I am NAME), "made" (made
+    by NAME), "from" (from NAME, a member of NAME), or None; where the text after the claiming cue starts)."""
     s0 = _sentence_start(text, start)
     before = text[s0:start]
     if _in_quote(before):
-        return None
+        return None, start
     after = text[end:end + 30]
     low = before.lower()
     m = _EN_CLAIM.search(low)
     while m:
         # Each first-person cue of the sentence, left to right: the first one that claims the name decides
         # ("As an AI language model, I was trained by OpenAI": "as an" does not, "i was" does).
-        kind = _en_cue_claims(text, low, m, end)
+        kind = _en_cue_claims(text, low, m, start, end)
         if kind:
-            return kind
+            return kind, s0 + m.start("mid")
         m = _EN_CLAIM.search(low, m.start() + 1)
     if _EN_AFTER_ME.match(after):
-        return None if re.search(r"\b(?:not|n't|never)\b", low[-20:]) else "made"
+        return (None if re.search(r"\b(?:not|n't|never)\b", low[-20:]) else "made"), s0
     z = _ZH_CLAIM.search(before)
     if z:
         mid = z.group("mid")
         cue = z.group(0)[: len(z.group(0)) - len(mid)]
         if _ZH_BLOCK.search(mid) or _ZH_REPORT.search(mid):
-            return None
+            return None, s0
         if _ZH_MID_IDENTITY.match(mid):
             if cue == "作为":
-                return "identity" if re.match(r"\s*[，,]|[^。！？\n]{0,12}(?:开发|训练|打造|研发)", after) else None
-            return "from" if cue in ("我来自", "我属于") else "identity"
+                made = re.match(r"\s*[，,]|[^。！？\n]{0,12}(?:开发|训练|打造|研发)", after)
+                return ("identity" if made else None), s0
+            return ("from" if cue in ("我来自", "我属于") else "identity"), s0
         if _ZH_MID_MADE.search(mid):
-            return "from" if mid.rstrip().endswith(("来自", "属于", "出自")) and not _ZH_AFTER_MADE.match(after) \
-                else "made"
+            return ("from" if mid.rstrip().endswith(("来自", "属于", "出自")) and not _ZH_AFTER_MADE.match(after)
+                    else "made"), s0
         if cue in ("我是", "我由", "我是由", "作为") and _ZH_AFTER_MADE.match(after) and mid.endswith(("由", "被")):
-            return "made"
+            return "made", s0
     elif re.match(r"^\s*(?:由|是由)\s*$", before) and _ZH_AFTER_MADE.match(after):
-        return "made"  # "由微软团队研发" answering "who trained you": the subject is left out
-    return None
+        return "made", s0  # "由微软团队研发" answering "who trained you": the subject is left out
+    return None, s0
 
 
 def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Finding:

@@ -2,7 +2,9 @@
 
 - `length`: stop_reason `length` (max_new_tokens reached while still going) or `loop` (cut early
   because the tail was looping), or stop_reason `unknown` (imported) with a text that ends inside a
-  loop (two back-to-back copies over 40+ characters reaching the end, or half the text recurring);
+  loop (two back-to-back copies over 40+ characters reaching the end, or half the text recurring), or
+  that runs away to its cut (`runaway`: it ends in a run of a few characters or blank lines, or it
+  stops unfinished, its tail compresses like a loop, and the line it stops in began twice before);
 - `fake_turn`: stop_reason `stop_string` on a turn marker, or the output runs on into a made-up
   next user turn: plain markers ("### Human:", "User:", "### Instruction:" ...) count at the start
   of a line or right after a finished sentence, a role tag alone on a line ("support>", "<human>"),
@@ -26,7 +28,7 @@ from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.repetition import ends_in_loop
 from evalgen.records import Finding, GenerationRecord, Span
 
-__all__ = ["END_TOKENS", "LINE_MARKERS", "SPECIAL_MARKERS", "detect_missing_eos", "turn_evidence"]
+__all__ = ["END_TOKENS", "LINE_MARKERS", "SPECIAL_MARKERS", "detect_missing_eos", "runaway", "turn_evidence"]
 
 NAME = "missing_eos"
 
@@ -235,6 +237,65 @@ def _heads_a_list(text: str, end: int) -> bool:
     return bool(_LIST_START.match(text, nxt))
 
 
+RUNAWAY_MIN_CHARS = 800
+"""A runaway tail is judged only on outputs at least this long..."""
+RUNAWAY_MAX_RATIO = 0.25
+"""...whose last 3,000 characters compress (zlib) to at most this share of their size (healthy prose: 0.35-0.6)..."""
+RUNAWAY_MIN_COPIES = 2
+"""...and whose cut last line (its first 40 characters) or last 40 characters occurred this many times before."""
+_FINISHED = frozenset(".!?。！？…;；\"'”’」』）)]】》>`|*")
+
+
+_SPACES = re.compile(r"\s+")
+_TABLE_RULE = re.compile(r"\|[ :]*-{3,}")
+_BLANKS = frozenset(" \t\r\n\u3000\xa0")
+
+
+def _junk_tail(text: str) -> bool:
+    """Whether a text ends in a run of a few characters: its last 40 visible characters hold at most 4
+    different ones ("🎂🎂🎂…", "| | ||| |", "1\nt\nt\n1"), outside a table's rule row; or half of its last 400
+    characters are line breaks (a run of blank lines)."""
+    tail = text[-400:]
+    if tail.count("\n") * 2 >= len(tail):
+        return True
+    if len(set(text[-40:]) - _BLANKS) > 4:
+        return False  # the common case, decided from a set of 40 characters
+    visible = _SPACES.sub("", tail)[-40:]
+    if len(visible) < 20 or len(set(visible)) > 4:
+        return False
+    last_line = text[text.rfind("\n") + 1:]
+    return not _TABLE_RULE.search(last_line)
+
+
+def runaway(record: GenerationRecord) -> bool:
+    """Whether an output without a finish reason (200+ characters) was cut off while running on: it ends
+    in a run of a few characters or of blank lines (`_junk_tail`); or it stops unfinished, its tail
+    compresses like a loop, and the line it stops in (or its last 40 characters) began twice or more
+    before: a struct whose field names grow, blocks that repeat with a
+    counter, a list that keeps coming back to one item, cut mid-way. Looser than `repetition`'s loop (it
+    needs no exact back-to-back copies), so it only speaks of the end of a text the limit cut."""
+    text = record.output.rstrip()
+    n = len(text)
+    if record.stop_reason != "unknown" or n < 200:
+        return False
+    if _junk_tail(text):
+        return True
+    if n < RUNAWAY_MIN_CHARS or text[-1] in _FINISHED:
+        return False
+    start = text.rfind("\n") + 1
+    line = text[start:].strip()
+    numbering = _LIST_START.match(line)
+    line = line[numbering.end():] if numbering else line  # "41. 西瓜：…": the item, not its new number
+    probe = line[:40] if len(line) >= 8 else ""
+    if not (probe and text.count(probe, 0, start) >= RUNAWAY_MIN_COPIES
+            or text.count(text[-40:], 0, n - 40) >= RUNAWAY_MIN_COPIES):
+        return False
+    import zlib
+
+    tail = text[-3000:].encode("utf-8", "surrogatepass")
+    return len(zlib.compress(tail, 6)) <= RUNAWAY_MAX_RATIO * len(tail)
+
+
 def detect_missing_eos(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     text = record.output
     found = _evidence(record, ctx)
@@ -242,7 +303,7 @@ def detect_missing_eos(record: GenerationRecord, ctx: DetectorContext) -> Findin
     looping = False
     if record.stop_reason in ("length", "loop"):
         kinds.append("length" if record.stop_reason == "length" else "loop")
-    elif record.stop_reason == "unknown" and ends_in_loop(record, ctx):
+    elif record.stop_reason == "unknown" and (ends_in_loop(record, ctx) or runaway(record)):
         # No finish reason, but the text ends inside a loop: it was cut by a limit, not ended.
         looping = True
         kinds.append("length")

@@ -38,7 +38,7 @@ from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.degenerate import detect_degenerate
-from evalgen.detectors.missing_eos import turn_evidence
+from evalgen.detectors.missing_eos import runaway, turn_evidence
 from evalgen.detectors.repetition import ends_in_loop
 from evalgen.records import Finding, GenerationRecord, Span
 
@@ -82,6 +82,8 @@ _COMPLETE_ZH = frozenset((
 _CLOSING = re.compile(
     r"^(?:hope (?:this|that|it) helps|i hope|good luck|best(?: regards| wishes)?|regards|cheers|thanks|thank you|"
     r"enjoy|happy|have (?:a|fun)|let me know|feel free|take care|sincerely|yours|"
+    r"if you have (?:any )?(?:other |further |more )?(?:questions|concerns)|"
+    r"如果(?:你|您)(?:还)?有(?:任何)?(?:其他)?(?:问题|疑问)|"
     r"祝|希望(?:对你|对您|能|这)|谢谢|感谢|加油|欢迎|如有|有问题|以上)",
     re.I,
 )
@@ -111,6 +113,7 @@ _URL_END = re.compile(r"(?:https?://|www\.)\S+$|\b[\w-]+\.(?:com|org|net|io|ai|d
 _EMOTICON = re.compile(r"(?:^|\s)(?:[:;=8][-']?[()DPpOo3/\\|\]\[]|<3|XD|xD|\^_\^|T_T)$")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
+_ALPHA_WORDS = re.compile(r"[A-Za-z]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uac00-\ud7a3\u3040-\u30ff]")
 _SENT_END = re.compile(r"[.!?。！？…;；](?=[\s\"'”’」』）)\]*_]*(?:\s|$))|[。！？；]")
 _LIST_NUMBER = re.compile(r"\s*(?:\d+|[a-zA-Z]|[ivxIVX]+)[.)]\s")
@@ -142,11 +145,13 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
     finding = _judge(record, ctx)
     if not finding.flagged:
         return finding
-    if record.stop_reason == "unknown" and ends_in_loop(record, ctx):
+    if record.stop_reason == "unknown" and (ends_in_loop(record, ctx) or runaway(record)):
         # No finish reason and a loop that runs to the end: cut off by a limit while looping
         # (`missing_eos` and `repetition`), not a turn the model ended mid-sentence.
         return _ok("looping_tail", {"reason": None})
     turn = turn_evidence(record, ctx)
+    if turn is not None and finding.details["reason"] == "fragment":
+        return _ok("made_up_turn", {"reason": None})  # "… Human: Who feeds him? AI Assistant": a role label
     if turn is not None and turn < record.output.rstrip().rfind("\n"):
         # The model ran on into a made-up turn (or printed an end token) before its last line: it did
         # not end its turn (`missing_eos`), and where that made-up text stops is not where its answer did.
@@ -234,6 +239,20 @@ def _punctuated_items(text: str, last_nl: int) -> bool:
     return items > 0 and ended * 2 > items
 
 
+def _stray_fence(text: str, start: int) -> bool:
+    """Whether the fence at `start`, left open, is the closing fence of code that began without one: a bare
+    fence (no language) after code lines, followed only by prose lines whose last one ends a sentence."""
+    line_end = text.find("\n", start)
+    if line_end < 0 or text[start:line_end].strip().strip("`~"):
+        return False
+    before = [line for line in text[:start].split("\n")[-5:] if line.strip()]
+    after = [line for line in text[line_end + 1:].split("\n") if line.strip()]
+    if not before or not after or not all(is_code_line(line) for line in before[-2:]):
+        return False
+    last = after[-1].rstrip()
+    return all(_prose(line) and not is_code_line(line) for line in after) and last[-1] in _FINAL
+
+
 def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.truncation
     details: dict = {"reason": None}
@@ -256,6 +275,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
             not ("`" in text or "~" in text) and not (core[-1] in "'’" and _cut_apostrophe(core)):
         return _ok("punctuation", details)  # the common case, decided from the last characters
     blocks, open_block = fence_blocks(text)
+    if open_block and _stray_fence(text, blocks[-1][0]):
+        open_block = False  # code whose opening fence was never written, closed by this one; prose follows
+        blocks = blocks[:-1]
     if open_block:
         start = blocks[-1][0]
         return _cut(start, end, "unclosed_code_block", "The output ends inside an unclosed code block.", 1.0, details)
@@ -389,4 +411,11 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if long_enough or (prose and sentence_before) or cut:
         return _cut(seg_start, end, "mid_sentence", "The output stops mid-sentence without final punctuation.",
                     0.7, details)
+    lead = segment.lstrip("\"'”’ ")
+    if sentence_before and (len(_ALPHA_WORDS.findall(segment)) >= 2 or cjk) and lead[:1] not in "#-–—(（[" \
+            and not segment.isupper():
+        # "… at Harvard. She published", "… 现在，让我们来深入了解爵士乐的音乐特点。爵": a few words after a
+        # finished sentence in the same paragraph, too short to be a sentence of their own (not a signature,
+        # an attribution "- Albert Einstein", a hashtag or an all-caps tag).
+        return _cut(seg_start, end, "fragment", "The output stops a few words into a new sentence.", 0.7, details)
     return _ok("list_item" if _LIST_ITEM.match(line) else "short_final_line", details)
