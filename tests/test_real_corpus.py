@@ -113,8 +113,9 @@ def test_real_corpus_precision_recall() -> None:
 LABELED_MIN_POSITIVES = 10
 STRONG_MAX_RATE = 0.003
 KNOWN_GAPS = {
-    "repetition": "recall 0.75 (62/83): loops that drift or grow (struct fields, TOML headers, near-duplicate list "
-                  "items until the cut) are missed; loosening the copy rule brings back patent-claim false flags",
+    "repetition": "recall 0.86 (71/83): loops that drift in prose (near-duplicate list items or paragraphs until the "
+                  "cut, a table coming back to the same rows) are missed; loosening the copy rule brings back "
+                  "patent-claim false flags",
     "truncation": "precision 0.80 (85/106): complete last sentences lacking only their period in long paragraphs "
                   "(Chinese ones above all), and loops cut off that the repetition detector misses",
     "identity_leak": "recall 0.84 (21/25): claims without a cue of their own ('trained by the same company as "
@@ -123,7 +124,7 @@ KNOWN_GAPS = {
 }
 """Detectors below the 0.9 target on the labeled samples, and why (docs/detectors.md)."""
 FLOORS = {
-    "repetition": (0.96, 0.74), "truncation": (0.79, 0.88), "missing_eos": (0.97, 0.90),
+    "repetition": (0.96, 0.85), "truncation": (0.79, 0.88), "missing_eos": (0.97, 0.90),
     "language_drift": (0.96, 0.95), "degenerate": (0.95, 0.70), "identity_leak": (0.95, 0.80),
 }
 """(precision, recall) measured on the labeled samples, rounded down: a change may not fall below them."""
