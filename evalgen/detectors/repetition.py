@@ -46,6 +46,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 
 from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, last_user_message, request_text
 from evalgen.detectors.base import DetectorContext, RepetitionConfig
@@ -203,16 +204,20 @@ def find_loop(
     probes = recurring = 0
     tail_start = best[0] if best else n
     skip_until = 0
+    find = s.find  # type: ignore[attr-defined]
     for i in range(0, n - w, step):
         window = s[i:i + w]
-        letterless = is_text and not window.strip(_BLANK)  # type: ignore[attr-defined]
-        if letterless and not window.strip(_RULE_CHARS):  # type: ignore[attr-defined]
-            continue  # a rule or table border ("|------|"): no loop starts there
-        counted = not (letterless or (skip and any(x <= i < y for x, y in skip)))
-        probes += counted
-        j = s.find(window, i + 1)  # type: ignore[attr-defined]
+        if is_text and not window.strip(_BLANK):  # type: ignore[attr-defined]
+            if not window.strip(_RULE_CHARS):  # type: ignore[attr-defined]
+                continue  # a rule or table border ("|------|"): no loop starts there
+            counted = False  # letterless
+        else:
+            counted = not (skip and any(x <= i < y for x, y in skip))
+        j = find(window, i + 1)
         if j < 0:
+            probes += counted
             continue
+        probes += counted
         recurring += counted
         if i >= tail_start or i < skip_until:
             continue
@@ -225,7 +230,7 @@ def find_loop(
                 best = _best(best, hit)
                 skip_until = b
                 break
-            j = s.find(window, j + 1, i + w + max_period)  # type: ignore[attr-defined]
+            j = find(window, j + 1, i + w + max_period)
     return best, (recurring / probes if probes else 0.0)
 
 
@@ -323,7 +328,7 @@ _LABEL = re.compile(
 _URLS = re.compile(r"(?:https?|ftp)://\S+")
 _MIN_SHORT_BYTES = 6  # the shortest line a line loop counts: two CJK characters ("西瓜"), "Help!"
 _EMPTY_ITEM = re.compile(r"^\d+[.)、][\s*_#-]*$")
-_EMPTY_ITEM_BYTES = re.compile(r"^[ \t]*0+(?:[.)]|、)[ \t*_#-]*$".encode(), re.M)
+_EMPTY_ITEM_BYTES = re.compile(r"\n[ \t]*0+(?:[.)]|、)[ \t*_#-]*(?=\n|\Z)".encode())  # on b"\n" + text
 _EMPTY_KEY = "<empty list item>"
 
 
@@ -374,17 +379,16 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
     """Whether lines of the text repeat enough for a line loop, list numbering and digits aside: a line
     three times, two different lines twice each (a block), any line twice when the generation ran into
     the limit, or empty list items ("4.", "37.***"). A screen for the line checks, on UTF-8 bytes
-    (translate, split and Counter run in C)."""
-    if text.count("\n") < 1:
+    (translate, split, strip and Counter run in C)."""
+    if "\n" not in text:
         return False  # one line: nothing to repeat
-    lines = text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS).split(b"\n")
-    keys = [k for k in (line.strip(_BYTE_KEY_STRIP) for line in lines) if len(k) >= min(_MIN_SHORT_BYTES, min_chars)]
-    if len(set(keys)) < len(keys):
-        counts = Counter(keys)
-        twice = [c for c in counts.values() if c > 1]
-        if ran_out or len(twice) >= 2 or max(twice) >= 3:
-            return True
-    return len(_EMPTY_ITEM_BYTES.findall(b"\n".join(lines))) >= 2
+    data = text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS)
+    shortest = min(_MIN_SHORT_BYTES, min_chars)
+    counts = Counter(map(bytes.strip, data.split(b"\n"), repeat(_BYTE_KEY_STRIP)))
+    twice = [c for k, c in counts.items() if c > 1 and len(k) >= shortest]
+    if twice and (ran_out or len(twice) >= 2 or max(twice) >= 3):
+        return True
+    return len(_EMPTY_ITEM_BYTES.findall(b"\n" + data)) >= 2
 
 
 @dataclass(frozen=True)
