@@ -240,3 +240,18 @@ def test_line_screen_equals_its_plain_definition(text: str, min_chars: int, ran_
     from evalgen.detectors.repetition import _lines_repeat
 
     assert _lines_repeat(text, min_chars, ran_out) == _lines_repeat_reference(text, min_chars, ran_out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(piece=st.one_of(LINE_PIECES, st.text(max_size=40), st.lists(st.sampled_from(
+    ["Step 7:", "第3步：", "  ", "\t", "\u00a0", "\u3000", "1.", "- ", "**", "Yes", "西瓜", ".", "：", "\x1c"]),
+    max_size=8).map("".join)))
+def test_line_key_collapses_spaces_as_the_regex(piece: str) -> None:
+    """`_key` collapses spaces with split/join; the plain computation is the regex substitution."""
+    import re
+
+    from evalgen.detectors.repetition import _KEY_END, _LABEL, _LIST_CHARS, _key
+
+    key = piece.strip().lstrip(_LIST_CHARS).strip()
+    key = _LABEL.sub("", key) if key[:1].isalpha() else key
+    assert _key(piece) == re.sub(r"\s+", " ", key).lower().rstrip(_KEY_END)

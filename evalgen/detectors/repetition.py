@@ -44,9 +44,9 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
+from typing import NamedTuple
 
 from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, last_user_message, request_text
 from evalgen.detectors.base import DetectorContext, RepetitionConfig
@@ -345,7 +345,7 @@ def _key(piece: str) -> str:
     and "3 dresses take 6 hours" say different things."""
     key = piece.strip().lstrip(_LIST_CHARS).strip()
     key = _LABEL.sub("", key) if key[:1].isalpha() else key
-    return _SPACES.sub(" ", key).lower().rstrip(_KEY_END)
+    return " ".join(key.split()).lower().rstrip(_KEY_END)  # spaces collapsed (the key has none at its ends)
 
 
 def _strip_numbering(line: str) -> str:
@@ -357,6 +357,8 @@ _SYMBOL = re.compile(r"[^\w\s]|_")
 
 def _has_letters(key: str, k: int = 5) -> bool:
     """Whether a key holds at least `k` letters (any script)."""
+    if key[:k].isalpha() and len(key) >= k:
+        return True  # the usual case, in C: the key starts with k letters
     count = 0
     for ch in key:
         if ch.isalpha():
@@ -391,9 +393,9 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
     return len(_EMPTY_ITEM_BYTES.findall(b"\n" + data)) >= 2
 
 
-@dataclass(frozen=True)
-class _Unit:
-    """A line (or a sentence of a long line) as the line checks see it."""
+class _Unit(NamedTuple):
+    """A line (or a sentence of a long line) as the line checks see it (a tuple: built ~4x faster than
+    a frozen dataclass, and there is one per line)."""
 
     start: int
     end: int
@@ -416,7 +418,7 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
         line = raw.strip()
         if not line:
             continue
-        if _EMPTY_ITEM.match(line):
+        if line[0].isdecimal() and _EMPTY_ITEM.match(line):  # \d is a decimal digit: the same test
             out.append(_Unit(start, start + len(raw), _EMPTY_KEY))  # "4.", "37.***": a list item with nothing
             continue
         if line[0] in "<[" and SPECIAL_TOKEN.fullmatch(line):
