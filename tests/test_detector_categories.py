@@ -82,6 +82,47 @@ SONG_EN = ("Verse 1:\nThe river runs down to the sea\nThe hills stand still and 
 SONG_ZH = ("主歌：\n月亮弯弯照九州\n几家欢乐几家愁\n\n副歌：\n回家吧，回家吧，\n灯火在窗口等你回来\n\n"
            "主歌：\n春风吹过小河边\n柳枝轻轻把头点\n\n副歌：\n回家吧，回家吧，\n灯火在窗口等你回来\n\n"
            "副歌：\n回家吧，回家吧，\n灯火在窗口等你回来")
+REEMITTED_EN = "".join(
+    f"{head}I can answer questions, summarise long documents and help you plan your week.\nUser: What can you do?\n\n"
+    for head in ("", "Assistant: ")
+) + "Assistant: I can answer questions, summarise long documents and the orange weather"
+REEMITTED_ZH = "".join(
+    f"{head}我可以回答问题、总结长文档，还能帮你安排一周的计划和日程。\n用户：你能做什么？\n\n"
+    for head in ("", "助手：")) + "助手：我可以回答问题、总结长文档，还能帮你安排一周的天气预报和"
+LETTERS_EN = "\n\n".join(
+    f"Dear Hiring Manager,\nI am writing to apply for the open position at {place}. {body}\nSincerely,\nAnna"
+    for place, body in [
+        ("your bakery", "I have baked bread at home for ten years and I love getting up early."),
+        ("the city library", "I catalogued the books of my school and enjoy helping readers find what they need."),
+        ("your bank", "I studied accounting and spent a summer checking loan files for a credit union."),
+    ])
+LETTERS_ZH = "\n\n".join(
+    f"尊敬的招聘经理：\n您好！我写信是想申请贵{place}的职位。{body}\n此致\n敬礼\n小王"
+    for place, body in [
+        ("面包店", "我在家烤面包已有十年，喜欢早起，也熟悉各种发酵方法。"),
+        ("图书馆", "我曾为学校整理图书目录，乐于帮助读者找到需要的书。"),
+        ("银行", "我学的是会计专业，暑假在信用社核对过贷款档案。"),
+    ])
+CODE_LOOP_EN = "```csharp\nusing System;\nclass Tsp {\n    static void Main() {\n" + "".join(
+    f"        // Define the list of cities in the order they appear in the solution\n"
+    f"        List<int> cityOrder{i} = new List<int>();\n"
+    f"        // Define the list of distances in the order they appear in the solution\n"
+    f"        List<int> distanceOrder{i} = new List<int>();\n" for i in range(1, 9)) + "        // Define the list of"
+CODE_LOOP_ZH = "```python\n# 二叉树的实现\n" + "".join(
+    f"# 二叉树节点的定义\nclass TreeNode(object):\n    def __init__(self, x):\n        self.val = x\n"
+    f"        self.left = {left}\n        self.right = None\n\n" for left in ("None", "TreeNode(None)", "None",
+                                                                             "TreeNode(None)", "None")) + "tree = Tr"
+CODE_DATA_EN = "```python\nCAPITALS = {\n" + "".join(f'    "{country}": "{city}",\n' for country, city in [
+    ("France", "Paris"), ("Germany", "Berlin"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Portugal", "Lisbon"),
+    ("Poland", "Warsaw"), ("Austria", "Vienna"), ("Hungary", "Budapest"), ("Greece", "Athens"), ("Norway", "Oslo"),
+    ("Sweden", "Stockholm"), ("Finland", "Helsinki"), ("Denmark", "Copenhagen"), ("Ireland", "Dublin"),
+]) + '    "Belgium": "Brus'
+LIST_DATA_ZH = "以下是中国各省的省会城市：\n" + "".join(
+    f"{i}. {p}的省会是{c}，是全省的政治、经济和文化中心。\n" for i, (p, c) in enumerate([
+    ("河北省", "石家庄"), ("山西省", "太原"), ("辽宁省", "沈阳"), ("吉林省", "长春"), ("黑龙江省", "哈尔滨"),
+    ("江苏省", "南京"), ("浙江省", "杭州"), ("安徽省", "合肥"), ("福建省", "福州"), ("江西省", "南昌"),
+    ("山东省", "济南"), ("河南省", "郑州"),
+], start=1)) + "13. 湖北省的省会是武"
 REPETITION = [
     # What the prompt says is not a failure.
     ("en echo of the prompt's repeated text", "Repeat after me: go team go! go team go! go team go!",
@@ -107,6 +148,23 @@ REPETITION = [
      "1. Apple\n2. Banana\n3. Orange\n" + "".join(f"{i}. Watermelon slices\n" for i in range(4, 21)), True),
     ("en whole answer re-emitted three times", "What is Python?", ANSWER_EN * 3, True),
     ("zh whole answer re-emitted three times", "什么是Python？", ANSWER_ZH * 3, True),
+    # An answer re-emitted after made-up turns; several letters asked for share only their opening.
+    ("en answer re-emitted after made-up turns", "What can you do?", REEMITTED_EN, True),
+    ("zh answer re-emitted after made-up turns", "你能做什么？", REEMITTED_ZH, True),
+    ("en three letters sharing an opening", "Write three cover letters: for a bakery, a library and a bank.",
+     LETTERS_EN, False),
+    ("zh three letters sharing an opening", "写三封求职信：面包店、图书馆和银行。", LETTERS_ZH, False),
+    # Code that keeps coming back with a counter or a longer name until it is cut.
+    ("en code loop with a counter until the cut", "Write a C# program for the TSP.", CODE_LOOP_EN, True),
+    ("zh code loop redefining a class until the cut", "用Python实现一个二叉树。", CODE_LOOP_ZH, True),
+    ("en long code of different lines cut", "Write a Python dict of capitals.", CODE_DATA_EN, False),
+    ("zh long list of different items cut", "列出中国的省会城市。", LIST_DATA_ZH, False),
+    # An emoji repeated until the output ends; a few emoji closing an answer.
+    ("en emoji until the end", "Say happy birthday.", "Happy birthday to you! Have a great day! " + "🎂" * 30, True),
+    ("zh emoji until the end", "祝我生日快乐。", "祝你生日快乐，天天开心！" + "🎉" * 30, True),
+    ("en a few emoji closing the answer", "Say happy birthday.", "Happy birthday to you! Have a great day! 🎂🎉🎁🎂🎉",
+     False),
+    ("zh a few emoji closing the answer", "祝我生日快乐。", "祝你生日快乐，天天开心！🎉🎉🎉", False),
 ]
 
 

@@ -208,3 +208,50 @@ def test_line_screen_hides_no_line_loop(text: str, ran_out: bool) -> None:
     assert _block_run(units, min(cfg.min_repeats, cfg.min_repeats_at_limit)) is None
     items = _repeated_items(units, len(text), frozenset())
     assert items is None or items[1] < cfg.min_segment_repeats
+
+
+def _lines_repeat_reference(text: str, min_chars: int, ran_out: bool) -> bool:
+    """The plain definition the byte screen computes: keys are the lines with digits as 0 and list marks
+    stripped; a key of >= min(6, min_chars) bytes three times, two such keys twice, one twice when the
+    generation ran out, or two empty list items ("4.", "37.***")."""
+    import re
+    from collections import Counter
+
+    if text.count("\n") < 1:
+        return False
+    lines = text.encode("utf-8", "surrogatepass").translate(bytes.maketrans(b"123456789", b"0" * 9)).split(b"\n")
+    keys = [k for k in (line.strip(b" \t*-#>0.)(:|+") for line in lines) if len(k) >= min(6, min_chars)]
+    if len(set(keys)) < len(keys):
+        twice = [c for c in Counter(keys).values() if c > 1]
+        if ran_out or len(twice) >= 2 or max(twice) >= 3:
+            return True
+    empty = re.compile(r"^[ \t]*0+(?:[.)]|、)[ \t*_#-]*$".encode(), re.M)
+    return len(empty.findall(b"\n".join(lines))) >= 2
+
+
+ITEM_PIECES = st.sampled_from(["1.", "2)", " 37.***", "4、", "5. -", "\t0.", "12. 西瓜", "a.", "1.x", "", " ", "\r"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(LINES, st.lists(st.one_of(ITEM_PIECES, LINE_PIECES), max_size=12).map("\n".join),
+                      st.text(st.sampled_from("1.)、 \n\tab*\ud800"), max_size=40)),
+       min_chars=st.integers(1, 12), ran_out=st.booleans())
+def test_line_screen_equals_its_plain_definition(text: str, min_chars: int, ran_out: bool) -> None:
+    from evalgen.detectors.repetition import _lines_repeat
+
+    assert _lines_repeat(text, min_chars, ran_out) == _lines_repeat_reference(text, min_chars, ran_out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(piece=st.one_of(LINE_PIECES, st.text(max_size=40), st.lists(st.sampled_from(
+    ["Step 7:", "第3步：", "  ", "\t", "\u00a0", "\u3000", "1.", "- ", "**", "Yes", "西瓜", ".", "：", "\x1c"]),
+    max_size=8).map("".join)))
+def test_line_key_collapses_spaces_as_the_regex(piece: str) -> None:
+    """`_key` collapses spaces with split/join; the plain computation is the regex substitution."""
+    import re
+
+    from evalgen.detectors.repetition import _KEY_END, _LABEL, _LIST_CHARS, _key
+
+    key = piece.strip().lstrip(_LIST_CHARS).strip()
+    key = _LABEL.sub("", key) if key[:1].isalpha() else key
+    assert _key(piece) == re.sub(r"\s+", " ", key).lower().rstrip(_KEY_END)

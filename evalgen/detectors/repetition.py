@@ -18,6 +18,13 @@ normalised, code, tables and short lines left out:
   cycling through the same items);
 - repeated items: lines occurring >= `min_segment_repeats` times whose extra copies cover
   >= `min_segment_coverage` of the output (a list that keeps coming back to the same items).
+Loops the line checks cannot see:
+- a whole answer re-emitted: its opening line's first 40 characters come back >= `min_repeats` - 1
+  times, each copy but the last the first answer again (made-up turns "User: … / Joi:" between);
+- a loop that drifts until the cut (the limit, or no finish reason and the text stops unfinished):
+  the stretch before the end copies the text just before it probe by probe, a counter or a longer
+  name aside ("cityOrder7", "timeout_clear_clear_set"), over >= 240 characters and two periods;
+- an emoji repeated >= 10 times until the output ends.
 What the prompt says is not a failure: a loop whose text the prompt already holds (an echo), lines
 the prompt holds, repetition the prompt asks for ("repeat X 10 times", "重复三遍": then more than
 `2 × N + 2` copies are needed, 50 when no number is given) and a song's chorus (the prompt asks for a
@@ -37,8 +44,9 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
+from typing import NamedTuple
 
 from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, last_user_message, request_text
 from evalgen.detectors.base import DetectorContext, RepetitionConfig
@@ -76,6 +84,8 @@ _MAX_REFRAIN = 4  # a chorus comes back a few times; a runaway loop in a song do
 _CHORUS = re.compile(r"chorus|refrain|hook\b|副歌|合唱", re.I)
 _ART_REQUEST = re.compile(r"ascii|\bart\b|draw|diagram|picture|pattern|emboss|braille|字符画|画|图案", re.I)
 _PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|<[^<>\n]{1,60}>|\{[^{}\n]{1,60}\}")
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
+_MIN_EMOJI_REPEATS = 10  # a few emoji close a cheerful answer; ten of one in a row at the end do not
 _LAUGH = frozenset(("ha", "he", "hi", "ho", "la", "na", "da", "哈", "嘿", "呵", "啦", "嘻", "嘎"))
 
 
@@ -194,16 +204,20 @@ def find_loop(
     probes = recurring = 0
     tail_start = best[0] if best else n
     skip_until = 0
+    find = s.find  # type: ignore[attr-defined]
     for i in range(0, n - w, step):
         window = s[i:i + w]
-        letterless = is_text and not window.strip(_BLANK)  # type: ignore[attr-defined]
-        if letterless and not window.strip(_RULE_CHARS):  # type: ignore[attr-defined]
-            continue  # a rule or table border ("|------|"): no loop starts there
-        counted = not (letterless or (skip and any(x <= i < y for x, y in skip)))
-        probes += counted
-        j = s.find(window, i + 1)  # type: ignore[attr-defined]
+        if is_text and not window.strip(_BLANK):  # type: ignore[attr-defined]
+            if not window.strip(_RULE_CHARS):  # type: ignore[attr-defined]
+                continue  # a rule or table border ("|------|"): no loop starts there
+            counted = False  # letterless
+        else:
+            counted = not (skip and any(x <= i < y for x, y in skip))
+        j = find(window, i + 1)
         if j < 0:
+            probes += counted
             continue
+        probes += counted
         recurring += counted
         if i >= tail_start or i < skip_until:
             continue
@@ -216,7 +230,7 @@ def find_loop(
                 best = _best(best, hit)
                 skip_until = b
                 break
-            j = s.find(window, j + 1, i + w + max_period)  # type: ignore[attr-defined]
+            j = find(window, j + 1, i + w + max_period)
     return best, (recurring / probes if probes else 0.0)
 
 
@@ -314,7 +328,7 @@ _LABEL = re.compile(
 _URLS = re.compile(r"(?:https?|ftp)://\S+")
 _MIN_SHORT_BYTES = 6  # the shortest line a line loop counts: two CJK characters ("西瓜"), "Help!"
 _EMPTY_ITEM = re.compile(r"^\d+[.)、][\s*_#-]*$")
-_EMPTY_ITEM_BYTES = re.compile(r"^[ \t]*0+(?:[.)]|、)[ \t*_#-]*$".encode(), re.M)
+_EMPTY_ITEM_BYTES = re.compile(r"\n[ \t]*0+(?:[.)]|、)[ \t*_#-]*(?=\n|\Z)".encode())  # on b"\n" + text
 _EMPTY_KEY = "<empty list item>"
 
 
@@ -331,7 +345,7 @@ def _key(piece: str) -> str:
     and "3 dresses take 6 hours" say different things."""
     key = piece.strip().lstrip(_LIST_CHARS).strip()
     key = _LABEL.sub("", key) if key[:1].isalpha() else key
-    return _SPACES.sub(" ", key).lower().rstrip(_KEY_END)
+    return " ".join(key.split()).lower().rstrip(_KEY_END)  # spaces collapsed (the key has none at its ends)
 
 
 def _strip_numbering(line: str) -> str:
@@ -343,6 +357,8 @@ _SYMBOL = re.compile(r"[^\w\s]|_")
 
 def _has_letters(key: str, k: int = 5) -> bool:
     """Whether a key holds at least `k` letters (any script)."""
+    if key[:k].isalpha() and len(key) >= k:
+        return True  # the usual case, in C: the key starts with k letters
     count = 0
     for ch in key:
         if ch.isalpha():
@@ -365,22 +381,21 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
     """Whether lines of the text repeat enough for a line loop, list numbering and digits aside: a line
     three times, two different lines twice each (a block), any line twice when the generation ran into
     the limit, or empty list items ("4.", "37.***"). A screen for the line checks, on UTF-8 bytes
-    (translate, split and Counter run in C)."""
-    if text.count("\n") < 1:
+    (translate, split, strip and Counter run in C)."""
+    if "\n" not in text:
         return False  # one line: nothing to repeat
-    lines = text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS).split(b"\n")
-    keys = [k for k in (line.strip(_BYTE_KEY_STRIP) for line in lines) if len(k) >= min(_MIN_SHORT_BYTES, min_chars)]
-    if len(set(keys)) < len(keys):
-        counts = Counter(keys)
-        twice = [c for c in counts.values() if c > 1]
-        if ran_out or len(twice) >= 2 or max(twice) >= 3:
-            return True
-    return len(_EMPTY_ITEM_BYTES.findall(b"\n".join(lines))) >= 2
+    data = text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS)
+    shortest = min(_MIN_SHORT_BYTES, min_chars)
+    counts = Counter(map(bytes.strip, data.split(b"\n"), repeat(_BYTE_KEY_STRIP)))
+    twice = [c for k, c in counts.items() if c > 1 and len(k) >= shortest]
+    if twice and (ran_out or len(twice) >= 2 or max(twice) >= 3):
+        return True
+    return len(_EMPTY_ITEM_BYTES.findall(b"\n" + data)) >= 2
 
 
-@dataclass(frozen=True)
-class _Unit:
-    """A line (or a sentence of a long line) as the line checks see it."""
+class _Unit(NamedTuple):
+    """A line (or a sentence of a long line) as the line checks see it (a tuple: built ~4x faster than
+    a frozen dataclass, and there is one per line)."""
 
     start: int
     end: int
@@ -403,7 +418,7 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
         line = raw.strip()
         if not line:
             continue
-        if _EMPTY_ITEM.match(line):
+        if line[0].isdecimal() and _EMPTY_ITEM.match(line):  # \d is a decimal digit: the same test
             out.append(_Unit(start, start + len(raw), _EMPTY_KEY))  # "4.", "37.***": a list item with nothing
             continue
         if line[0] in "<[" and SPECIAL_TOKEN.fullmatch(line):
@@ -785,6 +800,10 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         repeats = _lines_repeat(text, cfg.min_segment_chars, ran_out)
         if repeats or recurrence >= _LINE_SCREEN:
             findings += _line_loops(record, cfg, fences, recurrence, repeats, ran_out, prompt, details)
+    if not findings:
+        findings += _reemitted(record, cfg, prompt, details)
+    if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or _open_fence(text))):
+        findings += _drift_loop(record, cfg, prompt, details)
     if prompt.asked and prompt.facts[0] is not None:
         details["requested_repeats"] = prompt.facts[0]
     if not findings:
@@ -809,6 +828,70 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     details["rep_on"] = "tokens" if ids else "chars"
     details["strength"] = round(strength, 4)
     return Finding(NAME, True, calibrated(NAME, kind), explanation, spans, details)
+
+
+_OPENING = 40  # characters of the answer's first line that a re-emitted answer starts with again
+_MIN_OPENING = 20
+
+
+def _reemitted(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt, details: dict) -> list[_Found]:
+    """The whole answer re-emitted: its opening (the first 40 characters of its first line) comes back
+    `min_repeats` - 1 times or more, each copy but the last the first answer again (its common start
+    with it covers `near_line_similarity` of both), whatever separates the copies (made-up turns
+    "User: … / Joi:", blank lines). Letters, emails or stories the user asked several of share an
+    opening line at most: their bodies differ."""
+    text = _analysed(record.output)
+    body = text.lstrip()
+    lead = len(text) - len(body)
+    line_end = body.find("\n")
+    opening = (body if line_end < 0 else body[:line_end]).rstrip()[:_OPENING]
+    if len(opening) < _MIN_OPENING or body.count(opening) < 3 or not _has_letters(opening, 5):
+        return []
+    starts = [0]
+    while (j := body.find(opening, starts[-1] + 1)) >= 0:
+        starts.append(j)
+    first = starts[1]
+    for x, y in zip(starts[1:], starts[2:], strict=False):
+        length = y - x
+        if not (cfg.near_line_similarity * first <= length <= first / cfg.near_line_similarity):
+            return []
+        if _common_forward(body, 0, x, min(first, length)) < cfg.near_line_similarity * max(first, length):
+            return []
+    copies = len(starts)
+    if copies < prompt.needed(cfg.min_repeats) or body[:first].strip() in request_text(record):
+        return []
+    details.update(answer_chars=first, answer_copies=copies)
+    a = lead + starts[1]
+    at_end = len(body.rstrip()) - starts[-1] <= first / cfg.near_line_similarity  # not something else after
+    return [(min(1.0, copies / 10 + (len(body) - starts[1]) / len(text)), "reemitted",
+             f"The answer ({first} characters) is emitted {copies} times (made-up turns or blank lines between).",
+             [Span(a, len(text.rstrip()), f"{copies - 1} more copies")], at_end)]
+
+
+def _open_fence(text: str) -> bool:
+    return "```" in text and fence_blocks(text)[1]
+
+
+_MIN_DRIFT_CHARS = 240
+
+
+def _drift_loop(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt, details: dict) -> list[_Found]:
+    """A loop that drifts (a counter, a growing name, a changed word per copy) until the output is cut:
+    the generation ran into the limit, or stops unfinished with no finish reason."""
+    text = _analysed(record.output)
+    found = _drift_to_cut(text, _MIN_DRIFT_CHARS)
+    if found is None:
+        return []
+    a, b, p, at_end = found
+    if prompt.facts[1] or (b - a) / p < prompt.needed(cfg.min_repeats):
+        return []  # a song's verses, or the repetition the user asked for
+    if text[a:a + min(b - a, 2 * p)] in request_text(record):
+        return []
+    copies = (b - a) / p + 1
+    details.update(drift_start=a, drift_end=b, drift_period=p)
+    return [(min(1.0, (b - a) / len(text)), "drift_loop",
+             f"From character {a} to the cut the text keeps copying the {p} characters before it with small "
+             f"changes (about {copies:.0f} copies).", [Span(a, b, "copied until the cut")], at_end)]
 
 
 def _analysed(output: str) -> str:
@@ -843,6 +926,9 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
     ok = (b - a) >= need_len and count >= prompt.needed(need_rep)
     if not ok and letters >= 2 and not in_code and unit.strip().lower() not in _LAUGH:
         ok = (b - a) >= cfg.min_short_loop_chars and count >= prompt.needed(cfg.min_short_repeats)
+    if not ok and at_tail and not letters and _EMOJI.fullmatch(unit.strip()):
+        # An emoji repeated until the output ends ("🎂🎂🎂…"): a loop, though without a letter.
+        ok = count >= prompt.needed(_MIN_EMOJI_REPEATS)
     details.update(unit=unit[:200], period=p, repeats=round(count, 2), loop_start=a, loop_end=b,
                    coverage=round((b - a) / n, 4), at_tail=at_tail, in_code=in_code)
     if ok and text[a:a + 2 * p] in request_text(record):
@@ -946,6 +1032,68 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
                      f"The line {_short(top)!r} occurs {count} times; repeated lines are {coverage:.0%} of the text.",
                      spans[1:21], at_end)]
     return []
+
+
+_NAME_COUNTER = re.compile(r"(?<=[^\W\d])\d+")  # "cityOrder7", "tree1": a counter in a name; numbers stay
+
+
+def _zeros(m: re.Match) -> str:
+    return "0" * len(m.group())
+
+
+_DRIFT_REACH = 2000  # a probe of a loop that drifts finds its copy within this many characters before it
+_DRIFT_MISSES = 0.1  # share of probes of the region that may be new text (a changed word, a longer name)
+
+
+def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | None:
+    """A loop that drifts until the output is cut, as (start, end, typical period, whether it runs to
+    the end of the text). The stretch before the end whose 16-character probes, every 8 characters,
+    occur in the text just before them (digits that end a name, "cityOrder7", aside), at most
+    `_DRIFT_MISSES` of them new, over at least `min_chars` characters and at least two periods after
+    its source: code whose declarations keep coming back with a counter or a longer name, a block of
+    lines re-emitted with small changes. Lines that share a template but say different things leave
+    most probes new. One last short line may follow (the loop then runs to the end only when that line
+    starts like an earlier one: cut inside a copy)."""
+    body = text.rstrip()
+    end = len(body)
+    last = body.rfind("\n") + 1
+    at_end = True
+    if end - last < 60 and last > 0:
+        end = last - 1  # the loop may end one short line before the cut ("tree1 = TreeNode(1)")
+        at_end = body[last - 1:].rstrip() in body[:last - 1]
+    if end < 2 * min_chars:
+        return None
+    t = _NAME_COUNTER.sub(_zeros, body[:end])  # same length: offsets stay
+    hits = misses = run_misses = 0
+    start = stop = -1
+    dists: list[int] = []
+    i = end - _PROBE
+    while i > 0:
+        window = t[i:i + _PROBE]
+        j = t.rfind(window, max(0, i - _DRIFT_REACH), i + _PROBE - 1)
+        if j >= 0 and window.strip():
+            if stop < 0:
+                stop = i + _PROBE
+            hits += 1
+            run_misses = 0
+            dists.append(i - j)
+            if misses <= _DRIFT_MISSES * (hits + misses):
+                start = i
+        else:
+            misses += 1
+            run_misses += 1
+            if run_misses >= 4 or misses > _DRIFT_MISSES * (hits + misses) + 3:
+                break
+        i -= 8
+    if start < 0 or stop - start < min_chars:
+        return None
+    dists.sort()
+    period = dists[len(dists) // 2]
+    if stop - start < 2 * period:
+        return None
+    if stop < end:
+        at_end = False  # the copying stopped before the end
+    return start, stop, period, at_end
 
 
 _FINAL_MARKS = ".!?。！？…\"'”’」』)）]】》*_`~}>|"
