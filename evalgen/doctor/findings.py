@@ -45,9 +45,9 @@ class Code:
     """Where the failure is described: a seed note (../shared/seeds) or a public issue URL."""
 
 
-_SEED_FAQ = "seeds 001/002 (模型训练记录QA)"
-_SEED_TRAIN = "seed 000 (Train中常见问题)"
-_SEED_LOSS = "seed 003 (training-loss-patterns: 三种损失尖峰, 非尖峰发散)"
+_SEED_FAQ = "seeds/001_cc9c65f23676b923.txt (模型训练记录QA)"
+_SEED_TRAIN = "seeds/000_10afe1a0742d2c2f.txt (Train中常见问题)"
+_SEED_LOSS = "seeds/003_6ac532809a3f841a.txt (training-loss-patterns: 三种损失尖峰, 非尖峰发散)"
 
 CODES: dict[str, Code] = {
     # --- checkpoint -------------------------------------------------------------------------------
