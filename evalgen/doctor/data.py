@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalgen.detectors._text import script_units
 from evalgen.doctor.findings import DoctorFinding, make
 from evalgen.errors import EvalgenError
 
@@ -97,13 +98,13 @@ def iter_rows(path: str | Path) -> Iterator[Row]:
     """The conversations of a JSONL file (or a JSON array file), streamed; DataError names file:line."""
     p = Path(path)
     try:
-        f = p.open("rb")
+        f = p.open("r", encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise DataError(f"{p}: cannot read the data file ({exc.strerror}); pass a JSONL file") from None
     with f:
         first = f.read(64).lstrip()
         f.seek(0)
-        if first.startswith(b"["):
+        if first.startswith("["):
             try:
                 items = json.load(f)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -163,8 +164,6 @@ class _Tally:
 
 
 def _language(text: str, min_letters: int) -> str | None:
-    from evalgen.detectors._text import script_units
-
     units = script_units(text)
     return units.dominant() if units.letters >= min_letters else None
 
@@ -321,6 +320,14 @@ class TokenizerView:
     end_ids: frozenset[int]
     """Ids that end a turn: the EOS, the template's end token, generation_config's eos ids."""
     has_template: bool
+    end_texts: tuple[str, ...] = ()
+    """The end tokens as text."""
+    tail_text: str = ""
+    """What the template writes after an answer, as text."""
+
+    @property
+    def tail_has_end(self) -> bool:
+        return any(i in self.end_ids for i in self.tail_ids)
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.backend.encode_batch(texts, add_special_tokens=False)]
@@ -344,13 +351,14 @@ def tokenizer_view(folder: str | Path) -> TokenizerView:
     def ids(text: str) -> list[int]:
         return files.backend.encode(text, add_special_tokens=False).ids if text else []
 
+    texts = tuple(t for t, i in files.vocab.items() if i in ends and t in files.added) or ((eos,) if eos else ())
     if shape is None:
-        return TokenizerView(files.tokenizer_folder, files.backend, [], [], [], frozenset(ends), False)
+        return TokenizerView(files.tokenizer_folder, files.backend, [], [], [], frozenset(ends), False, texts)
     head = shape.head.replace(_Q1, "")
     gap_to_header = shape.gap  # after an answer: end token, the next user header
     two_head = _second_header(files, shape, _Q2)
     return TokenizerView(files.tokenizer_folder, files.backend, ids(head), ids(gap_to_header + two_head),
-                         ids(shape.tail), frozenset(ends), True)
+                         ids(shape.tail), frozenset(ends), True, texts, shape.tail)
 
 
 def _second_header(files: Any, shape: Any, q2: str) -> str:
@@ -380,15 +388,41 @@ def _tokenizer_only(folder: Path) -> Any:
 
 @dataclass
 class _TokenState:
+    """Token checks, streamed. A conversation whose UTF-8 length (an upper bound on its token count for
+    byte-level BPE, SentencePiece with byte fallback and WordPiece alike) plus the template's tokens fits
+    cutoff_len is never tokenized; only the longer ones are, in batches. A target has its end when the
+    template writes an end token after answers, or when its own text ends with one."""
+
     n: int = 0
     n_cut: int = 0
+    n_tokenized: int = 0
     cut: list[list[int]] = field(default_factory=list)
     longest: int = 0
-    endings: Counter = field(default_factory=Counter)
     n_no_end: int = 0
     no_end: list[int] = field(default_factory=list)
+    endings_sample: list[str] = field(default_factory=list)
 
     def add(self, tok: TokenizerView, rows: list[Row], cfg: DataConfig) -> None:
+        fixed = len(tok.head_ids) + len(tok.tail_ids)
+        long_rows: list[Row] = []
+        for row in rows:
+            self.n += 1
+            users = sum(r == "user" for r, _ in row.turns)
+            bound = fixed + max(0, users - 1) * len(tok.turn_ids) + sum(len(t.encode()) + 2 for _, t in row.turns)
+            if bound > cfg.cutoff_len:
+                long_rows.append(row)
+            if not tok.tail_has_end:
+                last = next((t for r, t in reversed(row.turns) if r == "assistant"), None)
+                if last is not None and not last.rstrip().endswith(tok.end_texts):
+                    self.n_no_end += 1
+                    if len(self.no_end) < _MAX_LINES:
+                        self.no_end.append(row.line)
+                    if len(self.endings_sample) < 1000:
+                        self.endings_sample.append(last[-32:])
+        if long_rows:
+            self._count(tok, long_rows, cfg)
+
+    def _count(self, tok: TokenizerView, rows: list[Row], cfg: DataConfig) -> None:
         texts: list[str] = []
         spans: list[tuple[int, int]] = []
         for row in rows:
@@ -397,32 +431,15 @@ class _TokenState:
             spans.append((start, len(texts)))
         encoded = tok.encode(texts)
         for row, (a, b) in zip(rows, spans, strict=True):
-            self.n += 1
-            total = len(tok.head_ids)
-            users = 0
-            for (role, _), ids in zip(row.turns, encoded[a:b], strict=True):
-                total += len(ids)
-                if role == "user":
-                    users += 1
-                    if users > 1:
-                        total += len(tok.turn_ids)
-            total += len(tok.tail_ids)
-            self.longest = max(self.longest, total)
+            self.n_tokenized += 1
+            users = sum(r == "user" for r, _ in row.turns)
+            total = len(tok.head_ids) + len(tok.tail_ids) + max(0, users - 1) * len(tok.turn_ids)
+            total += sum(len(ids) for ids in encoded[a:b])
             if total > cfg.cutoff_len:
+                self.longest = max(self.longest, total)
                 self.n_cut += 1
                 if len(self.cut) < _MAX_LINES:
                     self.cut.append([row.line, total])
-            last = next((ids for (role, _), ids in zip(reversed(row.turns), reversed(encoded[a:b]), strict=True)
-                         if role == "assistant"), None)
-            if last is None:
-                continue
-            full = last + tok.tail_ids
-            ends_with = next((i for i in reversed(full) if i in tok.end_ids), None)
-            if ends_with is None:
-                self.n_no_end += 1
-                self.endings[tok.backend.id_to_token(full[-1]) if full else ""] += 1
-                if len(self.no_end) < _MAX_LINES:
-                    self.no_end.append(row.line)
 
     def findings(self, path: Path, tok: TokenizerView, cfg: DataConfig) -> list[DoctorFinding]:
         out = []
@@ -433,10 +450,13 @@ class _TokenState:
                             f"{self.n_cut} of {self.n} conversations are longer than cutoff_len {cfg.cutoff_len} "
                             f"(longest {self.longest} tokens)"))
         if self.n_no_end and tok.has_template:
+            # What the targets end with: the last token of each sampled target (plus the template's text).
+            ends = Counter(tok.backend.id_to_token(ids[-1]) for ids in tok.encode(
+                [t + tok.tail_text for t in self.endings_sample]) if ids)
             out.append(make("data_missing_eos", path,
                             {"n_lines": self.n_no_end, "lines": self.no_end, "targets_end_with":
-                             dict(self.endings.most_common(5)), "end_ids": sorted(tok.end_ids),
-                             "template_after_answer": tok.backend.decode(tok.tail_ids, skip_special_tokens=False)},
+                             dict(ends.most_common(5)), "end_ids": sorted(tok.end_ids),
+                             "template_after_answer": tok.tail_text},
                             f"{self.n_no_end} of {self.n} targets end without an end token (they end with "
-                            + ", ".join(repr(k) for k, _ in self.endings.most_common(3)) + ")"))
+                            + ", ".join(repr(k) for k, _ in ends.most_common(3)) + ")"))
         return out
