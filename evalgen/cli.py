@@ -172,6 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--max-size-mb", type=float, default=None, metavar="MB",
                         help="above this size, cut healthy outputs (not a fixed sample) to fit; 0: never (default 15)")
 
+    doctor = sub.add_parser("doctor", help="check a checkpoint, its training log and SFT data for known causes of bad "
+                            "outputs")
+    doctor.add_argument("path", nargs="?", help="checkpoint folder, training output folder (checkpoint-N/ + "
+                        "trainer_state.json), trainer_state.json, or an evalgen run folder")
+    doctor.add_argument("--data", action="append", default=[], metavar="FILE.jsonl",
+                        help="SFT data: alpaca, sharegpt or messages JSONL (repeatable)")
+    doctor.add_argument("--tokenizer", metavar="CKPT",
+                        help="tokenizer + template for the data checks (default: PATH's)")
+    doctor.add_argument("--cutoff-len", type=int, default=1024, metavar="N",
+                        help="training cutoff length (default 1024)")
+    doctor.add_argument("--identity", metavar="NAME", help="your assistant's name: its own family is not a leak")
+    doctor.add_argument("--json", metavar="FILE", help="also write the findings as JSON here")
+
     demo = sub.add_parser("demo", help="build a tiny base model and two SFT rounds, run, compare, report")
     demo.add_argument("--out", default="reports/demo", metavar="DIR", help="where checkpoints, runs and reports go")
     demo.add_argument("--max-new-tokens", type=int, default=64)
@@ -331,9 +344,11 @@ def interruptible(job: Callable[[], T], checkpoint: str, out: str) -> T | None:
 
 
 def write_report(run_dir: str | Path, baseline_dir: str | Path | None, max_size_mb: float | None = None) -> None:
+    from evalgen.doctor.link import report_findings
     from evalgen.report import DEFAULT_MAX_SIZE_MB, build_report
 
-    path = build_report(run_dir, baseline_dir, max_size_mb=DEFAULT_MAX_SIZE_MB if max_size_mb is None else max_size_mb)
+    path = build_report(run_dir, baseline_dir, max_size_mb=DEFAULT_MAX_SIZE_MB if max_size_mb is None else max_size_mb,
+                        doctor=report_findings(run_dir) or None)
     print(f"report: {path}")
 
 
@@ -341,9 +356,15 @@ def compare_and_report(
     base: str | Path, new: str | Path, config: dict[str, Any], json_path: str | None, markdown_path: str | None
 ) -> int:
     from evalgen.compare import run_compare
+    from evalgen.doctor.link import explain, format_explanations, regressed_detectors, run_findings
 
     comparison = run_compare(base, new, config, json_path=json_path, markdown_path=markdown_path)
     print(comparison.table(), end="")
+    why = explain(regressed_detectors(comparison), run_findings(new))  # the doctor findings behind a regression
+    print(format_explanations(why), end="")
+    if why and markdown_path is not None:
+        with open(markdown_path, "a", encoding="utf-8") as f:
+            f.write(format_explanations(why, markdown=True))
     write_report(new, base)
     return EXIT_OK if comparison.passed else EXIT_GATE_FAILED
 
@@ -392,6 +413,26 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from evalgen.doctor.core import diagnose
+    from evalgen.doctor.findings import exit_code, findings_json
+    from evalgen.doctor.format import format_text
+
+    if args.path is None and not args.data:
+        raise EvalgenError("doctor: nothing to check; pass a checkpoint or training folder, or --data FILE.jsonl")
+    diagnosis = diagnose(args.path, args.data, tokenizer=args.tokenizer, cutoff_len=args.cutoff_len,
+                         identity=args.identity)
+    if args.json:
+        path = Path(args.json)
+        try:
+            path.write_text(findings_json(diagnosis.findings), encoding="utf-8")
+        except OSError as exc:
+            raise EvalgenError(f"{path}: cannot write ({exc.strerror}); check the folder exists and is "
+                               "writable") from None
+    print(format_text(diagnosis), end="")
+    return exit_code(diagnosis.findings)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from evalgen.demo import run_demo
 
@@ -401,6 +442,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "backends": cmd_backends,
     "demo": cmd_demo,
+    "doctor": cmd_doctor,
     "run": cmd_run,
     "score": cmd_score,
     "compare": cmd_compare,

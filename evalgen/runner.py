@@ -165,12 +165,32 @@ def run(options: RunOptions, backend: Backend | None = None) -> RunResult:
     label = options.checkpoint or options.tokenizer or backend_name
     out = Path(options.out) if options.out else default_run_dir(label)
     folder = RunFolder(out, resume=options.resume)
+    if info is not None:
+        preflight(info.path, folder.path)
     if backend is None:
         spec = BackendSpec(info, options.dtype, options.device, options.trust_remote_code,
                            {**options.engine_args, **options.backend_options})
         backend = create_backend(backend_name, spec)
     with backend:  # closed on every way out, opened or not (close() is safe on a backend never opened)
         return run_with(options, backend, backend_name, why, needs_checkpoint, probes, info, hub, folder)
+
+
+def preflight(checkpoint: Path, out: Path) -> None:
+    """`evalgen doctor`'s checkpoint checks before loading anything: errors are printed, every finding
+    goes to the run folder's doctor.json (which compare and the report link to regressions)."""
+    from evalgen.doctor.checkpoint import quick_checkpoint_check
+    from evalgen.doctor.findings import findings_json
+    from evalgen.doctor.link import DOCTOR_FILE
+    from evalgen.errors import EvalgenError
+
+    try:
+        findings = quick_checkpoint_check(checkpoint)
+    except EvalgenError:
+        return  # an unreadable checkpoint is reported by the loader, with its own message
+    for f in findings:
+        if f.severity == "error":
+            log(f"evalgen: doctor: {f.code} in {f.path}: {f.message} Fix: {f.fix}")
+    (out / DOCTOR_FILE).write_text(findings_json(findings), encoding="utf-8")
 
 
 def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str, needs_checkpoint: bool,

@@ -14,11 +14,15 @@ __all__ = ["run_tiny_trainer", "train_rows", "write_trainer_state"]
 
 
 def run_tiny_trainer(tokenizer_dir: Path, out_dir: Path, *, steps: int = 8, lr: float = 5e-3, save_steps: int = 4,
-                     eval_steps: int = 4, warmup_steps: int = 0, scheduler: str = "linear", seed: int = 0) -> Path:
+                     eval_steps: int = 4, warmup_steps: int = 0, scheduler: str = "linear", seed: int = 0,
+                     zero_lr_after: int | None = None) -> Path:
     """Train a 1-layer Llama (hidden 32) with `transformers.Trainer` for `steps` steps on the tiny
     family's conversations (ChatML, loss on the answer), on CPU; logs every step, saves
     `checkpoint-N/` every `save_steps` and evaluates every `eval_steps`. Returns `out_dir`, which
-    then holds `checkpoint-N/trainer_state.json` as written by the Trainer. A few seconds."""
+    then holds `checkpoint-N/trainer_state.json` as written by the Trainer. A few seconds.
+
+    `zero_lr_after=K` replaces the Trainer's scheduler with one that sets the learning rate to 0 after K
+    steps (what a DeepSpeed scheduler section overriding the Trainer's does)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
 
@@ -50,7 +54,12 @@ def run_tiny_trainer(tokenizer_dir: Path, out_dir: Path, *, steps: int = 8, lr: 
                              eval_strategy="steps", eval_steps=eval_steps, warmup_steps=warmup_steps,
                              lr_scheduler_type=scheduler, report_to=[], use_cpu=True, disable_tqdm=True, seed=seed,
                              dataloader_num_workers=0, save_only_model=True)
-    Trainer(model=model, args=args, train_dataset=rows, eval_dataset=rows[:16]).train()
+    optimizers: Any = (None, None)
+    if zero_lr_after is not None:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 if s < zero_lr_after else 0.0)
+        optimizers = (optimizer, schedule)
+    Trainer(model=model, args=args, train_dataset=rows, eval_dataset=rows[:16], optimizers=optimizers).train()
     return Path(out_dir)
 
 
