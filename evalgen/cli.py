@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", metavar="DIR", help="run folder (default: reports/<checkpoint>-<time>)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run folder")
+    tr = run.add_argument_group("training run (CHECKPOINT is an output_dir holding checkpoint-N/ folders)")
+    tr.add_argument("--steps", metavar="N,N", help="only these steps, e.g. 500,1500 (default: every step not yet "
+                    "evaluated under --out, default reports/<output_dir>)")
+    tr.add_argument("--latest", action="store_true", help="only the newest checkpoint")
     run.add_argument(
         "--baseline",
         metavar="RUN_OR_CHECKPOINT",
@@ -189,6 +193,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="reports/demo", metavar="DIR", help="where checkpoints, runs and reports go")
     demo.add_argument("--max-new-tokens", type=int, default=64)
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    history = sub.add_parser("history", help="trends over training steps or SFT rounds, gates against the base")
+    history.add_argument("runs", nargs="+", metavar="RUN_OR_DIR",
+                         help="run folders (rounds, in order) or a folder of step-N/ runs written by `evalgen run`")
+    history.add_argument("--baseline", metavar="RUN", help="gate against this run folder (default: OUT/baseline/ "
+                         "when present, else the first step)")
+    history.add_argument("--config", metavar="FILE", help="evalgen.toml with [gates] (default: ./evalgen.toml)")
+    history.add_argument("--json", metavar="FILE", help="write the history as JSON (stable shape, see the README)")
+    history.add_argument("--markdown", metavar="FILE", help="write a Markdown table (for a CI step summary)")
+    history.add_argument("--trend", metavar="FILE", help="where the trend report goes (default: trend.html beside "
+                         "the runs)")
+    history.add_argument("--trainer-state", metavar="PATH", help="trainer_state.json, or the training output_dir, "
+                         "to draw loss / learning rate / grad norm (default: the output_dir `evalgen run` recorded)")
+
+    export = sub.add_parser("export", help="a run folder's records as a table (csv, parquet, jsonl)")
+    export.add_argument("run", help="run folder")
+    export.add_argument("--format", default="csv", choices=("csv", "parquet", "jsonl"), dest="fmt",
+                        help="default: csv; parquet needs pyarrow (pip install 'evalgen[parquet]')")
+    export.add_argument("--out", metavar="FILE", help="default: RUN/records.FORMAT")
 
     sub.add_parser("backends", help="list the generation backends (built-in and plug-ins)")
     sub.add_parser("suites", help="list the built-in probe suites")
@@ -293,6 +316,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from evalgen.runner import run, summarize
 
     options = run_options(args)
+    if options.checkpoint and is_training_output(options.checkpoint):
+        return cmd_run_training(args, options)
+    if args.steps or args.latest:
+        raise EvalgenError(f"--steps/--latest: {options.checkpoint} has no checkpoint-N/ folders; they select "
+                           "steps of a training output_dir")
     label = options.checkpoint or options.tokenizer or args.model or options.backend
     if options.out is None:
         options.out = str(default_run_dir(label))
@@ -323,6 +351,56 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_report(result.path, None)
         return EXIT_OK
     return compare_and_report(baseline_dir, result.path, options.config, None, None)
+
+
+def is_training_output(path: str) -> bool:
+    from evalgen.training_run import is_training_output as check
+
+    return check(path)
+
+
+def cmd_run_training(args: argparse.Namespace, options: RunOptions) -> int:
+    from evalgen.training_run import evaluate_training_run, parse_steps
+
+    steps = parse_steps(args.steps) if args.steps else None
+    source = str(options.checkpoint)
+    out = options.out or str(Path("reports") / Path(source).resolve().name)
+    options.out = out
+    result = interruptible(
+        lambda: evaluate_training_run(source, options, steps=steps, latest=args.latest, baseline=args.baseline),
+        source, out)
+    if result is None or result.history is None:
+        return EXIT_INTERRUPTED
+    print(result.history.table(), end="")
+    print(f"\nsteps: {out}\ntrend report: {result.trend}")
+    return EXIT_GATE_FAILED if result.history.newest_failed else EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from evalgen.config import load_config
+    from evalgen.history import build_history, recorded_source, trend_default
+    from evalgen.report.trend import build_trend_report
+
+    trainer_state = args.trainer_state or recorded_source(args.runs)
+    history = build_history(args.runs, load_config(args.config), baseline=args.baseline, trainer_state=trainer_state)
+    if args.json:
+        history.write_json(args.json)
+    if args.markdown:
+        try:
+            Path(args.markdown).write_text(history.to_markdown(), encoding="utf-8")
+        except OSError as exc:
+            raise EvalgenError(f"{args.markdown}: cannot write ({exc}); check the folder exists") from exc
+    print(history.table(), end="")
+    trend = build_trend_report(history, args.trend or trend_default(history))
+    print(f"\ntrend report: {trend}")
+    return EXIT_GATE_FAILED if history.newest_failed else EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from evalgen.frames import export_run
+
+    print(export_run(args.run, args.out, args.fmt))
+    return EXIT_OK
 
 
 def backend_needs_checkpoint(name: str) -> bool:
@@ -444,6 +522,8 @@ COMMANDS = {
     "demo": cmd_demo,
     "doctor": cmd_doctor,
     "run": cmd_run,
+    "history": cmd_history,
+    "export": cmd_export,
     "score": cmd_score,
     "compare": cmd_compare,
     "report": cmd_report,

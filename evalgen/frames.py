@@ -1,0 +1,120 @@
+"""Run folders as pandas DataFrames, and `evalgen export`.
+
+- `run_frame(run)`: one row per generation record: its keys (suite, probe_id, sample), how it ended
+  (stop_reason, stop_detail, n_output_tokens, latency_s), the text (output), each detector's flag
+  (`flag_<detector>`, None where the detector does not apply) and finding score (`score_<detector>`),
+  the task result (task_correct, None for probes without a reference) and, when the run has them,
+  the teacher-forced figures of the record's probe (ref_logprob, stop_prob).
+- `history_frame(paths)`: one row per step × metric (step, label, run, metric, kind, value, low,
+  high, gates_failed), from `evalgen.history.build_history`.
+- `export_run(run, path, fmt)`: the run frame as csv, jsonl or parquet (parquet needs pyarrow).
+
+pandas is imported when a frame is built, not when evalgen is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalgen.errors import ConfigError, RunFolderError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["EXPORT_FORMATS", "export_run", "history_frame", "run_frame"]
+
+EXPORT_FORMATS = ("csv", "jsonl", "parquet")
+RECORD_COLUMNS = ("suite", "probe_id", "sample", "lang", "stop_reason", "stop_detail", "n_output_tokens",
+                  "latency_s", "scorer", "output")
+
+
+def run_frame(run: str | Path) -> pd.DataFrame:
+    """One row per generation record of the run folder `run` (see the module docstring for the columns)."""
+    import pandas as pd
+
+    from evalgen.compare import load_run
+    from evalgen.scoring import read_scores
+
+    folder = Path(run)
+    data = load_run(folder)
+    scores = {(s.suite, s.id, s.sample): s for s in read_scores(folder / "scores.jsonl")}
+    detectors: dict[str, None] = {}
+    for line in scores.values():
+        detectors.update(dict.fromkeys(line.findings))
+    rows = []
+    for key, record in data.records.items():
+        row: dict[str, Any] = {"run": folder.name}
+        row.update({c: getattr(record, c) for c in RECORD_COLUMNS})
+        line = scores.get(key)
+        for name in detectors:
+            finding = line.findings.get(name) if line is not None else None
+            applies = finding is not None and name in data.flags.get(key, {})
+            row[f"flag_{name}"] = bool(finding.flagged) if applies and finding is not None else None
+            row[f"score_{name}"] = float(finding.score) if applies and finding is not None else None
+        row["task_correct"] = data.correct.get(key)
+        if data.teacher_forced is not None:
+            tf = data.teacher_forced.get((record.suite, record.probe_id), {})
+            row["ref_logprob"] = tf.get("ref_logprob")
+            row["stop_prob"] = tf.get("stop_prob")
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=["run", *RECORD_COLUMNS])
+    for name in detectors:  # True/False/None stays a nullable boolean, not object or float
+        frame[f"flag_{name}"] = frame[f"flag_{name}"].astype("boolean")
+    frame["task_correct"] = frame["task_correct"].astype("boolean") if "task_correct" in frame else None
+    return frame
+
+
+def history_frame(paths: Sequence[str | Path] | str | Path, config: Mapping[str, Any] | None = None,
+                  baseline: str | Path | None = None) -> pd.DataFrame:
+    """One row per step × metric of the runs named by `paths` (run folders, or folders of step-N/ runs)."""
+    import pandas as pd
+
+    from evalgen.history import build_history
+
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    history = build_history(list(paths), config, baseline=baseline)
+    rows = []
+    for point in history.steps:
+        failed = ",".join(point.gates_failed)
+        common = {"step": point.step, "label": point.label, "run": str(point.run), "gates_failed": failed}
+        for name, rate in point.rates.items():
+            low, high = point.intervals.get(name, (None, None))
+            rows.append({**common, "metric": name, "kind": "detector_rate", "value": rate, "low": low, "high": high})
+        for metric, kind in (("task_accuracy", "task"), ("stop_prob", "teacher_forced"),
+                             ("mean_output_tokens", "length")):
+            value = getattr(point, metric)
+            if value is None:
+                continue
+            low, high = getattr(point, metric + "_interval") or (None, None)
+            rows.append({**common, "metric": metric, "kind": kind, "value": value, "low": low, "high": high})
+    columns = ["step", "label", "run", "metric", "kind", "value", "low", "high", "gates_failed"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def export_run(run: str | Path, out: str | Path | None = None, fmt: str = "csv") -> Path:
+    """Write the run frame of `run` as `fmt` to `out` (default: RUN/records.<fmt>); returns the path."""
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}")
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ConfigError("--format parquet needs pyarrow: pip install 'evalgen[parquet]' (or use --format "
+                              "csv or jsonl)") from None
+    frame = run_frame(run)
+    path = Path(out) if out is not None else Path(run) / f"records.{fmt}"
+    try:
+        if fmt == "csv":
+            frame.to_csv(path, index=False)
+        elif fmt == "jsonl":
+            frame.to_json(path, orient="records", lines=True, force_ascii=False)
+        else:
+            frame.to_parquet(path, index=False)
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot write ({exc}); check the folder exists and is writable") from exc
+    return path
