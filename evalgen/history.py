@@ -397,10 +397,7 @@ TRAINING_SERIES = ("loss", "learning_rate", "grad_norm")
 def add_training_curves(history: History, source: Path) -> None:
     """Attach loss, learning rate and grad norm from a trainer_state.json (the file, or the newest one in a
     training OUTPUT_DIR: its own, else the highest checkpoint-N/'s). Absent file: nothing is added."""
-    try:  # TRANSITIONAL: evalgen.trainer_state lands with the "doctor" stream; drop this guard then
-        from evalgen.trainer_state import find_trainer_state, read_trainer_state
-    except ImportError:
-        return
+    from evalgen.trainer_state import find_trainer_state, read_trainer_state
 
     path = find_trainer_state(source)
     if path is None:
