@@ -111,3 +111,28 @@ def test_bad_arguments_fail_before_training() -> None:
         EvalgenCallback(suites=["identity"], gates={"detector_max_increse": 0.1})
     with pytest.raises(ConfigError, match="every"):
         EvalgenCallback(suites=["identity"], every=0)
+
+
+def test_works_with_trl_sft_trainer(tiny_family: dict[str, Path], suites: list[str], tmp_path: Path) -> None:
+    trl = pytest.importorskip("trl")
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+
+    from evalgen.compat import load_pretrained_tokenizer
+    from evalgen.integrations.transformers import EvalgenCallback
+
+    base = tiny_family["base"]
+    tokenizer = load_pretrained_tokenizer(base)
+    data = Dataset.from_list([{"messages": [{"role": "user", "content": qa.prompt},
+                                            {"role": "assistant", "content": qa.answer}]} for qa in FACTS])
+    config = trl.SFTConfig(output_dir=str(tmp_path / "out"), max_steps=2, save_steps=2, learning_rate=1e-6,
+                           per_device_train_batch_size=8, logging_steps=1, report_to=[], use_cpu=True,
+                           disable_tqdm=True, save_only_model=True, max_length=64, dataloader_num_workers=0)
+    trainer = trl.SFTTrainer(model=AutoModelForCausalLM.from_pretrained(base), args=config, train_dataset=data,
+                             processing_class=tokenizer)
+    callback = EvalgenCallback(suites=suites, identity="Aurora", max_new_tokens=16).attach(trainer)
+    trainer.train()
+    assert [r.step for r in callback.results] == [2]
+    assert "evalgen/task_accuracy" in callback.results[0].logs
+    assert any("evalgen/task_accuracy" in row for row in trainer.state.log_history)
+    assert (tmp_path / "out" / "evalgen" / "step-000002" / "scores.jsonl").is_file()
