@@ -41,8 +41,8 @@ def run_frame(run: str | Path) -> pd.DataFrame:
     data = load_run(folder)
     scores = {(s.suite, s.id, s.sample): s for s in read_scores(folder / "scores.jsonl")}
     detectors: dict[str, None] = {}
-    for line in scores.values():
-        detectors.update(dict.fromkeys(line.findings))
+    for score in scores.values():
+        detectors.update(dict.fromkeys(score.findings))
     rows = []
     for key, record in data.records.items():
         row: dict[str, Any] = {"run": folder.name}

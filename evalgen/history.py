@@ -148,7 +148,7 @@ class History:
     min(stop_prob_ratio × base, stop_prob_floor) fail (the detector and task gates also need p < alpha)."""
     base_is_step: bool = True
     """False when the base is a separate baseline run (then it is not one of `steps`)."""
-    training: dict[str, dict[str, list[float]]] | None = None
+    training: dict[str, dict[str, list[Any]]] | None = None
     """trainer_state.json series: name → {"steps": [...], "values": [...]} (loss, learning_rate, grad_norm)."""
     training_source: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -234,15 +234,16 @@ class History:
         from evalgen.compare_output import grid
 
         detectors = self.detectors()
-        header = ["step", *detectors, "task acc", "stop prob", "tokens", "gates failed"]
+        header = ["step", *detectors, "task acc", "stop prob", "tokens", "gates"]
         rows = []
         for p in self.steps:
             rows.append([str(p.step), *(_pct(p.rates.get(d)) for d in detectors), _pct(p.task_accuracy),
-                         _num(p.stop_prob, 3), _num(p.mean_output_tokens, 1), ", ".join(p.gates_failed) or "-"])
+                         _num(p.stop_prob, 3), _num(p.mean_output_tokens, 1), "FAIL" if p.gates_failed else "pass"])
+        failures = [f"step {p.step} fails: {', '.join(p.gates_failed)}" for p in self.steps if p.gates_failed]
         first, best = self.first_failing_step, self.best_step
         tail = [f"first failing step: {first if first is not None else 'none'}",
                 f"best step: {best if best is not None else 'none'} ({BEST_RULE})"]
-        return "\n".join([*grid(header, rows, indent="", left=1), "", *tail]) + "\n"
+        return "\n".join([*grid(header, rows, indent="", left=1), "", *failures, *tail]) + "\n"
 
 
 def _pct(x: float | None) -> str:
@@ -403,7 +404,7 @@ def add_training_curves(history: History, source: Path) -> None:
     if path is None:
         return
     state = read_trainer_state(path)
-    series: dict[str, dict[str, list[float]]] = {}
+    series: dict[str, dict[str, list[Any]]] = {}
     for name in TRAINING_SERIES:
         s = getattr(state, name)
         # Non-finite values (a blown-up loss) are kept as null: JSON has no NaN.

@@ -84,3 +84,18 @@ def test_export_parquet(broken: Path, tmp_path: Path) -> None:
 def test_export_of_a_missing_run_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", str(tmp_path / "nope")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_top_level_api_and_lazy_imports(tmp_path: Path) -> None:
+    import subprocess
+
+    import evalgen
+
+    out = write_training_runs(tmp_path / "ev", {1: ("healthy", 0), 2: ("healthy", 1)})
+    frame = evalgen.load_history([out])
+    assert frame.pivot(index="step", columns="metric", values="value").loc[2, "task_accuracy"] == pytest.approx(
+        (N_FACTS - 1) / N_FACTS)
+    assert evalgen.export_run(out / "step-000001", tmp_path / "r.csv").is_file()
+    code = ("import sys, evalgen, evalgen.history, evalgen.frames, evalgen.training_run, evalgen.integrations; "
+            "bad = [m for m in ('torch', 'transformers', 'pandas') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
