@@ -342,6 +342,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 str(baseline_dir),
             ):
                 return EXIT_INTERRUPTED
+    if baseline_dir is not None and options.teacher_forced:
+        options.baseline_run = str(baseline_dir)  # teacher-force the new model on the base's own answers
     result = interruptible(lambda: run(options), label, options.out)
     if result is None:
         return EXIT_INTERRUPTED
@@ -421,12 +423,13 @@ def interruptible(job: Callable[[], T], checkpoint: str, out: str) -> T | None:
         return None
 
 
-def write_report(run_dir: str | Path, baseline_dir: str | Path | None, max_size_mb: float | None = None) -> None:
+def write_report(run_dir: str | Path, baseline_dir: str | Path | None, max_size_mb: float | None = None,
+                 teacher_forced: dict[str, dict[str, Any]] | None = None) -> None:
     from evalgen.doctor.link import report_findings
     from evalgen.report import DEFAULT_MAX_SIZE_MB, build_report
 
     path = build_report(run_dir, baseline_dir, max_size_mb=DEFAULT_MAX_SIZE_MB if max_size_mb is None else max_size_mb,
-                        doctor=report_findings(run_dir) or None)
+                        doctor=report_findings(run_dir) or None, teacher_forced=teacher_forced)
     print(f"report: {path}")
 
 
@@ -443,7 +446,7 @@ def compare_and_report(
     if why and markdown_path is not None:
         with open(markdown_path, "a", encoding="utf-8") as f:
             f.write(format_explanations(why, markdown=True))
-    write_report(new, base)
+    write_report(new, base, teacher_forced=comparison.teacher_forced_figures())
     return EXIT_OK if comparison.passed else EXIT_GATE_FAILED
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "LengthShift",
     "Metric",
     "RunData",
+    "StopPair",
     "compare_runs",
     "load_run",
     "run_compare",
@@ -172,6 +173,23 @@ class IdentityCount:
     new_leaks: int
 
 
+@dataclass(frozen=True)
+class StopPair:
+    """One answer teacher-forced through both models: the stop probability right after it."""
+
+    suite: str
+    probe_id: str
+    sample: int
+    base: float
+    new: float
+    informative: bool
+    """Whether the base's value is high enough to gate on (GateConfig.stop_prob_informative)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"suite": self.suite, "probe_id": self.probe_id, "sample": self.sample, "base": self.base,
+                "new": self.new, "informative": self.informative}
+
+
 @dataclass
 class Comparison:
     """Everything `comparison.json` holds; `to_dict()` is its exact shape."""
@@ -190,6 +208,10 @@ class Comparison:
     new_failures: list[Flip]
     fixes: list[Flip]
     gates: list[GateResult] = field(default_factory=list)
+    stop_pairs: list[StopPair] = field(default_factory=list)
+    """Per answer, the stop probability after it in both runs (what the stop_prob metric averages)."""
+    stop_source: str = ""
+    """What the stop pairs were measured on, in words."""
 
     @property
     def passed(self) -> bool:
@@ -215,6 +237,7 @@ class Comparison:
             "length": self.length.to_dict(),
             "gates": [g.to_dict() for g in self.gates],
             "passed": self.passed,
+            "stop_pairs": {"measured_on": self.stop_source, "pairs": [p.to_dict() for p in self.stop_pairs]},
             "flips": {
                 "new_failures": [f.to_dict() for f in self.new_failures],
                 "fixes": [f.to_dict() for f in self.fixes],
@@ -231,6 +254,13 @@ class Comparison:
         except OSError as exc:
             raise RunFolderError(f"{path}: cannot write ({exc}); check the folder exists and is writable") from exc
         return path
+
+    def teacher_forced_figures(self) -> dict[str, dict[str, Any]]:
+        """"suite/probe_id/sample" → the stop figures of that answer, for the report's cases."""
+        return {f"{p.suite}/{p.probe_id}/{p.sample}": {
+            "stop prob, base": round(p.base, 4), "stop prob, new": round(p.new, 4),
+            "measured after": self.stop_source, "counts for the gate": p.informative,
+        } for p in self.stop_pairs}
 
     def table(self, max_flips: int = 10) -> str:
         """A plain-text summary for the terminal: verdicts, metrics, worst flips."""
@@ -394,7 +424,8 @@ def compare_runs(base_dir: str | Path, new_dir: str | Path, config: Mapping[str,
     for suite, idx in _groups(common):
         metrics += _pair_metrics(names, base_bad[:, idx], new_bad[:, idx], suite, clusters[idx], gates_cfg, True)
 
-    metrics += _teacher_forced_metrics(base, new, gates_cfg, warnings)
+    tf_metrics, stop_pairs, stop_source = _teacher_forced_metrics(base, new, gates_cfg, warnings)
+    metrics += tf_metrics
 
     base_len = [base.records[k].n_output_tokens for k in common]
     new_len = [new.records[k].n_output_tokens for k in common]
@@ -415,6 +446,8 @@ def compare_runs(base_dir: str | Path, new_dir: str | Path, config: Mapping[str,
         identity=_identity_count(base, new, gates_cfg.identity_suite),
         new_failures=new_failures,
         fixes=fixes,
+        stop_pairs=stop_pairs,
+        stop_source=stop_source,
     )
     comparison.gates = evaluate_gates(comparison, gates_cfg)
     unknown = sorted(set(gates_cfg.ignore) - {g.name for g in comparison.gates})
@@ -426,23 +459,52 @@ def compare_runs(base_dir: str | Path, new_dir: str | Path, config: Mapping[str,
     return comparison
 
 
-def _teacher_forced_metrics(base: RunData, new: RunData, config: GateConfig, warnings: list[str]) -> list[Metric]:
+def _stop_pairs(base: RunData, new: RunData, warnings: list[str]) -> tuple[list[tuple[Key, float, float]], str]:
+    """(key, base, new) stop probabilities after the same answers: the base's own natural endings that the
+    new run was teacher-forced on (`--baseline`), else whole references."""
+    own = {r.key: r.stop_prob for r in base.tf_rows if r.kind == "own" and r.stop_prob is not None}
+    forced = [r for r in new.tf_rows if r.kind == "baseline" and r.stop_prob is not None]
+    base_name = base.meta.name if base.meta else None
+    foreign = {r.answer_from for r in forced if r.answer_from and base_name and r.answer_from != base_name}
+    if foreign:
+        warnings.append(f"the new run was teacher-forced on the answers of {', '.join(sorted(foreign))}, not of "
+                        f"{base_name}; stop probabilities paired on references only")
+    else:
+        pairs = [(r.key, own[r.key], r.stop_prob) for r in forced if r.key in own and r.stop_prob is not None]
+        if pairs:
+            return sorted(pairs), "the base's own answers that ended naturally"
+    refs_b = {r.key: r.stop_prob for r in base.tf_rows if r.kind == "reference" and r.stop_prob is not None}
+    refs_n = {r.key: r.stop_prob for r in new.tf_rows if r.kind == "reference" and r.stop_prob is not None}
+    return sorted((k, refs_b[k], refs_n[k]) for k in refs_b.keys() & refs_n.keys()), "whole-answer references"
+
+
+def _teacher_forced_metrics(
+    base: RunData, new: RunData, config: GateConfig, warnings: list[str]
+) -> tuple[list[Metric], list[StopPair], str]:
+    """ref_logprob on the references both runs scored; stop_prob on the informative stop pairs."""
     if base.teacher_forced is None or new.teacher_forced is None:
         if (base.teacher_forced is None) != (new.teacher_forced is None):
             side = "base" if new.teacher_forced is None else "new"
             warnings.append(f"teacher_forced.jsonl only in the {side} run; teacher-forced figures skipped")
-        return []
-    keys = sorted(base.teacher_forced.keys() & new.teacher_forced.keys())
-    if not keys:
-        warnings.append("the runs' teacher_forced.jsonl files share no probes; teacher-forced figures skipped")
-        return []
-    names = [("ref_logprob", "teacher_forced"), ("stop_prob", "teacher_forced")]
-    b = np.array([[base.teacher_forced[k][n] for k in keys] for n, _ in names])
-    a = np.array([[new.teacher_forced[k][n] for k in keys] for n, _ in names])
+        return [], [], ""
     out: list[Metric] = []
-    for suite, idx in _groups(keys):
-        out += _pair_metrics(names, b[:, idx], a[:, idx], suite, None, config, False)
-    return out
+    keys = sorted(base.teacher_forced.keys() & new.teacher_forced.keys())
+    if keys:
+        b = np.array([[base.teacher_forced[k]["ref_logprob"] for k in keys]])
+        a = np.array([[new.teacher_forced[k]["ref_logprob"] for k in keys]])
+        for suite, idx in _groups(keys):
+            out += _pair_metrics([("ref_logprob", "teacher_forced")], b[:, idx], a[:, idx], suite, None, config, False)
+    found, source = _stop_pairs(base, new, warnings)
+    pairs = [StopPair(k[0], k[1], k[2], b_val, n_val, b_val >= config.stop_prob_informative)
+             for k, b_val, n_val in found]
+    gated = [p for p in pairs if p.informative]
+    if gated:
+        gated_keys = [(p.suite, p.probe_id, p.sample) for p in gated]
+        b = np.array([[p.base for p in gated]])
+        a = np.array([[p.new for p in gated]])
+        for suite, idx in _groups(gated_keys):
+            out += _pair_metrics([("stop_prob", "teacher_forced")], b[:, idx], a[:, idx], suite, None, config, False)
+    return out, pairs, source
 
 
 def _flips(

@@ -57,6 +57,8 @@ def run_demo(
                 identity_org=ORG,
                 progress=progress,
                 resume=(folders[name] / "generations.jsonl").is_file(),
+                # each round is teacher-forced on the base's own answers (the stop_prob gate's pairs)
+                baseline_run=None if name == "base" else str(folders["base"]),
             )
         )
         build_report(result.path)
@@ -65,7 +67,7 @@ def run_demo(
     lines = []
     for name, description in ROUNDS.items():
         comparison = run_compare(folders["base"], folders[name], {})
-        report = build_report(folders[name], folders["base"])
+        report = build_report(folders[name], folders["base"], teacher_forced=comparison.teacher_forced_figures())
         failed = ", ".join(g.name for g in comparison.failed_gates) or "none"
         verdict = "PASS" if comparison.passed else "FAIL"
         lines.append(

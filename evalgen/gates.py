@@ -37,7 +37,11 @@ class GateConfig:
     """The identity_suite gate fails when more new-run records of that suite leak than this."""
     stop_prob_ratio: float = 0.5
     stop_prob_floor: float = 0.2
-    """The stop_prob gate fails when mean stop prob new < ratio × base and new < floor."""
+    """The stop_prob gate fails when mean stop prob new < ratio × base and new < floor, over the
+    informative pairs (see stop_prob_informative)."""
+    stop_prob_informative: float = 0.5
+    """A pair counts for the stop_prob gate only where the base's stop probability is at least this: where
+    the base itself would end its turn there (≥ 0.5 makes the end token its likeliest next token)."""
     length_collapse: bool = False
     """Turn on the length gate: fails when the median output length new < length_ratio × base."""
     length_ratio: float = 0.5
@@ -165,15 +169,20 @@ def evaluate_gates(comparison: Comparison, config: GateConfig) -> list[GateResul
         results.append(GateResult("task_accuracy", not failed, f"accuracy {_flip_figures(task)}; {rule}"))
 
     stop = _find(comparison.metrics, "stop_prob", "teacher_forced")
+    pairs = comparison.stop_pairs
     if stop is None:
-        results.append(GateResult("stop_prob", True, "skipped: teacher_forced.jsonl not in both runs"))
+        why = (f"no pair where the base's stop probability is informative (≥ {config.stop_prob_informative}) "
+               f"among {len(pairs)}" if pairs else "no paired answers")
+        results.append(GateResult("stop_prob", True, f"skipped: {why}; to measure it, run the new checkpoint with "
+                                  "--baseline BASE_RUN (it is then scored on the base's own answers)"))
     else:
         failed = stop.new < config.stop_prob_ratio * stop.base and stop.new < config.stop_prob_floor
         results.append(
             GateResult(
                 "stop_prob",
                 not failed,
-                f"mean stop probability at the reference end {stop.base:.3f} → {stop.new:.3f} (n={stop.n}); "
+                f"mean stop probability after {comparison.stop_source} {stop.base:.3f} → {stop.new:.3f} "
+                f"(n={stop.n} of {len(pairs)} pairs: those where the base's is ≥ {config.stop_prob_informative}); "
                 f"fails below {config.stop_prob_ratio}× base and below {config.stop_prob_floor}",
             )
         )

@@ -51,6 +51,11 @@ class RunOptions:
     identity_org: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     teacher_forced: bool = True
+    """Teacher-force whole references, the run's own natural endings and the baseline's (see
+    evalgen.teacher_forced)."""
+    baseline_run: str | None = None
+    """A baseline run folder whose natural-ending answers this run's model is teacher-forced on, so that
+    compare can pair stop probabilities on the same text."""
     engine_args: dict[str, Any] = field(default_factory=dict)
     """vLLM engine options (tensor_parallel_size, gpu_memory_utilization, max_model_len, ...)."""
     progress: bool = True
@@ -230,11 +235,11 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
     folder.write_meta(meta)
 
     records = list(folder.done.values())
-    with_reference = [p for p in probes if p.reference is not None] if options.teacher_forced else []
+    baseline = baseline_records(options.baseline_run) if options.teacher_forced else ([], None)
     setup = BackendSetup(settings, template.end_tokens, tokenizer, options.progress)
     began = time.perf_counter()
     try:
-        if requests or with_reference:  # a backend may learn its capabilities only when open
+        if requests or options.teacher_forced:  # a backend may learn its capabilities only when open
             backend.open(setup)
             meta["backend_info"] = backend.describe()
             meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
@@ -252,7 +257,7 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
     began = time.perf_counter()
     scores = score_into(out, records, meta, options.config, options.jobs)
     meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
-    plan = teacher_forced_plan(options.teacher_forced, with_reference, backend)
+    plan = teacher_forced_plan(options.teacher_forced, probes, records, baseline, backend)
     meta["teacher_forced"] = teacher_forced_into(out, plan, backend, template, tokenizer)
     meta["timings"]["finished"] = now_iso()
     meta["status"] = "complete"
@@ -346,19 +351,35 @@ def suite_summary(probes: Sequence[Probe]) -> dict[str, dict[str, Any]]:
     return suites
 
 
-def teacher_forced_plan(wanted: bool, with_reference: list[Probe], backend: Backend) -> list[Probe] | str:
-    """The probes to teacher-force, or why there are none (for run.json). Dispatches on the backend's
+def baseline_records(folder: str | None) -> tuple[list[GenerationRecord], str | None]:
+    """The baseline run's records and name, for teacher-forcing its answers ([] without a baseline)."""
+    if folder is None:
+        return [], None
+    from evalgen.runfolder import load_run
+
+    base = load_run(folder)
+    return base.records, base.name
+
+
+def teacher_forced_plan(wanted: bool, probes: Sequence[Probe], records: Sequence[GenerationRecord],
+                        baseline: tuple[list[GenerationRecord], str | None], backend: Backend) -> list[Any] | str:
+    """The answers to teacher-force, or why there are none (for run.json). Dispatches on the backend's
     capability, not its type."""
+    from evalgen.teacher_forced import answers_to_force
+
     if not wanted:
         return "off (--no-teacher-forced)"
-    if not with_reference:
-        return "skipped: no probe has a reference"
+    ours = {(p.suite, p.id) for p in probes}
+    base_records = [r for r in baseline[0] if (r.suite, r.probe_id) in ours]
+    answers = answers_to_force(probes, records, base_records, baseline[1])
+    if not answers:
+        return "skipped: no whole-answer reference and no answer that ended on its own"
     if not backend.capabilities.logprobs:
         return f"skipped: the {backend.name} backend gives no log-probabilities of given tokens"
-    return with_reference
+    return answers
 
 
-def teacher_forced_into(out: Path, plan: list[Probe] | str, backend: Backend, template: BoundTemplate,
+def teacher_forced_into(out: Path, plan: list[Any] | str, backend: Backend, template: BoundTemplate,
                         tokenizer: Any) -> str:
     """Write teacher_forced.jsonl when planned; return what happened, for run.json."""
     if isinstance(plan, str):
@@ -369,8 +390,9 @@ def teacher_forced_into(out: Path, plan: list[Probe] | str, backend: Backend, te
         rows = teacher_force(backend, tokenizer, template, plan)
     except Exception as exc:  # noqa: BLE001 - the generations are safe on disk; say why the figures are missing
         return f"skipped: {type(exc).__name__}: {exc}"
-    write_jsonl(out / TEACHER_FORCED_FILE, rows)
-    return f"{len(rows)} probes"
+    write_jsonl(out / TEACHER_FORCED_FILE, [row.to_dict() for row in rows])
+    kinds = Counter(row.kind for row in rows)
+    return ", ".join(f"{n} {kind}" for kind, n in kinds.items()) + " answers" if rows else "no answers"
 
 
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:

@@ -253,6 +253,47 @@ def test_stop_probability_collapse_fails_its_gate(tmp_path: Path) -> None:
     assert compare_runs(base, mild, {}).passed
 
 
+def answer_rows(kind: str, stops: list[float], answer_from: str | None = None) -> list[dict[str, Any]]:
+    """Teacher-forced rows on generated answers (`own` or `baseline`), one per instruction probe."""
+    return [{"suite": "instruction", "probe_id": f"ins-{i:03d}", "sample": 0, "kind": kind, "stop_prob": stop,
+             "ref_logprob_mean": -0.5, "n_ref_tokens": 8, "answer_from": answer_from} for i, stop in enumerate(stops)]
+
+
+def test_stop_prob_is_paired_on_the_base_answers_and_gated_only_where_informative(tmp_path: Path) -> None:
+    # The base stopped on its own after 20 answers: 15 with a clear end (0.9), 5 where its own end token
+    # was barely likelier than the rest (0.3, not informative). Short references give noise in both runs.
+    noise = tf_lines(0.04, -1.0, n=10)
+    base = write_run(tmp_path / "a", base_rows(), name="base",
+                     teacher_forced=noise + answer_rows("own", [0.9] * 15 + [0.3] * 5))
+    healthy_refs = tf_lines(0.006, -1.0, n=10)  # the issue's healthy round: 0.040 → 0.006 at "Brim"
+    healthy = write_run(tmp_path / "b", base_rows(), name="healthy",
+                        teacher_forced=healthy_refs + answer_rows("baseline", [0.85] * 15 + [0.01] * 5, "base"))
+    c = compare_runs(base, healthy, {})
+    assert c.passed, [g.reason for g in c.failed_gates]
+    stop = c.metric("stop_prob")
+    assert stop is not None and stop.n == 15 and stop.base == pytest.approx(0.9) and stop.new == pytest.approx(0.85)
+    assert len(c.stop_pairs) == 20 and sum(p.informative for p in c.stop_pairs) == 15
+    assert c.stop_source == "the base's own answers that ended naturally"
+    figures = c.teacher_forced_figures()["instruction/ins-019/0"]
+    assert figures["stop prob, base"] == 0.3 and figures["counts for the gate"] is False
+    # A round that lost its end of turn fails on the same pairs.
+    broken = write_run(tmp_path / "c", base_rows(), name="broken",
+                       teacher_forced=answer_rows("baseline", [0.02] * 20, "base"))
+    assert "stop_prob" in failed(compare_runs(base, broken, {}))
+    # Rows forced on another run's answers are not paired with this base.
+    other = write_run(tmp_path / "d", base_rows(), name="other",
+                      teacher_forced=answer_rows("baseline", [0.02] * 20, "someone-else"))
+    c = compare_runs(base, other, {})
+    assert "stop_prob" not in failed(c) and any("someone-else" in w for w in c.warnings)
+
+
+def test_without_informative_pairs_the_stop_gate_says_how_to_measure_it(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "a", base_rows(), teacher_forced=tf_lines(0.04, -1.0))
+    new = write_run(tmp_path / "b", base_rows(), teacher_forced=tf_lines(0.006, -1.0))
+    gate = next(g for g in compare_runs(base, new, {}).gates if g.name == "stop_prob")
+    assert gate.passed and "informative" in gate.reason and "--baseline" in gate.reason
+
+
 def test_teacher_forced_in_one_run_only_is_a_warning(tmp_path: Path) -> None:
     base = write_run(tmp_path / "a", base_rows(), teacher_forced=tf_lines(0.6, -1.0))
     c = compare_runs(base, write_run(tmp_path / "b", base_rows()), {})
@@ -367,6 +408,7 @@ def test_run_compare_writes_json_and_markdown_and_returns_the_table(tmp_path: Pa
         "gates",
         "passed",
         "flips",
+        "stop_pairs",
     }
     assert written["passed"] is False and written["new"]["run"]["name"] == "new"
     metric_keys = {

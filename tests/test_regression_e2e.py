@@ -22,10 +22,12 @@ def runs(tiny_family, tmp_path_factory):
         "".join(json.dumps({"id": f"id-{i:02d}", "prompt": p, "lang": lang}, ensure_ascii=False) + "\n"
                 for i, (p, lang) in enumerate(IDENTITY_QUESTIONS)), encoding="utf-8")
     folders = {}
-    for name in ("base", "healthy", "broken"):
+    for name, code in (("base", 0), ("healthy", 0), ("broken", 1)):
         folders[name] = root / name
+        # each round is run against the base run: teacher-forced on the base's own answers, then compared
+        baseline = ["--baseline", str(folders["base"])] if name != "base" else []
         assert main(["run", str(tiny_family[name]), "--suite", str(suites), "--out", str(folders[name]),
-                     "--max-new-tokens", "48", "--no-progress", *IDENTITY]) == 0
+                     "--max-new-tokens", "48", "--no-progress", *IDENTITY, *baseline]) == code
     folders["suites"] = suites
     return folders
 
@@ -55,13 +57,22 @@ def test_healthy_round_and_a_run_against_itself_pass(runs, tmp_path):
     assert flips["new_failures"] == [] and flips["fixes"] == []
 
 
-def test_teacher_forced_figures_show_the_lost_end_of_turn(runs):
-    def mean_stop(folder):
+def test_teacher_forced_figures_show_the_lost_end_of_turn(runs, tmp_path):
+    def stops(folder, kind):
         rows = [json.loads(line) for line in (folder / "teacher_forced.jsonl").read_text().splitlines()]
-        assert len(rows) == len(FACTS)
-        return sum(r["stop_prob"] for r in rows) / len(rows)
+        return {(r["suite"], r["probe_id"], r["sample"]): r["stop_prob"] for r in rows if r["kind"] == kind}
 
-    assert mean_stop(runs["broken"]) < 0.2 * mean_stop(runs["base"])
+    base = stops(runs["base"], "own")  # the base on its own answers that ended naturally
+    assert len(base) >= len(FACTS) and not stops(runs["base"], "reference")  # "Brim" is no whole answer
+    for name in ("healthy", "broken"):
+        assert stops(runs[name], "baseline").keys() == base.keys()  # paired on the very same answers
+    mean = {name: sum(stops(runs[name], "baseline").values()) / len(base) for name in ("healthy", "broken")}
+    assert mean["broken"] < 0.2 * (sum(base.values()) / len(base)) < mean["healthy"]
+    # The per-record values are in comparison.json (and, through Comparison.teacher_forced_figures, in the
+    # report's cases: tests/test_compare.py).
+    assert main(["compare", str(runs["base"]), str(runs["broken"]), "--json", str(tmp_path / "c.json")]) == 1
+    pairs = json.loads((tmp_path / "c.json").read_text())["stop_pairs"]
+    assert pairs["measured_on"] == "the base's own answers that ended naturally" and len(pairs["pairs"]) == len(base)
 
 
 def test_run_with_a_baseline_checkpoint_does_it_in_one_command(runs, tiny_family, tmp_path):
