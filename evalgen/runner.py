@@ -392,7 +392,9 @@ def teacher_forced_into(out: Path, plan: list[Any] | str, backend: Backend, temp
         return f"skipped: {type(exc).__name__}: {exc}"
     write_jsonl(out / TEACHER_FORCED_FILE, [row.to_dict() for row in rows])
     kinds = Counter(row.kind for row in rows)
-    return ", ".join(f"{n} {kind}" for kind, n in kinds.items()) + " answers" if rows else "no answers"
+    if not rows:
+        return "no answers"
+    return ", ".join(f"{kinds[k]} {k}" for k in ("reference", "own", "baseline") if kinds[k]) + " answers"
 
 
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:

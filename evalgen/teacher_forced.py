@@ -7,9 +7,9 @@ and one forward pass gives
 - `stop_prob`: the probability of an end-of-turn token right after the answer.
 
 Which answers (`TeacherForcedRow.kind`):
-- `reference`: the probe's reference, only where it is a whole answer (its scorer compares whole
-  answers: none, exact, bleu, chrf). After a short fragment ("Brim", checked by `contains`) no model
-  would end its turn, so a stop probability there is noise;
+- `reference`: the probe's reference, only where it is a whole answer: its scorer compares whole answers
+  (none, exact, bleu, chrf), or it ends like a sentence (. ! ? 。 ！ ？). After a fragment ("Brim", checked
+  by `contains`) no model would end its turn, so a stop probability there is noise;
 - `own`: this run's own generations that ended naturally (stop_reason eos);
 - `baseline`: with `--baseline RUN`, the baseline run's generations that ended naturally, scored by
   this run's model. Paired with the baseline's `own` rows on the same text, it asks the question the
@@ -40,6 +40,10 @@ TEACHER_FORCED_FILE = "teacher_forced.jsonl"
 
 WHOLE_ANSWER_SCORERS: tuple[str | None, ...] = (None, "exact", "bleu", "chrf")
 """Scorers that compare the whole answer with the reference, so the reference is a whole answer."""
+SENTENCE_ENDS = (".", "!", "?", "。", "！", "？")
+"""A reference of another scorer (contains, ...) that ends like this is taken as a whole answer too."""
+PATTERN_SCORERS = ("regex", "json")
+"""Their reference is a pattern or a key list: never an answer."""
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,15 @@ class Answer:
 
 def reference_text(probe: Probe) -> str | None:
     """The probe's reference when it is a whole answer (see WHOLE_ANSWER_SCORERS), else None."""
-    if probe.scorer not in WHOLE_ANSWER_SCORERS:
+    if probe.scorer in PATTERN_SCORERS:
         return None
     reference = probe.reference
     if isinstance(reference, list):
         reference = reference[0] if reference else None
-    return reference if isinstance(reference, str) and reference.strip() else None
+    if not isinstance(reference, str) or not reference.strip():
+        return None
+    whole = probe.scorer in WHOLE_ANSWER_SCORERS or reference.rstrip().endswith(SENTENCE_ENDS)
+    return reference if whole else None
 
 
 def answers_to_force(probes: Sequence[Probe], records: Sequence[GenerationRecord],

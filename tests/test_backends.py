@@ -248,14 +248,16 @@ def test_teacher_forcing_dispatches_on_the_capability(tiny_tokenizer, tmp_path):
     backend = ForcingScripted(REPLIES)
     run(options(tiny_tokenizer, suite, tmp_path / "run"), backend=backend)
     rows = read_jsonl(tmp_path / "run" / "teacher_forced.jsonl")
-    assert [(r["probe_id"], r["ref_logprob_mean"], r["stop_prob"]) for r in rows] == [("cap", -0.5, 0.25)]
-    assert len(backend.forced) == 1 and backend.forced[0].prompt_ids  # the rendered prompt, tokenized
+    # "Paris" (a `contains` fragment) is no whole answer: only the answers that ended on their own are scored.
+    assert [(r["probe_id"], r["kind"], r["ref_logprob_mean"], r["stop_prob"]) for r in rows] == [
+        ("cap", "own", -0.5, 0.25), ("add", "own", -0.5, 0.25)]
+    assert len(backend.forced) == 2 and backend.forced[0].prompt_ids  # the rendered prompt, tokenized
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert meta["teacher_forced"] == "1 probes"
+    assert meta["teacher_forced"] == "2 own answers"
     # Everything resumed: the backend is opened once more, for the teacher-forced figures only.
     again = ForcingScripted(REPLIES)
     run(options(tiny_tokenizer, suite, tmp_path / "run", resume=True), backend=again)
-    assert again.opened == again.closed == 1 and len(again.forced) == 1
+    assert again.opened == again.closed == 1 and len(again.forced) == 2
 
 
 class Recording(BackendBase):
@@ -311,7 +313,8 @@ def test_a_model_in_memory_is_evaluated_without_a_checkpoint_and_kept(tiny_famil
     from_disk = run(RunOptions(checkpoint=str(tiny_family["base"]), suites=[str(suite)], out=str(tmp_path / "disk"),
                                backend="hf", progress=False, generation=GenerationSettings(max_new_tokens=32)))
     assert [r.output_token_ids for r in result.records] == [r.output_token_ids for r in from_disk.records]
-    assert result.meta["teacher_forced"] == from_disk.meta["teacher_forced"] == "1 probes"
+    assert result.meta["teacher_forced"] == from_disk.meta["teacher_forced"]
+    assert result.meta["teacher_forced"].endswith("own answers")
 
 
 def test_scripted_reply_objects_and_defaults(tiny_tokenizer, tmp_path):

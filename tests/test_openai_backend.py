@@ -65,7 +65,8 @@ def test_faults_are_retried_nothing_is_lost_and_resume_finishes(tiny_tokenizer, 
         server.faults[QUESTIONS["q6"]] = ["drop"]
         server.faults[QUESTIONS["q7"]] = ["always"]
         args = ["--backend", "openai", "--base-url", server.url, "--api-key-env", "EVALGEN_TEST_KEY",
-                "--concurrency", 4, "--request-timeout", 1, "--max-retries", 2, "--suite", suite, "--out", out, *SMALL]
+                "--concurrency", 4, "--request-timeout", 1, "--max-retries", 2, "--suite", suite, "--out", out, *SMALL,
+                    "--no-teacher-forced"]  # the in-flight counts below are the generation's only
         began = time.perf_counter()
         assert cli(*args) == 0
         took = time.perf_counter() - began
@@ -178,9 +179,11 @@ def test_teacher_forced_figures_from_prompt_logprobs(tiny_tokenizer, tmp_path):
         result = run(RunOptions(suites=[str(suite)], out=str(tmp_path / "run"), backend="openai",
                                 backend_options={"base_url": server.url},
                                 generation=GenerationSettings(max_new_tokens=16), progress=False))
-        assert server.forced == 2  # one sequence per probe with a reference × one end id
-    rows = {r["probe_id"]: r for r in read_jsonl(tmp_path / "run" / "teacher_forced.jsonl")}
-    assert set(rows) == {"q0", "q5"} and result.meta["teacher_forced"] == "2 probes"
+        own = sum(r.stop_reason == "eos" for r in result.records)
+        assert server.forced == 2 + own  # one sequence per whole-answer reference and per own answer
+    all_rows = read_jsonl(tmp_path / "run" / "teacher_forced.jsonl")
+    rows = {r["probe_id"]: r for r in all_rows if r["kind"] == "reference"}
+    assert set(rows) == {"q0", "q5"} and result.meta["teacher_forced"] == f"2 reference, {own} own answers"
     from evalgen.compat import load_pretrained_tokenizer
     from evalgen.teacher_forced import forced_items
     from evalgen.templates import bind_template
@@ -190,12 +193,14 @@ def test_teacher_forced_figures_from_prompt_logprobs(tiny_tokenizer, tmp_path):
     from evalgen.probes import load_suites
 
     end = tokenizer.convert_tokens_to_ids(END)
-    for probe, item in forced_items(tokenizer, template, load_suites([str(suite)])):
+    from evalgen.teacher_forced import answers_to_force
+
+    for probe, item in forced_items(tokenizer, template, answers_to_force(load_suites([str(suite)]), [])):
         sequence = [*item.prompt_ids, *item.answer_ids, end]
         first, last = len(item.prompt_ids), len(item.prompt_ids) + len(item.answer_ids)
         mean = sum(fake_logprob(p, sequence[p]) for p in range(first, last)) / len(item.answer_ids)
-        assert rows[probe.id]["ref_logprob_mean"] == pytest.approx(mean, abs=1e-6)
-        assert rows[probe.id]["stop_prob"] == pytest.approx(math.exp(fake_logprob(last, end)), abs=1e-6)
+        assert rows[probe.probe_id]["ref_logprob_mean"] == pytest.approx(mean, abs=1e-6)
+        assert rows[probe.probe_id]["stop_prob"] == pytest.approx(math.exp(fake_logprob(last, end)), abs=1e-6)
 
 
 # --- errors the user can cause: one line, exit 2 -----------------------------------------------
