@@ -34,6 +34,11 @@ HASHED_FILES = (
     "merges.txt",
 )
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+SAFETENSORS_DTYPES = frozenset({
+    "BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64", "C64",
+    "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2",
+})
+"""The dtypes a safetensors header may name (safetensors 0.5+)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,9 @@ def check_safetensors(path: Path) -> None:
             if header_len <= 0 or 8 + header_len > size:
                 raise ValueError("header length past the end of the file")
             header = json.loads(handle.read(header_len))
+        for name, tensor in header.items():
+            if name != "__metadata__" and tensor.get("dtype") not in SAFETENSORS_DTYPES:
+                raise ValueError(f"tensor {name!r} has unknown dtype {tensor.get('dtype')!r}")
         end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
         if 8 + header_len + end > size:
             raise ValueError(f"file is {size} bytes, its header needs {8 + header_len + end}")
@@ -174,8 +182,17 @@ def resolve_dtype(dtype: str, device: str) -> Any:
 
 
 def pick_device(device: str | None = None) -> str:
+    """`device`, checked against what torch can see; else cuda when present, else cpu."""
     import torch
 
+    if device and device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise CheckpointError(f"--device {device}: no CUDA GPU is visible to torch here; use --device cpu "
+                                  "(or leave --device out)")
+        index = device.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise CheckpointError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                                  f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -187,10 +204,11 @@ def load_tokenizer(info: CheckpointInfo, trust_remote_code: bool = False) -> Any
         tokenizer = load_pretrained_tokenizer(
             info.tokenizer_path, trust_remote_code=trust_remote_code, local_files_only=True
         )
-    except (OSError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exception for a file it cannot parse
         raise CheckpointError(
-            f"{info.tokenizer_path}: cannot load the tokenizer{remote_code_hint(exc)}: {exc}"
-        ) from exc
+            f"{info.tokenizer_path}: cannot load the tokenizer{remote_code_hint(exc)}: {first_line(exc)}; "
+            "re-save it with tokenizer.save_pretrained"
+        ) from None
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -212,8 +230,9 @@ def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", t
             trust_remote_code=trust_remote_code,
             local_files_only=True,
         )
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{info.model_path}: cannot load the model{remote_code_hint(exc)}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - safetensors/torch raise their own types for a bad file
+        raise CheckpointError(f"{info.model_path}: cannot load the model{remote_code_hint(exc)}: "
+                              f"{first_line(exc)}; re-save the checkpoint") from None
     if info.adapter:
         try:
             from peft import PeftModel
@@ -221,8 +240,19 @@ def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", t
             raise CheckpointError(
                 f"{info.path} is a LoRA adapter: install the peft extra (pip install 'evalgen[peft]')"
             ) from None
-        model = PeftModel.from_pretrained(model, str(info.path), is_trainable=False)
+        try:
+            model = PeftModel.from_pretrained(model, str(info.path), is_trainable=False)
+        except Exception as exc:  # noqa: BLE001 - peft: targets not in the base, shapes (rank) not matching
+            raise CheckpointError(f"{info.path}: the adapter does not fit its base {info.model_path}: "
+                                  f"{first_line(exc)}; pass --base with the model it was trained on") from None
     return model.to(device).eval()
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """A library's error as one short line: its first non-empty line, cut to `limit` characters."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def remote_code_hint(exc: Exception) -> str:

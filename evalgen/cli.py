@@ -253,6 +253,26 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def check_generation_ranges(args: argparse.Namespace) -> None:
+    """Generation settings a backend would reject (or silently misuse): one line naming the flag."""
+    from evalgen.errors import ConfigError
+
+    for flag, value in (("--max-new-tokens", args.max_new_tokens), ("--batch-size", args.batch_size),
+                        ("--samples", args.samples)):
+        if value < 1:
+            raise ConfigError(f"{flag} {value}: must be at least 1")
+    if not 0 <= args.temperature <= 100:  # also NaN
+        raise ConfigError(f"--temperature {args.temperature}: must be 0 (greedy) or more, e.g. 0.7")
+    if not 0 < args.top_p <= 1:
+        raise ConfigError(f"--top-p {args.top_p}: must be in (0, 1], e.g. 0.95; 1 keeps every token")
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: must be 0 or more")
+    for flag, value in (("--concurrency", args.concurrency), ("--max-retries", args.retries),
+                        ("--request-timeout", args.request_timeout)):
+        if value is not None and not value >= (0 if flag == "--max-retries" else 1e-9):
+            raise ConfigError(f"{flag} {value}: must be {'0 or more' if flag == '--max-retries' else 'positive'}")
+
+
 def run_options(args: argparse.Namespace) -> RunOptions:
     from evalgen.backends.base import GenerationSettings
     from evalgen.config import load_config
@@ -262,8 +282,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     for key in ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "max_model_len"):
         if getattr(args, key) is not None:
             engine[key] = getattr(args, key)
-    if args.max_new_tokens < 1 or args.batch_size < 1 or args.samples < 1:
-        raise EvalgenError("--max-new-tokens, --batch-size and --samples must be at least 1")
+    check_generation_ranges(args)
     if args.jobs is not None and args.jobs < 1:
         raise EvalgenError(f"--jobs {args.jobs}: must be at least 1 (or leave it out for all cores)")
     served = {key: getattr(args, key) for key in SERVED_OPTIONS if getattr(args, key) not in (None, False)}
@@ -338,13 +357,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"evalgen: running the baseline {baseline} into {baseline_dir}", file=sys.stderr)
             if not interruptible(
                 lambda: run(replace(options, checkpoint=str(baseline), base=None, out=str(baseline_dir))),
-                str(baseline),
-                str(baseline_dir),
+                args.argv,
+                options.out,
             ):
                 return EXIT_INTERRUPTED
     if baseline_dir is not None and options.teacher_forced:
         options.baseline_run = str(baseline_dir)  # teacher-force the new model on the base's own answers
-    result = interruptible(lambda: run(options), label, options.out)
+    result = interruptible(lambda: run(options), args.argv, options.out)
     if result is None:
         return EXIT_INTERRUPTED
     print(summarize(result.records, result.scores))
@@ -411,15 +430,25 @@ def backend_needs_checkpoint(name: str) -> bool:
     return name == AUTO or backend_entry(name).requires_checkpoint()
 
 
-def interruptible(job: Callable[[], T], checkpoint: str, out: str) -> T | None:
+def resume_command(argv: Sequence[str], out: str) -> str:
+    """The command that continues an interrupted run: the same arguments, with --out (a default folder has
+    a timestamp) and --resume, shell-quoted so that it pastes as printed."""
+    import shlex
+
+    args = list(argv)
+    if "--out" not in args and not any(a.startswith("--out=") for a in args):
+        args += ["--out", out]
+    if "--resume" not in args:
+        args.append("--resume")
+    return shlex.join(["evalgen", *args])
+
+
+def interruptible(job: Callable[[], T], argv: Sequence[str], out: str) -> T | None:
     try:
         return job()
     except KeyboardInterrupt:
-        print(
-            f"evalgen: interrupted; finished records are kept. Continue with: evalgen run {checkpoint} "
-            f"--out {out} --resume",
-            file=sys.stderr,
-        )
+        print(f"evalgen: interrupted; finished records are kept. Continue with: {resume_command(argv, out)}",
+              file=sys.stderr)
         return None
 
 
@@ -536,12 +565,28 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return COMMANDS[args.command](args)
     except EvalgenError as exc:
-        print(f"evalgen: error: {exc}", file=sys.stderr)
+        print(f"evalgen: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `evalgen suites | head`: the reader left, which is fine
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit flush quiet
         return EXIT_OK
+    except KeyboardInterrupt:  # `evalgen run` prints its own resume hint; the other commands write atomically
+        print("evalgen: interrupted; nothing half-written was kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # the disk or the file system: full, read-only, gone
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"evalgen: error: {where}{exc.strerror or exc}; free space or use a writable --out, then run the "
+              "same command again (with --resume for `evalgen run`: finished records are kept)", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def one_line(message: str, limit: int = 600) -> str:
+    """A message as one line: a library's multi-line error is joined, a very long one is cut."""
+    text = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

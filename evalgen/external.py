@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+from evalgen.errors import RunFolderError
 from evalgen.evaluate import SCORES_FILE, detector_context
 from evalgen.runfolder import RunFolder, now_iso
 from evalgen.runner import versions
@@ -25,7 +28,29 @@ def score_external(
     jobs: int | None = None,
 ) -> Tally:
     """Write `out/` with generations.jsonl, scores.jsonl and run.json for an outside JSONL file, streaming
-    it through `jobs` scoring processes (None: all cores); return the tally for the summary table."""
+    it through `jobs` scoring processes (None: all cores); return the tally for the summary table.
+
+    Atomic: the folder is built beside `out` and renamed into place, so an interrupted or failed score
+    leaves nothing behind."""
+    final = Path(out)
+    if final.exists() and any(final.iterdir()):
+        raise RunFolderError(f"{final}: already exists and is not empty; pass another --out, or re-score that run "
+                             f"with `evalgen rescore {final}`")
+    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tally = _score_into(path, partial, final.name, template, identity, identity_org, config, jobs)
+        if final.exists():
+            final.rmdir()
+        os.replace(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return tally
+
+
+def _score_into(path: str | Path, out: Path, name: str, template: str | None, identity: str | None,
+                identity_org: str | None, config: dict[str, Any] | None, jobs: int | None) -> Tally:
     config = config or {}
     source = external_file(path)
     created = not Path(out).exists()
@@ -40,7 +65,7 @@ def score_external(
             "end_tokens": [t for t in named.end_tokens if t != EOS],
         }
     meta: dict[str, Any] = {
-        "name": Path(out).name,
+        "name": name,
         "status": "complete",
         "checkpoint": {"path": None, "hash": None, "adapter": False, "base": None},
         "backend": "external",
@@ -64,4 +89,5 @@ def score_external(
     meta["counts"] = tally.counts()
     meta["timings"]["finished"] = now_iso()
     folder.write_meta(meta)
+    folder.close()
     return tally

@@ -123,6 +123,7 @@ def parse_probe(row: Any, default_suite: str, where: str) -> Probe:
     for key in ("scorer", "lang", "suite"):
         if row.get(key) is not None and not isinstance(row[key], str):
             raise bad(f"'{key}' must be a string")
+    check_scorer(row.get("scorer"), reference, bad)
     tags = row.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise bad("'tags' must be a list of strings")
@@ -136,6 +137,31 @@ def parse_probe(row: Any, default_suite: str, where: str) -> Probe:
         tags=tuple(tags),
         source=where,
     )
+
+
+def check_scorer(scorer: str | None, reference: Any, bad: Any) -> None:
+    """The scorer exists, has the reference it needs, and a regex reference compiles: found when the
+    suite loads, not after every generation ran."""
+    import re
+
+    from evalgen.errors import EvalgenError
+    from evalgen.scorers import NEEDS_REFERENCE, get_scorer
+
+    if scorer is None:
+        return
+    try:
+        get_scorer(scorer)
+    except EvalgenError as exc:
+        raise bad(str(exc)) from None
+    patterns = [reference] if isinstance(reference, str) else list(reference or [])
+    if scorer in NEEDS_REFERENCE and not patterns:
+        raise bad(f"scorer {scorer!r} needs a 'reference'; add one or drop the scorer")
+    if scorer == "regex":
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise bad(f"regex reference {pattern!r} does not compile ({exc}); fix the pattern") from None
 
 
 def parse_messages(row: dict[str, Any], bad: Any) -> list[Message]:

@@ -47,6 +47,7 @@ GENERATIONS = "generations.jsonl"
 RUN_JSON = "run.json"
 SCORES = "scores.jsonl"
 TEACHER_FORCED = "teacher_forced.jsonl"
+LOCK = ".lock"
 
 Key = tuple[str, str, int]
 
@@ -193,9 +194,51 @@ class RunFolder:
         except OSError as exc:
             raise RunFolderError(f"{self.path}: cannot create the run folder ({exc.strerror or exc}); "
                                  "pass --out DIR on a writable disk") from None
+        self._lock = self._acquire_lock()
         self.done: dict[tuple[str, str, int], GenerationRecord] = {}
         if existing:
             self.done = {r.key: r for r in self.recover()}
+
+    def _acquire_lock(self) -> Any:
+        """Hold `.lock` (an OS lock, freed when this process ends however it ends) so that a second writer
+        stops at once, naming the holder; within one process a folder may be reopened (resume in a test)."""
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here; a second writer is not detected
+            return None
+        path = self.path / LOCK
+        try:
+            handle = path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise RunFolderError(f"{path}: cannot create the lock file ({exc.strerror or exc}); "
+                                 "pass --out DIR on a writable disk") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            if holder == str(os.getpid()):
+                return None
+            raise RunFolderError(f"{self.path}: another evalgen (pid {holder}) is writing this run folder; wait for "
+                                 "it to finish (or stop it), or pass another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
+
+    def close(self) -> None:
+        """Release the folder's lock (also released when the process ends)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def recover(self) -> list[GenerationRecord]:
         """Records an earlier run finished. A line cut by a kill mid-write is dropped (that record is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 import time
@@ -86,9 +87,14 @@ def build_requests(
     tokenizer: Any,
     samples: int,
     done: set[tuple[str, str, int]],
+    context: int | None = None,
+    refused: list[GenerationRecord] | None = None,
 ) -> tuple[list[Request], list[tuple[Probe, int]]]:
     """One request per probe × sample not yet done. The prompt is tokenized without adding special
-    tokens: the template already wrote BOS where the model expects it, and a second one changes outputs."""
+    tokens: the template already wrote BOS where the model expects it, and a second one changes outputs.
+
+    A prompt of `context` tokens or more (the model's context length, when known) is not sent: it becomes an
+    `error` record in `refused`, saying why, and its batch mates are generated as usual."""
     requests: list[Request] = []
     origin: list[tuple[Probe, int]] = []
     for probe in probes:
@@ -97,6 +103,13 @@ def build_requests(
             continue
         text = template.render(probe.messages)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"] if tokenizer is not None else []
+        if context is not None and len(ids) >= context and refused is not None:
+            reason = (f"prompt too long: {len(ids)} tokens ({len(text)} characters), the model's context is "
+                      f"{context}; shorten the prompt")
+            for sample in pending:
+                request = Request(-1, text, [], sample, probe.messages, f"{probe.suite}/{probe.id}")
+                refused.append(to_record(probe, request, Completion(-1, "", "", [], "error", reason)))
+            continue
         for sample in pending:
             requests.append(Request(len(requests), text, ids, sample, probe.messages, f"{probe.suite}/{probe.id}"))
             origin.append((probe, sample))
@@ -167,6 +180,8 @@ def run(options: RunOptions, backend: Backend | None = None) -> RunResult:
                               "capabilities, open, close, generate, describe and the context-manager methods)")
         backend_name, why, needs_checkpoint = backend.name, "a Backend given to run()", False
     info, hub = resolve_checkpoint(options, required=needs_checkpoint)
+    if options.device and needs_checkpoint:
+        pick_device(options.device)  # a device torch cannot see: say so before anything loads
     label = options.checkpoint or options.tokenizer or backend_name
     out = Path(options.out) if options.out else default_run_dir(label)
     folder = RunFolder(out, resume=options.resume)
@@ -176,7 +191,7 @@ def run(options: RunOptions, backend: Backend | None = None) -> RunResult:
         spec = BackendSpec(info, options.dtype, options.device, options.trust_remote_code,
                            {**options.engine_args, **options.backend_options})
         backend = create_backend(backend_name, spec)
-    with backend:  # closed on every way out, opened or not (close() is safe on a backend never opened)
+    with folder, backend:  # closed on every way out, opened or not (close() is safe on a backend never opened)
         return run_with(options, backend, backend_name, why, needs_checkpoint, probes, info, hub, folder)
 
 
@@ -229,12 +244,19 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
         "host": platform.node(),
     }
     check_resumable(folder.previous_meta(), meta, out)
-    requests, origin = build_requests(probes, template, tokenizer, samples, set(folder.done))
+    refused: list[GenerationRecord] = []
+    context = context_length(info, options.engine_args)
+    requests, origin = build_requests(probes, template, tokenizer, samples, set(folder.done), context, refused)
     if folder.done:
         log(f"evalgen: resuming {out}: {len(folder.done)} records done, {len(requests)} to go")
     folder.write_meta(meta)
 
     records = list(folder.done.values())
+    if refused:
+        log(f"evalgen: {len(refused)} prompt(s) longer than the model's context ({context} tokens) are recorded as "
+            "errors, not generated")
+        folder.append(refused)
+        records += refused
     baseline = baseline_records(options.baseline_run) if options.teacher_forced else ([], None)
     setup = BackendSetup(settings, template.end_tokens, tokenizer, options.progress)
     began = time.perf_counter()
@@ -245,10 +267,13 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
             meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
         if requests:
             records += generate_into(folder, backend, requests, origin, options.progress)
-    except KeyboardInterrupt:
-        meta["status"] = "interrupted"
-        meta["counts"] = count(records_on_disk(folder))
-        folder.write_meta(meta)
+    except BaseException as exc:  # every way out leaves run.json saying how the run ended
+        meta["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        if not isinstance(exc, KeyboardInterrupt):
+            meta["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        with contextlib.suppress(Exception):  # a full disk may refuse this write too; the first error wins
+            meta["counts"] = count(records_on_disk(folder))
+            folder.write_meta(meta)
         raise
     meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
     position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order
@@ -418,6 +443,27 @@ def generate_into(
     return records
 
 
+def context_length(info: CheckpointInfo | None, engine_args: dict[str, Any]) -> int | None:
+    """The model's context in tokens: --max-model-len, else config.json's max_position_embeddings (or
+    n_positions / max_sequence_length); None when unknown (a served model: the server judges)."""
+    if isinstance(engine_args.get("max_model_len"), int):
+        return int(engine_args["max_model_len"])
+    if info is None:
+        return None
+    import json
+
+    try:
+        config = json.loads((info.model_path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    config = {**config, **(config.get("text_config") or {})} if isinstance(config, dict) else {}
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
 def records_on_disk(folder: RunFolder) -> list[GenerationRecord]:
     from evalgen.runfolder import read_generations
 
@@ -425,7 +471,10 @@ def records_on_disk(folder: RunFolder) -> list[GenerationRecord]:
 
 
 def count(records: Sequence[GenerationRecord]) -> dict[str, Any]:
-    return {"records": len(records), "stop_reasons": dict(Counter(r.stop_reason for r in records))}
+    prompt_errors = sum(r.stop_reason == "error" and (r.stop_detail or "").startswith("prompt too long")
+                        for r in records)
+    return {"records": len(records), "stop_reasons": dict(Counter(r.stop_reason for r in records)),
+            "prompt_errors": prompt_errors}
 
 
 def summarize(records: Sequence[GenerationRecord], scores: Sequence[ScoreLine] = ()) -> str:

@@ -381,7 +381,7 @@ SCORERS: dict[str, ScorerFn] = {
 }
 """Every task scorer by the name probes use in their `scorer` field."""
 
-_NEEDS_REFERENCE = frozenset(SCORERS) - {"json"}
+NEEDS_REFERENCE = frozenset(SCORERS) - {"json"}
 
 
 def get_scorer(name: str) -> ScorerFn:
@@ -401,7 +401,7 @@ def _run(record: GenerationRecord, options: ScorerOptions | None) -> TaskScore |
         fn = get_scorer(record.scorer)
     except ProbeError as exc:
         raise ProbeError(f"probe {record.suite}/{record.probe_id}: {exc}") from None
-    if record.scorer in _NEEDS_REFERENCE and not _as_list(record.reference):
+    if record.scorer in NEEDS_REFERENCE and not _as_list(record.reference):
         raise ProbeError(
             f"probe {record.suite}/{record.probe_id}: scorer {record.scorer!r} needs a reference; "
             "add one to the probe or drop its scorer"

@@ -117,6 +117,20 @@ def _record_from_line(data: Any, where: str, default_suite: str) -> GenerationRe
     suite = data.get("suite", default_suite)
     if not isinstance(suite, str) or not suite:
         raise ProbeError(f"{where}: 'suite' must be a non-empty string")
+    reference = data.get("reference")
+    if reference is not None and not (isinstance(reference, str) or (
+            isinstance(reference, list) and all(isinstance(r, str) for r in reference))):
+        raise ProbeError(f"{where}: 'reference' must be a string or a list of strings, got {reference!r}; "
+                         "quote it, e.g. \"42\"")
+    if data.get("scorer") is not None:
+        from evalgen.probes import check_scorer
+
+        check_scorer(data["scorer"], reference, lambda what: ProbeError(f"{where}: {what}"))
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ProbeError(f"{where}: holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), which is not valid "
+                         "UTF-8; fix the writer of the file (or replace it with U+FFFD)") from None
     return GenerationRecord(
         probe_id=str(data["id"]),
         suite=suite,
