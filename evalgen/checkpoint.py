@@ -50,11 +50,15 @@ class CheckpointInfo:
     tokenizer_path: Path
     adapter: bool
     files_hash: str
+    """sha256 of the config and tokenizer files (not the weights)."""
+    fingerprint: str | None = None
+    """sha256 of the weight files' content (the adapter's and its base's): see evalgen.weights."""
 
     def describe(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
             "hash": self.files_hash,
+            "fingerprint": self.fingerprint,
             "adapter": self.adapter,
             "base": str(self.model_path) if self.adapter else None,
         }
@@ -104,7 +108,10 @@ def inspect_checkpoint(path: str | Path, base: str | Path | None = None) -> Chec
     for name in ("tokenizer_config.json", "generation_config.json"):
         if (tokenizer_path / name).is_file():
             read_json(tokenizer_path / name)
-    return CheckpointInfo(folder, model_path, tokenizer_path, adapter, hash_files([folder, model_path]))
+    from evalgen.weights import weights_fingerprint
+
+    fingerprint = weights_fingerprint([model_path, folder])  # also refuses NaN/Inf weights
+    return CheckpointInfo(folder, model_path, tokenizer_path, adapter, hash_files([folder, model_path]), fingerprint)
 
 
 def has_tokenizer(folder: Path) -> bool:
@@ -118,7 +125,8 @@ def check_model_folder(folder: Path) -> None:
     for index_name in INDEX_FILES:
         index_path = folder / index_name
         if index_path.is_file():
-            shards = sorted(set(read_json(index_path).get("weight_map", {}).values()))
+            weight_map = read_json(index_path).get("weight_map", {})
+            shards = sorted(set(weight_map.values()))
             if not shards:
                 raise CheckpointError(f"{index_path}: weight_map is empty; re-save the checkpoint")
             for shard in shards:
@@ -126,7 +134,12 @@ def check_model_folder(folder: Path) -> None:
                 if not shard_path.is_file():
                     raise CheckpointError(f"{shard_path}: shard listed in {index_name} is missing")
                 if shard.endswith(".safetensors"):
-                    check_safetensors(shard_path)
+                    held = check_safetensors(shard_path)
+                    lost = sorted(name for name, where in weight_map.items() if where == shard and name not in held)
+                    if lost:
+                        raise CheckpointError(f"{shard_path}: lacks {len(lost)} tensor(s) that {index_name} puts there "
+                                              f"({', '.join(lost[:3])}); those layers would load at random: copy "
+                                              "or save the checkpoint again")
             return
     for weights in WEIGHT_FILES:
         if (folder / weights).is_file():
@@ -138,8 +151,9 @@ def check_model_folder(folder: Path) -> None:
     )
 
 
-def check_safetensors(path: Path) -> None:
-    """Read the header: catches truncated or overwritten files before torch sees them."""
+def check_safetensors(path: Path) -> set[str]:
+    """Read the header: catches truncated or overwritten files before torch sees them. Returns the
+    tensor names it holds."""
     size = path.stat().st_size
     try:
         with path.open("rb") as handle:
@@ -153,6 +167,7 @@ def check_safetensors(path: Path) -> None:
         end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
         if 8 + header_len + end > size:
             raise ValueError(f"file is {size} bytes, its header needs {8 + header_len + end}")
+        return {k for k in header if k != "__metadata__"}
     except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({exc}); copy or save it again") from None
 
@@ -224,15 +239,17 @@ def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", t
 
     hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
     try:
-        model: Any = AutoModelForCausalLM.from_pretrained(
+        model, loading = AutoModelForCausalLM.from_pretrained(
             info.model_path,
             **dtype_kwargs(resolve_dtype(dtype, device)),
             trust_remote_code=trust_remote_code,
             local_files_only=True,
+            output_loading_info=True,
         )
     except Exception as exc:  # noqa: BLE001 - safetensors/torch raise their own types for a bad file
         raise CheckpointError(f"{info.model_path}: cannot load the model{remote_code_hint(exc)}: "
                               f"{first_line(exc)}; re-save the checkpoint") from None
+    check_missing(loading, info.model_path)
     if info.adapter:
         try:
             from peft import PeftModel
@@ -245,7 +262,36 @@ def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", t
         except Exception as exc:  # noqa: BLE001 - peft: targets not in the base, shapes (rank) not matching
             raise CheckpointError(f"{info.path}: the adapter does not fit its base {info.model_path}: "
                                   f"{first_line(exc)}; pass --base with the model it was trained on") from None
+        check_adapter_loaded(model, info.path)
     return model.to(device).eval()
+
+
+def check_missing(loading: dict[str, Any], folder: Path) -> None:
+    """Tensors the model has and the checkpoint lacks would be initialised at random: refuse."""
+    missing = sorted(loading.get("missing_keys") or [])
+    if missing:
+        raise CheckpointError(f"{folder}: the weights lack {len(missing)} tensor(s) the model needs "
+                              f"({', '.join(missing[:3])}); they would be random: copy or save the checkpoint again")
+
+
+def check_adapter_loaded(model: Any, adapter: Path) -> None:
+    """Every LoRA tensor of the adapter file must have landed in a module: an adapter whose names match
+    none (saved from another architecture, renamed) is silently a no-op otherwise."""
+    from safetensors import safe_open
+
+    path = adapter / "adapter_model.safetensors"
+    if not path.is_file():
+        return
+    with safe_open(str(path), "pt") as handle:
+        saved = [k for k in handle.keys() if "lora_" in k]  # noqa: SIM118 - safe_open has no iterator
+    if not saved:
+        return
+    present = {name.replace(".default", "") for name, _ in model.named_parameters() if "lora_" in name}
+    landed = [k for k in saved if k in present]
+    if len(landed) < len(saved):
+        lost = [k for k in saved if k not in present]
+        raise CheckpointError(f"{path}: {len(lost)} of {len(saved)} LoRA tensors match no module of the model "
+                              f"({lost[0]}); the adapter would change nothing: it was saved for another model")
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:

@@ -307,9 +307,9 @@ def _run_warnings(base: RunData, new: RunData) -> list[str]:
             f"runs written by different evalgen versions ({b_version} vs {n_version}): re-score both with "
             f"`evalgen rescore RUN` so the detectors match"
         )
-    b_hash = (b.get("checkpoint") or {}).get("hash")
-    if b_hash and b_hash == (n.get("checkpoint") or {}).get("hash"):
-        out.append(f"both runs used the same checkpoint (hash {b_hash}): nothing was trained in between")
+    b_print = (b.get("checkpoint") or {}).get("fingerprint")
+    if b_print and b_print == (n.get("checkpoint") or {}).get("fingerprint"):
+        out.append(f"both runs used the same weights (fingerprint {b_print}): nothing was trained in between")
     return out
 
 

@@ -150,19 +150,42 @@ def versions() -> dict[str, str | None]:
 
 
 def check_resumable(previous: RunMeta | None, meta: dict[str, Any], path: Path) -> None:
+    """--resume continues a folder only with what made its records: the same weights, suites (content),
+    template, dtype, backend and generation settings. Exit 2 naming each difference."""
     if previous is None:
         return
+    changed: list[str] = []
+
+    def differ(label: str, old: Any, new: Any) -> None:
+        if old != new:
+            changed.append(f"{label} ({_short(old)} → {_short(new)})")
+
+    old_ckpt, new_ckpt = previous.checkpoint, meta["checkpoint"]
+    if old_ckpt.get("fingerprint") or new_ckpt.get("fingerprint"):
+        differ("weights fingerprint", old_ckpt.get("fingerprint"), new_ckpt.get("fingerprint"))
+    differ("checkpoint files", old_ckpt.get("hash"), new_ckpt.get("hash"))
+    old_suites = {name: s.get("hash") for name, s in previous.suites.items() if isinstance(s, dict)}
+    new_suites = {name: s.get("hash") for name, s in meta["suites"].items()}
+    if any(old_suites.values()):
+        for name in sorted(old_suites.keys() | new_suites.keys()):
+            differ(f"suite {name}", old_suites.get(name, "absent"), new_suites.get(name, "absent"))
+    old_template = {k: v for k, v in previous.template.items() if k != "source"}
+    differ("template", old_template, {k: v for k, v in meta["template"].items() if k != "source"})
+    differ("backend", previous.backend, meta["backend"])
     old, new = previous.settings, meta["settings"]
-    changed = [k for k in RESUME_KEYS if k in old and old[k] != new.get(k)]
-    if previous.checkpoint.get("hash") != meta["checkpoint"]["hash"]:
-        changed.insert(0, "checkpoint")
-    if previous.template.get("name") != meta["template"]["name"]:
-        changed.insert(0, "template")
+    for key in (*RESUME_KEYS, "dtype"):
+        if key in old:
+            differ(key, old[key], new.get(key))
     if changed:
         raise RunFolderError(
-            f"{path}: cannot resume, these differ from the earlier run: {', '.join(changed)}; "
-            "use the same options or a new --out"
+            f"{path}: cannot resume, these differ from the earlier run: {'; '.join(changed)}; "
+            "use the same options and files, or a new --out"
         )
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def run(options: RunOptions, backend: Backend | None = None) -> RunResult:
@@ -369,10 +392,18 @@ def server_template() -> BoundTemplate:
 
 def suite_summary(probes: Sequence[Probe]) -> dict[str, dict[str, Any]]:
     """Suite → the file it came from and its probe count (a row's `suite` may differ from its file)."""
+    import hashlib
+    import json
+
     suites: dict[str, dict[str, Any]] = {}
+    digests: dict[str, Any] = {}
     for probe in probes:
         entry = suites.setdefault(probe.suite, {"path": probe.source.rsplit(":", 1)[0], "n_probes": 0})
         entry["n_probes"] += 1
+        content = [probe.id, probe.messages, probe.reference, probe.scorer, probe.lang, list(probe.tags)]
+        digests.setdefault(probe.suite, hashlib.sha256()).update(json.dumps(content, ensure_ascii=False).encode())
+    for name, digest in digests.items():
+        suites[name]["hash"] = digest.hexdigest()[:16]  # the probes' content: --resume compares it
     return suites
 
 

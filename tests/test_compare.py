@@ -62,7 +62,8 @@ def write_run(
     run.write_meta(RunMeta(
         status=status,
         name=name,
-        checkpoint={"path": f"/ckpt/{name}", "hash": f"hash-{name}", "adapter": False, "base": None},
+        checkpoint={"path": f"/ckpt/{name}", "hash": "same-config-and-tokenizer", "fingerprint": f"weights-{name}",
+                    "adapter": False, "base": None},
         backend="hf",
         template={"name": "chatml", "turn_markers": ["<|im_start|>"], "end_tokens": ["<|im_end|>"]},
         settings=settings or SETTINGS,
@@ -187,7 +188,10 @@ def test_run_compared_with_itself_passes_with_no_flips(tmp_path: Path) -> None:
     assert all(m.p_value == 1.0 for m in c.metrics if m.kind != "teacher_forced")
     assert (c.n_common, c.n_dropped_base, c.n_dropped_new) == (160, 0, 0)
     assert c.length.ks == 0.0
-    assert any("same checkpoint" in w for w in c.warnings)
+    assert any("same weights" in w for w in c.warnings)
+    # Two rounds of one base share config and tokenizer files: only the weights tell them apart.
+    other = write_run(tmp_path / "b", base_rows(), name="round2")
+    assert not any("same weights" in w for w in compare_runs(run, other, {}).warnings)
 
 
 def test_different_probe_sets_use_common_keys_and_count_drops(tmp_path: Path) -> None:
