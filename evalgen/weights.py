@@ -154,7 +154,7 @@ def weights_fingerprint(folders: Iterable[Path]) -> str:
     cache = _load_cache()
     before = json.dumps(cache, sort_keys=True)
     digest = hashlib.sha256()
-    for folder in dict.fromkeys(Path(f) for f in folders):
+    for position, folder in enumerate(dict.fromkeys(Path(f) for f in folders)):
         for path in weight_files(folder):
             result = check_file(path, cache)
             if result.nonfinite:
@@ -163,7 +163,7 @@ def weights_fingerprint(folders: Iterable[Path]) -> str:
                                                           if len(result.nonfinite) > 3 else "")
                 raise CheckpointError(f"{path}: NaN or Inf in {len(result.nonfinite)} tensor(s) ({names}); the "
                                       "training diverged or the save is broken: evaluate an earlier checkpoint")
-            digest.update(f"{folder.name}/{path.name}\0{result.sha256}\0".encode())
+            digest.update(f"{position}/{path.name}\0{result.sha256}\0".encode())  # where, not the folder's name
     if json.dumps(cache, sort_keys=True) != before:
         _save_cache(cache)
     return digest.hexdigest()[:16]
