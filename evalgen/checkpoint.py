@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -258,7 +259,9 @@ def load_model(info: CheckpointInfo, dtype: str = "auto", device: str = "cpu", t
                 f"{info.path} is a LoRA adapter: install the peft extra (pip install 'evalgen[peft]')"
             ) from None
         try:
-            model = PeftModel.from_pretrained(model, str(info.path), is_trainable=False)
+            with warnings.catch_warnings():  # peft's own warnings say less than the checks below
+                warnings.simplefilter("ignore")
+                model = PeftModel.from_pretrained(model, str(info.path), is_trainable=False)
         except Exception as exc:  # noqa: BLE001 - peft: targets not in the base, shapes (rank) not matching
             raise CheckpointError(f"{info.path}: the adapter does not fit its base {info.model_path}: "
                                   f"{first_line(exc)}; pass --base with the model it was trained on") from None

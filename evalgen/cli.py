@@ -163,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", metavar="DIR", help="run folder to write (default: reports/<file>-<time>)")
     add_scoring_options(score)
 
+    rescore = sub.add_parser("rescore", help="re-run detectors and scorers on a run folder (no model needed)")
+    rescore.add_argument("run", help="run folder made by `evalgen run` or `evalgen score`")
+    rescore.add_argument("--config", metavar="FILE", help="evalgen.toml with [detectors.*] and [scorers] "
+                         "(default: ./evalgen.toml)")
+    rescore.add_argument("--jobs", type=int, metavar="N", help="scoring processes (default: all cores)")
+
     compare = sub.add_parser("compare", help="compare two run folders and apply the regression gates")
     compare.add_argument("base", help="run folder of the base model (or the previous round)")
     compare.add_argument("new", help="run folder of the new checkpoint")
@@ -507,6 +513,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise EvalgenError(f"--jobs {args.jobs}: must be at least 1 (or leave it out for all cores)")
+    if Path(args.file).is_dir():
+        raise EvalgenError(f"{args.file}: a folder; `evalgen score` imports a JSONL file of generations. To score "
+                           f"a run folder again: evalgen rescore {args.file}")
     out = args.out or str(default_run_dir(args.file))
     tally = score_external(
         args.file,
@@ -520,6 +529,19 @@ def cmd_score(args: argparse.Namespace) -> int:
     print(tally.table())
     print(f"\nrun folder: {out}")
     write_report(out, None)
+    return EXIT_OK
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from evalgen.config import load_config
+    from evalgen.rescore import rescore_run
+
+    if args.jobs is not None and args.jobs < 1:
+        raise EvalgenError(f"--jobs {args.jobs}: must be at least 1 (or leave it out for all cores)")
+    tally = rescore_run(args.run, load_config(args.config), args.jobs, args.config)
+    print(tally.table())
+    print(f"\nre-scored: {args.run}")
+    write_report(args.run, None)
     return EXIT_OK
 
 
@@ -557,6 +579,7 @@ COMMANDS = {
     "history": cmd_history,
     "export": cmd_export,
     "score": cmd_score,
+    "rescore": cmd_rescore,
     "compare": cmd_compare,
     "report": cmd_report,
     "suites": cmd_suites,

@@ -199,6 +199,17 @@ class RunFolder:
         if existing:
             self.done = {r.key: r for r in self.recover()}
 
+    @classmethod
+    def lock_only(cls, path: str | Path) -> RunFolder:
+        """The folder locked, for a writer that rewrites its files whole (rescore): no resume logic."""
+        folder = cls.__new__(cls)
+        folder.path = Path(path)
+        folder.generations_path = folder.path / GENERATIONS
+        folder.run_json_path = folder.path / RUN_JSON
+        folder.done = {}
+        folder._lock = folder._acquire_lock()
+        return folder
+
     def _acquire_lock(self) -> Any:
         """Hold `.lock` (an OS lock, freed when this process ends however it ends) so that a second writer
         stops at once, naming the holder; within one process a folder may be reopened (resume in a test)."""
