@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from evalgen.compare import Comparison, Flip, Metric
 
-__all__ = ["format_markdown", "format_table", "grid"]
+__all__ = ["format_markdown", "format_table", "grid", "md_text", "plain_text"]
 
 # Per-suite rows shown in the terminal: only the ones that moved, worst first.
 _MAX_SUITE_ROWS = 15
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+
+
+def md_text(text: object) -> str:
+    """Untrusted text (probe ids, suite names, paths, outputs) as inert Markdown: HTML characters become
+    entities, Markdown punctuation is backslash-escaped, line breaks become spaces; no code spans, which a
+    backtick in the text could close."""
+    flat = " ".join(plain_text(text).splitlines())
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return _MD_SPECIAL.sub(r"\\\1", flat)
+
+
+def plain_text(text: object) -> str:
+    """Untrusted text for a terminal: control and format characters (ANSI escapes, bidi overrides, NUL) are
+    shown as escapes instead of acting on the terminal."""
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in value)
 
 
 def _width(text: str) -> int:
@@ -68,27 +91,32 @@ def _flip_text(f: Flip) -> str:
     return f"{f.suite}/{f.probe_id}#{f.sample}: {', '.join(f.detectors)}"
 
 
+def _plain_row(m: Metric) -> list[str]:
+    return [plain_text(x) for x in _row(m)]
+
+
 def format_table(c: Comparison, max_flips: int = 10) -> str:
     """The terminal summary: verdict, warnings, gates, metrics, length shift, worst flips."""
     failed = c.failed_gates
     verdict = f"FAIL ({len(failed)} of {len(c.gates)} gates failed)" if failed else f"PASS ({len(c.gates)} gates)"
     out = [
         f"evalgen compare: {verdict}",
-        f"  base: {c.base_path}  ({c.base_run.get('name', '?')})",
-        f"  new:  {c.new_path}  ({c.new_run.get('name', '?')})",
+        f"  base: {plain_text(c.base_path)}  ({plain_text(c.base_run.get('name', '?'))})",
+        f"  new:  {plain_text(c.new_path)}  ({plain_text(c.new_run.get('name', '?'))})",
         f"  {c.n_common} records compared; {c.n_dropped_base} only in base, {c.n_dropped_new} only in new",
     ]
     if c.warnings:
-        out += ["", "Warnings:", *(f"  ! {w}" for w in c.warnings)]
+        out += ["", "Warnings:", *(f"  ! {plain_text(w)}" for w in c.warnings)]
     out += ["", "Gates:"]
     width = max((len(g.name) for g in c.gates), default=0)
-    out += [f"  {'ok  ' if g.passed else 'FAIL'}  {g.name:<{width}}  {g.reason}" for g in c.gates]
+    out += [f"  {'ok  ' if g.passed else 'FAIL'}  {plain_text(g.name):<{width}}  {plain_text(g.reason)}"
+            for g in c.gates]
     out += ["", "All suites (rates in %, delta in points; worse/fixed = flips):"]
-    out += grid(_HEADERS, [_row(m) for m in c.metrics if m.suite == "all"])
+    out += grid(_HEADERS, [_plain_row(m) for m in c.metrics if m.suite == "all"])
     moved = _moved(c)
     if moved:
         out += ["", "Per suite, rows that moved (worst first):"]
-        out += grid(_HEADERS, [_row(m) for m in moved[:_MAX_SUITE_ROWS]])
+        out += grid(_HEADERS, [_plain_row(m) for m in moved[:_MAX_SUITE_ROWS]])
         if len(moved) > _MAX_SUITE_ROWS:
             out.append(f"  … {len(moved) - _MAX_SUITE_ROWS} more in comparison.json")
     lb, ln = c.length.base, c.length.new
@@ -100,14 +128,14 @@ def format_table(c: Comparison, max_flips: int = 10) -> str:
     ]
     for title, flips in (("New failures", c.new_failures), ("Fixes", c.fixes)):
         out += ["", f"{title} ({len(flips)}):"]
-        out += [f"  {_flip_text(f)}" for f in flips[:max_flips]] or ["  none"]
+        out += [f"  {plain_text(_flip_text(f))}" for f in flips[:max_flips]] or ["  none"]
         if len(flips) > max_flips:
             out.append(f"  … {len(flips) - max_flips} more in comparison.json")
     return "\n".join(out) + "\n"
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md_text(text)
 
 
 def format_markdown(c: Comparison, max_flips: int = 20) -> str:
@@ -117,12 +145,13 @@ def format_markdown(c: Comparison, max_flips: int = 20) -> str:
     out = [
         f"## evalgen compare: {verdict}",
         "",
-        f"`{_md_cell(c.base_path)}` → `{_md_cell(c.new_path)}`: {c.n_common} records compared "
+        f"{_md_cell(c.base_path)} → {_md_cell(c.new_path)}: {c.n_common} records compared "
         f"({c.n_dropped_base} only in base, {c.n_dropped_new} only in new).",
     ]
     if c.warnings:
         out += ["", "**Warnings**", "", *(f"- ⚠️ {_md_cell(w)}" for w in c.warnings)]
     out += ["", "| gate | verdict | figures |", "|---|---|---|"]
+    # Gate names are evalgen's own identifiers (detectors are registered in code): a code span is safe there.
     out += [f"| `{g.name}` | {'✅ pass' if g.passed else '❌ FAIL'} | {_md_cell(g.reason)} |" for g in c.gates]
     out += ["", "| " + " | ".join(_HEADERS) + " |", "|" + "---|" * len(_HEADERS)]
     out += ["| " + " | ".join(_md_cell(x) for x in _row(m)) + " |" for m in c.metrics if m.suite == "all"]
@@ -136,7 +165,7 @@ def format_markdown(c: Comparison, max_flips: int = 20) -> str:
         if not flips:
             continue
         out += ["", f"<details><summary>{title} ({len(flips)})</summary>", ""]
-        out += [f"- `{_md_cell(_flip_text(f))}`" for f in flips[:max_flips]]
+        out += [f"- {_md_cell(_flip_text(f))}" for f in flips[:max_flips]]
         if len(flips) > max_flips:
             out.append(f"- … {len(flips) - max_flips} more in comparison.json")
         out += ["", "</details>"]

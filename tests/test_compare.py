@@ -457,3 +457,17 @@ def test_table_aligns_columns(tmp_path: Path) -> None:
         block.append(line)
     assert len({len(line) for line in block}) == 1  # header, rule and rows have the same width
     assert table.startswith("evalgen compare: PASS")
+
+
+def test_hostile_ids_and_suite_names_are_inert_in_markdown_and_the_terminal(tmp_path: Path) -> None:
+    hostile = "x`<img src=x onerror=alert(1)>`\u001b[2J\u202e|"
+    base = write_run(tmp_path / "a", [Row(hostile, hostile, output="Fine.") for _ in range(1)] + base_rows())
+    new = write_run(tmp_path / "b", [Row(hostile, hostile, flags={"missing_eos"})] + base_rows())
+    c = compare_runs(base, new, {})
+    markdown = c.to_markdown()
+    assert "<img" not in markdown and "&lt;img" in markdown
+    no_gates = "\n".join(line for line in markdown.splitlines() if not line.startswith("| `"))
+    assert "`" not in no_gates.replace("\\`", "")  # every backtick escaped: no code span to break out of
+    assert "\u001b" not in markdown and "\u202e" not in markdown
+    table = c.table()
+    assert "\u001b" not in table and "\u202e" not in table and "\\x1b[2J" in table
