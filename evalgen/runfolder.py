@@ -288,9 +288,13 @@ class RunFolder:
     def append(self, records: Iterable[GenerationRecord]) -> None:
         # One write per batch, flushed: a crash loses at most the batch in flight.
         text = "".join(json_line(r.to_dict()) + "\n" for r in records)
-        with self.generations_path.open("a", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
+        try:
+            with self.generations_path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+        except OSError as exc:  # a full or vanished disk: say where, and that what is written is kept
+            raise RunFolderError(f"{self.generations_path}: cannot write ({exc.strerror or exc}); free some space, "
+                                 "then run the same command with --resume: finished records are kept") from None
 
     def write_meta(self, meta: RunMeta | dict[str, Any]) -> None:
         """Write run.json atomically; a dict is checked against the RunMeta contract first."""

@@ -200,17 +200,27 @@ def c_string_tokens(tmp: Path, fam: dict[str, Path]) -> list[str]:
 INTERRUPT_SCORE = """
 import os, signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started in the background
-import evalgen.scoring as scoring
-real = scoring.score_records
-def interrupted(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGINT)
-    return real(*args, **kwargs)
-scoring.score_records = interrupted
-import evalgen.evaluate as evaluate
-evaluate.score_records = interrupted
+def once(real):
+    def interrupted(*args, **kwargs):
+        if not getattr(interrupted, "done", False):
+            interrupted.done = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+    return interrupted
+try:  # streamed scoring (evalgen.score_stream): interrupt while the first records are tallied
+    import evalgen.score_stream as stream
+    stream.Tally.add = once(stream.Tally.add)
+except ImportError:  # older evalgen: one scoring call
+    import evalgen.evaluate as evaluate
+    evaluate.score_records = once(evaluate.score_records)
 from evalgen.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def check_nothing_left(tmp: Path, proc: subprocess.CompletedProcess[str]) -> str | None:
+    left = [p.name for p in tmp.iterdir() if p.name not in ("gens.jsonl",)]
+    return f"left behind: {left}" if left else None
 
 
 def c_ctrl_c_score(tmp: Path, fam: dict[str, Path]) -> list[str]:
@@ -405,7 +415,7 @@ CASES: list[Case] = [
     Case("score_reference_number", "a number as a reference (`evalgen score` input)", c_score_number_reference),
     Case("run_json_list", "hand-edited run.json `[]`", c_run_json_list),
     Case("n_output_tokens_string", "hand-edited string `n_output_tokens`", c_string_tokens),
-    Case("ctrl_c_score", "Ctrl-C during `evalgen score`", c_ctrl_c_score, expect=130),
+    Case("ctrl_c_score", "Ctrl-C during `evalgen score`", c_ctrl_c_score, expect=130, check=check_nothing_left),
     Case("unknown_scorer", "an unknown scorer", c_unknown_scorer),
     Case("invalid_regex", "an invalid regex", c_bad_regex),
     Case("detectors_typo", "a typo in `[detectors.*]`", c_detector_typo),
