@@ -242,7 +242,8 @@ RUNAWAY_MIN_CHARS = 800
 RUNAWAY_MAX_RATIO = 0.25
 """...whose last 3,000 characters compress (zlib) to at most this share of their size (healthy prose: 0.35-0.6)..."""
 RUNAWAY_MIN_COPIES = 2
-"""...and whose cut last line (its first 40 characters) or last 40 characters occurred this many times before."""
+"""...and whose cut last line (its first 40 characters; its last 40 characters when the line is shorter than 8)
+occurred this many times before."""
 _FINISHED = frozenset(".!?。！？…;；\"'”’」』）)]】》>`|*")
 
 
@@ -287,8 +288,9 @@ def runaway(record: GenerationRecord) -> bool:
     numbering = _LIST_START.match(line)
     line = line[numbering.end():] if numbering else line  # "41. 西瓜：…": the item, not its new number
     probe = line[:40] if len(line) >= 8 else ""
-    if not (probe and text.count(probe, 0, start) >= RUNAWAY_MIN_COPIES
-            or text.count(text[-40:], 0, n - 40) >= RUNAWAY_MIN_COPIES):
+    # A line cut a few characters in ("  atomic_int"): its last 40 characters, across the line break.
+    copies = text.count(probe, 0, start) if probe else text.count(text[-40:], 0, n - 40)
+    if copies < RUNAWAY_MIN_COPIES:
         return False
     import zlib
 
