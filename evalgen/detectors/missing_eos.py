@@ -272,7 +272,7 @@ def runaway(record: GenerationRecord) -> bool:
     """Whether an output without a finish reason (200+ characters) was cut off while running on: it ends
     in a run of a few characters or of blank lines (`_junk_tail`); or it stops unfinished, its tail
     compresses like a loop, and the line it stops in (or its last 40 characters) began twice or more
-    before: a struct whose field names grow, blocks that repeat with a
+    before, never as a whole line: a struct whose field names grow, blocks that repeat with a
     counter, a list that keeps coming back to one item, cut mid-way. Looser than `repetition`'s loop (it
     needs no exact back-to-back copies), so it only speaks of the end of a text the limit cut."""
     text = record.output.rstrip()
@@ -284,6 +284,8 @@ def runaway(record: GenerationRecord) -> bool:
     if n < RUNAWAY_MIN_CHARS or text[-1] in _FINISHED:
         return False
     start = text.rfind("\n") + 1
+    if text.find(text[start:] + "\n", 0, start) >= 0:
+        return False  # the last line is a whole line written before ("Sudoku puzzle"): nothing was cut mid-way
     line = text[start:].strip()
     numbering = _LIST_START.match(line)
     line = line[numbering.end():] if numbering else line  # "41. 西瓜：…": the item, not its new number
