@@ -291,23 +291,35 @@ HEALTHY_CUT = (
 )
 
 
-@pytest.mark.parametrize("name,prompt,output,runaway", [
-    ("en struct fields that grow until the cut", "Write the C struct.", GROWING_STRUCT, True),
-    ("en code blocks repeating with a counter until the cut", "Write the solver.", BLOCKS_WITH_A_COUNTER, True),
-    ("zh a list that keeps coming back to one item until the cut", "列出适合夏天的水果。", LIST_COMING_BACK_ZH, True),
-    ("en a run of symbols until the cut", "Solve the puzzle.", "Here is the grid:\n\n" + "| " * 200, True),
-    ("zh a run of one character until the cut", "讲个笑话。", "好的，这是一个笑话：\n\n" + "哈" * 150, True),
-    ("en a healthy paragraph cut by a limit", "Summarise the meeting.", HEALTHY_CUT, False),
-    ("en a new sentence cut after a loop ended", "Judge the three answers.", LOOP_THEN_NEW_CUT, False),
-    ("en a table's rule row at the end", "Make a table.", "| Name | Notes |\n|" + "-" * 120 + "|" + "-" * 120,
+REPEATED_HEADING = "Let's solve it step by step.\n\n" + "".join(
+    f"Step {i}: the number {n} can only go in row {i}, column {c}, because every other cell of that row "
+    f"already holds a number or is blocked by the {n} in the same box.\n\nSudoku grid\n"
+    f"| {n} | . | . |\n| . | {c} | . |\n| . | . | {i} |\n\n"
+    for i, (n, c) in enumerate([(3, 2), (7, 1), (5, 3), (9, 2), (1, 3), (4, 1), (8, 2), (6, 3)], start=1)
+) + "Sudoku grid"
+
+
+@pytest.mark.parametrize("name,prompt,output,runaway,truncation", [
+    ("en struct fields that grow until the cut", "Write the C struct.", GROWING_STRUCT, True, False),
+    ("en code blocks repeating with a counter until the cut", "Write the solver.", BLOCKS_WITH_A_COUNTER, True,
      False),
+    ("zh a list that keeps coming back to one item until the cut", "列出适合夏天的水果。", LIST_COMING_BACK_ZH, True,
+     False),
+    ("en a run of symbols until the cut", "Solve the puzzle.", "Here is the grid:\n\n" + "| " * 200, True, None),
+    ("zh a run of one character until the cut", "讲个笑话。", "好的，这是一个笑话：\n\n" + "哈" * 150, True, False),
+    ("en a healthy paragraph cut by a limit", "Summarise the meeting.", HEALTHY_CUT, False, True),
+    ("en a new sentence cut after a loop ended", "Judge the three answers.", LOOP_THEN_NEW_CUT, False, True),
+    ("en a table's rule row at the end", "Make a table.", "| Name | Notes |\n|" + "-" * 120 + "|" + "-" * 120,
+     False, None),
+    ("en a heading written whole before ends the text", "Solve the sudoku.", REPEATED_HEADING, False, None),
 ])
-def test_a_text_that_runs_away_to_its_cut(name: str, prompt: str, output: str, runaway: bool) -> None:
+def test_a_text_that_runs_away_to_its_cut(name: str, prompt: str, output: str, runaway: bool,
+                                          truncation: bool | None) -> None:
     """No finish reason and a tail that runs on through near-copies or a run of a few characters until the
     cut: missing_eos (cut off by a limit), not a truncated answer; a healthy text cut mid-sentence is."""
     check("missing_eos", rec(output, prompt, stop="unknown"), runaway)
-    if output.rstrip()[-1] not in "|-":
-        check("truncation", rec(output, prompt, stop="unknown"), not runaway)
+    if truncation is not None:
+        check("truncation", rec(output, prompt, stop="unknown"), truncation)
 
 
 # ---------------------------------------------------------------- missing_eos
