@@ -226,6 +226,14 @@ TRUNCATION = [
      "understand.\" - Albert Einstein", False),
     ("en a hashtag after the last sentence", "Write a tweet about Monday.",
      "Start the week with a thirty minute run and some gentle stretching before work. #MotivationMonday", False),
+    # Code cut inside a triple-quoted string.
+    ("en code cut inside a triple-quoted string", "Write the welcome message.",
+     'def welcome():\n    message = """\nHello and welcome to the club\nWe are glad to have you\n'
+     'Your membership starts on Monday', True),
+    ("zh code cut inside a triple-quoted string", "写一个系统提示。",
+     'SYSTEM_PROMPT = """\n你是一个乐于助人的助手\n请用中文回答用户的问题\n回答要简洁明了', True),
+    ("en triple quotes named in prose", "How do docstrings start?",
+     'In Python, a docstring starts with """ and ends with the same three quotes', False),
     # Code that began without its opening fence, closed by the only fence, then prose: not an open block.
     ("en stray closing fence", "Write a function that adds two numbers.",
      "def add(a, b):\n    return a + b\n```\nThis function adds two numbers and returns their sum.", False),
@@ -264,6 +272,12 @@ LIST_COMING_BACK_ZH = "适合夏天吃的水果有：\n" + "".join(
         ["西瓜：清甜多汁，是解暑的首选", "葡萄：酸甜可口，富含多种维生素", "西瓜：清甜多汁，是夏天最受欢迎的水果之一",
          "桃子：果肉细腻，香气非常浓郁", "西瓜：清甜多汁，冰镇以后更加爽口"] * 9, start=1)
 ) + "46. 西瓜：清甜多汁，是夏天"
+LOOP_THEN_NEW_CUT = "".join(
+    f"Answer {i}:\n- Flaw: The code does not handle input that is not a letter of the alphabet.\n"
+    "- Faulty logic: The program gives the player no feedback when they enter a wrong letter.\n\n"
+    for i in (1, 2, 3)
+) + ("As the judge, I would choose Answer 1, since all three are the same. To improve it, I would check the "
+     "input and tell the player what went wrong when they enter an")
 HEALTHY_CUT = (
     "The committee reviewed the proposal in March and asked for a revised budget. The second draft moved "
     "two positions from the central office to the field teams, cut travel by a third and added a small fund "
@@ -277,22 +291,35 @@ HEALTHY_CUT = (
 )
 
 
-@pytest.mark.parametrize("name,prompt,output,runaway", [
-    ("en struct fields that grow until the cut", "Write the C struct.", GROWING_STRUCT, True),
-    ("en code blocks repeating with a counter until the cut", "Write the solver.", BLOCKS_WITH_A_COUNTER, True),
-    ("zh a list that keeps coming back to one item until the cut", "列出适合夏天的水果。", LIST_COMING_BACK_ZH, True),
-    ("en a run of symbols until the cut", "Solve the puzzle.", "Here is the grid:\n\n" + "| " * 200, True),
-    ("zh a run of one character until the cut", "讲个笑话。", "好的，这是一个笑话：\n\n" + "哈" * 150, True),
-    ("en a healthy paragraph cut by a limit", "Summarise the meeting.", HEALTHY_CUT, False),
-    ("en a table's rule row at the end", "Make a table.", "| Name | Notes |\n|" + "-" * 120 + "|" + "-" * 120,
+REPEATED_HEADING = "Let's solve it step by step.\n\n" + "".join(
+    f"Step {i}: the number {n} can only go in row {i}, column {c}, because every other cell of that row "
+    f"already holds a number or is blocked by the {n} in the same box.\n\nSudoku grid\n"
+    f"| {n} | . | . |\n| . | {c} | . |\n| . | . | {i} |\n\n"
+    for i, (n, c) in enumerate([(3, 2), (7, 1), (5, 3), (9, 2), (1, 3), (4, 1), (8, 2), (6, 3)], start=1)
+) + "Sudoku grid"
+
+
+@pytest.mark.parametrize("name,prompt,output,runaway,truncation", [
+    ("en struct fields that grow until the cut", "Write the C struct.", GROWING_STRUCT, True, False),
+    ("en code blocks repeating with a counter until the cut", "Write the solver.", BLOCKS_WITH_A_COUNTER, True,
      False),
+    ("zh a list that keeps coming back to one item until the cut", "列出适合夏天的水果。", LIST_COMING_BACK_ZH, True,
+     False),
+    ("en a run of symbols until the cut", "Solve the puzzle.", "Here is the grid:\n\n" + "| " * 200, True, None),
+    ("zh a run of one character until the cut", "讲个笑话。", "好的，这是一个笑话：\n\n" + "哈" * 150, True, False),
+    ("en a healthy paragraph cut by a limit", "Summarise the meeting.", HEALTHY_CUT, False, True),
+    ("en a new sentence cut after a loop ended", "Judge the three answers.", LOOP_THEN_NEW_CUT, False, True),
+    ("en a table's rule row at the end", "Make a table.", "| Name | Notes |\n|" + "-" * 120 + "|" + "-" * 120,
+     False, None),
+    ("en a heading written whole before ends the text", "Solve the sudoku.", REPEATED_HEADING, False, None),
 ])
-def test_a_text_that_runs_away_to_its_cut(name: str, prompt: str, output: str, runaway: bool) -> None:
+def test_a_text_that_runs_away_to_its_cut(name: str, prompt: str, output: str, runaway: bool,
+                                          truncation: bool | None) -> None:
     """No finish reason and a tail that runs on through near-copies or a run of a few characters until the
     cut: missing_eos (cut off by a limit), not a truncated answer; a healthy text cut mid-sentence is."""
     check("missing_eos", rec(output, prompt, stop="unknown"), runaway)
-    if output.rstrip()[-1] not in "|-":
-        check("truncation", rec(output, prompt, stop="unknown"), not runaway)
+    if truncation is not None:
+        check("truncation", rec(output, prompt, stop="unknown"), truncation)
 
 
 # ---------------------------------------------------------------- missing_eos

@@ -15,16 +15,16 @@ from __future__ import annotations
 __all__ = ["CALIBRATION", "calibrated", "unflagged_score"]
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "repetition": {"*": 0.9692, "block_loop": 0.9932, "line_loop": 0.9795, "loop": 0.9987, "near_loop": 0.8821,
-        "repeated_items": 0.9846},
-    "truncation": {"*": 0.7963, "code_cut": 0.6481, "cut_character": 0.7325, "dangling_colon": 0.8642,
-        "dangling_word": 0.9854, "empty_code_block": 0.8642, "empty_heading": 0.8981, "empty_opening": 0.9185,
-        "mid_sentence": 0.7407, "table_header_only": 0.6481, "unclosed_bracket": 0.8642,
-        "unclosed_code_block": 0.6949},
-    "missing_eos": {"*": 0.9899, "end_token_text": 0.9996, "fake_turn": 0.9993, "length": 0.9912},
-    "identity_leak": {"*": 0.9565, "claim": 0.9962},
+    "repetition": {"*": 0.96, "block_loop": 0.9911, "drift_loop": 0.88, "line_loop": 0.9733, "loop": 0.9984,
+        "near_loop": 0.88, "reemitted": 0.98, "repeated_items": 0.98},
+    "truncation": {"*": 0.9167, "cut_character": 0.9762, "dangling_colon": 0.9444, "dangling_word": 0.994,
+        "empty_code_block": 0.9444, "empty_heading": 0.9583, "empty_opening": 0.9667, "fragment": 0.9667,
+        "mid_sentence": 0.8208, "table_header_only": 0.9444, "unclosed_bracket": 0.9444,
+        "unclosed_code_block": 0.9881, "unclosed_string": 0.9444},
+    "missing_eos": {"*": 0.9721, "end_token_text": 0.999, "fake_turn": 0.9981, "length": 0.962},
+    "identity_leak": {"*": 0.963, "claim": 0.9973},
     "language_drift": {"*": 0.9762, "drift": 0.9837},
-    "degenerate": {"*": 0.9286, "empty": 0.9796, "symbols": 0.9796, "template_tokens": 0.9643},
+    "degenerate": {"*": 0.9412, "empty": 0.9832, "fragments": 0.9608, "symbols": 0.9869, "template_tokens": 0.9706},
 }
 """Per detector, per kind of finding: the calibrated score ("*": the detector's overall precision)."""
 

@@ -150,8 +150,10 @@ def _symbol_noise(text: str) -> float | None:
 
 def _fragments(text: str) -> bool:
     """Scattered single characters, one per line, among them a particle that never stands alone ("的\n社")."""
+    if len(text) > 30 or "\n" not in text:
+        return False
     tokens = text.split()
-    return 2 <= len(tokens) <= 8 and "\n" in text and all(len(t) == 1 for t in tokens) and \
+    return 2 <= len(tokens) <= 8 and all(len(t) == 1 for t in tokens) and \
         any(t in _PARTICLES for t in tokens)
 
 

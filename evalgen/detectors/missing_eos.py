@@ -242,7 +242,8 @@ RUNAWAY_MIN_CHARS = 800
 RUNAWAY_MAX_RATIO = 0.25
 """...whose last 3,000 characters compress (zlib) to at most this share of their size (healthy prose: 0.35-0.6)..."""
 RUNAWAY_MIN_COPIES = 2
-"""...and whose cut last line (its first 40 characters) or last 40 characters occurred this many times before."""
+"""...and whose cut last line (its first 40 characters; its last 40 characters when the line is shorter than 8)
+occurred this many times before."""
 _FINISHED = frozenset(".!?。！？…;；\"'”’」』）)]】》>`|*")
 
 
@@ -271,7 +272,7 @@ def runaway(record: GenerationRecord) -> bool:
     """Whether an output without a finish reason (200+ characters) was cut off while running on: it ends
     in a run of a few characters or of blank lines (`_junk_tail`); or it stops unfinished, its tail
     compresses like a loop, and the line it stops in (or its last 40 characters) began twice or more
-    before: a struct whose field names grow, blocks that repeat with a
+    before, never as a whole line: a struct whose field names grow, blocks that repeat with a
     counter, a list that keeps coming back to one item, cut mid-way. Looser than `repetition`'s loop (it
     needs no exact back-to-back copies), so it only speaks of the end of a text the limit cut."""
     text = record.output.rstrip()
@@ -283,12 +284,15 @@ def runaway(record: GenerationRecord) -> bool:
     if n < RUNAWAY_MIN_CHARS or text[-1] in _FINISHED:
         return False
     start = text.rfind("\n") + 1
+    if text.find(text[start:] + "\n", 0, start) >= 0:
+        return False  # the last line is a whole line written before ("Sudoku puzzle"): nothing was cut mid-way
     line = text[start:].strip()
     numbering = _LIST_START.match(line)
     line = line[numbering.end():] if numbering else line  # "41. 西瓜：…": the item, not its new number
     probe = line[:40] if len(line) >= 8 else ""
-    if not (probe and text.count(probe, 0, start) >= RUNAWAY_MIN_COPIES
-            or text.count(text[-40:], 0, n - 40) >= RUNAWAY_MIN_COPIES):
+    # A line cut a few characters in ("  atomic_int"): its last 40 characters, across the line break.
+    copies = text.count(probe, 0, start) if probe else text.count(text[-40:], 0, n - 40)
+    if copies < RUNAWAY_MIN_COPIES:
         return False
     import zlib
 

@@ -239,6 +239,21 @@ def _punctuated_items(text: str, last_nl: int) -> bool:
     return items > 0 and ended * 2 > items
 
 
+def _open_triple_quote(text: str) -> int:
+    """Where the code string that the text ends inside opens (`x = ` and three quotes, never closed), or -1:
+    an odd number of triple quotes whose last one follows code on its line (an assignment, a call) or a
+    code line."""
+    for quote in ('"""', "'''"):
+        if quote in text and text.count(quote) % 2:
+            pos = text.rfind(quote)
+            line_start = text.rfind("\n", 0, pos) + 1
+            head = text[line_start:pos].rstrip()
+            prev = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1:max(0, line_start - 1)]
+            if head.endswith(("=", "(", ",", "\\")) or (not head and is_code_line(prev)):
+                return pos
+    return -1
+
+
 def _stray_fence(text: str, start: int) -> bool:
     """Whether the fence at `start`, left open, is the closing fence of code that began without one: a bare
     fence (no language) after code lines, followed only by prose lines whose last one ends a sentence."""
@@ -283,6 +298,10 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _cut(start, end, "unclosed_code_block", "The output ends inside an unclosed code block.", 1.0, details)
     if blocks and blocks[-1][1] >= end:
         return _ok("code_block", details)
+    string = _open_triple_quote(text)
+    if string >= 0:
+        return _cut(string, end, "unclosed_string", "The output stops inside a triple-quoted string of code.", 0.8,
+                    details)
     if text.endswith(("-", "*", "_")) and (rule := _RULE.search(text)):
         text = text[:rule.start()].rstrip()  # a closing horizontal rule: judge the text before it
         end = len(text)
@@ -372,8 +391,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
             if pos >= 0 and not any(c in _FINAL for c in inside) and any(c.isalnum() for c in inside):
                 return _cut(line_start + pos, end, "unclosed_bracket", f"The output ends with an unclosed {op!r}.",
                             0.9, details)
-    if _prose(line) and line.count('"') % 2 and not any(c in _FINAL for c in line[line.rfind('"'):]):
-        pos = line.rfind('"')
+    quoted = line.replace('"""', "   ")  # triple quotes named in prose open no quotation
+    if _prose(line) and quoted.count('"') % 2 and not any(c in _FINAL for c in quoted[quoted.rfind('"'):]):
+        pos = quoted.rfind('"')
         return _cut(line_start + pos, end, "unclosed_quote", "The output ends inside an unclosed quote.", 0.8,
                     details)
     if _TURN_LABEL.match(stripped_line.rstrip(":：") + ":"):
