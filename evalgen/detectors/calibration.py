@@ -15,8 +15,8 @@ from __future__ import annotations
 __all__ = ["CALIBRATION", "calibrated", "unflagged_score"]
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "repetition": {"*": 0.9692, "block_loop": 0.9932, "line_loop": 0.9795, "loop": 0.9987, "near_loop": 0.8821,
-        "repeated_items": 0.9846},
+    "repetition": {"*": 0.96, "block_loop": 0.9911, "drift_loop": 0.88, "line_loop": 0.9733, "loop": 0.9984,
+        "near_loop": 0.88, "reemitted": 0.98, "repeated_items": 0.98},
     "truncation": {"*": 0.7963, "code_cut": 0.6481, "cut_character": 0.7325, "dangling_colon": 0.8642,
         "dangling_word": 0.9854, "empty_code_block": 0.8642, "empty_heading": 0.8981, "empty_opening": 0.9185,
         "mid_sentence": 0.7407, "table_header_only": 0.6481, "unclosed_bracket": 0.8642,
