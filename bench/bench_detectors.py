@@ -15,6 +15,13 @@ both are printed).
 `--baseline DIR` times the evalgen package found in DIR (an older checkout) on the same records in a
 subprocess, alternating old and new rounds, so both figures come from one run on the same machine
 state. `--cpu K` pins the process (and the baseline subprocesses) to core K.
+
+    PYTHONPATH=. python bench/bench_detectors.py --findings --baseline /path/to/old/checkout [--corpus]
+
+`--findings` times nothing: it scores the labeled samples (tests/data/labeled; `--corpus`: the whole
+corpus) with both versions and lists, per detector, the records whose findings differ (flag, score,
+explanation, spans or details), with the label: what a speed change must leave at zero, and what a
+recall fix must account for.
 """
 
 from __future__ import annotations
@@ -115,8 +122,19 @@ def main() -> None:
     parser.add_argument("--synthetic", action="store_true", help="the old synthetic text instead of the corpus")
     parser.add_argument("--baseline", type=Path, help="a checkout whose evalgen is timed side by side")
     parser.add_argument("--cpu", type=int, help="pin to this core")
+    parser.add_argument("--findings", action="store_true", help="list the findings that differ from --baseline")
+    parser.add_argument("--corpus", action="store_true", help="with --findings: the whole corpus, not the samples")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--findings-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.findings_json:  # the baseline side of --findings
+        print(json.dumps(findings_dump(args.corpus)))
+        return
+    if args.findings:
+        if not args.baseline:
+            parser.error("--findings needs --baseline DIR (the checkout to compare with)")
+        compare_findings(args)
+        return
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
     t0 = time.perf_counter()
@@ -150,6 +168,46 @@ def main() -> None:
         for name in names:
             t = statistics.median(r["per"][name] for r in rounds[label])
             print(f"  {name:15} {t / len(pairs) * 1e6:7.1f} us/record")
+
+
+def findings_dump(whole_corpus: bool) -> dict[str, dict[str, str]]:
+    """{record id: {detector: its finding as canonical JSON}} over the labeled samples or the corpus."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import corpus_metrics as cm
+    from corpus_io import iter_corpus
+
+    from evalgen.detectors import DETECTORS
+
+    rows = list(iter_corpus()) if whole_corpus else [row for _, row in cm.labeled_rows()]
+    out: dict[str, dict[str, str]] = {}
+    for row in rows:
+        record, ctx = cm.to_record(row), cm.context(row)
+        out[row["id"]] = {name: json.dumps(detect(record, ctx).to_dict(), sort_keys=True, ensure_ascii=False)
+                          for name, detect in DETECTORS.items()}
+    return out
+
+
+def compare_findings(args: argparse.Namespace) -> None:
+    """Print the records whose findings differ between the baseline checkout and this one."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import corpus_metrics as cm
+
+    env = {**os.environ, "PYTHONPATH": str(args.baseline)}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--findings-json"] + (["--corpus"] if args.corpus else [])
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    old = json.loads(done.stdout.strip().splitlines()[-1])
+    new = findings_dump(args.corpus)
+    labels = {item["id"]: item["labels"] for item in cm.load_labeled()}
+    names = sorted({name for found in (*old.values(), *new.values()) for name in found})
+    print(f"{len(new)} records ({'whole corpus' if args.corpus else 'labeled samples'}); baseline {args.baseline}")
+    for name in names:
+        changed = [rid for rid in new if old.get(rid, {}).get(name) != new[rid].get(name)]
+        print(f"\n{name}: {len(changed)} findings differ")
+        for rid in changed:
+            was = json.loads(old[rid][name])["flagged"] if name in old.get(rid, {}) else None
+            now = json.loads(new[rid][name])["flagged"] if name in new[rid] else None
+            label = labels.get(rid, {}).get(name)
+            print(f"  {rid}: flagged {was} -> {now}" + (f" (label {label})" if label is not None else ""))
 
 
 def _cpu_model() -> str:

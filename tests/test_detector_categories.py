@@ -123,6 +123,13 @@ LIST_DATA_ZH = "以下是中国各省的省会城市：\n" + "".join(
     ("江苏省", "南京"), ("浙江省", "杭州"), ("安徽省", "合肥"), ("福建省", "福州"), ("江西省", "南昌"),
     ("山东省", "济南"), ("河南省", "郑州"),
 ], start=1)) + "13. 湖北省的省会是武"
+JSON_USERS = "```json\n[\n" + "".join(
+    f'  {{"id": {i}, "name": "{name}", "age": {age}, "active": {active}}},\n'
+    for i, (name, age, active) in enumerate([
+        ("Alice", 34, "true"), ("Bob", 27, "false"), ("Carol", 45, "true"), ("Dan", 19, "true"),
+        ("Eve", 62, "false"), ("Frank", 38, "true"), ("Grace", 51, "false"), ("Heidi", 23, "true"),
+        ("Ivan", 70, "true"), ("Judy", 29, "false"), ("Mallory", 41, "true"), ("Niaj", 33, "false"),
+    ])) + '  {"id": 12, "na'
 REPETITION = [
     # What the prompt says is not a failure.
     ("en echo of the prompt's repeated text", "Repeat after me: go team go! go team go! go team go!",
@@ -159,6 +166,7 @@ REPETITION = [
     ("zh code loop redefining a class until the cut", "用Python实现一个二叉树。", CODE_LOOP_ZH, True),
     ("en long code of different lines cut", "Write a Python dict of capitals.", CODE_DATA_EN, False),
     ("zh long list of different items cut", "列出中国的省会城市。", LIST_DATA_ZH, False),
+    ("en JSON records of one shape cut", "Give me test users as JSON.", JSON_USERS, False),
     # An emoji repeated until the output ends; a few emoji closing an answer.
     ("en emoji until the end", "Say happy birthday.", "Happy birthday to you! Have a great day! " + "🎂" * 30, True),
     ("zh emoji until the end", "祝我生日快乐。", "祝你生日快乐，天天开心！" + "🎉" * 30, True),
