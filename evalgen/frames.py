@@ -2,7 +2,7 @@
 
 - `run_frame(run)`: one row per generation record: its keys (suite, probe_id, sample), how it ended
   (stop_reason, stop_detail, n_output_tokens, latency_s), the text (output), each detector's flag
-  (`flag_<detector>`, None where the detector does not apply) and finding score (`score_<detector>`),
+  (`flag_<detector>`, None where the record has no finding of it) and finding score (`score_<detector>`),
   the task result (task_correct, None for probes without a reference) and, when the run has them,
   the teacher-forced figures of the record's probe (ref_logprob, stop_prob).
 - `history_frame(paths)`: one row per step × metric (step, label, run, metric, kind, value, low,
@@ -23,6 +23,8 @@ from evalgen.errors import ConfigError, RunFolderError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from evalgen.runfolder import Run
+
 __all__ = ["EXPORT_FORMATS", "export_run", "history_frame", "run_frame"]
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
@@ -30,41 +32,45 @@ RECORD_COLUMNS = ("suite", "probe_id", "sample", "lang", "stop_reason", "stop_de
                   "latency_s", "scorer", "output")
 
 
-def run_frame(run: str | Path) -> pd.DataFrame:
-    """One row per generation record of the run folder `run` (see the module docstring for the columns)."""
+def run_frame(run: Run | str | Path) -> pd.DataFrame:
+    """One row per generation record of `run` (a `Run` from `evalgen.load_run`, or its folder); see the
+    module docstring for the columns. `evalgen.load_run(path).to_pandas()` calls this."""
     import pandas as pd
 
-    from evalgen.compare import load_run
-    from evalgen.scoring import read_scores
+    from evalgen.runfolder import Run, load_run
+    from evalgen.scorers import task_correct
 
-    folder = Path(run)
-    data = load_run(folder)
-    scores = {(s.suite, s.id, s.sample): s for s in read_scores(folder / "scores.jsonl")}
+    data = run if isinstance(run, Run) else load_run(run)
+    if not data.scored:
+        raise RunFolderError(f"{data.path / 'scores.jsonl'}: not found; score the run first with "
+                             f"`evalgen rescore {data.path}`")
+    scores = data.scores_by_key()
     detectors: dict[str, None] = {}
     for score in scores.values():
         detectors.update(dict.fromkeys(score.findings))
+    teacher = {(r.suite, r.probe_id): r for r in data.teacher_forced if r.kind == "reference"}
     rows = []
-    for key, record in data.records.items():
-        row: dict[str, Any] = {"run": folder.name}
+    for record in data.records:
+        row: dict[str, Any] = {"run": data.name}
         row.update({c: getattr(record, c) for c in RECORD_COLUMNS})
-        line = scores.get(key)
+        line = scores.get(record.key)
         for name in detectors:
             finding = line.findings.get(name) if line is not None else None
-            applies = finding is not None and name in data.flags.get(key, {})
-            row[f"flag_{name}"] = bool(finding.flagged) if applies and finding is not None else None
-            row[f"score_{name}"] = float(finding.score) if applies and finding is not None else None
-        row["task_correct"] = data.correct.get(key)
-        if data.teacher_forced is not None:
-            tf = data.teacher_forced.get((record.suite, record.probe_id), {})
-            row["ref_logprob"] = tf.get("ref_logprob")
-            row["stop_prob"] = tf.get("stop_prob")
+            row[f"flag_{name}"] = bool(finding.flagged) if finding is not None else None
+            row[f"score_{name}"] = float(finding.score) if finding is not None else None
+        # as the comparison counts it: re-judged with this evalgen's scorers, else as scores.jsonl says
+        row["task_correct"] = task_correct(record) if record.scorer else (line.task_correct if line else None)
+        if teacher:
+            tf = teacher.get((record.suite, record.probe_id))
+            row["ref_logprob"] = tf.ref_logprob_mean if tf is not None else None
+            row["stop_prob"] = tf.stop_prob if tf is not None else None
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=["run", *RECORD_COLUMNS])
+        frame = pd.DataFrame(columns=["run", *RECORD_COLUMNS, "task_correct"])
     for name in detectors:  # True/False/None stays a nullable boolean, not object or float
         frame[f"flag_{name}"] = frame[f"flag_{name}"].astype("boolean")
-    frame["task_correct"] = frame["task_correct"].astype("boolean") if "task_correct" in frame else None
+    frame["task_correct"] = frame["task_correct"].astype("boolean")
     return frame
 
 

@@ -151,6 +151,9 @@ class History:
     training: dict[str, dict[str, list[Any]]] | None = None
     """trainer_state.json series: name → {"steps": [...], "values": [...]} (loss, learning_rate, grad_norm)."""
     training_source: str | None = None
+    training_findings: list[dict[str, Any]] = field(default_factory=list)
+    """`evalgen doctor`'s training-log findings (loss spike, loss exactly 0, NaN, learning rate at 0, …):
+    code, severity, message, fix and `step`, the step where the evidence starts (null when none)."""
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -188,6 +191,7 @@ class History:
             "newest_failed": self.newest_failed,
             "training": self.training,
             "training_source": self.training_source,
+            "training_findings": list(self.training_findings),
             "warnings": list(self.warnings),
         }
 
@@ -393,6 +397,8 @@ def build_history(
 
 
 TRAINING_SERIES = ("loss", "learning_rate", "grad_norm")
+FINDING_STEP_KEYS = ("zero_from_step", "first_step", "start_step", "peak_step", "step")
+"""Evidence keys of a doctor training finding that name the step where it begins, in order of preference."""
 
 
 def add_training_curves(history: History, source: Path) -> None:
@@ -412,6 +418,15 @@ def add_training_curves(history: History, source: Path) -> None:
     if any(v["values"] for v in series.values()):
         history.training = series
         history.training_source = str(path)
+    from evalgen.doctor.training import check_trainer_state
+
+    for finding in check_trainer_state(state):
+        evidence = finding.evidence
+        steps = evidence.get("steps") or []
+        step = next((evidence[k] for k in FINDING_STEP_KEYS if isinstance(evidence.get(k), int)),
+                    steps[0] if steps and isinstance(steps[0], int) else None)
+        history.training_findings.append({"code": finding.code, "severity": finding.severity, "step": step,
+                                          "message": finding.message, "fix": finding.fix})
 
 
 TRAINING_RUN_JSON = "training_run.json"

@@ -145,6 +145,13 @@ class Run:
     def scores_by_key(self) -> dict[Key, ScoreLine]:
         return {s.key: s for s in self.scores}
 
+    def to_pandas(self) -> Any:
+        """One row per record: keys, stop reason, output, `flag_<detector>`, `score_<detector>`, task_correct
+        (and the teacher-forced figures); a pandas DataFrame, see `evalgen.frames.run_frame`."""
+        from evalgen.frames import run_frame
+
+        return run_frame(self)
+
 
 def load_run(folder: str | Path) -> Run:
     """Read and validate every file of a run folder; RunFolderError (file:line and the fix) on a bad one."""

@@ -99,3 +99,11 @@ def test_top_level_api_and_lazy_imports(tmp_path: Path) -> None:
     code = ("import sys, evalgen, evalgen.history, evalgen.frames, evalgen.training_run, evalgen.integrations; "
             "bad = [m for m in ('torch', 'transformers', 'pandas') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_load_run_to_pandas_is_the_run_frame(broken: Path) -> None:
+    import evalgen
+
+    frame = evalgen.load_run(broken).to_pandas()
+    pd.testing.assert_frame_equal(frame, run_frame(broken))
+    assert frame.run.iloc[0] == evalgen.load_run(broken).name

@@ -111,3 +111,27 @@ def test_markdown_file_written(steps: Path, tmp_path: Path) -> None:
     main(["history", str(steps), "--markdown", str(md), "--trend", str(tmp_path / "t.html")])
     text = md.read_text(encoding="utf-8")
     assert "| 300 |" in text and "First failing step: **300**" in text and "Best step: **200**" in text
+
+
+def test_training_curves_and_doctor_findings_on_the_step_axis(steps: Path, tmp_path: Path) -> None:
+    from doctor_fixtures import train_rows, write_trainer_state
+
+    # as the Trainer writes it: the loss falls, then is exactly 0 from step 251; one NaN at step 120
+    loss = [2.0 - i / 200 for i in range(1, 251)] + [0.0] * 50
+    loss[119] = float("nan")
+    state = write_trainer_state(tmp_path / "output_dir" / "checkpoint-300" / "trainer_state.json",
+                                train_rows(loss, lr=2e-4, grad_norm=1.0))
+    history = build_history([steps], trainer_state=tmp_path / "output_dir")
+    assert history.training_source == str(state)
+    loss_series = history.training["loss"]
+    assert loss_series["steps"][:3] == [1, 2, 3] and loss_series["values"][-1] == 0.0
+    assert loss_series["values"][119] is None  # NaN is null in JSON
+    codes = {f["code"]: f for f in history.training_findings}
+    assert codes["loss_zero"]["step"] == 251 and codes["loss_nan"]["step"] == 120
+    json.dumps(history.to_dict(), allow_nan=False)  # strict JSON
+    # `evalgen history` finds the output_dir that `evalgen run` recorded
+    (steps / "training_run.json").write_text(json.dumps({"source": str(tmp_path / "output_dir")}), encoding="utf-8")
+    out = tmp_path / "h.json"
+    main(["history", str(steps), "--json", str(out), "--trend", str(tmp_path / "t.html")])
+    assert json.loads(out.read_text(encoding="utf-8"))["training_source"] == str(state)
+    (steps / "training_run.json").unlink()

@@ -103,3 +103,28 @@ def test_hostile_run_names_stay_text(browser: Browser, tmp_path: Path) -> None:
     assert page.locator("img").count() == 0
     assert name in page.text_content("#steps")
     page.close()
+
+
+@browser_test
+def test_training_curves_share_the_step_axis_with_doctor_marks(browser: Browser, trend: tuple[Path, Path],
+                                                               tmp_path: Path) -> None:
+    from doctor_fixtures import train_rows, write_trainer_state
+
+    _, out = trend
+    loss = [2.0 - i / 200 for i in range(1, 251)] + [0.0] * 150
+    write_trainer_state(tmp_path / "trainer_state.json", train_rows(loss, lr=2e-4))
+    path = build_trend_report(build_history([out], trainer_state=tmp_path / "trainer_state.json"),
+                              tmp_path / "trend.html")
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready='1']", state="attached")
+    charts = page.eval_on_selector_all("#training section", "els => els.map(e => e.dataset.metric)")
+    assert charts == ["train-loss", "train-learning_rate", "train-grad_norm"]
+    # the same x position for step 300 in a metric chart and in the loss chart: one step axis
+    point_x = page.get_attribute("section[data-metric=repetition] .pt[data-step='300'] circle", "cx")
+    mark_x = page.get_attribute("section[data-metric=train-loss] line[data-code=loss_zero]", "x1")
+    onset_x = page.get_attribute("section[data-metric=train-loss] line[data-role=onset]", "x1")
+    assert float(onset_x) == pytest.approx(float(point_x))
+    assert float(mark_x) < float(point_x)  # the loss hit 0 at step 251, before the failing step 300
+    assert "loss_zero (step 251)" in page.text_content("#training-findings")
+    page.close()

@@ -67,6 +67,14 @@
       var fx = X(data.first_failing_step);
       svg.appendChild(sv("line", { "class": "onset", x1: fx, y1: T, x2: fx, y2: H - B, "data-role": "onset" }));
     }
+    (opts.marks || []).forEach(function (f) {  // doctor findings on the training curves
+      if (f.step === null || f.step === undefined) return;
+      var mx = X(f.step);
+      var ml = sv("line", { "class": "finding", x1: mx, y1: T, x2: mx, y2: H - B, "data-role": "finding",
+                            "data-code": f.code });
+      ml.appendChild(sv("title", {}, f.code + " at step " + f.step));
+      svg.appendChild(ml);
+    });
     if (opts.base !== null && opts.base !== undefined) {
       var bl = sv("line", { "class": "base", x1: L, y1: Y(opts.base), x2: W - R, y2: Y(opts.base), "data-role": "base" });
       bl.appendChild(sv("title", {}, "base: " + fmt(opts.base, kind)));
@@ -160,9 +168,21 @@
         var s = data.training[k];
         if (!s.values.length) return;
         var pts = s.steps.map(function (x, i) { return { x: x, y: s.values[i] }; });
-        tg.appendChild(chart(k, null, "train", pts, { key: "train-" + k }));
+        tg.appendChild(chart(k, null, "train", pts, { key: "train-" + k, marks: data.training_findings }));
       });
       app.appendChild(tg);
+      var found = data.training_findings || [];
+      if (found.length) {
+        var list = el("ul", { id: "training-findings" });
+        found.forEach(function (f) {
+          var li = el("li", { "data-code": f.code });
+          li.appendChild(el("b", {}, f.code + (f.step !== null ? " (step " + f.step + ")" : "") + ": "));
+          li.appendChild(document.createTextNode(f.message + " Fix: " + f.fix));
+          list.appendChild(li);
+        });
+        app.appendChild(el("h3", {}, "evalgen doctor on the training log"));
+        app.appendChild(list);
+      }
     }
     app.appendChild(el("h2", {}, "Steps"));
     var table = el("table", { id: "steps" });
