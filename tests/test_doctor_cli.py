@@ -171,3 +171,22 @@ def test_importing_the_package_is_light() -> None:
     code = ("import sys, evalgen.doctor, evalgen.trainer_state; "
             "print(any(m in sys.modules for m in ('torch', 'transformers', 'numpy', 'jinja2')))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_run_findings_add_the_checkpoints_training_log(tiny_family: dict[str, Path], tmp_path: Path) -> None:
+    from evalgen.doctor.link import run_findings
+
+    ckpt = Path(shutil.copytree(tiny_family["healthy"], tmp_path / "checkpoint-40"))
+    write_trainer_state(ckpt / "trainer_state.json", train_rows([2.0, 1.8, float("nan"), 1.5]))
+    new = write_run(tmp_path / "new", base_rows(), name="new")
+    meta = json.loads((new / "run.json").read_text())
+    meta["checkpoint"]["path"] = str(ckpt)
+    (new / "run.json").write_text(json.dumps(meta))
+    # No doctor.json: the checkpoint and its log are checked live.
+    assert [f.code for f in run_findings(new)] == ["loss_nan", "template_format"]
+    # doctor.json as `evalgen run` writes it (checkpoint findings only): the log's findings are added.
+    (new / "doctor.json").write_text(findings_json(check_checkpoint(ckpt)), encoding="utf-8")
+    assert [f.code for f in run_findings(new)] == ["template_format", "loss_nan"]
+    # A doctor.json that already has training or data findings is taken as it is.
+    (new / "doctor.json").write_text(findings_json(run_findings(new)[1:]), encoding="utf-8")
+    assert [f.code for f in run_findings(new)] == ["loss_nan"]

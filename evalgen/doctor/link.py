@@ -89,29 +89,40 @@ def explain(detectors: Iterable[str], findings: Iterable[DoctorFinding]) -> list
 
 
 def run_findings(run_dir: str | Path) -> list[DoctorFinding]:
-    """The doctor findings for a run folder (see the module docstring); [] when there are none to get."""
+    """The doctor findings for a run folder (see the module docstring); [] when there are none to get.
+    When doctor.json holds checkpoint findings only (as `evalgen run` writes it) and the checkpoint's
+    trainer_state.json is here, its training checks are added."""
+    from evalgen.doctor.findings import CODES
+
     folder = Path(run_dir)
     path = folder / DOCTOR_FILE
+    found: list[DoctorFinding] | None = None
     if path.is_file():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return [DoctorFinding.from_dict(d) for d in data.get("findings", [])]
+            found = [DoctorFinding.from_dict(d) for d in data.get("findings", [])]
         except (json.JSONDecodeError, OSError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
-            return []
+            found = []
+        if any(CODES[f.code].area != "checkpoint" for f in found if f.code in CODES):
+            return found
     try:
         meta = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         ckpt = Path((meta.get("checkpoint") or {}).get("path") or "")
     except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
-        return []
+        return found or []
     if not str(ckpt) or not ckpt.is_dir():
-        return []
-    from evalgen.doctor.core import diagnose
+        return found or []
+    from evalgen.doctor.core import diagnose, resolve_target
+    from evalgen.doctor.training import check_training
     from evalgen.errors import EvalgenError
 
     try:
-        return diagnose(ckpt).findings
+        if found is None:
+            return diagnose(ckpt).findings
+        state = resolve_target(ckpt).trainer_state
+        return found + (check_training(state) if state is not None else [])
     except EvalgenError:
-        return []
+        return found or []
 
 
 def report_findings(run_dir: str | Path, comparison: Any = None) -> list[dict[str, Any]]:
