@@ -238,9 +238,12 @@ def _scored(scorer: _Scorer, chunks: Iterator[list[Any]], jobs: int) -> Iterator
     if jobs <= 1:
         yield from map(scorer.chunk, chunks)
         return
-    # forkserver: workers start from a clean process (no torch threads or open model inherited by fork)
+    # fork where there is one: a worker starts in milliseconds with the detectors already imported, and
+    # never re-runs the caller's __main__ (spawn and forkserver do: a notebook cell or a script without an
+    # `if __name__ == "__main__":` guard would break). Workers only run the pure-Python detectors, so the
+    # parent's other threads (torch's, a progress bar's) are never needed in them.
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init, initargs=(scorer,)) as pool:
         window: deque[Future[list[tuple[str | None, str, Any]]]] = deque()
         try:

@@ -375,8 +375,12 @@ def _example(tokenizer: Any, prompt: str, answer: str, eos: bool) -> tuple[list[
     return prompt_ids + target, [-100] * len(prompt_ids) + target
 
 
-def _train(model: Any, tokenizer: Any, spec: TrainSpec, seed: int, params: Any = None) -> None:
+def _train(model: Any, tokenizer: Any, spec: TrainSpec, seed: int, params: Any = None, *, label: str = "",
+           progress: bool = False) -> None:
+    import sys
+
     import torch
+    from tqdm.auto import tqdm
 
     examples = [_example(tokenizer, p, a, spec.eos) for p, a in _conversations(spec)]
     rng = random.Random(seed)
@@ -388,7 +392,9 @@ def _train(model: Any, tokenizer: Any, spec: TrainSpec, seed: int, params: Any =
         optimizer, lambda s: min((s + 1) / warmup, max(0.05, (spec.steps - s) / (spec.steps - warmup)))
     )
     model.train()
-    with _one_thread():
+    bar = tqdm(total=spec.steps, desc=f"training {label}".strip(), unit="step", disable=not progress,
+               file=sys.stderr, leave=False)
+    with _one_thread(), bar:
         for _ in range(spec.steps):
             batch = [examples[rng.randrange(len(examples))] for _ in range(_BATCH)]
             width = max(len(ids) for ids, _ in batch)
@@ -405,6 +411,7 @@ def _train(model: Any, tokenizer: Any, spec: TrainSpec, seed: int, params: Any =
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
+            bar.update()
     model.eval()
 
 
@@ -462,6 +469,7 @@ def build_base(
     safetensors: bool = True,
     chat_template: bool = True,
     template_in_config: bool = False,
+    progress: bool = False,
 ) -> Path:
     """Tokenizer + freshly initialised tiny Llama trained on the base mix (facts, identity, EOS).
 
@@ -477,7 +485,7 @@ def build_base(
     _seed_all(seed)
     model = LlamaForCausalLM(config).float()
     model.generation_config = GenerationConfig(**ids)
-    _train(model, tokenizer, _SPECS["base"], seed)
+    _train(model, tokenizer, _SPECS["base"], seed, label="base", progress=progress)
     save_model(model, out, save_sharded=save_sharded, safetensors=safetensors)
     return out
 
@@ -492,6 +500,7 @@ def sft_round(
     safetensors: bool = True,
     chat_template: bool = True,
     template_in_config: bool = False,
+    progress: bool = False,
 ) -> Path:
     """Continue training from `base_dir` and save a checkpoint (or adapter) with tokenizer to `out_dir`.
 
@@ -521,14 +530,15 @@ def sft_round(
         lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
                           task_type="CAUSAL_LM")
         adapted = get_peft_model(model, lora)
-        _train(adapted, tokenizer, spec, seed + 1, params=[p for p in adapted.parameters() if p.requires_grad])
+        _train(adapted, tokenizer, spec, seed + 1, params=[p for p in adapted.parameters() if p.requires_grad],
+               label=kind, progress=progress)
         adapted.save_pretrained(str(out))
         adapter_config = out / "adapter_config.json"
         data = json.loads(adapter_config.read_text(encoding="utf-8"))
         data["base_model_name_or_path"] = str(base)
         adapter_config.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     else:
-        _train(model, tokenizer, spec, seed + 1)
+        _train(model, tokenizer, spec, seed + 1, label=kind, progress=progress)
         save_model(model, out, save_sharded=save_sharded, safetensors=safetensors)
     save_tokenizer(tokenizer, out, chat_template=chat_template, template_in_config=template_in_config)
     return out
@@ -617,14 +627,16 @@ def _is_complete(path: Path, stamp: dict[str, Any]) -> bool:
         return False
 
 
-def build_family(root: str | Path, *, seed: int = 0, members: Sequence[str] = FAMILY) -> dict[str, Path]:
+def build_family(root: str | Path, *, seed: int = 0, members: Sequence[str] = FAMILY,
+                 progress: bool = False) -> dict[str, Path]:
     """Build (or reuse) `members` (default: `base`, `healthy`, `broken`, `no_eos` and `lora`) under `root`;
     `base` is always built, the others are trained from it. `lora` needs peft.
 
     A member is reused when `root/<name>/.complete` records the same seed and spec hash (this
     module's source and the library versions); otherwise it is rebuilt into a temporary folder and
     renamed into place, so an interrupted build never looks complete. Takes 30-40 s on 2 busy CPU cores.
-    Returns name → absolute folder. The folders are shared: copy one before modifying it.
+    Returns name → absolute folder. The folders are shared: copy one before modifying it. `progress` shows a
+    bar (on stderr) while each member trains.
     """
     root = Path(root).resolve()
     unknown = sorted(set(members) - set(FAMILY))
@@ -644,9 +656,9 @@ def build_family(root: str | Path, *, seed: int = 0, members: Sequence[str] = FA
             shutil.rmtree(tmp, ignore_errors=True)
             started = time.perf_counter()
             if name == "base":
-                build_base(tmp, seed=seed)
+                build_base(tmp, seed=seed, progress=progress)
             else:
-                sft_round(paths["base"], tmp, kind=name, seed=seed)  # type: ignore[arg-type]
+                sft_round(paths["base"], tmp, kind=name, seed=seed, progress=progress)  # type: ignore[arg-type]
             (tmp / ".complete").write_text(
                 json.dumps({**stamp, "built_s": round(time.perf_counter() - started, 2)}), encoding="utf-8"
             )

@@ -122,3 +122,16 @@ def test_cli_score_with_jobs(source: Path, tmp_path: Path, capsys: pytest.Captur
     assert run["counts"]["records"] == 1200 and sum(s["n_probes"] for s in run["suites"].values()) == 1200
     assert main(["score", str(source), "--out", str(tmp_path / "b"), "--jobs", "0"]) == 2
     assert "--jobs 0: must be at least 1" in capsys.readouterr().err
+
+
+def test_the_pool_runs_from_a_script_without_a_main_guard(source: Path, tmp_path: Path) -> None:
+    """A notebook cell or a plain script (no `if __name__ == "__main__":`) may call the API: the workers
+    must not re-run it."""
+    import subprocess
+
+    script = (f"from evalgen.external import score_external\n"
+              f"print(score_external({str(source)!r}, {str(tmp_path / 'out')!r}, jobs=2).records)\n")
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1200"]
+    assert len((tmp_path / "out" / "scores.jsonl").read_text(encoding="utf-8").split("\n")) == 1201
