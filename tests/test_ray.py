@@ -216,6 +216,8 @@ def test_losing_every_engine_leaves_error_records_that_resume_completes(cluster,
                 backend=KillsEveryEngine("scripted", partial(ScriptedBackend, SLOW), engines=2, chunk=4))
     errors = [r for r in first.records if r.stop_reason == "error"]
     assert 0 < len(errors) < 2 * N and all("no Ray engine left" in r.stop_detail for r in errors)
+    lost = [e["lost"] for e in json.loads((out / "run.json").read_text())["backend_info"]["ray"]["engines"]]
+    assert len(lost) == 2 and all("ActorDiedError" in why for why in lost)  # run.json says what happened
     resumed = run(options(tiny_tokenizer, suite, out, resume=True), backend=on_ray())
     assert seen(resumed.records) == seen(one.records)
     assert len((out / "generations.jsonl").read_text().splitlines()) == 2 * N
