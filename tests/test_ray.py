@@ -228,10 +228,11 @@ def test_engines_hold_disjoint_gpus_and_tensor_parallel_groups_are_placed_whole(
     from transformers import AutoTokenizer
 
     setup = BackendSetup(GENERATION, (END,), AutoTokenizer.from_pretrained(tiny_tokenizer))
-    with on_ray(engines=None, gpus_per_engine=1).open(setup) as backend:  # default: fill the cluster
+    with on_ray(engines=2, gpus_per_engine=1).open(setup) as backend:
         gpus = [tuple(e.where["gpus"]) for e in backend.engines]
-        assert len(gpus) == 4 and sorted(g for (g,) in gpus) == ["0", "1", "2", "3"]
-    with on_ray(engines=None, gpus_per_engine=2).open(setup) as backend:
+        assert len(gpus) == 2 and len({g for (g,) in gpus}) == 2 and settled("GPU", 2)
+    assert settled("GPU", 4)
+    with on_ray(engines=None, gpus_per_engine=2).open(setup) as backend:  # default: as many as the GPUs hold
         assert len(backend.engines) == 2 and settled("GPU", 0)
         groups = [placement_group_table(e.group) for e in backend.engines]
         assert all(g["strategy"] == "STRICT_PACK" and len(g["bundles"]) == 2 for g in groups)
