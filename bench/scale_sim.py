@@ -2,7 +2,7 @@
 several plans (how many runs at once, how many engines each). Nothing here touches a GPU or Ray.
 
 What is real: the work units and the dispatch. Each run's requests are cut by `chunk_requests` (the code
-`--ray-address` uses), and each engine gets chunks from one queue, `DEPTH` in flight, as `RayBackend.generate`
+`--ray-address` uses), and each engine gets chunks from one queue, two in flight (`DEPTH`), as `RayBackend.generate`
 does; one `generate` call on a chunk lasts until its longest generation ends (the batch drains as shorter
 ones finish), as vLLM's `LLM.generate` does. What is assumed (not measured: no GPU here): the workload's
 lengths, an 8B model's per-step decode time on an H100, its prefill rate, and engine start-up (weights read
@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 
 from evalgen.backends.base import Request
-from evalgen.backends.ray_pool import DEPTH, chunk_requests
+from evalgen.backends.ray_pool import chunk_requests
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,7 @@ def run_time(work: list[tuple[int, int]], engines: int, m: Model) -> float:
     """One `evalgen run` on `engines` engines once they are up: chunks from one queue, DEPTH in flight each."""
     requests = [Request(i, "", [i // 4], i % 4) for i in range(len(work))]  # prompt i//4: its samples together
     chunks = [[work[r.index] for r in c] for c in chunk_requests(requests, engines)]
-    free = [0.0] * engines  # when each engine finishes what it holds; DEPTH only hides the round trip
-    assert DEPTH >= 1
+    free = [0.0] * engines  # when each engine is done with what it holds (DEPTH=2 hides only the round trip)
     for chunk in chunks:
         e = min(range(engines), key=lambda i: free[i])
         free[e] += chunk_time(chunk, m)
