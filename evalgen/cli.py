@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     v = run.add_argument_group("vLLM engine")
     v.add_argument("--tensor-parallel-size", type=int, metavar="N")
     v.add_argument("--data-parallel-size", type=int, metavar="N", help="engine copies, one per group of GPUs")
+    v.add_argument("--ray-address", metavar="ADDRESS",
+                   help="run the engines as Ray actors on a Ray cluster: HOST:6379, ray://HOST:10001, auto (the "
+                   "cluster of this node) or local (a new one here); needs evalgen[ray] (docs/scale.md)")
     v.add_argument("--gpu-memory-utilization", type=float, metavar="F")
     v.add_argument("--max-model-len", type=int, metavar="N")
     v.add_argument(
@@ -300,6 +303,10 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     backend_options: dict[str, object] = dict(served)
     if args.script:
         backend_options["script"] = args.script
+    if args.ray_address:
+        if args.backend not in ("vllm", "scripted"):
+            raise EvalgenError("--ray-address: only for --backend vllm (or scripted, a dry run); add --backend vllm")
+        backend_options["ray_address"] = args.ray_address
     return RunOptions(
         checkpoint=args.checkpoint,
         suites=args.suite,

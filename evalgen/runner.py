@@ -299,6 +299,8 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
             folder.write_meta(meta)
         raise
     meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
+    if requests:  # what happened while generating (e.g. a Ray engine lost, and why)
+        meta["backend_info"] = backend.describe()
     position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order
     records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgen.backends.base import (
+    Backend,
     BackendBase,
     BackendSetup,
     BackendSpec,
@@ -50,10 +51,15 @@ Reply = str | ScriptedReply
 Script = Mapping[str, Reply] | Callable[[Request], Reply]
 
 
-def create(spec: BackendSpec) -> ScriptedBackend:
+def create(spec: BackendSpec) -> Backend:
     script = spec.options.get("script")
     if not script:
         raise ConfigError("--backend scripted needs --script FILE.jsonl (lines: id or prompt, and output)")
+    if spec.options.get("ray_address"):  # a dry run of the Ray plumbing: scripted engines as Ray actors
+        from evalgen.backends.ray_pool import create_on_ray
+
+        read_script(script)  # a bad script fails here, before any actor starts
+        return create_on_ray("scripted", spec)
     return ScriptedBackend(read_script(script))
 
 

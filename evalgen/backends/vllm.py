@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgen.backends.base import (
+    Backend,
     BackendBase,
     BackendSetup,
     BackendSpec,
@@ -176,9 +177,13 @@ def visible_devices() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def create(spec: BackendSpec) -> VLLMBackend:
+def create(spec: BackendSpec) -> Backend:
     if spec.checkpoint is None:
         raise ConfigError("--backend vllm needs a checkpoint: a local model folder or a Hugging Face Hub id")
+    if spec.options.get("ray_address"):  # the engines run as Ray actors; vLLM need not be importable here
+        from evalgen.backends.ray_pool import create_on_ray
+
+        return create_on_ray("vllm", spec)
     return VLLMBackend(spec.checkpoint, spec.dtype, spec.trust_remote_code, dict(spec.options))
 
 
