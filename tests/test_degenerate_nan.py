@@ -29,8 +29,19 @@ def test_nan_checkpoint_outputs_are_all_degenerate(tiny_family, tmp_path) -> Non
     model.save_pretrained(checkpoint)
     suite = write_probe_suite(tmp_path / "facts.jsonl", FACTS[:6])
     out = tmp_path / "run"
+    # `evalgen run` refuses NaN weights before generating (exit 2, one line: tests/test_errors.py) ...
     assert main(["run", str(checkpoint), "--suite", str(suite), "--out", str(out), "--max-new-tokens", "16",
-                 "--no-progress", "--no-early-exit"]) == 0
+                 "--no-progress", "--no-early-exit"]) == 2
+    # ... so the outputs such weights would give are made from the model in memory, as a training loop would.
+    from evalgen.backends.base import GenerationSettings
+    from evalgen.backends.hf import HFBackend
+    from evalgen.checkpoint import inspect_checkpoint, load_tokenizer
+    from evalgen.runner import RunOptions, run
+
+    tokenizer = load_tokenizer(inspect_checkpoint(tiny_family["base"]))
+    run(RunOptions(suites=[str(suite)], out=str(out), progress=False, teacher_forced=False,
+                   generation=GenerationSettings(max_new_tokens=16, early_exit=False)),
+        backend=HFBackend.from_model(model.eval(), tokenizer))
 
     from evalgen.runfolder import read_generations
 
