@@ -442,6 +442,14 @@ DRIFT = [
      "问题：下列叙述正确的是\n选项：\n(A)甲\n(B)乙\n答案：\n按照此格式输出正确答案：\"答案是选项()\"",
      "Answer is: B", True),
     ("en question answered in Chinese", "How do I clean my armpits?", "用温水和肥皂清洗腋窝，然后擦干。", True),
+    # A printed end token is no language: the answer before it is judged.
+    ("zh greeting answered in English before a printed end token", "你好",
+     "Hello! How can I help you today?<|endoftext|>", True),
+    ("en greeting answered in Chinese before a printed end token", "Hello",
+     "你好！今天有什么可以帮你的吗？</s>", True),
+    ("en answer in English before a printed end token", "How are you?", "I'm fine, thank you for asking!</s>",
+     False),
+    ("zh answer in Chinese before a printed end token", "你好吗？", "我很好，谢谢你的关心！<|im_end|>", False),
 ]
 
 

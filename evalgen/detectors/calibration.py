@@ -23,7 +23,7 @@ CALIBRATION: dict[str, dict[str, float]] = {
         "unclosed_code_block": 0.9881, "unclosed_string": 0.9444},
     "missing_eos": {"*": 0.9721, "end_token_text": 0.999, "fake_turn": 0.9981, "length": 0.962},
     "identity_leak": {"*": 0.963, "claim": 0.9973},
-    "language_drift": {"*": 0.9762, "drift": 0.9837},
+    "language_drift": {"*": 0.9766, "drift": 0.984},
     "degenerate": {"*": 0.9412, "empty": 0.9832, "fragments": 0.9608, "symbols": 0.9869, "template_tokens": 0.9706},
 }
 """Per detector, per kind of finding: the calibrated score ("*": the detector's overall precision)."""

@@ -10,7 +10,8 @@ masked) plus any language it asks for ("answer in English", "翻译成日语和�
 record's declared `lang` (the probe's language) when the prompt has a language at all. The
 output drifts when the expected languages cover < `min_output_share` of its units. Latin words
 count only inside phrases of 3+ words when Latin is not expected (terms, names and role labels in a
-Chinese answer are not English), and code-like lines and markup tags are dropped then too.
+Chinese answer are not English), and code-like lines and markup tags are dropped then too. Printed
+end or template tokens ("<|endoftext|>", "</s>") are no language: blanked before counting.
 Not judged: outputs with < `min_units` units, prompts with < `min_prompt_units` units, and
 translation requests without a named target language.
 """
@@ -20,7 +21,15 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from evalgen.detectors._text import ascii_words_upto, is_code_line, mask_code, request_text, script_units, user_turns
+from evalgen.detectors._text import (
+    SPECIAL_TOKEN,
+    ascii_words_upto,
+    is_code_line,
+    mask_code,
+    request_text,
+    script_units,
+    user_turns,
+)
 from evalgen.detectors.base import DetectorContext, LanguageDriftConfig
 from evalgen.detectors.calibration import calibrated, unflagged_score
 from evalgen.records import Finding, GenerationRecord, Span
@@ -238,7 +247,11 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     if not langs or (asked and not targets):
         return Finding(NAME, False, 0.0, "Not judged: no prompt language, or a translation without a target.",
                        [], details)
-    masked = mask_code(record.output)
+    output = record.output
+    if "<" in output or "[" in output:
+        # A printed end or template token ("…today?<|endoftext|>") is no language (`missing_eos`'s): blanked.
+        output = SPECIAL_TOKEN.sub(lambda m: " " * len(m.group(0)), output)
+    masked = mask_code(output)
     need = _words_needed(cfg.min_units, cfg.latin_word_units)
     if "latin" in langs and need and cfg.min_output_share <= 1.0 and masked.isascii():
         return _latin_answer(masked, cfg, need, details)  # the common case, without the full count
@@ -247,7 +260,7 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     share = sum(out.units.get(k, 0.0) for k in langs) / total if total else 1.0
     if share < cfg.min_output_share and "latin" not in langs and "latin" in out.units:
         # Before flagging, drop what is not running language: code lines, tags, lone terms and names.
-        out = script_units(_language_text(record.output), cfg.latin_word_units)
+        out = script_units(_language_text(output), cfg.latin_word_units)
         total = out.total
         share = sum(out.units.get(k, 0.0) for k in langs) / total if total else 1.0
     details["output_lang"] = out.dominant()
