@@ -175,3 +175,16 @@ def test_quick_check_is_fast(tiny_family: dict[str, Path]) -> None:
     began = time.perf_counter()
     quick_checkpoint_check(tiny_family["base"])
     assert time.perf_counter() - began < 0.5
+
+
+def test_xml_text_in_a_template_is_no_special_token(ckpt: Path) -> None:
+    # Qwen2.5-style: the tools branch writes "<tools></tools>" as text; only rendered <...> tokens count.
+    with_tools = ("{% if tools %}{{ '<|im_start|>system\nYou may call functions in <tools></tools> tags."
+                  "<|im_end|>\n' }}{% endif %}" + (ckpt / "chat_template.jinja").read_text())
+    (ckpt / "chat_template.jinja").write_text(with_tools)
+    assert serious(ckpt) == set()
+    gemma = ("{% for m in messages %}{{ '<start_of_turn>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}"
+             "{% endfor %}")
+    (ckpt / "chat_template.jinja").write_text(gemma)
+    (f,) = codes(ckpt)["special_token_missing"]
+    assert list(f.evidence["tokens"]) == ["<start_of_turn>"]

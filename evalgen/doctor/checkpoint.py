@@ -23,7 +23,10 @@ __all__ = ["CheckpointFiles", "TemplateShape", "check_checkpoint", "read_checkpo
 _EMBED_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "embed_in.weight",
                    "tok_embeddings.weight")
 _HEAD_SUFFIXES = ("lm_head.weight", "embed_out.weight", "output.weight")
-_TEMPLATE_TOKEN = re.compile(r"<\|[^|\s<>]{1,40}\|>|<[A-Za-z_/][A-Za-z0-9_/.:-]{0,40}>")
+_PIPE_TOKEN = re.compile(r"<\|[^|\s<>]{1,40}\|>")
+_ANGLE_TOKEN = re.compile(r"<\|[^|\s<>]{1,40}\|>|<[A-Za-z_/][A-Za-z0-9_/.:-]{0,40}>")
+"""Template tokens: `<|...|>` anywhere in the template's strings; `<...>` (`<start_of_turn>`, `</s>`) only
+where a plain conversation renders them, since templates also write XML-ish text (`<tools>`)."""
 _STRING = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
 _NAN_SCAN_LIMIT = 2 * 1024**3
 """Weights scanned for NaN in a quick check (the `evalgen run` pre-flight): larger checkpoints are
@@ -347,7 +350,8 @@ def _template_checks(files: CheckpointFiles, shape: TemplateShape | None) -> Ite
                {"format": fmt, "end_token": shape.end_token if shape else None, "renders": shape is not None},
                f"The chat template is {fmt}" if fmt else "The chat template is none of the known formats")
     literals = "\n".join(a + b for a, b in _STRING.findall(files.template))
-    candidates = dict.fromkeys(_TEMPLATE_TOKEN.findall(literals + "\n" + (shape.head + shape.gap if shape else "")))
+    rendered = shape.head + shape.gap + shape.tail if shape else ""
+    candidates = dict.fromkeys(_PIPE_TOKEN.findall(literals) + _ANGLE_TOKEN.findall(rendered))
     bad = {}
     for token in candidates:
         one = files.is_one_token(token)
