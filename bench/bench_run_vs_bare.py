@@ -7,6 +7,11 @@ The bare script runs twice: with the prompts in file order (what a plain script 
 length like evalgen batches them, which isolates evalgen's own overhead from its batching.
 
     python bench/bench_run_vs_bare.py [--prompts 384] [--max-new-tokens 128] [--batch-size 32]
+    python bench/bench_run_vs_bare.py --stop-check   # the per-step stop-string check alone, in CPU time
+
+`--stop-check` times one process's `generate` (CPU seconds, one thread, alternating rounds, medians) on the
+same batches three ways: no stop strings, transformers' `stop_strings`, and evalgen's `StopStringTail`
+(the newest tokens only), with the template's turn markers as stop strings, as `evalgen run` sets them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 BARE = r'''
 import json, sys, torch
@@ -42,6 +48,73 @@ with open(sys.argv[5], "w") as out:
 '''
 
 
+def stop_check(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, rounds: int = 3) -> None:
+    """The stop-string check's own CPU time (inside the criterion, set-up included) per generate, and the
+    whole generate's, for transformers' criterion and evalgen's."""
+    import statistics
+
+    import torch
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        GenerationConfig,
+        StoppingCriteriaList,
+        StopStringCriteria,
+    )
+
+    from evalgen.backends.hf import StopStringTail
+
+    torch.set_num_threads(1)
+    tok = AutoTokenizer.from_pretrained(checkpoint, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    stops = ["<|im_start|>", "<|im_end|>"]  # the tiny family's ChatML turn markers
+    texts = [tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+             for p in prompts]
+    batches = [tok(texts[i:i + batch_size], padding=True, add_special_tokens=False, return_tensors="pt")
+               for i in range(0, len(texts), batch_size)]
+    decode = lambda ids, skip: tok.decode(list(ids), skip_special_tokens=skip)  # noqa: E731
+    may_end: dict[int, bool] = {}
+
+    class Timed:
+        def __init__(self, make: Any) -> None:
+            began = time.process_time()
+            self.inner = make()
+            self.spent = time.process_time() - began
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            began = time.process_time()
+            try:
+                return self.inner(*args, **kwargs)
+            finally:
+                self.spent += time.process_time() - began
+
+    def one(kind: str) -> tuple[float, float]:
+        total = check = 0.0
+        for batch in batches:
+            began = time.process_time()
+            width = batch["input_ids"].shape[1]
+            criterion = Timed(lambda w=width: StopStringCriteria(tok, stops) if kind == "transformers"
+                              else StopStringTail(stops, w, decode, may_end))
+            config = GenerationConfig(max_new_tokens=max_new, do_sample=False, eos_token_id=tok.eos_token_id,
+                                      pad_token_id=tok.pad_token_id)
+            with torch.inference_mode():
+                model.generate(**batch, generation_config=config, stopping_criteria=StoppingCriteriaList([criterion]))
+            total += time.process_time() - began
+            check += criterion.spent
+        return total, check
+
+    times: dict[str, list[tuple[float, float]]] = {"transformers": [], "evalgen": []}
+    for _ in range(rounds):
+        for kind in times:
+            times[kind].append(one(kind))
+    print(f"{len(prompts)} prompts x {max_new} new tokens, batch {batch_size}, one thread, vocabulary {len(tok)}, "
+          f"CPU seconds, median of {rounds} alternating rounds, load average {os.getloadavg()[0]:.1f}")
+    for kind, values in times.items():
+        total = statistics.median(t for t, _ in values)
+        check = statistics.median(c for _, c in values)
+        print(f"  {kind:12} stop check {check:6.3f} s = {check / total:5.1%} of generate ({total:.2f} s)")
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> float:
     began = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -58,6 +131,7 @@ def main() -> None:
                         help="OMP/MKL threads for both sides (0 = torch's default); on a shared 2-core machine "
                              "two threads per process make timings swing several-fold")
     parser.add_argument("--models", default=str(Path(tempfile.gettempdir()) / "evalgen-bench-models"))
+    parser.add_argument("--stop-check", action="store_true", help="time only the per-step stop-string check")
     args = parser.parse_args()
 
     from evalgen.probes import load_suites
@@ -67,6 +141,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="evalgen-bench-"))
     prompts = [p.messages[-1]["content"] for p in load_suites(["long_form", "instruction", "identity"])
                if len(p.messages) == 1]
+    if args.stop_check:
+        stop_check(checkpoint, [prompts[i % len(prompts)] for i in range(args.prompts)], args.max_new_tokens,
+                   args.batch_size)
+        return
     suite = work / "bench.jsonl"
     with suite.open("w", encoding="utf-8") as handle:
         for i in range(args.prompts):

@@ -31,7 +31,7 @@ from evalgen.errors import ConfigError
 if TYPE_CHECKING:
     from evalgen.checkpoint import CheckpointInfo
 
-__all__ = ["HFBackend", "LoopCriteria", "create"]
+__all__ = ["HFBackend", "LoopCriteria", "StopStringTail", "create"]
 
 
 def create(spec: BackendSpec) -> HFBackend:
@@ -59,6 +59,8 @@ class HFBackend(BackendBase):
         self.settings = GenerationSettings()
         self.end_ids: dict[int, str] = {}
         self.batch_size = self.settings.batch_size
+        self.may_end: dict[int, bool] = {}
+        """Token id → whether its text could complete a stop string (filled as ids are first generated)."""
 
     @classmethod
     def from_model(cls, model: Any, tokenizer: Any, device: str | None = None) -> HFBackend:
@@ -79,6 +81,7 @@ class HFBackend(BackendBase):
         self.settings = setup.settings
         self.batch_size = setup.settings.batch_size
         self.end_ids = end_token_ids(self.tokenizer, setup.end_tokens, configured_eos_ids(self.model))
+        self.may_end = {}
         return self
 
     def close(self) -> None:
@@ -134,7 +137,6 @@ class HFBackend(BackendBase):
             top_p=settings.top_p if sampling else None,
             eos_token_id=list(self.end_ids),
             pad_token_id=pad_id,
-            stop_strings=list(settings.stop_strings) or None,
             return_dict_in_generate=True,
         )
         from transformers import StoppingCriteriaList
@@ -143,6 +145,8 @@ class HFBackend(BackendBase):
         looping = LoopCriteria(settings, width) if settings.early_exit else None
         if looping is not None:
             criteria.append(looping)
+        if any(settings.stop_strings):
+            criteria.append(StopStringTail(settings.stop_strings, width, self.decode, self.may_end))
         if sampling:
             torch.manual_seed(settings.seed + batch[0].index)
         began = time.perf_counter()
@@ -152,7 +156,6 @@ class HFBackend(BackendBase):
                 attention_mask=attention.to(self.device),
                 generation_config=config,
                 stopping_criteria=criteria,
-                tokenizer=self.tokenizer,
             )
         elapsed = time.perf_counter() - began
         new_tokens = out.sequences[:, width:].tolist()
@@ -230,6 +233,56 @@ class LoopCriteria:
             done |= (tail[:, period:] == tail[:, :-period]).all(dim=1)
         for row in done.nonzero().flatten().tolist():
             self.cut_rows.setdefault(row, n)
+        return done
+
+
+class StopStringTail:
+    """Per-row stopping criterion: finish a row as soon as a stop string is complete in its text.
+
+    Each step looks only at the newest token of each row: a stop string can only complete in a token whose
+    text holds its last character (or a piece of a multi-byte character, or nothing visible), which is
+    rare; only then are the row's last few tokens decoded and searched. transformers' own `stop_strings`
+    re-reads the whole vocabulary for every `generate` call and runs a dozen tensor operations per step.
+    `classify_stop` then decides the stop reason from the final token ids, as for every backend."""
+
+    def __init__(self, stop_strings: Sequence[str], prompt_width: int, decode: Any, may_end: dict[int, bool]) -> None:
+        self.stops = [s for s in stop_strings if s]
+        self.prompt_width = prompt_width
+        self.decode = decode
+        self.may_end = may_end
+        self.last_chars = {s[-1] for s in self.stops}
+        # A stop string ending in whitespace may complete in a token that decodes without it (SentencePiece
+        # drops a leading space when a token is decoded alone): then every step is checked.
+        self.every_step = any(c.isspace() for c in self.last_chars)
+        # Enough tokens to hold the longest stop string even at one byte per token.
+        self.window = 4 * max(len(s.encode("utf-8")) for s in self.stops) + 1
+        self.done: set[int] = set()
+
+    def could_end(self, token: int) -> bool:
+        known = self.may_end.get(token)
+        if known is None:
+            text = self.decode([token], False)
+            known = not text or "\ufffd" in text or any(c in text for c in self.last_chars)
+            self.may_end[token] = known
+        return known
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        rows = input_ids.shape[0]
+        done = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+        if input_ids.shape[1] <= self.prompt_width:
+            return done
+        last = input_ids[:, -1].tolist()
+        for row in range(rows):
+            if row in self.done or not (self.every_step or self.could_end(last[row])):
+                continue
+            tail = input_ids[row, max(self.prompt_width, input_ids.shape[1] - self.window) :].tolist()
+            text = self.decode(tail, False)
+            if any(s in text for s in self.stops):
+                self.done.add(row)
+        for row in self.done:
+            done[row] = True
         return done
 
 
