@@ -249,6 +249,7 @@ class RunFolder:
     def close(self) -> None:
         """Release the folder's lock (also released when the process ends)."""
         if self._lock is not None:
+            (self.path / LOCK).unlink(missing_ok=True)  # still held here: no other writer is between
             self._lock.close()
             self._lock = None
 
