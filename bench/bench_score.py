@@ -5,7 +5,7 @@ The corpus (tests/data/corpus/*.jsonl.gz, read with tests/corpus_io.py) is repea
 fresh process that calls `score_external` (read, score with every detector and the task scorer, write
 generations.jsonl, scores.jsonl and run.json: everything but the HTML report, which bench_report.py
 times); its memory is the resident set of the whole process tree (the parent and its scoring workers),
-sampled every 50 ms from /proc, so the peak counts every worker. Rounds alternate between the settings
+sampled every 200 ms from /proc, so the peak counts every worker. Rounds alternate between the settings
 (side by side, robust to the load of a shared machine), best of `--repeat`.
 
 A third setting, `detectors`, times only the detector calls on the same records already in memory (one
@@ -124,7 +124,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int, list[
         rss = tree_rss(proc.pid)
         peak = max(peak, rss)
         samples.append((time.perf_counter() - began, rss))
-        time.sleep(0.05)
+        time.sleep(0.2)
     out, err = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd[:3])}... failed:\n{err}")
