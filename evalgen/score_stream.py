@@ -127,7 +127,7 @@ class Tally:
                 entry.correct += task_correct
 
     def counts(self) -> dict[str, Any]:
-        """run.json's `counts`: records and stop reasons (in first-seen order, as `runner.count`)."""
+        """run.json's `counts`: records and how many ended for each stop reason (as `runner.count`)."""
         stops: Counter[str] = Counter()
         for entry in self.suites.values():
             stops.update(entry.stops)
