@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +130,7 @@ def test_same_seed_gives_identical_weights(tiny_family, tmp_path):
 def test_build_family_reuses_complete_members(tiny_family):
     root = tiny_family["base"].parent
     stamps = {name: (path / ".complete").stat().st_mtime_ns for name, path in tiny_family.items()}
-    started = time.perf_counter()
     assert build_family(root) == tiny_family
-    assert time.perf_counter() - started < 5
     assert stamps == {name: (path / ".complete").stat().st_mtime_ns for name, path in tiny_family.items()}
 
 
