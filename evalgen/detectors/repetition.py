@@ -597,19 +597,12 @@ def _fences(text: str) -> list[tuple[int, int]]:
 
 def ends_in_loop(record: GenerationRecord, ctx: DetectorContext) -> bool:
     """Whether the output ends inside a loop (the `repetition` finding reaches the end of the text): what
-    `missing_eos` reads as cut off while looping when no finish reason was recorded. Screened: the
-    last 32 characters occur earlier, or the text stops unfinished on a line whose start occurred
-    earlier (a list item cut mid-way)."""
-    text = record.output.rstrip().rstrip("\ufffd")
-    n = len(text)
-    if n < ctx.config.repetition.min_loop_chars:
-        return False
-    if text.find(text[-2 * _PROBE:]) >= n - 2 * _PROBE:
-        # The last 32 characters are new: only a list item cut mid-way can still be a copy.
-        start = text.rfind("\n") + 1
-        head = _key(text[start:])[:8]
-        if not _looks_cut(text) or len(head) < 3 or head not in text[:start].lower():
-            return False
+    `missing_eos` reads as cut off while looping when no finish reason was recorded. Exactly the
+    finding's `reaches_end` (remembered: `repetition` scored the same record just before). A text
+    screen here (the last 32 characters occur earlier, or a cut last line began before) missed loops
+    whose last copy varies ("Þis þeah þeah þeah.") and near copies running to the end."""
+    if len(record.output.rstrip().rstrip("\ufffd")) < ctx.config.repetition.min_loop_chars:
+        return False  # a short loop ("你好！" ×5) is not read as a cut
     finding = _memo_repetition(record, ctx)
     return finding.flagged and bool(finding.details.get("reaches_end"))
 
