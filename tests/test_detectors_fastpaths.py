@@ -211,16 +211,16 @@ def test_line_screen_hides_no_line_loop(text: str, ran_out: bool) -> None:
 
 
 def _lines_repeat_reference(text: str, min_chars: int, ran_out: bool) -> bool:
-    """The plain definition the byte screen computes: keys are the lines with digits as 0 and list marks
-    stripped; a key of >= min(6, min_chars) bytes three times, two such keys twice, one twice when the
-    generation ran out, or two empty list items ("4.", "37.***")."""
+    """The plain definition the byte screen computes: keys are the lines of >= min(6, min_chars) bytes with
+    digits as 0 and list marks stripped; a non-empty key three times, two such keys twice, one twice when
+    the generation ran out, or two empty list items ("4.", "37.***")."""
     import re
     from collections import Counter
 
     if text.count("\n") < 1:
         return False
     lines = text.encode("utf-8", "surrogatepass").translate(bytes.maketrans(b"123456789", b"0" * 9)).split(b"\n")
-    keys = [k for k in (line.strip(b" \t*-#>0.)(:|+") for line in lines) if len(k) >= min(6, min_chars)]
+    keys = [k for k in (line.strip(b" \t*-#>0.)(:|+") for line in lines if len(line) >= min(6, min_chars)) if k]
     if len(set(keys)) < len(keys):
         twice = [c for c in Counter(keys).values() if c > 1]
         if ran_out or len(twice) >= 2 or max(twice) >= 3:

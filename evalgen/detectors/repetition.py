@@ -386,8 +386,11 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
         return False  # one line: nothing to repeat
     data = text.encode("utf-8", "surrogatepass").translate(_ZERO_DIGITS)
     shortest = min(_MIN_SHORT_BYTES, min_chars)
-    counts = Counter(map(bytes.strip, data.split(b"\n"), repeat(_BYTE_KEY_STRIP)))
-    twice = [c for k, c in counts.items() if c > 1 and len(k) >= shortest]
+    # A line counts by its length before the list marks are stripped: a code line keeps its "100:" in its
+    # key, so the stripped key may be shorter than the line the exact checks see.
+    lines = [line for line in data.split(b"\n") if len(line) >= shortest]
+    counts = Counter(map(bytes.strip, lines, repeat(_BYTE_KEY_STRIP)))
+    twice = [c for k, c in counts.items() if c > 1 and k]
     if twice and (ran_out or len(twice) >= 2 or max(twice) >= 3):
         return True
     return len(_EMPTY_ITEM_BYTES.findall(b"\n" + data)) >= 2
