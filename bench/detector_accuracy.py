@@ -2,8 +2,8 @@
 
 Prints, for the registry's detectors as they are now:
 1. the labeled samples (tests/data/labeled/sample.jsonl and identity_sample.jsonl, see docs/labeling.md),
-   each and together: per detector the positives, tp/fp/fn, precision and recall with 95% Wilson
-   intervals;
+   each and together, then the held-out sample (holdout_sample.jsonl, which no detector change was tuned
+   on): per detector the positives, tp/fp/fn, precision and recall with 95% Wilson intervals;
 2. Cohen's kappa per label between the two independent annotators of the doubly-labeled records;
 3. the calibrated scores: precision of the flags with score >= 0.5 and >= 0.8 per detector, and the
    table of evalgen/detectors/calibration.py recomputed from the labels (`--calibrate` prints it as
@@ -95,6 +95,12 @@ def main() -> None:
         labeled += part
     verdicts = [(item, {name: f.flagged for name, f in found.items()}) for item, found in labeled]
     print(cm.format_confusion(f"Labeled samples together: {len(labeled)} records", cm.confusion(verdicts)))
+    holdout = [(item, findings(row)) for item, row in cm.labeled_rows([cm.HOLDOUT])]
+    print()
+    print(cm.format_confusion(
+        f"Held out ({cm.HOLDOUT.name}, never used for tuning): {len(holdout)} records",
+        cm.confusion([(item, {name: f.flagged for name, f in found.items()}) for item, found in holdout]),
+        show_ids=args.ids))
 
     kappas = cm.kappas([item for item, _ in labeled])
     print("\nCohen's kappa between two independent annotators")

@@ -27,6 +27,10 @@ LABELED = LABELED_DIR / "sample.jsonl"
 LABELED_FILES = (LABELED, LABELED_DIR / "identity_sample.jsonl")
 """Every labeled file: the main sample and the identity supplement (583 records of the identity_* datasets,
 drawn because the main sample holds almost no model talking about itself)."""
+HOLDOUT = LABELED_DIR / "holdout_sample.jsonl"
+"""A fresh sample (420 records, none in LABELED_FILES) labeled blind while the round-2 detector fixes were
+being written and never shown to the people writing them: the out-of-sample check of those fixes.
+Its strata are in holdout_strata.json. Not part of the gate (tests/test_real_corpus.py)."""
 LABELS = ("repetition", "truncation", "missing_eos", "identity_leak", "language_drift", "degenerate")
 FINISH = {"stop": "eos", "length": "length", None: "unknown"}
 

@@ -104,3 +104,17 @@ def test_the_pinned_sources_rebuild_exactly_the_committed_corpus() -> None:
     done = subprocess.run([sys.executable, str(script), "--mirrors", os.environ["EVALGEN_CORPUS_MIRRORS"], "--check"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_held_out_sample_is_disjoint_from_the_tuning_samples_and_labeled_in_full(records: list[dict]) -> None:
+    """The held-out sample measures the detectors out of sample only if none of its records was in the
+    samples their rules were tuned on; every record carries all six labels and exists in the corpus."""
+    import corpus_metrics as cm
+
+    holdout = cm.load_labeled(cm.HOLDOUT)
+    tuned_on = {item["id"] for item in cm.load_labeled(cm.LABELED_FILES)}
+    ids = [item["id"] for item in holdout]
+    assert len(ids) == len(set(ids)) >= 400
+    assert not set(ids) & tuned_on
+    assert set(ids) <= {row["id"] for row in records}
+    assert all(set(item["labels"]) == set(cm.LABELS) for item in holdout)
