@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHUNK_BYTES", "Bulk", "Encoded", "embed_json", "json_line", "render_page", "truncation_limit"]
+__all__ = ["CHUNK_BYTES", "Bulk", "Encoded", "embed_json", "inline_assets", "json_line", "render_page",
+           "truncation_limit"]
 
 CHUNK_BYTES = 256 * 1024
 """Uncompressed bytes per bulk chunk: opening a case decodes one chunk (a few ms)."""
@@ -186,12 +187,12 @@ def page_overhead() -> int:
     return sum(len(_asset(n).encode("utf-8")) for n in ("report.js", "report.css", "report.html"))
 
 
-def render_page(out: Path, data: dict[str, Any], index: str, bulk: Encoded) -> int:
-    """Write the page to `out` (streamed: the bulk is never joined into one string); returns its size."""
-    js, css = _asset("report.js"), _asset("report.css")
+def inline_assets(page: str) -> tuple[str, str, str]:
+    """(script, style, Content-Security-Policy) of a self-contained page: `page`.js and `page`.css, inlined,
+    and a policy under which only those exact two run (their hashes pin them; everything else is refused)."""
+    js, css = _asset(f"{page}.js"), _asset(f"{page}.css")
     if _CLOSES_ELEMENT.search(js + css):  # an inlined asset must not end its own element early
-        raise RuntimeError("report.js/report.css must not contain '</script', '</style' or '<!--'")
-    # Only the exact inline script and style run: the hashes pin them, everything else is refused.
+        raise RuntimeError(f"{page}.js/{page}.css must not contain '</script', '</style' or '<!--'")
     csp = "; ".join([
         "default-src 'none'",
         f"script-src {_csp_hash(js)}",
@@ -200,6 +201,12 @@ def render_page(out: Path, data: dict[str, Any], index: str, bulk: Encoded) -> i
         "base-uri 'none'",
         "form-action 'none'",
     ])
+    return js, css, csp
+
+
+def render_page(out: Path, data: dict[str, Any], index: str, bulk: Encoded) -> int:
+    """Write the page to `out` (streamed: the bulk is never joined into one string); returns its size."""
+    js, css, csp = inline_assets("report")
     fill = {"CSP": csp, "TITLE": html.escape(data["title"]), "CSS": css, "JS": js,
             "DATA": embed_json(data), "INDEX": index}
     template = _asset("report.html")

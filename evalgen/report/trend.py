@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalgen.errors import RunFolderError
-from evalgen.report.encode import _CLOSES_ELEMENT, _asset, _csp_hash, embed_json
+from evalgen.report.encode import _asset, embed_json, inline_assets
 
 if TYPE_CHECKING:
     from evalgen.history import History
@@ -67,17 +67,7 @@ def trend_data(history: History, page: Path) -> dict[str, Any]:
 def build_trend_report(history: History, out_path: str | Path) -> Path:
     """Write the trend page for `history` to `out_path` and return the path."""
     out = Path(out_path)
-    js, css = _asset("trend.js"), _asset("trend.css")
-    if _CLOSES_ELEMENT.search(js + css):
-        raise RuntimeError("trend.js/trend.css must not contain '</script', '</style' or '<!--'")
-    csp = "; ".join([
-        "default-src 'none'",
-        f"script-src {_csp_hash(js)}",
-        f"style-src {_csp_hash(css)}",
-        "img-src data:",
-        "base-uri 'none'",
-        "form-action 'none'",
-    ])
+    js, css, csp = inline_assets("trend")
     data = trend_data(history, out)
     fill = {"CSP": csp, "TITLE": html.escape(data["title"]), "CSS": css, "JS": js, "DATA": embed_json(data)}
     page = re.sub(r"@@(CSP|TITLE|CSS|JS|DATA)@@", lambda m: fill[m.group(1)], _asset("trend.html"))
