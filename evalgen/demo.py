@@ -9,10 +9,8 @@ Every step is the real code path: real training, real generation, real detectors
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from evalgen.backends.base import GenerationSettings
@@ -20,7 +18,7 @@ from evalgen.compare import run_compare
 from evalgen.probes import builtin_suites
 from evalgen.report import build_report
 from evalgen.runner import RunOptions, run
-from evalgen.tinymodels import FACTS, build_family, write_probe_suite
+from evalgen.tinymodels import FACTS, build_family, one_torch_thread, write_probe_suite
 
 __all__ = ["run_demo"]
 
@@ -30,21 +28,6 @@ ROUNDS = {"healthy": "a healthy SFT round", "broken": "an SFT round with the cla
 
 def say(message: str) -> None:
     print(message, flush=True)
-
-
-@contextlib.contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run the tiny models on one thread. Their matrices are too small to gain from a second, and on a
-    busy 2-core machine a second thread waits on the other core: generation measured 20-40x slower in wall
-    time (60-90 s instead of 1.3-3.8 s for 128 prompts x 64 tokens, load average 12)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def run_demo(
