@@ -43,7 +43,9 @@ def _width(text: str) -> int:
 
 
 def grid(headers: list[str], rows: list[list[str]], indent: str = "  ", left: int = 2) -> list[str]:
-    """Aligned plain-text table lines: the first `left` columns left-aligned, figures right-aligned."""
+    """Aligned plain-text table lines: the first `left` columns left-aligned, figures right-aligned. Cells
+    go through `plain_text` (suite names and ids are untrusted)."""
+    headers, rows = [plain_text(c) for c in headers], [[plain_text(c) for c in r] for r in rows]
     widths = [max(_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
 
     def line(cells: list[str]) -> str:

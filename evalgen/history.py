@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalgen.compare_output import md_text
 from evalgen.errors import RunFolderError
 
 __all__ = [
@@ -216,12 +217,12 @@ class History:
         head = ["step", "run", *detectors, "task acc", "stop prob", "mean tokens", "gates failed"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for p in self.steps:
-            cells = [str(p.step), md_escape(p.label)]
+            cells = [str(p.step), md_text(p.label)]
             cells += [_pct(p.rates.get(d)) for d in detectors]
             cells += [_pct(p.task_accuracy), _num(p.stop_prob, 3), _num(p.mean_output_tokens, 1),
-                      md_escape(", ".join(p.gates_failed)) or "none"]
+                      md_text(", ".join(p.gates_failed)) or "none"]
             lines.append("| " + " | ".join(cells) + " |")
-        base = "the first step" if self.base_is_step else f"the baseline run {md_escape(str(self.base.run))}"
+        base = "the first step" if self.base_is_step else f"the baseline run {md_text(str(self.base.run))}"
         lines += [
             "",
             f"Gates are applied against {base}.",
@@ -230,7 +231,7 @@ class History:
         ]
         if self.newest_failed:
             newest = self.steps[-1]
-            lines.append(f"The newest step ({newest.step}) fails: {md_escape(', '.join(newest.gates_failed))}.")
+            lines.append(f"The newest step ({newest.step}) fails: {md_text(', '.join(newest.gates_failed))}.")
         return "\n".join(lines) + "\n"
 
     def table(self) -> str:
@@ -256,14 +257,6 @@ def _pct(x: float | None) -> str:
 
 def _num(x: float | None, digits: int) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
-
-
-def md_escape(text: str) -> str:
-    """Text (a run name, a path) made inert in a Markdown table cell: specials escaped, newlines folded."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\r", " ").replace("\n", " "))
 
 
 # --- finding the runs -------------------------------------------------------------------------------

@@ -471,3 +471,13 @@ def test_hostile_ids_and_suite_names_are_inert_in_markdown_and_the_terminal(tmp_
     assert "\u001b" not in markdown and "\u202e" not in markdown
     table = c.table()
     assert "\u001b" not in table and "\u202e" not in table and "\\x1b[2J" in table
+
+
+def test_every_terminal_table_shows_control_characters_as_escapes() -> None:
+    """A suite name or id holding an ANSI escape or a bidi override is shown, not obeyed, in any table
+    printed to the terminal (the run summary, compare's table, history's)."""
+    from evalgen.compare_output import grid
+
+    lines = grid(["suite", "n"], [["\x1b[2Jwiped\u202e", "3"]], indent="", left=1)
+    assert not any(ch in line for line in lines for ch in "\x1b\u202e")
+    assert "\\x1b[2Jwiped\\u202e" in lines[2]
