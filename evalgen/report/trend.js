@@ -48,8 +48,10 @@
     var ymin = kind === "train" ? Math.min.apply(null, ys.length ? ys : [0]) : 0;
     var ymax = ys.length ? Math.max.apply(null, ys) : 1;
     if (kind === "acc") { ymin = 0; ymax = 1; }
-    if (kind === "rate") ymax = Math.max(0.05, ymax * 1.15);
-    if (kind === "tokens" || kind === "prob") ymax = Math.max(ymax * 1.1, kind === "prob" ? 0.05 : 1);
+    // Headroom above the highest point, but a share or a probability never beyond 1 on the axis.
+    if (kind === "rate") ymax = Math.min(1, Math.max(0.05, ymax * 1.15));
+    if (kind === "prob") ymax = Math.min(1, Math.max(0.05, ymax * 1.1));
+    if (kind === "tokens") ymax = Math.max(1, ymax * 1.1);
     if (ymax === ymin) { ymax = ymin + 1; }
     function Y(v) { return T + (H - T - B) * (1 - (v - ymin) / (ymax - ymin)); }
     var svg = sv("svg", { viewBox: "0 0 " + W + " " + H, role: "img" });
