@@ -402,7 +402,7 @@ def cmd_run_training(args: argparse.Namespace, options: RunOptions) -> int:
     options.out = out
     result = interruptible(
         lambda: evaluate_training_run(source, options, steps=steps, latest=args.latest, baseline=args.baseline),
-        source, out)
+        args.argv, out)
     if result is None or result.history is None:
         return EXIT_INTERRUPTED
     print(result.history.table(), end="")

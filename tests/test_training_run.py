@@ -143,3 +143,20 @@ def test_lora_steps_share_one_loaded_base(tiny_family: dict[str, Path], suites: 
     meta = json.loads((out / "step-000020" / "run.json").read_text(encoding="utf-8"))
     assert meta["checkpoint"]["adapter"] is True and meta["checkpoint"]["shared_base"] is True
     assert meta["checkpoint"]["path"] == str((run_dir / "checkpoint-20").resolve())
+
+
+def test_ctrl_c_over_a_training_run_prints_the_command_that_continues_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The hint after Ctrl-C repeats the user's own arguments (plus --out and --resume), shell-quoted."""
+    import evalgen.training_run as training_run
+
+    (tmp_path / "my run" / "checkpoint-100").mkdir(parents=True)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training_run, "evaluate_training_run", interrupted)
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "my run"), "--max-new-tokens", "8", "--out", str(out)]) == 130
+    hint = capsys.readouterr().err.strip().splitlines()[-1]
+    assert hint.endswith(f"evalgen run '{tmp_path / 'my run'}' --max-new-tokens 8 --out {out} --resume"), hint
