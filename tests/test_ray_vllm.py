@@ -11,6 +11,7 @@ import signal
 import time
 
 import pytest
+from test_vllm_backend import figure
 
 from evalgen.backends.base import GenerationSettings
 
@@ -22,13 +23,6 @@ pytestmark = [
 
 ENGINE_ARGS = {"enforce_eager": True, "max_model_len": 1024}
 GENERATION = GenerationSettings(max_new_tokens=48, batch_size=64)
-
-
-def figure(line):
-    print(f"\n{line}")
-    if os.environ.get("EVALGEN_FIGURES"):
-        with open(os.environ["EVALGEN_FIGURES"], "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
 
 
 @pytest.fixture(scope="module")
