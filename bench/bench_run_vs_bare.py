@@ -6,6 +6,7 @@ rounds, the bare script first on odd ones), `--repeat` rounds, one thread each; 
 
     taskset -c 1 python bench/bench_run_vs_bare.py [--prompts 384] [--max-new-tokens 128] [--batch-size 32]
     python bench/bench_run_vs_bare.py --stop-check   # the per-step stop-string check alone, in CPU time
+    taskset -c 1 python bench/bench_run_vs_bare.py --paired   # generation alone, one process, turn by turn
 
 Each side is timed in three parts, in CPU seconds (steady on a busy machine) and wall seconds:
 - the generation phase: evalgen's run.json `generate_cpu_s`/`generate_s` (after the model is loaded: the
@@ -19,6 +20,10 @@ sorted longest first, cut into `--batch-size` rows, left-padded; it is greedy wi
 `max_new_tokens` and the checkpoint's EOS. The bench asserts that every prompt's output token ids are the
 same on both sides. `--file-order` adds a bare script that batches the prompts in file order (what a plain
 script does) for the end-to-end comparison.
+
+`--paired` runs both generation loops in one process on one model, taking turns batch by batch (which goes
+first alternates), so that a busy machine's swings hit both sides alike: evalgen's HF backend `generate`
+(its padding, stopping criteria and stop classification) against the bare `generate` plus decode.
 
 `--stop-check` times one process's `generate` (CPU seconds, one thread, alternating rounds, medians) on the
 same batches two ways: transformers' `stop_strings` and evalgen's `StopStringTail` (the newest tokens
@@ -135,6 +140,74 @@ def stop_check(checkpoint: Path, prompts: list[str], max_new: int, batch_size: i
         print(f"  {kind:12} stop check {check:6.3f} s = {check / total:5.1%} of generate ({total:.2f} s)")
 
 
+def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, rounds: int) -> None:
+    """One process, one model: evalgen's HF backend (`generate` over its requests: padding, stopping criteria,
+    stop classification) and the bare `generate` loop take turns batch by batch, so a change in the
+    machine's load hits both alike. CPU seconds summed per side; same token ids asserted."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    from evalgen.backends.base import BackendSetup, GenerationSettings
+    from evalgen.backends.hf import HFBackend
+    from evalgen.probes import Probe
+    from evalgen.runner import build_requests
+    from evalgen.templates import bind_template
+
+    torch.set_num_threads(1)
+    tok = AutoTokenizer.from_pretrained(checkpoint, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    template = bind_template(None, tok)
+    probes = [Probe(id=f"p{i}", suite="bench", messages=[{"role": "user", "content": p}])
+              for i, p in enumerate(prompts)]
+    requests, _ = build_requests(probes, template, tok, 1, set())
+    settings = GenerationSettings(max_new_tokens=max_new, batch_size=batch_size, early_exit=False,
+                                  stop_strings=template.turn_markers)
+    backend = HFBackend.from_model(model, tok, device="cpu").open(BackendSetup(settings, template.end_tokens, tok))
+    ordered = sorted(requests, key=lambda r: (-len(r.prompt_ids), r.index))  # evalgen's batches, as it cuts them
+    batches = [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
+    config = GenerationConfig(max_new_tokens=max_new, do_sample=False, eos_token_id=tok.eos_token_id,
+                              pad_token_id=tok.pad_token_id, return_dict_in_generate=True)
+    texts = {r.index: tok.apply_chat_template([{"role": "user", "content": prompts[r.index]}],
+                                              add_generation_prompt=True, tokenize=False) for r in requests}
+    bare_inputs = [tok([texts[r.index] for r in batch], padding=True, add_special_tokens=False, return_tensors="pt")
+                   for batch in batches]
+    spent = {"evalgen": [], "bare": []}
+    for round_ in range(rounds):
+        cpu = {"evalgen": 0.0, "bare": 0.0}
+        for k, (batch, inputs) in enumerate(zip(batches, bare_inputs, strict=True)):
+            def ours(batch: Any = batch) -> list[list[int]]:
+                [completions] = list(backend.generate(batch))
+                assert [c.index for c in completions] == [r.index for r in batch]
+                return [c.token_ids for c in completions]
+
+            def bare(inputs: Any = inputs) -> list[list[int]]:
+                with torch.inference_mode():
+                    sequences = model.generate(**inputs, generation_config=config).sequences
+                rows = sequences[:, inputs["input_ids"].shape[1]:]
+                out = []
+                for row in rows.tolist():
+                    tok.decode(row, skip_special_tokens=True)
+                    out.append(row[:row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row)
+                return out
+
+            got = {}
+            for side, call in (("evalgen", ours), ("bare", bare))[:: 1 if (round_ + k) % 2 == 0 else -1]:
+                began = time.process_time()
+                got[side] = call()
+                cpu[side] += time.process_time() - began
+            assert got["evalgen"] == got["bare"], f"batch {k}: the token ids differ"
+        for side in spent:
+            spent[side].append(cpu[side])
+    e, b = statistics.median(spent["evalgen"]), statistics.median(spent["bare"])
+    print(f"{len(prompts)} prompts x {max_new} new tokens, batch {batch_size}, one thread, one process, sides taking "
+          f"turns batch by batch, the same token ids; CPU seconds, median of {rounds} rounds; CPU affinity "
+          f"{sorted(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f}")
+    print(f"generation, evalgen's HF backend {e:.2f} s vs bare generate {b:.2f} s = {e / b:.3f}x   (per round: "
+          f"{' '.join(f'{x:.2f}' for x in spent['evalgen'])} | {' '.join(f'{x:.2f}' for x in spent['bare'])})")
+    print(f"all rounds together: {sum(spent['evalgen']):.2f} s vs {sum(spent['bare']):.2f} s = "
+          f"{sum(spent['evalgen']) / sum(spent['bare']):.3f}x")
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall, CPU) seconds of one child process, its own children included."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -157,6 +230,8 @@ def main() -> None:
     parser.add_argument("--file-order", action="store_true", help="also time a bare script batching in file order")
     parser.add_argument("--models", default=str(Path(tempfile.gettempdir()) / "evalgen-bench-models"))
     parser.add_argument("--stop-check", action="store_true", help="time only the per-step stop-string check")
+    parser.add_argument("--paired", action="store_true",
+                        help="one process: evalgen's backend and the bare loop take turns batch by batch")
     args = parser.parse_args()
 
     from evalgen.probes import load_suites
@@ -166,6 +241,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="evalgen-bench-"))
     prompts = [p.messages[-1]["content"] for p in load_suites(["long_form", "instruction", "identity"])
                if len(p.messages) == 1]
+    if args.paired:
+        paired(checkpoint, [prompts[i % len(prompts)] for i in range(args.prompts)], args.max_new_tokens,
+               args.batch_size, args.repeat)
+        return
     if args.stop_check:
         stop_check(checkpoint, [prompts[i % len(prompts)] for i in range(args.prompts)], args.max_new_tokens,
                    args.batch_size)
