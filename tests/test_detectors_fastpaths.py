@@ -34,8 +34,13 @@ CTXS = [
     DetectorContext(identity="Aurora"),
     DetectorContext(identity="Qwen", identity_org="Alibaba Cloud"),
     DetectorContext(config=DetectorConfig(identity_leak=IdentityLeakConfig(
-        extra_names=("zorp", "Blix"), ignore_names=("Google",)))),
+        extra_names=("zorp", "Blix", "xAI-Bot", "k2.Chat", "星Zero"), ignore_names=("Google",)))),
 ]
+CLAIM_TEXT = st.lists(st.one_of(
+    NAME_PIECES, st.sampled_from(["I am ", "I'm ", "I was developed by ", "As an AI model made by ", ", I ", "me.",
+                                  "created me", "我是由", "开发的", "作为", "x", "7", "_", "é", "中", "xAI-Bot",
+                                  "k2.Chat", "星Zero", "Zorp", "blix", "BLIX"]),
+    st.text(st.characters(max_codepoint=0x7f), max_size=3)), max_size=12).map("".join)
 
 
 def make(output: str, prompt: str = "Explain this.", lang: str | None = None) -> GenerationRecord:
@@ -75,8 +80,6 @@ def test_identity_screens_never_hide_a_name(text: str) -> None:
         cfg = ctx.config.identity_leak
         pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
                                             ctx.identity_org or "")
-        if pats.caps is not None and pats.caps.search(text):
-            assert identity_leak._caps_may_match(text, pats)
         low = text.lower()
         assert identity_leak._any_in(low, pats.lower) == any(n in low for n in _needles(pats.lower))
         for name in ("aurora", "qwen", "k2", "iris"):
@@ -90,10 +93,41 @@ def test_identity_leak_same_without_screens(text: str) -> None:
     record = make(text)
     fast = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     with pytest.MonkeyPatch.context() as m:  # every screen off: the plain scans decide
-        m.setattr(identity_leak, "_caps_may_match", lambda text, pats: True)
+        m.setattr(identity_leak, "_may_claim", lambda text, screen: True)
         m.setattr(identity_leak, "_may_hold_lower", lambda text, low: True)
         m.setattr(identity_leak, "_SCREEN_CHARS", text)  # the memchr gate passes for any non-empty text
         m.setattr(identity_leak, "_any_in", lambda low, plan: any(n in low for n in _needles(plan)))
+        slow = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
+    assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(CLAIM_TEXT, TEXT))
+def test_claim_screen_hides_no_claimable_name(text: str) -> None:
+    """Wherever the full name pattern matches a name that could be claimed (an ASCII name standing alone,
+    or any non-ASCII name), the claim screen lets the text through."""
+    for ctx in CTXS:
+        cfg = ctx.config.identity_leak
+        pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
+                                            ctx.identity_org or "")
+        for start in range(len(text)):
+            m = pats.full.match(text, start) if pats.full else None
+            if m is None:
+                continue
+            name, end = m.group(0), m.end()
+            alone = not (start and text[start - 1].isascii() and text[start - 1].isalnum()) and not (
+                end < len(text) and text[end].isascii() and text[end].isalnum())
+            if alone or not name.isascii():
+                assert identity_leak._may_claim(text, pats.claimable), name
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=CLAIM_TEXT)
+def test_identity_leak_same_without_claim_screen(text: str) -> None:
+    record = make(text)
+    fast = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(identity_leak, "_may_claim", lambda text, screen: True)
         slow = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
 
