@@ -222,6 +222,9 @@ TRUNCATION = [
      "Thank you all for the long evenings this spring. The launch went well because of you, and next year we",
      True),
     ("en roman numeral at the end", "Name the chapter.", "The story opens in the harbour town.\n\nPart I", False),
+    ("en a pronoun after an auxiliary", "Write a riddle.",
+     "I have a face but no eyes, and hands but no arms. I tell you when to wake up and when to sleep.\n\nWho am I",
+     False),
     # A conclusion opened and stopped before it says anything; a short complete one, or a closing wish.
     ("en conclusion cut after its opener", "Write an essay on water safety.",
      "Climate change makes floods more frequent and harder to predict.\n\nConclusion:\n\nIn conclusion, a "

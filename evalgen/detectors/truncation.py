@@ -64,7 +64,10 @@ _DANGLING_EN = frozenset(
     ]
 )
 _COPULA = frozenset(("is", "are", "was", "were"))
-_SUBJECT = frozenset(("we", "they", "he", "she", "i"))  # a subject pronoun waits for its verb
+_SUBJECT = frozenset(("we", "they", "he", "she", "i"))  # a subject pronoun waits for its verb...
+# ...except after an auxiliary or a comparison: "Who am I", "so do we", "neither can they", "taller than he".
+_SUBJECT_OK = frozenset(("am", "is", "are", "was", "were", "do", "does", "did", "have", "has", "had", "can",
+                         "could", "will", "would", "shall", "should", "may", "might", "must", "than", "as"))
 # "...as it is", "that is", "what they were": a copula after these ends a phrase.
 _COPULA_OK = frozenset(("it", "that", "as", "this", "there", "here", "what", "who", "where", "how", "they", "we",
                         "you", "he", "she", "i", "which", "things", "is"))
@@ -187,8 +190,8 @@ def _dangling(segment: str) -> str | None:
             before = stripped[:m.start()].split()
             if word in _COPULA and (not before or before[-1].lower().strip(",;:\"'") in _COPULA_OK):
                 return None
-            if word in _SUBJECT and not (before and before[-1].islower()):
-                return None  # "Act I, Scene I", "World War I": a numeral; "… and we" is a cut subject
+            if word in _SUBJECT and not (before and before[-1].islower() and before[-1] not in _SUBJECT_OK):
+                return None  # "Act I, Scene I": a numeral; "so do I", "than we": complete; "… and we": cut
             return word
     return None
 
