@@ -289,6 +289,8 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
             backend.open(setup)
             meta["backend_info"] = backend.describe()
             meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
+        # The generation phase alone: loading the model is `load_s`, not part of it.
+        began, began_cpu = time.perf_counter(), time.process_time()
         if requests:
             records += generate_into(folder, backend, requests, origin, options.progress)
     except BaseException as exc:  # every way out leaves run.json saying how the run ended
@@ -300,6 +302,8 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
             folder.write_meta(meta)
         raise
     meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
+    # This process's CPU seconds (all its threads) over the same phase: steadier than wall time on a busy machine.
+    meta["timings"]["generate_cpu_s"] = round(time.process_time() - began_cpu, 3)
     if requests:  # what happened while generating (e.g. a Ray engine lost, and why)
         meta["backend_info"] = backend.describe()
     position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order
