@@ -419,7 +419,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         details["dangling"] = word
         return _cut(seg_start, end, "dangling_word", f"The output stops on the dangling word {word!r}.", 1.0, details)
     if final in ",，、-–—(（[【“「『《" and len(segment) > 1 or final in _OPERATOR_END:
-        return _cut(seg_start, end, "mid_sentence", f"The output stops on {final!r}, mid-sentence.", 0.9, details)
+        return _cut(seg_start, end, "open_clause", f"The output stops on {final!r}, mid-sentence.", 0.9, details)
     for op, cl in _OPEN_CLOSE:
         if line.count(op) > line.count(cl):
             pos = line.rfind(op)
@@ -470,8 +470,10 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         # above (a dangling word, a comma, an open bracket, quote or statement) show a cut.
         return _ok("end_token", details)
     if long_enough or (prose and sentence_before) or cut:
-        return _cut(seg_start, end, "mid_sentence", "The output stops mid-sentence without final punctuation.",
-                    0.7, details)
+        # Scored apart by script: a Chinese sentence that stops unpunctuated is almost always cut; an English
+        # one is often complete but for its period ("…will help cultivate their imagination").
+        reason = "mid_sentence_cjk" if cjk > words else "mid_sentence"
+        return _cut(seg_start, end, reason, "The output stops mid-sentence without final punctuation.", 0.7, details)
     opener = _CONCLUSION.match(stripped_line.lstrip("*_ "))
     after = stripped_line.lstrip("*_ ")[opener.end():] if opener else ""
     if after and not _CLOSING.match(after) and (
