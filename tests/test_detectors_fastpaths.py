@@ -4,6 +4,7 @@ computation gives: each is checked against the slow reference on generated text.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from evalgen.detectors import (
     DetectorContext,
     IdentityLeakConfig,
     LanguageDriftConfig,
+    _text,
     identity_leak,
     language_drift,
 )
@@ -289,3 +291,21 @@ def test_line_key_collapses_spaces_as_the_regex(piece: str) -> None:
     key = piece.strip().lstrip(_LIST_CHARS).strip()
     key = _LABEL.sub("", key) if key[:1].isalpha() else key
     assert _key(piece) == re.sub(r"\s+", " ", key).lower().rstrip(_KEY_END)
+
+
+FENCE_TEXT = st.lists(st.sampled_from(["```", "~~~", "`", "~", "````", " ", "  ", "\t", "\n", "\r\n", "python", "x",
+                                       "中", "http://a.b", "www.x", "://", "ftp://q"]), max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(FENCE_TEXT, st.text(max_size=60)))
+def test_fence_lines_are_the_fence_line_pattern(text: str) -> None:
+    expected = [(m.start(), m.end(), m.group(1), m.group(2)) for m in _text._FENCE_LINE.finditer(text)]
+    assert _text._fence_lines(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(FENCE_TEXT, st.text(max_size=60)))
+def test_url_pattern_is_the_grouped_one(text: str) -> None:
+    grouped = re.compile(r"(?:https?|ftp)://[^\s<>\"'）」]+|www\.[^\s<>\"'）」]+")
+    assert [m.span() for m in _text._URL.finditer(text)] == [m.span() for m in grouped.finditer(text)]
