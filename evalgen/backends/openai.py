@@ -259,9 +259,13 @@ class OpenAIBackend(BackendBase):
             import httpx2
 
             limits = httpx2.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-            # Proxy settings from the environment apply to remote servers, never to one on this machine.
+            # Proxy settings from the environment apply to remote servers, never to one on this machine. Plain
+            # HTTP on this machine (no proxy, redirects not followed) never uses TLS: no certificate store to
+            # load (~30 ms of a run's start-up).
+            local = is_loopback(self.base_url)
             self.client = httpx2.AsyncClient(timeout=httpx2.Timeout(self.request_timeout), limits=limits,
-                                             trust_env=not is_loopback(self.base_url))
+                                             trust_env=not local,
+                                             verify=not (local and self.base_url.startswith("http://")))
         return self.client
 
     # --- requests ----------------------------------------------------------------------------------
