@@ -166,6 +166,22 @@ PROOF_EN = "We will prove this by contradiction.\n\n" + "\n\n".join(
     for n, word in ((3, "Euler's descent"), (4, "Fermat's own descent"), (5, "Dirichlet's argument"),
                     (7, "Lamé's proof"), (11, "Kummer's theory"))) + "\n\nHence no such integers exist for these"
 
+GAMES = ["Steelers | Ravens 17, Steelers 23", "Bengals | Ravens 31, Bengals 24", "Jaguars | Ravens 17, Jaguars 3",
+         "Cardinals | Ravens 30, Cardinals 27", "Seahawks | Ravens 22, Seahawks 17", "49ers | Ravens 16, 49ers 6"]
+TABLE_HEAD = "| Season | Game | Score |\n|---|---|---|\n"
+TABLE_LOOP_EN = (TABLE_HEAD + "".join(f"| 2011 | Ravens vs. {g} |\n" for g in GAMES + GAMES[::-1])
+                 + "\nScores are approximate.")
+TABLE_EN = TABLE_HEAD + "".join(f"| {2006 + i} | Ravens vs. {g} |\n" for i, g in enumerate(GAMES * 2)) + "\nDone."
+CITIES_ZH = ["北京 | 2189万 | 华北", "上海 | 2487万 | 华东", "广州 | 1882万 | 华南", "深圳 | 1768万 | 华南",
+             "成都 | 2119万 | 西南", "重庆 | 3205万 | 西南"]
+TABLE_HEAD_ZH = "| 城市 | 人口 | 地区 |\n|---|---|---|\n"
+TABLE_LOOP_ZH = TABLE_HEAD_ZH + "".join(f"| {c} |\n" for c in CITIES_ZH + CITIES_ZH[:4]) + "\n以上数据来自统计年鉴。"
+MORE_CITIES_ZH = ["武汉 | 1373万 | 华中", "西安 | 1316万 | 西北", "杭州 | 1237万 | 华东", "北京 | 2189万 | 华北"]
+TABLE_ZH = TABLE_HEAD_ZH + "".join(f"| {c} |\n" for c in CITIES_ZH + MORE_CITIES_ZH) + "\n以上数据来自统计年鉴。"
+GRID = "\n".join(["|1| |5| | | | |8| |", "| | | | | |3| |6|4|", "|8|3|4|6|7| |9| | |"])
+GRID_STEPS = "\n\n".join(
+    f"Now the {row} row: cell ({i}, {10 - i}) takes {word} from its column.\n\n{GRID}" for i, (row, word)
+    in enumerate([("first", "nine"), ("second", "two"), ("third", "six"), ("fourth", "five"), ("fifth", "one")], 1))
 REPETITION = [
     # What the prompt says is not a failure.
     ("en echo of the prompt's repeated text", "Repeat after me: go team go! go team go! go team go!",
@@ -225,6 +241,13 @@ REPETITION = [
     # Proof paragraphs with formulas inside cycling until the cut; a derivation whose paragraphs differ.
     ("en proof paragraphs cycling until the cut", "Prove Fermat's last theorem.", PROOF_LOOP_EN, True),
     ("en proof cases that differ, cut", "Prove Fermat's last theorem for small n.", PROOF_EN, False),
+    # A table that keeps coming back to the same rows; a table of different rows; a grid the prompt holds.
+    ("en table coming back to the same rows", "List the Ravens home games in 2011 as a table.", TABLE_LOOP_EN, True),
+    ("zh table coming back to the same rows", "用表格列出中国人口最多的城市。", TABLE_LOOP_ZH, True),
+    ("en table of different rows", "List Ravens games against these teams, one season each.", TABLE_EN, False),
+    ("zh table with one row twice", "用表格列出中国人口最多的城市。", TABLE_ZH, False),
+    ("en sudoku grid of the prompt reprinted each step", "Solve the given Sudoku puzzle.\n\n" + GRID, GRID_STEPS,
+     False),
 ]
 
 

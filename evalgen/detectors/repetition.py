@@ -593,6 +593,29 @@ def _repeated_items(units: list[_Unit | None], n: int, echoed: frozenset[str]) -
     return top, count, min(1.0, extra / max(1, n))
 
 
+_MIN_TABLE_ROWS = 9
+_MIN_REPEATED_ROWS = 4
+
+
+def _repeated_rows(units: list[_Unit | None], request: str) -> tuple[int, int, list[Span]] | None:
+    """A table that keeps coming back to the same rows: >= `_MIN_REPEATED_ROWS` of its rows, and a third of
+    them, exact copies of earlier rows (a table lists different things; a model in a loop lists them
+    again). Rows the prompt holds (a grid reprinted after each step) do not count. As (repeated rows,
+    rows, spans of the copies)."""
+    rows = [u for u in units if u is not None and u.kind == "table" and u.key not in request]
+    if len(rows) < _MIN_TABLE_ROWS:
+        return None
+    seen: set[str] = set()
+    copies = []
+    for u in rows:
+        if u.key in seen:
+            copies.append(Span(u.start, u.end, "repeated row"))
+        seen.add(u.key)
+    if len(copies) < _MIN_REPEATED_ROWS or len(copies) * 3 < len(rows):
+        return None
+    return len(copies), len(rows), copies
+
+
 @lru_cache(maxsize=4096)
 def _prompt_facts(request: str, last_user: str, min_chars: int) -> tuple[int | None, bool, frozenset[str]]:
     """(copies asked for, asks for a song or poem, the prompt's own lines as keys); cached: every
@@ -1037,6 +1060,12 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         if (share >= cfg.min_copy_share and third) or (cut and last and share >= cfg.min_copy_share_at_limit):
             return [(share, "near_loop", f"{share:.0%} of the text copies earlier text with small changes: a loop "
                      "that drifts.", [Span(first_copy, n, "copied text")], last)]
+    rows = _repeated_rows(units, request_text(record)) if repeats else None
+    if rows:
+        dup, total, spans = rows
+        details.update(table_rows=total, repeated_rows=dup)
+        return [(min(1.0, dup / total), "repeated_items",
+                 f"{dup} of the {total} rows of the table repeat earlier rows.", spans[:20], False)]
     items = _repeated_items(units, n, prompt.facts[2]) if repeats else None
     if items:
         top, count, coverage = items
