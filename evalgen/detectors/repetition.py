@@ -61,6 +61,7 @@ _TOKEN_PROBE = 6
 _REP_WINDOW = 512
 _MIN_PROBES = 16  # probes spread over the text for the recurrence share
 _LINE_SCREEN = 0.2  # the line checks run on long outputs only when this much text recurs (or lines repeat)
+_WHOLE_ANSWER = 0.9  # a block repeated twice to the end is a loop when its copies are this share of the output
 _MAX_UNITS = 400  # the block search looks at the last this many lines
 
 _LIST_CHARS = "0123456789.)-*+•#>|、)（(）[] \t"
@@ -85,6 +86,7 @@ _CHORUS = re.compile(r"chorus|refrain|hook\b|副歌|合唱", re.I)
 _ART_REQUEST = re.compile(r"ascii|\bart\b|draw|diagram|picture|pattern|emboss|braille|字符画|画|图案", re.I)
 _PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|<[^<>\n]{1,60}>|\{[^{}\n]{1,60}\}")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
+_BLANK_CELLS = " \t\n\r\u00a0\u2800\u3000"  # rows of these are empty: no picture, whatever the prompt asked
 _MIN_EMOJI_REPEATS = 10  # a few emoji close a cheerful answer; ten of one in a row at the end do not
 _LAUGH = frozenset(("ha", "he", "hi", "ho", "la", "na", "da", "哈", "嘿", "呵", "啦", "嘻", "嘎"))
 
@@ -591,6 +593,29 @@ def _repeated_items(units: list[_Unit | None], n: int, echoed: frozenset[str]) -
     return top, count, min(1.0, extra / max(1, n))
 
 
+_MIN_TABLE_ROWS = 9
+_MIN_REPEATED_ROWS = 4
+
+
+def _repeated_rows(units: list[_Unit | None], request: str) -> tuple[int, int, list[Span]] | None:
+    """A table that keeps coming back to the same rows: >= `_MIN_REPEATED_ROWS` of its rows, and a third of
+    them, exact copies of earlier rows (a table lists different things; a model in a loop lists them
+    again). Rows the prompt holds (a grid reprinted after each step) do not count. As (repeated rows,
+    rows, spans of the copies)."""
+    rows = [u for u in units if u is not None and u.kind == "table" and u.key not in request]
+    if len(rows) < _MIN_TABLE_ROWS:
+        return None
+    seen: set[str] = set()
+    copies = []
+    for u in rows:
+        if u.key in seen:
+            copies.append(Span(u.start, u.end, "repeated row"))
+        seen.add(u.key)
+    if len(copies) < _MIN_REPEATED_ROWS or len(copies) * 3 < len(rows):
+        return None
+    return len(copies), len(rows), copies
+
+
 @lru_cache(maxsize=4096)
 def _prompt_facts(request: str, last_user: str, min_chars: int) -> tuple[int | None, bool, frozenset[str]]:
     """(copies asked for, asks for a song or poem, the prompt's own lines as keys); cached: every
@@ -640,6 +665,19 @@ _CHUNK = 60  # characters per piece compared with the text before it
 _COPY_STEP = 8
 
 
+_PROSE_CHARS = 150
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_CODE_SYMBOL = re.compile(r"[;{}\[\]<>_%]")
+
+
+def _prose(line: str) -> bool:
+    """A long line of running words with formulas inside ("If a^3 = c^3 - b^3, then a = c - b. However, ..."):
+    prose, though the code-line test sees two "=" in it. Words fill >= half of its characters and "=" is
+    its only code symbol."""
+    return (len(line) >= _PROSE_CHARS and _CODE_SYMBOL.search(line) is None
+            and sum(map(len, _WORD.findall(line))) * 2 >= len(line))
+
+
 def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The text as consecutive pieces of >= `_CHUNK` characters: short lines merged, lines over 300
     characters cut after sentence ends; fenced code left out."""
@@ -653,7 +691,8 @@ def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
             fence_at += 1
         if line_is_token := raw[:1] in "<[" and SPECIAL_TOKEN.fullmatch(raw.strip()) is not None:
             pass  # template tokens on their own line belong to the text around them
-        if not line_is_token and ((fence_at < fence_count and fences[fence_at][0] <= a) or is_code_line(raw)):
+        in_fence = fence_at < fence_count and fences[fence_at][0] <= a
+        if not line_is_token and (in_fence or is_code_line(raw) and not _prose(raw)):
             if start >= 0:
                 out.append((start, a - 1))
                 start = -1
@@ -934,7 +973,8 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
     if ok and text[a:a + 2 * p] in request_text(record):
         ok = False  # the prompt holds the repeated text: an echo, not a loop
         details["echoed"] = True
-    if ok and not letters and count <= 20 and _ART_REQUEST.search(last_user_message(record)):
+    art = not letters and count <= 20 and unit.strip(_BLANK_CELLS)  # rows of empty cells are no picture
+    if ok and art and _ART_REQUEST.search(last_user_message(record)):
         ok = False  # rows of symbols in the ASCII art or pattern the user asked for
     if ok and "[" in unit and sum(len(m) for m in _PLACEHOLDER.findall(unit)) * 2 >= len(unit.strip()):
         ok = False  # a fill-in template ("**[Saw name]** - [Summary of features]"), not a loop
@@ -984,9 +1024,11 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         inside = [u for u in units[block[0]:block[1]] if u is not None]
         keys = [u.key for u in inside[:block[2]]]
         at_end = _reaches_end(text, inside[-1].end, keys)
-        # Fewer copies do when the generation ran into the limit, or was cut inside the next copy.
-        if block[3] < cfg.min_repeats and not (at_end and (ran_out or _reaches_end(text, inside[-1].end, keys,
-                                                                                     partial_only=True))):
+        # Fewer copies do when the generation ran into the limit, was cut inside the next copy, or when the
+        # copies are the whole answer (a list of 3+ lines emitted again until the output ends).
+        whole = block[2] >= 3 and inside[-1].end - inside[0].start >= _WHOLE_ANSWER * len(text.strip())
+        if block[3] < cfg.min_repeats and not (at_end and (ran_out or whole or _reaches_end(
+                text, inside[-1].end, keys, partial_only=True))):
             block = None
     if block and not at_end and any(u.kind == "code" and text[u.start:u.end].strip() != text[v.start:v.end].strip()
                                     for u, v in zip(inside, inside[block[2]:], strict=False)):
@@ -996,9 +1038,14 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         inside = [u for u in units[i:j] if u is not None]
         a, b = inside[0].start, inside[-1].end
         details.update(block_lines=k, block_repeats=copies)
+        keys = [u.key for u in inside[:k]]
+        reaches = _reaches_end(text, b, keys)
+        if reaches and copies < cfg.min_repeats and not ran_out:
+            # Two copies of the whole answer ending complete: re-emitted once, not cut inside a loop.
+            reaches = _reaches_end(text, b, keys, partial_only=True)
         return [(min(1.0, (b - a) / n + copies / 20), "block_loop",
                  f"A block of {k} lines repeats {copies} times back to back ({(b - a) / n:.0%} of the text).",
-                 [Span(a, b, f"{k} lines ×{copies}")], _reaches_end(text, b, (u.key for u in inside[:k])))]
+                 [Span(a, b, f"{k} lines ×{copies}")], reaches)]
     if song:
         return []  # a song's or poem's refrain comes back by design
     # Cut off inside the loop: the limit was hit, or (no finish reason) the text stops unfinished on a
@@ -1013,6 +1060,12 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         if (share >= cfg.min_copy_share and third) or (cut and last and share >= cfg.min_copy_share_at_limit):
             return [(share, "near_loop", f"{share:.0%} of the text copies earlier text with small changes: a loop "
                      "that drifts.", [Span(first_copy, n, "copied text")], last)]
+    rows = _repeated_rows(units, request_text(record)) if repeats else None
+    if rows:
+        dup, total, spans = rows
+        details.update(table_rows=total, repeated_rows=dup)
+        return [(min(1.0, dup / total), "repeated_items",
+                 f"{dup} of the {total} rows of the table repeat earlier rows.", spans[:20], False)]
     items = _repeated_items(units, n, prompt.facts[2]) if repeats else None
     if items:
         top, count, coverage = items
