@@ -97,12 +97,13 @@ def build_requests(
     `error` record in `refused`, saying why, and its batch mates are generated as usual."""
     requests: list[Request] = []
     origin: list[tuple[Probe, int]] = []
-    for probe in probes:
-        pending = [s for s in range(samples) if (probe.suite, probe.id, s) not in done]
-        if not pending:
-            continue
-        text = template.render(probe.messages)
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"] if tokenizer is not None else []
+    todo = [(probe, pending) for probe in probes
+            if (pending := [s for s in range(samples) if (probe.suite, probe.id, s) not in done])]
+    texts = [template.render(probe.messages) for probe, _ in todo]
+    # Every prompt in one call: a fast tokenizer encodes a batch at a third less than one call per prompt.
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"] if tokenizer is not None and texts else None
+    for n, ((probe, pending), text) in enumerate(zip(todo, texts, strict=True)):
+        ids = encoded[n] if encoded is not None else []
         if context is not None and len(ids) >= context and refused is not None:
             reason = (f"prompt too long: {len(ids)} tokens ({len(text)} characters), the model's context is "
                       f"{context}; shorten the prompt")
@@ -289,6 +290,8 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
             backend.open(setup)
             meta["backend_info"] = backend.describe()
             meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
+        # The generation phase alone: loading the model is `load_s`, not part of it.
+        began, began_cpu = time.perf_counter(), time.process_time()
         if requests:
             records += generate_into(folder, backend, requests, origin, options.progress)
     except BaseException as exc:  # every way out leaves run.json saying how the run ended
@@ -300,6 +303,8 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
             folder.write_meta(meta)
         raise
     meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
+    # This process's CPU seconds (all its threads) over the same phase: steadier than wall time on a busy machine.
+    meta["timings"]["generate_cpu_s"] = round(time.process_time() - began_cpu, 3)
     if requests:  # what happened while generating (e.g. a Ray engine lost, and why)
         meta["backend_info"] = backend.describe()
     position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order

@@ -210,6 +210,12 @@ TRUNCATION = [
     ("en table row cut mid-cell", "Make a table.", "| Name | Age |\n|---|---|\n| Ann | 31 |\n| Bob | 4", True),
     ("zh table row cut mid-cell", "做个表格。", "| 姓名 | 年龄 |\n|---|---|\n| 张三 | 31 |\n| 李四 | 4", True),
     ("en html cut inside an attribute", "Write the page.", "<html>\n<body>\n<div class=\"contai", True),
+    ("zh html cut inside an attribute", "写一个网页。", "<html>\n<body>\n<h1>欢迎</h1>\n<div class=\"内容", True),
+    ("zh html closed", "写一个网页。", "<html>\n<body>\n<p>你好，世界</p>\n</body>\n</html>", False),
+    ("zh code cut inside a statement", "写代码计算圆的面积。",
+     "下面是计算面积的函数：\n\ndef area(r):\n    return 3.14159 * r * r\n\nresult = area(", True),
+    ("zh code complete", "写代码计算圆的面积。",
+     "下面是计算面积的函数：\n\ndef area(r):\n    return 3.14159 * r * r", False),
     ("en code cut inside a statement", "Write the code.",
      "def area(r):\n    return 3.14159 * r * r\n\nresult = area(", True),
     ("en list cut mid-item", "List the steps.",
@@ -217,6 +223,39 @@ TRUNCATION = [
     ("zh list cut mid-item", "列出步骤。", "1. 烧开水。\n2. 放入面条。\n3. 搅拌大约十分钟，然后把", True),
     ("zh cut mid-sentence", "介绍一下。",
      "是的，GitHub的用户群体比GitLab更广泛。GitHub是一个全球性的平台，拥有数百", True),
+    # A subject pronoun waits for its verb; a Roman numeral "I" ends a title.
+    ("en cut after a subject pronoun", "Write to the team.",
+     "Thank you all for the long evenings this spring. The launch went well because of you, and next year we",
+     True),
+    ("en roman numeral at the end", "Name the chapter.", "The story opens in the harbour town.\n\nPart I", False),
+    ("en a pronoun after an auxiliary", "Write a riddle.",
+     "I have a face but no eyes, and hands but no arms. I tell you when to wake up and when to sleep.\n\nWho am I",
+     False),
+    # A conclusion opened and stopped before it says anything; a short complete one, or a closing wish.
+    ("en conclusion cut after its opener", "Write an essay on water safety.",
+     "Climate change makes floods more frequent and harder to predict.\n\nConclusion:\n\nIn conclusion, a "
+     "comprehensive", True),
+    ("zh conclusion cut after its opener", "谈谈比赛最后几秒的战术。",
+     "1. 协调性：战术领导需要快速决策。\n2. 决策制定：需要在短时间内分析比赛情况。\n总之，最后几秒", True),
+    ("en a short complete conclusion", "Is it safe?", "The water was tested twice this week.\n\nIn conclusion, no",
+     False),
+    ("zh conclusion that is a closing wish", "怎么准备考试？", "每天复习两个小时，周末做一套模拟题。\n\n总之，祝你好运",
+     False),
+    ("en a label that starts like a conclusion", "Rate the phone.",
+     "Battery: 9/10\nCamera: 8/10\nScreen: 9/10\n\nOverall rating 9/10", False),
+    # A line written earlier, stopped short mid-phrase (with finish reason stop: not a loop cut by a limit).
+    ("zh a repeated line stopped short", "根据条件推理。",
+     "根据(1)和(2)，可以得到：\nU所去的国家与G所去的国家不同\nL去英国，则M和U都去美国\n\n"
+     "根据(3)和(4)，可以得到：\nw所去的国家与Z所去的国家不同\nU所去的国家与G所去的国家", True),
+    ("en a repeated line stopped short", "Write the script.",
+     "Run these two commands:\n\nnmap -v -sP 10.0.0.0/8 -oG hosts.txt\ngrep Up hosts.txt\n\n"
+     "Then put them in a script and run it with cron:\n\nnmap -v -sP 10.0.0.0/8", True),
+    # A song or poem that ends on the first half of an earlier line (a comma followed it there): complete.
+    ("en a refrain's first half at the end", "Write a song.",
+     "Row the boat across the bay, carry me home\nThe wind is cold, the night is long\nRow the boat across the bay",
+     False),
+    ("zh a refrain's first half at the end", "写一首歌词。",
+     "长亭外，古道边，芳草碧连天\n晚风拂柳笛声残\n长亭外，古道边", False),
     # A few words into a new sentence of the same paragraph: cut; a closing phrase lacking its period,
     # an attribution after a quote, a hashtag: complete.
     ("en a few words into a new sentence", "Tell me about the museum.",
@@ -253,6 +292,25 @@ TRUNCATION = [
 @pytest.mark.parametrize("name,prompt,output,expected", TRUNCATION, ids=[c[0] for c in TRUNCATION])
 def test_truncation_categories(name: str, prompt: str, output: str, expected: bool) -> None:
     check("truncation", rec(output, prompt), expected)
+
+
+END_TOKEN_CASES = [
+    ("en complete sentence lacking its period", "It can, but training a large language model on its own answers "
+     "uses a lot of power. Researchers are trying to find better ways to do this without using so much power</s>",
+     False),
+    ("zh complete sentence lacking its period",
+     "大型语言模型的训练成本很高，需要大量的电力。研究人员正在寻找更节省资源的方法来完成这项工作<|im_end|>", False),
+    ("en dangling word before the token", "It is still being studied. Researchers are trying to find the</s>", True),
+    ("zh dangling word before the token", "大型模型的训练成本很高。研究人员正在寻找更节省资源的方法，因为<|endoftext|>",
+     True),
+]
+
+
+@pytest.mark.parametrize("name,output,expected", END_TOKEN_CASES, ids=[c[0] for c in END_TOKEN_CASES])
+def test_a_printed_end_token_marks_a_chosen_end(name: str, output: str, expected: bool) -> None:
+    """The model printed its end-of-turn token right after the text (missing_eos's finding): it meant to stop
+    there, so a long last sentence lacking its period is complete; a dangling word before the token is a cut."""
+    check("truncation", rec(output, stop="unknown"), expected)
 
 
 def test_a_loop_running_to_the_end_is_not_a_cut_sentence() -> None:

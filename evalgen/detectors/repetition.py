@@ -45,7 +45,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from itertools import repeat
+from itertools import compress, repeat
 from typing import NamedTuple
 
 from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, last_user_message, request_text
@@ -388,11 +388,13 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
     shortest = min(_MIN_SHORT_BYTES, min_chars)
     # A line counts by its length before the list marks are stripped: a code line keeps its "100:" in its
     # key, so the stripped key may be shorter than the line the exact checks see.
-    lines = [line for line in data.split(b"\n") if len(line) >= shortest]
-    counts = Counter(map(bytes.strip, lines, repeat(_BYTE_KEY_STRIP)))
-    twice = [c for k, c in counts.items() if c > 1 and k]
-    if twice and (ran_out or len(twice) >= 2 or max(twice) >= 3):
-        return True
+    lines = data.split(b"\n")
+    keys = list(map(bytes.strip, compress(lines, map(shortest.__le__, map(len, lines))), repeat(_BYTE_KEY_STRIP)))
+    distinct = set(keys)
+    if len(distinct) < len(keys) - (b"" in distinct and keys.count(b"") - 1):  # a non-empty key repeats
+        twice = [c for k, c in Counter(keys).items() if c > 1 and k]
+        if ran_out or len(twice) >= 2 or max(twice) >= 3:
+            return True
     return len(_EMPTY_ITEM_BYTES.findall(b"\n" + data)) >= 2
 
 
@@ -416,6 +418,7 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
     and template tokens alone on a line are skipped."""
     out: list[_Unit | None] = []
     pos = 0
+    fence_at, fence_count = 0, len(fences)  # fences are disjoint and in text order: one pointer walks them
     for raw in text.split("\n"):
         start, pos = pos, pos + len(raw) + 1
         line = raw.strip()
@@ -432,7 +435,9 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
             if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= _MIN_SHORT_BYTES:
                 out.append(_Unit(start + lead, start + len(raw.rstrip()), line, "table"))
             continue
-        if (fences and any(x <= start < y for x, y in fences)) or is_code_line(plain) or _symbolic(plain):
+        while fence_at < fence_count and fences[fence_at][1] <= start:
+            fence_at += 1
+        if (fence_at < fence_count and fences[fence_at][0] <= start) or is_code_line(plain) or _symbolic(plain):
             key = _code_key(line)
             if len(key.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= min(_MIN_SHORT_BYTES, min_chars):
                 out.append(_Unit(start + lead, start + len(raw.rstrip()), key, "code"))
@@ -641,11 +646,14 @@ def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     start = -1
     pos = 0
+    fence_at, fence_count = 0, len(fences)  # fences are disjoint and in text order: one pointer walks them
     for raw in text.split("\n"):
         a, pos = pos, pos + len(raw) + 1
+        while fence_at < fence_count and fences[fence_at][1] <= a:
+            fence_at += 1
         if line_is_token := raw[:1] in "<[" and SPECIAL_TOKEN.fullmatch(raw.strip()) is not None:
             pass  # template tokens on their own line belong to the text around them
-        if not line_is_token and ((fences and any(x <= a < y for x, y in fences)) or is_code_line(raw)):
+        if not line_is_token and ((fence_at < fence_count and fences[fence_at][0] <= a) or is_code_line(raw)):
             if start >= 0:
                 out.append((start, a - 1))
                 start = -1
@@ -779,7 +787,7 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return Finding(NAME, False, 0.0, "Too short to judge repetition.", [], {"kind": None})
 
     details: dict = {"kind": None}
-    fences = _fences(text)
+    fences, open_fence = fence_blocks(text)
     ran_out = record.stop_reason in ("length", "loop")
     loop, recurrence = find_loop(
         text, cfg.min_repeats, cfg.min_loop_chars, cfg.max_period, cfg.probe_stride, skip=fences,
@@ -798,7 +806,7 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
             findings += _line_loops(record, cfg, fences, recurrence, repeats, ran_out, prompt, details)
     if not findings:
         findings += _reemitted(record, cfg, prompt, details)
-    if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or _open_fence(text))):
+    if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or open_fence)):
         findings += _drift_loop(record, cfg, prompt, details)
     if prompt.asked and prompt.facts[0] is not None:
         details["requested_repeats"] = prompt.facts[0]
@@ -862,10 +870,6 @@ def _reemitted(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt,
     return [(min(1.0, copies / 10 + (len(body) - starts[1]) / len(text)), "reemitted",
              f"The answer ({first} characters) is emitted {copies} times (made-up turns or blank lines between).",
              [Span(a, len(text.rstrip()), f"{copies - 1} more copies")], at_end)]
-
-
-def _open_fence(text: str) -> bool:
-    return "```" in text and fence_blocks(text)[1]
 
 
 _MIN_DRIFT_CHARS = 240
