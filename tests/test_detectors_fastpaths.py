@@ -18,6 +18,7 @@ from evalgen.detectors import (
     _text,
     identity_leak,
     language_drift,
+    missing_eos,
 )
 from evalgen.detectors._text import ascii_words_upto, script_units
 from evalgen.detectors.identity_leak import FAMILIES
@@ -309,3 +310,31 @@ def test_fence_lines_are_the_fence_line_pattern(text: str) -> None:
 def test_url_pattern_is_the_grouped_one(text: str) -> None:
     grouped = re.compile(r"(?:https?|ftp)://[^\s<>\"'）」]+|www\.[^\s<>\"'）」]+")
     assert [m.span() for m in _text._URL.finditer(text)] == [m.span() for m in grouped.finditer(text)]
+
+
+MARKER_PIECES = [
+    "### Human:", "### Human", "Human:", "User:", "USER:", "用户：", "问：", "<用户>", "[Round", "<|im_start|>user",
+    "<|im_end|>", "</s>", "[INST]", "[/INST]", "user", "<human>", "support>", ">", " >", "\n", " ", ":", "：", "#", "<",
+    "[", "x", "Role: ", "<|endoftext|>", "<eos>",
+]
+MARKER_TEXT = st.lists(st.sampled_from(MARKER_PIECES), max_size=25).map("".join)
+LITERALS = st.sets(st.text(st.sampled_from("ab:：<[#| "), min_size=1, max_size=5), min_size=1, max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(literals=LITERALS, text=st.text(st.sampled_from("ab:：<[#| \n"), max_size=40))
+def test_marker_screen_is_any_in(literals: set[str], text: str) -> None:
+    assert missing_eos._may_hold(text, missing_eos._screen(literals)) == any(lit in text for lit in literals)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(MARKER_TEXT, st.text(max_size=60)))
+def test_missing_eos_same_without_screens(text: str) -> None:
+    ctxs = [DetectorContext(), DetectorContext(turn_markers=("Q:", "<|turn|>"), end_tokens=("<end>", " [STOP]"))]
+    record = make(text)
+    fast = [missing_eos._evidence(record, ctx) for ctx in ctxs]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(missing_eos, "_may_hold", lambda text, screen: True)
+        m.setattr(missing_eos, "_LINE_ENDS_IN_TAG", re.compile(""))
+        slow = [missing_eos._evidence(record, ctx) for ctx in ctxs]
+    assert fast == slow
