@@ -226,9 +226,10 @@ def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: st
     return _Patterns(_alternation(names), _alternation(names | lower), plan, _claim_screen(names | lower))
 
 
-_MARK = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", b"\x01" * 26 + b"\x02" * 10)
+_MARK = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\x01\x02", b"\x01" * 26 + b"\x02" * 10 + b"\x00\x00")
 """Capitals as one marker byte and digits as another, so that a pattern over the marked bytes starts with
-a literal: `re` then jumps between capitals instead of testing a character set at every position."""
+a literal: `re` then jumps between capitals instead of testing a character set at every position. The
+marker bytes themselves, which model output may hold, become NUL so that they read as neither."""
 
 
 def _claim_screen(names: set[str]) -> _ClaimScreen:
