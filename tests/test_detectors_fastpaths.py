@@ -16,6 +16,7 @@ from evalgen.detectors import (
     IdentityLeakConfig,
     LanguageDriftConfig,
     _text,
+    degenerate,
     identity_leak,
     language_drift,
     missing_eos,
@@ -338,3 +339,19 @@ def test_missing_eos_same_without_screens(text: str) -> None:
         m.setattr(missing_eos, "_LINE_ENDS_IN_TAG", re.compile(""))
         slow = [missing_eos._evidence(record, ctx) for ctx in ctxs]
     assert fast == slow
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(st.text(max_size=80), st.text(st.sampled_from("a_ 1-中\n。é"), max_size=40)))
+def test_five_words_screen_counts_words(text: str) -> None:
+    assert (degenerate._FIVE_WORDS.match(text) is not None) == (len(degenerate._WORD.findall(text)) > 4)
+
+
+def test_wide_mark_order_is_a_permutation() -> None:
+    assert sorted(degenerate._MARKS_WIDE) == sorted(degenerate.LANGUAGE_MARKS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(MARKER_TEXT, st.text(st.sampled_from("<>[]|/sSeEoOIiNnTt 0x1A"), max_size=30)))
+def test_special_token_screen_is_the_pattern(text: str) -> None:
+    assert _text.has_special_token(text) == (_text.SPECIAL_TOKEN.search(text) is not None)

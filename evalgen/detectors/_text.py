@@ -17,6 +17,7 @@ __all__ = [
     "ascii_words_upto",
     "code_regions",
     "fence_blocks",
+    "has_special_token",
     "in_regions",
     "is_code_line",
     "last_user_message",
@@ -26,13 +27,21 @@ __all__ = [
     "user_turns",
 ]
 
-SPECIAL_TOKEN = re.compile(
+_ANGLE_TOKENS = (
     r"<\|[^|<>\n]{1,40}\|>|<｜[^｜<>\n]{1,40}｜>|</?s>|<0x[0-9A-Fa-f]{2}>|<extra_id_\d+>|<(?:reserved|unused)_?\d+>"
     r"|<(?:unk|pad|eos|bos|mask|sep|cls|eot|eoa|eoh|start_of_turn|end_of_turn|start|end)>"
-    r"|\[(?:PAD|UNK|CLS|SEP|MASK|INST|/INST|EOS|BOS)\]",
-    re.I,
 )
+_BRACKET_TOKENS = r"\[(?:PAD|UNK|CLS|SEP|MASK|INST|/INST|EOS|BOS)\]"
+SPECIAL_TOKEN = re.compile(_ANGLE_TOKENS + "|" + _BRACKET_TOKENS, re.I)
 """Special and template tokens as decoded text."""
+_SPECIAL_SCREENS = (("<", re.compile(_ANGLE_TOKENS, re.I)), ("[", re.compile(_BRACKET_TOKENS, re.I)))
+
+
+def has_special_token(text: str) -> bool:
+    """Whether `SPECIAL_TOKEN` matches somewhere in `text`: each half of it starts with one literal
+    character, which `re` jumps between (the whole pattern starts with one of two, so `re` would test
+    every position), and only runs when the text holds that character (memchr)."""
+    return any(c in text and pattern.search(text) is not None for c, pattern in _SPECIAL_SCREENS)
 
 _FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})([^\n]*)$", re.M)
 """A fence line (the definition; `_fence_lines` finds the same lines without a regex scan)."""
@@ -92,6 +101,9 @@ def fence_blocks(text: str) -> tuple[list[tuple[int, int]], bool]:
 
 
 _INLINE = re.compile(r"`[^`\n]+`")
+_SCHEME_END = re.compile("://")
+_WWW = re.compile(r"www\.")
+"""("://" in text, as a literal pattern: `re`'s literal search is faster than `in` on short needles.)"""
 _URL = re.compile(r"https?://[^\s<>\"'）」]+|ftp://[^\s<>\"'）」]+|www\.[^\s<>\"'）」]+")
 """(Each branch starts with a letter, so `re` tests only the positions of h, f and w.)"""
 
@@ -102,7 +114,7 @@ def code_regions(text: str) -> list[tuple[int, int]]:
     # Single-character screens first: they run at memchr speed, multi-character `in` is ~40x slower.
     backtick = "`" in text
     tilde = "~" in text and "~~~" in text
-    url = ":" in text and "://" in text or "." in text and "www." in text
+    url = ":" in text and _SCHEME_END.search(text) is not None or "." in text and _WWW.search(text) is not None
     if not (backtick or tilde or url):
         return []
     regions = fence_blocks(text)[0] if backtick or tilde else []
