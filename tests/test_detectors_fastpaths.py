@@ -355,3 +355,38 @@ def test_wide_mark_order_is_a_permutation() -> None:
 @given(text=st.one_of(MARKER_TEXT, st.text(st.sampled_from("<>[]|/sSeEoOIiNnTt 0x1A"), max_size=30)))
 def test_special_token_screen_is_the_pattern(text: str) -> None:
     assert _text.has_special_token(text) == (_text.SPECIAL_TOKEN.search(text) is not None)
+
+
+CODE_PIECES = ["```", "```python", "~~~", "`", "x = 1", "word", " ", "\n", "http://a.b/c", "www.x.org", "\t", "  ",
+               "text here", "`code`", "one two ", "one two three four\n"]
+CODE_TEXT = st.lists(st.sampled_from(CODE_PIECES), max_size=60).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(CODE_TEXT, st.text(st.characters(max_codepoint=127), max_size=80)))
+def test_masking_lines_before_a_break_ignores_what_follows(text: str) -> None:
+    masked = _text.mask_code(text)
+    for cut in (i for i, c in enumerate(text) if c == "\n"):
+        assert _text.mask_code(text[:cut]) == masked[:cut]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=CODE_TEXT)
+def test_language_drift_same_without_head_count(text: str) -> None:
+    record = make(text, prompt="Explain this in a few words, please.")
+    ctxs = [DetectorContext(), DetectorContext(config=DetectorConfig(language_drift=LanguageDriftConfig(min_units=3)))]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(language_drift, "_HEAD", 12)  # a short head, so that generated text exercises it
+        fast = [language_drift.detect_language_drift(record, ctx) for ctx in ctxs]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(language_drift, "_head_has_words", lambda output, need: False)
+        slow = [language_drift.detect_language_drift(record, ctx) for ctx in ctxs]
+    assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(st.text(max_size=80), st.text(st.sampled_from("ab 中é\u3042\ud800Z9"), max_size=40)))
+def test_letter_bits_are_the_byte_counts(text: str) -> None:
+    raw = text.encode("utf-8", "ignore")
+    cls = raw.translate(_text._CLASSES)
+    assert _text._letters_and_words(raw) == (cls.count(b"a"), cls.count(b" a") + (cls[:1] == b"a"))

@@ -252,17 +252,25 @@ class ScriptUnits:
         return max(self.units.items(), key=lambda kv: kv[1])[0]
 
 
+_LETTER_BIT = bytes(1 if 65 <= b <= 90 or 97 <= b <= 122 else 0 for b in range(256))
+
+
+def _letters_and_words(raw: bytes) -> tuple[int, int]:
+    """(ASCII letters, Latin words) in UTF-8 bytes: `_CLASSES`' a's and the a's after a non-a (a word starts
+    at a letter after a non-letter; in valid UTF-8 a letter never follows a lead byte). As one big integer
+    with one bit per letter byte, both are a bit count (two `bytes.count` passes cost more)."""
+    n = int.from_bytes(raw.translate(_LETTER_BIT), "big")
+    return n.bit_count(), (n & ~(n >> 8)).bit_count()
+
+
 def script_units(text: str, latin_word_units: float = 1.5) -> ScriptUnits:
     """Count text per script: 'zh' (CJK ideographs), 'ja' (kana), 'ko' (Hangul), 'latin',
     'cyrillic', 'greek', 'arabic', 'hebrew', 'indic'. Pass text with code already masked."""
     raw = text.encode("utf-8", "ignore")
     cls = raw.translate(_CLASSES)
     units: dict[str, float] = {}
-    # `in` (memchr) before `count`: most texts are all of one script, so most counts would be 0.
-    letters = cls.count(b"a") if b"a" in cls else 0
+    letters, words = _letters_and_words(raw) if b"a" in cls else (0, 0)  # `in` runs at memchr speed
     if letters:
-        # A word starts at a letter after a non-letter.
-        words = cls.count(b" a") + (cls[:1] == b"a")
         units["latin"] = words * latin_word_units
     if raw.isascii():
         return ScriptUnits(units, letters)

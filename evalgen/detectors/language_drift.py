@@ -207,16 +207,28 @@ def _prompt_languages_cached(
     return sorted(langs | targets), dominant, asked, sorted(targets)
 
 
-def _latin_answer(masked: str, cfg: LanguageDriftConfig, need: int, details: dict) -> Finding:
+def _latin_answer(words: int, cfg: LanguageDriftConfig, details: dict) -> Finding:
     """The finding for an all-ASCII answer to a prompt that expects Latin script, as the general
     path gives it: the only script is Latin, so the share is 1 (or there is no text at all), and
-    "enough text?" only needs the words counted up to `need`, not all of them."""
-    words = ascii_words_upto(masked, need)
+    "enough text?" only needs the words counted up to `need` (`words`), not all of them."""
     details["output_lang"] = "latin" if words else None
     details["prompt_lang_share"] = 1.0
     if words * cfg.latin_word_units < cfg.min_units:
         return Finding(NAME, False, 0.0, "Too little text to judge the language.", [], details)
     return Finding(NAME, False, 0.0, "The answer is in the prompt's language.", [], details)
+
+
+_HEAD = 256
+"""`ascii_words_upto` counts the first 256 characters first: only they need masking when they hold enough."""
+
+
+def _head_has_words(output: str, need: int) -> bool:
+    """Whether the first `_HEAD` characters of `mask_code(output)` hold `need` words (then
+    `ascii_words_upto(mask_code(output), need)` is `need`), masking only up to the first line break after
+    them: code blocks, inline code and URLs end at a line break or run on, so the lines before it mask
+    the same whatever follows."""
+    cut = output.find("\n", _HEAD)
+    return cut >= 0 and ascii_words_upto(mask_code(output[:cut])[:_HEAD], need) >= need
 
 
 @lru_cache(maxsize=64)
@@ -252,10 +264,13 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     if has_special_token(output):
         # A printed end or template token ("…today?<|endoftext|>") is no language (`missing_eos`'s): blanked.
         output = SPECIAL_TOKEN.sub(lambda m: " " * len(m.group(0)), output)
-    masked = mask_code(output)
     need = _words_needed(cfg.min_units, cfg.latin_word_units)
-    if "latin" in langs and need and cfg.min_output_share <= 1.0 and masked.isascii():
-        return _latin_answer(masked, cfg, need, details)  # the common case, without the full count
+    latin = need if "latin" in langs and cfg.min_output_share <= 1.0 else None  # the words that are enough
+    if latin and output.isascii() and _head_has_words(output, latin):
+        return _latin_answer(latin, cfg, details)  # the common case: the head holds enough words
+    masked = mask_code(output)
+    if latin and masked.isascii():
+        return _latin_answer(ascii_words_upto(masked, latin), cfg, details)  # without the full count
     out = script_units(masked, cfg.latin_word_units)
     total = out.total
     share = sum(out.units.get(k, 0.0) for k in langs) / total if total else 1.0
