@@ -39,11 +39,13 @@ CTXS = [
     DetectorContext(identity="Qwen", identity_org="Alibaba Cloud"),
     DetectorContext(config=DetectorConfig(identity_leak=IdentityLeakConfig(
         extra_names=("zorp", "Blix", "xAI-Bot", "k2.Chat", "星Zero"), ignore_names=("Google",)))),
+    DetectorContext(identity="Aurora", config=DetectorConfig(identity_leak=IdentityLeakConfig(
+        extra_names=("@bot", "q")))),
 ]
 CLAIM_TEXT = st.lists(st.one_of(
     NAME_PIECES, st.sampled_from(["I am ", "I'm ", "I was developed by ", "As an AI model made by ", ", I ", "me.",
                                   "created me", "我是由", "开发的", "作为", "x", "7", "_", "é", "中", "xAI-Bot",
-                                  "k2.Chat", "星Zero", "Zorp", "blix", "BLIX"]),
+                                  "k2.Chat", "星Zero", "Zorp", "blix", "BLIX", "@bot", "q", "@Bot"]),
     st.text(st.characters(max_codepoint=0x7f), max_size=3)), max_size=12).map("".join)
 
 
