@@ -99,7 +99,7 @@ def test_identity_leak_same_without_screens(text: str) -> None:
     record = make(text)
     fast = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     with pytest.MonkeyPatch.context() as m:  # every screen off: the plain scans decide
-        m.setattr(identity_leak, "_may_claim", lambda text, screen: True)
+        m.setattr(identity_leak, "_may_claim", lambda text, raw, screen: True)
         m.setattr(identity_leak, "_may_hold_lower", lambda text, low: True)
         m.setattr(identity_leak, "_SCREEN_CHARS", text)  # the memchr gate passes for any non-empty text
         m.setattr(identity_leak, "_any_in", lambda low, plan: any(n in low for n in _needles(plan)))
@@ -124,7 +124,8 @@ def test_claim_screen_hides_no_claimable_name(text: str) -> None:
             alone = not (start and text[start - 1].isascii() and text[start - 1].isalnum()) and not (
                 end < len(text) and text[end].isascii() and text[end].isalnum())
             if alone or not name.isascii():
-                assert identity_leak._may_claim(text, pats.claimable), name
+                raw = text.encode("utf-8", "surrogatepass")
+                assert identity_leak._may_claim(text, raw, pats.claimable), name
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -133,7 +134,7 @@ def test_identity_leak_same_without_claim_screen(text: str) -> None:
     record = make(text)
     fast = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(identity_leak, "_may_claim", lambda text, screen: True)
+        m.setattr(identity_leak, "_may_claim", lambda text, raw, screen: True)
         slow = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
 
@@ -392,3 +393,11 @@ def test_letter_bits_are_the_byte_counts(text: str) -> None:
     raw = text.encode("utf-8", "ignore")
     cls = raw.translate(_text._CLASSES)
     assert _text._letters_and_words(raw) == (cls.count(b"a"), cls.count(b" a") + (cls[:1] == b"a"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(TEXT, st.text(st.sampled_from("aurAURk\u212a\u0130iI 中é\ud800"), max_size=20)),
+       identity=st.sampled_from(["Aurora", "Au Rora", "Kiki", "IKI", "星火", "k"]))
+def test_states_identity_is_the_lower_case_search(text: str, identity: str) -> None:
+    finding = identity_leak.detect_identity_leak(make(text), DetectorContext(identity=identity))
+    assert finding.details["states_identity"] == identity_leak._mentions(text, identity, text.lower())

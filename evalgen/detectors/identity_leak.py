@@ -285,11 +285,10 @@ def _grouped(groups: dict[bytes, set[bytes]]) -> bytes:
                      for k, v in sorted(groups.items()))
 
 
-def _may_claim(text: str, screen: _ClaimScreen) -> bool:
+def _may_claim(text: str, raw: bytes, screen: _ClaimScreen) -> bool:
     """False only when no name of `full` can be claimed in `text`: no ASCII name with a capital stands
     alone as a token (no ASCII letter or digit on either side: `_is_claim` rejects the others), no other
-    ASCII name occurs, and no non-ASCII name occurs."""
-    raw = text.encode("utf-8", "surrogatepass")
+    ASCII name occurs, and no non-ASCII name occurs. `raw`: the text's UTF-8 bytes (surrogates passed)."""
     if screen.marked is not None:
         marked = raw.translate(_MARK)
         search, match = screen.marked.search, screen.exact.match  # type: ignore[union-attr]
@@ -508,14 +507,20 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
     org = (ctx.identity_org or "").strip()
     details: dict = {"names": [], "states_identity": None}
     low: str | None = None  # text.lower(), made at most once
+    raw = text.encode("utf-8", "surrogatepass")
     if identity:
-        if _may_hold_lower(text, identity.lower()):
+        name = identity.lower()
+        if not _may_hold_lower(text, name):
+            details["states_identity"] = False
+        elif name.isascii() and (text.isascii() or not any(c in text for c in _LOWERS_TO.values())):
+            # An ASCII name is in text.lower() exactly when its bytes are in the lower-cased UTF-8 bytes
+            # (no other character lower-cases to an ASCII one): cheaper than lower-casing a wide str.
+            details["states_identity"] = name.encode() in raw.lower() or _mentions_squashed(text, name)
+        else:
             low = text.lower()
             details["states_identity"] = _mentions(text, identity, low)
-        else:
-            details["states_identity"] = False
     pats = _names_pattern(cfg.extra_names, cfg.ignore_names, identity, org)
-    if not _may_claim(text, pats.claimable):
+    if not _may_claim(text, raw, pats.claimable):
         details["names"] = []
         return Finding(NAME, False, 0.0, "No claim to be another assistant.", [], details)
     pattern = pats.caps
@@ -547,7 +552,10 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
 def _mentions(text: str, name: str, low_text: str) -> bool:
     """Whether the text names `name` (case-insensitive, spaces optional); `low_text` = text.lower()."""
     low = name.lower()
-    if low in low_text:
-        return True
+    return low in low_text or _mentions_squashed(text, low)
+
+
+def _mentions_squashed(text: str, low: str) -> bool:
+    """Whether the text names `low` (a lower-case name with spaces) without its spaces."""
     squash = re.sub(r"\s+", "", low)
     return bool(squash) and squash != low and squash in re.sub(r"\s+", "", text).lower()
