@@ -401,3 +401,16 @@ def test_letter_bits_are_the_byte_counts(text: str) -> None:
 def test_states_identity_is_the_lower_case_search(text: str, identity: str) -> None:
     finding = identity_leak.detect_identity_leak(make(text), DetectorContext(identity=identity))
     assert finding.details["states_identity"] == identity_leak._mentions(text, identity, text.lower())
+
+
+MESSAGES = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant", "tool"]),
+                                           "content": st.text(max_size=6)}), max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=MESSAGES, prompt=st.one_of(st.none(), st.text(max_size=6)))
+def test_conversation_key_gives_the_turns_and_the_request(messages: list[dict], prompt: str | None) -> None:
+    record = dataclasses.replace(make("x"), messages=messages, prompt_text=prompt)
+    key = _text.conversation_key(record)
+    hash(key)
+    assert _text.turns_and_request(key) == (_text.user_turns(record), _text.request_text(record))

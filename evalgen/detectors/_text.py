@@ -16,6 +16,7 @@ __all__ = [
     "ScriptUnits",
     "ascii_words_upto",
     "code_regions",
+    "conversation_key",
     "fence_blocks",
     "has_special_token",
     "in_regions",
@@ -24,6 +25,7 @@ __all__ = [
     "mask_code",
     "request_text",
     "script_units",
+    "turns_and_request",
     "user_turns",
 ]
 
@@ -199,6 +201,21 @@ def request_text(record: GenerationRecord) -> str:
     every user turn joined by blank lines (an earlier turn can ask for a language or a dialogue)."""
     parts = [str(m.get("content", "")) for m in record.messages or [] if m.get("role") in ("system", "user")]
     return "\n\n".join(parts) if parts else record.prompt_text or ""
+
+
+def conversation_key(record: GenerationRecord) -> tuple:
+    """A hashable key of what `user_turns` and `request_text` read (the system and user turns, and the
+    rendered prompt), for caches keyed by the conversation: it holds the record's own strings, whose
+    hashes Python keeps, where a joined `request_text` is a new string hashed anew on every call."""
+    return (tuple((m.get("role"), str(m.get("content", ""))) for m in record.messages or []
+                  if m.get("role") in ("system", "user")), record.prompt_text)
+
+
+def turns_and_request(key: tuple) -> tuple[tuple[str, ...], str]:
+    """(`user_turns`, `request_text`) of a record from its `conversation_key`."""
+    parts, prompt_text = key
+    turns = tuple(content for role, content in parts if role == "user") or ((prompt_text,) if prompt_text else ())
+    return turns, "\n\n".join(content for _, content in parts) if parts else prompt_text or ""
 
 
 # One byte class per UTF-8 byte, so script counts are a translate plus a few counts at C speed:

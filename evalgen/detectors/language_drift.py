@@ -24,12 +24,12 @@ from functools import lru_cache
 from evalgen.detectors._text import (
     SPECIAL_TOKEN,
     ascii_words_upto,
+    conversation_key,
     has_special_token,
     is_code_line,
     mask_code,
-    request_text,
     script_units,
-    user_turns,
+    turns_and_request,
 )
 from evalgen.detectors.base import DetectorContext, LanguageDriftConfig
 from evalgen.detectors.calibration import calibrated, unflagged_score
@@ -170,21 +170,23 @@ def _prose_only(text: str) -> str:
                      if not _code_only(line))
 
 
-def _prompt_languages(turns: tuple[str, ...], request: str, cfg: LanguageDriftConfig
+def _prompt_languages(record: GenerationRecord, cfg: LanguageDriftConfig
                       ) -> tuple[list[str], str | None, bool, list[str]]:
     """(expected languages, the prompt's dominant script, asked for a language, named targets) over the
     whole conversation: every user turn's own languages, and the languages any user or system turn asks
     for ("translate everything I say into English" in an earlier turn still holds)."""
-    # Keyed by the three thresholds it reads: hashing the frozen config itself runs Python code.
-    return _prompt_languages_cached(turns, request, cfg.latin_word_units, cfg.min_prompt_units,
+    # Keyed by the conversation's own strings and the three thresholds it reads: hashing the frozen config
+    # itself runs Python code, and a joined request is a new string to hash.
+    return _prompt_languages_cached(conversation_key(record), cfg.latin_word_units, cfg.min_prompt_units,
                                     cfg.prompt_lang_share)
 
 
 @lru_cache(maxsize=4096)
 def _prompt_languages_cached(
-    turns: tuple[str, ...], request: str, latin_word_units: float, min_prompt_units: float, prompt_lang_share: float
+    key: tuple, latin_word_units: float, min_prompt_units: float, prompt_lang_share: float
 ) -> tuple[list[str], str | None, bool, list[str]]:
     """Cached because every sample of a probe has the same prompt (callers never mutate the lists)."""
+    turns, request = turns_and_request(key)
     asked, targets = asks_for_language(request)
     langs: set[str] = set()
     dominant: str | None = None
@@ -244,7 +246,7 @@ def _words_needed(min_units: float, latin_word_units: float) -> int | None:
 def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.language_drift
     details: dict = {"prompt_lang": None, "output_lang": None}
-    langs, dominant, asked, target_list = _prompt_languages(user_turns(record), request_text(record), cfg)
+    langs, dominant, asked, target_list = _prompt_languages(record, cfg)
     targets = set(target_list)
     declared = _LANG_CODE.get((record.lang or "").lower().split("-")[0].split("_")[0])
     if declared and langs and declared not in langs:
