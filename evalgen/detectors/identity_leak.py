@@ -185,10 +185,13 @@ class _ClaimScreen:
     """The non-ASCII names, anywhere (no token rule for them), for texts that are not ASCII."""
     starts: re.Pattern | None
     """The other ASCII names ("chatgpt", "chatGPT", "iFlytek", "01.AI"), in lower case, where they could
-    start a token, over the lower-cased UTF-8 bytes translated by `table` and led by a NUL: a token
-    boundary as NUL, the first characters of these names as 0x03, other letters and digits as
-    themselves, so `re` jumps between the two-byte literal starts (a match is a candidate only)."""
+    start a token, over the UTF-8 bytes translated by `table`: a token boundary as NUL, the first
+    characters of these names as 0x03 (in either case), other letters and digits as themselves in lower
+    case, so `re` jumps between the two-byte literal starts (a match is a candidate only)."""
+    head: re.Pattern | None
+    """`starts` for a name at the very start of the text."""
     table: bytes
+    """Lower-cases ASCII letters too, so that the bytes need no `lower()` first."""
     plan: tuple[tuple[bytes, bytes, tuple[bytes, ...]], ...]
     """Those names as a `_needle_plan`, encoded, when `starts` cannot hold them."""
 
@@ -256,23 +259,24 @@ def _claim_screen(names: set[str], lower: set[str]) -> _ClaimScreen:
             raw = name.encode()
             by_first.setdefault(raw[:1], set()).add(raw[1:])
         exact = re.compile(rb"(?<![A-Za-z0-9])(?:" + _grouped(by_first) + rb")(?![A-Za-z0-9])")
-    starts, table, plan = _token_starts({n.lower() for n in ascii_names if not "A" <= n[0] <= "Z"})
-    return _ClaimScreen(marked, exact, _alternation({n for n in names | lower if not n.isascii()}), starts, table,
-                        plan)
+    starts, head, table, plan = _token_starts({n.lower() for n in ascii_names if not "A" <= n[0] <= "Z"})
+    return _ClaimScreen(marked, exact, _alternation({n for n in names | lower if not n.isascii()}), starts, head,
+                        table, plan)
 
 
-def _token_starts(needles: set[str]) -> tuple[re.Pattern | None, bytes, tuple]:
-    """(`starts`, `table`, `plan`) of `_ClaimScreen` for lower-case ASCII needles."""
+def _token_starts(needles: set[str]) -> tuple[re.Pattern | None, re.Pattern | None, bytes, tuple]:
+    """(`starts`, `head`, `table`, `plan`) of `_ClaimScreen` for lower-case ASCII needles."""
     if not needles:
-        return None, b"", ()
+        return None, None, b"", ()
     first = {n[0] for n in needles}
     if not all(c.isalnum() for c in first):
-        return None, b"", _bytes_plan(needles)  # (an `extra_names` word that starts with a symbol)
+        return None, None, b"", _bytes_plan(needles)  # (an `extra_names` word that starts with a symbol)
     table = bytearray(b"\x00" * 256)  # not a letter or digit: a token boundary
     for b in b"abcdefghijklmnopqrstuvwxyz0123456789":
-        table[b] = 3 if chr(b) in first else b
-    rests = sorted({n.encode().translate(table)[1:] for n in needles}, key=len, reverse=True)
-    return re.compile(b"\x00\x03(?:" + b"|".join(re.escape(r) for r in rests) + b")"), bytes(table), ()
+        table[b] = table[ord(chr(b).upper())] = 3 if chr(b) in first else b  # capitals as lower case
+    rests = b"(?:" + b"|".join(re.escape(r) for r in sorted({n.encode().translate(table)[1:] for n in needles},
+                                                            key=len, reverse=True)) + b")"
+    return re.compile(b"\x00\x03" + rests), re.compile(b"\x03" + rests), bytes(table), ()
 
 
 def _bytes_plan(needles: set[str]) -> tuple[tuple[bytes, bytes, tuple[bytes, ...]], ...]:
@@ -298,8 +302,10 @@ def _may_claim(text: str, raw: bytes, screen: _ClaimScreen) -> bool:
                 return True
             m = search(marked, m.start() + 1)
     # A name in the text is in its UTF-8 bytes, and in lower case in the lower-cased bytes.
-    if screen.starts is not None and screen.starts.search((b"\x00" + raw.lower()).translate(screen.table)):
-        return True
+    if screen.starts is not None:
+        tokens = raw.translate(screen.table)
+        if screen.starts.search(tokens) or screen.head.match(tokens):  # type: ignore[union-attr]
+            return True
     if screen.plan and _any_in(raw.lower(), screen.plan):  # type: ignore[arg-type]
         return True
     return screen.wide is not None and not text.isascii() and screen.wide.search(text) is not None
