@@ -414,3 +414,25 @@ def test_conversation_key_gives_the_turns_and_the_request(messages: list[dict], 
     key = _text.conversation_key(record)
     hash(key)
     assert _text.turns_and_request(key) == (_text.user_turns(record), _text.request_text(record))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(st.sampled_from(".!?。！？\n \tab"), max_size=30), lo=st.integers(0, 30), hi=st.integers(0, 30))
+def test_sentence_break_is_the_two_branch_pattern(text: str, lo: int, hi: int) -> None:
+    plain = re.compile(r"[.!?。！？\n](?=\s|$)|[。！？\n]")
+    assert [m.span() for m in identity_leak._SENTENCE_BREAK.finditer(text, lo, hi)] == \
+        [m.span() for m in plain.finditer(text, lo, hi)]
+
+
+CUE_PIECES = ["i am", "i'm", "im", "my name is", "i was", "we are both", "as an", "as", "ich bin", "my team at",
+              "je suis", "soy", "sono", "mi chiamo", " ", "  ", "\n", ".", ",", "x", "é", "_", "ai", "mass", "i\tam"]
+CUE_TEXT = st.lists(st.sampled_from(CUE_PIECES), max_size=12).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(low=st.one_of(CUE_TEXT, st.text(max_size=30)))
+def test_claim_cue_pattern_is_the_word_boundary_form(low: str) -> None:
+    plain = re.compile(rf"(?:\b(?:{'|'.join(identity_leak._EN_CUES)})\b)(?P<mid>[^.!?\n]{{0,80}}?)\s*$")
+    for pos in range(len(low) + 1):
+        fast, slow = identity_leak._EN_CLAIM.search(low, pos), plain.search(low, pos)
+        assert (fast and (fast.span(), fast.span("mid"))) == (slow and (slow.span(), slow.span("mid")))

@@ -58,15 +58,31 @@ DEFAULT_NAMES: tuple[str, ...] = tuple(name for family in FAMILIES for name in f
 
 # Claim cues that end right before the name (text of the same sentence, lower-cased): English,
 # plus the commonest French/Spanish/German/Italian forms.
-_EN_CLAIM = re.compile(
-    r"(?:\b(?:i\s+am|i'm|i’m|im|my\s+name\s+is|my\s+name's|call\s+me|i\s+was|i've\s+been|i\s+have\s+been|"
-    r"we\s+are\s+both|we're\s+both|we’re\s+both|we\s+were\s+both|we\s+both\s+(?:are|were)|"
-    r"both\s+of\s+us\s+(?:are|were)|"
-    r"as\s+an?|as|i\s+come\s+from|i\s+am\s+from|i'm\s+from|i\s+work\s+for|"
-    r"my\s+(?:creators?|developers?|makers?|team|company|parent\s+company|owners?)(?:\s+(?:at|from|is|are))?|"
-    r"je\s+suis|je\s+m'appelle|j'ai\s+été|soy|me\s+llamo|ich\s+bin|ich\s+heiße|ich\s+wurde|sono|mi\s+chiamo)\b)"
-    r"(?P<mid>[^.!?\n]{0,80}?)\s*$"
+_EN_CUES: tuple[str, ...] = (
+    r"i\s+am", r"i'm", r"i’m", r"im", r"my\s+name\s+is", r"my\s+name's", r"call\s+me", r"i\s+was", r"i've\s+been",
+    r"i\s+have\s+been", r"we\s+are\s+both", r"we're\s+both", r"we’re\s+both", r"we\s+were\s+both",
+    r"we\s+both\s+(?:are|were)", r"both\s+of\s+us\s+(?:are|were)", r"as\s+an?", r"as", r"i\s+come\s+from",
+    r"i\s+am\s+from", r"i'm\s+from", r"i\s+work\s+for",
+    r"my\s+(?:creators?|developers?|makers?|team|company|parent\s+company|owners?)(?:\s+(?:at|from|is|are))?",
+    r"je\s+suis", r"je\s+m'appelle", r"j'ai\s+été", r"soy", r"me\s+llamo", r"ich\s+bin", r"ich\s+heiße",
+    r"ich\s+wurde", r"sono", r"mi\s+chiamo",
 )
+"""First-person cues, in the order they are tried (each starts with a letter)."""
+
+
+def _word_start_alternation(alternatives: tuple[str, ...]) -> str:
+    r"""`\b(?:a|b|...)` for alternatives that start with a letter, written so that `re` only tries the
+    positions of their first letters: grouped by first letter (in order within a group; two alternatives
+    with different first letters never both match at one position), the word boundary checked after that
+    letter as "no word character before it". A pattern that starts with `\b` is tried at every position."""
+    groups: dict[str, list[str]] = {}
+    for alt in alternatives:
+        groups.setdefault(alt[0], []).append(alt[1:])
+    return "(?:" + "|".join(f"{c}(?<!\\w{c})(?:{'|'.join(rests)})" for c, rests in groups.items()) + ")"
+
+
+_EN_CLAIM = re.compile(rf"(?:{_word_start_alternation(_EN_CUES)}\b)(?P<mid>[^.!?\n]{{0,80}}?)\s*$")
+"""A first-person cue, then the rest of the sentence up to the name (`low` ends right before it)."""
 _ADVERBS = r"(?:actually|really|just|simply|in\s+fact|indeed|now|currently|originally|officially|still|basically)"
 _EN_MID_IDENTITY = re.compile(
     rf"^\s*(?:(?:an?|the|called|named|known\s+as|{_ADVERBS}|un|une|el|la|der|die|das|ein|eine)[\s,]+)*$"
@@ -116,7 +132,9 @@ _ZH_AFTER_MADE = re.compile(
     r"^[^。！？!?\n]{0,12}?(?:开发|训练|打造|研发|研制|创建|创造|推出|发布|构建|设计|制作|提供|出品)"
 )
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]")
-_SENTENCE_BREAK = re.compile(r"[.!?。！？\n](?=\s|$)|[。！？\n]")
+_SENTENCE_BREAK = re.compile(r"[.!?。！？\n](?:(?<=[。！？\n])|(?=\s|$))")
+"""A sentence break: "。！？" or a line break, or ".!?" before a space or the end (a character set first,
+so that `re` only tries the break characters; two branches would have it try every position)."""
 
 
 def _holds(hay: str, needle: str) -> bool:
