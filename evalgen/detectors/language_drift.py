@@ -138,11 +138,12 @@ def _language_text(text: str) -> str:
     running language."""
     kept = []
     lines = _mask_math(mask_code(text)).split("\n")
-    code_lines = sum(map(is_code_line, lines))
+    code_like = [_code_only(line) for line in lines]  # (`_code_only` is `is_code_line`: computed once a line)
+    code_lines = sum(code_like)
     # An output that is mostly code is code: its comments and docstrings are not the answer's language.
     code = code_lines * 2 >= sum(1 for line in lines if line.strip()) and code_lines >= 2
-    for line in lines:
-        if _code_only(line) or (code and (_COMMENT.match(line) or not _CJK_IN.search(line))):
+    for line, code_line in zip(lines, code_like, strict=True):
+        if code_line or (code and (_COMMENT.match(line) or not _CJK_IN.search(line))):
             continue
         line = _TAG.sub(" ", line)
         line = _TITLED.sub(_drop_title, line)
