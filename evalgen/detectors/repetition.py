@@ -364,6 +364,9 @@ def _strip_numbering(line: str) -> str:
     return _LABEL.sub("", line.strip().lstrip(_LIST_CHARS).strip()) or line.strip()
 
 
+_is_code = lru_cache(maxsize=1024)(is_code_line)
+"""`is_code_line`, remembered for the last lines: the copy rule's pieces ask it again about the lines the
+line units just classified."""
 _NOT_SYMBOL = re.compile(r"[^\W_]+|\s+")  # runs of what is no symbol: a symbol is `[^\w\s]|_`
 _ASCII_WORD_SPACE = bytes(c for c in range(128) if chr(c).isalnum() or chr(c).isspace())  # not "_": a symbol
 
@@ -459,7 +462,7 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
         while fence_at < fence_count and fences[fence_at][1] <= start:
             fence_at += 1
         plain = _MD_LINK.sub(r"\1", raw) if "](" in raw else raw  # a markdown link is its text
-        if (fence_at < fence_count and fences[fence_at][0] <= start) or is_code_line(plain) or _symbolic(plain):
+        if (fence_at < fence_count and fences[fence_at][0] <= start) or _is_code(plain) or _symbolic(plain):
             # A code line's key is the line as written (`_code_key`: the stripped line).
             if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= min_code:
                 lead = len(raw) - len(raw.lstrip())
@@ -757,7 +760,7 @@ def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
         if line_is_token := raw[:1] in "<[" and SPECIAL_TOKEN.fullmatch(raw.strip()) is not None:
             pass  # template tokens on their own line belong to the text around them
         in_fence = fence_at < fence_count and fences[fence_at][0] <= a
-        if not line_is_token and (in_fence or is_code_line(raw) and not _prose(raw)):
+        if not line_is_token and (in_fence or _is_code(raw) and not _prose(raw)):
             if start >= 0:
                 out.append((start, a - 1))
                 start = -1
