@@ -15,7 +15,8 @@ normalised, code, tables and short lines left out:
 - the same line back to back >= `min_repeats` times ("12. 西瓜 / 13. 西瓜 / 14. 西瓜"), or a line with
   one word changed >= `min_near_repeats` times ("I looked at the third one…" / "…fourth one…");
 - a block of lines repeated back to back >= `min_repeats` times (a whole answer re-emitted; a list
-  cycling through the same items);
+  cycling through the same items), or twice when the two copies are the whole answer and end it;
+- a table that keeps coming back to the same rows (a third of its rows, 4+, copies of earlier rows);
 - repeated items: lines occurring >= `min_segment_repeats` times whose extra copies cover
   >= `min_segment_coverage` of the output (a list that keeps coming back to the same items).
 Loops the line checks cannot see:
@@ -27,7 +28,8 @@ Loops the line checks cannot see:
 - an emoji repeated >= 10 times until the output ends.
 What the prompt says is not a failure: a loop whose text the prompt already holds (an echo), lines
 the prompt holds, repetition the prompt asks for ("repeat X 10 times", "重复三遍": then more than
-`2 × N + 2` copies are needed, 50 when no number is given) and a song's chorus (the prompt asks for a
+`2 × N + 2` copies are needed, 50 when no number is given), rows of the ASCII art asked for (not rows
+of blank cells) and a song's chorus (the prompt asks for a
 song or poem, or the output labels a chorus/refrain: repeated items do not count there) are left out.
 Templated writing (patent claims, lesson plans, per-item boilerplate) is not a loop: its lines say
 different things. `details.recurrence` (the share of 16-character probes whose text occurs again
