@@ -224,7 +224,7 @@ def main() -> None:
     for name, (seconds, peak, _, cpu, _) in best.items():
         runs = ", ".join(f"{r[0]:.1f}" for r in results[name])
         print(f"{name:15} {seconds:7.2f} s  {args.records / seconds:8.0f} records/s  peak RSS {peak / 2**20:6.0f} MiB"
-              f"  CPU {cpu:6.1f} s  (runs: {runs} s)")
+              f"  CPU {cpu:6.1f} s (main process {min(r[4] for r in results[name]):.1f} s)  (runs: {runs} s)")
     if "--jobs 1" in best and f"--jobs {args.jobs}" in best and not args.only:
         one, pool = best["--jobs 1"][0], best[f"--jobs {args.jobs}"][0]
         print(f"speed-up --jobs {args.jobs} / --jobs 1: {one / pool:.2f}x")
