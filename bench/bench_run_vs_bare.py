@@ -1,17 +1,28 @@
-"""`evalgen run` against a bare transformers generate script: same prompts, same settings.
+"""`evalgen run` against a bare transformers generate script: same prompts, same batches, same tokens out.
 
 Generation-heavy on purpose (hundreds of prompts, 128 new tokens, a checkpoint that never stops), so
-the ratio shows evalgen's overhead: template rendering, stop classification, streaming records to
-disk, scoring, the report. Both sides run as fresh processes, side by side, best of `--repeat`.
-The bare script runs twice: with the prompts in file order (what a plain script does) and sorted by
-length like evalgen batches them, which isolates evalgen's own overhead from its batching.
+the ratio shows evalgen's overhead. Both sides run as fresh processes, alternating (evalgen first on even
+rounds, the bare script first on odd ones), `--repeat` rounds, one thread each; run it pinned to one core:
 
-    python bench/bench_run_vs_bare.py [--prompts 384] [--max-new-tokens 128] [--batch-size 32]
+    taskset -c 1 python bench/bench_run_vs_bare.py [--prompts 384] [--max-new-tokens 128] [--batch-size 32]
     python bench/bench_run_vs_bare.py --stop-check   # the per-step stop-string check alone, in CPU time
 
+Each side is timed in three parts, in CPU seconds (steady on a busy machine) and wall seconds:
+- the generation phase: evalgen's run.json `generate_cpu_s`/`generate_s` (after the model is loaded: the
+  batches through `generate`, stop classification, each batch's records written) against the bare
+  script's loop (the same batches through `generate`, decoded, written as JSONL);
+- start-up and the rest: the process total minus its generation phase (imports, model load, tokenizing;
+  for evalgen also scoring and the report);
+- end to end: the whole process.
+The bare script gets evalgen's batches: the checkpoint's chat template, tokenized without special tokens,
+sorted longest first, cut into `--batch-size` rows, left-padded; it is greedy with the same
+`max_new_tokens` and the checkpoint's EOS. The bench asserts that every prompt's output token ids are the
+same on both sides. `--file-order` adds a bare script that batches the prompts in file order (what a plain
+script does) for the end-to-end comparison.
+
 `--stop-check` times one process's `generate` (CPU seconds, one thread, alternating rounds, medians) on the
-same batches three ways: no stop strings, transformers' `stop_strings`, and evalgen's `StopStringTail`
-(the newest tokens only), with the template's turn markers as stop strings, as `evalgen run` sets them.
+same batches two ways: transformers' `stop_strings` and evalgen's `StopStringTail` (the newest tokens
+only), with the template's turn markers as stop strings, as `evalgen run` sets them.
 """
 
 from __future__ import annotations
@@ -19,6 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,35 +40,37 @@ from pathlib import Path
 from typing import Any
 
 BARE = r'''
-import json, sys, torch
+import json, sys, time, torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
-ckpt, suite, max_new, batch_size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ckpt, suite, max_new, batch_size, out_path, order = sys.argv[1:7]
+max_new, batch_size = int(max_new), int(batch_size)
 tok = AutoTokenizer.from_pretrained(ckpt, padding_side="left")
 model = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32).eval()
-prompts = [tok.apply_chat_template([{"role": "user", "content": json.loads(l)["prompt"]}],
-                                   add_generation_prompt=True, tokenize=False) for l in open(suite)]
-if sys.argv[6] == "sorted":  # the same length grouping evalgen does, to isolate its overhead
-    prompts.sort(key=lambda p: -len(tok(p, add_special_tokens=False)["input_ids"]))
+rows = [json.loads(line) for line in open(suite, encoding="utf-8")]
+prompts = [(r["id"], tok.apply_chat_template([{"role": "user", "content": r["prompt"]}], add_generation_prompt=True,
+                                             tokenize=False)) for r in rows]
+if order == "sorted":  # the same length grouping evalgen does (longest first, ties in file order)
+    prompts.sort(key=lambda p: -len(tok(p[1], add_special_tokens=False)["input_ids"]))
+batches = [(prompts[i:i + batch_size], tok([t for _, t in prompts[i:i + batch_size]], padding=True,
+                                           add_special_tokens=False, return_tensors="pt"))
+           for i in range(0, len(prompts), batch_size)]
 config = GenerationConfig(max_new_tokens=max_new, do_sample=False, eos_token_id=tok.eos_token_id,
                           pad_token_id=tok.pad_token_id, return_dict_in_generate=True)
-import time
-began = time.perf_counter()  # the generation loop alone, as evalgen's run.json `generate_s` times its own
-with open(sys.argv[5], "w") as out:
-    for i in range(0, len(prompts), batch_size):
-        batch = tok(prompts[i:i + batch_size], padding=True, add_special_tokens=False, return_tensors="pt")
+began, began_cpu = time.perf_counter(), time.process_time()  # the generation loop alone
+with open(out_path, "w", encoding="utf-8") as out:
+    for batch_prompts, batch in batches:
         with torch.inference_mode():
             seqs = model.generate(**batch, generation_config=config).sequences
-        for row in seqs[:, batch["input_ids"].shape[1]:]:
-            out.write(json.dumps({"output": tok.decode(row, skip_special_tokens=True)}) + "\n")
-open(sys.argv[5] + ".time", "w").write(str(time.perf_counter() - began))
+        for (pid, _), row in zip(batch_prompts, seqs[:, batch["input_ids"].shape[1]:].tolist()):
+            ids = row[:row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row
+            out.write(json.dumps({"id": pid, "ids": ids, "output": tok.decode(ids, skip_special_tokens=True)}) + "\n")
+json.dump({"wall": time.perf_counter() - began, "cpu": time.process_time() - began_cpu}, open(out_path + ".time", "w"))
 '''
 
 
 def stop_check(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, rounds: int = 3) -> None:
     """The stop-string check's own CPU time (inside the criterion, set-up included) per generate, and the
     whole generate's, for transformers' criterion and evalgen's."""
-    import statistics
-
     import torch
     from transformers import (
         AutoModelForCausalLM,
@@ -70,7 +85,9 @@ def stop_check(checkpoint: Path, prompts: list[str], max_new: int, batch_size: i
     torch.set_num_threads(1)
     tok = AutoTokenizer.from_pretrained(checkpoint, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
-    stops = ["<|im_start|>", "<|im_end|>"]  # the tiny family's ChatML turn markers
+    from evalgen.templates import bind_template
+
+    stops = list(bind_template(None, tok).turn_markers)  # what `evalgen run` stops on by default
     texts = [tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
              for p in prompts]
     batches = [tok(texts[i:i + batch_size], padding=True, add_special_tokens=False, return_tensors="pt")
@@ -118,10 +135,14 @@ def stop_check(checkpoint: Path, prompts: list[str], max_new: int, batch_size: i
         print(f"  {kind:12} stop check {check:6.3f} s = {check / total:5.1%} of generate ({total:.2f} s)")
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one child process, its own children included."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - began
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -129,10 +150,11 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=384)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=4, help="alternating rounds (medians are reported)")
     parser.add_argument("--threads", type=int, default=1,
                         help="OMP/MKL threads for both sides (0 = torch's default); on a shared 2-core machine "
                              "two threads per process make timings swing several-fold")
+    parser.add_argument("--file-order", action="store_true", help="also time a bare script batching in file order")
     parser.add_argument("--models", default=str(Path(tempfile.gettempdir()) / "evalgen-bench-models"))
     parser.add_argument("--stop-check", action="store_true", help="time only the per-step stop-string check")
     args = parser.parse_args()
@@ -156,38 +178,72 @@ def main() -> None:
     env = dict(os.environ)
     if args.threads:
         env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    evalgen_times, bare_times, sorted_times = [], [], []
-    evalgen_gen, sorted_gen = [], []  # the generation phase alone (start-up, scoring and writing aside)
-    for attempt in range(args.repeat):
-        evalgen_times.append(timed([
-            sys.executable, "-m", "evalgen", "run", str(checkpoint), "--suite", str(suite),
-            "--out", str(work / f"run{attempt}"), "--max-new-tokens", str(args.max_new_tokens),
-            "--batch-size", str(args.batch_size), "--no-early-exit", "--no-teacher-forced", "--no-progress",
-        ], env))
-        evalgen_gen.append(json.loads((work / f"run{attempt}" / "run.json").read_text())["timings"]["generate_s"])
-        for times, order in ((bare_times, "file"), (sorted_times, "sorted")):
-            out = work / f"bare{attempt}-{order}.jsonl"
-            times.append(timed([sys.executable, "-c", BARE, str(checkpoint), str(suite), str(args.max_new_tokens),
-                                str(args.batch_size), str(out), order], env))
-            if order == "sorted":
-                sorted_gen.append(float(Path(f"{out}.time").read_text()))
-    records = [json.loads(line) for line in (work / "run0" / "generations.jsonl").read_text().splitlines()]
-    tokens = sum(r["n_output_tokens"] for r in records)
-    best_evalgen, best_bare, best_sorted = min(evalgen_times), min(bare_times), min(sorted_times)
-    print(f"prompts {args.prompts}, max_new_tokens {args.max_new_tokens}, batch {args.batch_size}, "
-          f"threads {args.threads or 'default'}, {tokens} tokens generated, load average {os.getloadavg()[0]:.1f}")
-    def runs(times: list[float]) -> str:
-        return ", ".join(f"{t:.2f}" for t in times)
+    # side → list of {total, phase} × {wall, cpu}
+    got: dict[str, list[dict[str, float]]] = {"evalgen": [], "bare": [], "bare-file-order": []}
 
-    print(f"bare generate, prompts in file order:      {best_bare:6.2f} s   (runs: {runs(bare_times)})")
-    print(f"bare generate, prompts sorted by length:   {best_sorted:6.2f} s   (runs: {runs(sorted_times)})")
-    print(f"evalgen run (end to end, scored, report):  {best_evalgen:6.2f} s   (runs: {runs(evalgen_times)})")
-    print(f"ratio evalgen / bare (file order):  {best_evalgen / best_bare:.3f}x   (target <= 1.10x)")
-    print(f"ratio evalgen / bare (same batches): {best_evalgen / best_sorted:.3f}x   (evalgen's own overhead)")
-    gen_e, gen_b = min(evalgen_gen), min(sorted_gen)
-    print(f"generation phase alone, same batches: evalgen {gen_e:.2f} s vs bare {gen_b:.2f} s = {gen_e / gen_b:.3f}x "
-          f"(target <= 1.03x); start-up and the rest: evalgen {best_evalgen - gen_e:.2f} s, "
-          f"bare {best_sorted - gen_b:.2f} s")
+    def run_evalgen(attempt: int) -> None:
+        folder = work / f"run{attempt}"
+        wall, cpu = timed([
+            sys.executable, "-m", "evalgen", "run", str(checkpoint), "--suite", str(suite), "--out", str(folder),
+            "--max-new-tokens", str(args.max_new_tokens), "--batch-size", str(args.batch_size), "--jobs", "1",
+            "--no-early-exit", "--no-teacher-forced", "--no-progress",
+        ], env)
+        timings = json.loads((folder / "run.json").read_text())["timings"]
+        got["evalgen"].append({"wall": wall, "cpu": cpu, "phase_wall": timings["generate_s"],
+                               "phase_cpu": timings["generate_cpu_s"]})
+
+    def run_bare(attempt: int, order: str) -> None:
+        out = work / f"bare{attempt}-{order}.jsonl"
+        wall, cpu = timed([sys.executable, "-c", BARE, str(checkpoint), str(suite), str(args.max_new_tokens),
+                           str(args.batch_size), str(out), order], env)
+        phase = json.loads(Path(f"{out}.time").read_text())
+        got["bare" if order == "sorted" else "bare-file-order"].append(
+            {"wall": wall, "cpu": cpu, "phase_wall": phase["wall"], "phase_cpu": phase["cpu"]})
+
+    loads = []
+    for attempt in range(args.repeat):
+        sides = [lambda a=attempt: run_evalgen(a), lambda a=attempt: run_bare(a, "sorted")]
+        for side in sides if attempt % 2 == 0 else sides[::-1]:
+            side()
+        if args.file_order:
+            run_bare(attempt, "file")
+        loads.append(os.getloadavg()[0])
+
+    def rows(path: Path, key: str) -> dict[str, dict[str, Any]]:
+        return {row[key]: row for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+    for attempt in range(args.repeat):  # the same tokens out on both sides, every round
+        records = rows(work / f"run{attempt}" / "generations.jsonl", "probe_id")
+        bare = rows(work / f"bare{attempt}-sorted.jsonl", "id")
+        assert records.keys() == bare.keys()
+        differ = [k for k in records if records[k]["output_token_ids"] != bare[k]["ids"]]
+        assert not differ, f"{len(differ)} prompts differ in their output token ids, e.g. {differ[:3]}"
+    tokens = sum(r["n_output_tokens"] for r in records.values())
+
+    def med(side: str, key: str) -> float:
+        return statistics.median(row[key] for row in got[side])
+
+    def runs(side: str, key: str) -> str:
+        return " ".join(f"{row[key]:.2f}" for row in got[side])
+
+    print(f"{args.prompts} prompts x {args.max_new_tokens} new tokens, batch {args.batch_size}, threads "
+          f"{args.threads or 'default'}, {tokens} tokens generated, the same token ids on both sides; "
+          f"{args.repeat} alternating rounds, medians; CPU affinity {sorted(os.sched_getaffinity(0))}, "
+          f"load average during the rounds {min(loads):.1f}-{max(loads):.1f}")
+    print(f"{'':34}{'evalgen':>9}{'bare':>9}{'ratio':>8}   (per round: evalgen | bare)")
+    for label, key in (("generation phase, CPU s", "phase_cpu"), ("generation phase, wall s", "phase_wall"),
+                       ("start-up and the rest, CPU s", "rest_cpu"), ("end to end, CPU s", "cpu"),
+                       ("end to end, wall s", "wall")):
+        if key == "rest_cpu":
+            for side in got.values():
+                for row in side:
+                    row["rest_cpu"] = row["cpu"] - row["phase_cpu"]
+        e, b = med("evalgen", key), med("bare", key)
+        print(f"{label:34}{e:9.2f}{b:9.2f}{e / b:7.3f}x   ({runs('evalgen', key)} | {runs('bare', key)})")
+    if args.file_order:
+        e, b = med("evalgen", "wall"), med("bare-file-order", "wall")
+        print(f"end to end, wall s, bare in file order: {b:.2f}; evalgen / that = {e / b:.3f}x")
+    print("targets: generation phase <= 1.03x (start-up measured apart)")
 
 
 if __name__ == "__main__":

@@ -58,12 +58,14 @@ class Source:
     path: Path | None = None
     size_hint: int | None = None
     """Records expected (None: unknown; a file's size in bytes counts as plenty)."""
+    chunk: int = CHUNK
+    """Records per chunk of `items`: fewer score each record sooner after it arrives (`evaluate.ScoreAhead`)."""
 
     def chunks(self) -> Iterator[Any]:
         """What a worker scores at a time: (first line number, its offset, a block of whole lines) of a file,
         or a list of records."""
         if self.items is not None:
-            return _chunks(self.items, CHUNK)
+            return _chunks(self.items, self.chunk)
         assert self.path is not None
         return _line_blocks(self.path, CHUNK_BYTES)
 
@@ -84,9 +86,9 @@ def generations_file(path: str | Path) -> Source:
     return Source("generations", None, path, size_hint=path.stat().st_size // 1000)
 
 
-def in_memory(records: Sequence[GenerationRecord]) -> Source:
+def in_memory(records: Sequence[GenerationRecord], chunk: int = CHUNK) -> Source:
     """Records already in memory (what `evalgen run` just generated)."""
-    return Source("records", records, size_hint=len(records))
+    return Source("records", records, size_hint=len(records), chunk=chunk)
 
 
 def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, int, bytes]]:

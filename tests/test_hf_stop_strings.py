@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from evalgen.backends.base import BackendSetup, GenerationSettings, Request, classify_stop
-from evalgen.backends.hf import HFBackend
+from evalgen.backends.hf import HFBackend, completes_one
 
 pytestmark = pytest.mark.slow
 
@@ -78,3 +80,30 @@ def test_stop_strings_halt_where_the_full_generation_would_be_cut(tiny_family: d
                                  tokenizer=tokenizer)[0, len(request.prompt_ids):].tolist()
         if got.stop_reason == "stop_string":
             assert ids == got.token_ids
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_tokenizer: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_tokenizer)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_stop_string_completes_only_in_a_token_the_per_step_filter_passes(tokenizer, data) -> None:
+    """`completes_one` looks at the newest token alone (its text decoded by itself); wherever a stop string
+    first appears in the decoded text, the token that completed it must pass, or the row would run on."""
+    def decode(ids: list[int]) -> str:
+        return str(tokenizer.decode(ids, skip_special_tokens=False))
+
+    ids = data.draw(st.lists(st.integers(0, len(tokenizer) - 1), min_size=1, max_size=24))
+    text = decode(ids)
+    assume(text)
+    start = data.draw(st.integers(0, len(text) - 1))
+    stop = text[start : data.draw(st.integers(start + 1, min(len(text), start + 16)))]
+    assume(not stop[-1].isspace())  # those are checked at every step instead
+    for n in range(1, len(ids) + 1):
+        if stop in decode(ids[:n]):
+            assert completes_one(decode(ids[n - 1 : n]), [stop]), (ids[:n], stop)
+            break

@@ -240,20 +240,21 @@ class StopStringTail:
     """Per-row stopping criterion: finish a row as soon as a stop string is complete in its text.
 
     Each step looks only at the newest token of each row: a stop string can only complete in a token whose
-    text holds its last character (or a piece of a multi-byte character, or nothing visible), which is
-    rare; only then are the row's last few tokens decoded and searched. transformers' own `stop_strings`
-    re-reads the whole vocabulary for every `generate` call and runs a dozen tensor operations per step.
-    `classify_stop` then decides the stop reason from the final token ids, as for every backend."""
+    text begins with an end piece of it (`"er"` for `"<|im_start|>user"`) or holds it whole (or is a piece
+    of a multi-byte character, or nothing visible), which is rare; only then are the row's last few tokens
+    decoded and searched. The answer is kept per token id, so a step is one dictionary look-up per row.
+    transformers' own `stop_strings` re-reads the whole vocabulary for every `generate` call and runs a
+    dozen tensor operations per step. `classify_stop` then decides the stop reason from the final token
+    ids, as for every backend."""
 
     def __init__(self, stop_strings: Sequence[str], prompt_width: int, decode: Any, may_end: dict[int, bool]) -> None:
         self.stops = [s for s in stop_strings if s]
         self.prompt_width = prompt_width
         self.decode = decode
         self.may_end = may_end
-        self.last_chars = {s[-1] for s in self.stops}
         # A stop string ending in whitespace may complete in a token that decodes without it (SentencePiece
         # drops a leading space when a token is decoded alone): then every step is checked.
-        self.every_step = any(c.isspace() for c in self.last_chars)
+        self.every_step = any(s[-1].isspace() for s in self.stops)
         # Enough tokens to hold the longest stop string even at one byte per token.
         self.window = 4 * max(len(s.encode("utf-8")) for s in self.stops) + 1
         self.done: set[int] = set()
@@ -261,9 +262,7 @@ class StopStringTail:
     def could_end(self, token: int) -> bool:
         known = self.may_end.get(token)
         if known is None:
-            text = self.decode([token], False)
-            known = not text or "\ufffd" in text or any(c in text for c in self.last_chars)
-            self.may_end[token] = known
+            known = self.may_end[token] = completes_one(self.decode([token], False), self.stops)
         return known
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
@@ -284,6 +283,17 @@ class StopStringTail:
         for row in self.done:
             done[row] = True
         return done
+
+
+def completes_one(text: str, stops: Sequence[str]) -> bool:
+    """Whether a token whose text (decoded alone) is `text` could be the one in which a stop string completes:
+    the text begins with an end piece of one (its last k characters, k >= 1) or holds one whole. A leading
+    space the token has in context but drops alone only shifts the piece by one character. An empty text
+    or a piece of a multi-byte character (U+FFFD) could be anything: True."""
+    if not text or "\ufffd" in text:
+        return True
+    return any(stop in text or any(text.startswith(stop[-k:]) for k in range(1, min(len(stop), len(text)) + 1))
+               for stop in stops)
 
 
 def is_out_of_memory(exc: Exception) -> bool:

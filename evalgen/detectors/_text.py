@@ -17,6 +17,7 @@ __all__ = [
     "ascii_words_upto",
     "code_regions",
     "fence_blocks",
+    "has_special_token",
     "in_regions",
     "is_code_line",
     "last_user_message",
@@ -26,16 +27,47 @@ __all__ = [
     "user_turns",
 ]
 
-SPECIAL_TOKEN = re.compile(
+_ANGLE_TOKENS = (
     r"<\|[^|<>\n]{1,40}\|>|<｜[^｜<>\n]{1,40}｜>|</?s>|<0x[0-9A-Fa-f]{2}>|<extra_id_\d+>|<(?:reserved|unused)_?\d+>"
     r"|<(?:unk|pad|eos|bos|mask|sep|cls|eot|eoa|eoh|start_of_turn|end_of_turn|start|end)>"
-    r"|\[(?:PAD|UNK|CLS|SEP|MASK|INST|/INST|EOS|BOS)\]",
-    re.I,
 )
+_BRACKET_TOKENS = r"\[(?:PAD|UNK|CLS|SEP|MASK|INST|/INST|EOS|BOS)\]"
+SPECIAL_TOKEN = re.compile(_ANGLE_TOKENS + "|" + _BRACKET_TOKENS, re.I)
 """Special and template tokens as decoded text."""
+_SPECIAL_SCREENS = (("<", re.compile(_ANGLE_TOKENS, re.I)), ("[", re.compile(_BRACKET_TOKENS, re.I)))
+
+
+def has_special_token(text: str) -> bool:
+    """Whether `SPECIAL_TOKEN` matches somewhere in `text`: each half of it starts with one literal
+    character, which `re` jumps between (the whole pattern starts with one of two, so `re` would test
+    every position), and only runs when the text holds that character (memchr)."""
+    return any(c in text and pattern.search(text) is not None for c, pattern in _SPECIAL_SCREENS)
 
 _FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})([^\n]*)$", re.M)
+"""A fence line (the definition; `_fence_lines` finds the same lines without a regex scan)."""
 _LANGUAGE_TAG = re.compile(r"[\w+#.-]+$")
+
+
+def _fence_lines(text: str) -> list[tuple[int, int, str, str]]:
+    """(line start, line end, fence mark, rest of the line) of every line `_FENCE_LINE` matches, in text
+    order. Found from the occurrences of ``` and ~~~ (`str.find`), not by trying the pattern at every
+    position: a fence line holds one within its first 3 + 3 characters."""
+    lines = []
+    n = len(text)
+    for fence in ("```", "~~~"):
+        p = text.find(fence)
+        while p >= 0:
+            start = text.rfind("\n", 0, p) + 1
+            end = text.find("\n", p)
+            end = n if end < 0 else end
+            if p - start <= 3 and not text[start:p].strip(" \t"):
+                q = p + 3
+                while q < end and text[q] == fence[0]:
+                    q += 1
+                lines.append((start, end, text[p:q], text[q:end]))
+            p = text.find(fence, end)  # a later one on the same line is not at its start
+    lines.sort()
+    return lines
 
 
 def fence_blocks(text: str) -> tuple[list[tuple[int, int]], bool]:
@@ -49,25 +81,31 @@ def fence_blocks(text: str) -> tuple[list[tuple[int, int]], bool]:
     blocks: list[tuple[int, int]] = []
     stack: list[tuple[str, int]] = []  # (fence character, fence length) of the open blocks
     start = 0
-    for m in _FENCE_LINE.finditer(text):
-        mark, info = m.group(1), m.group(2).strip()
+    for line_start, line_end, mark, rest in _fence_lines(text):
+        info = rest.strip()
         char = mark[0]
         if char == "`" and "`" in info:
             continue  # not a fence: an info string of a backtick fence holds no backtick
         if not stack:
             stack.append((char, len(mark)))
-            start = m.start()
+            start = line_start
         elif char == stack[-1][0] and not info and len(mark) >= stack[-1][1]:
             stack.pop()
             if not stack:
-                blocks.append((start, m.end()))
+                blocks.append((start, line_end))
         elif char == stack[-1][0] and _LANGUAGE_TAG.match(info):
             stack.append((char, len(mark)))
     if stack:
         blocks.append((start, len(text)))
     return blocks, bool(stack)
+
+
 _INLINE = re.compile(r"`[^`\n]+`")
-_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'）」]+|www\.[^\s<>\"'）」]+")
+_SCHEME_END = re.compile("://")
+_WWW = re.compile(r"www\.")
+"""("://" in text, as a literal pattern: `re`'s literal search is faster than `in` on short needles.)"""
+_URL = re.compile(r"https?://[^\s<>\"'）」]+|ftp://[^\s<>\"'）」]+|www\.[^\s<>\"'）」]+")
+"""(Each branch starts with a letter, so `re` tests only the positions of h, f and w.)"""
 
 
 def code_regions(text: str) -> list[tuple[int, int]]:
@@ -76,15 +114,15 @@ def code_regions(text: str) -> list[tuple[int, int]]:
     # Single-character screens first: they run at memchr speed, multi-character `in` is ~40x slower.
     backtick = "`" in text
     tilde = "~" in text and "~~~" in text
-    url = ":" in text and "://" in text or "." in text and "www." in text
+    url = ":" in text and _SCHEME_END.search(text) is not None or "." in text and _WWW.search(text) is not None
     if not (backtick or tilde or url):
         return []
     regions = fence_blocks(text)[0] if backtick or tilde else []
-    if backtick or url:
-        for pattern in (_INLINE, _URL):
-            for m in pattern.finditer(text):
-                if not in_regions(m.start(), regions):
-                    regions.append(m.span())
+    # Inline code holds a backtick and a URL "://" or "www.": a pattern only runs where it can match.
+    for pattern in ((_INLINE,) if backtick else ()) + ((_URL,) if url else ()):
+        for m in pattern.finditer(text):
+            if not in_regions(m.start(), regions):
+                regions.append(m.span())
     regions.sort()
     return regions
 

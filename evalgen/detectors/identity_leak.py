@@ -151,10 +151,6 @@ _SCREEN = ("chat", "open", "qwen", "deep", "claude", "gpt")
 _SCREEN_CHARS = "et"
 """Every `_SCREEN` word holds one of these: two memchr-speed checks rule the screen out (Chinese)."""
 
-_CAPS_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_MARK = bytes.maketrans(_CAPS_DIGITS, b"\x01" * len(_CAPS_DIGITS))
-"""Capitals and digits as one marker byte, so that a pattern over the marked text starts with a
-literal: `re` then jumps between markers instead of testing a character set at every position."""
 # Characters other than A-Z whose lower case holds an ASCII letter (all of Unicode, checked).
 _LOWERS_TO = {"i": "\u0130", "k": "\u212a"}
 
@@ -169,13 +165,26 @@ class _Patterns:
     """...plus the lower-case forms of commonly miscased names."""
     lower: tuple[tuple[str, str, tuple[str, ...]], ...]
     """The lower-case forms as `_needle_plan` groups."""
-    starts: re.Pattern | None
-    """Over an ASCII text marked with `_MARK`: every position of the first capital or digit of
-    where a name of `caps` could be (a superset: a marker stands for any capital or digit)."""
-    offsets: tuple[int, ...]
-    """Where names start relative to a `starts` position: 0, and 1 for "iFlytek"."""
-    plain: tuple[str, ...]
-    """ASCII names of `caps` without a capital or digit (an `extra_names` word): looked for with `in`."""
+    claimable: _ClaimScreen
+    """Where a name of `full` could be claimed at all (see `_claim_screen`)."""
+
+
+@dataclass(frozen=True)
+class _ClaimScreen:
+    """The names of `full` split three ways, so that one cheap pass rules out most texts. A claimed ASCII
+    name stands alone (`_is_claim` rejects one with an ASCII letter or digit on either side), so a name
+    that starts with a capital is looked for at the capitals of the text, as a whole token, over its
+    UTF-8 bytes with capitals marked: a literal byte, which `re` jumps between."""
+
+    marked: re.Pattern | None
+    """Over the UTF-8 bytes translated by `_MARK` (capitals as 0x01, digits as 0x02): where an ASCII name
+    that starts with a capital could stand as a whole token (a candidate only)."""
+    exact: re.Pattern | None
+    """Over the UTF-8 bytes: those names as written, as whole tokens (tried at each `marked` candidate)."""
+    wide: re.Pattern | None
+    """The non-ASCII names, anywhere (no token rule for them), for texts that are not ASCII."""
+    others: tuple[tuple[str, str, tuple[str, ...]], ...]
+    """The other ASCII names ("chatgpt", "iFlytek", "01.AI") as a `_needle_plan`."""
 
 
 def _alternation(names: set[str]) -> re.Pattern | None:
@@ -213,9 +222,58 @@ def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: st
                 low = name.lower()
                 if low.startswith(_MISCASED) or name in extra:
                     lower.update({low, name[0].lower() + name[1:]})
-    starts, offsets, plain = _start_screen(names)
     plan = _needle_plan({n for n in lower if n == n.lower()})
-    return _Patterns(_alternation(names), _alternation(names | lower), plan, starts, offsets, plain)
+    return _Patterns(_alternation(names), _alternation(names | lower), plan, _claim_screen(names | lower))
+
+
+_MARK = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\x01\x02", b"\x01" * 26 + b"\x02" * 10 + b"\x00\x00")
+"""Capitals as one marker byte and digits as another, so that a pattern over the marked bytes starts with
+a literal: `re` then jumps between capitals instead of testing a character set at every position. The
+marker bytes themselves, which model output may hold, become NUL so that they read as neither."""
+
+
+def _claim_screen(names: set[str]) -> _ClaimScreen:
+    ascii_names = {n for n in names if n.isascii()}
+    capped = sorted(n for n in ascii_names if "A" <= n[0] <= "Z")
+    marked = exact = None
+    if capped:
+        tails: dict[bytes, set[bytes]] = {}
+        for name in capped:
+            mark = name.encode().translate(_MARK)
+            tails.setdefault(mark[1:2], set()).add(mark[2:])
+        # The capital is the literal prefix; the token rule is checked after it (a look-behind first
+        # would make `re` try every position). Grouped by the byte after the capital, like `_alternation`.
+        marked = re.compile(rb"\x01(?<![a-z\x01\x02]\x01)(?:" + _grouped(tails) + rb")(?![a-z\x01\x02])")
+        by_first: dict[bytes, set[bytes]] = {}
+        for name in capped:
+            raw = name.encode()
+            by_first.setdefault(raw[:1], set()).add(raw[1:])
+        exact = re.compile(rb"(?<![A-Za-z0-9])(?:" + _grouped(by_first) + rb")(?![A-Za-z0-9])")
+    others = _needle_plan({n for n in ascii_names if not "A" <= n[0] <= "Z"})
+    return _ClaimScreen(marked, exact, _alternation({n for n in names if not n.isascii()}), others)
+
+
+def _grouped(groups: dict[bytes, set[bytes]]) -> bytes:
+    return b"|".join(re.escape(k) + b"(?:" + b"|".join(re.escape(t) for t in sorted(v, key=len, reverse=True)) + b")"
+                     for k, v in sorted(groups.items()))
+
+
+def _may_claim(text: str, screen: _ClaimScreen) -> bool:
+    """False only when no name of `full` can be claimed in `text`: no ASCII name with a capital stands
+    alone as a token (no ASCII letter or digit on either side: `_is_claim` rejects the others), no other
+    ASCII name occurs, and no non-ASCII name occurs."""
+    if screen.marked is not None:
+        raw = text.encode("utf-8", "surrogatepass")
+        marked = raw.translate(_MARK)
+        search, match = screen.marked.search, screen.exact.match  # type: ignore[union-attr]
+        m = search(marked)
+        while m:  # every candidate, overlapping ones too
+            if match(raw, m.start()):
+                return True
+            m = search(marked, m.start() + 1)
+    if screen.others and _any_in(text, screen.others):
+        return True
+    return screen.wide is not None and not text.isascii() and screen.wide.search(text) is not None
 
 
 _BY_FREQUENCY = "etaoinsrhldcumfpgwybvkxjqz"
@@ -247,54 +305,6 @@ def _any_in(text: str, plan: tuple[tuple[str, str, tuple[str, ...]], ...]) -> bo
     return any(
         gate in text and prefix in text and (not members or any(m in text for m in members))
         for gate, prefix, members in plan
-    )
-
-
-def _start_screen(names: set[str]) -> tuple[re.Pattern | None, tuple[int, ...], tuple[str, ...]]:
-    """(`starts`, `offsets`, `plain`) of `_Patterns` for a set of names."""
-    rests: dict[int, set[bytes]] = {}
-    later: set[bytes] = set()
-    offsets = {0}
-    plain = []
-    for name in names:
-        if not name.isascii():
-            continue  # never in an ASCII text
-        marked = name.encode().translate(_MARK)
-        k = marked.find(b"\x01")
-        if k < 0:
-            plain.append(name)  # no capital or digit to anchor on
-        elif k == 0 and len(marked) == 1:
-            return re.compile(rb"\x01"), (0,), ()  # a one-letter name: every capital is a candidate
-        elif k == 0:
-            rests.setdefault(marked[1], set()).add(marked[2:])
-        else:  # "iFlytek": anchored on its first capital, the letters before it looked behind
-            later.add(b"(?<=" + re.escape(marked[:k + 1]) + b")(?=" + re.escape(marked[k + 1:]) + b")")
-            offsets.add(k)
-    if not rests and not later:
-        return None, (0,), tuple(sorted(plain))
-    # Grouped by the byte after the capital, like `_alternation`, so each position tries a few groups.
-    first = b"|".join(
-        re.escape(bytes([byte])) + b"(?:" + b"|".join(re.escape(r) for r in sorted(tails)) + b")"
-        for byte, tails in sorted(rests.items())
-    )
-    branches = ([b"(?=" + first + b")"] if rests else []) + sorted(later)
-    return re.compile(rb"\x01(?:" + b"|".join(branches) + b")"), tuple(sorted(offsets)), tuple(sorted(plain))
-
-
-def _caps_may_match(text: str, pats: _Patterns) -> bool:
-    """False only when `pats.caps` cannot match `text` (checked cheaply for ASCII texts: the regex
-    scan tests a character set at every position; the marked-capital screen jumps between capitals
-    and the full pattern is then only tried where a name could start)."""
-    if pats.caps is None:
-        return False
-    if pats.starts is None or not text.isascii():
-        return True
-    if any(name in text for name in pats.plain):
-        return True
-    marked = text.encode("ascii").translate(_MARK)
-    match = pats.caps.match
-    return any(
-        match(text, m.start() - k) for m in pats.starts.finditer(marked) for k in pats.offsets if m.start() >= k
     )
 
 
@@ -475,13 +485,14 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
         else:
             details["states_identity"] = False
     pats = _names_pattern(cfg.extra_names, cfg.ignore_names, identity, org)
+    if not _may_claim(text, pats.claimable):
+        details["names"] = []
+        return Finding(NAME, False, 0.0, "No claim to be another assistant.", [], details)
     pattern = pats.caps
     if pats.lower and any(c in text for c in _SCREEN_CHARS):
         low = text.lower() if low is None else low
         if _any_in(low, pats.lower) and any(n in text for n in _SCREEN):
             pattern = pats.full
-    if pattern is pats.caps and not _caps_may_match(text, pats):
-        pattern = None  # no name anywhere: skip the full scan
     spans: list[Span] = []
     names: list[str] = []
     if pattern is not None:

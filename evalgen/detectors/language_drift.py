@@ -24,6 +24,7 @@ from functools import lru_cache
 from evalgen.detectors._text import (
     SPECIAL_TOKEN,
     ascii_words_upto,
+    has_special_token,
     is_code_line,
     mask_code,
     request_text,
@@ -248,7 +249,7 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
         return Finding(NAME, False, 0.0, "Not judged: no prompt language, or a translation without a target.",
                        [], details)
     output = record.output
-    if "<" in output or "[" in output:
+    if has_special_token(output):
         # A printed end or template token ("…today?<|endoftext|>") is no language (`missing_eos`'s): blanked.
         output = SPECIAL_TOKEN.sub(lambda m: " " * len(m.group(0)), output)
     masked = mask_code(output)
