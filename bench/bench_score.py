@@ -243,9 +243,11 @@ def main() -> None:
     for name, (_, _, samples, _, _) in best.items():
         if name == "detectors only" or len(samples) < 10:
             continue
-        marks = [samples[int(len(samples) * f) - 1] for f in (0.25, 0.5, 0.75, 1.0)]
+        fractions = [i / 10 for i in range(1, 11)] if args.only else [0.25, 0.5, 0.75, 1.0]
+        marks = [samples[int(len(samples) * f) - 1] for f in fractions]
         rss = ", ".join(f"{rss / 2**20:.0f}" for _, rss in marks)
-        print(f"{name} RSS at 25/50/75/100% of the run: {rss} MiB")
+        at = "/".join(f"{100 * f:.0f}" for f in fractions)
+        print(f"{name} RSS at {at}% of the run: {rss} MiB")
 
 
 if __name__ == "__main__":

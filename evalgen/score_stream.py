@@ -3,7 +3,9 @@
 One function, `score_stream`, scores for `evalgen run` (its finished records), `evalgen score` (an
 outside JSONL file) and re-scoring a run folder (its `generations.jsonl`). Each chunk of records goes to a
 worker process that parses it, runs every detector and the task scorer and hands back the finished JSON
-lines; the parent only reads, writes in input order and keeps a per-suite tally. Memory stays flat in the
+lines as two UTF-8 blocks and a tally of the chunk; the parent only finds blocks of whole lines in the file
+(a worker reads its block itself), writes the blocks back in input order and adds up the tallies. The
+lines are built by `evalgen._jsonl` (the bytes of `json.dumps`, from fragments). Memory stays flat in the
 number of records (a bounded window of chunks is in flight), and the bytes written are the same for
 any `jobs`: one process runs exactly the code a worker runs.
 
