@@ -224,7 +224,7 @@ def main() -> None:
     for name, (seconds, peak, _, cpu, _) in best.items():
         runs = ", ".join(f"{r[0]:.1f}" for r in results[name])
         print(f"{name:15} {seconds:7.2f} s  {args.records / seconds:8.0f} records/s  peak RSS {peak / 2**20:6.0f} MiB"
-              f"  CPU {cpu:6.1f} s  (runs: {runs} s)")
+              f"  CPU {cpu:6.1f} s (main process {min(r[4] for r in results[name]):.1f} s)  (runs: {runs} s)")
     if "--jobs 1" in best and f"--jobs {args.jobs}" in best and not args.only:
         one, pool = best["--jobs 1"][0], best[f"--jobs {args.jobs}"][0]
         print(f"speed-up --jobs {args.jobs} / --jobs 1: {one / pool:.2f}x")
@@ -243,9 +243,11 @@ def main() -> None:
     for name, (_, _, samples, _, _) in best.items():
         if name == "detectors only" or len(samples) < 10:
             continue
-        marks = [samples[int(len(samples) * f) - 1] for f in (0.25, 0.5, 0.75, 1.0)]
+        fractions = [i / 10 for i in range(1, 11)] if args.only else [0.25, 0.5, 0.75, 1.0]
+        marks = [samples[int(len(samples) * f) - 1] for f in fractions]
         rss = ", ".join(f"{rss / 2**20:.0f}" for _, rss in marks)
-        print(f"{name} RSS at 25/50/75/100% of the run: {rss} MiB")
+        at = "/".join(f"{100 * f:.0f}" for f in fractions)
+        print(f"{name} RSS at {at}% of the run: {rss} MiB")
 
 
 if __name__ == "__main__":
