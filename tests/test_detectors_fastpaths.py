@@ -39,11 +39,13 @@ CTXS = [
     DetectorContext(identity="Qwen", identity_org="Alibaba Cloud"),
     DetectorContext(config=DetectorConfig(identity_leak=IdentityLeakConfig(
         extra_names=("zorp", "Blix", "xAI-Bot", "k2.Chat", "星Zero"), ignore_names=("Google",)))),
+    DetectorContext(identity="Aurora", config=DetectorConfig(identity_leak=IdentityLeakConfig(
+        extra_names=("@bot", "q")))),
 ]
 CLAIM_TEXT = st.lists(st.one_of(
     NAME_PIECES, st.sampled_from(["I am ", "I'm ", "I was developed by ", "As an AI model made by ", ", I ", "me.",
                                   "created me", "我是由", "开发的", "作为", "x", "7", "_", "é", "中", "xAI-Bot",
-                                  "k2.Chat", "星Zero", "Zorp", "blix", "BLIX"]),
+                                  "k2.Chat", "星Zero", "Zorp", "blix", "BLIX", "@bot", "q", "@Bot"]),
     st.text(st.characters(max_codepoint=0x7f), max_size=3)), max_size=12).map("".join)
 
 
@@ -97,7 +99,7 @@ def test_identity_leak_same_without_screens(text: str) -> None:
     record = make(text)
     fast = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     with pytest.MonkeyPatch.context() as m:  # every screen off: the plain scans decide
-        m.setattr(identity_leak, "_may_claim", lambda text, screen: True)
+        m.setattr(identity_leak, "_may_claim", lambda text, raw, screen: True)
         m.setattr(identity_leak, "_may_hold_lower", lambda text, low: True)
         m.setattr(identity_leak, "_SCREEN_CHARS", text)  # the memchr gate passes for any non-empty text
         m.setattr(identity_leak, "_any_in", lambda low, plan: any(n in low for n in _needles(plan)))
@@ -122,7 +124,8 @@ def test_claim_screen_hides_no_claimable_name(text: str) -> None:
             alone = not (start and text[start - 1].isascii() and text[start - 1].isalnum()) and not (
                 end < len(text) and text[end].isascii() and text[end].isalnum())
             if alone or not name.isascii():
-                assert identity_leak._may_claim(text, pats.claimable), name
+                raw = text.encode("utf-8", "surrogatepass")
+                assert identity_leak._may_claim(text, raw, pats.claimable), name
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -131,7 +134,7 @@ def test_identity_leak_same_without_claim_screen(text: str) -> None:
     record = make(text)
     fast = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(identity_leak, "_may_claim", lambda text, screen: True)
+        m.setattr(identity_leak, "_may_claim", lambda text, raw, screen: True)
         slow = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
 
@@ -394,3 +397,59 @@ def test_chorus_screen_hides_no_chorus(text: str) -> None:
     from evalgen.detectors.repetition import _CHORUS, _labels_chorus
 
     assert _labels_chorus(text) == (_CHORUS.search(text) is not None)
+
+
+CODE_PIECES = ["```", "```python", "~~~", "`", "x = 1", "word", " ", "\n", "http://a.b/c", "www.x.org", "\t", "  ",
+               "text here", "`code`", "one two ", "one two three four\n"]
+CODE_TEXT = st.lists(st.sampled_from(CODE_PIECES), max_size=60).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(CODE_TEXT, st.text(st.characters(max_codepoint=127), max_size=80)))
+def test_masking_lines_before_a_break_ignores_what_follows(text: str) -> None:
+    masked = _text.mask_code(text)
+    for cut in (i for i, c in enumerate(text) if c == "\n"):
+        assert _text.mask_code(text[:cut]) == masked[:cut]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=CODE_TEXT)
+def test_language_drift_same_without_head_count(text: str) -> None:
+    record = make(text, prompt="Explain this in a few words, please.")
+    ctxs = [DetectorContext(), DetectorContext(config=DetectorConfig(language_drift=LanguageDriftConfig(min_units=3)))]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(language_drift, "_HEAD", 12)  # a short head, so that generated text exercises it
+        fast = [language_drift.detect_language_drift(record, ctx) for ctx in ctxs]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(language_drift, "_head_has_words", lambda output, need: False)
+        slow = [language_drift.detect_language_drift(record, ctx) for ctx in ctxs]
+    assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(st.text(max_size=80), st.text(st.sampled_from("ab 中é\u3042\ud800Z9"), max_size=40)))
+def test_letter_bits_are_the_byte_counts(text: str) -> None:
+    raw = text.encode("utf-8", "ignore")
+    cls = raw.translate(_text._CLASSES)
+    assert _text._letters_and_words(raw) == (cls.count(b"a"), cls.count(b" a") + (cls[:1] == b"a"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(TEXT, st.text(st.sampled_from("aurAURk\u212a\u0130iI 中é\ud800"), max_size=20)),
+       identity=st.sampled_from(["Aurora", "Au Rora", "Kiki", "IKI", "星火", "k"]))
+def test_states_identity_is_the_lower_case_search(text: str, identity: str) -> None:
+    finding = identity_leak.detect_identity_leak(make(text), DetectorContext(identity=identity))
+    assert finding.details["states_identity"] == identity_leak._mentions(text, identity, text.lower())
+
+
+MESSAGES = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant", "tool"]),
+                                           "content": st.text(max_size=6)}), max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=MESSAGES, prompt=st.one_of(st.none(), st.text(max_size=6)))
+def test_conversation_key_gives_the_turns_and_the_request(messages: list[dict], prompt: str | None) -> None:
+    record = dataclasses.replace(make("x"), messages=messages, prompt_text=prompt)
+    key = _text.conversation_key(record)
+    hash(key)
+    assert _text.turns_and_request(key) == (_text.user_turns(record), _text.request_text(record))

@@ -16,6 +16,7 @@ __all__ = [
     "ScriptUnits",
     "ascii_words_upto",
     "code_regions",
+    "conversation_key",
     "fence_blocks",
     "has_special_token",
     "in_regions",
@@ -24,6 +25,7 @@ __all__ = [
     "mask_code",
     "request_text",
     "script_units",
+    "turns_and_request",
     "user_turns",
 ]
 
@@ -201,6 +203,21 @@ def request_text(record: GenerationRecord) -> str:
     return "\n\n".join(parts) if parts else record.prompt_text or ""
 
 
+def conversation_key(record: GenerationRecord) -> tuple:
+    """A hashable key of what `user_turns` and `request_text` read (the system and user turns, and the
+    rendered prompt), for caches keyed by the conversation: it holds the record's own strings, whose
+    hashes Python keeps, where a joined `request_text` is a new string hashed anew on every call."""
+    return (tuple((m.get("role"), str(m.get("content", ""))) for m in record.messages or []
+                  if m.get("role") in ("system", "user")), record.prompt_text)
+
+
+def turns_and_request(key: tuple) -> tuple[tuple[str, ...], str]:
+    """(`user_turns`, `request_text`) of a record from its `conversation_key`."""
+    parts, prompt_text = key
+    turns = tuple(content for role, content in parts if role == "user") or ((prompt_text,) if prompt_text else ())
+    return turns, "\n\n".join(content for _, content in parts) if parts else prompt_text or ""
+
+
 # One byte class per UTF-8 byte, so script counts are a translate plus a few counts at C speed:
 # a = ASCII letter, h = lead byte of U+4000-U+9FFF (CJK ideographs), j = lead of U+3000-U+3FFF (kana,
 # CJK punctuation), x = lead byte of another script (told apart by `_RARE` only when present),
@@ -252,17 +269,25 @@ class ScriptUnits:
         return max(self.units.items(), key=lambda kv: kv[1])[0]
 
 
+_LETTER_BIT = bytes(1 if 65 <= b <= 90 or 97 <= b <= 122 else 0 for b in range(256))
+
+
+def _letters_and_words(raw: bytes) -> tuple[int, int]:
+    """(ASCII letters, Latin words) in UTF-8 bytes: `_CLASSES`' a's and the a's after a non-a (a word starts
+    at a letter after a non-letter; in valid UTF-8 a letter never follows a lead byte). As one big integer
+    with one bit per letter byte, both are a bit count (two `bytes.count` passes cost more)."""
+    n = int.from_bytes(raw.translate(_LETTER_BIT), "big")
+    return n.bit_count(), (n & ~(n >> 8)).bit_count()
+
+
 def script_units(text: str, latin_word_units: float = 1.5) -> ScriptUnits:
     """Count text per script: 'zh' (CJK ideographs), 'ja' (kana), 'ko' (Hangul), 'latin',
     'cyrillic', 'greek', 'arabic', 'hebrew', 'indic'. Pass text with code already masked."""
     raw = text.encode("utf-8", "ignore")
     cls = raw.translate(_CLASSES)
     units: dict[str, float] = {}
-    # `in` (memchr) before `count`: most texts are all of one script, so most counts would be 0.
-    letters = cls.count(b"a") if b"a" in cls else 0
+    letters, words = _letters_and_words(raw) if b"a" in cls else (0, 0)  # `in` runs at memchr speed
     if letters:
-        # A word starts at a letter after a non-letter.
-        words = cls.count(b" a") + (cls[:1] == b"a")
         units["latin"] = words * latin_word_units
     if raw.isascii():
         return ScriptUnits(units, letters)

@@ -183,8 +183,17 @@ class _ClaimScreen:
     """Over the UTF-8 bytes: those names as written, as whole tokens (tried at each `marked` candidate)."""
     wide: re.Pattern | None
     """The non-ASCII names, anywhere (no token rule for them), for texts that are not ASCII."""
-    others: tuple[tuple[str, str, tuple[str, ...]], ...]
-    """The other ASCII names ("chatgpt", "iFlytek", "01.AI") as a `_needle_plan`."""
+    starts: re.Pattern | None
+    """The other ASCII names ("chatgpt", "chatGPT", "iFlytek", "01.AI"), in lower case, where they could
+    start a token, over the UTF-8 bytes translated by `table`: a token boundary as NUL, the first
+    characters of these names as 0x03 (in either case), other letters and digits as themselves in lower
+    case, so `re` jumps between the two-byte literal starts (a match is a candidate only)."""
+    head: re.Pattern | None
+    """`starts` for a name at the very start of the text."""
+    table: bytes
+    """Lower-cases ASCII letters too, so that the bytes need no `lower()` first."""
+    plan: tuple[tuple[bytes, bytes, tuple[bytes, ...]], ...]
+    """Those names as a `_needle_plan`, encoded, when `starts` cannot hold them."""
 
 
 def _alternation(names: set[str]) -> re.Pattern | None:
@@ -223,7 +232,7 @@ def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: st
                 if low.startswith(_MISCASED) or name in extra:
                     lower.update({low, name[0].lower() + name[1:]})
     plan = _needle_plan({n for n in lower if n == n.lower()})
-    return _Patterns(_alternation(names), _alternation(names | lower), plan, _claim_screen(names | lower))
+    return _Patterns(_alternation(names), _alternation(names | lower), plan, _claim_screen(names, lower))
 
 
 _MARK = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\x01\x02", b"\x01" * 26 + b"\x02" * 10 + b"\x00\x00")
@@ -232,8 +241,9 @@ a literal: `re` then jumps between capitals instead of testing a character set a
 marker bytes themselves, which model output may hold, become NUL so that they read as neither."""
 
 
-def _claim_screen(names: set[str]) -> _ClaimScreen:
-    ascii_names = {n for n in names if n.isascii()}
+def _claim_screen(names: set[str], lower: set[str]) -> _ClaimScreen:
+    """The `_ClaimScreen` of `full` = `names` (as `caps` has them) + `lower` (the lower-case forms)."""
+    ascii_names = {n for n in names | lower if n.isascii()}
     capped = sorted(n for n in ascii_names if "A" <= n[0] <= "Z")
     marked = exact = None
     if capped:
@@ -249,8 +259,29 @@ def _claim_screen(names: set[str]) -> _ClaimScreen:
             raw = name.encode()
             by_first.setdefault(raw[:1], set()).add(raw[1:])
         exact = re.compile(rb"(?<![A-Za-z0-9])(?:" + _grouped(by_first) + rb")(?![A-Za-z0-9])")
-    others = _needle_plan({n for n in ascii_names if not "A" <= n[0] <= "Z"})
-    return _ClaimScreen(marked, exact, _alternation({n for n in names if not n.isascii()}), others)
+    starts, head, table, plan = _token_starts({n.lower() for n in ascii_names if not "A" <= n[0] <= "Z"})
+    return _ClaimScreen(marked, exact, _alternation({n for n in names | lower if not n.isascii()}), starts, head,
+                        table, plan)
+
+
+def _token_starts(needles: set[str]) -> tuple[re.Pattern | None, re.Pattern | None, bytes, tuple]:
+    """(`starts`, `head`, `table`, `plan`) of `_ClaimScreen` for lower-case ASCII needles."""
+    if not needles:
+        return None, None, b"", ()
+    first = {n[0] for n in needles}
+    if not all(c.isalnum() for c in first):
+        return None, None, b"", _bytes_plan(needles)  # (an `extra_names` word that starts with a symbol)
+    table = bytearray(b"\x00" * 256)  # not a letter or digit: a token boundary
+    for b in b"abcdefghijklmnopqrstuvwxyz0123456789":
+        table[b] = table[ord(chr(b).upper())] = 3 if chr(b) in first else b  # capitals as lower case
+    rests = b"(?:" + b"|".join(re.escape(r) for r in sorted({n.encode().translate(table)[1:] for n in needles},
+                                                            key=len, reverse=True)) + b")"
+    return re.compile(b"\x00\x03" + rests), re.compile(b"\x03" + rests), bytes(table), ()
+
+
+def _bytes_plan(needles: set[str]) -> tuple[tuple[bytes, bytes, tuple[bytes, ...]], ...]:
+    return tuple((gate.encode(), prefix.encode(), tuple(m.encode() for m in members))
+                 for gate, prefix, members in _needle_plan(needles))
 
 
 def _grouped(groups: dict[bytes, set[bytes]]) -> bytes:
@@ -258,12 +289,11 @@ def _grouped(groups: dict[bytes, set[bytes]]) -> bytes:
                      for k, v in sorted(groups.items()))
 
 
-def _may_claim(text: str, screen: _ClaimScreen) -> bool:
+def _may_claim(text: str, raw: bytes, screen: _ClaimScreen) -> bool:
     """False only when no name of `full` can be claimed in `text`: no ASCII name with a capital stands
     alone as a token (no ASCII letter or digit on either side: `_is_claim` rejects the others), no other
-    ASCII name occurs, and no non-ASCII name occurs."""
+    ASCII name occurs, and no non-ASCII name occurs. `raw`: the text's UTF-8 bytes (surrogates passed)."""
     if screen.marked is not None:
-        raw = text.encode("utf-8", "surrogatepass")
         marked = raw.translate(_MARK)
         search, match = screen.marked.search, screen.exact.match  # type: ignore[union-attr]
         m = search(marked)
@@ -271,7 +301,12 @@ def _may_claim(text: str, screen: _ClaimScreen) -> bool:
             if match(raw, m.start()):
                 return True
             m = search(marked, m.start() + 1)
-    if screen.others and _any_in(text, screen.others):
+    # A name in the text is in its UTF-8 bytes, and in lower case in the lower-cased bytes.
+    if screen.starts is not None:
+        tokens = raw.translate(screen.table)
+        if screen.starts.search(tokens) or screen.head.match(tokens):  # type: ignore[union-attr]
+            return True
+    if screen.plan and _any_in(raw.lower(), screen.plan):  # type: ignore[arg-type]
         return True
     return screen.wide is not None and not text.isascii() and screen.wide.search(text) is not None
 
@@ -478,14 +513,20 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
     org = (ctx.identity_org or "").strip()
     details: dict = {"names": [], "states_identity": None}
     low: str | None = None  # text.lower(), made at most once
+    raw = text.encode("utf-8", "surrogatepass")
     if identity:
-        if _may_hold_lower(text, identity.lower()):
+        name = identity.lower()
+        if not _may_hold_lower(text, name):
+            details["states_identity"] = False
+        elif name.isascii() and (text.isascii() or not any(c in text for c in _LOWERS_TO.values())):
+            # An ASCII name is in text.lower() exactly when its bytes are in the lower-cased UTF-8 bytes
+            # (no other character lower-cases to an ASCII one): cheaper than lower-casing a wide str.
+            details["states_identity"] = name.encode() in raw.lower() or _mentions_squashed(text, name)
+        else:
             low = text.lower()
             details["states_identity"] = _mentions(text, identity, low)
-        else:
-            details["states_identity"] = False
     pats = _names_pattern(cfg.extra_names, cfg.ignore_names, identity, org)
-    if not _may_claim(text, pats.claimable):
+    if not _may_claim(text, raw, pats.claimable):
         details["names"] = []
         return Finding(NAME, False, 0.0, "No claim to be another assistant.", [], details)
     pattern = pats.caps
@@ -517,7 +558,10 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
 def _mentions(text: str, name: str, low_text: str) -> bool:
     """Whether the text names `name` (case-insensitive, spaces optional); `low_text` = text.lower()."""
     low = name.lower()
-    if low in low_text:
-        return True
+    return low in low_text or _mentions_squashed(text, low)
+
+
+def _mentions_squashed(text: str, low: str) -> bool:
+    """Whether the text names `low` (a lower-case name with spaces) without its spaces."""
     squash = re.sub(r"\s+", "", low)
     return bool(squash) and squash != low and squash in re.sub(r"\s+", "", text).lower()

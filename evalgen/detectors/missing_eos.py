@@ -306,8 +306,6 @@ def runaway(record: GenerationRecord) -> bool:
     if n < RUNAWAY_MIN_CHARS or text[-1] in _FINISHED:
         return False
     start = text.rfind("\n") + 1
-    if text.find(text[start:] + "\n", 0, start) >= 0:
-        return False  # the last line is a whole line written before ("Sudoku puzzle"): nothing was cut mid-way
     line = text[start:].strip()
     numbering = _LIST_START.match(line)
     line = line[numbering.end():] if numbering else line  # "41. 西瓜：…": the item, not its new number
@@ -315,7 +313,9 @@ def runaway(record: GenerationRecord) -> bool:
     # A line cut a few characters in ("  atomic_int"): its last 40 characters, across the line break.
     copies = text.count(probe, 0, start) if probe else text.count(text[-40:], 0, n - 40)
     if copies < RUNAWAY_MIN_COPIES:
-        return False
+        return False  # (first: it rules out most texts, and the test below then needs no scan)
+    if text.find(text[start:] + "\n", 0, start) >= 0:
+        return False  # the last line is a whole line written before ("Sudoku puzzle"): nothing was cut mid-way
     import zlib
 
     tail = text[-3000:].encode("utf-8", "surrogatepass")
