@@ -97,12 +97,16 @@ def main() -> None:
         labeled += part
     verdicts = [(item, {name: f.flagged for name, f in found.items()}) for item, found in labeled]
     print(cm.format_confusion(f"Labeled samples together: {len(labeled)} records", cm.confusion(verdicts)))
-    holdout = [(item, findings(row)) for item, row in cm.labeled_rows([cm.HOLDOUT])]
+    for path in cm.HOLDOUTS:
+        holdout = [(item, findings(row)) for item, row in cm.labeled_rows([path])]
+        print()
+        print(cm.format_confusion(
+            f"Held out ({path.name}, never used for tuning): {len(holdout)} records",
+            cm.confusion([(item, {name: f.flagged for name, f in found.items()}) for item, found in holdout]),
+            show_ids=args.ids))
+        print("  kappa on its doubly-labeled records: " + ", ".join(
+            f"{name} {kappa:.2f}" for name, (kappa, _, _) in cm.kappas([item for item, _ in holdout]).items()))
     print()
-    print(cm.format_confusion(
-        f"Held out ({cm.HOLDOUT.name}, never used for tuning): {len(holdout)} records",
-        cm.confusion([(item, {name: f.flagged for name, f in found.items()}) for item, found in holdout]),
-        show_ids=args.ids))
 
     kappas = cm.kappas([item for item, _ in labeled])
     print("\nCohen's kappa between two independent annotators")

@@ -92,6 +92,7 @@ def string_bytes(text: str) -> bytes:
 
 
 _NAMES: dict[str, str] = {}
+_NAMED: dict[str, str] = {}
 
 
 def _key(name: str) -> str:
@@ -99,8 +100,18 @@ def _key(name: str) -> str:
     out = _NAMES.get(name) if type(name) is str else None
     if out is None:
         out = dumps({name: 0})[1:-2]
-        if type(name) is str:
+        if type(name) is str and len(_NAMES) < 1000:
             _NAMES[name] = out
+    return out
+
+
+def _name(value: Any) -> str:
+    """dumps(value) for a value that is nearly always one of a few names (a finding's detector)."""
+    out = _NAMED.get(value) if type(value) is str else None
+    if out is None:
+        out = dumps(value)
+        if type(value) is str and len(_NAMED) < 1000:
+            _NAMED[value] = out
     return out
 
 
@@ -108,26 +119,29 @@ def _bool(value: Any) -> str:
     return "true" if value is True else "false" if value is False else dumps(value)
 
 
+_float_repr = float.__repr__
+
+
 def finding_json(f: Finding) -> str:
-    """json.dumps(Finding.to_dict(f), ensure_ascii=False)."""
-    spans = f.spans
-    if spans:
-        spans_json = "[" + ", ".join(
-            f'{{"start": {dumps(s.start)}, "end": {dumps(s.end)}, "label": {dumps(s.label)}}}' for s in spans) + "]"
-    else:
-        spans_json = "[]"
-    return (f'{{"detector": {dumps(f.detector)}, "flagged": {_bool(f.flagged)}, "score": {dumps(f.score)}, '
-            f'"explanation": {dumps(f.explanation)}, "spans": {spans_json}, "details": {dumps(f.details)}}}')
+    """json.dumps(Finding.to_dict(f), ensure_ascii=False). Inlined: this runs for every detector on every
+    record, so the common leaf types skip the encoder call (a float as json writes it is its repr)."""
+    score, explanation, spans = f.score, f.explanation, f.spans
+    spans_json = dumps([{"start": s.start, "end": s.end, "label": s.label} for s in spans]) if spans else "[]"
+    return (f'{{"detector": {_name(f.detector)}, "flagged": {_bool(f.flagged)}, "score": '
+            f'{_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
+            f'"explanation": {_string(explanation) if type(explanation) is str else dumps(explanation)}, '
+            f'"spans": {spans_json}, "details": {dumps(f.details)}}}')
 
 
 def score_json(probe_id: Any, suite: Any, sample: Any, findings: Mapping[str, Finding], task: Finding | None,
                task_correct: bool | None) -> str:
     """One scores.jsonl line: json.dumps of {"id", "suite", "sample", "flags", "findings", "task_correct"[,
     "task"]} as `score_stream` writes it."""
-    flags = ", ".join(_key(name) + _bool(f.flagged) for name, f in findings.items())
+    flags = ", ".join(_key(name) + ("true" if f.flagged is True else _bool(f.flagged)) for name, f in findings.items())
     found = ", ".join(_key(name) + finding_json(f) for name, f in findings.items())
-    line = (f'{{"id": {dumps(probe_id)}, "suite": {dumps(suite)}, "sample": {dumps(sample)}, "flags": {{{flags}}}, '
-            f'"findings": {{{found}}}, "task_correct": {_bool(task_correct)}')
+    line = (f'{{"id": {_string(probe_id) if type(probe_id) is str else dumps(probe_id)}, "suite": {_name(suite)}, '
+            f'"sample": {dumps(sample)}, "flags": {{{flags}}}, "findings": {{{found}}}, '
+            f'"task_correct": {_bool(task_correct)}')
     if task is not None:
         return f'{line}, "task": {finding_json(task)}}}'
     return line + "}"

@@ -3,7 +3,9 @@
 One function, `score_stream`, scores for `evalgen run` (its finished records), `evalgen score` (an
 outside JSONL file) and re-scoring a run folder (its `generations.jsonl`). Each chunk of records goes to a
 worker process that parses it, runs every detector and the task scorer and hands back the finished JSON
-lines; the parent only reads, writes in input order and keeps a per-suite tally. Memory stays flat in the
+lines as two UTF-8 blocks and a tally of the chunk; the parent only finds blocks of whole lines in the file
+(a worker reads its block itself), writes the blocks back in input order and adds up the tallies. The
+lines are built by `evalgen._jsonl` (the bytes of `json.dumps`, from fragments). Memory stays flat in the
 number of records (a bounded window of chunks is in flight), and the bytes written are the same for
 any `jobs`: one process runs exactly the code a worker runs.
 
@@ -15,7 +17,6 @@ any `jobs`: one process runs exactly the code a worker runs.
 from __future__ import annotations
 
 import gc
-import itertools
 import json
 import multiprocessing
 import os
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from evalgen._jsonl import MISSING, loads, record_json, score_json
 from evalgen.detectors import DETECTORS, DetectorContext
@@ -39,6 +40,10 @@ __all__ = ["CHUNK", "Source", "Tally", "default_jobs", "external_file", "generat
 CHUNK = 200
 """Records per task handed to a worker: large enough that the hand-over costs little, small enough that
 a window of `2 * jobs` chunks in flight stays a few MB."""
+
+CHUNK_BYTES = 256 << 10
+"""A file is handed over in blocks of about this many bytes (whole lines: ~140 real-output records), so the
+parent reads, counts and forwards blocks and never touches a line."""
 
 MIN_PER_WORKER = 2 * CHUNK
 """Below this many records per extra worker, starting processes costs more than it saves: one process."""
@@ -55,13 +60,16 @@ class Source:
     path: Path | None = None
     size_hint: int | None = None
     """Records expected (None: unknown; a file's size in bytes counts as plenty)."""
+    chunk: int = CHUNK
+    """Records per chunk of `items`: fewer score each record sooner after it arrives (`evaluate.ScoreAhead`)."""
 
     def chunks(self) -> Iterator[Any]:
-        """What a worker scores at a time: (first line number, raw lines) of a file, or a list of records."""
+        """What a worker scores at a time: (first line number, its offset, a block of whole lines) of a file,
+        or a list of records."""
         if self.items is not None:
-            return _chunks(self.items, CHUNK)
+            return _chunks(self.items, self.chunk)
         assert self.path is not None
-        return _line_chunks(self.path, CHUNK)
+        return _line_blocks(self.path, CHUNK_BYTES)
 
 
 def external_file(path: str | Path) -> Source:
@@ -80,20 +88,28 @@ def generations_file(path: str | Path) -> Source:
     return Source("generations", None, path, size_hint=path.stat().st_size // 1000)
 
 
-def in_memory(records: Sequence[GenerationRecord]) -> Source:
+def in_memory(records: Sequence[GenerationRecord], chunk: int = CHUNK) -> Source:
     """Records already in memory (what `evalgen run` just generated)."""
-    return Source("records", records, size_hint=len(records))
+    return Source("records", records, size_hint=len(records), chunk=chunk)
 
 
-def _line_chunks(path: Path, size: int) -> Iterator[tuple[int, list[bytes]]]:
-    """(number of the first line, up to `size` raw lines). Bytes, split on b"\\n" only (as
-    `records.jsonl_lines`: json.dumps leaves U+2028/U+2029 raw inside strings): the worker decodes them, so
-    the parent only moves bytes."""
+def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, int, bytes]]:
+    """(number of the first line, its byte offset, whole lines of about `size` bytes). Split on b"\\n" only (as
+    `records.jsonl_lines`: json.dumps leaves U+2028/U+2029 raw inside strings)."""
     with path.open("rb") as handle:
-        number = 1
-        while lines := list(itertools.islice(handle, size)):
-            yield number, lines
-            number += len(lines)
+        number, offset, rest = 1, 0, b""
+        while block := handle.read(size):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than the block: read on
+                rest = block
+                continue
+            rest = block[cut:]
+            yield number, offset, block[:cut]
+            number += block.count(b"\n", 0, cut)
+            offset += cut
+        if rest:
+            yield number, offset, rest
 
 
 @dataclass
@@ -190,6 +206,7 @@ class _Scorer:
         self.kind, self.path, self.ctx, self.scorers = kind, path, ctx, scorers
         self.detectors = list(DETECTORS.items())
         self.default_suite = path.stem if path is not None else ""
+        self._file: BinaryIO | None = None
 
     def _error(self, number: int, what: str) -> Exception:
         where = f"{self.path}:{number}"
@@ -224,7 +241,16 @@ class _Scorer:
         if self.kind == "records":
             yield from work
             return
-        first, lines = work
+        first, offset, block = work
+        if type(block) is int:  # in a worker: (first line, offset, length), read here rather than sent
+            if self._file is None:
+                assert self.path is not None
+                self._file = self.path.open("rb")
+            self._file.seek(offset)
+            block = self._file.read(block)
+        lines = block.split(b"\n")
+        if lines[-1] == b"":  # the block's final newline
+            lines.pop()
         for number, raw in enumerate(lines, first):
             record = self.record(number, raw)
             if record is not None:
@@ -297,6 +323,9 @@ def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int) -> Iterator[Score
         window: deque[Future[Scored]] = deque()
         try:
             for chunk in chunks:
+                if scorer.kind != "records":  # the worker reads the block itself: only its place is sent
+                    first, offset, block = chunk
+                    chunk = (first, offset, len(block))
                 window.append(pool.submit(_worker_chunk, chunk))
                 if len(window) >= 2 * jobs:
                     yield window.popleft().result()

@@ -31,6 +31,12 @@ HOLDOUT = LABELED_DIR / "holdout_sample.jsonl"
 """A fresh sample (420 records, none in LABELED_FILES) labeled blind while the round-2 detector fixes were
 being written and never shown to the people writing them: the out-of-sample check of those fixes.
 Its strata are in holdout_strata.json. Not part of the gate (tests/test_real_corpus.py)."""
+HOLDOUT2 = LABELED_DIR / "holdout2_sample.jsonl"
+"""A second fresh sample (274 records, none in LABELED_FILES or HOLDOUT) drawn and labeled blind on
+2026-12-07 after the round-2 fixes had been tuned, when truncation's tuning had read three HOLDOUT records:
+the out-of-sample check of the detectors as they are now. Strata in holdout2_strata.json; 60 records
+labeled twice. Not part of the gate."""
+HOLDOUTS = (HOLDOUT, HOLDOUT2)
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):

@@ -360,6 +360,45 @@ def test_special_token_screen_is_the_pattern(text: str) -> None:
     assert _text.has_special_token(text) == (_text.SPECIAL_TOKEN.search(text) is not None)
 
 
+def _near_reference(a: str, b: str, similarity: float, min_common: int) -> bool:
+    """`_near` as first written: the common start and end counted character by character."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    longest = max(la, lb)
+    if min(la, lb) < similarity * longest:
+        return False
+    i = 0
+    limit = min(la, lb)
+    while i < limit and a[i] == b[i]:
+        i += 1
+    j = 0
+    while j < limit - i and a[la - 1 - j] == b[lb - 1 - j]:
+        j += 1
+    return i + j >= max(similarity * longest, min_common)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(a=st.one_of(st.text(st.sampled_from("ab c"), max_size=120), st.text(max_size=60)),
+       b=st.one_of(st.text(st.sampled_from("ab c"), max_size=120), st.text(max_size=60)),
+       similarity=st.sampled_from([0.0, 0.5, 0.8, 1.0]), min_common=st.integers(0, 60))
+def test_near_lines_gallop_equals_character_loop(a: str, b: str, similarity: float, min_common: int) -> None:
+    from evalgen.detectors.repetition import _near
+
+    assert _near(a, b, similarity, min_common) == _near_reference(a, b, similarity, min_common)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.one_of(st.text(st.sampled_from(list("chorusefainkHOCRSEFAINK \nſıİ\u212a副歌合唱b")), max_size=30),
+                      st.text(max_size=30)))
+def test_chorus_screen_hides_no_chorus(text: str) -> None:
+    """The lower-case screen before the case-insensitive chorus pattern never hides a match (re.I also
+    matches "ſ" for s, "ı" for i and the Kelvin sign for k)."""
+    from evalgen.detectors.repetition import _CHORUS, _labels_chorus
+
+    assert _labels_chorus(text) == (_CHORUS.search(text) is not None)
+
+
 CODE_PIECES = ["```", "```python", "~~~", "`", "x = 1", "word", " ", "\n", "http://a.b/c", "www.x.org", "\t", "  ",
                "text here", "`code`", "one two ", "one two three four\n"]
 CODE_TEXT = st.lists(st.sampled_from(CODE_PIECES), max_size=60).map("".join)

@@ -332,6 +332,45 @@ def test_early_exit_is_vllms_own_repetition_detection(engines, tiny_family, suit
 
 @needs_vllm
 @pytest.mark.vllm
+def test_completions_stream_back_as_they_finish_equal_to_one_generate_call(engines, tiny_family, suite, monkeypatch):
+    """Every request goes to the engine at once and completions come back as they finish: the same
+    records as one plain `llm.generate` call with the same params; a consumer that stops early leaves no
+    request running in the engine."""
+    import evalgen.backends.vllm as vllm_backend
+    from evalgen.backends.vllm import VLLMBackend
+    from evalgen.checkpoint import inspect_checkpoint, load_tokenizer
+    from evalgen.probes import load_suites
+    from evalgen.runner import build_requests
+    from evalgen.templates import bind_template
+
+    info = inspect_checkpoint(tiny_family["base"])
+    tokenizer = load_tokenizer(info)
+    template = bind_template(None, tokenizer)
+    requests, _ = build_requests(load_suites([str(suite), "identity"]), template, tokenizer, 1, set())
+    settings = GenerationSettings(max_new_tokens=64, stop_strings=template.turn_markers)
+    monkeypatch.setattr(vllm_backend, "FLUSH", 4)
+    with VLLMBackend(info, "float32", False, ENGINE_ARGS).open(BackendSetup(settings, template.end_tokens, tokenizer)) \
+            as backend:
+        batches = list(backend.generate(requests))
+        assert len(batches) > 1 and all(batches)
+        streamed = {c.index: c for batch in batches for c in batch}
+        assert sorted(streamed) == [r.index for r in requests]
+        outputs = backend.llm.generate([{"prompt_token_ids": r.prompt_ids} for r in requests],
+                                       [backend.sampling_params(r) for r in requests], use_tqdm=False)
+        for request, output in zip(requests, outputs, strict=True):
+            plain = backend.to_completion(request.index, output.outputs[0])
+            got = streamed[request.index]
+            assert (got.token_ids, got.output, got.stop_reason, got.stop_detail) == \
+                (plain.token_ids, plain.output, plain.stop_reason, plain.stop_detail)
+        stream = backend.generate(requests)
+        first = next(stream)
+        assert len(first) < len(requests)
+        stream.close()
+        assert not backend.llm.llm_engine.has_unfinished_requests()
+
+
+@needs_vllm
+@pytest.mark.vllm
 def test_lora_adapter_through_lora_request(engines, tiny_family, suite, tmp_path):
     from evalgen.runner import RunOptions, run
 

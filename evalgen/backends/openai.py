@@ -138,7 +138,7 @@ class OpenAIBackend(BackendBase):
         self.dialect = dialect
         self.served: dict[str, Any] = {}
         """The `/v1/models` entry of the served model (its `root` is the model's path on the server)."""
-        self.capabilities = Capabilities(token_ids=False, logprobs=False, lora=False, chat=chat_api)
+        self.capabilities = Capabilities(token_ids=False, logprobs=False, lora=False, chat=chat_api, remote=True)
         self.settings = GenerationSettings()
         self.tokenizer: Any = None
         self.end_ids: dict[int, str] = {}
@@ -183,7 +183,7 @@ class OpenAIBackend(BackendBase):
         if self.dialect is None:
             self.dialect = "vllm" if entry.get("owned_by") == "vllm" else "openai"
         vllm = self.dialect == "vllm" and not self.chat_api
-        self.capabilities = Capabilities(token_ids=vllm, logprobs=vllm, lora=False, chat=self.chat_api)
+        self.capabilities = Capabilities(token_ids=vllm, logprobs=vllm, lora=False, chat=self.chat_api, remote=True)
         return entry
 
     def tokenizer_source(self) -> str | None:

@@ -12,6 +12,7 @@ output is then cut back to exactly where the HF backend's `LoopCriteria` would h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
@@ -59,8 +60,11 @@ __all__ = [
 ]
 
 CHUNK = 256
-"""Requests per `llm.generate` call: big enough to keep the engine's batch full, small enough that
-the run folder fills as the run goes."""
+"""Requests per `llm.generate` call where the engine cannot be fed directly (see `VLLMBackend.generate`)."""
+
+FLUSH = 64
+"""Finished requests handed back together (sooner when `FLUSH_S` has passed since the last hand-back)."""
+FLUSH_S = 2.0
 
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 """The values vLLM accepts for `max_lora_rank`."""
@@ -272,8 +276,15 @@ class VLLMBackend(BackendBase):
         )
 
     def generate(self, requests: Sequence[Request]) -> Iterator[list[Completion]]:
+        """Every request goes to the engine at once, as one `llm.generate` call would send them, and the
+        completions come back as they finish (so the run folder fills as the run goes). Blocking
+        `llm.generate` calls on chunks would drain the engine's batch at the end of each chunk."""
         if self.data_parallel > 1:
             yield from self.generate_data_parallel(requests)
+            return
+        engine = getattr(self.llm, "llm_engine", None)
+        if all(hasattr(engine, name) for name in ("add_request", "step", "has_unfinished_requests", "abort_request")):
+            yield from self.generate_streamed(engine, requests)
             return
         for start in range(0, len(requests), CHUNK):
             chunk = list(requests[start : start + CHUNK])
@@ -294,6 +305,45 @@ class VLLMBackend(BackendBase):
             completion.latency_s = elapsed
             completions.append(completion)
         return completions
+
+    def generate_streamed(self, engine: Any, requests: Sequence[Request]) -> Iterator[list[Completion]]:
+        """`llm.generate`'s own loop (add every request, step the engine), handing back finished requests."""
+        from vllm.sampling_params import RequestOutputKind
+
+        pending: dict[str, Request] = {}
+        began = time.perf_counter()
+        try:
+            for request in requests:
+                params = self.sampling_params(request)
+                params.output_kind = RequestOutputKind.FINAL_ONLY  # as `llm.generate` sets it: no per-step outputs
+                request_id = f"evalgen-{request.index}"
+                engine.add_request(request_id, {"prompt_token_ids": list(request.prompt_ids)}, params,
+                                   lora_request=self.lora)
+                pending[request_id] = request
+            done: list[Completion] = []
+            flushed = time.perf_counter()
+            while engine.has_unfinished_requests():
+                for output in engine.step():
+                    if output.finished and output.request_id in pending:
+                        completion = self.to_completion(pending.pop(output.request_id).index, output.outputs[0])
+                        completion.latency_s = time.perf_counter() - began
+                        done.append(completion)
+                if done and (len(done) >= FLUSH or time.perf_counter() - flushed >= FLUSH_S):
+                    yield done
+                    done, flushed = [], time.perf_counter()
+            if done:
+                yield done
+        except Exception as exc:  # noqa: BLE001 - the engine failed: the requests not finished become errors
+            left = list(pending.values())
+            with contextlib.suppress(Exception):
+                engine.abort_request(list(pending))
+            pending.clear()
+            if left:
+                yield error_completions(left, f"{type(exc).__name__}: {exc}")
+        finally:  # a consumer that stops early (Ctrl-C) leaves no request running in the engine
+            if pending:
+                with contextlib.suppress(Exception):
+                    engine.abort_request(list(pending))
 
     def to_completion(self, index: int, output: Any) -> Completion:
         """One vLLM `CompletionOutput` → Completion, classified from its token ids. vLLM's own repetition
@@ -389,7 +439,6 @@ def end_process_group(process: Any) -> None:
         process.terminate()
         process.join(timeout=10)
     if hasattr(os, "killpg") and process.pid is not None:
-        import contextlib
         import signal
 
         with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already empty

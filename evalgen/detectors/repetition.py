@@ -15,7 +15,8 @@ normalised, code, tables and short lines left out:
 - the same line back to back >= `min_repeats` times ("12. 西瓜 / 13. 西瓜 / 14. 西瓜"), or a line with
   one word changed >= `min_near_repeats` times ("I looked at the third one…" / "…fourth one…");
 - a block of lines repeated back to back >= `min_repeats` times (a whole answer re-emitted; a list
-  cycling through the same items);
+  cycling through the same items), or twice when the two copies are the whole answer and end it;
+- a table that keeps coming back to the same rows (a third of its rows, 4+, copies of earlier rows);
 - repeated items: lines occurring >= `min_segment_repeats` times whose extra copies cover
   >= `min_segment_coverage` of the output (a list that keeps coming back to the same items).
 Loops the line checks cannot see:
@@ -27,7 +28,8 @@ Loops the line checks cannot see:
 - an emoji repeated >= 10 times until the output ends.
 What the prompt says is not a failure: a loop whose text the prompt already holds (an echo), lines
 the prompt holds, repetition the prompt asks for ("repeat X 10 times", "重复三遍": then more than
-`2 × N + 2` copies are needed, 50 when no number is given) and a song's chorus (the prompt asks for a
+`2 × N + 2` copies are needed, 50 when no number is given), rows of the ASCII art asked for (not rows
+of blank cells) and a song's chorus (the prompt asks for a
 song or poem, or the output labels a chorus/refrain: repeated items do not count there) are left out.
 Templated writing (patent claims, lesson plans, per-item boilerplate) is not a loop: its lines say
 different things. `details.recurrence` (the share of 16-character probes whose text occurs again
@@ -83,6 +85,15 @@ _SONG_REQUEST = re.compile(
 )
 _MAX_REFRAIN = 4  # a chorus comes back a few times; a runaway loop in a song does not stop
 _CHORUS = re.compile(r"chorus|refrain|hook\b|副歌|合唱", re.I)
+
+
+def _labels_chorus(text: str) -> bool:
+    """`_CHORUS.search(text)`, screened in C: a match holds "chor", "refra" or "hook" in lower case (the
+    letters re.I also matches, "ſ" and "ı", are in none of them) or a Chinese word."""
+    low = text.lower()
+    if "chor" in low or "refra" in low or "hook" in low or "副歌" in text or "合唱" in text:
+        return _CHORUS.search(text) is not None
+    return False
 _ART_REQUEST = re.compile(r"ascii|\bart\b|draw|diagram|picture|pattern|emboss|braille|字符画|画|图案", re.I)
 _PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|<[^<>\n]{1,60}>|\{[^{}\n]{1,60}\}")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
@@ -346,7 +357,8 @@ def _key(piece: str) -> str:
     spaces collapsed, lower case, no final punctuation. Other numbers stay: "2 dresses take 4 hours"
     and "3 dresses take 6 hours" say different things."""
     key = piece.strip().lstrip(_LIST_CHARS).strip()
-    key = _LABEL.sub("", key) if key[:1].isalpha() else key
+    if key[:1].isalpha() and (label := _LABEL.match(key)):
+        key = key[label.end():]  # the pattern is anchored at the start: what `sub` would remove
     return " ".join(key.split()).lower().rstrip(_KEY_END)  # spaces collapsed (the key has none at its ends)
 
 
@@ -354,7 +366,11 @@ def _strip_numbering(line: str) -> str:
     return _LABEL.sub("", line.strip().lstrip(_LIST_CHARS).strip()) or line.strip()
 
 
-_SYMBOL = re.compile(r"[^\w\s]|_")
+_is_code = lru_cache(maxsize=1024)(is_code_line)
+"""`is_code_line`, remembered for the last lines: the copy rule's pieces ask it again about the lines the
+line units just classified."""
+_NOT_SYMBOL = re.compile(r"[^\W_]+|\s+")  # runs of what is no symbol: a symbol is `[^\w\s]|_`
+_ASCII_WORD_SPACE = bytes(c for c in range(128) if chr(c).isalnum() or chr(c).isspace())  # not "_": a symbol
 
 
 def _has_letters(key: str, k: int = 5) -> bool:
@@ -376,7 +392,11 @@ def _symbolic(line: str) -> bool:
     if "://" in line:
         line = _URLS.sub("", line)
     visible = len(line) - line.count(" ") - line.count("\t")
-    return visible > 0 and len(_SYMBOL.findall(line)) * 3 >= visible
+    if visible <= 0:
+        return False
+    if line.isascii():  # the symbols are what is left once letters, digits and spaces are deleted (in C)
+        return len(line.encode("ascii").translate(None, _ASCII_WORD_SPACE)) * 3 >= visible
+    return len(_NOT_SYMBOL.sub("", line)) * 3 >= visible
 
 
 def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
@@ -419,6 +439,9 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
     marks a break that no run crosses (a line the prompt holds). Blank and short lines, table rules
     and template tokens alone on a line are skipped."""
     out: list[_Unit | None] = []
+    append = out.append
+    unit = tuple.__new__  # a _Unit without NamedTuple's Python-level __new__ (one per line)
+    min_code = min(_MIN_SHORT_BYTES, min_chars)
     pos = 0
     fence_at, fence_count = 0, len(fences)  # fences are disjoint and in text order: one pointer walks them
     for raw in text.split("\n"):
@@ -426,41 +449,47 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
         line = raw.strip()
         if not line:
             continue
-        if line[0].isdecimal() and _EMPTY_ITEM.match(line):  # \d is a decimal digit: the same test
-            out.append(_Unit(start, start + len(raw), _EMPTY_KEY))  # "4.", "37.***": a list item with nothing
+        first = line[0]
+        if first.isdecimal() and _EMPTY_ITEM.match(line):  # \d is a decimal digit: the same test
+            append(unit(_Unit, (start, start + len(raw), _EMPTY_KEY, "text", False)))  # "4.", "37.***": empty item
             continue
-        if line[0] in "<[" and SPECIAL_TOKEN.fullmatch(line):
+        if first in "<[" and SPECIAL_TOKEN.fullmatch(line):
             continue  # a template token printed alone on its line ("<|im_end|>") is neither text nor a break
-        plain = _MD_LINK.sub(r"\1", raw) if "](" in raw else raw  # a markdown link is its text
-        lead = len(raw) - len(raw.lstrip())
-        if line.startswith("|"):
+        # raw.strip() == line: the line starts `lead` characters into raw and ends at lead + len(line).
+        if first == "|":
             if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= _MIN_SHORT_BYTES:
-                out.append(_Unit(start + lead, start + len(raw.rstrip()), line, "table"))
+                lead = len(raw) - len(raw.lstrip())
+                append(unit(_Unit, (start + lead, start + lead + len(line), line, "table", False)))
             continue
         while fence_at < fence_count and fences[fence_at][1] <= start:
             fence_at += 1
-        if (fence_at < fence_count and fences[fence_at][0] <= start) or is_code_line(plain) or _symbolic(plain):
-            key = _code_key(line)
-            if len(key.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= min(_MIN_SHORT_BYTES, min_chars):
-                out.append(_Unit(start + lead, start + len(raw.rstrip()), key, "code"))
+        plain = _MD_LINK.sub(r"\1", raw) if "](" in raw else raw  # a markdown link is its text
+        if (fence_at < fence_count and fences[fence_at][0] <= start) or _is_code(plain) or _symbolic(plain):
+            # A code line's key is the line as written (`_code_key`: the stripped line).
+            if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= min_code:
+                lead = len(raw) - len(raw.lstrip())
+                append(unit(_Unit, (start + lead, start + lead + len(line), line, "code", False)))
             continue
-        pieces = [(start, raw)]
         if len(raw) > 200:
             pieces = []
             offset = start
             for part in _SENTENCE.split(raw):
                 pieces.append((offset, part))
                 offset += len(part)
+        else:
+            pieces = [(start, raw)]
         for offset, part in pieces:
             key = _key(_MD_LINK.sub(r"\1", part) if "](" in part else part)
             if key in echoed:
                 if out and out[-1] is not None:
-                    out.append(None)
+                    append(None)
                 continue
-            if _has_letters(key, 2) and len(key.encode("utf-8", "surrogatepass")) >= _MIN_SHORT_BYTES:
+            if ((len(key) >= 2 and key[:2].isalpha()) or _has_letters(key, 2)) and \
+                    len(key.encode("utf-8", "surrogatepass")) >= _MIN_SHORT_BYTES:
+                body = part.strip()
                 lead = len(part) - len(part.lstrip())
-                short = len(key) < min_chars or not _has_letters(key)
-                out.append(_Unit(offset + lead, offset + len(part.rstrip()), key, short=short))
+                short = len(key) < min_chars or not ((len(key) >= 5 and key[:5].isalpha()) or _has_letters(key))
+                append(unit(_Unit, (offset + lead, offset + lead + len(body), key, "text", short)))
     return out
 
 
@@ -495,14 +524,55 @@ def _near(a: str, b: str, similarity: float, min_common: int) -> bool:
     longest = max(la, lb)
     if min(la, lb) < similarity * longest:
         return False
-    i = 0
     limit = min(la, lb)
-    while i < limit and a[i] == b[i]:
-        i += 1
-    j = 0
-    while j < limit - i and a[la - 1 - j] == b[lb - 1 - j]:
-        j += 1
-    return i + j >= max(similarity * longest, min_common)
+    need = max(similarity * longest, min_common)
+    if not limit or a[0] != b[0] and a[-1] != b[-1]:
+        return need <= 0  # nothing in common at either end (the usual case: a test of two characters)
+    i = _common_prefix(a, b, limit)
+    return i + _common_suffix(a, b, limit - i) >= need
+
+
+def _common_prefix(a: str, b: str, limit: int) -> int:
+    """Largest m <= limit with a[:m] == b[:m]: gallop, then bisect (slice compares run in C)."""
+    good, step = 0, 8
+    while True:
+        m = min(good + step, limit)
+        if m <= good:
+            return good
+        if a[good:m] != b[good:m]:
+            break
+        good = m
+        step *= 2
+    bad = m
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if a[good:mid] == b[good:mid]:
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """Largest m <= limit with a[len(a)-m:] == b[len(b)-m:]."""
+    la, lb = len(a), len(b)
+    good, step = 0, 8
+    while True:
+        m = min(good + step, limit)
+        if m <= good:
+            return good
+        if a[la - m:la - good] != b[lb - m:lb - good]:
+            break
+        good = m
+        step *= 2
+    bad = m
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if a[la - mid:la - good] == b[lb - mid:lb - good]:
+            good = mid
+        else:
+            bad = mid
+    return good
 
 
 def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
@@ -692,7 +762,7 @@ def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
         if line_is_token := raw[:1] in "<[" and SPECIAL_TOKEN.fullmatch(raw.strip()) is not None:
             pass  # template tokens on their own line belong to the text around them
         in_fence = fence_at < fence_count and fences[fence_at][0] <= a
-        if not line_is_token and (in_fence or is_code_line(raw) and not _prose(raw)):
+        if not line_is_token and (in_fence or _is_code(raw) and not _prose(raw)):
             if start >= 0:
                 out.append((start, a - 1))
                 start = -1
@@ -1006,7 +1076,7 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
     text = _analysed(record.output)
     n = len(text)
     units = _units(text, fences, cfg.min_segment_chars, prompt.facts[2])
-    song = prompt.facts[1] or bool(_CHORUS.search(text))
+    song = prompt.facts[1] or _labels_chorus(text)
     run = _line_run(units, cfg, text)
     if run and song and run[2] <= _MAX_REFRAIN:
         run = None  # a refrain line of the song or poem the user asked for
