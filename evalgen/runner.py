@@ -16,7 +16,7 @@ from evalgen.backends import BackendSpec, backend_entry, create_backend, select_
 from evalgen.backends.base import Backend, BackendSetup, Completion, GenerationSettings, Request
 from evalgen.checkpoint import CheckpointInfo, has_tokenizer, inspect_checkpoint, load_tokenizer, pick_device
 from evalgen.errors import CheckpointError, ConfigError, RunFolderError
-from evalgen.evaluate import score_into
+from evalgen.evaluate import ScoreAhead, score_into
 from evalgen.hub import HubModel, parse_hub_id, resolve_model_path
 from evalgen.probes import load_suites
 from evalgen.records import GenerationRecord, Probe, RunMeta, json_line
@@ -97,12 +97,13 @@ def build_requests(
     `error` record in `refused`, saying why, and its batch mates are generated as usual."""
     requests: list[Request] = []
     origin: list[tuple[Probe, int]] = []
-    for probe in probes:
-        pending = [s for s in range(samples) if (probe.suite, probe.id, s) not in done]
-        if not pending:
-            continue
-        text = template.render(probe.messages)
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"] if tokenizer is not None else []
+    todo = [(probe, pending) for probe in probes
+            if (pending := [s for s in range(samples) if (probe.suite, probe.id, s) not in done])]
+    texts = [template.render(probe.messages) for probe, _ in todo]
+    # Every prompt in one call: a fast tokenizer encodes a batch at a third less than one call per prompt.
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"] if tokenizer is not None and texts else None
+    for n, ((probe, pending), text) in enumerate(zip(todo, texts, strict=True)):
+        ids = encoded[n] if encoded is not None else []
         if context is not None and len(ids) >= context and refused is not None:
             reason = (f"prompt too long: {len(ids)} tokens ({len(text)} characters), the model's context is "
                       f"{context}; shorten the prompt")
@@ -283,6 +284,8 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
         records += refused
     baseline = baseline_records(options.baseline_run) if options.teacher_forced else ([], None)
     setup = BackendSetup(settings, template.end_tokens, tokenizer, options.progress)
+    position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order
+    ahead: ScoreAhead | None = None
     began = time.perf_counter()
     try:
         if requests or options.teacher_forced:  # a backend may learn its capabilities only when open
@@ -291,9 +294,15 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
             meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
         # The generation phase alone: loading the model is `load_s`, not part of it.
         began, began_cpu = time.perf_counter(), time.process_time()
+        if requests and backend.capabilities.remote:  # a server generates: score while it does
+            keys = sorted([r.key for r in records] + [(p.suite, p.id, s) for p, s in origin],
+                          key=lambda k: (position.get(k[:2], -1), k[2]))
+            ahead = ScoreAhead(out, keys, records, meta, options.config)
         if requests:
-            records += generate_into(folder, backend, requests, origin, options.progress)
+            records += generate_into(folder, backend, requests, origin, options.progress, ahead)
     except BaseException as exc:  # every way out leaves run.json saying how the run ended
+        if ahead is not None:
+            ahead.stop()
         meta["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         if not isinstance(exc, KeyboardInterrupt):
             meta["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
@@ -306,11 +315,11 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
     meta["timings"]["generate_cpu_s"] = round(time.process_time() - began_cpu, 3)
     if requests:  # what happened while generating (e.g. a Ray engine lost, and why)
         meta["backend_info"] = backend.describe()
-    position = {(p.suite, p.id): i for i, p in enumerate(probes)}  # suite-file order, not batch order
     records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
 
-    began = time.perf_counter()
-    scores = score_into(out, records, meta, options.config, options.jobs)
+    began = time.perf_counter()  # with a server, only what was left to score after its last answer
+    scores = (ahead.finish(records, options.jobs) if ahead is not None
+              else score_into(out, records, meta, options.config, options.jobs))
     meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
     plan = teacher_forced_plan(options.teacher_forced, probes, records, baseline, backend)
     meta["teacher_forced"] = teacher_forced_into(out, plan, backend, template, tokenizer)
@@ -467,7 +476,8 @@ def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def generate_into(
-    folder: RunFolder, backend: Backend, requests: list[Request], origin: list[tuple[Probe, int]], progress: bool
+    folder: RunFolder, backend: Backend, requests: list[Request], origin: list[tuple[Probe, int]], progress: bool,
+    ahead: ScoreAhead | None = None,
 ) -> list[GenerationRecord]:
     from tqdm.auto import tqdm
 
@@ -477,6 +487,8 @@ def generate_into(
             batch = [to_record(origin[c.index][0], requests[c.index], c) for c in completions]
             folder.append(batch)
             records.extend(batch)
+            if ahead is not None:
+                ahead.add(batch)
             bar.update(len(batch))
     return records
 

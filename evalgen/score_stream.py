@@ -3,7 +3,9 @@
 One function, `score_stream`, scores for `evalgen run` (its finished records), `evalgen score` (an
 outside JSONL file) and re-scoring a run folder (its `generations.jsonl`). Each chunk of records goes to a
 worker process that parses it, runs every detector and the task scorer and hands back the finished JSON
-lines; the parent only reads, writes in input order and keeps a per-suite tally. Memory stays flat in the
+lines as two UTF-8 blocks and a tally of the chunk; the parent only finds blocks of whole lines in the file
+(a worker reads its block itself), writes the blocks back in input order and adds up the tallies. The
+lines are built by `evalgen._jsonl` (the bytes of `json.dumps`, from fragments). Memory stays flat in the
 number of records (a bounded window of chunks is in flight), and the bytes written are the same for
 any `jobs`: one process runs exactly the code a worker runs.
 
@@ -23,11 +25,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
+from evalgen._jsonl import MISSING, loads, record_json, score_json
 from evalgen.detectors import DETECTORS, DetectorContext
 from evalgen.errors import ProbeError, RunFolderError
-from evalgen.records import STOP_REASONS, GenerationRecord, _finding_dict
+from evalgen.records import STOP_REASONS, GenerationRecord, jsonl_lines
 from evalgen.scorers import ScorerOptions, score_task
 from evalgen.scoring import ScoreLine, _record_from_line
 
@@ -38,6 +41,10 @@ CHUNK = 200
 """Records per task handed to a worker: large enough that the hand-over costs little, small enough that
 a window of `2 * jobs` chunks in flight stays a few MB."""
 
+CHUNK_BYTES = 256 << 10
+"""A file is handed over in blocks of about this many bytes (whole lines: ~140 real-output records), so the
+parent reads, counts and forwards blocks and never touches a line."""
+
 MIN_PER_WORKER = 2 * CHUNK
 """Below this many records per extra worker, starting processes costs more than it saves: one process."""
 
@@ -46,13 +53,23 @@ Kind = Literal["external", "generations", "records"]
 
 @dataclass
 class Source:
-    """Where records come from: `items` yields (line number, raw JSON line) for files, records otherwise."""
+    """Where records come from: a JSONL file (`path`, read as raw lines in chunks) or `items` in memory."""
 
     kind: Kind
-    items: Iterable[Any]
+    items: Sequence[GenerationRecord] | None = None
     path: Path | None = None
     size_hint: int | None = None
     """Records expected (None: unknown; a file's size in bytes counts as plenty)."""
+    chunk: int = CHUNK
+    """Records per chunk of `items`: fewer score each record sooner after it arrives (`evaluate.ScoreAhead`)."""
+
+    def chunks(self) -> Iterator[Any]:
+        """What a worker scores at a time: (first line number, its offset, a block of whole lines) of a file,
+        or a list of records."""
+        if self.items is not None:
+            return _chunks(self.items, self.chunk)
+        assert self.path is not None
+        return _line_blocks(self.path, CHUNK_BYTES)
 
 
 def external_file(path: str | Path) -> Source:
@@ -60,7 +77,7 @@ def external_file(path: str | Path) -> Source:
     path = Path(path)
     if not path.is_file():
         raise ProbeError(f"{path}: file not found; pass a JSONL file of generations")
-    return Source("external", _numbered_lines(path), path, size_hint=path.stat().st_size // 1000)
+    return Source("external", None, path, size_hint=path.stat().st_size // 1000)
 
 
 def generations_file(path: str | Path) -> Source:
@@ -68,20 +85,31 @@ def generations_file(path: str | Path) -> Source:
     path = Path(path)
     if not path.is_file():
         raise RunFolderError(f"{path}: no generations file; pass a run folder made by `evalgen run` or `evalgen score`")
-    return Source("generations", _numbered_lines(path), path, size_hint=path.stat().st_size // 1000)
+    return Source("generations", None, path, size_hint=path.stat().st_size // 1000)
 
 
-def in_memory(records: Sequence[GenerationRecord]) -> Source:
+def in_memory(records: Sequence[GenerationRecord], chunk: int = CHUNK) -> Source:
     """Records already in memory (what `evalgen run` just generated)."""
-    return Source("records", records, size_hint=len(records))
+    return Source("records", records, size_hint=len(records), chunk=chunk)
 
 
-def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    # Split on "\n" only (as `records.jsonl_lines`): json.dumps leaves U+2028/U+2029 raw inside strings.
-    with path.open(encoding="utf-8", newline="\n") as handle:
-        for number, raw in enumerate(handle, 1):
-            if raw.strip():
-                yield number, raw
+def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, int, bytes]]:
+    """(number of the first line, its byte offset, whole lines of about `size` bytes). Split on b"\\n" only (as
+    `records.jsonl_lines`: json.dumps leaves U+2028/U+2029 raw inside strings)."""
+    with path.open("rb") as handle:
+        number, offset, rest = 1, 0, b""
+        while block := handle.read(size):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than the block: read on
+                rest = block
+                continue
+            rest = block[cut:]
+            yield number, offset, block[:cut]
+            number += block.count(b"\n", 0, cut)
+            offset += cut
+        if rest:
+            yield number, offset, rest
 
 
 @dataclass
@@ -126,6 +154,23 @@ class Tally:
                 entry.judged += 1
                 entry.correct += task_correct
 
+    def merge(self, other: Tally) -> None:
+        """Add a later part's counts (a worker's chunk): the same as adding its lines one by one here."""
+        for suite, part in other.suites.items():
+            entry = self.suites.get(suite)
+            if entry is None:
+                entry = self.suites[suite] = _SuiteTally()
+            entry.n += part.n
+            entry.stops.update(part.stops)
+            entry.tokens += part.tokens
+            entry.flags.update(part.flags)
+            entry.judged += part.judged
+            entry.correct += part.correct
+        if other.scored:
+            self.scored = True
+            if not self.detectors:
+                self.detectors = list(other.detectors)
+
     def counts(self) -> dict[str, Any]:
         """run.json's `counts`: records and how many ended for each stop reason (as `runner.count`)."""
         stops: Counter[str] = Counter()
@@ -150,6 +195,10 @@ class Tally:
         return "\n".join(grid(header, rows, indent="", left=1))
 
 
+Scored = tuple[bytes, bytes | None, Tally]
+"""A scored chunk: its scores.jsonl lines, its generations.jsonl lines (outside files only) and its tally."""
+
+
 class _Scorer:
     """Scores chunks: the same code in the parent (one process) and in every worker."""
 
@@ -157,47 +206,73 @@ class _Scorer:
         self.kind, self.path, self.ctx, self.scorers = kind, path, ctx, scorers
         self.detectors = list(DETECTORS.items())
         self.default_suite = path.stem if path is not None else ""
+        self._file: BinaryIO | None = None
 
-    def record(self, item: Any) -> GenerationRecord:
-        if self.kind == "records":
-            return item  # type: ignore[no-any-return]
-        number, raw = item
+    def _error(self, number: int, what: str) -> Exception:
         where = f"{self.path}:{number}"
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            if self.kind == "external":
-                raise ProbeError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            raise RunFolderError(f"{where}: not valid JSON ({exc.msg}); fix or delete that line") from None
         if self.kind == "external":
-            return _record_from_line(data, where, self.default_suite)
+            return ProbeError(f"{where}: {what}")
+        return RunFolderError(f"{where}: {what}; fix or delete that line")
+
+    def record(self, number: int, raw: bytes) -> GenerationRecord | None:
+        """The record on line `number` (None for a blank line); an error naming file:line."""
+        data = loads(raw)
+        text: str | bytes = raw
+        if data is MISSING:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise self._error(number, f"not valid UTF-8 (byte {raw[exc.start]:#04x} at byte {exc.start + 1})") \
+                    from None
+            if not text.strip():
+                return None
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise self._error(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if self.kind == "external":
+            return _record_from_line(data, f"{self.path}:{number}", self.default_suite, text)
         try:
             return GenerationRecord.from_dict(data)
         except (TypeError, ValueError, AttributeError) as exc:
-            raise RunFolderError(f"{where}: not a valid generation record ({exc})") from None
+            raise RunFolderError(f"{self.path}:{number}: not a valid generation record ({exc})") from None
 
-    def chunk(self, items: Sequence[Any]) -> list[tuple[str | None, str, tuple[Any, ...]]]:
-        """(generation JSON line or None, score JSON line, tally entry) per item, in order."""
-        out = []
-        dumps, ctx, scorers = json.dumps, self.ctx, self.scorers
-        for item in items:
-            r = self.record(item)
-            findings = {name: detect(r, ctx) for name, detect in self.detectors}
-            flags = {name: f.flagged for name, f in findings.items()}
+    def records(self, work: Any) -> Iterator[GenerationRecord]:
+        if self.kind == "records":
+            yield from work
+            return
+        first, offset, block = work
+        if type(block) is int:  # in a worker: (first line, offset, length), read here rather than sent
+            if self._file is None:
+                assert self.path is not None
+                self._file = self.path.open("rb")
+            self._file.seek(offset)
+            block = self._file.read(block)
+        lines = block.split(b"\n")
+        if lines[-1] == b"":  # the block's final newline
+            lines.pop()
+        for number, raw in enumerate(lines, first):
+            record = self.record(number, raw)
+            if record is not None:
+                yield record
+
+    def chunk(self, work: Any) -> Scored:
+        """Score one chunk (see `Source.chunks`) into its finished lines and its tally."""
+        scores: list[str] = []
+        generations: list[bytes] = []
+        tally = Tally()
+        ctx, scorers, detectors, external = self.ctx, self.scorers, self.detectors, self.kind == "external"
+        for r in self.records(work):
+            findings = {name: detect(r, ctx) for name, detect in detectors}
             task = score_task(r, scorers)
             correct = None if task is None else not task.flagged
-            line: dict[str, Any] = {
-                "id": r.probe_id, "suite": r.suite, "sample": r.sample, "flags": flags,
-                "findings": {name: _finding_dict(f) for name, f in findings.items()},
-                "task_correct": correct,
-            }
-            if task is not None:
-                line["task"] = _finding_dict(task)
-            # A record's __dict__ is asdict(record) without the deep copy: same keys, same order.
-            generation = dumps(r.__dict__, ensure_ascii=False) if self.kind == "external" else None
-            out.append((generation, dumps(line, ensure_ascii=False),
-                        (r.suite, r.stop_reason, r.n_output_tokens, flags, correct)))
-        return out
+            scores.append(score_json(r.probe_id, r.suite, r.sample, findings, task, correct))
+            if external:
+                generations.append(record_json(r))
+            tally.add(r.suite, r.stop_reason, r.n_output_tokens, {name: f.flagged for name, f in findings.items()},
+                      correct)
+        joined = "".join(line + "\n" for line in scores).encode("utf-8")
+        return joined, b"".join(line + b"\n" for line in generations) if external else None, tally
 
 
 _WORKER: _Scorer | None = None
@@ -209,9 +284,9 @@ def _worker_init(scorer: _Scorer) -> None:
     gc.freeze()  # the imported modules never need scanning again
 
 
-def _worker_chunk(items: Sequence[Any]) -> list[tuple[str | None, str, tuple[Any, ...]]]:
+def _worker_chunk(work: Any) -> Scored:
     assert _WORKER is not None
-    return _WORKER.chunk(items)
+    return _WORKER.chunk(work)
 
 
 def default_jobs() -> int:
@@ -233,7 +308,7 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _scored(scorer: _Scorer, chunks: Iterator[list[Any]], jobs: int) -> Iterator[list[tuple[str | None, str, Any]]]:
+def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int) -> Iterator[Scored]:
     """Scored chunks in input order: in this process, or over `jobs` workers with a bounded window."""
     if jobs <= 1:
         yield from map(scorer.chunk, chunks)
@@ -245,9 +320,12 @@ def _scored(scorer: _Scorer, chunks: Iterator[list[Any]], jobs: int) -> Iterator
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init, initargs=(scorer,)) as pool:
-        window: deque[Future[list[tuple[str | None, str, Any]]]] = deque()
+        window: deque[Future[Scored]] = deque()
         try:
             for chunk in chunks:
+                if scorer.kind != "records":  # the worker reads the block itself: only its place is sent
+                    first, offset, block = chunk
+                    chunk = (first, offset, len(block))
                 window.append(pool.submit(_worker_chunk, chunk))
                 if len(window) >= 2 * jobs:
                     yield window.popleft().result()
@@ -286,18 +364,18 @@ def score_stream(
     targets = [folder / scores_name] + ([folder / "generations.jsonl"] if source.kind == "external" else [])
     temps = [t.with_name(t.name + ".part") for t in targets]
     tally = Tally(lines=[] if keep_lines else None)
-    handles = [t.open("w", encoding="utf-8", newline="\n") for t in temps]
+    handles = [t.open("wb") for t in temps]
     try:
         scores_out = handles[0]
         generations_out = handles[1] if len(handles) > 1 else None
-        for results in _scored(scorer, _chunks(source.items, CHUNK), jobs):
-            scores_out.write("".join(score + "\n" for _, score, _ in results))
-            if generations_out is not None:
-                generations_out.write("".join(f"{generation}\n" for generation, _, _ in results))
-            for *_, entry in results:
-                tally.add(*entry)
+        for scores, generations, part in _scored(scorer, source.chunks(), jobs):
+            scores_out.write(scores)
+            if generations_out is not None and generations is not None:
+                generations_out.write(generations)
+            tally.merge(part)
             if tally.lines is not None:
-                tally.lines.extend(ScoreLine.from_dict(json.loads(score)) for _, score, _ in results)
+                lines = jsonl_lines(scores.decode("utf-8"))
+                tally.lines.extend(ScoreLine.from_dict(json.loads(line)) for line in lines)
         for handle in handles:
             handle.close()
         if source.kind == "external" and tally.records == 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,14 @@ def read_scores(path: str | Path) -> list[ScoreLine]:
     return lines
 
 
-def _record_from_line(data: Any, where: str, default_suite: str) -> GenerationRecord:
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+"""Text decoded from UTF-8 holds no surrogate: a parsed line can only get a lone one from an escape."""
+
+
+def _record_from_line(data: Any, where: str, default_suite: str, text: str | bytes | None = None) -> GenerationRecord:
+    """Validate one parsed line of an outside file; ProbeError naming `where`. `text`: the line it was parsed
+    from, when it came from a UTF-8 file (then only an escape can hold a lone surrogate: checked only then)."""
     if not isinstance(data, dict):
         raise ProbeError(f"{where}: expected a JSON object, got {type(data).__name__}")
     if "id" not in data:
@@ -122,15 +130,19 @@ def _record_from_line(data: Any, where: str, default_suite: str) -> GenerationRe
             isinstance(reference, list) and all(isinstance(r, str) for r in reference))):
         raise ProbeError(f"{where}: 'reference' must be a string or a list of strings, got {reference!r}; "
                          "quote it, e.g. \"42\"")
+    lang = data.get("lang")
+    if lang is not None and not isinstance(lang, str):
+        raise ProbeError(f"{where}: 'lang' must be a language code string such as \"en\", got {lang!r}")
     if data.get("scorer") is not None:
         from evalgen.probes import check_scorer
 
         check_scorer(data["scorer"], reference, lambda what: ProbeError(f"{where}: {what}"))
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ProbeError(f"{where}: holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), which is not valid "
-                         "UTF-8; fix the writer of the file (or replace it with U+FFFD)") from None
+    if text is None or (_SURROGATE_ESCAPE if isinstance(text, str) else _SURROGATE_ESCAPE_BYTES).search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ProbeError(f"{where}: holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), which is not "
+                             "valid UTF-8; fix the writer of the file (or replace it with U+FFFD)") from None
     return GenerationRecord(
         probe_id=str(data["id"]),
         suite=suite,
@@ -169,7 +181,7 @@ def records_from_external(path: str | Path) -> list[GenerationRecord]:
                 data = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise ProbeError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
-            records.append(_record_from_line(data, where, path.stem))
+            records.append(_record_from_line(data, where, path.stem, raw))
     if not records:
         raise ProbeError(f"{path}: no generations in the file")
     return records

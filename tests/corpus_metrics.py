@@ -31,6 +31,36 @@ HOLDOUT = LABELED_DIR / "holdout_sample.jsonl"
 """A fresh sample (420 records, none in LABELED_FILES) labeled blind while the round-2 detector fixes were
 being written and never shown to the people writing them: the out-of-sample check of those fixes.
 Its strata are in holdout_strata.json. Not part of the gate (tests/test_real_corpus.py)."""
+HOLDOUT2 = LABELED_DIR / "holdout2_sample.jsonl"
+"""A second fresh sample (274 records, none in LABELED_FILES or HOLDOUT) drawn and labeled blind on
+2026-12-07 after the round-2 fixes had been tuned, when truncation's tuning had read three HOLDOUT records:
+the out-of-sample check of the detectors as they are now. Strata in holdout2_strata.json; 60 records
+labeled twice. Not part of the gate."""
+HOLDOUTS = (HOLDOUT, HOLDOUT2)
+STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
+    "truncation": {
+        # Labeled truncation true in tests/data/labeled (blind):
+        "alpaca_eval/aligner-2b_gpt-4-turbo-2024-04-09/0786": "for str3[0..len3-4], str4[0..len4-3]",
+        "arena_bench_v1/gpt-4-0314/128627ca256e42b598795239ad8f2159-t1": "The result should be 31 (11111 in binary",
+        "arena_bench_v1/gpt-4-1106-preview/77d022bd07464407b9277950263e7e26-t1":
+            "encoder_outputs = torch.rand(seq_len, batch_size, hidden_size",
+        "pydantic_ai_cassettes/claude-sonnet-4-5-20250929/test_settings/test_stop_settings[anthropic].yaml#0":
+            "The beautiful city of",
+        # Read one by one (not blind-labeled): a sentence or statement stopped in the middle.
+        "arena_bench_v1/claude-2.1/52a39599edf44af79a51514ef288aa1e-t1":
+            "&projection[0][0]); \n        glTranslatef",
+        "arena_bench_v1/gpt-4-1106-preview/5af97d15a3054ad1b666291fd02a6999-t1":
+            "Depending on the specifics of the problem, such as",
+        "identity_alpaca_eval/aligner-2b_claude-3-opus-20240229/third-host-llm-vs-gpt3-0422":
+            "while it is possible to host smaller, more efficient versions",
+        "just_eval/gpt-4-0314/217": "By fostering a community-driven approach to",
+    },
+}
+"""Outputs of the strongest models (model_kind `strong`) that really are cut, per detector: corpus id -> the
+text the output ends on. The benchmarks published them cut (a token limit mid-sentence or inside an unclosed
+code block of a "complete program"; a stop sequence the test set), so flagging them is right: the <= 0.3%
+bound on the strongest models counts the other flags, the false ones (docs/detectors.md, "The strongest
+models"). tests/test_real_corpus.py checks that each still ends so and is still flagged."""
 LABELS = ("repetition", "truncation", "missing_eos", "identity_leak", "language_drift", "degenerate")
 FINISH = {"stop": "eos", "length": "length", None: "unknown"}
 

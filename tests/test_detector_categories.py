@@ -130,6 +130,58 @@ JSON_USERS = "```json\n[\n" + "".join(
         ("Eve", 62, "false"), ("Frank", 38, "true"), ("Grace", 51, "false"), ("Heidi", 23, "true"),
         ("Ivan", 70, "true"), ("Judy", 29, "false"), ("Mallory", 41, "true"), ("Niaj", 33, "false"),
     ])) + '  {"id": 12, "na'
+BRAILLE_ROWS = ("\u2800" * 40 + "\n") * 12
+BRICKS = "|______|______|______|______|______|\n" * 8
+FILMS = ["Do the Right Thing", "She's Gotta Have It", "School Daze", "Malcolm X", "Crooklyn", "Clockers",
+         "He Got Game", "Summer of Sam", "25th Hour", "Inside Man"]
+PROVINCES_ZH = ["北京市的简称是京，省会是北京", "天津市的简称是津，省会是天津", "上海市的简称是沪，省会是上海",
+                "重庆市的简称是渝，省会是重庆", "河北省的简称是冀，省会是石家庄", "山西省的简称是晋，省会是太原"]
+STEPS_EN = ["Light is absorbed by the chlorophyll", "Water molecules are split apart",
+            "Sugar is built from carbon dioxide"]
+STEPS_ZH = ["叶绿素吸收太阳光的能量", "水分子被分解成氧气和氢", "二氧化碳被合成为葡萄糖"]
+INTRO_EN = ("Photosynthesis is the process by which green plants turn light into chemical energy. Chlorophyll absorbs "
+            "mostly red and blue light, and the energy splits water molecules. The oxygen is released into the air, "
+            "while the hydrogen is used to build sugar from carbon dioxide over several enzyme steps.")
+INTRO_ZH = ("光合作用是绿色植物利用光能把二氧化碳和水转化为有机物的过程。叶绿素主要吸收红光和蓝光，能量用来分解水分子。"
+            "氧气被释放到空气中，氢则在多步酶促反应中与二氧化碳一起合成糖类。这个过程是地球上几乎所有生命的能量来源。")
+
+
+def _proof(n: int, letter: str) -> str:
+    return (f"Next, let's consider the case when n = {n}. If {letter}^{n} = c^{n} - b^{n}, then {letter} = c - b. "
+            f"However, since {letter}, b, and c are positive integers, we know that {letter} must be less than or "
+            f"equal to c - b. But if {letter} = c - b, then the expansion of (c - b)^{n} does not equal c^{n} - b^{n}, "
+            "which contradicts the given equation.")
+
+
+GENERAL = ("In general, for any integer value of n greater than 2, we can always find a smaller integer m such that "
+           "n > m. Then, applying the same logic as above, we can show that there must exist some integer k between "
+           "a and b such that a^k = c^k - b^k, which is impossible.")
+PROOF_LOOP_EN = "We will prove this by contradiction.\n\n" + "\n\n".join(
+    [_proof(3, "a"), _proof(4, "a"), GENERAL, _proof(3, "x"), _proof(4, "x"), GENERAL, _proof(3, "y"), _proof(4, "y"),
+     GENERAL[:150]])
+PROOF_EN = "We will prove this by contradiction.\n\n" + "\n\n".join(
+    f"Case {n}: if a^{n} = c^{n} - b^{n} with a, b and c positive, then dividing by b^{n} gives a rational point "
+    f"x = a/b, y = c/b on the curve x^{n} + 1 = y^{n}; {word} rules this out, since the curve of degree {n} has "
+    f"genus {(n - 1) * (n - 2) // 2} and only the trivial points."
+    for n, word in ((3, "Euler's descent"), (4, "Fermat's own descent"), (5, "Dirichlet's argument"),
+                    (7, "Lamé's proof"), (11, "Kummer's theory"))) + "\n\nHence no such integers exist for these"
+
+GAMES = ["Steelers | Ravens 17, Steelers 23", "Bengals | Ravens 31, Bengals 24", "Jaguars | Ravens 17, Jaguars 3",
+         "Cardinals | Ravens 30, Cardinals 27", "Seahawks | Ravens 22, Seahawks 17", "49ers | Ravens 16, 49ers 6"]
+TABLE_HEAD = "| Season | Game | Score |\n|---|---|---|\n"
+TABLE_LOOP_EN = (TABLE_HEAD + "".join(f"| 2011 | Ravens vs. {g} |\n" for g in GAMES + GAMES[::-1])
+                 + "\nScores are approximate.")
+TABLE_EN = TABLE_HEAD + "".join(f"| {2006 + i} | Ravens vs. {g} |\n" for i, g in enumerate(GAMES * 2)) + "\nDone."
+CITIES_ZH = ["北京 | 2189万 | 华北", "上海 | 2487万 | 华东", "广州 | 1882万 | 华南", "深圳 | 1768万 | 华南",
+             "成都 | 2119万 | 西南", "重庆 | 3205万 | 西南"]
+TABLE_HEAD_ZH = "| 城市 | 人口 | 地区 |\n|---|---|---|\n"
+TABLE_LOOP_ZH = TABLE_HEAD_ZH + "".join(f"| {c} |\n" for c in CITIES_ZH + CITIES_ZH[:4]) + "\n以上数据来自统计年鉴。"
+MORE_CITIES_ZH = ["武汉 | 1373万 | 华中", "西安 | 1316万 | 西北", "杭州 | 1237万 | 华东", "北京 | 2189万 | 华北"]
+TABLE_ZH = TABLE_HEAD_ZH + "".join(f"| {c} |\n" for c in CITIES_ZH + MORE_CITIES_ZH) + "\n以上数据来自统计年鉴。"
+GRID = "\n".join(["|1| |5| | | | |8| |", "| | | | | |3| |6|4|", "|8|3|4|6|7| |9| | |"])
+GRID_STEPS = "\n\n".join(
+    f"Now the {row} row: cell ({i}, {10 - i}) takes {word} from its column.\n\n{GRID}" for i, (row, word)
+    in enumerate([("first", "nine"), ("second", "two"), ("third", "six"), ("fourth", "five"), ("fifth", "one")], 1))
 REPETITION = [
     # What the prompt says is not a failure.
     ("en echo of the prompt's repeated text", "Repeat after me: go team go! go team go! go team go!",
@@ -173,6 +225,29 @@ REPETITION = [
     ("en a few emoji closing the answer", "Say happy birthday.", "Happy birthday to you! Have a great day! 🎂🎉🎁🎂🎉",
      False),
     ("zh a few emoji closing the answer", "祝我生日快乐。", "祝你生日快乐，天天开心！🎉🎉🎉", False),
+    # Rows of blank braille cells are no picture, whatever the prompt asked; a picture's repeated rows are.
+    ("en blank braille rows for a picture", "Make an embossed braille picture of a dog for me.",
+     "Here is a simple embossed picture of a dog:\n\n" + BRAILLE_ROWS + "\nPrint it on braille paper.", True),
+    ("zh blank braille rows for a picture", "用盲文给我画一只猫。",
+     "这是一只猫的盲文图案：\n\n" + BRAILLE_ROWS + "\n用盲文打印机打印即可。", True),
+    # The whole answer (a list) emitted twice until the output ends; a short block twice inside an answer.
+    ("en whole list emitted twice", "List the movies directed by Spike Lee by release date.", "\n".join(FILMS * 2),
+     True),
+    ("zh whole list emitted twice", "列出各省市的简称。", "\n".join(PROVINCES_ZH * 2), True),
+    ("en a few steps twice after the answer", "Explain photosynthesis.", INTRO_EN + "\n\nThe steps:\n" + "\n".join(
+        STEPS_EN * 2), False),
+    ("zh a few steps twice after the answer", "解释光合作用。",
+     INTRO_ZH + "\n\n步骤：\n" + "\n".join(STEPS_ZH * 2), False),
+    # Proof paragraphs with formulas inside cycling until the cut; a derivation whose paragraphs differ.
+    ("en proof paragraphs cycling until the cut", "Prove Fermat's last theorem.", PROOF_LOOP_EN, True),
+    ("en proof cases that differ, cut", "Prove Fermat's last theorem for small n.", PROOF_EN, False),
+    # A table that keeps coming back to the same rows; a table of different rows; a grid the prompt holds.
+    ("en table coming back to the same rows", "List the Ravens home games in 2011 as a table.", TABLE_LOOP_EN, True),
+    ("zh table coming back to the same rows", "用表格列出中国人口最多的城市。", TABLE_LOOP_ZH, True),
+    ("en table of different rows", "List Ravens games against these teams, one season each.", TABLE_EN, False),
+    ("zh table with one row twice", "用表格列出中国人口最多的城市。", TABLE_ZH, False),
+    ("en sudoku grid of the prompt reprinted each step", "Solve the given Sudoku puzzle.\n\n" + GRID, GRID_STEPS,
+     False),
 ]
 
 
@@ -210,6 +285,12 @@ TRUNCATION = [
     ("en table row cut mid-cell", "Make a table.", "| Name | Age |\n|---|---|\n| Ann | 31 |\n| Bob | 4", True),
     ("zh table row cut mid-cell", "做个表格。", "| 姓名 | 年龄 |\n|---|---|\n| 张三 | 31 |\n| 李四 | 4", True),
     ("en html cut inside an attribute", "Write the page.", "<html>\n<body>\n<div class=\"contai", True),
+    ("zh html cut inside an attribute", "写一个网页。", "<html>\n<body>\n<h1>欢迎</h1>\n<div class=\"内容", True),
+    ("zh html closed", "写一个网页。", "<html>\n<body>\n<p>你好，世界</p>\n</body>\n</html>", False),
+    ("zh code cut inside a statement", "写代码计算圆的面积。",
+     "下面是计算面积的函数：\n\ndef area(r):\n    return 3.14159 * r * r\n\nresult = area(", True),
+    ("zh code complete", "写代码计算圆的面积。",
+     "下面是计算面积的函数：\n\ndef area(r):\n    return 3.14159 * r * r", False),
     ("en code cut inside a statement", "Write the code.",
      "def area(r):\n    return 3.14159 * r * r\n\nresult = area(", True),
     ("en list cut mid-item", "List the steps.",
@@ -217,6 +298,39 @@ TRUNCATION = [
     ("zh list cut mid-item", "列出步骤。", "1. 烧开水。\n2. 放入面条。\n3. 搅拌大约十分钟，然后把", True),
     ("zh cut mid-sentence", "介绍一下。",
      "是的，GitHub的用户群体比GitLab更广泛。GitHub是一个全球性的平台，拥有数百", True),
+    # A subject pronoun waits for its verb; a Roman numeral "I" ends a title.
+    ("en cut after a subject pronoun", "Write to the team.",
+     "Thank you all for the long evenings this spring. The launch went well because of you, and next year we",
+     True),
+    ("en roman numeral at the end", "Name the chapter.", "The story opens in the harbour town.\n\nPart I", False),
+    ("en a pronoun after an auxiliary", "Write a riddle.",
+     "I have a face but no eyes, and hands but no arms. I tell you when to wake up and when to sleep.\n\nWho am I",
+     False),
+    # A conclusion opened and stopped before it says anything; a short complete one, or a closing wish.
+    ("en conclusion cut after its opener", "Write an essay on water safety.",
+     "Climate change makes floods more frequent and harder to predict.\n\nConclusion:\n\nIn conclusion, a "
+     "comprehensive", True),
+    ("zh conclusion cut after its opener", "谈谈比赛最后几秒的战术。",
+     "1. 协调性：战术领导需要快速决策。\n2. 决策制定：需要在短时间内分析比赛情况。\n总之，最后几秒", True),
+    ("en a short complete conclusion", "Is it safe?", "The water was tested twice this week.\n\nIn conclusion, no",
+     False),
+    ("zh conclusion that is a closing wish", "怎么准备考试？", "每天复习两个小时，周末做一套模拟题。\n\n总之，祝你好运",
+     False),
+    ("en a label that starts like a conclusion", "Rate the phone.",
+     "Battery: 9/10\nCamera: 8/10\nScreen: 9/10\n\nOverall rating 9/10", False),
+    # A line written earlier, stopped short mid-phrase (with finish reason stop: not a loop cut by a limit).
+    ("zh a repeated line stopped short", "根据条件推理。",
+     "根据(1)和(2)，可以得到：\nU所去的国家与G所去的国家不同\nL去英国，则M和U都去美国\n\n"
+     "根据(3)和(4)，可以得到：\nw所去的国家与Z所去的国家不同\nU所去的国家与G所去的国家", True),
+    ("en a repeated line stopped short", "Write the script.",
+     "Run these two commands:\n\nnmap -v -sP 10.0.0.0/8 -oG hosts.txt\ngrep Up hosts.txt\n\n"
+     "Then put them in a script and run it with cron:\n\nnmap -v -sP 10.0.0.0/8", True),
+    # A song or poem that ends on the first half of an earlier line (a comma followed it there): complete.
+    ("en a refrain's first half at the end", "Write a song.",
+     "Row the boat across the bay, carry me home\nThe wind is cold, the night is long\nRow the boat across the bay",
+     False),
+    ("zh a refrain's first half at the end", "写一首歌词。",
+     "长亭外，古道边，芳草碧连天\n晚风拂柳笛声残\n长亭外，古道边", False),
     # A few words into a new sentence of the same paragraph: cut; a closing phrase lacking its period,
     # an attribution after a quote, a hashtag: complete.
     ("en a few words into a new sentence", "Tell me about the museum.",
@@ -253,6 +367,25 @@ TRUNCATION = [
 @pytest.mark.parametrize("name,prompt,output,expected", TRUNCATION, ids=[c[0] for c in TRUNCATION])
 def test_truncation_categories(name: str, prompt: str, output: str, expected: bool) -> None:
     check("truncation", rec(output, prompt), expected)
+
+
+END_TOKEN_CASES = [
+    ("en complete sentence lacking its period", "It can, but training a large language model on its own answers "
+     "uses a lot of power. Researchers are trying to find better ways to do this without using so much power</s>",
+     False),
+    ("zh complete sentence lacking its period",
+     "大型语言模型的训练成本很高，需要大量的电力。研究人员正在寻找更节省资源的方法来完成这项工作<|im_end|>", False),
+    ("en dangling word before the token", "It is still being studied. Researchers are trying to find the</s>", True),
+    ("zh dangling word before the token", "大型模型的训练成本很高。研究人员正在寻找更节省资源的方法，因为<|endoftext|>",
+     True),
+]
+
+
+@pytest.mark.parametrize("name,output,expected", END_TOKEN_CASES, ids=[c[0] for c in END_TOKEN_CASES])
+def test_a_printed_end_token_marks_a_chosen_end(name: str, output: str, expected: bool) -> None:
+    """The model printed its end-of-turn token right after the text (missing_eos's finding): it meant to stop
+    there, so a long last sentence lacking its period is complete; a dangling word before the token is a cut."""
+    check("truncation", rec(output, stop="unknown"), expected)
 
 
 def test_a_loop_running_to_the_end_is_not_a_cut_sentence() -> None:

@@ -4,6 +4,7 @@ computation gives: each is checked against the slow reference on generated text.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,8 +15,11 @@ from evalgen.detectors import (
     DetectorContext,
     IdentityLeakConfig,
     LanguageDriftConfig,
+    _text,
+    degenerate,
     identity_leak,
     language_drift,
+    missing_eos,
 )
 from evalgen.detectors._text import ascii_words_upto, script_units
 from evalgen.detectors.identity_leak import FAMILIES
@@ -34,8 +38,15 @@ CTXS = [
     DetectorContext(identity="Aurora"),
     DetectorContext(identity="Qwen", identity_org="Alibaba Cloud"),
     DetectorContext(config=DetectorConfig(identity_leak=IdentityLeakConfig(
-        extra_names=("zorp", "Blix"), ignore_names=("Google",)))),
+        extra_names=("zorp", "Blix", "xAI-Bot", "k2.Chat", "星Zero"), ignore_names=("Google",)))),
+    DetectorContext(identity="Aurora", config=DetectorConfig(identity_leak=IdentityLeakConfig(
+        extra_names=("@bot", "q")))),
 ]
+CLAIM_TEXT = st.lists(st.one_of(
+    NAME_PIECES, st.sampled_from(["I am ", "I'm ", "I was developed by ", "As an AI model made by ", ", I ", "me.",
+                                  "created me", "我是由", "开发的", "作为", "x", "7", "_", "é", "中", "xAI-Bot",
+                                  "k2.Chat", "星Zero", "Zorp", "blix", "BLIX", "@bot", "q", "@Bot"]),
+    st.text(st.characters(max_codepoint=0x7f), max_size=3)), max_size=12).map("".join)
 
 
 def make(output: str, prompt: str = "Explain this.", lang: str | None = None) -> GenerationRecord:
@@ -75,8 +86,6 @@ def test_identity_screens_never_hide_a_name(text: str) -> None:
         cfg = ctx.config.identity_leak
         pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
                                             ctx.identity_org or "")
-        if pats.caps is not None and pats.caps.search(text):
-            assert identity_leak._caps_may_match(text, pats)
         low = text.lower()
         assert identity_leak._any_in(low, pats.lower) == any(n in low for n in _needles(pats.lower))
         for name in ("aurora", "qwen", "k2", "iris"):
@@ -90,10 +99,42 @@ def test_identity_leak_same_without_screens(text: str) -> None:
     record = make(text)
     fast = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     with pytest.MonkeyPatch.context() as m:  # every screen off: the plain scans decide
-        m.setattr(identity_leak, "_caps_may_match", lambda text, pats: True)
+        m.setattr(identity_leak, "_may_claim", lambda text, raw, screen: True)
         m.setattr(identity_leak, "_may_hold_lower", lambda text, low: True)
         m.setattr(identity_leak, "_SCREEN_CHARS", text)  # the memchr gate passes for any non-empty text
         m.setattr(identity_leak, "_any_in", lambda low, plan: any(n in low for n in _needles(plan)))
+        slow = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
+    assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(CLAIM_TEXT, TEXT))
+def test_claim_screen_hides_no_claimable_name(text: str) -> None:
+    """Wherever the full name pattern matches a name that could be claimed (an ASCII name standing alone,
+    or any non-ASCII name), the claim screen lets the text through."""
+    for ctx in CTXS:
+        cfg = ctx.config.identity_leak
+        pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
+                                            ctx.identity_org or "")
+        for start in range(len(text)):
+            m = pats.full.match(text, start) if pats.full else None
+            if m is None:
+                continue
+            name, end = m.group(0), m.end()
+            alone = not (start and text[start - 1].isascii() and text[start - 1].isalnum()) and not (
+                end < len(text) and text[end].isascii() and text[end].isalnum())
+            if alone or not name.isascii():
+                raw = text.encode("utf-8", "surrogatepass")
+                assert identity_leak._may_claim(text, raw, pats.claimable), name
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=CLAIM_TEXT)
+def test_identity_leak_same_without_claim_screen(text: str) -> None:
+    record = make(text)
+    fast = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(identity_leak, "_may_claim", lambda text, raw, screen: True)
         slow = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
 
@@ -255,3 +296,182 @@ def test_line_key_collapses_spaces_as_the_regex(piece: str) -> None:
     key = piece.strip().lstrip(_LIST_CHARS).strip()
     key = _LABEL.sub("", key) if key[:1].isalpha() else key
     assert _key(piece) == re.sub(r"\s+", " ", key).lower().rstrip(_KEY_END)
+
+
+FENCE_TEXT = st.lists(st.sampled_from(["```", "~~~", "`", "~", "````", " ", "  ", "\t", "\n", "\r\n", "python", "x",
+                                       "中", "http://a.b", "www.x", "://", "ftp://q"]), max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(FENCE_TEXT, st.text(max_size=60)))
+def test_fence_lines_are_the_fence_line_pattern(text: str) -> None:
+    expected = [(m.start(), m.end(), m.group(1), m.group(2)) for m in _text._FENCE_LINE.finditer(text)]
+    assert _text._fence_lines(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(FENCE_TEXT, st.text(max_size=60)))
+def test_url_pattern_is_the_grouped_one(text: str) -> None:
+    grouped = re.compile(r"(?:https?|ftp)://[^\s<>\"'）」]+|www\.[^\s<>\"'）」]+")
+    assert [m.span() for m in _text._URL.finditer(text)] == [m.span() for m in grouped.finditer(text)]
+
+
+MARKER_PIECES = [
+    "### Human:", "### Human", "Human:", "User:", "USER:", "用户：", "问：", "<用户>", "[Round", "<|im_start|>user",
+    "<|im_end|>", "</s>", "[INST]", "[/INST]", "user", "<human>", "support>", ">", " >", "\n", " ", ":", "：", "#", "<",
+    "[", "x", "Role: ", "<|endoftext|>", "<eos>",
+]
+MARKER_TEXT = st.lists(st.sampled_from(MARKER_PIECES), max_size=25).map("".join)
+LITERALS = st.sets(st.text(st.sampled_from("ab:：<[#| "), min_size=1, max_size=5), min_size=1, max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(literals=LITERALS, text=st.text(st.sampled_from("ab:：<[#| \n"), max_size=40))
+def test_marker_screen_is_any_in(literals: set[str], text: str) -> None:
+    assert missing_eos._may_hold(text, missing_eos._screen(literals)) == any(lit in text for lit in literals)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(MARKER_TEXT, st.text(max_size=60)))
+def test_missing_eos_same_without_screens(text: str) -> None:
+    ctxs = [DetectorContext(), DetectorContext(turn_markers=("Q:", "<|turn|>"), end_tokens=("<end>", " [STOP]"))]
+    record = make(text)
+    fast = [missing_eos._evidence(record, ctx) for ctx in ctxs]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(missing_eos, "_may_hold", lambda text, screen: True)
+        m.setattr(missing_eos, "_LINE_ENDS_IN_TAG", re.compile(""))
+        slow = [missing_eos._evidence(record, ctx) for ctx in ctxs]
+    assert fast == slow
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(st.text(max_size=80), st.text(st.sampled_from("a_ 1-中\n。é"), max_size=40)))
+def test_five_words_screen_counts_words(text: str) -> None:
+    assert (degenerate._FIVE_WORDS.match(text) is not None) == (len(degenerate._WORD.findall(text)) > 4)
+
+
+def test_wide_mark_order_is_a_permutation() -> None:
+    assert sorted(degenerate._MARKS_WIDE) == sorted(degenerate.LANGUAGE_MARKS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(MARKER_TEXT, st.text(st.sampled_from("<>[]|/sSeEoOIiNnTt 0x1A"), max_size=30)))
+def test_special_token_screen_is_the_pattern(text: str) -> None:
+    assert _text.has_special_token(text) == (_text.SPECIAL_TOKEN.search(text) is not None)
+
+
+def _near_reference(a: str, b: str, similarity: float, min_common: int) -> bool:
+    """`_near` as first written: the common start and end counted character by character."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    longest = max(la, lb)
+    if min(la, lb) < similarity * longest:
+        return False
+    i = 0
+    limit = min(la, lb)
+    while i < limit and a[i] == b[i]:
+        i += 1
+    j = 0
+    while j < limit - i and a[la - 1 - j] == b[lb - 1 - j]:
+        j += 1
+    return i + j >= max(similarity * longest, min_common)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(a=st.one_of(st.text(st.sampled_from("ab c"), max_size=120), st.text(max_size=60)),
+       b=st.one_of(st.text(st.sampled_from("ab c"), max_size=120), st.text(max_size=60)),
+       similarity=st.sampled_from([0.0, 0.5, 0.8, 1.0]), min_common=st.integers(0, 60))
+def test_near_lines_gallop_equals_character_loop(a: str, b: str, similarity: float, min_common: int) -> None:
+    from evalgen.detectors.repetition import _near
+
+    assert _near(a, b, similarity, min_common) == _near_reference(a, b, similarity, min_common)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.one_of(st.text(st.sampled_from(list("chorusefainkHOCRSEFAINK \nſıİ\u212a副歌合唱b")), max_size=30),
+                      st.text(max_size=30)))
+def test_chorus_screen_hides_no_chorus(text: str) -> None:
+    """The lower-case screen before the case-insensitive chorus pattern never hides a match (re.I also
+    matches "ſ" for s, "ı" for i and the Kelvin sign for k)."""
+    from evalgen.detectors.repetition import _CHORUS, _labels_chorus
+
+    assert _labels_chorus(text) == (_CHORUS.search(text) is not None)
+
+
+CODE_PIECES = ["```", "```python", "~~~", "`", "x = 1", "word", " ", "\n", "http://a.b/c", "www.x.org", "\t", "  ",
+               "text here", "`code`", "one two ", "one two three four\n"]
+CODE_TEXT = st.lists(st.sampled_from(CODE_PIECES), max_size=60).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(CODE_TEXT, st.text(st.characters(max_codepoint=127), max_size=80)))
+def test_masking_lines_before_a_break_ignores_what_follows(text: str) -> None:
+    masked = _text.mask_code(text)
+    for cut in (i for i, c in enumerate(text) if c == "\n"):
+        assert _text.mask_code(text[:cut]) == masked[:cut]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=CODE_TEXT)
+def test_language_drift_same_without_head_count(text: str) -> None:
+    record = make(text, prompt="Explain this in a few words, please.")
+    ctxs = [DetectorContext(), DetectorContext(config=DetectorConfig(language_drift=LanguageDriftConfig(min_units=3)))]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(language_drift, "_HEAD", 12)  # a short head, so that generated text exercises it
+        fast = [language_drift.detect_language_drift(record, ctx) for ctx in ctxs]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(language_drift, "_head_has_words", lambda output, need: False)
+        slow = [language_drift.detect_language_drift(record, ctx) for ctx in ctxs]
+    assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(st.text(max_size=80), st.text(st.sampled_from("ab 中é\u3042\ud800Z9"), max_size=40)))
+def test_letter_bits_are_the_byte_counts(text: str) -> None:
+    raw = text.encode("utf-8", "ignore")
+    cls = raw.translate(_text._CLASSES)
+    assert _text._letters_and_words(raw) == (cls.count(b"a"), cls.count(b" a") + (cls[:1] == b"a"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(TEXT, st.text(st.sampled_from("aurAURk\u212a\u0130iI 中é\ud800"), max_size=20)),
+       identity=st.sampled_from(["Aurora", "Au Rora", "Kiki", "IKI", "星火", "k"]))
+def test_states_identity_is_the_lower_case_search(text: str, identity: str) -> None:
+    finding = identity_leak.detect_identity_leak(make(text), DetectorContext(identity=identity))
+    assert finding.details["states_identity"] == identity_leak._mentions(text, identity, text.lower())
+
+
+MESSAGES = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant", "tool"]),
+                                           "content": st.text(max_size=6)}), max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=MESSAGES, prompt=st.one_of(st.none(), st.text(max_size=6)))
+def test_conversation_key_gives_the_turns_and_the_request(messages: list[dict], prompt: str | None) -> None:
+    record = dataclasses.replace(make("x"), messages=messages, prompt_text=prompt)
+    key = _text.conversation_key(record)
+    hash(key)
+    assert _text.turns_and_request(key) == (_text.user_turns(record), _text.request_text(record))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(st.sampled_from(".!?。！？\n \tab"), max_size=30), lo=st.integers(0, 30), hi=st.integers(0, 30))
+def test_sentence_break_is_the_two_branch_pattern(text: str, lo: int, hi: int) -> None:
+    plain = re.compile(r"[.!?。！？\n](?=\s|$)|[。！？\n]")
+    assert [m.span() for m in identity_leak._SENTENCE_BREAK.finditer(text, lo, hi)] == \
+        [m.span() for m in plain.finditer(text, lo, hi)]
+
+
+CUE_PIECES = ["i am", "i'm", "im", "my name is", "i was", "we are both", "as an", "as", "ich bin", "my team at",
+              "je suis", "soy", "sono", "mi chiamo", " ", "  ", "\n", ".", ",", "x", "é", "_", "ai", "mass", "i\tam"]
+CUE_TEXT = st.lists(st.sampled_from(CUE_PIECES), max_size=12).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(low=st.one_of(CUE_TEXT, st.text(max_size=30)))
+def test_claim_cue_pattern_is_the_word_boundary_form(low: str) -> None:
+    plain = re.compile(rf"(?:\b(?:{'|'.join(identity_leak._EN_CUES)})\b)(?P<mid>[^.!?\n]{{0,80}}?)\s*$")
+    for pos in range(len(low) + 1):
+        fast, slow = identity_leak._EN_CLAIM.search(low, pos), plain.search(low, pos)
+        assert (fast and (fast.span(), fast.span("mid"))) == (slow and (slow.span(), slow.span("mid")))

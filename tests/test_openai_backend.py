@@ -128,6 +128,11 @@ def test_served_records_equal_the_scripted_backend_token_for_token(tiny_tokenize
         body = server.bodies[0]
     fields = lambda r: (r.probe_id, r.output, r.output_raw, r.output_token_ids, r.stop_reason, r.stop_detail)  # noqa: E731
     assert [fields(r) for r in served.records] == [fields(r) for r in offline.records]
+    # Scored while the server answered (ScoreAhead), the same lines as scored after the run, in the same order.
+    assert served.scores == offline.scores and len(served.scores) == len(QUESTIONS)
+    served_lines = (tmp_path / "served" / "scores.jsonl").read_text(encoding="utf-8")
+    assert served_lines == (tmp_path / "offline" / "scores.jsonl").read_text(encoding="utf-8")
+    assert not list((tmp_path / "served").glob("*.part"))
     assert {r.stop_reason for r in served.records} == {"eos", "stop_string", "length", "loop"}
     assert isinstance(body["prompt"], list) and body["return_token_ids"] and body["stop"] == ["<|im_start|>user"]
     assert body["repetition_detection"] == {"min_pattern_size": 8, "max_pattern_size": 128, "min_count": 7}
@@ -266,6 +271,32 @@ def test_stopping_early_cancels_what_is_in_flight(tiny_tokenizer):
 
 
 # --- small pieces ------------------------------------------------------------------------------
+
+
+def test_score_ahead_scores_in_the_final_order_whatever_the_arrival_order(tmp_path):
+    from evalgen.evaluate import ScoreAhead, score_into
+    from evalgen.records import GenerationRecord
+
+    def record(i):
+        text = "ab " * 40 if i % 3 == 0 else f"Answer {i}."
+        return GenerationRecord(probe_id=f"q{i}", suite="s", sample=0, messages=[{"role": "user", "content": "hi"}],
+                                prompt_text="hi", output=text, output_raw=text, output_token_ids=None,
+                                stop_reason="eos", stop_detail=None, n_output_tokens=len(text.split()), latency_s=0.0)
+
+    records = [record(i) for i in range(30)]
+    meta = {"template": {}, "identity": {}}
+    expected = score_into(tmp_path / "after", records, meta, {})
+    ahead = ScoreAhead(tmp_path / "ahead", [r.key for r in records], records[:2], meta, {})
+    for start in (20, 10, 2):  # later records first: each waits for all before it
+        ahead.add(records[start:start + 10])
+    assert ahead.finish(records) == expected and ahead.error is None and ahead.lines == expected  # scored ahead
+    assert (tmp_path / "ahead" / "scores.jsonl").read_bytes() == (tmp_path / "after" / "scores.jsonl").read_bytes()
+
+    # Generation ended early (a record never came): nothing half-written; the records there are scored after.
+    partial = ScoreAhead(tmp_path / "partial", [r.key for r in records], records[:5], meta, {})
+    partial.stop()
+    assert not list((tmp_path / "partial").glob("*"))
+    assert partial.finish(records[:5]) == score_into(tmp_path / "five", records[:5], meta, {})
 
 
 def test_retry_delay_honours_retry_after_and_backs_off_with_jitter():

@@ -112,21 +112,15 @@ def test_real_corpus_precision_recall() -> None:
 # prints the same tables with intervals, kappa and flag rates).
 LABELED_MIN_POSITIVES = 10
 STRONG_MAX_RATE = 0.003
-KNOWN_GAPS = {
-    "repetition": "recall 0.86 (71/83): loops that drift in prose (near-duplicate list items or paragraphs until the "
-                  "cut, a table coming back to the same rows) are missed; loosening the copy rule brings back "
-                  "patent-claim false flags",
-}
+KNOWN_GAPS: dict[str, str] = {}
 """Detectors below the 0.9 target on the labeled samples, and why (docs/detectors.md)."""
 FLOORS = {
-    "repetition": (0.96, 0.85), "truncation": (0.92, 0.92), "missing_eos": (0.97, 0.97),
+    "repetition": (0.97, 0.90), "truncation": (0.93, 0.94), "missing_eos": (0.97, 0.97),
     "language_drift": (0.96, 0.97), "degenerate": (0.95, 0.93), "identity_leak": (0.95, 0.95),
 }
 """(precision, recall) measured on the labeled samples, rounded down: a change may not fall below them."""
-STRONG_GAPS = {
-    "truncation": "0.61% (11 of 1,815): at least 7 are real cuts (GPT-4/Claude outputs that hit the benchmarks' "
-                  "token limits, 4 of them confirmed by the labels); 3 are garbled aligner-2b outputs",
-}
+STRONG_GAPS: dict[str, str] = {}
+"""Detectors over the 0.3% bound on the strongest models, and why (none now)."""
 
 
 @pytest.fixture(scope="module")
@@ -172,12 +166,14 @@ def strong_rates() -> dict[str, tuple[int, int]]:
 
     rows = list(iter_corpus(model_kind="strong"))
     flags = {name: 0 for name in DETECTORS}
+    false_flags = {name: 0 for name in DETECTORS}
     for row in rows:
         for name, flagged in cm.verdicts(row).items():
             flags[name] += flagged
-    print("\nstrongest models (model_kind strong): " + ", ".join(
-        f"{name} {n}/{len(rows)} = {n / len(rows):.2%}" for name, n in flags.items()))
-    return {name: (n, len(rows)) for name, n in flags.items()}
+            false_flags[name] += flagged and row["id"] not in cm.STRONG_REAL_CUTS.get(name, {})
+    print("\nstrongest models (model_kind strong), flagged (of them not known real cuts): " + ", ".join(
+        f"{name} {flags[name]} ({n})/{len(rows)} = {n / len(rows):.2%}" for name, n in false_flags.items()))
+    return {name: (n, len(rows)) for name, n in false_flags.items()}
 
 
 def _strong_params() -> list:
@@ -188,6 +184,23 @@ def _strong_params() -> list:
 @pytest.mark.parametrize("name", _strong_params())
 def test_strong_models_are_rarely_flagged(strong_rates, name: str) -> None:
     """<= 0.3% of the strongest models' outputs (GPT-4 / Claude 3 class, tests/data/corpus/SOURCES.md)
-    flagged per detector: on healthy outputs most flags would be false."""
+    falsely flagged per detector: on healthy outputs most flags would be false. Outputs the benchmarks
+    published really cut (corpus_metrics.STRONG_REAL_CUTS) are rightly flagged and not counted."""
     flagged, total = strong_rates[name]
     assert flagged / total <= STRONG_MAX_RATE, f"{name}: {flagged}/{total} = {flagged / total:.2%}"
+
+
+def test_strong_real_cuts_are_real_and_flagged() -> None:
+    """Each strong-model output set aside as really cut still ends as written there, is still flagged, and,
+    where the blind labels judged it, is labeled a failure: the list cannot hide a false flag."""
+    import corpus_metrics as cm
+    from corpus_io import iter_corpus
+
+    labels = {item["id"]: item["labels"] for item in cm.load_labeled()}
+    rows = {row["id"]: row for row in iter_corpus(model_kind="strong")}
+    for name, cuts in cm.STRONG_REAL_CUTS.items():
+        for corpus_id, ending in cuts.items():
+            row = rows[corpus_id]
+            assert row["output"].rstrip().endswith(ending), corpus_id
+            assert cm.verdicts(row)[name], corpus_id
+            assert labels.get(corpus_id, {}).get(name, True), corpus_id

@@ -9,13 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from evalgen import _jsonl
 from evalgen import score_stream as stream
 from evalgen.cli import main
 from evalgen.detectors import DetectorContext
 from evalgen.errors import ProbeError, RunFolderError
 from evalgen.evaluate import score_into
 from evalgen.external import score_external
+from evalgen.records import Finding, GenerationRecord, Span
 from evalgen.runfolder import read_generations
 from evalgen.runner import summarize
 from evalgen.scorers import ScorerOptions, score_task
@@ -135,3 +139,95 @@ def test_the_pool_runs_from_a_script_without_a_main_guard(source: Path, tmp_path
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1200"]
     assert len((tmp_path / "out" / "scores.jsonl").read_text(encoding="utf-8").split("\n")) == 1201
+
+
+@pytest.fixture(params=["orjson", "stdlib"])
+def json_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of writing the lines: with orjson (when installed) and with the standard library only."""
+    if request.param == "orjson":
+        pytest.importorskip("orjson")
+    else:
+        monkeypatch.setattr(_jsonl, "orjson", None)
+    return str(request.param)
+
+
+def test_the_files_are_the_same_bytes_with_and_without_orjson(source: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("orjson")
+    stream.score_stream(stream.external_file(source), tmp_path / "fast", CTX, jobs=1)
+    monkeypatch.setattr(_jsonl, "orjson", None)
+    stream.score_stream(stream.external_file(source), tmp_path / "plain", CTX, jobs=2)
+    for name in ("scores.jsonl", "generations.jsonl"):
+        assert (tmp_path / "fast" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+
+
+# Leaves a detector or an imported line may hold: text with every kind of escape (control characters,
+# quotes, backslashes, U+2028, astral), numbers json writes its own way (NaN, 1e-05, huge integers).
+texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=80) | st.sampled_from(
+    ["", "a\nb", 'q"uote\\', "\t\r\x00\x1f\x7f", "\u2028\u2029\x85", "中文…🙂", "x" * 100 + "\n"])
+numbers = st.floats() | st.integers() | st.sampled_from([1e-05, 1e16, -0.0, 2**70])
+leaves = texts | numbers | st.booleans() | st.none()
+values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+                      max_leaves=8)
+findings = st.builds(Finding, detector=texts, flagged=st.booleans(), score=numbers, explanation=texts,
+                     spans=st.lists(st.builds(Span, st.integers(0, 9), st.integers(0, 9), texts), max_size=2),
+                     details=st.dictionaries(texts, values, max_size=3))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["repetition", "truncation", "x"]), findings, max_size=3),
+       st.none() | findings, st.none() | st.booleans(), texts, st.integers())
+def test_score_lines_are_what_json_dumps_writes(found: dict[str, Finding], task: Finding | None,
+                                                correct: bool | None, probe_id: str, sample: int) -> None:
+    line = {"id": probe_id, "suite": "s", "sample": sample, "flags": {k: f.flagged for k, f in found.items()},
+            "findings": {k: f.to_dict() for k, f in found.items()}, "task_correct": correct}
+    if task is not None:
+        line["task"] = task.to_dict()
+    assert _jsonl.score_json(probe_id, "s", sample, found, task, correct) == json.dumps(line, ensure_ascii=False)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts, texts, st.booleans(), st.none() | st.lists(st.integers(0, 2**40), max_size=4), values)
+def test_record_lines_are_what_json_dumps_writes(json_impl: str, output: str, prompt: str, same: bool,
+                                                 ids: list[int] | None, lang: object) -> None:
+    record = GenerationRecord("p", "s", 0, [{"role": "user", "content": prompt}], prompt, output,
+                              output if same else output + "</s>", ids, "eos", 0, 0.0, lang=lang)  # type: ignore[arg-type]
+    assert _jsonl.record_json(record) == json.dumps(record.__dict__, ensure_ascii=False).encode("utf-8")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values)
+def test_lines_parse_as_json_parses_them(json_impl: str, value: object) -> None:
+    raw = json.dumps({"v": value}, ensure_ascii=False).encode("utf-8") + b"\n"
+    parsed = _jsonl.loads(raw)
+    expected = json.loads(raw.decode("utf-8"))
+    if parsed is not _jsonl.MISSING:  # NaN != NaN: compare what json.dumps makes of both
+        assert json.dumps(parsed) == json.dumps(expected) and type(parsed["v"]) is type(expected["v"])
+
+
+def test_awkward_lines_read_as_json_reads_them(json_impl: str, tmp_path: Path) -> None:
+    """Huge integers (orjson would make floats of them), NaN, escapes of surrogate pairs, blank lines with
+    Unicode spaces: the same records as `records_from_external` (the plain json reader)."""
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b'{"id": "a", "prompt": "p", "output": "o", "sample": 123456789012345678901234}\n'
+                     b'\xe3\x80\x80 \n'  # U+3000 and a space: blank
+                     b'{"id": "b", "prompt": "p", "output": "\\ud83d\\ude42", "meta": NaN}\n'
+                     b'{"id": "c", "prompt": "p", "output": "x", "output_token_ids": [1, 2]}\n')
+    stream.score_stream(stream.external_file(path), tmp_path / "out", CTX, jobs=1)
+    assert read_generations(tmp_path / "out" / "generations.jsonl")[0].sample == 123456789012345678901234
+    written = (tmp_path / "out" / "generations.jsonl").read_text(encoding="utf-8").split("\n")[:-1]
+    assert written == [json.dumps(r.to_dict(), ensure_ascii=False) for r in records_from_external(path)]
+
+
+def test_bad_utf8_and_a_lone_surrogate_name_the_line(json_impl: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"id": "a", "prompt": "p", "output": "o"}\n{"id": "b", "prompt": "p", "output": "\xff"}\n')
+    with pytest.raises(ProbeError, match=rf"{path}:2: not valid UTF-8 \(byte 0xff at byte 39\)"):
+        score_external(path, tmp_path / "out")
+    path.write_bytes(b'{"id": "a", "prompt": "p", "output": "\\ud800"}\n')
+    with pytest.raises(ProbeError, match=rf"{path}:1: holds a lone surrogate"):
+        score_external(path, tmp_path / "out")
+    path.write_bytes(b'{"id": "a", "prompt": "p", "output": "o", "lang": 3}\n')  # once crashed a detector
+    with pytest.raises(ProbeError, match=rf"{path}:1: 'lang' must be a language code string"):
+        score_external(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -109,6 +109,8 @@ class Capabilities:
     """Applies a PEFT LoRA adapter checkpoint."""
     chat: bool = False
     """Takes the conversation and applies its own template (no tokenizer needed on our side)."""
+    remote: bool = False
+    """Generates elsewhere (a server): this process only waits, so the runner scores records as they come."""
 
     def describe(self) -> dict[str, bool]:
         return asdict(self)

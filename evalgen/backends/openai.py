@@ -138,7 +138,7 @@ class OpenAIBackend(BackendBase):
         self.dialect = dialect
         self.served: dict[str, Any] = {}
         """The `/v1/models` entry of the served model (its `root` is the model's path on the server)."""
-        self.capabilities = Capabilities(token_ids=False, logprobs=False, lora=False, chat=chat_api)
+        self.capabilities = Capabilities(token_ids=False, logprobs=False, lora=False, chat=chat_api, remote=True)
         self.settings = GenerationSettings()
         self.tokenizer: Any = None
         self.end_ids: dict[int, str] = {}
@@ -148,6 +148,10 @@ class OpenAIBackend(BackendBase):
         self.client: Any = None
         self.retried = 0
         """Retries made so far (429, 5xx, timeouts, dropped connections)."""
+        self.first_sent: float | None = None
+        self.last_answer: float | None = None
+        """`time.perf_counter()` when the last generate()'s first request went out and its last answer came
+        back: the span the server was busy for us (`requests_s` in run.json; bench/bench_openai.py)."""
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -179,7 +183,7 @@ class OpenAIBackend(BackendBase):
         if self.dialect is None:
             self.dialect = "vllm" if entry.get("owned_by") == "vllm" else "openai"
         vllm = self.dialect == "vllm" and not self.chat_api
-        self.capabilities = Capabilities(token_ids=vllm, logprobs=vllm, lora=False, chat=self.chat_api)
+        self.capabilities = Capabilities(token_ids=vllm, logprobs=vllm, lora=False, chat=self.chat_api, remote=True)
         return entry
 
     def tokenizer_source(self) -> str | None:
@@ -232,6 +236,8 @@ class OpenAIBackend(BackendBase):
             "request_timeout_s": self.request_timeout,
             "retries": self.policy.retries,
             "api_key_env": self.api_key_env,
+            **({"requests_s": round(self.last_answer - self.first_sent, 3)}
+               if self.first_sent is not None and self.last_answer is not None else {}),
         }
 
     # --- the event loop thread ---------------------------------------------------------------------
@@ -253,9 +259,13 @@ class OpenAIBackend(BackendBase):
             import httpx2
 
             limits = httpx2.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-            # Proxy settings from the environment apply to remote servers, never to one on this machine.
+            # Proxy settings from the environment apply to remote servers, never to one on this machine. Plain
+            # HTTP on this machine (no proxy, redirects not followed) never uses TLS: no certificate store to
+            # load (~30 ms of a run's start-up).
+            local = is_loopback(self.base_url)
             self.client = httpx2.AsyncClient(timeout=httpx2.Timeout(self.request_timeout), limits=limits,
-                                             trust_env=not is_loopback(self.base_url))
+                                             trust_env=not local,
+                                             verify=not (local and self.base_url.startswith("http://")))
         return self.client
 
     # --- requests ----------------------------------------------------------------------------------
@@ -348,8 +358,11 @@ class OpenAIBackend(BackendBase):
         """(choice, usage, seconds) of one request's answer: only I/O here, on the event loop."""
         path, body = self.body(request)
         began = time.perf_counter()
+        if self.first_sent is None:
+            self.first_sent = began
         data = await self.call("POST", path, body)
-        elapsed = time.perf_counter() - began
+        self.last_answer = time.perf_counter()
+        elapsed = self.last_answer - began
         try:
             choice = data["choices"][0]
         except (KeyError, IndexError, TypeError):
@@ -393,6 +406,7 @@ class OpenAIBackend(BackendBase):
         """All requests, `concurrency` in flight; completions handed back as they finish."""
         self.start_loop()
         assert self.loop is not None
+        self.first_sent = self.last_answer = None
         done: queue.Queue[Completion | tuple[Request, dict[str, Any], dict[str, Any], float]] = queue.Queue()
 
         async def one(request: Request, gate: asyncio.Semaphore) -> None:

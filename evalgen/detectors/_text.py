@@ -16,26 +16,60 @@ __all__ = [
     "ScriptUnits",
     "ascii_words_upto",
     "code_regions",
+    "conversation_key",
     "fence_blocks",
+    "has_special_token",
     "in_regions",
     "is_code_line",
     "last_user_message",
     "mask_code",
     "request_text",
     "script_units",
+    "turns_and_request",
     "user_turns",
 ]
 
-SPECIAL_TOKEN = re.compile(
+_ANGLE_TOKENS = (
     r"<\|[^|<>\n]{1,40}\|>|<｜[^｜<>\n]{1,40}｜>|</?s>|<0x[0-9A-Fa-f]{2}>|<extra_id_\d+>|<(?:reserved|unused)_?\d+>"
     r"|<(?:unk|pad|eos|bos|mask|sep|cls|eot|eoa|eoh|start_of_turn|end_of_turn|start|end)>"
-    r"|\[(?:PAD|UNK|CLS|SEP|MASK|INST|/INST|EOS|BOS)\]",
-    re.I,
 )
+_BRACKET_TOKENS = r"\[(?:PAD|UNK|CLS|SEP|MASK|INST|/INST|EOS|BOS)\]"
+SPECIAL_TOKEN = re.compile(_ANGLE_TOKENS + "|" + _BRACKET_TOKENS, re.I)
 """Special and template tokens as decoded text."""
+_SPECIAL_SCREENS = (("<", re.compile(_ANGLE_TOKENS, re.I)), ("[", re.compile(_BRACKET_TOKENS, re.I)))
+
+
+def has_special_token(text: str) -> bool:
+    """Whether `SPECIAL_TOKEN` matches somewhere in `text`: each half of it starts with one literal
+    character, which `re` jumps between (the whole pattern starts with one of two, so `re` would test
+    every position), and only runs when the text holds that character (memchr)."""
+    return any(c in text and pattern.search(text) is not None for c, pattern in _SPECIAL_SCREENS)
 
 _FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})([^\n]*)$", re.M)
+"""A fence line (the definition; `_fence_lines` finds the same lines without a regex scan)."""
 _LANGUAGE_TAG = re.compile(r"[\w+#.-]+$")
+
+
+def _fence_lines(text: str) -> list[tuple[int, int, str, str]]:
+    """(line start, line end, fence mark, rest of the line) of every line `_FENCE_LINE` matches, in text
+    order. Found from the occurrences of ``` and ~~~ (`str.find`), not by trying the pattern at every
+    position: a fence line holds one within its first 3 + 3 characters."""
+    lines = []
+    n = len(text)
+    for fence in ("```", "~~~"):
+        p = text.find(fence)
+        while p >= 0:
+            start = text.rfind("\n", 0, p) + 1
+            end = text.find("\n", p)
+            end = n if end < 0 else end
+            if p - start <= 3 and not text[start:p].strip(" \t"):
+                q = p + 3
+                while q < end and text[q] == fence[0]:
+                    q += 1
+                lines.append((start, end, text[p:q], text[q:end]))
+            p = text.find(fence, end)  # a later one on the same line is not at its start
+    lines.sort()
+    return lines
 
 
 def fence_blocks(text: str) -> tuple[list[tuple[int, int]], bool]:
@@ -49,25 +83,31 @@ def fence_blocks(text: str) -> tuple[list[tuple[int, int]], bool]:
     blocks: list[tuple[int, int]] = []
     stack: list[tuple[str, int]] = []  # (fence character, fence length) of the open blocks
     start = 0
-    for m in _FENCE_LINE.finditer(text):
-        mark, info = m.group(1), m.group(2).strip()
+    for line_start, line_end, mark, rest in _fence_lines(text):
+        info = rest.strip()
         char = mark[0]
         if char == "`" and "`" in info:
             continue  # not a fence: an info string of a backtick fence holds no backtick
         if not stack:
             stack.append((char, len(mark)))
-            start = m.start()
+            start = line_start
         elif char == stack[-1][0] and not info and len(mark) >= stack[-1][1]:
             stack.pop()
             if not stack:
-                blocks.append((start, m.end()))
+                blocks.append((start, line_end))
         elif char == stack[-1][0] and _LANGUAGE_TAG.match(info):
             stack.append((char, len(mark)))
     if stack:
         blocks.append((start, len(text)))
     return blocks, bool(stack)
+
+
 _INLINE = re.compile(r"`[^`\n]+`")
-_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'）」]+|www\.[^\s<>\"'）」]+")
+_SCHEME_END = re.compile("://")
+_WWW = re.compile(r"www\.")
+"""("://" in text, as a literal pattern: `re`'s literal search is faster than `in` on short needles.)"""
+_URL = re.compile(r"https?://[^\s<>\"'）」]+|ftp://[^\s<>\"'）」]+|www\.[^\s<>\"'）」]+")
+"""(Each branch starts with a letter, so `re` tests only the positions of h, f and w.)"""
 
 
 def code_regions(text: str) -> list[tuple[int, int]]:
@@ -76,15 +116,15 @@ def code_regions(text: str) -> list[tuple[int, int]]:
     # Single-character screens first: they run at memchr speed, multi-character `in` is ~40x slower.
     backtick = "`" in text
     tilde = "~" in text and "~~~" in text
-    url = ":" in text and "://" in text or "." in text and "www." in text
+    url = ":" in text and _SCHEME_END.search(text) is not None or "." in text and _WWW.search(text) is not None
     if not (backtick or tilde or url):
         return []
     regions = fence_blocks(text)[0] if backtick or tilde else []
-    if backtick or url:
-        for pattern in (_INLINE, _URL):
-            for m in pattern.finditer(text):
-                if not in_regions(m.start(), regions):
-                    regions.append(m.span())
+    # Inline code holds a backtick and a URL "://" or "www.": a pattern only runs where it can match.
+    for pattern in ((_INLINE,) if backtick else ()) + ((_URL,) if url else ()):
+        for m in pattern.finditer(text):
+            if not in_regions(m.start(), regions):
+                regions.append(m.span())
     regions.sort()
     return regions
 
@@ -163,6 +203,21 @@ def request_text(record: GenerationRecord) -> str:
     return "\n\n".join(parts) if parts else record.prompt_text or ""
 
 
+def conversation_key(record: GenerationRecord) -> tuple:
+    """A hashable key of what `user_turns` and `request_text` read (the system and user turns, and the
+    rendered prompt), for caches keyed by the conversation: it holds the record's own strings, whose
+    hashes Python keeps, where a joined `request_text` is a new string hashed anew on every call."""
+    return (tuple((m.get("role"), str(m.get("content", ""))) for m in record.messages or []
+                  if m.get("role") in ("system", "user")), record.prompt_text)
+
+
+def turns_and_request(key: tuple) -> tuple[tuple[str, ...], str]:
+    """(`user_turns`, `request_text`) of a record from its `conversation_key`."""
+    parts, prompt_text = key
+    turns = tuple(content for role, content in parts if role == "user") or ((prompt_text,) if prompt_text else ())
+    return turns, "\n\n".join(content for _, content in parts) if parts else prompt_text or ""
+
+
 # One byte class per UTF-8 byte, so script counts are a translate plus a few counts at C speed:
 # a = ASCII letter, h = lead byte of U+4000-U+9FFF (CJK ideographs), j = lead of U+3000-U+3FFF (kana,
 # CJK punctuation), x = lead byte of another script (told apart by `_RARE` only when present),
@@ -214,17 +269,25 @@ class ScriptUnits:
         return max(self.units.items(), key=lambda kv: kv[1])[0]
 
 
+_LETTER_BIT = bytes(1 if 65 <= b <= 90 or 97 <= b <= 122 else 0 for b in range(256))
+
+
+def _letters_and_words(raw: bytes) -> tuple[int, int]:
+    """(ASCII letters, Latin words) in UTF-8 bytes: `_CLASSES`' a's and the a's after a non-a (a word starts
+    at a letter after a non-letter; in valid UTF-8 a letter never follows a lead byte). As one big integer
+    with one bit per letter byte, both are a bit count (two `bytes.count` passes cost more)."""
+    n = int.from_bytes(raw.translate(_LETTER_BIT), "big")
+    return n.bit_count(), (n & ~(n >> 8)).bit_count()
+
+
 def script_units(text: str, latin_word_units: float = 1.5) -> ScriptUnits:
     """Count text per script: 'zh' (CJK ideographs), 'ja' (kana), 'ko' (Hangul), 'latin',
     'cyrillic', 'greek', 'arabic', 'hebrew', 'indic'. Pass text with code already masked."""
     raw = text.encode("utf-8", "ignore")
     cls = raw.translate(_CLASSES)
     units: dict[str, float] = {}
-    # `in` (memchr) before `count`: most texts are all of one script, so most counts would be 0.
-    letters = cls.count(b"a") if b"a" in cls else 0
+    letters, words = _letters_and_words(raw) if b"a" in cls else (0, 0)  # `in` runs at memchr speed
     if letters:
-        # A word starts at a letter after a non-letter.
-        words = cls.count(b" a") + (cls[:1] == b"a")
         units["latin"] = words * latin_word_units
     if raw.isascii():
         return ScriptUnits(units, letters)

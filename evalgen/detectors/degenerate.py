@@ -43,6 +43,9 @@ LANGUAGE_MARKS: tuple[str, ...] = (
     "的", "是", "了", "在", "我", "你", "不", "。", "，", "の", "は", "に", "を", "、", "는", "이", "다",
 )
 """Text that holds two different of these is running language, never garbage."""
+_MARKS_WIDE = ("。", "，", *(m for m in LANGUAGE_MARKS if m not in "。，"))
+"""`LANGUAGE_MARKS` in the order to look for them in a text that is not ASCII (only how many are found
+counts): a Chinese text stops at the first two."""
 _ALNUM = re.compile(r"[^\W_]")
 _ROLE_LABEL = re.compile(r"^[ \t]*(?:user|human|assistant|bot|ai|gpt|system|[A-Z][a-z]{1,15})[ \t]*[:：]", re.M | re.I)
 _EMOJI = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF]")
@@ -118,6 +121,8 @@ _WORD = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s+")
 NOISE_MAX_WORDS = 4
 """Symbol noise: at most this many words (runs of letters or digits)..."""
+_FIVE_WORDS = re.compile(rf"[\W_]*+(?:[^\W_]++[\W_]*+){{{NOISE_MAX_WORDS + 1}}}")
+"""More than `NOISE_MAX_WORDS` words (`_WORD` matches), in one match from the start (possessive: linear)."""
 NOISE_MAX_SHARE = 0.2
 """...making less than this share of the visible characters, in an output of at least `NOISE_MIN_CHARS`..."""
 NOISE_MIN_CHARS = 30
@@ -130,7 +135,7 @@ def _symbol_noise(text: str) -> float | None:
     """The share of letters and digits among the visible characters when the output is symbols around at
     most `NOISE_MAX_WORDS` words ("| Player | Overview |" over thousands of dashes, "❌ ❌ Letter? ❌"), else
     None. The word count stops early, so running text costs a few matches."""
-    if len(text) < NOISE_MIN_CHARS:
+    if len(text) < NOISE_MIN_CHARS or _FIVE_WORDS.match(text):
         return None
     words = 0
     letters = 0
@@ -197,7 +202,7 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
                       details)
     # Garbage needs many tokens and no sign of running language: most outputs stop at the first marks.
     marks = 0
-    for mark in LANGUAGE_MARKS:
+    for mark in LANGUAGE_MARKS if text.isascii() else _MARKS_WIDE:
         if mark in text:
             marks += 1
             if marks >= 2:

@@ -58,15 +58,31 @@ DEFAULT_NAMES: tuple[str, ...] = tuple(name for family in FAMILIES for name in f
 
 # Claim cues that end right before the name (text of the same sentence, lower-cased): English,
 # plus the commonest French/Spanish/German/Italian forms.
-_EN_CLAIM = re.compile(
-    r"(?:\b(?:i\s+am|i'm|i’m|im|my\s+name\s+is|my\s+name's|call\s+me|i\s+was|i've\s+been|i\s+have\s+been|"
-    r"we\s+are\s+both|we're\s+both|we’re\s+both|we\s+were\s+both|we\s+both\s+(?:are|were)|"
-    r"both\s+of\s+us\s+(?:are|were)|"
-    r"as\s+an?|as|i\s+come\s+from|i\s+am\s+from|i'm\s+from|i\s+work\s+for|"
-    r"my\s+(?:creators?|developers?|makers?|team|company|parent\s+company|owners?)(?:\s+(?:at|from|is|are))?|"
-    r"je\s+suis|je\s+m'appelle|j'ai\s+été|soy|me\s+llamo|ich\s+bin|ich\s+heiße|ich\s+wurde|sono|mi\s+chiamo)\b)"
-    r"(?P<mid>[^.!?\n]{0,80}?)\s*$"
+_EN_CUES: tuple[str, ...] = (
+    r"i\s+am", r"i'm", r"i’m", r"im", r"my\s+name\s+is", r"my\s+name's", r"call\s+me", r"i\s+was", r"i've\s+been",
+    r"i\s+have\s+been", r"we\s+are\s+both", r"we're\s+both", r"we’re\s+both", r"we\s+were\s+both",
+    r"we\s+both\s+(?:are|were)", r"both\s+of\s+us\s+(?:are|were)", r"as\s+an?", r"as", r"i\s+come\s+from",
+    r"i\s+am\s+from", r"i'm\s+from", r"i\s+work\s+for",
+    r"my\s+(?:creators?|developers?|makers?|team|company|parent\s+company|owners?)(?:\s+(?:at|from|is|are))?",
+    r"je\s+suis", r"je\s+m'appelle", r"j'ai\s+été", r"soy", r"me\s+llamo", r"ich\s+bin", r"ich\s+heiße",
+    r"ich\s+wurde", r"sono", r"mi\s+chiamo",
 )
+"""First-person cues, in the order they are tried (each starts with a letter)."""
+
+
+def _word_start_alternation(alternatives: tuple[str, ...]) -> str:
+    r"""`\b(?:a|b|...)` for alternatives that start with a letter, written so that `re` only tries the
+    positions of their first letters: grouped by first letter (in order within a group; two alternatives
+    with different first letters never both match at one position), the word boundary checked after that
+    letter as "no word character before it". A pattern that starts with `\b` is tried at every position."""
+    groups: dict[str, list[str]] = {}
+    for alt in alternatives:
+        groups.setdefault(alt[0], []).append(alt[1:])
+    return "(?:" + "|".join(f"{c}(?<!\\w{c})(?:{'|'.join(rests)})" for c, rests in groups.items()) + ")"
+
+
+_EN_CLAIM = re.compile(rf"(?:{_word_start_alternation(_EN_CUES)}\b)(?P<mid>[^.!?\n]{{0,80}}?)\s*$")
+"""A first-person cue, then the rest of the sentence up to the name (`low` ends right before it)."""
 _ADVERBS = r"(?:actually|really|just|simply|in\s+fact|indeed|now|currently|originally|officially|still|basically)"
 _EN_MID_IDENTITY = re.compile(
     rf"^\s*(?:(?:an?|the|called|named|known\s+as|{_ADVERBS}|un|une|el|la|der|die|das|ein|eine)[\s,]+)*$"
@@ -116,7 +132,9 @@ _ZH_AFTER_MADE = re.compile(
     r"^[^。！？!?\n]{0,12}?(?:开发|训练|打造|研发|研制|创建|创造|推出|发布|构建|设计|制作|提供|出品)"
 )
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]")
-_SENTENCE_BREAK = re.compile(r"[.!?。！？\n](?=\s|$)|[。！？\n]")
+_SENTENCE_BREAK = re.compile(r"[.!?。！？\n](?:(?<=[。！？\n])|(?=\s|$))")
+"""A sentence break: "。！？" or a line break, or ".!?" before a space or the end (a character set first,
+so that `re` only tries the break characters; two branches would have it try every position)."""
 
 
 def _holds(hay: str, needle: str) -> bool:
@@ -151,10 +169,6 @@ _SCREEN = ("chat", "open", "qwen", "deep", "claude", "gpt")
 _SCREEN_CHARS = "et"
 """Every `_SCREEN` word holds one of these: two memchr-speed checks rule the screen out (Chinese)."""
 
-_CAPS_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_MARK = bytes.maketrans(_CAPS_DIGITS, b"\x01" * len(_CAPS_DIGITS))
-"""Capitals and digits as one marker byte, so that a pattern over the marked text starts with a
-literal: `re` then jumps between markers instead of testing a character set at every position."""
 # Characters other than A-Z whose lower case holds an ASCII letter (all of Unicode, checked).
 _LOWERS_TO = {"i": "\u0130", "k": "\u212a"}
 
@@ -169,13 +183,35 @@ class _Patterns:
     """...plus the lower-case forms of commonly miscased names."""
     lower: tuple[tuple[str, str, tuple[str, ...]], ...]
     """The lower-case forms as `_needle_plan` groups."""
+    claimable: _ClaimScreen
+    """Where a name of `full` could be claimed at all (see `_claim_screen`)."""
+
+
+@dataclass(frozen=True)
+class _ClaimScreen:
+    """The names of `full` split three ways, so that one cheap pass rules out most texts. A claimed ASCII
+    name stands alone (`_is_claim` rejects one with an ASCII letter or digit on either side), so a name
+    that starts with a capital is looked for at the capitals of the text, as a whole token, over its
+    UTF-8 bytes with capitals marked: a literal byte, which `re` jumps between."""
+
+    marked: re.Pattern | None
+    """Over the UTF-8 bytes translated by `_MARK` (capitals as 0x01, digits as 0x02): where an ASCII name
+    that starts with a capital could stand as a whole token (a candidate only)."""
+    exact: re.Pattern | None
+    """Over the UTF-8 bytes: those names as written, as whole tokens (tried at each `marked` candidate)."""
+    wide: re.Pattern | None
+    """The non-ASCII names, anywhere (no token rule for them), for texts that are not ASCII."""
     starts: re.Pattern | None
-    """Over an ASCII text marked with `_MARK`: every position of the first capital or digit of
-    where a name of `caps` could be (a superset: a marker stands for any capital or digit)."""
-    offsets: tuple[int, ...]
-    """Where names start relative to a `starts` position: 0, and 1 for "iFlytek"."""
-    plain: tuple[str, ...]
-    """ASCII names of `caps` without a capital or digit (an `extra_names` word): looked for with `in`."""
+    """The other ASCII names ("chatgpt", "chatGPT", "iFlytek", "01.AI"), in lower case, where they could
+    start a token, over the UTF-8 bytes translated by `table`: a token boundary as NUL, the first
+    characters of these names as 0x03 (in either case), other letters and digits as themselves in lower
+    case, so `re` jumps between the two-byte literal starts (a match is a candidate only)."""
+    head: re.Pattern | None
+    """`starts` for a name at the very start of the text."""
+    table: bytes
+    """Lower-cases ASCII letters too, so that the bytes need no `lower()` first."""
+    plan: tuple[tuple[bytes, bytes, tuple[bytes, ...]], ...]
+    """Those names as a `_needle_plan`, encoded, when `starts` cannot hold them."""
 
 
 def _alternation(names: set[str]) -> re.Pattern | None:
@@ -213,9 +249,84 @@ def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: st
                 low = name.lower()
                 if low.startswith(_MISCASED) or name in extra:
                     lower.update({low, name[0].lower() + name[1:]})
-    starts, offsets, plain = _start_screen(names)
     plan = _needle_plan({n for n in lower if n == n.lower()})
-    return _Patterns(_alternation(names), _alternation(names | lower), plan, starts, offsets, plain)
+    return _Patterns(_alternation(names), _alternation(names | lower), plan, _claim_screen(names, lower))
+
+
+_MARK = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\x01\x02", b"\x01" * 26 + b"\x02" * 10 + b"\x00\x00")
+"""Capitals as one marker byte and digits as another, so that a pattern over the marked bytes starts with
+a literal: `re` then jumps between capitals instead of testing a character set at every position. The
+marker bytes themselves, which model output may hold, become NUL so that they read as neither."""
+
+
+def _claim_screen(names: set[str], lower: set[str]) -> _ClaimScreen:
+    """The `_ClaimScreen` of `full` = `names` (as `caps` has them) + `lower` (the lower-case forms)."""
+    ascii_names = {n for n in names | lower if n.isascii()}
+    capped = sorted(n for n in ascii_names if "A" <= n[0] <= "Z")
+    marked = exact = None
+    if capped:
+        tails: dict[bytes, set[bytes]] = {}
+        for name in capped:
+            mark = name.encode().translate(_MARK)
+            tails.setdefault(mark[1:2], set()).add(mark[2:])
+        # The capital is the literal prefix; the token rule is checked after it (a look-behind first
+        # would make `re` try every position). Grouped by the byte after the capital, like `_alternation`.
+        marked = re.compile(rb"\x01(?<![a-z\x01\x02]\x01)(?:" + _grouped(tails) + rb")(?![a-z\x01\x02])")
+        by_first: dict[bytes, set[bytes]] = {}
+        for name in capped:
+            raw = name.encode()
+            by_first.setdefault(raw[:1], set()).add(raw[1:])
+        exact = re.compile(rb"(?<![A-Za-z0-9])(?:" + _grouped(by_first) + rb")(?![A-Za-z0-9])")
+    starts, head, table, plan = _token_starts({n.lower() for n in ascii_names if not "A" <= n[0] <= "Z"})
+    return _ClaimScreen(marked, exact, _alternation({n for n in names | lower if not n.isascii()}), starts, head,
+                        table, plan)
+
+
+def _token_starts(needles: set[str]) -> tuple[re.Pattern | None, re.Pattern | None, bytes, tuple]:
+    """(`starts`, `head`, `table`, `plan`) of `_ClaimScreen` for lower-case ASCII needles."""
+    if not needles:
+        return None, None, b"", ()
+    first = {n[0] for n in needles}
+    if not all(c.isalnum() for c in first):
+        return None, None, b"", _bytes_plan(needles)  # (an `extra_names` word that starts with a symbol)
+    table = bytearray(b"\x00" * 256)  # not a letter or digit: a token boundary
+    for b in b"abcdefghijklmnopqrstuvwxyz0123456789":
+        table[b] = table[ord(chr(b).upper())] = 3 if chr(b) in first else b  # capitals as lower case
+    rests = b"(?:" + b"|".join(re.escape(r) for r in sorted({n.encode().translate(table)[1:] for n in needles},
+                                                            key=len, reverse=True)) + b")"
+    return re.compile(b"\x00\x03" + rests), re.compile(b"\x03" + rests), bytes(table), ()
+
+
+def _bytes_plan(needles: set[str]) -> tuple[tuple[bytes, bytes, tuple[bytes, ...]], ...]:
+    return tuple((gate.encode(), prefix.encode(), tuple(m.encode() for m in members))
+                 for gate, prefix, members in _needle_plan(needles))
+
+
+def _grouped(groups: dict[bytes, set[bytes]]) -> bytes:
+    return b"|".join(re.escape(k) + b"(?:" + b"|".join(re.escape(t) for t in sorted(v, key=len, reverse=True)) + b")"
+                     for k, v in sorted(groups.items()))
+
+
+def _may_claim(text: str, raw: bytes, screen: _ClaimScreen) -> bool:
+    """False only when no name of `full` can be claimed in `text`: no ASCII name with a capital stands
+    alone as a token (no ASCII letter or digit on either side: `_is_claim` rejects the others), no other
+    ASCII name occurs, and no non-ASCII name occurs. `raw`: the text's UTF-8 bytes (surrogates passed)."""
+    if screen.marked is not None:
+        marked = raw.translate(_MARK)
+        search, match = screen.marked.search, screen.exact.match  # type: ignore[union-attr]
+        m = search(marked)
+        while m:  # every candidate, overlapping ones too
+            if match(raw, m.start()):
+                return True
+            m = search(marked, m.start() + 1)
+    # A name in the text is in its UTF-8 bytes, and in lower case in the lower-cased bytes.
+    if screen.starts is not None:
+        tokens = raw.translate(screen.table)
+        if screen.starts.search(tokens) or screen.head.match(tokens):  # type: ignore[union-attr]
+            return True
+    if screen.plan and _any_in(raw.lower(), screen.plan):  # type: ignore[arg-type]
+        return True
+    return screen.wide is not None and not text.isascii() and screen.wide.search(text) is not None
 
 
 _BY_FREQUENCY = "etaoinsrhldcumfpgwybvkxjqz"
@@ -247,54 +358,6 @@ def _any_in(text: str, plan: tuple[tuple[str, str, tuple[str, ...]], ...]) -> bo
     return any(
         gate in text and prefix in text and (not members or any(m in text for m in members))
         for gate, prefix, members in plan
-    )
-
-
-def _start_screen(names: set[str]) -> tuple[re.Pattern | None, tuple[int, ...], tuple[str, ...]]:
-    """(`starts`, `offsets`, `plain`) of `_Patterns` for a set of names."""
-    rests: dict[int, set[bytes]] = {}
-    later: set[bytes] = set()
-    offsets = {0}
-    plain = []
-    for name in names:
-        if not name.isascii():
-            continue  # never in an ASCII text
-        marked = name.encode().translate(_MARK)
-        k = marked.find(b"\x01")
-        if k < 0:
-            plain.append(name)  # no capital or digit to anchor on
-        elif k == 0 and len(marked) == 1:
-            return re.compile(rb"\x01"), (0,), ()  # a one-letter name: every capital is a candidate
-        elif k == 0:
-            rests.setdefault(marked[1], set()).add(marked[2:])
-        else:  # "iFlytek": anchored on its first capital, the letters before it looked behind
-            later.add(b"(?<=" + re.escape(marked[:k + 1]) + b")(?=" + re.escape(marked[k + 1:]) + b")")
-            offsets.add(k)
-    if not rests and not later:
-        return None, (0,), tuple(sorted(plain))
-    # Grouped by the byte after the capital, like `_alternation`, so each position tries a few groups.
-    first = b"|".join(
-        re.escape(bytes([byte])) + b"(?:" + b"|".join(re.escape(r) for r in sorted(tails)) + b")"
-        for byte, tails in sorted(rests.items())
-    )
-    branches = ([b"(?=" + first + b")"] if rests else []) + sorted(later)
-    return re.compile(rb"\x01(?:" + b"|".join(branches) + b")"), tuple(sorted(offsets)), tuple(sorted(plain))
-
-
-def _caps_may_match(text: str, pats: _Patterns) -> bool:
-    """False only when `pats.caps` cannot match `text` (checked cheaply for ASCII texts: the regex
-    scan tests a character set at every position; the marked-capital screen jumps between capitals
-    and the full pattern is then only tried where a name could start)."""
-    if pats.caps is None:
-        return False
-    if pats.starts is None or not text.isascii():
-        return True
-    if any(name in text for name in pats.plain):
-        return True
-    marked = text.encode("ascii").translate(_MARK)
-    match = pats.caps.match
-    return any(
-        match(text, m.start() - k) for m in pats.starts.finditer(marked) for k in pats.offsets if m.start() >= k
     )
 
 
@@ -468,20 +531,27 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
     org = (ctx.identity_org or "").strip()
     details: dict = {"names": [], "states_identity": None}
     low: str | None = None  # text.lower(), made at most once
+    raw = text.encode("utf-8", "surrogatepass")
     if identity:
-        if _may_hold_lower(text, identity.lower()):
+        name = identity.lower()
+        if not _may_hold_lower(text, name):
+            details["states_identity"] = False
+        elif name.isascii() and (text.isascii() or not any(c in text for c in _LOWERS_TO.values())):
+            # An ASCII name is in text.lower() exactly when its bytes are in the lower-cased UTF-8 bytes
+            # (no other character lower-cases to an ASCII one): cheaper than lower-casing a wide str.
+            details["states_identity"] = name.encode() in raw.lower() or _mentions_squashed(text, name)
+        else:
             low = text.lower()
             details["states_identity"] = _mentions(text, identity, low)
-        else:
-            details["states_identity"] = False
     pats = _names_pattern(cfg.extra_names, cfg.ignore_names, identity, org)
+    if not _may_claim(text, raw, pats.claimable):
+        details["names"] = []
+        return Finding(NAME, False, 0.0, "No claim to be another assistant.", [], details)
     pattern = pats.caps
     if pats.lower and any(c in text for c in _SCREEN_CHARS):
         low = text.lower() if low is None else low
         if _any_in(low, pats.lower) and any(n in text for n in _SCREEN):
             pattern = pats.full
-    if pattern is pats.caps and not _caps_may_match(text, pats):
-        pattern = None  # no name anywhere: skip the full scan
     spans: list[Span] = []
     names: list[str] = []
     if pattern is not None:
@@ -506,7 +576,10 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
 def _mentions(text: str, name: str, low_text: str) -> bool:
     """Whether the text names `name` (case-insensitive, spaces optional); `low_text` = text.lower()."""
     low = name.lower()
-    if low in low_text:
-        return True
+    return low in low_text or _mentions_squashed(text, low)
+
+
+def _mentions_squashed(text: str, low: str) -> bool:
+    """Whether the text names `low` (a lower-case name with spaces) without its spaces."""
     squash = re.sub(r"\s+", "", low)
     return bool(squash) and squash != low and squash in re.sub(r"\s+", "", text).lower()

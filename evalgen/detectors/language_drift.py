@@ -24,11 +24,12 @@ from functools import lru_cache
 from evalgen.detectors._text import (
     SPECIAL_TOKEN,
     ascii_words_upto,
+    conversation_key,
+    has_special_token,
     is_code_line,
     mask_code,
-    request_text,
     script_units,
-    user_turns,
+    turns_and_request,
 )
 from evalgen.detectors.base import DetectorContext, LanguageDriftConfig
 from evalgen.detectors.calibration import calibrated, unflagged_score
@@ -137,11 +138,12 @@ def _language_text(text: str) -> str:
     running language."""
     kept = []
     lines = _mask_math(mask_code(text)).split("\n")
-    code_lines = sum(map(is_code_line, lines))
+    code_like = [_code_only(line) for line in lines]  # (`_code_only` is `is_code_line`: computed once a line)
+    code_lines = sum(code_like)
     # An output that is mostly code is code: its comments and docstrings are not the answer's language.
     code = code_lines * 2 >= sum(1 for line in lines if line.strip()) and code_lines >= 2
-    for line in lines:
-        if _code_only(line) or (code and (_COMMENT.match(line) or not _CJK_IN.search(line))):
+    for line, code_line in zip(lines, code_like, strict=True):
+        if code_line or (code and (_COMMENT.match(line) or not _CJK_IN.search(line))):
             continue
         line = _TAG.sub(" ", line)
         line = _TITLED.sub(_drop_title, line)
@@ -169,21 +171,23 @@ def _prose_only(text: str) -> str:
                      if not _code_only(line))
 
 
-def _prompt_languages(turns: tuple[str, ...], request: str, cfg: LanguageDriftConfig
+def _prompt_languages(record: GenerationRecord, cfg: LanguageDriftConfig
                       ) -> tuple[list[str], str | None, bool, list[str]]:
     """(expected languages, the prompt's dominant script, asked for a language, named targets) over the
     whole conversation: every user turn's own languages, and the languages any user or system turn asks
     for ("translate everything I say into English" in an earlier turn still holds)."""
-    # Keyed by the three thresholds it reads: hashing the frozen config itself runs Python code.
-    return _prompt_languages_cached(turns, request, cfg.latin_word_units, cfg.min_prompt_units,
+    # Keyed by the conversation's own strings and the three thresholds it reads: hashing the frozen config
+    # itself runs Python code, and a joined request is a new string to hash.
+    return _prompt_languages_cached(conversation_key(record), cfg.latin_word_units, cfg.min_prompt_units,
                                     cfg.prompt_lang_share)
 
 
 @lru_cache(maxsize=4096)
 def _prompt_languages_cached(
-    turns: tuple[str, ...], request: str, latin_word_units: float, min_prompt_units: float, prompt_lang_share: float
+    key: tuple, latin_word_units: float, min_prompt_units: float, prompt_lang_share: float
 ) -> tuple[list[str], str | None, bool, list[str]]:
     """Cached because every sample of a probe has the same prompt (callers never mutate the lists)."""
+    turns, request = turns_and_request(key)
     asked, targets = asks_for_language(request)
     langs: set[str] = set()
     dominant: str | None = None
@@ -206,16 +210,28 @@ def _prompt_languages_cached(
     return sorted(langs | targets), dominant, asked, sorted(targets)
 
 
-def _latin_answer(masked: str, cfg: LanguageDriftConfig, need: int, details: dict) -> Finding:
+def _latin_answer(words: int, cfg: LanguageDriftConfig, details: dict) -> Finding:
     """The finding for an all-ASCII answer to a prompt that expects Latin script, as the general
     path gives it: the only script is Latin, so the share is 1 (or there is no text at all), and
-    "enough text?" only needs the words counted up to `need`, not all of them."""
-    words = ascii_words_upto(masked, need)
+    "enough text?" only needs the words counted up to `need` (`words`), not all of them."""
     details["output_lang"] = "latin" if words else None
     details["prompt_lang_share"] = 1.0
     if words * cfg.latin_word_units < cfg.min_units:
         return Finding(NAME, False, 0.0, "Too little text to judge the language.", [], details)
     return Finding(NAME, False, 0.0, "The answer is in the prompt's language.", [], details)
+
+
+_HEAD = 256
+"""`ascii_words_upto` counts the first 256 characters first: only they need masking when they hold enough."""
+
+
+def _head_has_words(output: str, need: int) -> bool:
+    """Whether the first `_HEAD` characters of `mask_code(output)` hold `need` words (then
+    `ascii_words_upto(mask_code(output), need)` is `need`), masking only up to the first line break after
+    them: code blocks, inline code and URLs end at a line break or run on, so the lines before it mask
+    the same whatever follows."""
+    cut = output.find("\n", _HEAD)
+    return cut >= 0 and ascii_words_upto(mask_code(output[:cut])[:_HEAD], need) >= need
 
 
 @lru_cache(maxsize=64)
@@ -231,7 +247,7 @@ def _words_needed(min_units: float, latin_word_units: float) -> int | None:
 def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.language_drift
     details: dict = {"prompt_lang": None, "output_lang": None}
-    langs, dominant, asked, target_list = _prompt_languages(user_turns(record), request_text(record), cfg)
+    langs, dominant, asked, target_list = _prompt_languages(record, cfg)
     targets = set(target_list)
     declared = _LANG_CODE.get((record.lang or "").lower().split("-")[0].split("_")[0])
     if declared and langs and declared not in langs:
@@ -248,13 +264,16 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
         return Finding(NAME, False, 0.0, "Not judged: no prompt language, or a translation without a target.",
                        [], details)
     output = record.output
-    if "<" in output or "[" in output:
+    if has_special_token(output):
         # A printed end or template token ("…today?<|endoftext|>") is no language (`missing_eos`'s): blanked.
         output = SPECIAL_TOKEN.sub(lambda m: " " * len(m.group(0)), output)
-    masked = mask_code(output)
     need = _words_needed(cfg.min_units, cfg.latin_word_units)
-    if "latin" in langs and need and cfg.min_output_share <= 1.0 and masked.isascii():
-        return _latin_answer(masked, cfg, need, details)  # the common case, without the full count
+    latin = need if "latin" in langs and cfg.min_output_share <= 1.0 else None  # the words that are enough
+    if latin and output.isascii() and _head_has_words(output, latin):
+        return _latin_answer(latin, cfg, details)  # the common case: the head holds enough words
+    masked = mask_code(output)
+    if latin and masked.isascii():
+        return _latin_answer(ascii_words_upto(masked, latin), cfg, details)  # without the full count
     out = script_units(masked, cfg.latin_word_units)
     total = out.total
     share = sum(out.units.get(k, 0.0) for k in langs) / total if total else 1.0

@@ -63,10 +63,10 @@ _BARE_ROLE_LINE = re.compile(r"\n(?:user|human|User|Human|USER|HUMAN)[ \t]*\n(?=
 @lru_cache(maxsize=64)
 def _patterns(
     turn_markers: tuple[str, ...], end_tokens: tuple[str, ...]
-) -> tuple[re.Pattern, re.Pattern, frozenset, frozenset, frozenset]:
-    """(plain-marker pattern, special-marker-or-end-token pattern, end tokens, plain-marker screen
-    characters, first characters of the template tokens and end tokens) for a context, compiled once. Both patterns are
-    alternations of literals, so `re` skips positions by first character."""
+) -> tuple[re.Pattern, re.Pattern, frozenset, _Screen, _Screen]:
+    """(plain-marker pattern, special-marker-or-end-token pattern, end tokens, a screen for each pattern)
+    for a context, compiled once. Both patterns are alternations of literals, so `re` skips positions
+    by first character."""
     plain: set[str] = set(_BARE_MARKERS)
     special: set[str] = set(SPECIAL_MARKERS)
     for marker in (*LINE_MARKERS, *turn_markers):
@@ -76,11 +76,32 @@ def _patterns(
             # turn could start.
             (special if marker.startswith(("<|", "<｜", "[INST", "<start_of_turn>")) else plain).add(marker)
     ends = frozenset(t for t in (*END_TOKENS, *end_tokens) if t.strip())
-    # One character of each marker that the text must contain for the marker to be there: the
-    # screen costs a memchr per character instead of a regex pass.
-    screen = frozenset(next((c for c in m if c in ":：#[<|>＜"), m[0]) for m in plain)
-    firsts = frozenset(t[0] for t in special | ends)
-    return _alternation(plain), _alternation(special | ends), ends, screen, firsts
+    return _alternation(plain), _alternation(special | ends), ends, _screen(plain), _screen(special | ends)
+
+
+_Screen = tuple[tuple[str, re.Pattern], ...]
+_ANCHORS = ":："
+"""Rare characters a marker is looked for at ("User:" at its colon): `re` jumps between them."""
+
+
+def _screen(literals: set[str]) -> _Screen:
+    """`any(lit in text for lit in literals)` as a few scans that each start with a literal character
+    (which `re` jumps between; a pattern whose first character is one of several tests every position):
+    each literal is anchored at its first colon, else at its first character, the characters before the
+    anchor looked behind. Each scan comes with its anchor, which the text must hold (a memchr first)."""
+    minimal = {lit for lit in literals if not any(other != lit and other in lit for other in literals)}
+    groups: dict[str, set[str]] = {}
+    for lit in minimal:
+        k = min((lit.find(c) for c in _ANCHORS if c in lit), default=0)
+        behind = "(?<=" + re.escape(lit[:k + 1]) + ")" if k else ""
+        groups.setdefault(lit[k], set()).add(behind + re.escape(lit[k + 1:]))
+    return tuple((anchor, re.compile(re.escape(anchor) + "(?:" + "|".join(sorted(rests)) + ")"))
+                 for anchor, rests in sorted(groups.items()))
+
+
+def _may_hold(text: str, screen: _Screen) -> bool:
+    """Whether any literal of a `_screen` occurs in `text`."""
+    return any(anchor in text and pattern.search(text) for anchor, pattern in screen)
 
 
 def _alternation(literals: set[str]) -> re.Pattern:
@@ -128,6 +149,10 @@ def _prompt_roles(request: str) -> tuple[bool, frozenset[str]]:
     return bool(_DIALOGUE_REQUEST.search(request)), roles
 
 
+_LINE_ENDS_IN_TAG = re.compile(r">[^\S\n]*(?:\n|\Z)")
+"""A line whose last visible character is ">": what a role-tag line needs (`>` is the literal prefix)."""
+
+
 def _role_tag_line(text: str) -> int:
     """Start of the first line that is only a role tag ("support>", "<human>"), or -1."""
     pos = text.find(">")
@@ -153,7 +178,7 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     """(position, kind, marker) of the first fake turn and the first printed end token in the text."""
     cfg = ctx.config.missing_eos
     text = record.output
-    plain, special, ends, screen, special_firsts = _patterns(
+    plain, special, ends, plain_screen, special_screen = _patterns(
         tuple(ctx.turn_markers) + cfg.extra_turn_markers, tuple(ctx.end_tokens) + cfg.extra_end_tokens
     )
     found: list[tuple[int, str, str]] = []
@@ -161,9 +186,7 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     roles: tuple[bool, frozenset[str]] | None = None
     # Plain markers ("User:", "### Human:") where a turn could start, not in code, not quoted from
     # the user's own message.
-    # Every plain marker holds one of these characters; single-character `in` runs at memchr speed.
-    maybe_plain = any(c in text for c in screen)
-    for m in plain.finditer(text) if maybe_plain else ():
+    for m in plain.finditer(text) if _may_hold(text, plain_screen) else ():
         word = m.group(0)
         if not _turn_can_start(text, m.start()):
             continue
@@ -188,8 +211,7 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         break
     # Template tokens: a turn opener anywhere is a fake turn; an end token is printed text.
     kinds: set[str] = set()
-    maybe_special = any(c in text for c in special_firsts)  # one memchr per distinct first character
-    for m in special.finditer(text) if maybe_special else ():
+    for m in special.finditer(text) if _may_hold(text, special_screen) else ():
         kind = "end_token_text" if m.group(0) in ends else "fake_turn"
         if kind in kinds:
             continue
@@ -201,7 +223,7 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         kinds.add(kind)
         if len(kinds) == 2:
             break
-    if ">" in text:
+    if ">" in text and _LINE_ENDS_IN_TAG.search(text):
         pos = _role_tag_line(text)
         if pos >= 0:
             found.append((pos, "fake_turn", text[pos:text.find(">", pos) + 1]))
@@ -284,8 +306,6 @@ def runaway(record: GenerationRecord) -> bool:
     if n < RUNAWAY_MIN_CHARS or text[-1] in _FINISHED:
         return False
     start = text.rfind("\n") + 1
-    if text.find(text[start:] + "\n", 0, start) >= 0:
-        return False  # the last line is a whole line written before ("Sudoku puzzle"): nothing was cut mid-way
     line = text[start:].strip()
     numbering = _LIST_START.match(line)
     line = line[numbering.end():] if numbering else line  # "41. 西瓜：…": the item, not its new number
@@ -293,7 +313,9 @@ def runaway(record: GenerationRecord) -> bool:
     # A line cut a few characters in ("  atomic_int"): its last 40 characters, across the line break.
     copies = text.count(probe, 0, start) if probe else text.count(text[-40:], 0, n - 40)
     if copies < RUNAWAY_MIN_COPIES:
-        return False
+        return False  # (first: it rules out most texts, and the test below then needs no scan)
+    if text.find(text[start:] + "\n", 0, start) >= 0:
+        return False  # the last line is a whole line written before ("Sudoku puzzle"): nothing was cut mid-way
     import zlib
 
     tail = text[-3000:].encode("utf-8", "surrogatepass")

@@ -15,7 +15,8 @@ normalised, code, tables and short lines left out:
 - the same line back to back >= `min_repeats` times ("12. 西瓜 / 13. 西瓜 / 14. 西瓜"), or a line with
   one word changed >= `min_near_repeats` times ("I looked at the third one…" / "…fourth one…");
 - a block of lines repeated back to back >= `min_repeats` times (a whole answer re-emitted; a list
-  cycling through the same items);
+  cycling through the same items), or twice when the two copies are the whole answer and end it;
+- a table that keeps coming back to the same rows (a third of its rows, 4+, copies of earlier rows);
 - repeated items: lines occurring >= `min_segment_repeats` times whose extra copies cover
   >= `min_segment_coverage` of the output (a list that keeps coming back to the same items).
 Loops the line checks cannot see:
@@ -27,7 +28,8 @@ Loops the line checks cannot see:
 - an emoji repeated >= 10 times until the output ends.
 What the prompt says is not a failure: a loop whose text the prompt already holds (an echo), lines
 the prompt holds, repetition the prompt asks for ("repeat X 10 times", "重复三遍": then more than
-`2 × N + 2` copies are needed, 50 when no number is given) and a song's chorus (the prompt asks for a
+`2 × N + 2` copies are needed, 50 when no number is given), rows of the ASCII art asked for (not rows
+of blank cells) and a song's chorus (the prompt asks for a
 song or poem, or the output labels a chorus/refrain: repeated items do not count there) are left out.
 Templated writing (patent claims, lesson plans, per-item boilerplate) is not a loop: its lines say
 different things. `details.recurrence` (the share of 16-character probes whose text occurs again
@@ -45,7 +47,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from itertools import repeat
+from itertools import compress, repeat
 from typing import NamedTuple
 
 from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, last_user_message, request_text
@@ -61,6 +63,7 @@ _TOKEN_PROBE = 6
 _REP_WINDOW = 512
 _MIN_PROBES = 16  # probes spread over the text for the recurrence share
 _LINE_SCREEN = 0.2  # the line checks run on long outputs only when this much text recurs (or lines repeat)
+_WHOLE_ANSWER = 0.9  # a block repeated twice to the end is a loop when its copies are this share of the output
 _MAX_UNITS = 400  # the block search looks at the last this many lines
 
 _LIST_CHARS = "0123456789.)-*+•#>|、)（(）[] \t"
@@ -82,9 +85,19 @@ _SONG_REQUEST = re.compile(
 )
 _MAX_REFRAIN = 4  # a chorus comes back a few times; a runaway loop in a song does not stop
 _CHORUS = re.compile(r"chorus|refrain|hook\b|副歌|合唱", re.I)
+
+
+def _labels_chorus(text: str) -> bool:
+    """`_CHORUS.search(text)`, screened in C: a match holds "chor", "refra" or "hook" in lower case (the
+    letters re.I also matches, "ſ" and "ı", are in none of them) or a Chinese word."""
+    low = text.lower()
+    if "chor" in low or "refra" in low or "hook" in low or "副歌" in text or "合唱" in text:
+        return _CHORUS.search(text) is not None
+    return False
 _ART_REQUEST = re.compile(r"ascii|\bart\b|draw|diagram|picture|pattern|emboss|braille|字符画|画|图案", re.I)
 _PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|<[^<>\n]{1,60}>|\{[^{}\n]{1,60}\}")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
+_BLANK_CELLS = " \t\n\r\u00a0\u2800\u3000"  # rows of these are empty: no picture, whatever the prompt asked
 _MIN_EMOJI_REPEATS = 10  # a few emoji close a cheerful answer; ten of one in a row at the end do not
 _LAUGH = frozenset(("ha", "he", "hi", "ho", "la", "na", "da", "哈", "嘿", "呵", "啦", "嘻", "嘎"))
 
@@ -344,7 +357,8 @@ def _key(piece: str) -> str:
     spaces collapsed, lower case, no final punctuation. Other numbers stay: "2 dresses take 4 hours"
     and "3 dresses take 6 hours" say different things."""
     key = piece.strip().lstrip(_LIST_CHARS).strip()
-    key = _LABEL.sub("", key) if key[:1].isalpha() else key
+    if key[:1].isalpha() and (label := _LABEL.match(key)):
+        key = key[label.end():]  # the pattern is anchored at the start: what `sub` would remove
     return " ".join(key.split()).lower().rstrip(_KEY_END)  # spaces collapsed (the key has none at its ends)
 
 
@@ -352,7 +366,11 @@ def _strip_numbering(line: str) -> str:
     return _LABEL.sub("", line.strip().lstrip(_LIST_CHARS).strip()) or line.strip()
 
 
-_SYMBOL = re.compile(r"[^\w\s]|_")
+_is_code = lru_cache(maxsize=1024)(is_code_line)
+"""`is_code_line`, remembered for the last lines: the copy rule's pieces ask it again about the lines the
+line units just classified."""
+_NOT_SYMBOL = re.compile(r"[^\W_]+|\s+")  # runs of what is no symbol: a symbol is `[^\w\s]|_`
+_ASCII_WORD_SPACE = bytes(c for c in range(128) if chr(c).isalnum() or chr(c).isspace())  # not "_": a symbol
 
 
 def _has_letters(key: str, k: int = 5) -> bool:
@@ -374,7 +392,11 @@ def _symbolic(line: str) -> bool:
     if "://" in line:
         line = _URLS.sub("", line)
     visible = len(line) - line.count(" ") - line.count("\t")
-    return visible > 0 and len(_SYMBOL.findall(line)) * 3 >= visible
+    if visible <= 0:
+        return False
+    if line.isascii():  # the symbols are what is left once letters, digits and spaces are deleted (in C)
+        return len(line.encode("ascii").translate(None, _ASCII_WORD_SPACE)) * 3 >= visible
+    return len(_NOT_SYMBOL.sub("", line)) * 3 >= visible
 
 
 def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
@@ -388,11 +410,13 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
     shortest = min(_MIN_SHORT_BYTES, min_chars)
     # A line counts by its length before the list marks are stripped: a code line keeps its "100:" in its
     # key, so the stripped key may be shorter than the line the exact checks see.
-    lines = [line for line in data.split(b"\n") if len(line) >= shortest]
-    counts = Counter(map(bytes.strip, lines, repeat(_BYTE_KEY_STRIP)))
-    twice = [c for k, c in counts.items() if c > 1 and k]
-    if twice and (ran_out or len(twice) >= 2 or max(twice) >= 3):
-        return True
+    lines = data.split(b"\n")
+    keys = list(map(bytes.strip, compress(lines, map(shortest.__le__, map(len, lines))), repeat(_BYTE_KEY_STRIP)))
+    distinct = set(keys)
+    if len(distinct) < len(keys) - (b"" in distinct and keys.count(b"") - 1):  # a non-empty key repeats
+        twice = [c for k, c in Counter(keys).items() if c > 1 and k]
+        if ran_out or len(twice) >= 2 or max(twice) >= 3:
+            return True
     return len(_EMPTY_ITEM_BYTES.findall(b"\n" + data)) >= 2
 
 
@@ -415,45 +439,57 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
     marks a break that no run crosses (a line the prompt holds). Blank and short lines, table rules
     and template tokens alone on a line are skipped."""
     out: list[_Unit | None] = []
+    append = out.append
+    unit = tuple.__new__  # a _Unit without NamedTuple's Python-level __new__ (one per line)
+    min_code = min(_MIN_SHORT_BYTES, min_chars)
     pos = 0
+    fence_at, fence_count = 0, len(fences)  # fences are disjoint and in text order: one pointer walks them
     for raw in text.split("\n"):
         start, pos = pos, pos + len(raw) + 1
         line = raw.strip()
         if not line:
             continue
-        if line[0].isdecimal() and _EMPTY_ITEM.match(line):  # \d is a decimal digit: the same test
-            out.append(_Unit(start, start + len(raw), _EMPTY_KEY))  # "4.", "37.***": a list item with nothing
+        first = line[0]
+        if first.isdecimal() and _EMPTY_ITEM.match(line):  # \d is a decimal digit: the same test
+            append(unit(_Unit, (start, start + len(raw), _EMPTY_KEY, "text", False)))  # "4.", "37.***": empty item
             continue
-        if line[0] in "<[" and SPECIAL_TOKEN.fullmatch(line):
+        if first in "<[" and SPECIAL_TOKEN.fullmatch(line):
             continue  # a template token printed alone on its line ("<|im_end|>") is neither text nor a break
-        plain = _MD_LINK.sub(r"\1", raw) if "](" in raw else raw  # a markdown link is its text
-        lead = len(raw) - len(raw.lstrip())
-        if line.startswith("|"):
+        # raw.strip() == line: the line starts `lead` characters into raw and ends at lead + len(line).
+        if first == "|":
             if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= _MIN_SHORT_BYTES:
-                out.append(_Unit(start + lead, start + len(raw.rstrip()), line, "table"))
+                lead = len(raw) - len(raw.lstrip())
+                append(unit(_Unit, (start + lead, start + lead + len(line), line, "table", False)))
             continue
-        if (fences and any(x <= start < y for x, y in fences)) or is_code_line(plain) or _symbolic(plain):
-            key = _code_key(line)
-            if len(key.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= min(_MIN_SHORT_BYTES, min_chars):
-                out.append(_Unit(start + lead, start + len(raw.rstrip()), key, "code"))
+        while fence_at < fence_count and fences[fence_at][1] <= start:
+            fence_at += 1
+        plain = _MD_LINK.sub(r"\1", raw) if "](" in raw else raw  # a markdown link is its text
+        if (fence_at < fence_count and fences[fence_at][0] <= start) or _is_code(plain) or _symbolic(plain):
+            # A code line's key is the line as written (`_code_key`: the stripped line).
+            if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= min_code:
+                lead = len(raw) - len(raw.lstrip())
+                append(unit(_Unit, (start + lead, start + lead + len(line), line, "code", False)))
             continue
-        pieces = [(start, raw)]
         if len(raw) > 200:
             pieces = []
             offset = start
             for part in _SENTENCE.split(raw):
                 pieces.append((offset, part))
                 offset += len(part)
+        else:
+            pieces = [(start, raw)]
         for offset, part in pieces:
             key = _key(_MD_LINK.sub(r"\1", part) if "](" in part else part)
             if key in echoed:
                 if out and out[-1] is not None:
-                    out.append(None)
+                    append(None)
                 continue
-            if _has_letters(key, 2) and len(key.encode("utf-8", "surrogatepass")) >= _MIN_SHORT_BYTES:
+            if ((len(key) >= 2 and key[:2].isalpha()) or _has_letters(key, 2)) and \
+                    len(key.encode("utf-8", "surrogatepass")) >= _MIN_SHORT_BYTES:
+                body = part.strip()
                 lead = len(part) - len(part.lstrip())
-                short = len(key) < min_chars or not _has_letters(key)
-                out.append(_Unit(offset + lead, offset + len(part.rstrip()), key, short=short))
+                short = len(key) < min_chars or not ((len(key) >= 5 and key[:5].isalpha()) or _has_letters(key))
+                append(unit(_Unit, (offset + lead, offset + lead + len(body), key, "text", short)))
     return out
 
 
@@ -488,14 +524,55 @@ def _near(a: str, b: str, similarity: float, min_common: int) -> bool:
     longest = max(la, lb)
     if min(la, lb) < similarity * longest:
         return False
-    i = 0
     limit = min(la, lb)
-    while i < limit and a[i] == b[i]:
-        i += 1
-    j = 0
-    while j < limit - i and a[la - 1 - j] == b[lb - 1 - j]:
-        j += 1
-    return i + j >= max(similarity * longest, min_common)
+    need = max(similarity * longest, min_common)
+    if not limit or a[0] != b[0] and a[-1] != b[-1]:
+        return need <= 0  # nothing in common at either end (the usual case: a test of two characters)
+    i = _common_prefix(a, b, limit)
+    return i + _common_suffix(a, b, limit - i) >= need
+
+
+def _common_prefix(a: str, b: str, limit: int) -> int:
+    """Largest m <= limit with a[:m] == b[:m]: gallop, then bisect (slice compares run in C)."""
+    good, step = 0, 8
+    while True:
+        m = min(good + step, limit)
+        if m <= good:
+            return good
+        if a[good:m] != b[good:m]:
+            break
+        good = m
+        step *= 2
+    bad = m
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if a[good:mid] == b[good:mid]:
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """Largest m <= limit with a[len(a)-m:] == b[len(b)-m:]."""
+    la, lb = len(a), len(b)
+    good, step = 0, 8
+    while True:
+        m = min(good + step, limit)
+        if m <= good:
+            return good
+        if a[la - m:la - good] != b[lb - m:lb - good]:
+            break
+        good = m
+        step *= 2
+    bad = m
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if a[la - mid:la - good] == b[lb - mid:lb - good]:
+            good = mid
+        else:
+            bad = mid
+    return good
 
 
 def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
@@ -586,6 +663,29 @@ def _repeated_items(units: list[_Unit | None], n: int, echoed: frozenset[str]) -
     return top, count, min(1.0, extra / max(1, n))
 
 
+_MIN_TABLE_ROWS = 9
+_MIN_REPEATED_ROWS = 4
+
+
+def _repeated_rows(units: list[_Unit | None], request: str) -> tuple[int, int, list[Span]] | None:
+    """A table that keeps coming back to the same rows: >= `_MIN_REPEATED_ROWS` of its rows, and a third of
+    them, exact copies of earlier rows (a table lists different things; a model in a loop lists them
+    again). Rows the prompt holds (a grid reprinted after each step) do not count. As (repeated rows,
+    rows, spans of the copies)."""
+    rows = [u for u in units if u is not None and u.kind == "table" and u.key not in request]
+    if len(rows) < _MIN_TABLE_ROWS:
+        return None
+    seen: set[str] = set()
+    copies = []
+    for u in rows:
+        if u.key in seen:
+            copies.append(Span(u.start, u.end, "repeated row"))
+        seen.add(u.key)
+    if len(copies) < _MIN_REPEATED_ROWS or len(copies) * 3 < len(rows):
+        return None
+    return len(copies), len(rows), copies
+
+
 @lru_cache(maxsize=4096)
 def _prompt_facts(request: str, last_user: str, min_chars: int) -> tuple[int | None, bool, frozenset[str]]:
     """(copies asked for, asks for a song or poem, the prompt's own lines as keys); cached: every
@@ -635,17 +735,34 @@ _CHUNK = 60  # characters per piece compared with the text before it
 _COPY_STEP = 8
 
 
+_PROSE_CHARS = 150
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_CODE_SYMBOL = re.compile(r"[;{}\[\]<>_%]")
+
+
+def _prose(line: str) -> bool:
+    """A long line of running words with formulas inside ("If a^3 = c^3 - b^3, then a = c - b. However, ..."):
+    prose, though the code-line test sees two "=" in it. Words fill >= half of its characters and "=" is
+    its only code symbol."""
+    return (len(line) >= _PROSE_CHARS and _CODE_SYMBOL.search(line) is None
+            and sum(map(len, _WORD.findall(line))) * 2 >= len(line))
+
+
 def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The text as consecutive pieces of >= `_CHUNK` characters: short lines merged, lines over 300
     characters cut after sentence ends; fenced code left out."""
     out: list[tuple[int, int]] = []
     start = -1
     pos = 0
+    fence_at, fence_count = 0, len(fences)  # fences are disjoint and in text order: one pointer walks them
     for raw in text.split("\n"):
         a, pos = pos, pos + len(raw) + 1
+        while fence_at < fence_count and fences[fence_at][1] <= a:
+            fence_at += 1
         if line_is_token := raw[:1] in "<[" and SPECIAL_TOKEN.fullmatch(raw.strip()) is not None:
             pass  # template tokens on their own line belong to the text around them
-        if not line_is_token and ((fences and any(x <= a < y for x, y in fences)) or is_code_line(raw)):
+        in_fence = fence_at < fence_count and fences[fence_at][0] <= a
+        if not line_is_token and (in_fence or _is_code(raw) and not _prose(raw)):
             if start >= 0:
                 out.append((start, a - 1))
                 start = -1
@@ -779,7 +896,7 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return Finding(NAME, False, 0.0, "Too short to judge repetition.", [], {"kind": None})
 
     details: dict = {"kind": None}
-    fences = _fences(text)
+    fences, open_fence = fence_blocks(text)
     ran_out = record.stop_reason in ("length", "loop")
     loop, recurrence = find_loop(
         text, cfg.min_repeats, cfg.min_loop_chars, cfg.max_period, cfg.probe_stride, skip=fences,
@@ -798,7 +915,7 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
             findings += _line_loops(record, cfg, fences, recurrence, repeats, ran_out, prompt, details)
     if not findings:
         findings += _reemitted(record, cfg, prompt, details)
-    if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or _open_fence(text))):
+    if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or open_fence)):
         findings += _drift_loop(record, cfg, prompt, details)
     if prompt.asked and prompt.facts[0] is not None:
         details["requested_repeats"] = prompt.facts[0]
@@ -864,10 +981,6 @@ def _reemitted(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt,
              [Span(a, len(text.rstrip()), f"{copies - 1} more copies")], at_end)]
 
 
-def _open_fence(text: str) -> bool:
-    return "```" in text and fence_blocks(text)[1]
-
-
 _MIN_DRIFT_CHARS = 240
 
 
@@ -930,7 +1043,8 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
     if ok and text[a:a + 2 * p] in request_text(record):
         ok = False  # the prompt holds the repeated text: an echo, not a loop
         details["echoed"] = True
-    if ok and not letters and count <= 20 and _ART_REQUEST.search(last_user_message(record)):
+    art = not letters and count <= 20 and unit.strip(_BLANK_CELLS)  # rows of empty cells are no picture
+    if ok and art and _ART_REQUEST.search(last_user_message(record)):
         ok = False  # rows of symbols in the ASCII art or pattern the user asked for
     if ok and "[" in unit and sum(len(m) for m in _PLACEHOLDER.findall(unit)) * 2 >= len(unit.strip()):
         ok = False  # a fill-in template ("**[Saw name]** - [Summary of features]"), not a loop
@@ -962,7 +1076,7 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
     text = _analysed(record.output)
     n = len(text)
     units = _units(text, fences, cfg.min_segment_chars, prompt.facts[2])
-    song = prompt.facts[1] or bool(_CHORUS.search(text))
+    song = prompt.facts[1] or _labels_chorus(text)
     run = _line_run(units, cfg, text)
     if run and song and run[2] <= _MAX_REFRAIN:
         run = None  # a refrain line of the song or poem the user asked for
@@ -980,9 +1094,11 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         inside = [u for u in units[block[0]:block[1]] if u is not None]
         keys = [u.key for u in inside[:block[2]]]
         at_end = _reaches_end(text, inside[-1].end, keys)
-        # Fewer copies do when the generation ran into the limit, or was cut inside the next copy.
-        if block[3] < cfg.min_repeats and not (at_end and (ran_out or _reaches_end(text, inside[-1].end, keys,
-                                                                                     partial_only=True))):
+        # Fewer copies do when the generation ran into the limit, was cut inside the next copy, or when the
+        # copies are the whole answer (a list of 3+ lines emitted again until the output ends).
+        whole = block[2] >= 3 and inside[-1].end - inside[0].start >= _WHOLE_ANSWER * len(text.strip())
+        if block[3] < cfg.min_repeats and not (at_end and (ran_out or whole or _reaches_end(
+                text, inside[-1].end, keys, partial_only=True))):
             block = None
     if block and not at_end and any(u.kind == "code" and text[u.start:u.end].strip() != text[v.start:v.end].strip()
                                     for u, v in zip(inside, inside[block[2]:], strict=False)):
@@ -992,9 +1108,14 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         inside = [u for u in units[i:j] if u is not None]
         a, b = inside[0].start, inside[-1].end
         details.update(block_lines=k, block_repeats=copies)
+        keys = [u.key for u in inside[:k]]
+        reaches = _reaches_end(text, b, keys)
+        if reaches and copies < cfg.min_repeats and not ran_out:
+            # Two copies of the whole answer ending complete: re-emitted once, not cut inside a loop.
+            reaches = _reaches_end(text, b, keys, partial_only=True)
         return [(min(1.0, (b - a) / n + copies / 20), "block_loop",
                  f"A block of {k} lines repeats {copies} times back to back ({(b - a) / n:.0%} of the text).",
-                 [Span(a, b, f"{k} lines ×{copies}")], _reaches_end(text, b, (u.key for u in inside[:k])))]
+                 [Span(a, b, f"{k} lines ×{copies}")], reaches)]
     if song:
         return []  # a song's or poem's refrain comes back by design
     # Cut off inside the loop: the limit was hit, or (no finish reason) the text stops unfinished on a
@@ -1009,6 +1130,12 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         if (share >= cfg.min_copy_share and third) or (cut and last and share >= cfg.min_copy_share_at_limit):
             return [(share, "near_loop", f"{share:.0%} of the text copies earlier text with small changes: a loop "
                      "that drifts.", [Span(first_copy, n, "copied text")], last)]
+    rows = _repeated_rows(units, request_text(record)) if repeats else None
+    if rows:
+        dup, total, spans = rows
+        details.update(table_rows=total, repeated_rows=dup)
+        return [(min(1.0, dup / total), "repeated_items",
+                 f"{dup} of the {total} rows of the table repeat earlier rows.", spans[:20], False)]
     items = _repeated_items(units, n, prompt.facts[2]) if repeats else None
     if items:
         top, count, coverage = items

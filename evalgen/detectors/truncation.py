@@ -17,14 +17,18 @@ Only records with stop_reason `eos` (or `unknown`, imported) are judged; a `leng
 6. complete endings: a chat-turn label (`missing_eos`'s finding), an emoji, a URL, a closed tag
    (`</html>`), a table row, a closing phrase ("Hope this helps", "祝你好运"); a colon that announces
    content that never came -> truncated;
-7. a dangling function word (EN: the/and/of/to/per/which…; ZH: 这/的/和/但/在…, minus words that end
-   sentences: 存在, 现在, 好的…), a trailing comma, hyphen or operator, or an unclosed bracket or quote in
-   a prose line -> truncated (list items too: a list cut mid-item);
+7. a dangling function word (EN: the/and/of/to/per/which…, a subject pronoun "we"/"they" after a lowercase
+   word; ZH: 这/的/和/但/在…, minus words that end sentences: 存在, 现在, 好的…), a trailing comma, hyphen or
+   operator, or an unclosed bracket or quote in a prose line -> truncated (list items too: a list cut
+   mid-item). Before a printed end-of-turn token (`</s>`) only these signs count: the model chose to stop
+   there, so an unpunctuated last sentence is complete;
 8. prose: a final unpunctuated segment of >= `min_tail_words` words / `min_tail_cjk` CJK characters
    that follows a finished sentence on the same line (a paragraph that stops mid-sentence), or one of
    >= `long_tail_words` / `long_tail_cjk` -> truncated. A line on its own without final punctuation —
    a title, a list item, a poem, song or play line ("End of Act I"), a signature, a complete last
-   sentence lacking only its period ("5 months, $-2503 left over") — is complete.
+   sentence lacking only its period ("5 months, $-2503 left over") — is complete, except a conclusion
+   stopped a few words after its opener ("In conclusion, a comprehensive", "总之，最后几秒") and a line that
+   repeats an earlier line but stops short of it mid-phrase (-> truncated).
 Outputs shorter than `min_output_chars` are normal short answers. With stop_reason `unknown`, an
 output whose last 16 characters occurred earlier is a looping tail cut by a limit (`missing_eos`).
 """
@@ -56,10 +60,14 @@ _DANGLING_EN = frozenset(
         "unless", "until", "of", "to", "at", "for", "with", "from", "into", "onto", "between", "through", "during",
         "without", "within", "among", "against", "toward", "towards", "via", "including", "such", "as", "than", "my",
         "your", "our", "their", "its", "his", "whose", "e.g", "i.e", "per", "which", "whom", "whereby", "very",
-        "is", "are", "was", "were",
+        "is", "are", "was", "were", "we", "they", "he", "she", "i",
     ]
 )
 _COPULA = frozenset(("is", "are", "was", "were"))
+_SUBJECT = frozenset(("we", "they", "he", "she", "i"))  # a subject pronoun waits for its verb...
+# ...except after an auxiliary or a comparison: "Who am I", "so do we", "neither can they", "taller than he".
+_SUBJECT_OK = frozenset(("am", "is", "are", "was", "were", "do", "does", "did", "have", "has", "had", "can",
+                         "could", "will", "would", "shall", "should", "may", "might", "must", "than", "as"))
 # "...as it is", "that is", "what they were": a copula after these ends a phrase.
 _COPULA_OK = frozenset(("it", "that", "as", "this", "there", "here", "what", "who", "where", "how", "they", "we",
                         "you", "he", "she", "i", "which", "things", "is"))
@@ -121,6 +129,7 @@ _EMPHASIS_END = re.compile(r"(\*{1,2}|_{1,2})[^*_\n]*\S\1\s*$")
 _CLOSED_TAG = re.compile(r"`[^`\n]+`$|</[A-Za-z][\w:-]*>$|/>$|-->$")
 _CODE_OPEN_END = re.compile(r"(?:[=+\-*/%&|^,.(\[{\\<]|\b(?:and|or|not|return|in|is|lambda|new)\b)$")
 _OPERATOR_END = set("+=×÷")
+_END_TOKEN = re.compile(r"</s>|<\|(?:endoftext|im_end|eot_id|end|eos)\|>|<(?:eos|eot|end|end_of_turn)>|\[EOS\]", re.I)
 
 
 def _is_emoji(ch: str) -> bool:
@@ -178,10 +187,11 @@ def _dangling(segment: str) -> str | None:
     if m:
         word = m.group(0).lower().rstrip(".")
         if word in _DANGLING_EN and len(stripped) > len(word) and m.group(0) != "A":  # "vitamin A"
-            if word in _COPULA:
-                before = stripped[:m.start()].split()
-                if not before or before[-1].lower().strip(",;:\"'") in _COPULA_OK:
-                    return None
+            before = stripped[:m.start()].split()
+            if word in _COPULA and (not before or before[-1].lower().strip(",;:\"'") in _COPULA_OK):
+                return None
+            if word in _SUBJECT and not (before and before[-1].islower() and before[-1] not in _SUBJECT_OK):
+                return None  # "Act I, Scene I": a numeral; "so do I", "than we": complete; "… and we": cut
             return word
     return None
 
@@ -268,6 +278,30 @@ def _stray_fence(text: str, start: int) -> bool:
     return all(_prose(line) and not is_code_line(line) for line in after) and last[-1] in _FINAL
 
 
+def _cut_repeat(text: str, line: str, last_nl: int) -> bool:
+    """Whether the last line is an earlier line of the text stopped short: the earlier one goes on from
+    where this one ends, mid-phrase (a letter, digit, CJK character or another word next, not a comma or a
+    period, so a refrain's first half is not a cut)."""
+    body = line.strip(" \t*_#>-")
+    if len(body) < 8 or (len(_WORDS.findall(body)) < 3 and len(_CJK.findall(body)) < 6):
+        return False
+    pos = text.find(line)
+    while 0 <= pos < last_nl:
+        nxt = text[pos + len(line):pos + len(line) + 2]
+        if (pos == 0 or text[pos - 1] == "\n") and (nxt[:1].isalnum() or nxt[:1] == " " and nxt[1:2].strip()):
+            return True
+        pos = text.find(line, pos + 1)
+    return False
+
+
+# A concluding sentence is opened and stops before it says anything: "In conclusion, a comprehensive".
+_CONCLUSION = re.compile(
+    r"^(?:in conclusion|in summary|to summari[sz]e|to sum up|overall|总之|总的来说|综上所述|总而言之)"
+    r"\s*[,，:：]\s*",
+    re.I,
+)
+
+
 def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.truncation
     details: dict = {"reason": None}
@@ -275,9 +309,11 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return Finding(NAME, False, 0.0, f"Not judged: the generation ended by {record.stop_reason}.", [], details)
     full = record.output
     text = full.rstrip().rstrip("\ufe0f\u200d\u20e3").rstrip()  # an emoji's variation selector or joiner
+    ended_by_token = False
     if text.endswith((">", "]")) and (token := SPECIAL_TOKEN.search(text, max(0, len(text) - 40))) and \
             token.end() == len(text):
         text = text[:token.start()].rstrip()  # a printed end token is `missing_eos`'s; judge the text before it
+        ended_by_token = bool(_END_TOKEN.fullmatch(token.group(0)))
     end = len(text)
     if not text.strip():
         return _ok("empty", details)
@@ -383,7 +419,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         details["dangling"] = word
         return _cut(seg_start, end, "dangling_word", f"The output stops on the dangling word {word!r}.", 1.0, details)
     if final in ",，、-–—(（[【“「『《" and len(segment) > 1 or final in _OPERATOR_END:
-        return _cut(seg_start, end, "mid_sentence", f"The output stops on {final!r}, mid-sentence.", 0.9, details)
+        return _cut(seg_start, end, "open_clause", f"The output stops on {final!r}, mid-sentence.", 0.9, details)
     for op, cl in _OPEN_CLOSE:
         if line.count(op) > line.count(cl):
             pos = line.rfind(op)
@@ -428,9 +464,27 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     # A paragraph whose last sentence stops without an end is cut, and so is a long sentence that has
     # opened a further clause; a line on its own without a final period (a title, a poem line, a short
     # last sentence lacking its period) is complete.
+    if ended_by_token:
+        # The model printed its end-of-turn token right here: it meant to stop, so an unpunctuated last
+        # sentence is a complete one lacking its period ("…without testing first</s>"); only the signs
+        # above (a dangling word, a comma, an open bracket, quote or statement) show a cut.
+        return _ok("end_token", details)
     if long_enough or (prose and sentence_before) or cut:
-        return _cut(seg_start, end, "mid_sentence", "The output stops mid-sentence without final punctuation.",
-                    0.7, details)
+        # Scored apart by script: a Chinese sentence that stops unpunctuated is almost always cut; an English
+        # one is often complete but for its period ("…will help cultivate their imagination").
+        reason = "mid_sentence_cjk" if cjk > words else "mid_sentence"
+        return _cut(seg_start, end, reason, "The output stops mid-sentence without final punctuation.", 0.7, details)
+    opener = _CONCLUSION.match(stripped_line.lstrip("*_ "))
+    after = stripped_line.lstrip("*_ ")[opener.end():] if opener else ""
+    if after and not _CLOSING.match(after) and (
+        2 <= len(_ALPHA_WORDS.findall(after)) < cfg.min_tail_words and not _CJK.search(after)
+        or 2 <= len(_CJK.findall(after)) < cfg.min_tail_cjk and not _WORDS.search(after)
+    ):
+        return _cut(line_start, end, "conclusion_cut", "The output stops a few words into its conclusion.", 0.8,
+                    details)
+    if _cut_repeat(text, line, last_nl):
+        return _cut(line_start, end, "repeated_line_cut", "The last line stops short of the same line written "
+                    "earlier.", 0.8, details)
     lead = segment.lstrip("\"'”’ ")
     if sentence_before and (len(_ALPHA_WORDS.findall(segment)) >= 2 or cjk) and lead[:1] not in "#-–—(（[" \
             and not segment.isupper():
