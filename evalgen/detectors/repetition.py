@@ -712,6 +712,18 @@ def ends_in_loop(record: GenerationRecord, ctx: DetectorContext) -> bool:
 
 _MEMO: dict[tuple, Finding] = {}
 _MEMO_SIZE = 64
+_CONFIGS: dict[RepetitionConfig, int] = {}
+"""A number per distinct config: the memo key holds it instead of the config, whose dataclass hash is
+computed anew (over every field) on each lookup."""
+_LAST_CONFIG: list = [None, 0]  # [the config object last seen, its number]: the next calls pass the same object
+
+
+def _config_number(cfg: RepetitionConfig) -> int:
+    """The number of `cfg` in `_CONFIGS` (equal configs share one), by identity for the object last seen
+    (a frozen dataclass: the same object holds the same thresholds)."""
+    if cfg is not _LAST_CONFIG[0]:
+        _LAST_CONFIG[:] = cfg, _CONFIGS.setdefault(cfg, len(_CONFIGS))
+    return _LAST_CONFIG[1]
 
 
 def _memo_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
@@ -721,7 +733,7 @@ def _memo_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     comes back, so callers must not change it."""
     ids = record.output_token_ids
     key = (record.output, record.stop_reason, request_text(record), tuple(ids) if ids else None,
-           ctx.config.repetition)
+           _config_number(ctx.config.repetition))
     found = _MEMO.get(key)
     if found is None:
         found = _detect(record, ctx)

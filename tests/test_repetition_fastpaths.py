@@ -1,0 +1,53 @@
+"""Fast paths of the `repetition` detector give exactly what their plain form gives, on generated text
+that loops, nearly loops, or does not."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evalgen.detectors.repetition import find_loop
+
+UNITS = st.sampled_from(["abc ", "你好！", "The cat sat. ", "12. 西瓜\n", "| a | b |\n", "----", "  ", "\n", "x = 1;\n",
+                         "🎂", "ha", "Step 3: mix\n", "...", "0", "é", "```\n"])
+LOOPY = st.lists(st.tuples(st.one_of(UNITS, st.text(max_size=12)), st.integers(1, 12)), max_size=14).map(
+    lambda parts: "".join(unit * times for unit, times in parts))
+TEXT = st.one_of(LOOPY, st.text(max_size=400), st.text(st.sampled_from("ab -\n|0"), max_size=300))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=TEXT, min_len=st.sampled_from([8, 20, 40]), stride=st.sampled_from([8, 16, 128]),
+       max_period=st.sampled_from([5, 40, 400]), probe=st.sampled_from([6, 16]),
+       tail_repeats=st.sampled_from([None, 2.0]))
+def test_find_loop_fast_path_equals_the_probe_loop(text: str, min_len: int, stride: int, max_period: int,
+                                                   probe: int, tail_repeats: float | None) -> None:
+    """Without skip ranges `find_loop` searches the probes with `map`; a skip range that holds no probe
+    (the plain per-probe loop) gives the same loop and recurrence."""
+    args = (3.0, min_len, max_period, stride, probe)
+    fast = find_loop(text, *args, tail_repeats=tail_repeats)
+    plain = find_loop(text, *args, skip=[(-1, -1)], tail_repeats=tail_repeats)
+    assert fast == plain
+
+
+def test_memo_keys_the_thresholds_not_the_config_object() -> None:
+    """The remembered finding follows the thresholds: equal configs in new objects share it, a config with
+    other thresholds (asked right after, for the same record) gets its own."""
+    from evalgen.detectors import DetectorConfig, DetectorContext
+    from evalgen.detectors.base import RepetitionConfig
+    from evalgen.detectors.repetition import detect_repetition
+    from evalgen.records import GenerationRecord
+
+    output = "Intro line here.\n" + "The same sentence comes back again.\n" * 4 + "End."
+    record = GenerationRecord(
+        probe_id="x", suite="s", sample=0, messages=[{"role": "user", "content": "Tell me."}], prompt_text="Tell me.",
+        output=output, output_raw=output, output_token_ids=None, stop_reason="eos", n_output_tokens=0, latency_s=0.0,
+    )
+
+    def ctx(**thresholds: float) -> DetectorContext:
+        return DetectorContext(config=DetectorConfig(repetition=RepetitionConfig(**thresholds)))
+
+    assert detect_repetition(record, ctx()).flagged
+    assert detect_repetition(record, ctx()) is detect_repetition(record, ctx())
+    assert not detect_repetition(record, ctx(min_repeats=9, min_near_repeats=9, min_segment_repeats=9,
+                                             min_code_repeats=9, min_short_repeats=9)).flagged
+    assert detect_repetition(record, ctx()).flagged
