@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evalgen.detectors.repetition import find_loop
+from evalgen.detectors.repetition import _symbolic, find_loop
 
 UNITS = st.sampled_from(["abc ", "你好！", "The cat sat. ", "12. 西瓜\n", "| a | b |\n", "----", "  ", "\n", "x = 1;\n",
                          "🎂", "ha", "Step 3: mix\n", "...", "0", "é", "```\n"])
@@ -51,3 +51,21 @@ def test_memo_keys_the_thresholds_not_the_config_object() -> None:
     assert not detect_repetition(record, ctx(min_repeats=9, min_near_repeats=9, min_segment_repeats=9,
                                              min_code_repeats=9, min_short_repeats=9)).flagged
     assert detect_repetition(record, ctx()).flagged
+
+
+CJK_LINE = st.text(st.one_of(st.characters(min_codepoint=0x4DB0, max_codepoint=0x5010),
+                             st.characters(min_codepoint=0x9FF0, max_codepoint=0xA010),
+                             st.sampled_from("，。：、“”《》（）！？=+-_*#/ \t\u3000\ud800abc123é😀"),
+                             st.characters(max_codepoint=0x2FFF)), max_size=60)
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=st.one_of(CJK_LINE, st.text(max_size=40), st.text(st.sampled_from("䷀中文鿿\u9ffd。_a1 é😀"), max_size=20)))
+def test_symbolic_screen_for_cjk_lines_counts_symbols(line: str) -> None:
+    """The byte bound that clears lines of Chinese prose gives what counting the symbols gives."""
+    from evalgen.detectors.repetition import _URLS
+
+    plain = _URLS.sub("", line) if "://" in line else line
+    visible = len(plain) - plain.count(" ") - plain.count("\t")
+    expected = visible > 0 and sum(not c.isalnum() and not c.isspace() or c == "_" for c in plain) * 3 >= visible
+    assert _symbolic(line) == expected

@@ -386,6 +386,15 @@ def _has_letters(key: str, k: int = 5) -> bool:
     return False
 
 
+_CJK_ALNUM = "".join(map(chr, range(0x5000, 0xA000))).isalnum()  # CJK ideographs: letters (Unicode 14: all)
+_MAYBE_SYMBOL = bytes(
+    b" "[0] if c < 0x80 and c in _ASCII_WORD_SPACE or 0x80 <= c < 0xC0 else
+    b"c"[0] if 0xE5 <= c <= 0xE9 and _CJK_ALNUM else b"s"[0] for c in range(256)
+)
+"""UTF-8 bytes as "s" for an ASCII symbol or the first byte of a non-ASCII character that may be one, "c"
+for the first byte of a CJK ideograph U+5000-U+9FFF (a letter), " " for the rest."""
+
+
 def _symbolic(line: str) -> bool:
     """Formula or code-like line: a third or more of its visible characters (URLs aside) are neither
     letters nor digits."""
@@ -396,6 +405,10 @@ def _symbolic(line: str) -> bool:
         return False
     if line.isascii():  # the symbols are what is left once letters, digits and spaces are deleted (in C)
         return len(line.encode("ascii").translate(None, _ASCII_WORD_SPACE)) * 3 >= visible
+    # ASCII symbols plus the non-ASCII characters other than CJK ideographs bound the symbols (in C): a
+    # line of Chinese prose is far under a third.
+    if line.encode("utf-8", "surrogatepass").translate(_MAYBE_SYMBOL).count(b"s") * 3 < visible:
+        return False
     return len(_NOT_SYMBOL.sub("", line)) * 3 >= visible
 
 
