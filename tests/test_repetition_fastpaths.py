@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evalgen.detectors.repetition import _symbolic, find_loop
+from evalgen.detectors.repetition import _SENTENCE, _SENTENCE_END, _sentences, _symbolic, find_loop
 
 UNITS = st.sampled_from(["abc ", "你好！", "The cat sat. ", "12. 西瓜\n", "| a | b |\n", "----", "  ", "\n", "x = 1;\n",
                          "🎂", "ha", "Step 3: mix\n", "...", "0", "é", "```\n"])
@@ -69,3 +69,12 @@ def test_symbolic_screen_for_cjk_lines_counts_symbols(line: str) -> None:
     visible = len(plain) - plain.count(" ") - plain.count("\t")
     expected = visible > 0 and sum(not c.isalnum() and not c.isspace() or c == "_" for c in plain) * 3 >= visible
     assert _symbolic(line) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=st.one_of(st.text(st.sampled_from("。！？!?；;. \t\n\u3000ab中"), max_size=40), st.text(max_size=60)))
+def test_sentence_cuts_equal_the_lookbehind_pattern(line: str) -> None:
+    """Long lines are cut into sentences from the sentence marks: the pieces and cut positions are the ones
+    the lookbehind pattern gives."""
+    assert _sentences(line) == _SENTENCE.split(line)
+    assert [m.end() for m in _SENTENCE_END.finditer(line)] == [m.end() for m in _SENTENCE.finditer(line)]

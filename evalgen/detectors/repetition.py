@@ -68,6 +68,22 @@ _MAX_UNITS = 400  # the block search looks at the last this many lines
 
 _LIST_CHARS = "0123456789.)-*+•#>|、)（(）[] \t"
 _SENTENCE = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s+")
+"""Where sentences end (the definition): after a sentence mark, or the spaces after a period."""
+_SENTENCE_END = re.compile(r"[。！？!?；;]|\.\s+")
+"""The same cuts at the ends of its matches, found faster: a pattern that starts with a lookbehind is tried
+at every position, one that starts with a character set only where one of its characters is."""
+
+
+def _sentences(line: str) -> list[str]:
+    """`_SENTENCE.split(line)`: the pieces between the cuts, the spaces after a period left out."""
+    pieces = []
+    last = 0
+    for m in _SENTENCE_END.finditer(line):
+        a, b = m.span()
+        pieces.append(line[last:a + 1] if line[a] == "." else line[last:b])
+        last = b
+    pieces.append(line[last:])
+    return pieces
 _NUMBER_WORDS = {
     "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
     "twenty": 20, "fifty": 50, "hundred": 100, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
@@ -486,7 +502,7 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
         if len(raw) > 200:
             pieces = []
             offset = start
-            for part in _SENTENCE.split(raw):
+            for part in _sentences(raw):
                 pieces.append((offset, part))
                 offset += len(part)
         else:
@@ -797,7 +813,7 @@ def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
                 out.append((start, a - 1))
                 start = -1
             piece = a
-            for m in _SENTENCE.finditer(raw):
+            for m in _SENTENCE_END.finditer(raw):
                 cut = a + m.end()
                 if cut - piece >= _CHUNK:
                     out.append((piece, cut))
