@@ -615,10 +615,10 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
     run: list[_Unit] = []
     exact = True
 
+    shortest = min(cfg.min_repeats, cfg.min_near_repeats)  # a shorter run is no candidate: close() is not called
+
     def close() -> None:
         nonlocal best
-        if len(run) < min(cfg.min_repeats, cfg.min_near_repeats):
-            return
         at_end = _reaches_end(text, run[-1].end, (u.key for u in run[-2:]))
         if run[0].kind == "code":
             ok = at_end and len(run) >= cfg.min_code_repeats
@@ -630,17 +630,21 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
                 (best is None or len(run) > best[2]):
             best = (run[0].start, run[-1].end, len(run), run[0].key, exact, at_end)
 
+    similarity, min_common = cfg.near_line_similarity, cfg.min_loop_chars
+    last = None  # run[-1], None when the run is empty
     for unit in units:
-        if unit is not None and run and unit.kind == run[-1].kind and (
-            unit.key == run[-1].key or unit.kind != "table" and
-            _near(run[-1].key, unit.key, cfg.near_line_similarity, cfg.min_loop_chars)
+        if unit is not None and last is not None and unit.kind == last.kind and (
+            unit.key == last.key or unit.kind != "table" and _near(last.key, unit.key, similarity, min_common)
         ):
-            exact = exact and run[-1].key == unit.key
+            exact = exact and last.key == unit.key
             run.append(unit)
+            last = unit
             continue
+        if len(run) >= shortest:
+            close()
+        run, exact, last = ([unit] if unit is not None else []), True, unit
+    if len(run) >= shortest:
         close()
-        run, exact = ([unit] if unit is not None else []), True
-    close()
     return best
 
 
