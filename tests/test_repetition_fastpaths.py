@@ -6,7 +6,16 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evalgen.detectors.repetition import _SENTENCE, _SENTENCE_END, _sentences, _symbolic, find_loop
+from evalgen.detectors.repetition import (
+    _NAME_COUNTER,
+    _SENTENCE,
+    _SENTENCE_END,
+    _sentences,
+    _symbolic,
+    _zero_name_counters,
+    _zeros,
+    find_loop,
+)
 
 UNITS = st.sampled_from(["abc ", "你好！", "The cat sat. ", "12. 西瓜\n", "| a | b |\n", "----", "  ", "\n", "x = 1;\n",
                          "🎂", "ha", "Step 3: mix\n", "...", "0", "é", "```\n"])
@@ -78,3 +87,11 @@ def test_sentence_cuts_equal_the_lookbehind_pattern(line: str) -> None:
     the lookbehind pattern gives."""
     assert _sentences(line) == _SENTENCE.split(line)
     assert [m.end() for m in _SENTENCE_END.finditer(line)] == [m.end() for m in _SENTENCE.finditer(line)]
+
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(st.text(st.sampled_from("ab_ 1２3²½٣\n.-中"), max_size=30), st.text(max_size=60)))
+def test_name_counters_zeroed_as_the_lookbehind_pattern(text: str) -> None:
+    """Counters in names ("cityOrder7", "tree_12") become zeros exactly where the lookbehind pattern puts them."""
+    assert _zero_name_counters(text) == _NAME_COUNTER.sub(_zeros, text)

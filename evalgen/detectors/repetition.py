@@ -1209,6 +1209,27 @@ def _zeros(m: re.Match) -> str:
     return "0" * len(m.group())
 
 
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _zero_name_counters(text: str) -> str:
+    """`_NAME_COUNTER.sub(_zeros, text)` from the runs of digits (rare, so `re` jumps between them; the
+    lookbehind is tried at every position): a run becomes zeros when the character before it is a word
+    character (it is no digit: the runs are maximal)."""
+    parts: list[str] = []
+    last = 0
+    for m in _DIGIT_RUN.finditer(text):
+        a = m.start()
+        if a and (text[a - 1].isalnum() or text[a - 1] == "_"):
+            b = m.end()
+            parts += (text[last:a], "0" * (b - a))
+            last = b
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
+
+
 _DRIFT_REACH = 2000  # a probe of a loop that drifts finds its copy within this many characters before it
 _DRIFT_MISSES = 0.1  # share of probes of the region that may be new text (a changed word, a longer name)
 
@@ -1231,7 +1252,7 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
         at_end = body[last - 1:].rstrip() in body[:last - 1]
     if end < 2 * min_chars:
         return None
-    t = _NAME_COUNTER.sub(_zeros, body[:end])  # same length: offsets stay
+    t = _zero_name_counters(body[:end])  # same length: offsets stay
     hits = misses = run_misses = 0
     start = stop = -1
     dists: list[int] = []
