@@ -748,15 +748,21 @@ _MEMO_SIZE = 64
 _CONFIGS: dict[RepetitionConfig, int] = {}
 """A number per distinct config: the memo key holds it instead of the config, whose dataclass hash is
 computed anew (over every field) on each lookup."""
-_LAST_CONFIG: list = [None, 0]  # [the config object last seen, its number]: the next calls pass the same object
+_last_config: tuple[RepetitionConfig | None, int] = (None, 0)
+"""(the config object last seen, its number): the next calls pass the same object. One tuple, read once per
+call, so a thread never pairs one config with another's number."""
 
 
 def _config_number(cfg: RepetitionConfig) -> int:
     """The number of `cfg` in `_CONFIGS` (equal configs share one), by identity for the object last seen
     (a frozen dataclass: the same object holds the same thresholds)."""
-    if cfg is not _LAST_CONFIG[0]:
-        _LAST_CONFIG[:] = cfg, _CONFIGS.setdefault(cfg, len(_CONFIGS))
-    return _LAST_CONFIG[1]
+    global _last_config
+    last = _last_config
+    if last[0] is cfg:
+        return last[1]
+    number = _CONFIGS.setdefault(cfg, len(_CONFIGS))
+    _last_config = (cfg, number)
+    return number
 
 
 def _memo_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
