@@ -68,6 +68,22 @@ _MAX_UNITS = 400  # the block search looks at the last this many lines
 
 _LIST_CHARS = "0123456789.)-*+•#>|、)（(）[] \t"
 _SENTENCE = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s+")
+"""Where sentences end (the definition): after a sentence mark, or the spaces after a period."""
+_SENTENCE_END = re.compile(r"[。！？!?；;]|\.\s+")
+"""The same cuts at the ends of its matches, found faster: a pattern that starts with a lookbehind is tried
+at every position, one that starts with a character set only where one of its characters is."""
+
+
+def _sentences(line: str) -> list[str]:
+    """`_SENTENCE.split(line)`: the pieces between the cuts, the spaces after a period left out."""
+    pieces = []
+    last = 0
+    for m in _SENTENCE_END.finditer(line):
+        a, b = m.span()
+        pieces.append(line[last:a + 1] if line[a] == "." else line[last:b])
+        last = b
+    pieces.append(line[last:])
+    return pieces
 _NUMBER_WORDS = {
     "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
     "twenty": 20, "fifty": 50, "hundred": 100, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
@@ -386,6 +402,15 @@ def _has_letters(key: str, k: int = 5) -> bool:
     return False
 
 
+_CJK_ALNUM = "".join(map(chr, range(0x5000, 0xA000))).isalnum()  # CJK ideographs: letters (Unicode 14: all)
+_MAYBE_SYMBOL = bytes(
+    b" "[0] if c < 0x80 and c in _ASCII_WORD_SPACE or 0x80 <= c < 0xC0 else
+    b"c"[0] if 0xE5 <= c <= 0xE9 and _CJK_ALNUM else b"s"[0] for c in range(256)
+)
+"""UTF-8 bytes as "s" for an ASCII symbol or the first byte of a non-ASCII character that may be one, "c"
+for the first byte of a CJK ideograph U+5000-U+9FFF (a letter), " " for the rest."""
+
+
 def _symbolic(line: str) -> bool:
     """Formula or code-like line: a third or more of its visible characters (URLs aside) are neither
     letters nor digits."""
@@ -396,6 +421,10 @@ def _symbolic(line: str) -> bool:
         return False
     if line.isascii():  # the symbols are what is left once letters, digits and spaces are deleted (in C)
         return len(line.encode("ascii").translate(None, _ASCII_WORD_SPACE)) * 3 >= visible
+    # ASCII symbols plus the non-ASCII characters other than CJK ideographs bound the symbols (in C): a
+    # line of Chinese prose is far under a third.
+    if line.encode("utf-8", "surrogatepass").translate(_MAYBE_SYMBOL).count(b"s") * 3 < visible:
+        return False
     return len(_NOT_SYMBOL.sub("", line)) * 3 >= visible
 
 
@@ -473,7 +502,7 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
         if len(raw) > 200:
             pieces = []
             offset = start
-            for part in _SENTENCE.split(raw):
+            for part in _sentences(raw):
                 pieces.append((offset, part))
                 offset += len(part)
         else:
@@ -586,10 +615,10 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
     run: list[_Unit] = []
     exact = True
 
+    shortest = min(cfg.min_repeats, cfg.min_near_repeats)  # a shorter run is no candidate: close() is not called
+
     def close() -> None:
         nonlocal best
-        if len(run) < min(cfg.min_repeats, cfg.min_near_repeats):
-            return
         at_end = _reaches_end(text, run[-1].end, (u.key for u in run[-2:]))
         if run[0].kind == "code":
             ok = at_end and len(run) >= cfg.min_code_repeats
@@ -601,17 +630,21 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
                 (best is None or len(run) > best[2]):
             best = (run[0].start, run[-1].end, len(run), run[0].key, exact, at_end)
 
+    similarity, min_common = cfg.near_line_similarity, cfg.min_loop_chars
+    last = None  # run[-1], None when the run is empty
     for unit in units:
-        if unit is not None and run and unit.kind == run[-1].kind and (
-            unit.key == run[-1].key or unit.kind != "table" and
-            _near(run[-1].key, unit.key, cfg.near_line_similarity, cfg.min_loop_chars)
+        if unit is not None and last is not None and unit.kind == last.kind and (
+            unit.key == last.key or unit.kind != "table" and _near(last.key, unit.key, similarity, min_common)
         ):
-            exact = exact and run[-1].key == unit.key
+            exact = exact and last.key == unit.key
             run.append(unit)
+            last = unit
             continue
+        if len(run) >= shortest:
+            close()
+        run, exact, last = ([unit] if unit is not None else []), True, unit
+    if len(run) >= shortest:
         close()
-        run, exact = ([unit] if unit is not None else []), True
-    close()
     return best
 
 
@@ -712,6 +745,24 @@ def ends_in_loop(record: GenerationRecord, ctx: DetectorContext) -> bool:
 
 _MEMO: dict[tuple, Finding] = {}
 _MEMO_SIZE = 64
+_CONFIGS: dict[RepetitionConfig, int] = {}
+"""A number per distinct config: the memo key holds it instead of the config, whose dataclass hash is
+computed anew (over every field) on each lookup."""
+_last_config: tuple[RepetitionConfig | None, int] = (None, 0)
+"""(the config object last seen, its number): the next calls pass the same object. One tuple, read once per
+call, so a thread never pairs one config with another's number."""
+
+
+def _config_number(cfg: RepetitionConfig) -> int:
+    """The number of `cfg` in `_CONFIGS` (equal configs share one), by identity for the object last seen
+    (a frozen dataclass: the same object holds the same thresholds)."""
+    global _last_config
+    last = _last_config
+    if last[0] is cfg:
+        return last[1]
+    number = _CONFIGS.setdefault(cfg, len(_CONFIGS))
+    _last_config = (cfg, number)
+    return number
 
 
 def _memo_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
@@ -721,7 +772,7 @@ def _memo_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     comes back, so callers must not change it."""
     ids = record.output_token_ids
     key = (record.output, record.stop_reason, request_text(record), tuple(ids) if ids else None,
-           ctx.config.repetition)
+           _config_number(ctx.config.repetition))
     found = _MEMO.get(key)
     if found is None:
         found = _detect(record, ctx)
@@ -772,7 +823,7 @@ def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
                 out.append((start, a - 1))
                 start = -1
             piece = a
-            for m in _SENTENCE.finditer(raw):
+            for m in _SENTENCE_END.finditer(raw):
                 cut = a + m.end()
                 if cut - piece >= _CHUNK:
                     out.append((piece, cut))
@@ -1164,6 +1215,27 @@ def _zeros(m: re.Match) -> str:
     return "0" * len(m.group())
 
 
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _zero_name_counters(text: str) -> str:
+    """`_NAME_COUNTER.sub(_zeros, text)` from the runs of digits (rare, so `re` jumps between them; the
+    lookbehind is tried at every position): a run becomes zeros when the character before it is a word
+    character (it is no digit: the runs are maximal)."""
+    parts: list[str] = []
+    last = 0
+    for m in _DIGIT_RUN.finditer(text):
+        a = m.start()
+        if a and (text[a - 1].isalnum() or text[a - 1] == "_"):
+            b = m.end()
+            parts += (text[last:a], "0" * (b - a))
+            last = b
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
+
+
 _DRIFT_REACH = 2000  # a probe of a loop that drifts finds its copy within this many characters before it
 _DRIFT_MISSES = 0.1  # share of probes of the region that may be new text (a changed word, a longer name)
 
@@ -1186,7 +1258,7 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
         at_end = body[last - 1:].rstrip() in body[:last - 1]
     if end < 2 * min_chars:
         return None
-    t = _NAME_COUNTER.sub(_zeros, body[:end])  # same length: offsets stay
+    t = _zero_name_counters(body[:end])  # same length: offsets stay
     hits = misses = run_misses = 0
     start = stop = -1
     dists: list[int] = []
