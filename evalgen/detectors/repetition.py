@@ -382,9 +382,14 @@ def _strip_numbering(line: str) -> str:
     return _LABEL.sub("", line.strip().lstrip(_LIST_CHARS).strip()) or line.strip()
 
 
-_is_code = lru_cache(maxsize=1024)(is_code_line)
-"""`is_code_line`, remembered for the last lines: the copy rule's pieces ask it again about the lines the
-line units just classified."""
+_is_code_remembered = lru_cache(maxsize=1024)(is_code_line)
+
+
+def _is_code(line: str) -> bool:
+    """`is_code_line`, remembered for the last short lines: the copy rule's pieces ask it again about the
+    lines the line units just classified. Long lines are not kept (1,024 lines of 200 KB each would hold
+    200 MB in every worker), and they cost little next to the work they come with."""
+    return _is_code_remembered(line) if len(line) <= 512 else is_code_line(line)
 _NOT_SYMBOL = re.compile(r"[^\W_]+|\s+")  # runs of what is no symbol: a symbol is `[^\w\s]|_`
 _ASCII_WORD_SPACE = bytes(c for c in range(128) if chr(c).isalnum() or chr(c).isspace())  # not "_": a symbol
 
