@@ -294,21 +294,20 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
             meta["timings"]["load_s"] = round(time.perf_counter() - began, 3)
         # The generation phase alone: loading the model is `load_s`, not part of it.
         began, began_cpu = time.perf_counter(), time.process_time()
-        if requests and backend.capabilities.remote:  # a server generates: score while it does
-            keys = sorted([r.key for r in records] + [(p.suite, p.id, s) for p, s in origin],
-                          key=lambda k: (position.get(k[:2], -1), k[2]))
-            ahead = ScoreAhead(out, keys, records, meta, options.config)
+        if requests and backend.capabilities.remote:  # a server generates: score the new records while it does
+            keys = sorted([(p.suite, p.id, s) for p, s in origin], key=lambda k: (position.get(k[:2], -1), k[2]))
+            ahead = ScoreAhead(out, keys, (), meta, options.config)  # the records already here: in finish()
         if requests:
             records += generate_into(folder, backend, requests, origin, options.progress, ahead)
     except BaseException as exc:  # every way out leaves run.json saying how the run ended
-        if ahead is not None:
-            ahead.stop()
         meta["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         if not isinstance(exc, KeyboardInterrupt):
             meta["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         with contextlib.suppress(Exception):  # a full disk may refuse this write too; the first error wins
             meta["counts"] = count(records_on_disk(folder))
             folder.write_meta(meta)
+        if ahead is not None:  # after run.json: a second Ctrl-C during this wait cannot leave it "running"
+            ahead.abort()  # its scores would be thrown away: it stops at its next record
         raise
     meta["timings"]["generate_s"] = round(time.perf_counter() - began, 3)
     # This process's CPU seconds (all its threads) over the same phase: steadier than wall time on a busy machine.
@@ -317,7 +316,7 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
         meta["backend_info"] = backend.describe()
     records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
 
-    began = time.perf_counter()  # with a server, only what was left to score after its last answer
+    began = time.perf_counter()  # with a server, what was left to score after its last answer (and a resumed run's)
     scores = (ahead.finish(records, options.jobs) if ahead is not None
               else score_into(out, records, meta, options.config, options.jobs))
     meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)

@@ -136,6 +136,117 @@ def test_engine_options_map_dtype_and_let_engine_args_win(tmp_path):
     assert "enable_lora" not in options
 
 
+class FakeEngine:
+    """The part of vLLM's `LLMEngine` that `generate_streamed` drives: each `step` finishes the oldest
+    request. `fail_step` (1-based) raises there, `fail_add` raises on adding those request indices,
+    `unreadable` finishes those indices with an output `to_completion` cannot read, `vanish` drops them
+    without a word."""
+
+    def __init__(self, fail_step=None, fail_add=(), unreadable=(), vanish=()):
+        self.fail_step, self.fail_add, self.unreadable = fail_step, set(fail_add), set(unreadable)
+        self.vanish = set(vanish)
+        self.queue, self.aborted, self.steps = [], [], 0
+
+    def add_request(self, request_id, prompt, params, lora_request=None):
+        assert params.output_kind == "FINAL_ONLY"
+        if int(request_id.rsplit("-", 1)[1]) in self.fail_add:
+            raise ValueError(f"{request_id}: prompt refused")
+        if int(request_id.rsplit("-", 1)[1]) not in self.vanish:
+            self.queue.append((request_id, prompt["prompt_token_ids"]))
+
+    def has_unfinished_requests(self):
+        return bool(self.queue)
+
+    def abort_request(self, request_ids):
+        self.aborted += list(request_ids)
+        self.queue = [q for q in self.queue if q[0] not in set(request_ids)]
+
+    def step(self):
+        from types import SimpleNamespace
+
+        self.steps += 1
+        if self.steps == self.fail_step:
+            raise RuntimeError("engine core died")
+        request_id, prompt = self.queue.pop(0)
+        index = int(request_id.rsplit("-", 1)[1])
+        ids = None if index in self.unreadable else [*prompt, 0]  # 0: the end id
+        return [SimpleNamespace(request_id=request_id, finished=True,
+                                outputs=[SimpleNamespace(token_ids=ids, finish_reason="stop", stop_reason=None)])]
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch, tmp_path):
+    """A VLLMBackend over a FakeEngine, with stub `vllm` modules (runs without vLLM installed)."""
+    import sys
+    from types import ModuleType, SimpleNamespace
+
+    from evalgen.backends.vllm import VLLMBackend
+    from evalgen.checkpoint import CheckpointInfo
+
+    vllm = ModuleType("vllm")
+    vllm.SamplingParams = lambda **kw: SimpleNamespace(**kw)
+    sampling = ModuleType("vllm.sampling_params")
+    sampling.RequestOutputKind = SimpleNamespace(FINAL_ONLY="FINAL_ONLY")
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sampling)
+
+    def make(engine):
+        backend = VLLMBackend(CheckpointInfo(tmp_path, tmp_path, tmp_path, False, "0"))
+        backend.llm = SimpleNamespace(llm_engine=engine)
+        backend.settings = GenerationSettings(max_new_tokens=8)
+        backend.end_ids = {0: "<eos>"}
+        backend.tokenizer = SimpleNamespace(decode=lambda ids, skip_special_tokens: " ".join(map(str, ids)))
+        return backend
+
+    return make
+
+
+def came_back(batches):
+    """index -> completion, checking that every request came back exactly once."""
+    batches = list(batches)
+    assert all(batches), "an empty batch"
+    indices = [c.index for batch in batches for c in batch]
+    assert len(indices) == len(set(indices)), "a request came back twice"
+    return {c.index: c for batch in batches for c in batch}
+
+
+@pytest.mark.parametrize("flush", [64, 2])
+def test_streamed_engine_failure_returns_every_request_once(fake_vllm, monkeypatch, flush):
+    """`step` raises on the 5th step: the 4 finished completions still come back (whether or not they
+    were flushed), and the 6 requests left in the engine become error records and are aborted there."""
+    import evalgen.backends.vllm as vllm_backend
+
+    monkeypatch.setattr(vllm_backend, "FLUSH", flush)
+    engine = FakeEngine(fail_step=5)
+    got = came_back(fake_vllm(engine).generate(requests_for([[5, 10 + i] for i in range(10)])))
+    assert sorted(got) == list(range(10))
+    assert [i for i in got if got[i].stop_reason == "eos"] == [0, 1, 2, 3]
+    assert all(got[i].stop_reason == "error" and "engine core died" in got[i].stop_detail for i in range(4, 10))
+    assert sorted(engine.aborted) == sorted(f"evalgen-{i}" for i in range(4, 10))
+
+
+def test_streamed_refused_request_and_unreadable_output_fail_alone(fake_vllm):
+    """`add_request` raising for the 5th request, and an output `to_completion` cannot read, make those
+    two requests error records; every other request is still generated."""
+    engine = FakeEngine(fail_add={4}, unreadable={7})
+    got = came_back(fake_vllm(engine).generate(requests_for([[5, 10 + i] for i in range(10)])))
+    assert sorted(got) == list(range(10))
+    assert {i for i in got if got[i].stop_reason == "error"} == {4, 7}
+    assert "prompt refused" in got[4].stop_detail and got[7].stop_detail.startswith("TypeError")
+    assert all(got[i].stop_reason == "eos" and got[i].token_ids == [5, 10 + i, 0] for i in got if i not in (4, 7))
+
+
+def test_streamed_engine_refusing_everything_returns_every_request_as_an_error(fake_vllm):
+    got = came_back(fake_vllm(FakeEngine(fail_add=range(10))).generate(requests_for([[5, 10 + i] for i in range(10)])))
+    assert sorted(got) == list(range(10)) and all(c.stop_reason == "error" for c in got.values())
+
+
+def test_streamed_request_the_engine_drops_becomes_an_error(fake_vllm):
+    got = came_back(fake_vllm(FakeEngine(vanish={3})).generate(requests_for([[5, 10 + i] for i in range(10)])))
+    assert sorted(got) == list(range(10))
+    assert {i for i in got if got[i].stop_reason == "error"} == {3} and "without finishing" in got[3].stop_detail
+
+
 @pytest.mark.slow
 def test_hf_early_exit_keeps_only_the_tokens_generated_before_the_cut(tiny_family, tmp_path):
     """A row cut by LoopCriteria is padded while the rest of its batch runs on; the record must not keep

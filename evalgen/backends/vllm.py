@@ -307,43 +307,57 @@ class VLLMBackend(BackendBase):
         return completions
 
     def generate_streamed(self, engine: Any, requests: Sequence[Request]) -> Iterator[list[Completion]]:
-        """`llm.generate`'s own loop (add every request, step the engine), handing back finished requests."""
+        """`llm.generate`'s own loop (add every request, step the engine), handing back finished requests.
+        Every request comes back exactly once: a request the engine refuses, or whose output cannot be
+        read, becomes an error record and the rest go on; when the engine itself fails (`step` raises),
+        what had finished is handed back and every request still in it becomes an error record."""
         from vllm.sampling_params import RequestOutputKind
 
         pending: dict[str, Request] = {}
+        done: list[Completion] = []
         began = time.perf_counter()
         try:
             for request in requests:
-                params = self.sampling_params(request)
-                params.output_kind = RequestOutputKind.FINAL_ONLY  # as `llm.generate` sets it: no per-step outputs
                 request_id = f"evalgen-{request.index}"
-                engine.add_request(request_id, {"prompt_token_ids": list(request.prompt_ids)}, params,
-                                   lora_request=self.lora)
-                pending[request_id] = request
-            done: list[Completion] = []
+                try:
+                    params = self.sampling_params(request)
+                    params.output_kind = RequestOutputKind.FINAL_ONLY  # as `llm.generate` sets it: no per-step outputs
+                    engine.add_request(request_id, {"prompt_token_ids": list(request.prompt_ids)}, params,
+                                       lora_request=self.lora)
+                except Exception as exc:  # noqa: BLE001 - e.g. a prompt the engine refuses: this request fails
+                    with contextlib.suppress(Exception):  # in case the engine kept part of it
+                        engine.abort_request([request_id])
+                    done += error_completions([request], f"{type(exc).__name__}: {exc}")
+                else:
+                    pending[request_id] = request
             flushed = time.perf_counter()
-            while engine.has_unfinished_requests():
+            while pending and engine.has_unfinished_requests():
                 for output in engine.step():
                     if output.finished and output.request_id in pending:
-                        completion = self.to_completion(pending.pop(output.request_id).index, output.outputs[0])
+                        request = pending.pop(output.request_id)
+                        try:
+                            completion = self.to_completion(request.index, output.outputs[0])
+                        except Exception as exc:  # noqa: BLE001 - an output we cannot read: this request fails
+                            completion = error_completions([request], f"{type(exc).__name__}: {exc}")[0]
                         completion.latency_s = time.perf_counter() - began
                         done.append(completion)
                 if done and (len(done) >= FLUSH or time.perf_counter() - flushed >= FLUSH_S):
                     yield done
                     done, flushed = [], time.perf_counter()
-            if done:
-                yield done
-        except Exception as exc:  # noqa: BLE001 - the engine failed: the requests not finished become errors
-            left = list(pending.values())
+            if pending:  # the engine says it is done without having finished these
+                done += error_completions(list(pending.values()), "the vLLM engine ended without finishing it")
+                pending.clear()
+        except Exception as exc:  # noqa: BLE001 - the engine failed: what finished comes back, the rest are errors
             with contextlib.suppress(Exception):
                 engine.abort_request(list(pending))
+            done += error_completions(list(pending.values()), f"{type(exc).__name__}: {exc}")
             pending.clear()
-            if left:
-                yield error_completions(left, f"{type(exc).__name__}: {exc}")
         finally:  # a consumer that stops early (Ctrl-C) leaves no request running in the engine
             if pending:
                 with contextlib.suppress(Exception):
                     engine.abort_request(list(pending))
+        if done:
+            yield done
 
     def to_completion(self, index: int, output: Any) -> Completion:
         """One vLLM `CompletionOutput` → Completion, classified from its token ids. vLLM's own repetition
