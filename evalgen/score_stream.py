@@ -2,12 +2,15 @@
 
 One function, `score_stream`, scores for `evalgen run` (its finished records), `evalgen score` (an
 outside JSONL file) and re-scoring a run folder (its `generations.jsonl`). Each chunk of records goes to a
-worker process that parses it, runs every detector and the task scorer and hands back the finished JSON
-lines as two UTF-8 blocks and a tally of the chunk; the parent only finds blocks of whole lines in the file
-(a worker reads its block itself), writes the blocks back in input order and adds up the tallies. The
-lines are built by `evalgen._jsonl` (the bytes of `json.dumps`, from fragments). Memory stays flat in the
-number of records (a bounded window of chunks is in flight), and the bytes written are the same for
-any `jobs`: one process runs exactly the code a worker runs.
+worker process that parses it, runs every detector and the task scorer, writes the finished JSON lines to a
+spill file of its own (in a hidden folder inside the output folder) and hands back only their lengths and a
+tally of the chunk; the parent only finds blocks of whole lines in the file (a worker reads its block
+itself), copies the spill files into place in input order (in the kernel, `os.copy_file_range`, where it
+can) and adds up the tallies, so it does next to nothing per record. The lines are built by
+`evalgen._jsonl` (the bytes of `json.dumps`, from fragments). Memory and disk stay flat in the number of
+records (a bounded window of chunks is in flight, each spill file is deleted once copied), and the bytes
+written are the same for any `jobs`: one process runs exactly the code a worker runs, and writes its lines
+directly.
 
     from evalgen.score_stream import score_stream
     tally = score_stream(external_file("gens.jsonl"), Path("run"), ctx, scorers, jobs=None)
@@ -16,10 +19,13 @@ any `jobs`: one process runs exactly the code a worker runs.
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -198,6 +204,10 @@ class Tally:
 Scored = tuple[bytes, bytes | None, Tally]
 """A scored chunk: its scores.jsonl lines, its generations.jsonl lines (outside files only) and its tally."""
 
+Spilled = tuple[str, int, int, Tally]
+"""A chunk a worker scored into a spill file: the file, the lengths of its scores.jsonl lines and of its
+generations.jsonl lines (they follow them in the file) and its tally."""
+
 
 class _Scorer:
     """Scores chunks: the same code in the parent (one process) and in every worker."""
@@ -276,17 +286,58 @@ class _Scorer:
 
 
 _WORKER: _Scorer | None = None
+_SPILL = ""
 
 
-def _worker_init(scorer: _Scorer) -> None:
-    global _WORKER
-    _WORKER = scorer
+def _worker_init(scorer: _Scorer, spill: str) -> None:
+    global _WORKER, _SPILL
+    _WORKER, _SPILL = scorer, spill
     gc.freeze()  # the imported modules never need scanning again
 
 
-def _worker_chunk(work: Any) -> Scored:
+def _worker_chunk(number: int, work: Any) -> Spilled:
+    """Score chunk `number` into its spill file (the parent copies it into place)."""
     assert _WORKER is not None
-    return _WORKER.chunk(work)
+    scores, generations, tally = _WORKER.chunk(work)
+    path = os.path.join(_SPILL, str(number))
+    with open(path, "wb") as handle:
+        handle.write(scores)
+        if generations:
+            handle.write(generations)
+    return path, len(scores), len(generations or b""), tally
+
+
+def _copy(source: int, target: BinaryIO, offset: int, length: int) -> None:
+    """Append bytes `offset`..`offset + length` of the file `source` to `target` (unbuffered): in the kernel
+    where it can, else through a buffer."""
+    global _KERNEL_COPY
+    while length and _KERNEL_COPY:
+        try:
+            done = os.copy_file_range(source, target.fileno(), length, offset)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+                raise
+            _KERNEL_COPY = False  # not between these file systems or on this kernel: read and write
+            break
+        if done == 0:
+            raise OSError(errno.EIO, f"spill file shorter than {offset + length} bytes")
+        offset, length = offset + done, length - done
+    while length:
+        data = os.pread(source, min(length, 1 << 20), offset)
+        if not data:
+            raise OSError(errno.EIO, f"spill file shorter than {offset + length} bytes")
+        _write(target, data)
+        offset, length = offset + len(data), length - len(data)
+
+
+_KERNEL_COPY = hasattr(os, "copy_file_range")
+
+
+def _write(target: BinaryIO, data: bytes) -> None:
+    """All of `data` to an unbuffered file (whose `write` may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[target.write(view) or 0:]
 
 
 def default_jobs() -> int:
@@ -308,8 +359,9 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int) -> Iterator[Scored]:
-    """Scored chunks in input order: in this process, or over `jobs` workers with a bounded window."""
+def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int, spill: Path) -> Iterator[Scored | Spilled]:
+    """Scored chunks in input order: in this process (the lines), or over `jobs` workers with a bounded window
+    (spill files in `spill`). The pool is shut down, its workers ended, before this returns or raises."""
     if jobs <= 1:
         yield from map(scorer.chunk, chunks)
         return
@@ -319,14 +371,15 @@ def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int) -> Iterator[Score
     # parent's other threads (torch's, a progress bar's) are never needed in them.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init, initargs=(scorer,)) as pool:
-        window: deque[Future[Scored]] = deque()
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                             initargs=(scorer, str(spill))) as pool:
+        window: deque[Future[Spilled]] = deque()
         try:
-            for chunk in chunks:
+            for number, chunk in enumerate(chunks):
                 if scorer.kind != "records":  # the worker reads the block itself: only its place is sent
                     first, offset, block = chunk
                     chunk = (first, offset, len(block))
-                window.append(pool.submit(_worker_chunk, chunk))
+                window.append(pool.submit(_worker_chunk, number, chunk))
                 if len(window) >= 2 * jobs:
                     yield window.popleft().result()
             while window:
@@ -364,15 +417,30 @@ def score_stream(
     targets = [folder / scores_name] + ([folder / "generations.jsonl"] if source.kind == "external" else [])
     temps = [t.with_name(t.name + ".part") for t in targets]
     tally = Tally(lines=[] if keep_lines else None)
-    handles = [t.open("wb") for t in temps]
+    handles = [t.open("wb", buffering=0) for t in temps]
+    spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=folder)) if jobs > 1 else folder
+    scored = _scored(scorer, source.chunks(), jobs, spill)
     try:
         scores_out = handles[0]
         generations_out = handles[1] if len(handles) > 1 else None
-        for scores, generations, part in _scored(scorer, source.chunks(), jobs):
-            scores_out.write(scores)
-            if generations_out is not None and generations is not None:
-                generations_out.write(generations)
-            tally.merge(part)
+        for part in scored:
+            if len(part) == 4:  # a worker's spill file: copied into place, then deleted
+                path, scores_length, generations_length, counted = part
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    _copy(fd, scores_out, 0, scores_length)
+                    if generations_out is not None:
+                        _copy(fd, generations_out, scores_length, generations_length)
+                    scores = os.pread(fd, scores_length, 0) if tally.lines is not None else b""
+                finally:
+                    os.close(fd)
+                os.unlink(path)
+            else:
+                scores, generations, counted = part
+                _write(scores_out, scores)
+                if generations_out is not None and generations is not None:
+                    _write(generations_out, generations)
+            tally.merge(counted)
             if tally.lines is not None:
                 lines = jsonl_lines(scores.decode("utf-8"))
                 tally.lines.extend(ScoreLine.from_dict(json.loads(line)) for line in lines)
@@ -383,6 +451,9 @@ def score_stream(
         for temp, target in zip(temps, targets, strict=True):
             os.replace(temp, target)
     finally:
+        scored.close()  # an error or Ctrl-C: the pool's workers end before their spill files go
+        if spill != folder:
+            shutil.rmtree(spill, ignore_errors=True)
         for handle, temp in zip(handles, temps, strict=True):
             handle.close()
             temp.unlink(missing_ok=True)
