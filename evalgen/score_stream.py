@@ -4,13 +4,13 @@ One function, `score_stream`, scores for `evalgen run` (its finished records), `
 outside JSONL file) and re-scoring a run folder (its `generations.jsonl`). Each chunk of records goes to a
 worker process that parses it, runs every detector and the task scorer, writes the finished JSON lines to a
 spill file of its own (in a hidden folder inside the output folder) and hands back only their lengths and a
-tally of the chunk; the parent only finds blocks of whole lines in the file (a worker reads its block
-itself), copies the spill files into place in input order (in the kernel, `os.copy_file_range`, where it
-can) and adds up the tallies, so it does next to nothing per record. The lines are built by
-`evalgen._jsonl` (the bytes of `json.dumps`, from fragments). Memory and disk stay flat in the number of
-records (a bounded window of chunks is in flight, each spill file is deleted once copied), and the bytes
-written are the same for any `jobs`: one process runs exactly the code a worker runs, and writes its lines
-directly.
+tally of the chunk; the parent only hands out byte ranges of the file (a worker reads the whole lines that
+begin in its range itself), copies the spill files into place in input order (in the kernel,
+`os.copy_file_range`, where it can) and adds up the tallies, so it does next to nothing per record. The
+lines are built by `evalgen._jsonl` (the bytes of `json.dumps`, from fragments). Memory and disk stay flat
+in the number of records (a bounded window of chunks is in flight, each spill file is deleted once copied),
+and the bytes written are the same for any `jobs`: one process runs exactly the code a worker runs, and
+writes its lines directly.
 
     from evalgen.score_stream import score_stream
     tally = score_stream(external_file("gens.jsonl"), Path("run"), ctx, scorers, jobs=None)
@@ -47,9 +47,9 @@ CHUNK = 200
 """Records per task handed to a worker: large enough that the hand-over costs little, small enough that
 a window of `2 * jobs` chunks in flight stays a few MB."""
 
-CHUNK_BYTES = 256 << 10
-"""A file is handed over in blocks of about this many bytes (whole lines: ~140 real-output records), so the
-parent reads, counts and forwards blocks and never touches a line."""
+CHUNK_BYTES = 1 << 20
+"""A file is handed over in byte ranges of this size (the lines that begin in one: ~550 real-output records),
+so the parent never reads the file; a chunk is ~0.1 s of work, so the last one keeps a core busy only briefly."""
 
 MIN_PER_WORKER = 2 * CHUNK
 """Below this many records per extra worker, starting processes costs more than it saves: one process."""
@@ -70,12 +70,12 @@ class Source:
     """Records per chunk of `items`: fewer score each record sooner after it arrives (`evaluate.ScoreAhead`)."""
 
     def chunks(self) -> Iterator[Any]:
-        """What a worker scores at a time: (first line number, its offset, a block of whole lines) of a file,
-        or a list of records."""
+        """What a worker scores at a time: a byte range (start, length) of a file, or a list of records."""
         if self.items is not None:
             return _chunks(self.items, self.chunk)
         assert self.path is not None
-        return _line_blocks(self.path, CHUNK_BYTES)
+        size = self.path.stat().st_size
+        return ((start, min(CHUNK_BYTES, size - start)) for start in range(0, size, CHUNK_BYTES))
 
 
 def external_file(path: str | Path) -> Source:
@@ -97,25 +97,6 @@ def generations_file(path: str | Path) -> Source:
 def in_memory(records: Sequence[GenerationRecord], chunk: int = CHUNK) -> Source:
     """Records already in memory (what `evalgen run` just generated)."""
     return Source("records", records, size_hint=len(records), chunk=chunk)
-
-
-def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, int, bytes]]:
-    """(number of the first line, its byte offset, whole lines of about `size` bytes). Split on b"\\n" only (as
-    `records.jsonl_lines`: json.dumps leaves U+2028/U+2029 raw inside strings)."""
-    with path.open("rb") as handle:
-        number, offset, rest = 1, 0, b""
-        while block := handle.read(size):
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than the block: read on
-                rest = block
-                continue
-            rest = block[cut:]
-            yield number, offset, block[:cut]
-            number += block.count(b"\n", 0, cut)
-            offset += cut
-        if rest:
-            yield number, offset, rest
 
 
 @dataclass
@@ -251,20 +232,64 @@ class _Scorer:
         if self.kind == "records":
             yield from work
             return
-        first, offset, block = work
-        if type(block) is int:  # in a worker: (first line, offset, length), read here rather than sent
-            if self._file is None:
-                assert self.path is not None
-                self._file = self.path.open("rb")
-            self._file.seek(offset)
-            block = self._file.read(block)
+        begin, block = self._block(*work)
         lines = block.split(b"\n")
         if lines[-1] == b"":  # the block's final newline
             lines.pop()
-        for number, raw in enumerate(lines, first):
-            record = self.record(number, raw)
+        for index, raw in enumerate(lines):
+            try:
+                record = self.record(index + 1, raw)
+            except (ProbeError, RunFolderError):  # again, to name the line: count the lines before the block
+                record = self.record(self._line_number(begin) + index, raw)
             if record is not None:
                 yield record
+
+    def _open(self) -> BinaryIO:
+        if self._file is None:
+            assert self.path is not None
+            self._file = self.path.open("rb")
+        return self._file
+
+    def _block(self, start: int, length: int) -> tuple[int, bytes]:
+        """(offset, bytes) of the whole lines that begin in bytes `start`..`start + length` of the file: a line
+        begins at 0 or after a newline (split on b"\n" only, as `records.jsonl_lines`: json.dumps leaves
+        U+2028/U+2029 raw inside strings). The chunks' ranges tile the file, so every line is read once."""
+        handle = self._open()
+        lead = 1 if start else 0  # the byte before the range says whether a line begins at its first byte
+        handle.seek(start - lead)
+        block = handle.read(length + lead)
+        if lead:
+            cut = block.find(b"\n", 0, len(block) - 1) + 1
+            if cut == 0:  # no line begins in the range (one long line runs through it)
+                return start, b""
+            start, block = start - 1 + cut, block[cut:]
+        if block.endswith(b"\n"):
+            return start, block
+        parts = [block]  # the last line runs on past the range: read to its end
+        while part := handle.read(1 << 16):
+            cut = part.find(b"\n") + 1
+            if cut:
+                parts.append(part[:cut])
+                break
+            parts.append(part)
+        return start, b"".join(parts)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _line_number(self, offset: int) -> int:
+        """The number of the line that begins at byte `offset` (only for an error: reads the file up to it)."""
+        handle, count, done = self._open(), 1, 0
+        handle.seek(0)
+        while done < offset:
+            part = handle.read(min(1 << 20, offset - done))
+            if not part:
+                break
+            count += part.count(b"\n")
+            done += len(part)
+        return count
 
     def chunk(self, work: Any) -> Scored:
         """Score one chunk (see `Source.chunks`) into its finished lines and its tally."""
@@ -376,9 +401,6 @@ def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int, spill: Path) -> I
         window: deque[Future[Spilled]] = deque()
         try:
             for number, chunk in enumerate(chunks):
-                if scorer.kind != "records":  # the worker reads the block itself: only its place is sent
-                    first, offset, block = chunk
-                    chunk = (first, offset, len(block))
                 window.append(pool.submit(_worker_chunk, number, chunk))
                 if len(window) >= 2 * jobs:
                     yield window.popleft().result()
@@ -452,6 +474,7 @@ def score_stream(
             os.replace(temp, target)
     finally:
         scored.close()  # an error or Ctrl-C: the pool's workers end before their spill files go
+        scorer.close()
         if spill != folder:
             shutil.rmtree(spill, ignore_errors=True)
         for handle, temp in zip(handles, temps, strict=True):

@@ -283,3 +283,27 @@ def test_ctrl_c_in_a_pool_keeps_the_old_scores_and_leaves_no_spill_files(source:
     assert done.returncode == 130, done.stderr
     assert "interrupted" in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before  # no .part, no spill folder
+
+
+@pytest.mark.parametrize("size", [1, 2, 37, 700, 5000])
+def test_byte_ranges_cut_anywhere_give_every_line_once(size: int, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent hands out byte ranges that cut lines anywhere; each worker reads the lines that begin in its
+    range: the same files as one range, with blank lines, a line longer than many ranges, U+2028 inside a
+    string and no final newline; an error still names its line."""
+    rows = [json.dumps({"id": f"q{i}", "prompt": "hi", "output": ("x" * (3000 if i == 3 else i)) + "\u2028"},
+                       ensure_ascii=False) for i in range(12)]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(rows[:5] + ["", "  "] + rows[5:]), encoding="utf-8")
+    stream.score_stream(stream.external_file(path), tmp_path / "whole", CTX, jobs=1)
+    monkeypatch.setattr(stream, "CHUNK_BYTES", size)
+    monkeypatch.setattr(stream, "MIN_PER_WORKER", 1)
+    for jobs in (1, 2):
+        out = tmp_path / f"cut{jobs}"
+        assert stream.score_stream(stream.external_file(path), out, CTX, jobs=jobs).records == 12
+        for name in ("scores.jsonl", "generations.jsonl"):
+            assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(rows[:5] + ["", "  "] + rows[5:9] + ['{"id": "x"}'] + rows[9:]) + "\n", encoding="utf-8")
+    with pytest.raises(ProbeError, match=rf"{bad}:12: missing or non-string field 'output'"):
+        stream.score_stream(stream.external_file(bad), tmp_path / "bad", CTX, jobs=2)
