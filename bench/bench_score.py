@@ -13,7 +13,9 @@ process), so the cost around them (parsing, building findings, JSON writing) sho
 A fourth, `around`, times that cost directly: `score_external` in one process with every detector replaced
 by a lookup of its finding on that corpus record (computed once, cached in --work), so what is left is
 reading, validating, the task scorer, serialising, writing and the tally (plus the lookups, ~1 us/record).
-With `--baseline DIR` the old checkout gets the same `around` run (`baseline around`), side by side.
+With `--around`, the same also runs over the pool (`around --jobs N`): the process tree's CPU beyond one
+process's is what the pool costs (handing out the work, taking the lines back, the workers' own reading).
+With `--baseline DIR` the old checkout gets the same `around` runs (`baseline around`), side by side.
 
     PYTHONPATH=. python bench/bench_score.py [--records 100000] [--jobs 2] [--repeat 2]
     PYTHONPATH=. python bench/bench_score.py --records 1000000 --only 2    # memory over a 1M-record run
@@ -65,8 +67,8 @@ print(f"{time.perf_counter() - began:.3f} {records} {time.process_time() - cpu:.
 
 AROUND = r'''
 import pickle, sys, time
-if len(sys.argv) > 4:
-    sys.path.insert(0, sys.argv[4])
+if len(sys.argv) > 5:
+    sys.path.insert(0, sys.argv[5])
 from evalgen.detectors import DETECTORS
 from evalgen.external import score_external
 with open(sys.argv[3], "rb") as handle:
@@ -78,7 +80,7 @@ def lookup(name):
 for name in DETECTORS:
     DETECTORS[name] = lookup(name)
 began, cpu = time.perf_counter(), time.process_time()
-tally = score_external(sys.argv[1], sys.argv[2], jobs=1)
+tally = score_external(sys.argv[1], sys.argv[2], jobs=int(sys.argv[4]))
 records = tally.records if hasattr(tally, "records") else len(tally[0])
 print(f"{time.perf_counter() - began:.3f} {records} {time.process_time() - cpu:.3f}")
 '''
@@ -185,7 +187,8 @@ def main() -> None:
     parser.add_argument("--no-detectors", action="store_true", help="skip the detectors-only reference")
     parser.add_argument("--baseline", metavar="DIR", help="also time `score_external` of an older checkout in DIR")
     parser.add_argument("--around", action="store_true",
-                        help="only the work around the detectors (detectors replaced by lookups), one process")
+                        help="only the work around the detectors (detectors replaced by lookups), one process and "
+                             "the pool")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "evalgen-bench-score"))
     args = parser.parse_args()
 
@@ -204,10 +207,13 @@ def main() -> None:
             runs.append(("baseline", [SCORE_BASELINE, str(source), "{out}", args.baseline, str(args.jobs)],
                          {**os.environ, "PYTHONPATH": args.baseline}))
         if args.around or (not args.only and args.records <= 200_000):
-            runs.append(("around", [AROUND, str(source), "{out}", str(table)], env))
-            if args.baseline:
-                runs.append(("baseline around", [AROUND, str(source), "{out}", str(table), args.baseline],
-                             {**os.environ, "PYTHONPATH": args.baseline}))
+            base_env = {**os.environ, "PYTHONPATH": args.baseline or ""}
+            for jobs in [1, args.jobs] if args.around else [1]:
+                suffix = f" --jobs {jobs}" if jobs > 1 else ""
+                runs.append((f"around{suffix}", [AROUND, str(source), "{out}", str(table), str(jobs)], env))
+                if args.baseline:
+                    runs.append((f"baseline around{suffix}",
+                                 [AROUND, str(source), "{out}", str(table), str(jobs), args.baseline], base_env))
         if not args.no_detectors and not args.only and not args.around and args.records <= 200_000:
             runs.append(("detectors only", [DETECTORS, str(source)], env))
         for name, argv, run_env in runs:
@@ -239,6 +245,11 @@ def main() -> None:
             own = min(r[4] for r in results[name])
             print(f"{name}: the work around the detectors, one process: {own:.1f} s CPU, "
                   f"{1e6 * own / args.records:.0f} us/record")
+        pooled = f"{name} --jobs {args.jobs}"
+        if pooled in best:
+            tree, parent = min(r[3] for r in results[pooled]), min(r[4] for r in results[pooled])
+            print(f"{pooled}: CPU of the process tree {tree:.1f} s ({1e6 * tree / args.records:.0f} us/record), "
+                  f"of which the parent {parent:.1f} s ({1e6 * parent / args.records:.0f} us/record)")
     # Memory over the run: flat means it does not grow with the records read so far.
     for name, (_, _, samples, _, _) in best.items():
         if name == "detectors only" or len(samples) < 10:

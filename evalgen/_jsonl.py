@@ -137,10 +137,14 @@ def score_json(probe_id: Any, suite: Any, sample: Any, findings: Mapping[str, Fi
                task_correct: bool | None) -> str:
     """One scores.jsonl line: json.dumps of {"id", "suite", "sample", "flags", "findings", "task_correct"[,
     "task"]} as `score_stream` writes it."""
-    flags = ", ".join(_key(name) + ("true" if f.flagged is True else _bool(f.flagged)) for name, f in findings.items())
-    found = ", ".join(_key(name) + finding_json(f) for name, f in findings.items())
+    flags, found = [], []
+    for name, f in findings.items():  # one loop, no generators: this runs for every record
+        key, flagged = _key(name), f.flagged
+        flags.append(key + ("true" if flagged is True else "false" if flagged is False else dumps(flagged)))
+        found.append(key + finding_json(f))
     line = (f'{{"id": {_string(probe_id) if type(probe_id) is str else dumps(probe_id)}, "suite": {_name(suite)}, '
-            f'"sample": {dumps(sample)}, "flags": {{{flags}}}, "findings": {{{found}}}, '
+            f'"sample": {int.__repr__(sample) if type(sample) is int else dumps(sample)}, '
+            f'"flags": {{{", ".join(flags)}}}, "findings": {{{", ".join(found)}}}, '
             f'"task_correct": {_bool(task_correct)}')
     if task is not None:
         return f'{line}, "task": {finding_json(task)}}}'

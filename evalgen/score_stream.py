@@ -2,12 +2,15 @@
 
 One function, `score_stream`, scores for `evalgen run` (its finished records), `evalgen score` (an
 outside JSONL file) and re-scoring a run folder (its `generations.jsonl`). Each chunk of records goes to a
-worker process that parses it, runs every detector and the task scorer and hands back the finished JSON
-lines as two UTF-8 blocks and a tally of the chunk; the parent only finds blocks of whole lines in the file
-(a worker reads its block itself), writes the blocks back in input order and adds up the tallies. The
-lines are built by `evalgen._jsonl` (the bytes of `json.dumps`, from fragments). Memory stays flat in the
-number of records (a bounded window of chunks is in flight), and the bytes written are the same for
-any `jobs`: one process runs exactly the code a worker runs.
+worker process that parses it, runs every detector and the task scorer, writes the finished JSON lines to a
+spill file of its own (in a hidden folder inside the output folder) and hands back only their lengths and a
+tally of the chunk; the parent only hands out byte ranges of the file (a worker reads the whole lines that
+begin in its range itself), copies the spill files into place in input order (in the kernel,
+`os.copy_file_range`, where it can) and adds up the tallies, so it does next to nothing per record. The
+lines are built by `evalgen._jsonl` (the bytes of `json.dumps`, from fragments). Memory and disk stay flat
+in the number of records (a bounded window of chunks is in flight, each spill file is deleted once copied),
+and the bytes written are the same for any `jobs`: one process runs exactly the code a worker runs, and
+writes its lines directly.
 
     from evalgen.score_stream import score_stream
     tally = score_stream(external_file("gens.jsonl"), Path("run"), ctx, scorers, jobs=None)
@@ -16,10 +19,13 @@ any `jobs`: one process runs exactly the code a worker runs.
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -41,9 +47,9 @@ CHUNK = 200
 """Records per task handed to a worker: large enough that the hand-over costs little, small enough that
 a window of `2 * jobs` chunks in flight stays a few MB."""
 
-CHUNK_BYTES = 256 << 10
-"""A file is handed over in blocks of about this many bytes (whole lines: ~140 real-output records), so the
-parent reads, counts and forwards blocks and never touches a line."""
+CHUNK_BYTES = 1 << 20
+"""A file is handed over in byte ranges of this size (the lines that begin in one: ~550 real-output records),
+so the parent never reads the file; a chunk is ~0.1 s of work, so the last one keeps a core busy only briefly."""
 
 MIN_PER_WORKER = 2 * CHUNK
 """Below this many records per extra worker, starting processes costs more than it saves: one process."""
@@ -64,12 +70,12 @@ class Source:
     """Records per chunk of `items`: fewer score each record sooner after it arrives (`evaluate.ScoreAhead`)."""
 
     def chunks(self) -> Iterator[Any]:
-        """What a worker scores at a time: (first line number, its offset, a block of whole lines) of a file,
-        or a list of records."""
+        """What a worker scores at a time: a byte range (start, length) of a file, or a list of records."""
         if self.items is not None:
             return _chunks(self.items, self.chunk)
         assert self.path is not None
-        return _line_blocks(self.path, CHUNK_BYTES)
+        size = self.path.stat().st_size
+        return ((start, min(CHUNK_BYTES, size - start)) for start in range(0, size, CHUNK_BYTES))
 
 
 def external_file(path: str | Path) -> Source:
@@ -91,25 +97,6 @@ def generations_file(path: str | Path) -> Source:
 def in_memory(records: Sequence[GenerationRecord], chunk: int = CHUNK) -> Source:
     """Records already in memory (what `evalgen run` just generated)."""
     return Source("records", records, size_hint=len(records), chunk=chunk)
-
-
-def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, int, bytes]]:
-    """(number of the first line, its byte offset, whole lines of about `size` bytes). Split on b"\\n" only (as
-    `records.jsonl_lines`: json.dumps leaves U+2028/U+2029 raw inside strings)."""
-    with path.open("rb") as handle:
-        number, offset, rest = 1, 0, b""
-        while block := handle.read(size):
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than the block: read on
-                rest = block
-                continue
-            rest = block[cut:]
-            yield number, offset, block[:cut]
-            number += block.count(b"\n", 0, cut)
-            offset += cut
-        if rest:
-            yield number, offset, rest
 
 
 @dataclass
@@ -198,6 +185,10 @@ class Tally:
 Scored = tuple[bytes, bytes | None, Tally]
 """A scored chunk: its scores.jsonl lines, its generations.jsonl lines (outside files only) and its tally."""
 
+Spilled = tuple[str, int, int, Tally]
+"""A chunk a worker scored into a spill file: the file, the lengths of its scores.jsonl lines and of its
+generations.jsonl lines (they follow them in the file) and its tally."""
+
 
 class _Scorer:
     """Scores chunks: the same code in the parent (one process) and in every worker."""
@@ -241,20 +232,64 @@ class _Scorer:
         if self.kind == "records":
             yield from work
             return
-        first, offset, block = work
-        if type(block) is int:  # in a worker: (first line, offset, length), read here rather than sent
-            if self._file is None:
-                assert self.path is not None
-                self._file = self.path.open("rb")
-            self._file.seek(offset)
-            block = self._file.read(block)
+        begin, block = self._block(*work)
         lines = block.split(b"\n")
         if lines[-1] == b"":  # the block's final newline
             lines.pop()
-        for number, raw in enumerate(lines, first):
-            record = self.record(number, raw)
+        for index, raw in enumerate(lines):
+            try:
+                record = self.record(index + 1, raw)
+            except (ProbeError, RunFolderError):  # again, to name the line: count the lines before the block
+                record = self.record(self._line_number(begin) + index, raw)
             if record is not None:
                 yield record
+
+    def _open(self) -> BinaryIO:
+        if self._file is None:
+            assert self.path is not None
+            self._file = self.path.open("rb")
+        return self._file
+
+    def _block(self, start: int, length: int) -> tuple[int, bytes]:
+        """(offset, bytes) of the whole lines that begin in bytes `start`..`start + length` of the file: a line
+        begins at 0 or after a newline (split on b"\n" only, as `records.jsonl_lines`: json.dumps leaves
+        U+2028/U+2029 raw inside strings). The chunks' ranges tile the file, so every line is read once."""
+        handle = self._open()
+        lead = 1 if start else 0  # the byte before the range says whether a line begins at its first byte
+        handle.seek(start - lead)
+        block = handle.read(length + lead)
+        if lead:
+            cut = block.find(b"\n", 0, len(block) - 1) + 1
+            if cut == 0:  # no line begins in the range (one long line runs through it)
+                return start, b""
+            start, block = start - 1 + cut, block[cut:]
+        if block.endswith(b"\n"):
+            return start, block
+        parts = [block]  # the last line runs on past the range: read to its end
+        while part := handle.read(1 << 16):
+            cut = part.find(b"\n") + 1
+            if cut:
+                parts.append(part[:cut])
+                break
+            parts.append(part)
+        return start, b"".join(parts)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _line_number(self, offset: int) -> int:
+        """The number of the line that begins at byte `offset` (only for an error: reads the file up to it)."""
+        handle, count, done = self._open(), 1, 0
+        handle.seek(0)
+        while done < offset:
+            part = handle.read(min(1 << 20, offset - done))
+            if not part:
+                break
+            count += part.count(b"\n")
+            done += len(part)
+        return count
 
     def chunk(self, work: Any) -> Scored:
         """Score one chunk (see `Source.chunks`) into its finished lines and its tally."""
@@ -276,17 +311,58 @@ class _Scorer:
 
 
 _WORKER: _Scorer | None = None
+_SPILL = ""
 
 
-def _worker_init(scorer: _Scorer) -> None:
-    global _WORKER
-    _WORKER = scorer
+def _worker_init(scorer: _Scorer, spill: str) -> None:
+    global _WORKER, _SPILL
+    _WORKER, _SPILL = scorer, spill
     gc.freeze()  # the imported modules never need scanning again
 
 
-def _worker_chunk(work: Any) -> Scored:
+def _worker_chunk(number: int, work: Any) -> Spilled:
+    """Score chunk `number` into its spill file (the parent copies it into place)."""
     assert _WORKER is not None
-    return _WORKER.chunk(work)
+    scores, generations, tally = _WORKER.chunk(work)
+    path = os.path.join(_SPILL, str(number))
+    with open(path, "wb") as handle:
+        handle.write(scores)
+        if generations:
+            handle.write(generations)
+    return path, len(scores), len(generations or b""), tally
+
+
+def _copy(source: int, target: BinaryIO, offset: int, length: int) -> None:
+    """Append bytes `offset`..`offset + length` of the file `source` to `target` (unbuffered): in the kernel
+    where it can, else through a buffer."""
+    global _KERNEL_COPY
+    while length and _KERNEL_COPY:
+        try:
+            done = os.copy_file_range(source, target.fileno(), length, offset)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+                raise
+            _KERNEL_COPY = False  # not between these file systems or on this kernel: read and write
+            break
+        if done == 0:
+            raise OSError(errno.EIO, f"spill file shorter than {offset + length} bytes")
+        offset, length = offset + done, length - done
+    while length:
+        data = os.pread(source, min(length, 1 << 20), offset)
+        if not data:
+            raise OSError(errno.EIO, f"spill file shorter than {offset + length} bytes")
+        _write(target, data)
+        offset, length = offset + len(data), length - len(data)
+
+
+_KERNEL_COPY = hasattr(os, "copy_file_range")
+
+
+def _write(target: BinaryIO, data: bytes) -> None:
+    """All of `data` to an unbuffered file (whose `write` may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[target.write(view) or 0:]
 
 
 def default_jobs() -> int:
@@ -308,8 +384,9 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int) -> Iterator[Scored]:
-    """Scored chunks in input order: in this process, or over `jobs` workers with a bounded window."""
+def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int, spill: Path) -> Iterator[Scored | Spilled]:
+    """Scored chunks in input order: in this process (the lines), or over `jobs` workers with a bounded window
+    (spill files in `spill`). The pool is shut down, its workers ended, before this returns or raises."""
     if jobs <= 1:
         yield from map(scorer.chunk, chunks)
         return
@@ -319,14 +396,12 @@ def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int) -> Iterator[Score
     # parent's other threads (torch's, a progress bar's) are never needed in them.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init, initargs=(scorer,)) as pool:
-        window: deque[Future[Scored]] = deque()
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                             initargs=(scorer, str(spill))) as pool:
+        window: deque[Future[Spilled]] = deque()
         try:
-            for chunk in chunks:
-                if scorer.kind != "records":  # the worker reads the block itself: only its place is sent
-                    first, offset, block = chunk
-                    chunk = (first, offset, len(block))
-                window.append(pool.submit(_worker_chunk, chunk))
+            for number, chunk in enumerate(chunks):
+                window.append(pool.submit(_worker_chunk, number, chunk))
                 if len(window) >= 2 * jobs:
                     yield window.popleft().result()
             while window:
@@ -364,15 +439,30 @@ def score_stream(
     targets = [folder / scores_name] + ([folder / "generations.jsonl"] if source.kind == "external" else [])
     temps = [t.with_name(t.name + ".part") for t in targets]
     tally = Tally(lines=[] if keep_lines else None)
-    handles = [t.open("wb") for t in temps]
+    handles = [t.open("wb", buffering=0) for t in temps]
+    spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=folder)) if jobs > 1 else folder
+    scored = _scored(scorer, source.chunks(), jobs, spill)
     try:
         scores_out = handles[0]
         generations_out = handles[1] if len(handles) > 1 else None
-        for scores, generations, part in _scored(scorer, source.chunks(), jobs):
-            scores_out.write(scores)
-            if generations_out is not None and generations is not None:
-                generations_out.write(generations)
-            tally.merge(part)
+        for part in scored:
+            if len(part) == 4:  # a worker's spill file: copied into place, then deleted
+                path, scores_length, generations_length, counted = part
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    _copy(fd, scores_out, 0, scores_length)
+                    if generations_out is not None:
+                        _copy(fd, generations_out, scores_length, generations_length)
+                    scores = os.pread(fd, scores_length, 0) if tally.lines is not None else b""
+                finally:
+                    os.close(fd)
+                os.unlink(path)
+            else:
+                scores, generations, counted = part
+                _write(scores_out, scores)
+                if generations_out is not None and generations is not None:
+                    _write(generations_out, generations)
+            tally.merge(counted)
             if tally.lines is not None:
                 lines = jsonl_lines(scores.decode("utf-8"))
                 tally.lines.extend(ScoreLine.from_dict(json.loads(line)) for line in lines)
@@ -383,6 +473,10 @@ def score_stream(
         for temp, target in zip(temps, targets, strict=True):
             os.replace(temp, target)
     finally:
+        scored.close()  # an error or Ctrl-C: the pool's workers end before their spill files go
+        scorer.close()
+        if spill != folder:
+            shutil.rmtree(spill, ignore_errors=True)
         for handle, temp in zip(handles, temps, strict=True):
             handle.close()
             temp.unlink(missing_ok=True)

@@ -231,3 +231,79 @@ def test_bad_utf8_and_a_lone_surrogate_name_the_line(json_impl: str, tmp_path: P
     with pytest.raises(ProbeError, match=rf"{path}:1: 'lang' must be a language code string"):
         score_external(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_spill_files_are_copied_through_a_buffer_where_the_kernel_cannot(source: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers hand their lines back in spill files; between file systems (EXDEV) or on a kernel without
+    copy_file_range the parent reads and writes them: the same bytes, and no spill folder left behind."""
+    import errno
+
+    stream.score_stream(stream.external_file(source), tmp_path / "kernel", CTX, jobs=2)
+
+    def refuse(*args: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(stream.os, "copy_file_range", refuse, raising=False)
+    monkeypatch.setattr(stream, "_KERNEL_COPY", True)
+    stream.score_stream(stream.external_file(source), tmp_path / "buffer", CTX, jobs=2)
+    assert not stream._KERNEL_COPY
+    for name in ("scores.jsonl", "generations.jsonl"):
+        assert (tmp_path / "kernel" / name).read_bytes() == (tmp_path / "buffer" / name).read_bytes()
+    for folder in ("kernel", "buffer"):
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == ["generations.jsonl", "scores.jsonl"]
+
+
+INTERRUPT_RESCORE = """
+import os, signal, sys
+import evalgen.score_stream as stream
+from evalgen.cli import main
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started in the background
+merge = stream.Tally.merge
+def interrupted(self, other):  # the parent tallies its first chunk: Ctrl-C, to the whole process group
+    if not getattr(interrupted, "done", False):
+        interrupted.done = True
+        os.killpg(os.getpgrp(), signal.SIGINT)
+    return merge(self, other)
+stream.Tally.merge = interrupted
+sys.exit(main(["rescore", sys.argv[1], "--jobs", "2"]))
+"""
+
+
+def test_ctrl_c_in_a_pool_keeps_the_old_scores_and_leaves_no_spill_files(source: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    lines = source.read_bytes()
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(lines * 4)  # ids repeat: fine for scoring; enough chunks that workers are busy when hit
+    score_external(big, tmp_path / "run", jobs=1)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    done = subprocess.run([sys.executable, "-c", INTERRUPT_RESCORE, str(tmp_path / "run")], capture_output=True,
+                          text=True, timeout=600, start_new_session=True)
+    assert done.returncode == 130, done.stderr
+    assert "interrupted" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before  # no .part, no spill folder
+
+
+@pytest.mark.parametrize("size", [1, 2, 37, 700, 5000])
+def test_byte_ranges_cut_anywhere_give_every_line_once(size: int, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent hands out byte ranges that cut lines anywhere; each worker reads the lines that begin in its
+    range: the same files as one range, with blank lines, a line longer than many ranges, U+2028 inside a
+    string and no final newline; an error still names its line."""
+    rows = [json.dumps({"id": f"q{i}", "prompt": "hi", "output": ("x" * (3000 if i == 3 else i)) + "\u2028"},
+                       ensure_ascii=False) for i in range(12)]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(rows[:5] + ["", "  "] + rows[5:]), encoding="utf-8")
+    stream.score_stream(stream.external_file(path), tmp_path / "whole", CTX, jobs=1)
+    monkeypatch.setattr(stream, "CHUNK_BYTES", size)
+    monkeypatch.setattr(stream, "MIN_PER_WORKER", 1)
+    for jobs in (1, 2):
+        out = tmp_path / f"cut{jobs}"
+        assert stream.score_stream(stream.external_file(path), out, CTX, jobs=jobs).records == 12
+        for name in ("scores.jsonl", "generations.jsonl"):
+            assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(rows[:5] + ["", "  "] + rows[5:9] + ['{"id": "x"}'] + rows[9:]) + "\n", encoding="utf-8")
+    with pytest.raises(ProbeError, match=rf"{bad}:12: missing or non-string field 'output'"):
+        stream.score_stream(stream.external_file(bad), tmp_path / "bad", CTX, jobs=2)
