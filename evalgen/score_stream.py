@@ -38,7 +38,7 @@ from evalgen.detectors import DETECTORS, DetectorContext
 from evalgen.errors import ProbeError, RunFolderError
 from evalgen.records import STOP_REASONS, GenerationRecord, jsonl_lines
 from evalgen.scorers import ScorerOptions, score_task
-from evalgen.scoring import ScoreLine, _record_from_line
+from evalgen.scoring import ScoreLine, _record_from_line, find_lone_surrogate
 
 __all__ = ["CHUNK", "Source", "Tally", "default_jobs", "external_file", "generations_file", "in_memory",
            "score_stream"]
@@ -221,8 +221,13 @@ class _Scorer:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise self._error(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+            except RecursionError:
+                raise self._error(number, "not valid JSON here (nested too deep)") from None
         if self.kind == "external":
             return _record_from_line(data, f"{self.path}:{number}", self.default_suite, text)
+        lone_surrogate = find_lone_surrogate(data, text)
+        if lone_surrogate:
+            raise self._error(number, f"holds a lone surrogate ({lone_surrogate!r}), which is not valid UTF-8")
         try:
             return GenerationRecord.from_dict(data)
         except (TypeError, ValueError, AttributeError) as exc:

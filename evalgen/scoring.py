@@ -89,6 +89,20 @@ _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 """Text decoded from UTF-8 holds no surrogate: a parsed line can only get a lone one from an escape."""
 
 
+def find_lone_surrogate(data: Any, text: str | bytes | None = None) -> str:
+    """The first lone surrogate a parsed line holds ("" for none), which no UTF-8 file can hold. `text`: the
+    line it was parsed from, when it came from a UTF-8 file (then only an escape can give one: checked only
+    then)."""
+    if text is not None and not (_SURROGATE_ESCAPE if isinstance(text, str) else _SURROGATE_ESCAPE_BYTES).search(
+            text):
+        return ""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.object[exc.start:exc.end]
+    return ""
+
+
 def _record_from_line(data: Any, where: str, default_suite: str, text: str | bytes | None = None) -> GenerationRecord:
     """Validate one parsed line of an outside file; ProbeError naming `where`. `text`: the line it was parsed
     from, when it came from a UTF-8 file (then only an escape can hold a lone surrogate: checked only then)."""
@@ -137,12 +151,10 @@ def _record_from_line(data: Any, where: str, default_suite: str, text: str | byt
         from evalgen.probes import check_scorer
 
         check_scorer(data["scorer"], reference, lambda what: ProbeError(f"{where}: {what}"))
-    if text is None or (_SURROGATE_ESCAPE if isinstance(text, str) else _SURROGATE_ESCAPE_BYTES).search(text):
-        try:
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ProbeError(f"{where}: holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), which is not "
-                             "valid UTF-8; fix the writer of the file (or replace it with U+FFFD)") from None
+    lone_surrogate = find_lone_surrogate(data, text)
+    if lone_surrogate:
+        raise ProbeError(f"{where}: holds a lone surrogate ({lone_surrogate!r}), which is not valid UTF-8; fix the "
+                         "writer of the file (or replace it with U+FFFD)")
     return GenerationRecord(
         probe_id=str(data["id"]),
         suite=suite,

@@ -171,6 +171,23 @@ def c_surrogate(tmp: Path, fam: dict[str, Path]) -> list[str]:
     return ["score", str(src), "--out", str(tmp / "out")]
 
 
+def c_rescore_surrogate(tmp: Path, fam: dict[str, Path]) -> list[str]:
+    run = scored_run(tmp)
+    path = run / "generations.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[1])
+    record["probe_id"] = "bad \ud800 half"  # json.dumps writes it as the escape a broken writer leaves
+    lines[1] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ["rescore", str(run)]
+
+
+def c_deep_nesting(tmp: Path, fam: dict[str, Path]) -> list[str]:
+    src = tmp / "gens.jsonl"
+    src.write_text("[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    return ["score", str(src), "--out", str(tmp / "out")]
+
+
 def c_number_reference(tmp: Path, fam: dict[str, Path]) -> list[str]:
     path = suite(tmp, [{"id": "n", "prompt": "What is 6 times 7?", "reference": 42, "scorer": "numeric"}])
     return run_args(fam["base"], tmp, suite_path=path)
@@ -411,6 +428,9 @@ CASES: list[Case] = [
     Case("read_only_out", "a read-only output disk", c_read_only),
     Case("disk_full", "a full output disk", c_disk_full),
     Case("score_lone_surrogate", "lone surrogates in `evalgen score` input", c_surrogate),
+    Case("rescore_lone_surrogate", "a lone surrogate escape in a run's generations.jsonl (`rescore`)",
+         c_rescore_surrogate),
+    Case("score_deep_nesting", "a line of JSON nested 5,000 deep", c_deep_nesting),
     Case("reference_number", "a number as a reference (probe suite)", c_number_reference),
     Case("score_reference_number", "a number as a reference (`evalgen score` input)", c_score_number_reference),
     Case("run_json_list", "hand-edited run.json `[]`", c_run_json_list),

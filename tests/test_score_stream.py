@@ -195,9 +195,12 @@ def test_record_lines_are_what_json_dumps_writes(json_impl: str, output: str, pr
     assert _jsonl.record_json(record) == json.dumps(record.__dict__, ensure_ascii=False).encode("utf-8")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None)
 @given(values)
-def test_lines_parse_as_json_parses_them(json_impl: str, value: object) -> None:
+def test_lines_parse_as_json_parses_them(value: object) -> None:
+    """orjson's parse, where `loads` takes it, is the standard library's (without orjson `loads` always
+    hands the line back to json, so there is nothing to compare)."""
+    pytest.importorskip("orjson")
     raw = json.dumps({"v": value}, ensure_ascii=False).encode("utf-8") + b"\n"
     parsed = _jsonl.loads(raw)
     expected = json.loads(raw.decode("utf-8"))
