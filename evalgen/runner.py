@@ -300,12 +300,7 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
         if requests:
             records += generate_into(folder, backend, requests, origin, options.progress, ahead)
     except BaseException as exc:  # every way out leaves run.json saying how the run ended
-        meta["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        if not isinstance(exc, KeyboardInterrupt):
-            meta["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        with contextlib.suppress(Exception):  # a full disk may refuse this write too; the first error wins
-            meta["counts"] = count(records_on_disk(folder))
-            folder.write_meta(meta)
+        write_ending(folder, meta, exc)
         if ahead is not None:  # after run.json: a second Ctrl-C during this wait cannot leave it "running"
             ahead.abort()  # its scores would be thrown away: it stops at its next record
         raise
@@ -316,17 +311,32 @@ def run_with(options: RunOptions, backend: Backend, backend_name: str, why: str,
         meta["backend_info"] = backend.describe()
     records.sort(key=lambda r: (position.get((r.suite, r.probe_id), -1), r.sample))
 
-    began = time.perf_counter()  # with a server, what was left to score after its last answer (and a resumed run's)
-    scores = (ahead.finish(records, options.jobs) if ahead is not None
-              else score_into(out, records, meta, options.config, options.jobs))
-    meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
-    plan = teacher_forced_plan(options.teacher_forced, probes, records, baseline, backend)
-    meta["teacher_forced"] = teacher_forced_into(out, plan, backend, template, tokenizer)
+    try:
+        began = time.perf_counter()  # with a server, what was left to score after its last answer (and a resumed run's)
+        scores = (ahead.finish(records, options.jobs) if ahead is not None
+                  else score_into(out, records, meta, options.config, options.jobs))
+        meta["timings"]["score_s"] = round(time.perf_counter() - began, 3)
+        plan = teacher_forced_plan(options.teacher_forced, probes, records, baseline, backend)
+        meta["teacher_forced"] = teacher_forced_into(out, plan, backend, template, tokenizer)
+    except BaseException as exc:  # the records are all here; scoring or teacher forcing did not finish
+        write_ending(folder, meta, exc)
+        raise
     meta["timings"]["finished"] = now_iso()
     meta["status"] = "complete"
     meta["counts"] = count(records)
     folder.write_meta(meta)
     return RunResult(out, records, scores, meta)
+
+
+def write_ending(folder: RunFolder, meta: dict[str, Any], exc: BaseException) -> None:
+    """run.json saying how a run that did not complete ended (`interrupted` by Ctrl-C, else `failed` and
+    why), with the counts of the records on disk: what `--resume` and `compare` read."""
+    meta["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    if not isinstance(exc, KeyboardInterrupt):
+        meta["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    with contextlib.suppress(Exception):  # a full disk may refuse this write too; the first error wins
+        meta["counts"] = count(records_on_disk(folder))
+        folder.write_meta(meta)
 
 
 def resolve_checkpoint(options: RunOptions, required: bool) -> tuple[CheckpointInfo | None, HubModel | None]:

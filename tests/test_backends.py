@@ -175,6 +175,34 @@ def test_failing_requests_become_error_records_and_resume_retries_only_them(tiny
     assert sorted(r["probe_id"] for r in lines) == sorted(QUESTIONS)  # each once: the errors were replaced
 
 
+def test_ctrl_c_while_scoring_leaves_run_json_saying_so_and_resume_finishes(tiny_tokenizer, tmp_path, monkeypatch):
+    """Every record generated, then Ctrl-C during the scoring: run.json says `interrupted` (not `running`),
+    and --resume scores without generating again."""
+    import evalgen.runner as runner
+
+    suite = write_suite(tmp_path / "s.jsonl")
+    out = tmp_path / "run"
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(runner, "score_into", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            run(options(tiny_tokenizer, suite, out), backend=ScriptedBackend(REPLIES))
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "interrupted" and meta["counts"]["records"] == len(QUESTIONS)
+    asked = []
+
+    def reply(request):
+        asked.append(request.probe)
+        return REPLIES[request.probe.rsplit("/", 1)[1]]
+
+    result = run(options(tiny_tokenizer, suite, out, resume=True), backend=ScriptedBackend(reply))
+    assert result.meta["status"] == "complete" and len(result.scores) == len(QUESTIONS)
+    assert asked == []  # nothing generated again
+
+
 def test_interrupted_scripted_run_keeps_finished_records_and_resumes(tiny_tokenizer, tmp_path):
     suite = write_suite(tmp_path / "s.jsonl")
     seen = []
