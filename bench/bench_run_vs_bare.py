@@ -299,30 +299,37 @@ def main() -> None:
         assert not differ, f"{len(differ)} prompts differ in their output token ids, e.g. {differ[:3]}"
     tokens = sum(r["n_output_tokens"] for r in records.values())
 
+    print(f"{args.prompts} prompts x {args.max_new_tokens} new tokens, batch {args.batch_size}, threads "
+          f"{args.threads or 'default'}, {tokens} tokens generated, the same token ids on both sides; "
+          f"{args.repeat} alternating rounds, medians; CPU affinity {sorted(os.sched_getaffinity(0))}, "
+          f"load average during the rounds {min(loads):.1f}-{max(loads):.1f}")
+    for side in got.values():
+        for row in side:
+            row["rest_cpu"] = row["cpu"] - row["phase_cpu"]
+    print_rounds(got, (("generation phase, CPU s", "phase_cpu"), ("generation phase, wall s", "phase_wall"),
+                       ("start-up and the rest, CPU s", "rest_cpu"), ("end to end, CPU s", "cpu"),
+                       ("end to end, wall s", "wall")))
+    if args.file_order:
+        e = statistics.median(row["wall"] for row in got["evalgen"])
+        b = statistics.median(row["wall"] for row in got["bare-file-order"])
+        print(f"end to end, wall s, bare in file order: {b:.2f}; evalgen / that = {e / b:.3f}x")
+    print("targets: generation phase <= 1.03x (start-up measured apart)")
+
+
+def print_rounds(got: dict[str, list[dict[str, float]]], rows: tuple[tuple[str, str], ...]) -> None:
+    """One line per (label, key): evalgen's and the bare side's medians, their ratio and every round's value
+    (also used by bench_vllm_vs_bare.py)."""
     def med(side: str, key: str) -> float:
         return statistics.median(row[key] for row in got[side])
 
     def runs(side: str, key: str) -> str:
         return " ".join(f"{row[key]:.2f}" for row in got[side])
 
-    print(f"{args.prompts} prompts x {args.max_new_tokens} new tokens, batch {args.batch_size}, threads "
-          f"{args.threads or 'default'}, {tokens} tokens generated, the same token ids on both sides; "
-          f"{args.repeat} alternating rounds, medians; CPU affinity {sorted(os.sched_getaffinity(0))}, "
-          f"load average during the rounds {min(loads):.1f}-{max(loads):.1f}")
-    print(f"{'':34}{'evalgen':>9}{'bare':>9}{'ratio':>8}   (per round: evalgen | bare)")
-    for label, key in (("generation phase, CPU s", "phase_cpu"), ("generation phase, wall s", "phase_wall"),
-                       ("start-up and the rest, CPU s", "rest_cpu"), ("end to end, CPU s", "cpu"),
-                       ("end to end, wall s", "wall")):
-        if key == "rest_cpu":
-            for side in got.values():
-                for row in side:
-                    row["rest_cpu"] = row["cpu"] - row["phase_cpu"]
+    width = max(len(label) for label, _ in rows) + 1
+    print(f"{'':{width}}{'evalgen':>9}{'bare':>9}{'ratio':>8}   (per round: evalgen | bare)")
+    for label, key in rows:
         e, b = med("evalgen", key), med("bare", key)
-        print(f"{label:34}{e:9.2f}{b:9.2f}{e / b:7.3f}x   ({runs('evalgen', key)} | {runs('bare', key)})")
-    if args.file_order:
-        e, b = med("evalgen", "wall"), med("bare-file-order", "wall")
-        print(f"end to end, wall s, bare in file order: {b:.2f}; evalgen / that = {e / b:.3f}x")
-    print("targets: generation phase <= 1.03x (start-up measured apart)")
+        print(f"{label:{width}}{e:9.2f}{b:9.2f}{e / b:7.3f}x   ({runs('evalgen', key)} | {runs('bare', key)})")
 
 
 if __name__ == "__main__":

@@ -27,11 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench_run_vs_bare import print_rounds  # this script's folder is on the path
 
 
 def engine_cpu(processes: list[Any]) -> float:
@@ -179,12 +180,6 @@ def main() -> None:
     for llm in (evalgen_llm, bare_llm):
         llm.llm_engine.engine_core.shutdown()
 
-    def med(side: str, key: str) -> float:
-        return statistics.median(row[key] for row in got[side])
-
-    def runs(side: str, key: str) -> str:
-        return " ".join(f"{row[key]:.2f}" for row in got[side])
-
     import vllm
 
     print(f"vllm {vllm.__version__}, {args.prompts} prompts x {args.max_new_tokens} new tokens, {tokens} tokens "
@@ -192,13 +187,10 @@ def main() -> None:
           f"rounds, medians; CPU affinity {sorted(os.sched_getaffinity(0))}, load average during the rounds "
           f"{min(loads):.1f}-{max(loads):.1f}")
     print(f"engine start-up (once per side, wall s): evalgen {startup['evalgen']:.1f}, bare {startup['bare']:.1f}")
-    print(f"{'':40}{'evalgen':>9}{'bare':>9}{'ratio':>8}   (per round: evalgen | bare)")
-    for label, key in (("generation phase, CPU s (with engine)", "phase_cpu"),
+    print_rounds(got, (("generation phase, CPU s (with engine)", "phase_cpu"),
                        ("generation phase, wall s", "phase_wall"),
                        ("end to end after start-up, CPU s", "cpu"),
-                       ("end to end after start-up, wall s", "wall")):
-        e, b = med("evalgen", key), med("bare", key)
-        print(f"{label:40}{e:9.2f}{b:9.2f}{e / b:7.3f}x   ({runs('evalgen', key)} | {runs('bare', key)})")
+                       ("end to end after start-up, wall s", "wall")))
     print("target: generation phase <= 1.02x")
 
 

@@ -118,14 +118,15 @@ _MIN_EMOJI_REPEATS = 10  # a few emoji close a cheerful answer; ten of one in a 
 _LAUGH = frozenset(("ha", "he", "hi", "ho", "la", "na", "da", "哈", "嘿", "呵", "啦", "嘻", "嘎"))
 
 
-def _common_forward(s: Sequence, i: int, j: int, limit: int) -> int:
-    """Largest m <= limit with s[i:i+m] == s[j:j+m]: gallop, then bisect (slice compares run in C)."""
-    good, step = 0, 32
+def _match_forward(a: Sequence, i: int, b: Sequence, j: int, limit: int, step: int = 32) -> int:
+    """Largest m <= limit with a[i:i+m] == b[j:j+m]: gallop from `step`, then bisect (slice compares run
+    in C)."""
+    good = 0
     while True:
         m = min(good + step, limit)
         if m <= good:
             return good
-        if s[i + good:i + m] == s[j + good:j + m]:
+        if a[i + good:i + m] == b[j + good:j + m]:
             good = m
             step *= 2
         else:
@@ -133,21 +134,21 @@ def _common_forward(s: Sequence, i: int, j: int, limit: int) -> int:
             break
     while bad - good > 1:
         mid = (good + bad) // 2
-        if s[i + good:i + mid] == s[j + good:j + mid]:
+        if a[i + good:i + mid] == b[j + good:j + mid]:
             good = mid
         else:
             bad = mid
     return good
 
 
-def _common_backward(s: Sequence, i: int, j: int, limit: int) -> int:
-    """Largest t <= limit with s[i-t:i] == s[j-t:j]."""
-    good, step = 0, 32
+def _match_backward(a: Sequence, i: int, b: Sequence, j: int, limit: int, step: int = 32) -> int:
+    """Largest t <= limit with a[i-t:i] == b[j-t:j]."""
+    good = 0
     while True:
         t = min(good + step, limit)
         if t <= good:
             return good
-        if s[i - t:i - good] == s[j - t:j - good]:
+        if a[i - t:i - good] == b[j - t:j - good]:
             good = t
             step *= 2
         else:
@@ -155,7 +156,7 @@ def _common_backward(s: Sequence, i: int, j: int, limit: int) -> int:
             break
     while bad - good > 1:
         mid = (good + bad) // 2
-        if s[i - mid:i - good] == s[j - mid:j - good]:
+        if a[i - mid:i - good] == b[j - mid:j - good]:
             good = mid
         else:
             bad = mid
@@ -165,8 +166,8 @@ def _common_backward(s: Sequence, i: int, j: int, limit: int) -> int:
 def _run(s: Sequence, i: int, p: int) -> tuple[int, int]:
     """The maximal periodic run [a, b) with period p that contains position i (s[i] == s[i+p])."""
     n = len(s)
-    m = _common_forward(s, i, i + p, n - i - p)
-    t = _common_backward(s, i, i + p, i)
+    m = _match_forward(s, i, s, i + p, n - i - p)
+    t = _match_backward(s, i, s, i + p, i)
     return i - t, i + p + m
 
 
@@ -562,51 +563,8 @@ def _near(a: str, b: str, similarity: float, min_common: int) -> bool:
     need = max(similarity * longest, min_common)
     if not limit or a[0] != b[0] and a[-1] != b[-1]:
         return need <= 0  # nothing in common at either end (the usual case: a test of two characters)
-    i = _common_prefix(a, b, limit)
-    return i + _common_suffix(a, b, limit - i) >= need
-
-
-def _common_prefix(a: str, b: str, limit: int) -> int:
-    """Largest m <= limit with a[:m] == b[:m]: gallop, then bisect (slice compares run in C)."""
-    good, step = 0, 8
-    while True:
-        m = min(good + step, limit)
-        if m <= good:
-            return good
-        if a[good:m] != b[good:m]:
-            break
-        good = m
-        step *= 2
-    bad = m
-    while bad - good > 1:
-        mid = (good + bad) // 2
-        if a[good:mid] == b[good:mid]:
-            good = mid
-        else:
-            bad = mid
-    return good
-
-
-def _common_suffix(a: str, b: str, limit: int) -> int:
-    """Largest m <= limit with a[len(a)-m:] == b[len(b)-m:]."""
-    la, lb = len(a), len(b)
-    good, step = 0, 8
-    while True:
-        m = min(good + step, limit)
-        if m <= good:
-            return good
-        if a[la - m:la - good] != b[lb - m:lb - good]:
-            break
-        good = m
-        step *= 2
-    bad = m
-    while bad - good > 1:
-        mid = (good + bad) // 2
-        if a[la - mid:la - good] == b[lb - mid:lb - good]:
-            good = mid
-        else:
-            bad = mid
-    return good
+    i = _match_forward(a, 0, b, 0, limit, step=8)  # lines differ early: a short first step
+    return i + _match_backward(a, la, b, lb, limit - i, step=8) >= need
 
 
 def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
@@ -876,7 +834,7 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
             if j < 0:
                 i += _COPY_STEP
                 continue
-            length = _PROBE + _common_forward(text, j + _PROBE, i + _PROBE, min(b - i - _PROBE, a - j - _PROBE))
+            length = _PROBE + _match_forward(text, j + _PROBE, text, i + _PROBE, min(b - i - _PROBE, a - j - _PROBE))
             if length >= min_match and text[i:i + min_match] not in request:
                 covered += length
                 if length > longest[1] - longest[0]:
@@ -1024,7 +982,7 @@ def _reemitted(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt,
         length = y - x
         if not (cfg.near_line_similarity * first <= length <= first / cfg.near_line_similarity):
             return []
-        if _common_forward(body, 0, x, min(first, length)) < cfg.near_line_similarity * max(first, length):
+        if _match_forward(body, 0, body, x, min(first, length)) < cfg.near_line_similarity * max(first, length):
             return []
     copies = len(starts)
     if copies < prompt.needed(cfg.min_repeats) or body[:first].strip() in request_text(record):
