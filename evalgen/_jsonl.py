@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from json import encoder as _encoder
+from operator import itemgetter
 from typing import Any
 
 from evalgen.records import Finding, GenerationRecord
@@ -64,10 +65,14 @@ _LONG_NUMBER = b"0" * 19
 to json (found by translate and `in`: a regex tries every position and costs more than parsing)."""
 
 
-def loads(raw: bytes) -> Any:
+def loads(raw: bytes, *, exact_integers: bool = True) -> Any:
     """json.loads(raw.decode()) by orjson when it gives the same, else MISSING (blank lines, bad lines, long
-    integers, NaN, no orjson): then the caller runs the standard library for the result or its error."""
-    if orjson is None or _LONG_NUMBER in raw.translate(_DIGITS):
+    integers, NaN, no orjson): then the caller runs the standard library for the result or its error.
+
+    `exact_integers=False` skips looking for long integers, for a caller that takes no number from the line
+    but those it checks are integers (an integer from 2**64 on comes back as a float, which fails that check)
+    and reads the line again with json when one fails (an imported line: `score_stream`)."""
+    if orjson is None or (exact_integers and _LONG_NUMBER in raw.translate(_DIGITS)):
         return MISSING
     try:
         return orjson.loads(raw)
@@ -120,17 +125,43 @@ def _bool(value: Any) -> str:
 
 
 _float_repr = float.__repr__
+_int_repr = int.__repr__
+_encode_details: Callable[[Any], str] = dumps
+"""dumps of a finding's details (a dict: the C encoder straight away, without dumps' check for a string)."""
+if _encoder.c_make_encoder is not None:
+    _details_encoder = _encoder.c_make_encoder(None, _default, _encoder.encode_basestring, None, ": ", ", ", False,
+                                               False, True)
+
+    def _encode_details(value: Any) -> str:
+        return "".join(_details_encoder(value, 0))
+
+
+def _finding_rest(f: Finding) -> str:
+    """json.dumps(Finding.to_dict(f)) after its `"flagged": ` value: score, explanation, spans and details. The
+    common leaf types skip the encoder call (a float as json writes it is its repr)."""
+    score, explanation, spans = f.score, f.explanation, f.spans
+    return (f', "score": {_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
+            f'"explanation": {_string(explanation) if type(explanation) is str else dumps(explanation)}, '
+            f'"spans": {dumps([{"start": s.start, "end": s.end, "label": s.label} for s in spans]) if spans else "[]"}, '
+            f'"details": {_encode_details(f.details)}}}')
 
 
 def finding_json(f: Finding) -> str:
-    """json.dumps(Finding.to_dict(f), ensure_ascii=False). Inlined: this runs for every detector on every
-    record, so the common leaf types skip the encoder call (a float as json writes it is its repr)."""
-    score, explanation, spans = f.score, f.explanation, f.spans
-    spans_json = dumps([{"start": s.start, "end": s.end, "label": s.label} for s in spans]) if spans else "[]"
-    return (f'{{"detector": {_name(f.detector)}, "flagged": {_bool(f.flagged)}, "score": '
-            f'{_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
-            f'"explanation": {_string(explanation) if type(explanation) is str else dumps(explanation)}, '
-            f'"spans": {spans_json}, "details": {dumps(f.details)}}}')
+    """json.dumps(Finding.to_dict(f), ensure_ascii=False)."""
+    return f'{{"detector": {_name(f.detector)}, "flagged": {_bool(f.flagged)}{_finding_rest(f)}'
+
+
+_HEADS: dict[str, tuple[Any, str, str]] = {}
+
+
+def _head(name: Any, detector: Any) -> tuple[Any, str, str]:
+    """(detector, `"name": `, `"name": {"detector": "detector", "flagged": `) for a finding under key `name` of
+    the findings (cached by name: the detectors are a few fixed names, each its own finding's detector)."""
+    key = _key(name)
+    head = (detector, key, f'{key}{{"detector": {_name(detector)}, "flagged": ')
+    if type(name) is str and type(detector) is str and len(_HEADS) < 1000:
+        _HEADS[name] = head
+    return head
 
 
 def score_json(probe_id: Any, suite: Any, sample: Any, findings: Mapping[str, Finding], task: Finding | None,
@@ -138,12 +169,16 @@ def score_json(probe_id: Any, suite: Any, sample: Any, findings: Mapping[str, Fi
     """One scores.jsonl line: json.dumps of {"id", "suite", "sample", "flags", "findings", "task_correct"[,
     "task"]} as `score_stream` writes it."""
     flags, found = [], []
-    for name, f in findings.items():  # one loop, no generators: this runs for every record
-        key, flagged = _key(name), f.flagged
-        flags.append(key + ("true" if flagged is True else "false" if flagged is False else dumps(flagged)))
-        found.append(key + finding_json(f))
+    for name, f in findings.items():  # one loop, no generators, cached keys: this runs for every record
+        detector, key, head = _HEADS.get(name) or _head(name, f.detector)
+        if f.detector != detector:
+            detector, key, head = _head(name, f.detector)
+        flagged = f.flagged
+        flag = "true" if flagged is True else "false" if flagged is False else dumps(flagged)
+        flags.append(key + flag)
+        found.append(head + flag + _finding_rest(f))
     line = (f'{{"id": {_string(probe_id) if type(probe_id) is str else dumps(probe_id)}, "suite": {_name(suite)}, '
-            f'"sample": {int.__repr__(sample) if type(sample) is int else dumps(sample)}, '
+            f'"sample": {_int_repr(sample) if type(sample) is int else dumps(sample)}, '
             f'"flags": {{{", ".join(flags)}}}, "findings": {{{", ".join(found)}}}, '
             f'"task_correct": {_bool(task_correct)}')
     if task is not None:
@@ -151,20 +186,66 @@ def score_json(probe_id: Any, suite: Any, sample: Any, findings: Mapping[str, Fi
     return line + "}"
 
 
+def _value_bytes(value: Any) -> bytes:
+    """dumps(value).encode("utf-8"), the common leaves of a record without the encoder."""
+    kind = type(value)
+    if kind is str:
+        return string_bytes(value)
+    if value is None:
+        return b"null"
+    if kind is int:
+        return _int_repr(value).encode()
+    if kind is float and value - value == 0.0:
+        return _float_repr(value).encode()
+    if kind is list and not value:
+        return b"[]"
+    return dumps(value).encode("utf-8")
+
+
+_TURN_KEYS = ["role", "content"]
+
+
+def _messages_bytes(messages: Any, prompt: Any) -> tuple[bytes, bytes]:
+    """(dumps(messages), dumps(prompt)) in UTF-8, escaping each turn's content once and the prompt not again
+    when it is one of them (an imported record's prompt is its last user turn)."""
+    if type(messages) is not list:
+        return dumps(messages).encode("utf-8"), _value_bytes(prompt)
+    turns, prompt_bytes = [], None
+    for turn in messages:
+        if type(turn) is not dict or list(turn) != _TURN_KEYS:
+            return dumps(messages).encode("utf-8"), _value_bytes(prompt)
+        content = turn["content"]
+        content_bytes = _value_bytes(content)
+        if content is prompt:
+            prompt_bytes = content_bytes
+        turns.append(b'{"role": ' + _value_bytes(turn["role"]) + b', "content": ' + content_bytes + b"}")
+    return b"[" + b", ".join(turns) + b"]", prompt_bytes or _value_bytes(prompt)
+
+
 _RECORD_FIELDS = [f.name for f in fields(GenerationRecord)]
-_HEAD = _RECORD_FIELDS[:_RECORD_FIELDS.index("output")]
-_TAIL = _RECORD_FIELDS[_RECORD_FIELDS.index("output_raw") + 1:]
+_MIDDLE = ["messages", "prompt_text", "output", "output_raw"]
+"""The fields `record_json` writes itself, in this order; the others around them are leaves."""
+_AT = _RECORD_FIELDS.index("messages")
+_FAST_RECORD = _RECORD_FIELDS[_AT:_AT + len(_MIDDLE)] == _MIDDLE and _AT >= 2 and len(_RECORD_FIELDS) - _AT - len(_MIDDLE) >= 2
+"""The record has the fields written here (itemgetter of two or more names gives a tuple)."""
+_BEFORE = itemgetter(*_RECORD_FIELDS[:_AT])
+_AFTER = itemgetter(*_RECORD_FIELDS[_AT + len(_MIDDLE):])
+_RECORD_PARTS: list[bytes] = [part for i, name in enumerate(_RECORD_FIELDS)
+                              for part in ((b"{" if i == 0 else b", ") + dumps(name).encode() + b": ", b"")] + [b"}"]
+"""A record's line with its keys in place and its values (the odd places) left empty."""
 
 
 def record_json(record: GenerationRecord) -> bytes:
-    """json.dumps(record.__dict__, ensure_ascii=False) in UTF-8, escaping the output once for `output` and
-    `output_raw` (one string in an imported record) and the rest with the C encoder."""
+    """json.dumps(record.__dict__, ensure_ascii=False) in UTF-8, built from its values' own bytes: each long
+    string escaped once (an imported record's `output` is its `output_raw`, its prompt its last turn)."""
     data = record.__dict__
-    output = data.get("output")
-    if len(data) != len(_RECORD_FIELDS) or type(output) is not str or data.get("output_raw") is not output:
+    if len(data) != len(_RECORD_FIELDS) or not _FAST_RECORD:
         return dumps(data).encode("utf-8")
-    head = dumps({name: data[name] for name in _HEAD})
-    tail = dumps({name: data[name] for name in _TAIL})
-    text = string_bytes(output)
-    return b"".join((head[:-1].encode("utf-8"), b', "output": ', text, b', "output_raw": ', text, b", ",
-                     tail[1:].encode("utf-8")))
+    messages, prompt = _messages_bytes(data["messages"], data["prompt_text"])
+    output = data["output"]
+    output_bytes = _value_bytes(output)
+    raw = data["output_raw"]
+    parts = _RECORD_PARTS.copy()
+    parts[1:-1:2] = [*map(_value_bytes, _BEFORE(data)), messages, prompt, output_bytes,
+                     output_bytes if raw is output else _value_bytes(raw), *map(_value_bytes, _AFTER(data))]
+    return b"".join(parts)

@@ -30,6 +30,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -141,6 +142,28 @@ class Tally:
                 entry.judged += 1
                 entry.correct += task_correct
 
+    def add_groups(self, detectors: list[str], groups: dict[tuple[str, str, bool | None, tuple[bool, ...]], int],
+                   tokens: dict[str, int]) -> None:
+        """Add records counted by kind, (suite, stop reason, task_correct, each detector's flag) -> records, and
+        their output tokens per suite: the same as adding them one by one, in the order they came (a chunk
+        counts this way: one dict update per record)."""
+        for (suite, stop_reason, task_correct, flags), n in groups.items():
+            entry = self.suites.get(suite)
+            if entry is None:
+                entry = self.suites[suite] = _SuiteTally()
+            entry.n += n
+            entry.stops[stop_reason] += n
+            self.scored = True
+            if not self.detectors:
+                self.detectors = list(detectors)
+            for name, flagged in zip(detectors, flags, strict=True):
+                entry.flags[name] += flagged * n
+            if task_correct is not None:
+                entry.judged += n
+                entry.correct += task_correct * n
+        for suite, n_tokens in tokens.items():
+            self.suites[suite].tokens += n_tokens
+
     def merge(self, other: Tally) -> None:
         """Add a later part's counts (a worker's chunk): the same as adding its lines one by one here."""
         for suite, part in other.suites.items():
@@ -207,25 +230,40 @@ class _Scorer:
 
     def record(self, number: int, raw: bytes) -> GenerationRecord | None:
         """The record on line `number` (None for a blank line); an error naming file:line."""
-        data = loads(raw)
-        text: str | bytes = raw
-        if data is MISSING:
+        external = self.kind == "external"
+        data = loads(raw, exact_integers=not external)
+        if data is not MISSING:  # read by orjson, which refuses lone surrogates: none to look for
+            if not external:
+                return self._generation(number, data, None)
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise self._error(number, f"not valid UTF-8 (byte {raw[exc.start]:#04x} at byte {exc.start + 1})") \
-                    from None
-            if not text.strip():
-                return None
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise self._error(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-            except RecursionError:
-                raise self._error(number, "not valid JSON here (nested too deep)") from None
-        if self.kind == "external":
+                record = _record_from_line(data, f"{self.path}:{number}", self.default_suite, surrogates_refused=True)
+            except ProbeError:  # json reads it again: the same error, or a number past 2**64 that orjson made a float
+                record = None
+            if record is not None and type(data["id"]) is str:  # the one number it takes as it is: only as text
+                return record
+        text = self._text(number, raw)
+        if not text.strip():
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise self._error(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise self._error(number, "not valid JSON here (nested too deep)") from None
+        if external:
             return _record_from_line(data, f"{self.path}:{number}", self.default_suite, text)
-        lone_surrogate = find_lone_surrogate(data, text)
+        return self._generation(number, data, text)
+
+    def _text(self, number: int, raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._error(number, f"not valid UTF-8 (byte {raw[exc.start]:#04x} at byte {exc.start + 1})") \
+                from None
+
+    def _generation(self, number: int, data: Any, text: str | None) -> GenerationRecord:
+        """A run's record; `text`: the line json parsed it from (None: orjson, which refuses lone surrogates)."""
+        lone_surrogate = find_lone_surrogate(data, text) if text is not None else ""
         if lone_surrogate:
             raise self._error(number, f"holds a lone surrogate ({lone_surrogate!r}), which is not valid UTF-8")
         try:
@@ -300,7 +338,8 @@ class _Scorer:
         """Score one chunk (see `Source.chunks`) into its finished lines and its tally."""
         scores: list[str] = []
         generations: list[bytes] = []
-        tally = Tally()
+        groups: dict[tuple[str, str, bool | None, tuple[bool, ...]], int] = {}
+        tokens: dict[str, int] = {}
         ctx, scorers, detectors, external = self.ctx, self.scorers, self.detectors, self.kind == "external"
         for r in self.records(work):
             findings = {name: detect(r, ctx) for name, detect in detectors}
@@ -309,11 +348,16 @@ class _Scorer:
             scores.append(score_json(r.probe_id, r.suite, r.sample, findings, task, correct))
             if external:
                 generations.append(record_json(r))
-            tally.add(r.suite, r.stop_reason, r.n_output_tokens, {name: f.flagged for name, f in findings.items()},
-                      correct)
-        joined = "".join(line + "\n" for line in scores).encode("utf-8")
-        return joined, b"".join(line + b"\n" for line in generations) if external else None, tally
+            group = (r.suite, r.stop_reason, correct, tuple(map(_FLAGGED, findings.values())))
+            groups[group] = groups.get(group, 0) + 1
+            tokens[r.suite] = tokens.get(r.suite, 0) + r.n_output_tokens
+        tally = Tally()
+        tally.add_groups([name for name, _ in detectors], groups, tokens)
+        joined = "\n".join(scores).encode("utf-8") + b"\n" if scores else b""
+        return joined, b"\n".join(generations) + b"\n" if generations else (b"" if external else None), tally
 
+
+_FLAGGED = attrgetter("flagged")
 
 _WORKER: _Scorer | None = None
 _SPILL = ""
