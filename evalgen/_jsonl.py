@@ -16,7 +16,7 @@ the files are the same bytes with or without it. tests/test_score_stream.py chec
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from json import encoder as _encoder
 from operator import itemgetter
@@ -39,25 +39,26 @@ def _default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _make_dumps() -> Callable[[Any], str]:
+def _make_encoder() -> Callable[[Any, int], Sequence[str]]:
+    """What json.dumps(value, ensure_ascii=False) runs, made once instead of per call: the value's JSON in pieces
+    to join (no circular-reference markers: our values are trees from JSON or from detectors)."""
     make = _encoder.c_make_encoder
     if make is None:  # no C accelerator (PyPy): the plain encoder, same output
-        return json.JSONEncoder(ensure_ascii=False).encode
-    # What json.dumps(value, ensure_ascii=False) builds, made once instead of per call (no circular-reference
-    # markers: our values are trees from JSON or from detectors).
-    encode = make(None, _default, _encoder.encode_basestring, None, ": ", ", ", False, False, True)
-
-    def dumps(value: Any) -> str:
-        if type(value) is str:
-            return _string(value)
-        return "".join(encode(value, 0))
-
-    return dumps
+        plain = json.JSONEncoder(ensure_ascii=False).encode
+        return lambda value, _level: [plain(value)]
+    return make(None, _default, _encoder.encode_basestring, None, ": ", ", ", False, False, True)  # type: ignore
 
 
+_encode = _make_encoder()
 _string: Callable[[str], str] = _encoder.encode_basestring  # type: ignore[assignment]
-dumps = _make_dumps()
-"""`json.dumps(value, ensure_ascii=False)`, without its per-call set-up."""
+
+
+def dumps(value: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False)`, without its per-call set-up."""
+    if type(value) is str:
+        return _string(value)
+    return "".join(_encode(value, 0))
+
 
 _DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 _LONG_NUMBER = b"0" * 19
@@ -126,29 +127,17 @@ def _bool(value: Any) -> str:
 
 _float_repr = float.__repr__
 _int_repr = int.__repr__
-_encode_details: Callable[[Any], str] = dumps
-"""dumps of a finding's details (a dict: the C encoder straight away, without dumps' check for a string)."""
-if _encoder.c_make_encoder is not None:
-    _details_encoder = _encoder.c_make_encoder(None, _default, _encoder.encode_basestring, None, ": ", ", ", False,
-                                               False, True)
-
-    def _encode_details(value: Any) -> str:
-        return "".join(_details_encoder(value, 0))
-
-
-def _finding_rest(f: Finding) -> str:
-    """json.dumps(Finding.to_dict(f)) after its `"flagged": ` value: score, explanation, spans and details. The
-    common leaf types skip the encoder call (a float as json writes it is its repr)."""
-    score, explanation, spans = f.score, f.explanation, f.spans
-    return (f', "score": {_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
-            f'"explanation": {_string(explanation) if type(explanation) is str else dumps(explanation)}, '
-            f'"spans": {dumps([{"start": s.start, "end": s.end, "label": s.label} for s in spans]) if spans else "[]"}, '
-            f'"details": {_encode_details(f.details)}}}')
 
 
 def finding_json(f: Finding) -> str:
-    """json.dumps(Finding.to_dict(f), ensure_ascii=False)."""
-    return f'{{"detector": {_name(f.detector)}, "flagged": {_bool(f.flagged)}{_finding_rest(f)}'
+    """json.dumps(Finding.to_dict(f), ensure_ascii=False). The common leaf types skip the encoder call (a float
+    as json writes it is its repr); `score_json` has the same inlined."""
+    score, explanation, spans = f.score, f.explanation, f.spans
+    return (f'{{"detector": {_name(f.detector)}, "flagged": {_bool(f.flagged)}, "score": '
+            f'{_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
+            f'"explanation": {_string(explanation) if type(explanation) is str else dumps(explanation)}, '
+            f'"spans": {dumps([{"start": s.start, "end": s.end, "label": s.label} for s in spans]) if spans else "[]"}, '
+            f'"details": {"".join(_encode(f.details, 0))}}}')
 
 
 _HEADS: dict[str, tuple[Any, str, str]] = {}
@@ -169,14 +158,19 @@ def score_json(probe_id: Any, suite: Any, sample: Any, findings: Mapping[str, Fi
     """One scores.jsonl line: json.dumps of {"id", "suite", "sample", "flags", "findings", "task_correct"[,
     "task"]} as `score_stream` writes it."""
     flags, found = [], []
-    for name, f in findings.items():  # one loop, no generators, cached keys: this runs for every record
+    for name, f in findings.items():  # one loop, no generators or calls per finding: this runs for every record
         detector, key, head = _HEADS.get(name) or _head(name, f.detector)
         if f.detector != detector:
             detector, key, head = _head(name, f.detector)
-        flagged = f.flagged
+        flagged, score, explanation, spans = f.flagged, f.score, f.explanation, f.spans
         flag = "true" if flagged is True else "false" if flagged is False else dumps(flagged)
         flags.append(key + flag)
-        found.append(head + flag + _finding_rest(f))
+        found.append(  # finding_json(f), inlined
+            f'{head}{flag}, "score": '
+            f'{_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
+            f'"explanation": {_string(explanation) if type(explanation) is str else dumps(explanation)}, '
+            f'"spans": {dumps([{"start": s.start, "end": s.end, "label": s.label} for s in spans]) if spans else "[]"}, '
+            f'"details": {"".join(_encode(f.details, 0))}}}')
     line = (f'{{"id": {_string(probe_id) if type(probe_id) is str else dumps(probe_id)}, "suite": {_name(suite)}, '
             f'"sample": {_int_repr(sample) if type(sample) is int else dumps(sample)}, '
             f'"flags": {{{", ".join(flags)}}}, "findings": {{{", ".join(found)}}}, '
