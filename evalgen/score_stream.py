@@ -50,7 +50,12 @@ a window of `2 * jobs` chunks in flight stays a few MB."""
 
 CHUNK_BYTES = 1 << 20
 """A file is handed over in byte ranges of this size (the lines that begin in one: ~550 real-output records),
-so the parent never reads the file; a chunk is ~0.1 s of work, so the last one keeps a core busy only briefly."""
+so the parent never reads the file; a chunk is ~0.1 s of work on one core."""
+
+TAIL_SPLIT = 8
+"""The file's last `jobs` MiB go out in ranges this many times smaller, so that the workers run out of work
+within ~10 ms of each other instead of one finishing a whole chunk while the others wait (the run ends with
+the last)."""
 
 MIN_PER_WORKER = 2 * CHUNK
 """Below this many records per extra worker, starting processes costs more than it saves: one process."""
@@ -70,13 +75,14 @@ class Source:
     chunk: int = CHUNK
     """Records per chunk of `items`: fewer score each record sooner after it arrives (`evaluate.ScoreAhead`)."""
 
-    def chunks(self) -> Iterator[Any]:
-        """What a worker scores at a time: a byte range (start, length) of a file, or a list of records."""
+    def chunks(self, jobs: int = 1) -> Iterator[Any]:
+        """What a worker scores at a time: a byte range (start, length) of a file, or a list of records;
+        `jobs`: the workers that share them (over one, a file's last ranges are smaller: `TAIL_SPLIT`)."""
         if self.items is not None:
             return _chunks(self.items, self.chunk)
         assert self.path is not None
         size = self.path.stat().st_size
-        return ((start, min(CHUNK_BYTES, size - start)) for start in range(0, size, CHUNK_BYTES))
+        return _ranges(size, size - jobs * CHUNK_BYTES if jobs > 1 else size)
 
 
 def external_file(path: str | Path) -> Source:
@@ -422,6 +428,16 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def _ranges(size: int, fine_from: int) -> Iterator[tuple[int, int]]:
+    """(start, length) byte ranges that tile `size` bytes: CHUNK_BYTES long, then from `fine_from` on
+    `TAIL_SPLIT` times shorter."""
+    start = 0
+    while start < size:
+        step = CHUNK_BYTES if start < fine_from else max(1, CHUNK_BYTES // TAIL_SPLIT)
+        yield start, min(step, size - start)
+        start += step
+
+
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
     for item in items:
@@ -490,7 +506,7 @@ def score_stream(
     tally = Tally(lines=[] if keep_lines else None)
     handles = [t.open("wb", buffering=0) for t in temps]
     spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=folder)) if jobs > 1 else folder
-    scored = _scored(scorer, source.chunks(), jobs, spill)
+    scored = _scored(scorer, source.chunks(jobs), jobs, spill)
     try:
         scores_out = handles[0]
         generations_out = handles[1] if len(handles) > 1 else None
