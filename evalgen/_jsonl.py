@@ -22,12 +22,12 @@ from json import encoder as _encoder
 from operator import itemgetter
 from typing import Any
 
-from evalgen.records import Finding, GenerationRecord
+from evalgen.records import Finding, GenerationRecord, Span
 
 try:
     import orjson
 except ImportError:  # optional: the standard library gives the same bytes, slower
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 __all__ = ["MISSING", "dumps", "finding_json", "loads", "record_json", "score_json", "string_bytes"]
 
@@ -42,11 +42,11 @@ def _default(value: Any) -> Any:
 def _make_encoder() -> Callable[[Any, int], Sequence[str]]:
     """What json.dumps(value, ensure_ascii=False) runs, made once instead of per call: the value's JSON in pieces
     to join (no circular-reference markers: our values are trees from JSON or from detectors)."""
-    make = _encoder.c_make_encoder
+    make = _encoder.c_make_encoder  # type: ignore[attr-defined]
     if make is None:  # no C accelerator (PyPy): the plain encoder, same output
         plain = json.JSONEncoder(ensure_ascii=False).encode
         return lambda value, _level: [plain(value)]
-    return make(None, _default, _encoder.encode_basestring, None, ": ", ", ", False, False, True)  # type: ignore
+    return make(None, _default, _encoder.encode_basestring, None, ": ", ", ", False, False, True)  # type: ignore[no-any-return]
 
 
 _encode = _make_encoder()
@@ -129,6 +129,10 @@ _float_repr = float.__repr__
 _int_repr = int.__repr__
 
 
+def _spans(spans: list[Span]) -> str:
+    return dumps([{"start": s.start, "end": s.end, "label": s.label} for s in spans])
+
+
 def finding_json(f: Finding) -> str:
     """json.dumps(Finding.to_dict(f), ensure_ascii=False). The common leaf types skip the encoder call (a float
     as json writes it is its repr); `score_json` has the same inlined."""
@@ -136,7 +140,7 @@ def finding_json(f: Finding) -> str:
     return (f'{{"detector": {_name(f.detector)}, "flagged": {_bool(f.flagged)}, "score": '
             f'{_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
             f'"explanation": {_string(explanation) if type(explanation) is str else dumps(explanation)}, '
-            f'"spans": {dumps([{"start": s.start, "end": s.end, "label": s.label} for s in spans]) if spans else "[]"}, '
+            f'"spans": {_spans(spans) if spans else "[]"}, '
             f'"details": {"".join(_encode(f.details, 0))}}}')
 
 
@@ -169,7 +173,7 @@ def score_json(probe_id: Any, suite: Any, sample: Any, findings: Mapping[str, Fi
             f'{head}{flag}, "score": '
             f'{_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
             f'"explanation": {_string(explanation) if type(explanation) is str else dumps(explanation)}, '
-            f'"spans": {dumps([{"start": s.start, "end": s.end, "label": s.label} for s in spans]) if spans else "[]"}, '
+            f'"spans": {_spans(spans) if spans else "[]"}, '
             f'"details": {"".join(_encode(f.details, 0))}}}')
     line = (f'{{"id": {_string(probe_id) if type(probe_id) is str else dumps(probe_id)}, "suite": {_name(suite)}, '
             f'"sample": {_int_repr(sample) if type(sample) is int else dumps(sample)}, '
@@ -217,13 +221,12 @@ def _messages_bytes(messages: Any, prompt: Any) -> tuple[bytes, bytes]:
 
 
 _RECORD_FIELDS = [f.name for f in fields(GenerationRecord)]
-_MIDDLE = ["messages", "prompt_text", "output", "output_raw"]
-"""The fields `record_json` writes itself, in this order; the others around them are leaves."""
 _AT = _RECORD_FIELDS.index("messages")
-_FAST_RECORD = _RECORD_FIELDS[_AT:_AT + len(_MIDDLE)] == _MIDDLE and _AT >= 2 and len(_RECORD_FIELDS) - _AT - len(_MIDDLE) >= 2
-"""The record has the fields written here (itemgetter of two or more names gives a tuple)."""
-_BEFORE = itemgetter(*_RECORD_FIELDS[:_AT])
-_AFTER = itemgetter(*_RECORD_FIELDS[_AT + len(_MIDDLE):])
+_BEFORE, _MIDDLE, _AFTER = _RECORD_FIELDS[:_AT], _RECORD_FIELDS[_AT:_AT + 4], _RECORD_FIELDS[_AT + 4:]
+_FAST_RECORD = _MIDDLE == ["messages", "prompt_text", "output", "output_raw"] and len(_BEFORE) > 1 and len(_AFTER) > 1
+"""`record_json` writes the middle fields itself and the leaves around them by `itemgetter` (a tuple for two or
+more names); a record laid out otherwise goes to the encoder whole."""
+_before, _after = itemgetter(*_BEFORE), itemgetter(*_AFTER)
 _RECORD_PARTS: list[bytes] = [part for i, name in enumerate(_RECORD_FIELDS)
                               for part in ((b"{" if i == 0 else b", ") + dumps(name).encode() + b": ", b"")] + [b"}"]
 """A record's line with its keys in place and its values (the odd places) left empty."""
@@ -240,6 +243,6 @@ def record_json(record: GenerationRecord) -> bytes:
     output_bytes = _value_bytes(output)
     raw = data["output_raw"]
     parts = _RECORD_PARTS.copy()
-    parts[1:-1:2] = [*map(_value_bytes, _BEFORE(data)), messages, prompt, output_bytes,
-                     output_bytes if raw is output else _value_bytes(raw), *map(_value_bytes, _AFTER(data))]
+    parts[1:-1:2] = [*map(_value_bytes, _before(data)), messages, prompt, output_bytes,
+                     output_bytes if raw is output else _value_bytes(raw), *map(_value_bytes, _after(data))]
     return b"".join(parts)

@@ -27,7 +27,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -449,7 +449,7 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int, spill: Path) -> Iterator[Scored | Spilled]:
+def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int, spill: Path) -> Generator[Scored | Spilled]:
     """Scored chunks in input order: in this process (the lines), or over `jobs` workers with a bounded window
     (spill files in `spill`). The pool is shut down, its workers ended, before this returns or raises."""
     if jobs <= 1:

@@ -93,8 +93,9 @@ def find_lone_surrogate(data: Any, text: str | bytes | None = None) -> str:
     """The first lone surrogate a parsed line holds ("" for none), which no UTF-8 file can hold. `text`: the
     line it was parsed from, when it came from a UTF-8 file (then only an escape can give one: checked only
     then)."""
-    if text is not None and not (_SURROGATE_ESCAPE if isinstance(text, str) else _SURROGATE_ESCAPE_BYTES).search(
-            text):
+    if isinstance(text, str) and not _SURROGATE_ESCAPE.search(text):
+        return ""
+    if isinstance(text, bytes) and not _SURROGATE_ESCAPE_BYTES.search(text):
         return ""
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
