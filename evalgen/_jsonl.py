@@ -122,7 +122,8 @@ def _name(value: Any) -> str:
 
 
 def _bool(value: Any) -> str:
-    return "true" if value is True else "false" if value is False else dumps(value)
+    """dumps(value) for true, false or null (a task verdict, a flag)."""
+    return "true" if value is True else "false" if value is False else "null" if value is None else dumps(value)
 
 
 _float_repr = float.__repr__
