@@ -359,7 +359,8 @@ class _Scorer:
             tokens[r.suite] = tokens.get(r.suite, 0) + r.n_output_tokens
         tally = Tally()
         tally.add_groups([name for name, _ in detectors], groups, tokens)
-        joined = "\n".join(scores).encode("utf-8") + b"\n" if scores else b""
+        # line by line: one line with Chinese evidence would make the whole chunk wide text, 2x slower to encode
+        joined = b"\n".join([line.encode("utf-8") for line in scores]) + b"\n" if scores else b""
         return joined, b"\n".join(generations) + b"\n" if generations else (b"" if external else None), tally
 
 
