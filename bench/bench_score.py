@@ -22,6 +22,7 @@ With `--baseline DIR` the old checkout gets the same `around` runs (`baseline ar
     PYTHONPATH=. python bench/bench_score.py --records 1000000 --only 2    # memory over a 1M-record run
     PYTHONPATH=. python bench/bench_score.py --baseline /path/to/old/checkout # + the old score_external
     PYTHONPATH=. python bench/bench_score.py --around --baseline /path/to/old/checkout  # only the cost around
+    PYTHONPATH=. python bench/bench_score.py --timeline --baseline /path/to/old/checkout  # the pool's tail
 
 CPU seconds are those of the process tree (the child and its workers, from getrusage), so they hold
 even when other users' work stretches the wall time.
@@ -120,6 +121,54 @@ for r in records:
 print(f"{time.perf_counter() - began:.3f} {len(records)} {time.process_time() - cpu:.3f}")
 '''
 
+TIMELINE = r'''
+import os, sys, time
+if len(sys.argv) > 5:
+    sys.path.insert(0, sys.argv[5])
+import evalgen.score_stream as stream
+from evalgen.external import score_external
+real = stream._worker_chunk
+
+def timed(number, work):  # a pool worker's chunk, logged: its start and end on the shared monotonic clock
+    began = time.perf_counter()
+    out = real(number, work)
+    with open(sys.argv[4], "a") as handle:
+        handle.write(f"{os.getpid()} {began} {time.perf_counter()}\n")
+    return out
+
+stream._worker_chunk = timed
+began = time.perf_counter()
+tally = score_external(sys.argv[1], sys.argv[2], jobs=int(sys.argv[3]))
+with open(sys.argv[4], "a") as handle:
+    handle.write(f"parent {began} {time.perf_counter()}\n")
+'''
+
+
+def timeline(source: Path, work: Path, jobs: int, repeat: int, baseline: str | None) -> None:
+    """When each pool worker started its first chunk and ended its last, and how long it sat idle between chunks
+    (all from the start of `score_external`): a tail where one worker ends well before the others is time the
+    run waits on the slowest one's last range."""
+    checkouts = [("now", str(ROOT))] + ([("baseline", baseline)] if baseline else [])
+    for attempt in range(repeat):
+        for name, checkout in checkouts:
+            log, out = work / "timeline.log", work / "timeline-run"
+            log.unlink(missing_ok=True)
+            subprocess.run(["rm", "-rf", str(out)], check=True)
+            subprocess.run([sys.executable, "-c", TIMELINE, str(source), str(out), str(jobs), str(log), checkout],
+                           check=True, env={**os.environ, "PYTHONPATH": checkout})
+            rows = [line.split() for line in log.read_text().splitlines()]
+            start, end = next((float(r[1]), float(r[2])) for r in rows if r[0] == "parent")
+            ends = []
+            for pid in sorted({r[0] for r in rows} - {"parent"}):
+                spans = sorted((float(r[1]), float(r[2])) for r in rows if r[0] == pid)
+                idle = spans[-1][1] - spans[0][0] - sum(b - a for a, b in spans)
+                ends.append(spans[-1][1] - start)
+                print(f"{name} #{attempt}: worker {pid}: {len(spans)} chunks, first from {spans[0][0] - start:.2f} s, "
+                      f"last to {spans[-1][1] - start:.2f} s, idle between chunks {idle:.2f} s")
+            print(f"{name} #{attempt}: run {end - start:.2f} s; workers' last ends {max(ends) - min(ends):.3f} s "
+                  f"apart, the run ended {end - start - max(ends):.3f} s after the last")
+            subprocess.run(["rm", "-rf", str(out)], check=True)
+
 
 def write_input(path: Path, n: int) -> Path:
     """The corpus repeated to n records, as `evalgen score` input (cached by size)."""
@@ -196,12 +245,17 @@ def main() -> None:
     parser.add_argument("--around", action="store_true",
                         help="only the work around the detectors (detectors replaced by lookups), one process and "
                              "the pool")
+    parser.add_argument("--timeline", action="store_true",
+                        help="only the pool's timeline: each worker's first and last chunk, its idle time, the tail")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "evalgen-bench-score"))
     args = parser.parse_args()
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     source = write_input(work / f"corpus-{args.records}.jsonl", args.records)
+    if args.timeline:
+        timeline(source, work, args.jobs, args.repeat, args.baseline)
+        return
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     settings = [] if args.around else [args.only] if args.only else [1, args.jobs]
     results: dict[str, list[tuple[float, int, list[tuple[float, int]], float, float]]] = {}
