@@ -1,6 +1,7 @@
 """Draw the stratified sample of the real-output corpus that annotators label blind.
 
     python tests/labeling/draw_sample.py OUT_DIR STRATA.json [--annotators 5] [--twice 250] [--seed 0]
+        [--exclude LABELED.jsonl ...]
 
 Writes OUT_DIR/batch-<k>.jsonl, one per annotator: id, model, expected identity, finish reason, messages, output —
 shuffled, with NO stratum, detector verdict or score; and STRATA.json (the drawn ids with their stratum,
@@ -80,7 +81,8 @@ def main() -> None:
     parser.add_argument("--twice", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dataset-prefix", default="", help="draw only from datasets whose name starts so")
-    parser.add_argument("--exclude", help="a labeled sample whose ids are not drawn again")
+    parser.add_argument("--exclude", action="append", default=[],
+                        help="a labeled sample whose ids are not drawn again (repeat for several)")
     parser.add_argument("--per-detector", type=int, default=PER_DETECTOR)
     parser.add_argument("--per-screen", type=int, default=PER_SCREEN)
     parser.add_argument("--with-finish-reason", type=int, default=WITH_FINISH_REASON)
@@ -90,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    skip = {item["id"] for item in load_labeled(Path(args.exclude))} if args.exclude else set()
+    skip = {item["id"] for item in load_labeled([Path(path) for path in args.exclude])}
     rows = {
         row["id"]: row
         for row in iter_corpus()
