@@ -280,7 +280,13 @@ TRUNCATION = [
     ("en void html tag as last line", "Add a line break.", "Put this where the break goes:\n<br>", False),
     # Missed cuts.
     ("en cut mid-word in a paragraph", "Explain.", "Researchers measured the effect in three countries over "
-     "two years. The sample was large and the method was sound. The effect on income, however, was very smal", True),
+     "two years. The effect on health was small. The effect on income, however, was very smal", True),
+    ("en cut mid-word in a list item", "What goes in the cake?",
+     "Ingredients:\n- two cups of flour\n- one teaspoon of cinnamon\n- a pinch of cinn", True),
+    ("zh cut mid-word in an English word", "写一个SQL查询。",
+     "这个查询先连接employees表和salaries表。然后它会列出过去3个月内工资最高的emplo", True),
+    ("en last word is the stem of an earlier word", "How do models learn?",
+     "Self-play is a way of learning without labels. They found that this method allowed the model to learn", False),
     ("en cut at an apostrophe", "Explain.", "You can try it now. Let'", True),
     ("en table row cut mid-cell", "Make a table.", "| Name | Age |\n|---|---|\n| Ann | 31 |\n| Bob | 4", True),
     ("zh table row cut mid-cell", "做个表格。", "| 姓名 | 年龄 |\n|---|---|\n| 张三 | 31 |\n| 李四 | 4", True),
@@ -298,6 +304,52 @@ TRUNCATION = [
     ("zh list cut mid-item", "列出步骤。", "1. 烧开水。\n2. 放入面条。\n3. 搅拌大约十分钟，然后把", True),
     ("zh cut mid-sentence", "介绍一下。",
      "是的，GitHub的用户群体比GitLab更广泛。GitHub是一个全球性的平台，拥有数百", True),
+    # An unpunctuated last sentence is complete unless it shows a cut (EN): its length or last noun is no
+    # evidence; a Chinese one lacking its 。 is cut unless a modal particle closes it.
+    ("en complete last sentence of a paragraph lacking its period", "Tell me about your trip.",
+     "We spent three days in the mountains and hiked every morning. On the last day the weather cleared and we "
+     "could see the whole valley from the top", False),
+    ("en complete last list item lacking its period", "How do I get ready?",
+     "1. Pack the bags the night before.\n2. Check the weather forecast.\n3. Leave the house early to avoid the "
+     "morning traffic", False),
+    ("en long complete sentence lacking its period", "Describe the festival.",
+     "The festival lasts a week. Every evening the square fills with musicians from the nearby villages who play "
+     "until midnight while families share food at long tables set up along the river and children run between "
+     "the stalls with paper lanterns", False),
+    ("zh complete last sentence closed by a modal particle", "我们怎么开始？",
+     "材料都已经准备好了。现在我们就一起动手把这个模型做出来吧", False),
+    ("zh last sentence lacking its period is cut", "介绍一下这座城市。",
+     "这座城市有两千多年的历史。城市的北面是一片连绵起伏的山脉，南面则是宽阔的", True),
+    # A subordinate clause that never reached its main clause (EN).
+    ("en subordinate clause without its main clause", "Why choose this assistant?",
+     "It keeps up with new data from many different sources every single week. If you want answers that actually "
+     "matter in a real conversation", True),
+    ("en subordinate clause after a summary opener", "Can I host a language model myself?",
+     "Training one needs thousands of GPUs. In summary, while it is possible to run smaller, cheaper models at home",
+     True),
+    ("en subordinate clause and its main clause lacking the period", "What if it rains?",
+     "The forecast is uncertain for the weekend. If it rains tomorrow, we will move the picnic into the hall",
+     False),
+    # Function words that cannot end a clause.
+    ("en a modal waiting for its verb", "How should I build it?",
+     "Keep the parts small and test each one. Proper testing and error handling should", True),
+    ("en a modal after its subject", "Will you try the new version?",
+     "Try the new version when you have time. You will like it more than you think you would", False),
+    ("en a degree adverb waiting for its adjective", "Is the project hard?",
+     "The project needs some technical skills, although nothing extremely", True),
+    ("en a relative clause waiting for its verb", "How do I install blinds?",
+     "You can hire a professional to do it for you. If you're doing it yourself, here are the steps you", True),
+    ("en a pronoun after of", "Write a goodbye note.", "Thanks for the great year together. I will miss the two of you",
+     False),
+    ("en a contraction waiting for its clause", "What is the best part?",
+     "The museum is quiet in the morning. The best part is that it's", True),
+    ("en a possessive name at the end", "Where did you eat?", "We were hungry after the long drive, so we ate at "
+     "McDonald's", False),
+    ("en now and then at the end", "Do you still see your friends?",
+     "We moved to different cities years ago. We still meet every now and then", False),
+    ("en a sign-off after the last sentence", "Write a short email.",
+     "Thank you for the quick reply, the plan works for us. Kind regards", False),
+    ("zh a sign-off after the last sentence", "写一封简短的回信。", "谢谢您的来信，我们会尽快处理您的申请。此致敬礼", False),
     # A subject pronoun waits for its verb; a Roman numeral "I" ends a title.
     ("en cut after a subject pronoun", "Write to the team.",
      "Thank you all for the long evenings this spring. The launch went well because of you, and next year we",

@@ -61,8 +61,16 @@ _DANGLING_EN = frozenset(
         "without", "within", "among", "against", "toward", "towards", "via", "including", "such", "as", "than", "my",
         "your", "our", "their", "its", "his", "whose", "e.g", "i.e", "per", "which", "whom", "whereby", "very",
         "is", "are", "was", "were", "we", "they", "he", "she", "i",
+        # A determiner that needs its noun, prepositions and a conjunction that never close a clause, degree
+        # adverbs that need their adjective ("nothing extremely"), modals that need their verb (see _MODAL).
+        "every", "despite", "regarding", "unlike", "amongst", "versus", "vs", "whilst", "extremely", "incredibly",
+        "relatively", "should", "would", "could", "shall", "cannot",
     ]
 )
+# A modal ends a clause only after its subject pronoun ("if you would", "as one should"): "…handling should".
+_MODAL = frozenset(("should", "would", "could", "shall", "cannot"))
+_MODAL_OK = frozenset(("i", "you", "we", "they", "he", "she", "it", "one", "who", "that", "which", "what", "so",
+                       "than", "as", "not", "never"))
 _COPULA = frozenset(("is", "are", "was", "were"))
 _SUBJECT = frozenset(("we", "they", "he", "she", "i"))  # a subject pronoun waits for its verb...
 # ...except after an auxiliary or a comparison: "Who am I", "so do we", "neither can they", "taller than he".
@@ -90,9 +98,10 @@ _COMPLETE_ZH = frozenset((
 _CLOSING = re.compile(
     r"^(?:hope (?:this|that|it) helps|i hope|good luck|best(?: regards| wishes)?|regards|cheers|thanks|thank you|"
     r"enjoy|happy|have (?:a|fun)|let me know|feel free|take care|sincerely|yours|"
+    r"(?:kind|warm|warmest|kindest) regards|all the best|with love|see you|talk soon|stay safe|(?:good)?bye|the end|"
     r"if you have (?:any )?(?:other |further |more )?(?:questions|concerns)|"
     r"如果(?:你|您)(?:还)?有(?:任何)?(?:其他)?(?:问题|疑问)|"
-    r"祝|希望(?:对你|对您|能|这)|谢谢|感谢|加油|欢迎|如有|有问题|以上)",
+    r"祝|希望(?:对你|对您|能|这)|谢谢|感谢|加油|欢迎|如有|有问题|以上|此致|再见)",
     re.I,
 )
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)、]|[a-zA-Z][.)]|[（(]\d+[)）]|[一二三四五六七八九十]+、)\s*")
@@ -115,11 +124,19 @@ _OPENING_END = re.compile(
 _TURN_LABEL = re.compile(
     r"^(?:#{1,3}\s*)?(?:user|human|assistant|system|bot|gpt|instruction|input|response|用户|助手|问|答)\s*[:：]$", re.I
 )
+# Chinese modal particles that close a sentence ("…开始吧", "…对吗", "…好啊"): lacking only its 。, not cut.
+_FINAL_PARTICLE = frozenset("吧呢吗嘛啊呀哦啦呗咯")
 _CLAUSE = re.compile(r"[，,;；、]")
 _BARE_NUMBER = re.compile(r"[ \t]*\d+[.)][ \t]*$")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$|\b[\w-]+\.(?:com|org|net|io|ai|dev|cn|co|edu|gov)(?:/\S*)?$")
 _EMOTICON = re.compile(r"(?:^|\s)(?:[:;=8][-']?[()DPpOo3/\\|\]\[]|<3|XD|xD|\^_\^|T_T)$")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
+# A subject pronoun right after a determiner and its noun opens a relative clause ("the steps you [take]",
+# "the way we"), unlike "thank you", "for you", "the two of you".
+_CONTACT_CLAUSE = re.compile(r"\b(?:the|a|an|this|these|those|any|every|each|some)\s+[a-z]+\s+(?:you|we|they)$")
+_NEXT_STEP = re.compile(r"(?<!\bnow )\b(?:and|or|but) then$", re.I)
+_CONTRACTION_END = re.compile(r"(?:^|\s)[a-z]+['’]s$")
+_DEGREE_END = re.compile(r"\b(?:a|an)\s+(?:more|less|most|very)\s+[a-z]+(?:\s+(?:and|or)\s+[a-z]+)?$")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
 _ALPHA_WORDS = re.compile(r"[A-Za-z]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uac00-\ud7a3\u3040-\u30ff]")
@@ -192,7 +209,17 @@ def _dangling(segment: str) -> str | None:
                 return None
             if word in _SUBJECT and not (before and before[-1].islower() and before[-1] not in _SUBJECT_OK):
                 return None  # "Act I, Scene I": a numeral; "so do I", "than we": complete; "… and we": cut
+            if word in _MODAL and before and before[-1].lower().strip(",;:\"'") in _MODAL_OK:
+                return None
             return word
+        if _NEXT_STEP.search(stripped):
+            return "then"  # "…and then": the next step never came (not "now and then")
+        if _CONTACT_CLAUSE.search(stripped):
+            return word  # "here are the steps you": a relative clause whose verb never came
+        if _CONTRACTION_END.search(stripped):
+            return m.group(0)  # "let's", "it's", "the company's": a clause or a noun phrase waits for its head
+        if (degree := _DEGREE_END.search(stripped)):
+            return degree.group(0)  # "a more advanced": an adjective after "a more" lacks its noun
     return None
 
 
@@ -292,6 +319,83 @@ def _cut_repeat(text: str, line: str, last_nl: int) -> bool:
             return True
         pos = text.find(line, pos + 1)
     return False
+
+
+_LAST_WORD = re.compile(r"(?<![A-Za-z'’-])[A-Za-z]{2,}$")
+# What a word grows by when inflected or derived ("use" -> "used", "assist" -> "assistant"): a last word that
+# is the stem of an earlier word may be a whole word; one that only an unrelated longer word begins with is cut.
+_INFLECTION = re.compile(
+    r"(?:s|es|e?d|ings?|e?rs?|e?st|i?ly|th|e?n|ness|ments?|al|ally|ity|ities|ions?|ations?|ics?|ical|ish|"
+    r"i[sz](?:e|ed|es|ing)|ful|less|ous|ive|able|ible|ism|ists?|ians?|ance|ence|ants?|ents?|ship|hood|wards?|"
+    r"like|y|ies|ier|iest|ure|age|e)"
+)
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+
+
+def _word_starts(lowered: str, stem: str) -> list[tuple[int, int]]:
+    """(start, end) of each word of `lowered` (lower-cased ASCII words) that begins with `stem`."""
+    found = []
+    pos = lowered.find(stem)
+    while pos >= 0:
+        if pos == 0 or lowered[pos - 1] not in _LOWER:
+            stop = pos + len(stem)
+            while stop < len(lowered) and lowered[stop] in _LOWER:
+                stop += 1
+            found.append((pos, stop))
+        pos = lowered.find(stem, pos + 1)
+    return found
+
+
+def _cut_word(record: GenerationRecord, text: str) -> str | None:
+    """The last word when it is cut mid-word, as the text shows it: the word never occurs whole in the text
+    or the prompt, but a longer word does begin with it and goes on with more than an ending ("…shoots th"
+    beside "their", "Traits: Im" beside "imposing", "Velvet Under" beside "Underground"). Without a lexicon a
+    cut word the text never spells whole ("…very smal"), or one that is a word itself ("…virtual assist"
+    beside "assistant"), stays unseen."""
+    m = _LAST_WORD.search(text, max(0, len(text) - 40))
+    if not m or m.group(0).isupper():
+        return None
+    word = m.group(0).lower()
+    context = text[max(0, m.start() - 4000):m.start()] + "\n" + record.prompt_text
+    lowered = context.lower()
+    starts = _word_starts(lowered, word)
+    if any(stop - start == len(word) for start, stop in starts):
+        return None  # the word occurs whole: it is a word
+    for start, stop in starts:
+        rest = context[start + len(word):stop]
+        # Not an ending, not a word glued on ("textLink") or compounded ("dataset" beside "set").
+        if rest and not (_INFLECTION.fullmatch(rest.lower()) or rest[0].isupper() or any(
+                b - a == len(rest) for a, b in _word_starts(lowered, rest.lower()))):
+            return m.group(0)
+    return None
+
+
+# A sentence that opens with a subordinate clause ("If …", "Although …", "In summary, while …").
+_SUBORDINATE_OPEN = re.compile(
+    r"^(?:(?:and|but|so|also|finally|however|then|now|still|yet|in (?:summary|conclusion|short)|overall|"
+    r"to (?:summari[sz]e|sum up))\b,?\s+)?"
+    r"(?:if|when|whenever|although|though|because|since|unless|until|once|whereas|while|whilst|even if|"
+    r"even though|as long as|as soon as)\s",
+    re.I,
+)
+# What a main clause after the subordinate one shows: a subject pronoun or determiner first, or a finite
+# auxiliary, copula or modal somewhere ("…, you can order", "…, the match is cancelled").
+_MAIN_CLAUSE = re.compile(
+    r"^\s*(?:i|you|we|they|he|she|it|there|this|that|these|those|the|a|an|my|your|our|their|its|his|her|one|"
+    r"some|many|most|all|each|every|no|[A-Z]\w*)\b|\b(?:am|is|are|was|were|be|been|has|have|had|do|does|did|"
+    r"can|could|will|would|shall|should|may|might|must)\b"
+)
+
+
+def _main_clause_missing(segment: str) -> bool:
+    """Whether the last sentence opens a subordinate clause and stops before its main clause came: no comma
+    after the opener, or none of the comma-separated parts after it reads as a clause ("In summary, while
+    it is possible to host smaller, more efficient versions")."""
+    opener = _SUBORDINATE_OPEN.match(segment.lstrip("\"'“‘*_-–—> "))
+    if not opener:
+        return False
+    parts = re.split(r"[,;:—–]", segment[opener.end():])
+    return not any(_MAIN_CLAUSE.search(part) for part in parts[1:])
 
 
 # A concluding sentence is opened and stops before it says anything: "In conclusion, a comprehensive".
@@ -418,10 +522,14 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if word:
         details["dangling"] = word
         return _cut(seg_start, end, "dangling_word", f"The output stops on the dangling word {word!r}.", 1.0, details)
+    if _prose(line) and (word := _cut_word(record, text)):
+        details["cut_word"] = word
+        return _cut(end - len(word), end, "mid_word", f"The output stops mid-word ({word!r}).", 0.8, details)
     if final in ",，、-–—(（[【“「『《" and len(segment) > 1 or final in _OPERATOR_END:
         return _cut(seg_start, end, "open_clause", f"The output stops on {final!r}, mid-sentence.", 0.9, details)
+    bracketed = line[numbering.end():] if numbering else line  # "3)" numbers an item, closes nothing
     for op, cl in _OPEN_CLOSE:
-        if line.count(op) > line.count(cl):
+        if bracketed.count(op) > bracketed.count(cl):
             pos = line.rfind(op)
             inside = line[pos + 1:]
             if pos >= 0 and not any(c in _FINAL for c in inside) and any(c.isalnum() for c in inside):
@@ -469,11 +577,27 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         # sentence is a complete one lacking its period ("…without testing first</s>"); only the signs
         # above (a dangling word, a comma, an open bracket, quote or statement) show a cut.
         return _ok("end_token", details)
+    if (long_enough or (prose and sentence_before) or cut) and cjk > words:
+        # A Chinese sentence that stops unpunctuated is cut: Chinese answers end their paragraphs with 。, so
+        # its absence is itself evidence (14 of 15 such flags were cuts in the labeled samples) — unless a
+        # modal particle closes the sentence ("…我们开始吧").
+        if segment[-1] in _FINAL_PARTICLE:
+            return _ok("final_particle", details)
+        return _cut(seg_start, end, "mid_sentence_cjk", "The output stops mid-sentence without final punctuation.",
+                    0.7, details)
     if long_enough or (prose and sentence_before) or cut:
-        # Scored apart by script: a Chinese sentence that stops unpunctuated is almost always cut; an English
-        # one is often complete but for its period ("…will help cultivate their imagination").
-        reason = "mid_sentence_cjk" if cjk > words else "mid_sentence"
-        return _cut(seg_start, end, reason, "The output stops mid-sentence without final punctuation.", 0.7, details)
+        # An English sentence that stops unpunctuated is as often complete but for its period ("…and it was a
+        # great day", "…as the names you want to use") as cut after a noun ("…the history of the old"): neither
+        # its length nor a content word at its end is evidence. It is cut only where the sentence shows it
+        # (the function words, mid-word cuts and open brackets above; here a subordinate clause that never
+        # reached its main clause; below, a line stopped short of an earlier one); otherwise complete.
+        if _main_clause_missing(segment):
+            return _cut(seg_start, end, "main_clause_missing", "The output stops inside a subordinate clause, "
+                        "before its main clause.", 0.8, details)
+        if _cut_repeat(text, line, last_nl):
+            return _cut(line_start, end, "repeated_line_cut", "The last line stops short of the same line written "
+                        "earlier.", 0.8, details)
+        return _ok("unpunctuated_sentence", details)
     opener = _CONCLUSION.match(stripped_line.lstrip("*_ "))
     after = stripped_line.lstrip("*_ ")[opener.end():] if opener else ""
     if after and not _CLOSING.match(after) and (
