@@ -17,18 +17,26 @@ Only records with stop_reason `eos` (or `unknown`, imported) are judged; a `leng
 6. complete endings: a chat-turn label (`missing_eos`'s finding), an emoji, a URL, a closed tag
    (`</html>`), a table row, a closing phrase ("Hope this helps", "祝你好运"); a colon that announces
    content that never came -> truncated;
-7. a dangling function word (EN: the/and/of/to/per/which…, a subject pronoun "we"/"they" after a lowercase
-   word; ZH: 这/的/和/但/在…, minus words that end sentences: 存在, 现在, 好的…), a trailing comma, hyphen or
-   operator, or an unclosed bracket or quote in a prose line -> truncated (list items too: a list cut
-   mid-item). Before a printed end-of-turn token (`</s>`) only these signs count: the model chose to stop
-   there, so an unpunctuated last sentence is complete;
+7. a dangling function word (EN: the/and/of/to/per/which/every/despite…, a degree adverb "extremely", a modal
+   "should"/"could" not after its subject, "…and then", a lowercase contraction "it's"/"let's", "a more <adj>",
+   a subject pronoun "we"/"they" after a lowercase word or "you" after a determiner and its noun — "the steps
+   you"; ZH: 这/的/和/但/在…, minus words that end sentences: 存在, 现在, 好的…), a word cut mid-way that the
+   text spells longer ("…shoots th" beside "their"; an inflection or derivation — "learn"/"learning" — is no
+   cut), a trailing comma, hyphen or operator, or an unclosed bracket (list numbering "3)" closes none) or
+   quote in a prose line -> truncated (list items too: a list cut mid-item). Before a printed end-of-turn
+   token (`</s>`) only these signs count: the model chose to stop there;
 8. prose: a final unpunctuated segment of >= `min_tail_words` words / `min_tail_cjk` CJK characters
    that follows a finished sentence on the same line (a paragraph that stops mid-sentence), or one of
-   >= `long_tail_words` / `long_tail_cjk` -> truncated. A line on its own without final punctuation —
-   a title, a list item, a poem, song or play line ("End of Act I"), a signature, a complete last
-   sentence lacking only its period ("5 months, $-2503 left over") — is complete, except a conclusion
-   stopped a few words after its opener ("In conclusion, a comprehensive", "总之，最后几秒") and a line that
-   repeats an earlier line but stops short of it mid-phrase (-> truncated).
+   >= `long_tail_words` / `long_tail_cjk`. In Chinese it is truncated (answers end their paragraphs with 。)
+   unless a modal particle closes it (吧/呢/吗/啊…). In English its missing period is no evidence by itself
+   (a complete last sentence lacks it as often as a cut one; the last noun cannot tell them apart): it is
+   truncated only where the sentence shows the cut — the signs of 7, a subordinate clause ("If…",
+   "In summary, while…") that never reached its main clause, a line stopped short of an earlier one —
+   and complete otherwise. A line on its own without final punctuation — a title, a list item, a poem, song
+   or play line ("End of Act I"), a signature, a sign-off — is complete, except a conclusion stopped a few
+   words after its opener ("In conclusion, a comprehensive", "总之，最后几秒"), a line that repeats an
+   earlier line but stops short of it mid-phrase, and a few words after a finished sentence of the same
+   paragraph ("…at Harvard. She published") (-> truncated).
 Outputs shorter than `min_output_chars` are normal short answers. With stop_reason `unknown`, an
 output whose last 16 characters occurred earlier is a looping tail cut by a limit (`missing_eos`).
 """
@@ -62,12 +70,12 @@ _DANGLING_EN = frozenset(
         "your", "our", "their", "its", "his", "whose", "e.g", "i.e", "per", "which", "whom", "whereby", "very",
         "is", "are", "was", "were", "we", "they", "he", "she", "i",
         # A determiner that needs its noun, prepositions and a conjunction that never close a clause, degree
-        # adverbs that need their adjective ("nothing extremely"), modals that need their verb (see _MODAL).
+        # adverbs that need their adjective ("…is not extremely"), modals that need their verb (see _MODAL).
         "every", "despite", "regarding", "unlike", "amongst", "versus", "vs", "whilst", "extremely", "incredibly",
         "relatively", "should", "would", "could", "shall", "cannot",
     ]
 )
-# A modal ends a clause only after its subject pronoun ("if you would", "as one should"): "…handling should".
+# A modal ends a clause only after its subject pronoun ("if you would", "as one should"): "…the team should".
 _MODAL = frozenset(("should", "would", "could", "shall", "cannot"))
 _MODAL_OK = frozenset(("i", "you", "we", "they", "he", "she", "it", "one", "who", "that", "which", "what", "so",
                        "than", "as", "not", "never"))
@@ -131,8 +139,8 @@ _BARE_NUMBER = re.compile(r"[ \t]*\d+[.)][ \t]*$")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$|\b[\w-]+\.(?:com|org|net|io|ai|dev|cn|co|edu|gov)(?:/\S*)?$")
 _EMOTICON = re.compile(r"(?:^|\s)(?:[:;=8][-']?[()DPpOo3/\\|\]\[]|<3|XD|xD|\^_\^|T_T)$")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
-# A subject pronoun right after a determiner and its noun opens a relative clause ("the steps you [take]",
-# "the way we"), unlike "thank you", "for you", "the two of you".
+# A subject pronoun right after a determiner and its noun opens a relative clause ("the way you [do it]",
+# "the things we"), unlike "thank you", "for you", "the two of you".
 _CONTACT_CLAUSE = re.compile(r"\b(?:the|a|an|this|these|those|any|every|each|some)\s+[a-z]+\s+(?:you|we|they)$")
 _NEXT_STEP = re.compile(r"(?<!\bnow )\b(?:and|or|but) then$", re.I)
 _CONTRACTION_END = re.compile(r"(?:^|\s)[a-z]+['’]s$")
@@ -215,7 +223,7 @@ def _dangling(segment: str) -> str | None:
         if _NEXT_STEP.search(stripped):
             return "then"  # "…and then": the next step never came (not "now and then")
         if _CONTACT_CLAUSE.search(stripped):
-            return word  # "here are the steps you": a relative clause whose verb never came
+            return word  # "…all the things we": a relative clause whose verb never came
         if _CONTRACTION_END.search(stripped):
             return m.group(0)  # "let's", "it's", "the company's": a clause or a noun phrase waits for its head
         if (degree := _DEGREE_END.search(stripped)):
@@ -389,8 +397,8 @@ _MAIN_CLAUSE = re.compile(
 
 def _main_clause_missing(segment: str) -> bool:
     """Whether the last sentence opens a subordinate clause and stops before its main clause came: no comma
-    after the opener, or none of the comma-separated parts after it reads as a clause ("In summary, while
-    it is possible to host smaller, more efficient versions")."""
+    after the opener ("If you want answers that matter in a real conversation"), or none of the comma-separated
+    parts after it reads as a clause ("In summary, while it is possible to run smaller, cheaper models")."""
     opener = _SUBORDINATE_OPEN.match(segment.lstrip("\"'“‘*_-–—> "))
     if not opener:
         return False
