@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 
 from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line
 from evalgen.detectors.base import DetectorContext
@@ -340,18 +341,20 @@ _INFLECTION = re.compile(
 _LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 
-def _word_starts(lowered: str, stem: str) -> list[tuple[int, int]]:
-    """(start, end) of each word of `lowered` (lower-cased ASCII words) that begins with `stem`."""
-    found = []
+def _word_starts(lowered: str, stem: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each word of `lowered` (lower-cased text) that begins with `stem`, in text order."""
     pos = lowered.find(stem)
     while pos >= 0:
         if pos == 0 or lowered[pos - 1] not in _LOWER:
             stop = pos + len(stem)
             while stop < len(lowered) and lowered[stop] in _LOWER:
                 stop += 1
-            found.append((pos, stop))
-        pos = lowered.find(stem, pos + 1)
-    return found
+            yield pos, stop
+        pos = lowered.find(stem, pos + len(stem))
+
+
+def _occurs_whole(lowered: str, word: str) -> bool:
+    return any(stop - start == len(word) for start, stop in _word_starts(lowered, word))
 
 
 def _cut_word(record: GenerationRecord, text: str) -> str | None:
@@ -364,16 +367,18 @@ def _cut_word(record: GenerationRecord, text: str) -> str | None:
     if not m or m.group(0).isupper():
         return None
     word = m.group(0).lower()
-    context = text[max(0, m.start() - 4000):m.start()] + "\n" + record.prompt_text
+    context = text[max(0, m.start() - 3000):m.start()] + "\n" + record.prompt_text
     lowered = context.lower()
-    starts = _word_starts(lowered, word)
-    if any(stop - start == len(word) for start, stop in starts):
-        return None  # the word occurs whole: it is a word
-    for start, stop in starts:
-        rest = context[start + len(word):stop]
+    if word not in lowered or f" {word} " in lowered or f" {word}," in lowered or f" {word}." in lowered:
+        return None  # no longer word begins with it, or it occurs whole (the common cases, found fast)
+    longer = []
+    for start, stop in _word_starts(lowered, word):
+        if stop - start == len(word):
+            return None  # the word occurs whole: it is a word
+        longer.append(context[start + len(word):stop])
+    for rest in longer:
         # Not an ending, not a word glued on ("textLink") or compounded ("dataset" beside "set").
-        if rest and not (_INFLECTION.fullmatch(rest.lower()) or rest[0].isupper() or any(
-                b - a == len(rest) for a, b in _word_starts(lowered, rest.lower()))):
+        if not (_INFLECTION.fullmatch(rest.lower()) or rest[0].isupper() or _occurs_whole(lowered, rest.lower())):
             return m.group(0)
     return None
 
