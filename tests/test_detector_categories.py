@@ -285,6 +285,8 @@ TRUNCATION = [
      "Ingredients:\n- two cups of flour\n- one teaspoon of cinnamon\n- a pinch of cinn", True),
     ("zh cut mid-word in an English word", "写一个SQL查询。",
      "这个查询先连接employees表和salaries表。然后它会列出过去3个月内工资最高的emplo", True),
+    ("zh an English word that is the stem of an earlier one", "推荐一本书。",
+     "这个库的设计很Pythonic，示例都很简洁，适合初学者。\n\n推荐阅读：Effective Python", False),
     ("en last word is the stem of an earlier word", "How do models learn?",
      "Self-play is a way of learning without labels. They found that this method allowed the model to learn", False),
     ("en cut at an apostrophe", "Explain.", "You can try it now. Let'", True),
@@ -327,9 +329,17 @@ TRUNCATION = [
     ("en subordinate clause after a summary opener", "Can I host a language model myself?",
      "Training one needs thousands of GPUs. In summary, while it is possible to run smaller, cheaper models at home",
      True),
+    ("zh conditional clause without its main clause", "为什么选择这个助手？",
+     "它每周都会从许多不同的来源更新数据。如果你想在真实的对话中得到真正有用的回答", True),
     ("en subordinate clause and its main clause lacking the period", "What if it rains?",
      "The forecast is uncertain for the weekend. If it rains tomorrow, we will move the picnic into the hall",
      False),
+    # List numbering "3)" closes no bracket: one opened after it and left open is a cut.
+    ("en unclosed bracket in a numbered item", "Where can I find models?",
+     "1) Model hubs list thousands of them.\n2) Papers link their code.\n3) You can also reuse models from "
+     "research groups (or possibly from open source libraries", True),
+    ("en closed bracket in a numbered item", "How do I make the sauce?",
+     "1) Melt the butter.\n2) Add salt (a pinch) and stir gently until it melts into the sauce", False),
     # Function words that cannot end a clause.
     ("en a modal waiting for its verb", "How should I build it?",
      "Keep the parts small and test each one before you join them. After that the whole team should", True),

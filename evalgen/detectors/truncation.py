@@ -107,7 +107,8 @@ _COMPLETE_ZH = frozenset((
 _CLOSING = re.compile(
     r"^(?:hope (?:this|that|it) helps|i hope|good luck|best(?: regards| wishes)?|regards|cheers|thanks|thank you|"
     r"enjoy|happy|have (?:a|fun)|let me know|feel free|take care|sincerely|yours|"
-    r"(?:kind|warm|warmest|kindest) regards|all the best|with love|see you|talk soon|stay safe|(?:good)?bye|the end|"
+    r"(?:(?:kind|warm|warmest|kindest) regards|all the best|with love|see you|talk soon|stay safe|(?:good)?bye|"
+    r"the end)\b|"
     r"if you have (?:any )?(?:other |further |more )?(?:questions|concerns)|"
     r"如果(?:你|您)(?:还)?有(?:任何)?(?:其他)?(?:问题|疑问)|"
     r"祝|希望(?:对你|对您|能|这)|谢谢|感谢|加油|欢迎|如有|有问题|以上|此致|再见)",
