@@ -359,7 +359,8 @@ TRUNCATION = [
      "We moved to different cities years ago. We still meet every now and then", False),
     ("en a sign-off after the last sentence", "Write a short email.",
      "Thank you for the quick reply, the plan works for us. Kind regards", False),
-    ("zh a sign-off after the last sentence", "写一封简短的回信。", "谢谢您的来信，我们会尽快处理您的申请。此致敬礼", False),
+    ("zh a sign-off after the last sentence", "写一封简短的回信。",
+     "谢谢您的来信，我们会尽快处理您的申请。此致敬礼", False),
     # A subject pronoun waits for its verb; a Roman numeral "I" ends a title.
     ("en cut after a subject pronoun", "Write to the team.",
      "Thank you all for the long evenings this spring. The launch went well because of you, and next year we",
