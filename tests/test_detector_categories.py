@@ -355,6 +355,8 @@ TRUNCATION = [
      "The museum is quiet in the morning. The best part is that it's", True),
     ("en a possessive name at the end", "Where did you eat?", "We were hungry after the long drive, so we ate at "
      "McDonald's", False),
+    ("en an elliptical possessive at the end", "Where did you stay?",
+     "The hotels were full because of the festival, so we stayed two nights at my aunt's", False),
     ("en now and then at the end", "Do you still see your friends?",
      "We moved to different cities years ago. We still meet every now and then", False),
     ("en a sign-off after the last sentence", "Write a short email.",

@@ -18,9 +18,9 @@ Only records with stop_reason `eos` (or `unknown`, imported) are judged; a `leng
    (`</html>`), a table row, a closing phrase ("Hope this helps", "祝你好运"); a colon that announces
    content that never came -> truncated;
 7. a dangling function word (EN: the/and/of/to/per/which/every/despite…, a degree adverb "extremely", a modal
-   "should"/"could" not after its subject, "…and then", a lowercase contraction "it's"/"let's", "a more <adj>",
-   a subject pronoun "we"/"they" after a lowercase word or "you" after a determiner and its noun — "the steps
-   you"; ZH: 这/的/和/但/在…, minus words that end sentences: 存在, 现在, 好的…), a word cut mid-way that the
+   "should"/"could" not after its subject, "…and then", a contracted "is" ("it's", "let's"), "a more <adj>",
+   a subject pronoun "we"/"they" after a lowercase word or right after a determiner and its noun — "all the
+   things we"; ZH: 这/的/和/但/在…, minus words that end sentences: 存在, 现在, 好的…), a word cut mid-way that the
    text spells longer ("…shoots th" beside "their"; an inflection or derivation — "learn"/"learning" — is no
    cut), a trailing comma, hyphen or operator, or an unclosed bracket (list numbering "3)" closes none) or
    quote in a prose line -> truncated (list items too: a list cut mid-item). Before a printed end-of-turn
@@ -145,7 +145,8 @@ _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
 # "the things we"), unlike "thank you", "for you", "the two of you".
 _CONTACT_CLAUSE = re.compile(r"\b(?:the|a|an|this|these|those|any|every|each|some)\s+[a-z]+\s+(?:you|we|they)$")
 _NEXT_STEP = re.compile(r"(?<!\bnow )\b(?:and|or|but) then$", re.I)
-_CONTRACTION_END = re.compile(r"(?:^|\s)[a-z]+['’]s$")
+# A contracted "is" never ends a clause ("…that it's", "let's"); a possessive may ("at my aunt's").
+_CONTRACTION_END = re.compile(r"(?:^|\s)(?:it|that|there|here|what|who|where|how|let|he|she)['’]s$", re.I)
 _DEGREE_END = re.compile(r"\b(?:a|an)\s+(?:more|less|most|very)\s+[a-z]+(?:\s+(?:and|or)\s+[a-z]+)?$")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
 _ALPHA_WORDS = re.compile(r"[A-Za-z]+")
@@ -222,13 +223,16 @@ def _dangling(segment: str) -> str | None:
             if word in _MODAL and before and before[-1].lower().strip(",;:\"'") in _MODAL_OK:
                 return None
             return word
-        if _NEXT_STEP.search(stripped):
+        tail = stripped[-48:]  # the last few words, whole (a search to "$" reads the whole segment)
+        if len(stripped) > 48:
+            tail = tail[tail.find(" ") + 1:]
+        if _NEXT_STEP.search(tail):
             return "then"  # "…and then": the next step never came (not "now and then")
-        if _CONTACT_CLAUSE.search(stripped):
+        if _CONTACT_CLAUSE.search(tail):
             return word  # "…all the things we": a relative clause whose verb never came
-        if _CONTRACTION_END.search(stripped):
-            return m.group(0)  # "let's", "it's", "the company's": a clause or a noun phrase waits for its head
-        if (degree := _DEGREE_END.search(stripped)):
+        if _CONTRACTION_END.search(tail):
+            return m.group(0)  # "let's", "that it's": the clause waits for its verb or complement
+        if (degree := _DEGREE_END.search(tail)):
             return degree.group(0)  # "a more advanced": an adjective after "a more" lacks its noun
     return None
 
@@ -536,7 +540,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if word:
         details["dangling"] = word
         return _cut(seg_start, end, "dangling_word", f"The output stops on the dangling word {word!r}.", 1.0, details)
-    if _prose(line) and (word := _cut_word(record, text)):
+    if (word := _cut_word(record, text)) and _prose(line):
         details["cut_word"] = word
         return _cut(end - len(word), end, "mid_word", f"The output stops mid-word ({word!r}).", 0.8, details)
     if final in ",，、-–—(（[【“「『《" and len(segment) > 1 or final in _OPERATOR_END:
