@@ -306,23 +306,24 @@ TRUNCATION = [
     ("zh list cut mid-item", "列出步骤。", "1. 烧开水。\n2. 放入面条。\n3. 搅拌大约十分钟，然后把", True),
     ("zh cut mid-sentence", "介绍一下。",
      "是的，GitHub的用户群体比GitLab更广泛。GitHub是一个全球性的平台，拥有数百", True),
-    # An unpunctuated last sentence is complete unless it shows a cut (EN): its length or last noun is no
-    # evidence; a Chinese one lacking its 。 is cut unless a modal particle closes it.
-    ("en complete last sentence of a paragraph lacking its period", "Tell me about your trip.",
-     "We spent three days in the mountains and hiked every morning. On the last day the weather cleared and we "
-     "could see the whole valley from the top", False),
-    ("en complete last list item lacking its period", "How do I get ready?",
-     "1. Pack the bags the night before.\n2. Check the weather forecast.\n3. Leave the house early to avoid the "
-     "morning traffic", False),
-    ("en long complete sentence lacking its period", "Describe the festival.",
+    # A long English last sentence that stops unpunctuated is read as cut (its missing period is the evidence:
+    # reading it as complete lost more cuts than false flags, 2026-12-07); a line on its own is complete. A
+    # Chinese one lacking its 。 is cut unless a modal particle closes it.
+    ("en paragraph stopped mid-sentence after a noun", "Tell me about the town.",
+     "The town was founded by fishermen more than four hundred years ago. Every guidebook starts with the "
+     "harbour, but few of them mention the history of the old", True),
+    ("en long sentence stopped without its period", "Describe the festival.",
      "The festival lasts a week. Every evening the square fills with musicians from the nearby villages who play "
      "until midnight while families share food at long tables set up along the river and children run between "
-     "the stalls with paper lanterns", False),
+     "the stalls with paper", True),
+    ("en short last line lacking its period", "How much is left?", "You save $500 a month for 5 months, $2503 "
+     "left over", False),
     ("zh complete last sentence closed by a modal particle", "我们怎么开始？",
      "材料都已经准备好了。现在我们就一起动手把这个模型做出来吧", False),
     ("zh last sentence lacking its period is cut", "介绍一下这座城市。",
      "这座城市有两千多年的历史。城市的北面是一片连绵起伏的山脉，南面则是宽阔的", True),
-    # A subordinate clause that never reached its main clause (EN).
+    # A subordinate clause that never reached its main clause (EN; reasons in
+    # test_a_subordinate_clause_without_its_main_clause_is_named).
     ("en subordinate clause without its main clause", "Why choose this assistant?",
      "It keeps up with new data from many different sources every single week. If you want answers that actually "
      "matter in a real conversation", True),
@@ -331,15 +332,12 @@ TRUNCATION = [
      True),
     ("zh conditional clause without its main clause", "为什么选择这个助手？",
      "它每周都会从许多不同的来源更新数据。如果你想在真实的对话中得到真正有用的回答", True),
-    ("en subordinate clause and its main clause lacking the period", "What if it rains?",
-     "The forecast is uncertain for the weekend. If it rains tomorrow, we will move the picnic into the hall",
-     False),
     # List numbering "3)" closes no bracket: one opened after it and left open is a cut.
     ("en unclosed bracket in a numbered item", "Where can I find models?",
      "1) Model hubs list thousands of them.\n2) Papers link their code.\n3) You can also reuse models from "
      "research groups (or possibly from open source libraries", True),
     ("en closed bracket in a numbered item", "How do I make the sauce?",
-     "1) Melt the butter.\n2) Add salt (a pinch) and stir gently until it melts into the sauce", False),
+     "1) Melt the butter\n2) Add salt (a pinch) and stir gently until it melts into the sauce", False),
     # Function words that cannot end a clause.
     ("en a modal waiting for its verb", "How should I build it?",
      "Keep the parts small and test each one before you join them. After that the whole team should", True),
@@ -432,6 +430,26 @@ TRUNCATION = [
 @pytest.mark.parametrize("name,prompt,output,expected", TRUNCATION, ids=[c[0] for c in TRUNCATION])
 def test_truncation_categories(name: str, prompt: str, output: str, expected: bool) -> None:
     check("truncation", rec(output, prompt), expected)
+
+
+MAIN_CLAUSE_CASES = [
+    ("no comma after the opener", "It keeps up with new data from many different sources every single week. If you "
+     "want answers that actually matter in a real conversation", "main_clause_missing"),
+    ("nothing after the commas reads as a clause", "Training one needs thousands of GPUs. In summary, while it is "
+     "possible to run smaller, cheaper models at home", "main_clause_missing"),
+    ("a main clause came", "The forecast is uncertain for the weekend. If it rains tomorrow, we will move the "
+     "picnic into the hall and", "dangling_word"),
+    ("a main clause came, the period did not", "The forecast is uncertain for the weekend. If it rains tomorrow, we "
+     "will move the picnic into the hall", "mid_sentence"),
+]
+
+
+@pytest.mark.parametrize("name,output,reason", MAIN_CLAUSE_CASES, ids=[c[0] for c in MAIN_CLAUSE_CASES])
+def test_a_subordinate_clause_without_its_main_clause_is_named(name: str, output: str, reason: str) -> None:
+    """An unpunctuated English last sentence is cut either way; one that stops inside its opening subordinate
+    clause is named apart (`main_clause_missing`, scored above the bare `mid_sentence`)."""
+    finding = DETECTORS["truncation"](rec(output), CTX)
+    assert finding.flagged and finding.details["reason"] == reason, finding
 
 
 END_TOKEN_CASES = [

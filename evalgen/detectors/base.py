@@ -81,12 +81,11 @@ class TruncationConfig:
     min_output_chars: int = 12
     """Shorter outputs (after stripping) are normal short answers, never truncated."""
     min_tail_words: int = 5
-    """An unpunctuated final Latin-script segment needs this many words to count as a sentence of its own
-    (a Chinese one is then cut; an English one only with a sign of the cut, docs/detectors.md)..."""
+    """An unpunctuated final Latin-script segment needs this many words to count as a cut sentence..."""
     min_tail_cjk: int = 8
     """...or this many CJK characters."""
     long_tail_words: int = 30
-    """A final sentence this long without punctuation counts as one even without a comma."""
+    """A final sentence this long without punctuation is cut even without a comma."""
     long_tail_cjk: int = 50
 
 

@@ -24,19 +24,17 @@ Only records with stop_reason `eos` (or `unknown`, imported) are judged; a `leng
    text spells longer ("…shoots th" beside "their"; an inflection or derivation — "learn"/"learning" — is no
    cut), a trailing comma, hyphen or operator, or an unclosed bracket (list numbering "3)" closes none) or
    quote in a prose line -> truncated (list items too: a list cut mid-item). Before a printed end-of-turn
-   token (`</s>`) only these signs count: the model chose to stop there;
+   token (`</s>`) only these signs count: the model chose to stop there, so an unpunctuated last sentence is
+   complete;
 8. prose: a final unpunctuated segment of >= `min_tail_words` words / `min_tail_cjk` CJK characters
    that follows a finished sentence on the same line (a paragraph that stops mid-sentence), or one of
-   >= `long_tail_words` / `long_tail_cjk`. In Chinese it is truncated (answers end their paragraphs with 。)
-   unless a modal particle closes it (吧/呢/吗/啊…). In English its missing period is no evidence by itself
-   (a complete last sentence lacks it as often as a cut one; the last noun cannot tell them apart): it is
-   truncated only where the sentence shows the cut — the signs of 7, a subordinate clause ("If…",
-   "In summary, while…") that never reached its main clause, a line stopped short of an earlier one —
-   and complete otherwise. A line on its own without final punctuation — a title, a list item, a poem, song
-   or play line ("End of Act I"), a signature, a sign-off — is complete, except a conclusion stopped a few
-   words after its opener ("In conclusion, a comprehensive", "总之，最后几秒"), a line that repeats an
-   earlier line but stops short of it mid-phrase, and a few words after a finished sentence of the same
-   paragraph ("…at Harvard. She published") (-> truncated).
+   >= `long_tail_words` / `long_tail_cjk` -> truncated (`main_clause_missing` where it opened a subordinate
+   clause, "If…", and stopped before its main clause; a Chinese one is not cut where a modal particle closes
+   it, 吧/呢/吗/啊…). A line on its own without final punctuation — a title, a list item, a poem, song or play
+   line ("End of Act I"), a signature or sign-off, a complete last sentence lacking only its period ("5 months,
+   $-2503 left over") — is complete, except a conclusion stopped a few words after its opener ("In conclusion,
+   a comprehensive", "总之，最后几秒") and a line that repeats an earlier line but stops short of it mid-phrase
+   (-> truncated).
 Outputs shorter than `min_output_chars` are normal short answers. With stop_reason `unknown`, an
 output whose last 16 characters occurred earlier is a looping tail cut by a limit (`missing_eos`).
 """
@@ -604,18 +602,15 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _cut(seg_start, end, "mid_sentence_cjk", "The output stops mid-sentence without final punctuation.",
                     0.7, details)
     if long_enough or (prose and sentence_before) or cut:
-        # An English sentence that stops unpunctuated is as often complete but for its period ("…and it was a
-        # great day", "…as the names you want to use") as cut after a noun ("…the history of the old"): neither
-        # its length nor a content word at its end is evidence. It is cut only where the sentence shows it
-        # (the function words, mid-word cuts and open brackets above; here a subordinate clause that never
-        # reached its main clause; below, a line stopped short of an earlier one); otherwise complete.
+        # An English sentence that stops unpunctuated is often complete but for its period ("…will help
+        # cultivate their imagination"), yet reading it as complete missed more cuts than it spared complete
+        # sentences (recall 0.95 -> 0.87 in-sample, lower held out): it stays a cut (`mid_sentence`, scored
+        # apart), named more surely where it opened a subordinate clause that never reached its main clause.
         if _main_clause_missing(segment):
             return _cut(seg_start, end, "main_clause_missing", "The output stops inside a subordinate clause, "
                         "before its main clause.", 0.8, details)
-        if _cut_repeat(text, line, last_nl):
-            return _cut(line_start, end, "repeated_line_cut", "The last line stops short of the same line written "
-                        "earlier.", 0.8, details)
-        return _ok("unpunctuated_sentence", details)
+        return _cut(seg_start, end, "mid_sentence", "The output stops mid-sentence without final punctuation.", 0.7,
+                    details)
     opener = _CONCLUSION.match(stripped_line.lstrip("*_ "))
     after = stripped_line.lstrip("*_ ")[opener.end():] if opener else ""
     if after and not _CLOSING.match(after) and (
