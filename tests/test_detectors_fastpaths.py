@@ -20,6 +20,7 @@ from evalgen.detectors import (
     identity_leak,
     language_drift,
     missing_eos,
+    truncation,
 )
 from evalgen.detectors._text import ascii_words_upto, script_units
 from evalgen.detectors.identity_leak import FAMILIES
@@ -475,3 +476,38 @@ def test_claim_cue_pattern_is_the_word_boundary_form(low: str) -> None:
     for pos in range(len(low) + 1):
         fast, slow = identity_leak._EN_CLAIM.search(low, pos), plain.search(low, pos)
         assert (fast and (fast.span(), fast.span("mid"))) == (slow and (slow.span(), slow.span("mid")))
+
+
+def plain_cut_word(record: GenerationRecord, text: str) -> str | None:
+    """truncation's mid-word check as its docstring defines it, by regex over every word, without the
+    substring screens and the word-start scan."""
+    m = truncation._LAST_WORD.search(text, max(0, len(text) - 40))
+    if not m or m.group(0).isupper():
+        return None
+    word = m.group(0).lower()
+    context = text[max(0, m.start() - 3000):m.start()] + "\n" + record.prompt_text
+    lowered = context.lower()
+    spans = [w.span() for w in re.finditer(rf"(?<![a-z]){re.escape(word)}[a-z]*", lowered)]
+    if any(stop - start == len(word) for start, stop in spans):
+        return None
+    for start, stop in spans:
+        rest = context[start + len(word):stop]
+        whole = re.search(rf"(?<![a-z]){re.escape(rest.lower())}(?![a-z])", lowered)
+        if not (truncation._INFLECTION.fullmatch(rest.lower()) or rest[0].isupper() or whole):
+            return m.group(0)
+    return None
+
+
+WORD_PIECES = st.sampled_from(["th", "their", "Th", "the", "im", "Imposing", "learn", "learning", "learned", "data",
+                               "dataset", "set", "textLink", "text", "cinn", "cinnamon", "a", " ", " ", ", ", ". ",
+                               "\n", "'", "-", "é", "中", "x", "Y", "smal", "small", "wi", "ba", "Da"])
+WORD_TEXT = st.lists(st.one_of(WORD_PIECES, WORD_PIECES, WORD_PIECES, st.text(st.characters(max_codepoint=0x7f),
+                                                                            max_size=3)), max_size=16).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=WORD_TEXT, last=WORD_PIECES, prompt=WORD_TEXT)
+def test_mid_word_check_equals_its_plain_definition(text: str, last: str, prompt: str) -> None:
+    text += last  # mostly ending on a word, where the check has something to find
+    record = make(text, prompt)
+    assert truncation._cut_word(record, text) == plain_cut_word(record, text)
