@@ -12,7 +12,8 @@ A third setting, `detectors`, times only the detector calls on the same records 
 process), so the cost around them (parsing, building findings, JSON writing) shows as the difference.
 A fourth, `around`, times that cost directly: `score_external` in one process with every detector replaced
 by a lookup of its finding on that corpus record (computed once, cached in --work), so what is left is
-reading, validating, the task scorer, serialising, writing and the tally (plus the lookups, ~1 us/record).
+reading, validating, the task scorer, serialising, writing and the tally (plus the lookups, ~1 us/record:
+one table look-up per record, then one dict look-up per detector).
 With `--around`, the same also runs over the pool (`around --jobs N`): the process tree's CPU beyond one
 process's is what the pool costs (handing out the work, taking the lines back, the workers' own reading).
 With `--baseline DIR` the old checkout gets the same `around` runs (`baseline around`), side by side.
@@ -74,8 +75,14 @@ from evalgen.external import score_external
 with open(sys.argv[3], "rb") as handle:
     table = pickle.load(handle)
 
+last = [None, None]  # the record being scored and its findings: one table look-up per record, not per detector
+
 def lookup(name):
-    return lambda record, ctx: table[record.probe_id.split("-", 1)[1]][name]
+    def detect(record, ctx):
+        if last[0] is not record:
+            last[0], last[1] = record, table[record.probe_id.split("-", 1)[1]]
+        return last[1][name]
+    return detect
 
 for name in DETECTORS:
     DETECTORS[name] = lookup(name)

@@ -27,9 +27,10 @@ import os
 import shutil
 import tempfile
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -49,7 +50,12 @@ a window of `2 * jobs` chunks in flight stays a few MB."""
 
 CHUNK_BYTES = 1 << 20
 """A file is handed over in byte ranges of this size (the lines that begin in one: ~550 real-output records),
-so the parent never reads the file; a chunk is ~0.1 s of work, so the last one keeps a core busy only briefly."""
+so the parent never reads the file; a chunk is ~0.1 s of work on one core."""
+
+TAIL_SPLIT = 8
+"""The file's last `jobs` MiB go out in ranges this many times smaller, so that the workers run out of work
+within ~10 ms of each other instead of one finishing a whole chunk while the others wait (the run ends with
+the last)."""
 
 MIN_PER_WORKER = 2 * CHUNK
 """Below this many records per extra worker, starting processes costs more than it saves: one process."""
@@ -69,13 +75,14 @@ class Source:
     chunk: int = CHUNK
     """Records per chunk of `items`: fewer score each record sooner after it arrives (`evaluate.ScoreAhead`)."""
 
-    def chunks(self) -> Iterator[Any]:
-        """What a worker scores at a time: a byte range (start, length) of a file, or a list of records."""
+    def chunks(self, jobs: int = 1) -> Iterator[Any]:
+        """What a worker scores at a time: a byte range (start, length) of a file, or a list of records;
+        `jobs`: the workers that share them (over one, a file's last ranges are smaller: `TAIL_SPLIT`)."""
         if self.items is not None:
             return _chunks(self.items, self.chunk)
         assert self.path is not None
         size = self.path.stat().st_size
-        return ((start, min(CHUNK_BYTES, size - start)) for start in range(0, size, CHUNK_BYTES))
+        return _ranges(size, size - jobs * CHUNK_BYTES if jobs > 1 else size)
 
 
 def external_file(path: str | Path) -> Source:
@@ -140,6 +147,28 @@ class Tally:
             if task_correct is not None:
                 entry.judged += 1
                 entry.correct += task_correct
+
+    def add_groups(self, detectors: list[str], groups: dict[tuple[str, str, bool | None, tuple[bool, ...]], int],
+                   tokens: dict[str, int]) -> None:
+        """Add records counted by kind, (suite, stop reason, task_correct, each detector's flag) -> records, and
+        their output tokens per suite: the same as adding them one by one, in the order they came (a chunk
+        counts this way: one dict update per record)."""
+        for (suite, stop_reason, task_correct, flags), n in groups.items():
+            entry = self.suites.get(suite)
+            if entry is None:
+                entry = self.suites[suite] = _SuiteTally()
+            entry.n += n
+            entry.stops[stop_reason] += n
+            self.scored = True
+            if not self.detectors:
+                self.detectors = list(detectors)
+            for name, flagged in zip(detectors, flags, strict=True):
+                entry.flags[name] += flagged * n
+            if task_correct is not None:
+                entry.judged += n
+                entry.correct += task_correct * n
+        for suite, n_tokens in tokens.items():
+            self.suites[suite].tokens += n_tokens
 
     def merge(self, other: Tally) -> None:
         """Add a later part's counts (a worker's chunk): the same as adding its lines one by one here."""
@@ -207,25 +236,40 @@ class _Scorer:
 
     def record(self, number: int, raw: bytes) -> GenerationRecord | None:
         """The record on line `number` (None for a blank line); an error naming file:line."""
-        data = loads(raw)
-        text: str | bytes = raw
-        if data is MISSING:
+        external = self.kind == "external"
+        data = loads(raw, exact_integers=not external)
+        if data is not MISSING:  # read by orjson, which refuses lone surrogates: none to look for
+            if not external:
+                return self._generation(number, data, None)
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise self._error(number, f"not valid UTF-8 (byte {raw[exc.start]:#04x} at byte {exc.start + 1})") \
-                    from None
-            if not text.strip():
-                return None
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise self._error(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-            except RecursionError:
-                raise self._error(number, "not valid JSON here (nested too deep)") from None
-        if self.kind == "external":
+                record = _record_from_line(data, f"{self.path}:{number}", self.default_suite, surrogates_refused=True)
+            except ProbeError:  # json reads it again: the same error, or a number past 2**64 that orjson made a float
+                record = None
+            if record is not None and type(data["id"]) is str:  # the one number it takes as it is: only as text
+                return record
+        text = self._text(number, raw)
+        if not text.strip():
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise self._error(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise self._error(number, "not valid JSON here (nested too deep)") from None
+        if external:
             return _record_from_line(data, f"{self.path}:{number}", self.default_suite, text)
-        lone_surrogate = find_lone_surrogate(data, text)
+        return self._generation(number, data, text)
+
+    def _text(self, number: int, raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._error(number, f"not valid UTF-8 (byte {raw[exc.start]:#04x} at byte {exc.start + 1})") \
+                from None
+
+    def _generation(self, number: int, data: Any, text: str | None) -> GenerationRecord:
+        """A run's record; `text`: the line json parsed it from (None: orjson, which refuses lone surrogates)."""
+        lone_surrogate = find_lone_surrogate(data, text) if text is not None else ""
         if lone_surrogate:
             raise self._error(number, f"holds a lone surrogate ({lone_surrogate!r}), which is not valid UTF-8")
         try:
@@ -300,7 +344,8 @@ class _Scorer:
         """Score one chunk (see `Source.chunks`) into its finished lines and its tally."""
         scores: list[str] = []
         generations: list[bytes] = []
-        tally = Tally()
+        groups: dict[tuple[str, str, bool | None, tuple[bool, ...]], int] = {}
+        tokens: dict[str, int] = {}
         ctx, scorers, detectors, external = self.ctx, self.scorers, self.detectors, self.kind == "external"
         for r in self.records(work):
             findings = {name: detect(r, ctx) for name, detect in detectors}
@@ -309,11 +354,16 @@ class _Scorer:
             scores.append(score_json(r.probe_id, r.suite, r.sample, findings, task, correct))
             if external:
                 generations.append(record_json(r))
-            tally.add(r.suite, r.stop_reason, r.n_output_tokens, {name: f.flagged for name, f in findings.items()},
-                      correct)
-        joined = "".join(line + "\n" for line in scores).encode("utf-8")
-        return joined, b"".join(line + b"\n" for line in generations) if external else None, tally
+            group = (r.suite, r.stop_reason, correct, tuple(map(_FLAGGED, findings.values())))
+            groups[group] = groups.get(group, 0) + 1
+            tokens[r.suite] = tokens.get(r.suite, 0) + r.n_output_tokens
+        tally = Tally()
+        tally.add_groups([name for name, _ in detectors], groups, tokens)
+        joined = "\n".join(scores).encode("utf-8") + b"\n" if scores else b""
+        return joined, b"\n".join(generations) + b"\n" if generations else (b"" if external else None), tally
 
+
+_FLAGGED = attrgetter("flagged")
 
 _WORKER: _Scorer | None = None
 _SPILL = ""
@@ -378,6 +428,16 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def _ranges(size: int, fine_from: int) -> Iterator[tuple[int, int]]:
+    """(start, length) byte ranges that tile `size` bytes: CHUNK_BYTES long, then from `fine_from` on
+    `TAIL_SPLIT` times shorter."""
+    start = 0
+    while start < size:
+        step = CHUNK_BYTES if start < fine_from else max(1, CHUNK_BYTES // TAIL_SPLIT)
+        yield start, min(step, size - start)
+        start += step
+
+
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
     for item in items:
@@ -389,7 +449,7 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int, spill: Path) -> Iterator[Scored | Spilled]:
+def _scored(scorer: _Scorer, chunks: Iterator[Any], jobs: int, spill: Path) -> Generator[Scored | Spilled]:
     """Scored chunks in input order: in this process (the lines), or over `jobs` workers with a bounded window
     (spill files in `spill`). The pool is shut down, its workers ended, before this returns or raises."""
     if jobs <= 1:
@@ -446,7 +506,7 @@ def score_stream(
     tally = Tally(lines=[] if keep_lines else None)
     handles = [t.open("wb", buffering=0) for t in temps]
     spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=folder)) if jobs > 1 else folder
-    scored = _scored(scorer, source.chunks(), jobs, spill)
+    scored = _scored(scorer, source.chunks(jobs), jobs, spill)
     try:
         scores_out = handles[0]
         generations_out = handles[1] if len(handles) > 1 else None

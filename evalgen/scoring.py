@@ -93,8 +93,9 @@ def find_lone_surrogate(data: Any, text: str | bytes | None = None) -> str:
     """The first lone surrogate a parsed line holds ("" for none), which no UTF-8 file can hold. `text`: the
     line it was parsed from, when it came from a UTF-8 file (then only an escape can give one: checked only
     then)."""
-    if text is not None and not (_SURROGATE_ESCAPE if isinstance(text, str) else _SURROGATE_ESCAPE_BYTES).search(
-            text):
+    if isinstance(text, str) and not _SURROGATE_ESCAPE.search(text):
+        return ""
+    if isinstance(text, bytes) and not _SURROGATE_ESCAPE_BYTES.search(text):
         return ""
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
@@ -103,25 +104,21 @@ def find_lone_surrogate(data: Any, text: str | bytes | None = None) -> str:
     return ""
 
 
-def _record_from_line(data: Any, where: str, default_suite: str, text: str | bytes | None = None) -> GenerationRecord:
+def _record_from_line(data: Any, where: str, default_suite: str, text: str | bytes | None = None, *,
+                      surrogates_refused: bool = False) -> GenerationRecord:
     """Validate one parsed line of an outside file; ProbeError naming `where`. `text`: the line it was parsed
-    from, when it came from a UTF-8 file (then only an escape can hold a lone surrogate: checked only then)."""
+    from, when it came from a UTF-8 file (then only an escape can hold a lone surrogate: checked only then);
+    `surrogates_refused`: the parser refused lone surrogates itself (orjson), so there is nothing to check."""
     if not isinstance(data, dict):
         raise ProbeError(f"{where}: expected a JSON object, got {type(data).__name__}")
     if "id" not in data:
         raise ProbeError(f"{where}: missing field 'id'")
-    if not isinstance(data.get("output"), str):
+    output = data.get("output")
+    if not isinstance(output, str):
         raise ProbeError(f"{where}: missing or non-string field 'output'")
     messages: list[Message]
     if "messages" in data:
-        raw = data["messages"]
-        if not isinstance(raw, list) or not all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in raw
-        ):
-            raise ProbeError(f"{where}: 'messages' must be a list of {{'role': str, 'content': str}} objects")
-        messages = [{"role": m["role"], "content": m["content"]} for m in raw]
-        users = [m["content"] for m in messages if m["role"] == "user"]
-        prompt_text = users[-1] if users else ""
+        messages, prompt_text = _messages(data["messages"], where)
     elif isinstance(data.get("prompt"), str):
         prompt_text = data["prompt"]
         messages = [{"role": "user", "content": prompt_text}]
@@ -147,30 +144,34 @@ def _record_from_line(data: Any, where: str, default_suite: str, text: str | byt
     lang = data.get("lang")
     if lang is not None and not isinstance(lang, str):
         raise ProbeError(f"{where}: 'lang' must be a language code string such as \"en\", got {lang!r}")
-    if data.get("scorer") is not None:
+    scorer = data.get("scorer")
+    if scorer is not None:
         from evalgen.probes import check_scorer
 
-        check_scorer(data["scorer"], reference, lambda what: ProbeError(f"{where}: {what}"))
-    lone_surrogate = find_lone_surrogate(data, text)
+        check_scorer(scorer, reference, lambda what: ProbeError(f"{where}: {what}"))
+    lone_surrogate = "" if surrogates_refused else find_lone_surrogate(data, text)
     if lone_surrogate:
         raise ProbeError(f"{where}: holds a lone surrogate ({lone_surrogate!r}), which is not valid UTF-8; fix the "
                          "writer of the file (or replace it with U+FFFD)")
-    return GenerationRecord(
-        probe_id=str(data["id"]),
-        suite=suite,
-        sample=sample,
-        messages=messages,
-        prompt_text=prompt_text,
-        output=data["output"],
-        output_raw=data["output"],
-        output_token_ids=ids,
-        stop_reason=FINISH_REASONS[finish],
-        n_output_tokens=len(ids) if ids is not None else 0,
-        latency_s=0.0,
-        reference=data.get("reference"),
-        scorer=data.get("scorer"),
-        lang=data.get("lang"),
-    )
+    return GenerationRecord(probe_id=str(data["id"]), suite=suite, sample=sample, messages=messages,
+                            prompt_text=prompt_text, output=output, output_raw=output, output_token_ids=ids,
+                            stop_reason=FINISH_REASONS[finish], n_output_tokens=len(ids) if ids is not None else 0,
+                            latency_s=0.0, reference=reference, scorer=scorer, lang=lang)
+
+
+def _messages(raw: Any, where: str) -> tuple[list[Message], str]:
+    """An imported line's `messages` as {"role", "content"} turns, and its prompt: the last user turn's content
+    ("" without one)."""
+    messages: list[Message] = []
+    prompt_text = ""
+    for turn in raw if isinstance(raw, list) else [None]:  # a loop, not generators: this runs for every line
+        role, content = (turn.get("role"), turn.get("content")) if isinstance(turn, dict) else (None, None)
+        if not (isinstance(role, str) and isinstance(content, str)):
+            raise ProbeError(f"{where}: 'messages' must be a list of {{'role': str, 'content': str}} objects")
+        messages.append({"role": role, "content": content})
+        if role == "user":
+            prompt_text = content
+    return messages, prompt_text
 
 
 def records_from_external(path: str | Path) -> list[GenerationRecord]:

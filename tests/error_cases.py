@@ -224,9 +224,9 @@ def once(real):
             os.kill(os.getpid(), signal.SIGINT)
         return real(*args, **kwargs)
     return interrupted
-try:  # streamed scoring (evalgen.score_stream): interrupt while the first records are tallied
+try:  # streamed scoring (evalgen.score_stream): interrupt while the first chunk's tally is added up
     import evalgen.score_stream as stream
-    stream.Tally.add = once(stream.Tally.add)
+    stream.Tally.merge = once(stream.Tally.merge)
 except ImportError:  # older evalgen: one scoring call
     import evalgen.evaluate as evaluate
     evaluate.score_records = once(evaluate.score_records)

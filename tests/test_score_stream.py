@@ -186,12 +186,27 @@ def test_score_lines_are_what_json_dumps_writes(found: dict[str, Finding], task:
     assert _jsonl.score_json(probe_id, "s", sample, found, task, correct) == json.dumps(line, ensure_ascii=False)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts, texts, st.booleans(), st.none() | st.lists(st.integers(0, 2**40), max_size=4), values)
+turns = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system"]), "content": texts})
+                 | st.dictionaries(st.sampled_from(["content", "role", "name"]), values, max_size=3), max_size=3)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts, texts, st.booleans(), st.none() | st.lists(st.integers(0, 2**70), max_size=4), values, turns,
+       st.integers(-1, 3), st.lists(values, min_size=6, max_size=6))
 def test_record_lines_are_what_json_dumps_writes(json_impl: str, output: str, prompt: str, same: bool,
-                                                 ids: list[int] | None, lang: object) -> None:
-    record = GenerationRecord("p", "s", 0, [{"role": "user", "content": prompt}], prompt, output,
+                                                 ids: list[int] | None, lang: object, messages: list[dict[str, object]],
+                                                 prompt_turn: int, others: list[object]) -> None:
+    """Imported records (the prompt is one of the turns' contents, the output its raw output) and anything else a
+    record may hold, in every field."""
+    messages = messages or [{"role": "user", "content": prompt}]
+    if 0 <= prompt_turn < len(messages) and isinstance(messages[prompt_turn].get("content"), str):
+        prompt = messages[prompt_turn]["content"]  # type: ignore[assignment]
+    record = GenerationRecord("p", "s", 0, messages, prompt, output,  # type: ignore[arg-type]
                               output if same else output + "</s>", ids, "eos", 0, 0.0, lang=lang)  # type: ignore[arg-type]
+    assert _jsonl.record_json(record) == json.dumps(record.__dict__, ensure_ascii=False).encode("utf-8")
+    for name, value in zip(["probe_id", "sample", "stop_reason", "latency_s", "reference", "tags"], others,
+                           strict=True):
+        setattr(record, name, value)
     assert _jsonl.record_json(record) == json.dumps(record.__dict__, ensure_ascii=False).encode("utf-8")
 
 
@@ -215,9 +230,15 @@ def test_awkward_lines_read_as_json_reads_them(json_impl: str, tmp_path: Path) -
     path.write_bytes(b'{"id": "a", "prompt": "p", "output": "o", "sample": 123456789012345678901234}\n'
                      b'\xe3\x80\x80 \n'  # U+3000 and a space: blank
                      b'{"id": "b", "prompt": "p", "output": "\\ud83d\\ude42", "meta": NaN}\n'
-                     b'{"id": "c", "prompt": "p", "output": "x", "output_token_ids": [1, 2]}\n')
+                     b'{"id": "c", "prompt": "p", "output": "x", "output_token_ids": [1, 2]}\n'
+                     # past 2**64, where orjson reads floats: an id (taken as text), token ids, a number we drop
+                     b'{"id": 123456789012345678901234, "prompt": "p", "output": "x"}\n'
+                     b'{"id": "d", "prompt": "p", "output": "x", "output_token_ids": [18446744073709551616]}\n'
+                     b'{"id": 1.5, "prompt": "p", "output": "x", "meta": 123456789012345678901234}\n')
     stream.score_stream(stream.external_file(path), tmp_path / "out", CTX, jobs=1)
-    assert read_generations(tmp_path / "out" / "generations.jsonl")[0].sample == 123456789012345678901234
+    records = read_generations(tmp_path / "out" / "generations.jsonl")
+    assert records[0].sample == 123456789012345678901234 and records[3].probe_id == "123456789012345678901234"
+    assert records[4].output_token_ids == [2**64] and records[5].probe_id == "1.5"
     written = (tmp_path / "out" / "generations.jsonl").read_text(encoding="utf-8").split("\n")[:-1]
     assert written == [json.dumps(r.to_dict(), ensure_ascii=False) for r in records_from_external(path)]
 
@@ -310,3 +331,32 @@ def test_byte_ranges_cut_anywhere_give_every_line_once(size: int, tmp_path: Path
     bad.write_text("\n".join(rows[:5] + ["", "  "] + rows[5:9] + ['{"id": "x"}'] + rows[9:]) + "\n", encoding="utf-8")
     with pytest.raises(ProbeError, match=rf"{bad}:12: missing or non-string field 'output'"):
         stream.score_stream(stream.external_file(bad), tmp_path / "bad", CTX, jobs=2)
+
+
+tallied = st.tuples(st.sampled_from(["s1", "s2", "s3"]), st.sampled_from(["eos", "length", "unknown"]),
+                    st.integers(0, 50), st.tuples(st.booleans(), st.booleans()), st.none() | st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(tallied, max_size=30), st.lists(tallied, max_size=30))
+def test_a_chunks_grouped_tally_is_its_records_added_one_by_one(first: list[tuple], second: list[tuple]) -> None:
+    """Workers count a chunk by group; merged, that is the tally of adding every record in order: the same
+    counts, with suites and stop reasons in the order they first came (run.json's `counts` keeps that order)."""
+    detectors = ["repetition", "truncation"]
+    one_by_one, merged = stream.Tally(), stream.Tally()
+    for part in (first, second):
+        groups: dict[tuple, int] = {}
+        tokens: dict[str, int] = {}
+        for suite, stop, n_tokens, flags, correct in part:
+            one_by_one.add(suite, stop, n_tokens, dict(zip(detectors, flags, strict=True)), correct)
+            groups[(suite, stop, correct, flags)] = groups.get((suite, stop, correct, flags), 0) + 1
+            tokens[suite] = tokens.get(suite, 0) + n_tokens
+        chunk = stream.Tally()
+        chunk.add_groups(detectors, groups, tokens)
+        merged.merge(chunk)
+    assert json.dumps(merged.counts()) == json.dumps(one_by_one.counts())
+    assert merged == one_by_one and list(merged.suites) == list(one_by_one.suites)
+    for suite, entry in merged.suites.items():
+        assert list(entry.stops.items()) == list(one_by_one.suites[suite].stops.items())
+    if first or second:
+        assert merged.table() == one_by_one.table()

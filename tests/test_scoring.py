@@ -91,13 +91,20 @@ def test_records_from_external(tmp_path: Path) -> None:
          "output": "A", "finish_reason": "length", "output_token_ids": [1, 2], "sample": 3, "suite": "x",
          "reference": "A", "scorer": "exact"},
         {"id": 7, "prompt": "Hi", "output": "Hey", "finish_reason": None},
+        {"id": "d", "messages": [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
+                                 {"role": "user", "content": "Q2", "name": "dropped"}], "output": "A2"},
+        {"id": "e", "messages": [{"role": "system", "content": "Be brief."}], "output": "?"},
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
-    a, b, c = records_from_external(path)
+    a, b, c, d, e = records_from_external(path)
     assert (a.suite, a.sample, a.stop_reason, a.prompt_text, a.output_raw) == ("outside", 0, "eos", "Hi", "Hello!")
     assert (b.suite, b.sample, b.stop_reason, b.prompt_text) == ("x", 3, "length", "Q?")
     assert b.output_token_ids == [1, 2] and b.reference == "A" and b.scorer == "exact"
     assert c.probe_id == "7" and c.stop_reason == "unknown"
+    assert d.prompt_text == "Q2" and d.messages == [{"role": "user", "content": "Q1"},
+                                                    {"role": "assistant", "content": "A1"},
+                                                    {"role": "user", "content": "Q2"}]
+    assert e.prompt_text == "" and e.messages == [{"role": "system", "content": "Be brief."}]
 
 
 @pytest.mark.parametrize("line,message", [
@@ -108,6 +115,9 @@ def test_records_from_external(tmp_path: Path) -> None:
     ('{"id": "a", "prompt": "x", "output": "y", "finish_reason": "eos"}', "finish_reason"),
     ('{"id": "a", "prompt": "x", "output": "y", "output_token_ids": ["1"]}', "output_token_ids"),
     ('{"id": "a", "messages": [{"role": "user"}], "output": "y"}', "messages"),
+    ('{"id": "a", "messages": "hi", "output": "y"}', "messages"),
+    ('{"id": "a", "messages": [{"role": "user", "content": "x"}, "hi"], "output": "y"}', "messages"),
+    ('{"id": "a", "messages": [{"role": 1, "content": "x"}], "output": "y"}', "messages"),
     ('[1, 2]', "JSON object"),
 ])
 def test_records_from_external_errors(tmp_path: Path, line: str, message: str) -> None:
