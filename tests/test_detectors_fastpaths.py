@@ -7,7 +7,7 @@ import dataclasses
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from evalgen.detectors import (
@@ -475,3 +475,18 @@ def test_claim_cue_pattern_is_the_word_boundary_form(low: str) -> None:
     for pos in range(len(low) + 1):
         fast, slow = identity_leak._EN_CLAIM.search(low, pos), plain.search(low, pos)
         assert (fast and (fast.span(), fast.span("mid"))) == (slow and (slow.span(), slow.span("mid")))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(token=st.one_of(st.text(max_size=12), st.text(st.characters(max_codepoint=127), max_size=12),
+                       st.text(st.sampled_from("abxyzXBC bcdfg019.:/%@<>`$#{}[]*+\"'(),-_wwwhttpÃĠé中к"),
+                               max_size=12),
+                       st.text(st.sampled_from("xXyb.-*<`Ãé"), max_size=7)))
+@example('xxxxx')
+@example('bcdfg')
+@example('Tx<uVtT`Rpo')
+@example('www.a<b>')
+@example('“x*y”')
+@example('12*34')
+def test_junk_equals_its_plain_definition(token: str) -> None:
+    assert degenerate._junk(token) == degenerate._junk_plain(token)
