@@ -139,6 +139,18 @@ def test_identity_leak_same_without_claim_screen(text: str) -> None:
     assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(ASCII_TEXT, CLAIM_TEXT).filter(str.isascii))
+def test_ascii_name_patterns_match_as_the_full_ones(text: str) -> None:
+    for ctx in CTXS:
+        cfg = ctx.config.identity_leak
+        pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
+                                            ctx.identity_org or "")
+        for whole, ascii_only in ((pats.caps, pats.caps_ascii), (pats.full, pats.full_ascii)):
+            assert [m.span() for m in ascii_only.finditer(text)] == [m.span() for m in whole.finditer(text)]
+    assert pats.caps_ascii.pattern != pats.caps.pattern  # the CJK names are left out
+
+
 def test_screen_chars_cover_the_screen_words() -> None:
     assert all(any(c in word for c in identity_leak._SCREEN_CHARS) for word in identity_leak._SCREEN)
 

@@ -185,6 +185,11 @@ class _Patterns:
     """The lower-case forms as `_needle_plan` groups."""
     claimable: _ClaimScreen
     """Where a name of `full` could be claimed at all (see `_claim_screen`)."""
+    caps_ascii: re.Pattern | None
+    """`caps` without the names that are not ASCII, for ASCII texts (where those never match): `re` tries
+    every alternative at each capital, and a pattern with CJK first characters is several times slower."""
+    full_ascii: re.Pattern | None
+    """`full` likewise."""
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,9 @@ def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: st
                 if low.startswith(_MISCASED) or name in extra:
                     lower.update({low, name[0].lower() + name[1:]})
     plan = _needle_plan({n for n in lower if n == n.lower()})
-    return _Patterns(_alternation(names), _alternation(names | lower), plan, _claim_screen(names, lower))
+    wide = {n for n in names if not n.isascii()}
+    return _Patterns(_alternation(names), _alternation(names | lower), plan, _claim_screen(names, lower),
+                     _alternation(names - wide), _alternation((names | lower) - wide))
 
 
 _MARK = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\x01\x02", b"\x01" * 26 + b"\x02" * 10 + b"\x00\x00")
@@ -547,11 +554,11 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
     if not _may_claim(text, raw, pats.claimable):
         details["names"] = []
         return Finding(NAME, False, 0.0, "No claim to be another assistant.", [], details)
-    pattern = pats.caps
+    pattern = pats.caps_ascii if text.isascii() else pats.caps
     if pats.lower and any(c in text for c in _SCREEN_CHARS):
         low = text.lower() if low is None else low
         if _any_in(low, pats.lower) and any(n in text for n in _SCREEN):
-            pattern = pats.full
+            pattern = pats.full_ascii if text.isascii() else pats.full
     spans: list[Span] = []
     names: list[str] = []
     if pattern is not None:
@@ -581,5 +588,11 @@ def _mentions(text: str, name: str, low_text: str) -> bool:
 
 def _mentions_squashed(text: str, low: str) -> bool:
     """Whether the text names `low` (a lower-case name with spaces) without its spaces."""
-    squash = re.sub(r"\s+", "", low)
+    squash = _squashed(low)
     return bool(squash) and squash != low and squash in re.sub(r"\s+", "", text).lower()
+
+
+@lru_cache(maxsize=256)
+def _squashed(name: str) -> str:
+    """`name` without its spaces (cached: the identity is the same for every record of a run)."""
+    return re.sub(r"\s+", "", name)
