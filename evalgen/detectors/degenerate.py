@@ -102,9 +102,9 @@ def _junk(token: str) -> bool:
         return len(core) >= 5 and core.islower() and not any(v in core for v in "aeiouy") and \
             not _NUMBER.match(core)  # ("xxxxx" reads as a number)
     odd = sum(c in _ODD for c in core)
-    if not (odd >= 2 or (odd and core[0].isalpha() and core[-1].isalpha())):
-        if not (len(core) >= 5 and core.islower() and not any(v in core for v in "aeiouy")):
-            return False
+    symbols = odd >= 2 or (odd and core[0].isalpha() and core[-1].isalpha())
+    if not symbols and not (len(core) >= 5 and core.islower() and not any(v in core for v in "aeiouy")):
+        return False
     # Junk by its symbols or its missing vowels, if it has a letter and is no number or link.
     return core.lower() != core.upper() and not _NUMBER.match(core) and not _URLISH.match(core)
 
