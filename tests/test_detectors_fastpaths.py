@@ -151,6 +151,34 @@ def test_ascii_name_patterns_match_as_the_full_ones(text: str) -> None:
     assert pats.caps_ascii.pattern != pats.caps.pattern  # the CJK names are left out
 
 
+SPLIT_CTXS = [*CTXS, DetectorContext(config=DetectorConfig(identity_leak=IdentityLeakConfig(
+    extra_names=("Zero", "星Zero", "Zé", "AI", "Ipsum")))), DetectorContext(config=DetectorConfig(
+        identity_leak=IdentityLeakConfig(extra_names=("Zero", "Zero星"))))]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(CLAIM_TEXT, TEXT, st.lists(st.sampled_from(
+    ["GPT", "GPT-4", "ERNIE Bot", "01.AI", "AI", "智谱AI", "智谱", "ChatGPT", "chatgpt", "é", "Zé", "Zero", "星Zero",
+     "Zero星", "星", "中", " ", "x", "清华大学", "Tsinghua", "Iflytek", "flytek", "Ipsum"]), max_size=12).map("".join)))
+@example("智谱AIflytek and Iflytek")
+@example("Zero星 Zero")
+def test_split_name_scans_match_as_one_alternation(text: str) -> None:
+    """The ASCII and the other names scanned apart give the matches of the one alternation of all names."""
+    for ctx in SPLIT_CTXS:
+        cfg = ctx.config.identity_leak
+        pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
+                                            ctx.identity_org or "")
+        for full, whole in ((False, pats.caps), (True, pats.full)):
+            assert [m.span() for m in pats.finditer(text, full)] == [m.span() for m in whole.finditer(text)]
+
+
+def test_default_names_scan_apart() -> None:
+    """The built-in names are scanned apart (the corpus takes the fast path), not a name like "Zero星"."""
+    assert identity_leak._names_pattern((), (), "", "").separable
+    assert identity_leak._names_pattern(("Zero", "星Zero"), (), "", "").separable
+    assert not identity_leak._names_pattern(("Zero", "Zero星"), (), "", "").separable
+
+
 def test_screen_chars_cover_the_screen_words() -> None:
     assert all(any(c in word for c in identity_leak._SCREEN_CHARS) for word in identity_leak._SCREEN)
 
