@@ -7,7 +7,7 @@ import dataclasses
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from evalgen.detectors import (
@@ -138,6 +138,46 @@ def test_identity_leak_same_without_claim_screen(text: str) -> None:
         m.setattr(identity_leak, "_may_claim", lambda text, raw, screen: True)
         slow = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(ASCII_TEXT, CLAIM_TEXT).filter(str.isascii))
+def test_ascii_name_patterns_match_as_the_full_ones(text: str) -> None:
+    for ctx in CTXS:
+        cfg = ctx.config.identity_leak
+        pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
+                                            ctx.identity_org or "")
+        for whole, ascii_only in ((pats.caps, pats.caps_ascii), (pats.full, pats.full_ascii)):
+            assert [m.span() for m in ascii_only.finditer(text)] == [m.span() for m in whole.finditer(text)]
+    assert pats.caps_ascii.pattern != pats.caps.pattern  # the CJK names are left out
+
+
+SPLIT_CTXS = [*CTXS, DetectorContext(config=DetectorConfig(identity_leak=IdentityLeakConfig(
+    extra_names=("Zero", "星Zero", "Zé", "AI", "Ipsum")))), DetectorContext(config=DetectorConfig(
+        identity_leak=IdentityLeakConfig(extra_names=("Zero", "Zero星"))))]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(CLAIM_TEXT, TEXT, st.lists(st.sampled_from(
+    ["GPT", "GPT-4", "ERNIE Bot", "01.AI", "AI", "智谱AI", "智谱", "ChatGPT", "chatgpt", "é", "Zé", "Zero", "星Zero",
+     "Zero星", "星", "中", " ", "x", "清华大学", "Tsinghua", "Iflytek", "flytek", "Ipsum"]), max_size=12).map("".join)))
+@example("智谱AIflytek and Iflytek")
+@example("Zero星 Zero")
+def test_split_name_scans_match_as_one_alternation(text: str) -> None:
+    """The ASCII and the other names scanned apart give the matches of the one alternation of all names."""
+    for ctx in SPLIT_CTXS:
+        cfg = ctx.config.identity_leak
+        pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
+                                            ctx.identity_org or "")
+        for full, whole in ((False, pats.caps), (True, pats.full)):
+            assert [m.span() for m in pats.finditer(text, full)] == [m.span() for m in whole.finditer(text)]
+
+
+def test_default_names_scan_apart() -> None:
+    """The built-in names are scanned apart (the corpus takes the fast path), not a name like "Zero星"."""
+    assert identity_leak._names_pattern((), (), "", "").separable
+    assert identity_leak._names_pattern(("Zero", "星Zero"), (), "", "").separable
+    assert not identity_leak._names_pattern(("Zero", "Zero星"), (), "", "").separable
 
 
 def test_screen_chars_cover_the_screen_words() -> None:
@@ -511,3 +551,18 @@ def test_mid_word_check_equals_its_plain_definition(text: str, last: str, prompt
     text += last  # mostly ending on a word, where the check has something to find
     record = make(text, prompt)
     assert truncation._cut_word(record, text) == plain_cut_word(record, text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(token=st.one_of(st.text(max_size=12), st.text(st.characters(max_codepoint=127), max_size=12),
+                       st.text(st.sampled_from("abxyzXBC bcdfg019.:/%@<>`$#{}[]*+\"'(),-_wwwhttpÃĠé中к"),
+                               max_size=12),
+                       st.text(st.sampled_from("xXyb.-*<`Ãé"), max_size=7)))
+@example('xxxxx')
+@example('bcdfg')
+@example('Tx<uVtT`Rpo')
+@example('www.a<b>')
+@example('“x*y”')
+@example('12*34')
+def test_junk_equals_its_plain_definition(token: str) -> None:
+    assert degenerate._junk(token) == degenerate._junk_plain(token)
