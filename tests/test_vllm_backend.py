@@ -262,6 +262,15 @@ def test_streamed_greedy_requests_share_one_sampling_params_and_sampled_ones_kee
     assert [p.seed for p in sampled.params] == [5 + i for i in range(6)]
 
 
+def test_the_engine_detokenizes_only_to_find_stop_strings(fake_vllm):
+    backend = fake_vllm(FakeEngine())
+    request = requests_for([[5]])[0]
+    assert backend.sampling_params(request).detokenize is False
+    backend.settings = GenerationSettings(stop_strings=("<|im_start|>",))
+    params = backend.sampling_params(request)
+    assert params.detokenize is True and params.stop == ["<|im_start|>"]
+
+
 class CountingTokenizer:
     """A tokenizer whose `decode` calls are counted."""
 
@@ -375,7 +384,7 @@ def suite(tmp_path_factory):
     return write_probe_suite(tmp_path_factory.mktemp("suite") / "trained.jsonl", FACTS + identity_qas())
 
 
-def run_both(checkpoint, suites, out, extra_stop=(), **generation):
+def run_both(checkpoint, suites, out, extra_stop=(), stop_at_turn_markers=True, **generation):
     """Records of the same run on both backends, keyed by (suite, probe id, sample)."""
     from evalgen.runner import RunOptions, run
 
@@ -384,7 +393,8 @@ def run_both(checkpoint, suites, out, extra_stop=(), **generation):
         options = RunOptions(
             checkpoint=str(checkpoint), suites=[str(s) for s in suites], out=str(out / backend), backend=backend,
             dtype="float32", generation=GenerationSettings(batch_size=64, **generation), extra_stop=extra_stop,
-            engine_args=dict(ENGINE_ARGS), progress=False, teacher_forced=False,
+            stop_at_turn_markers=stop_at_turn_markers, engine_args=dict(ENGINE_ARGS), progress=False,
+            teacher_forced=False,
         )
         results[backend] = {(r.suite, r.probe_id, r.sample): r for r in run(options).records}
     assert results["hf"].keys() == results["vllm"].keys()
@@ -459,6 +469,24 @@ def test_stop_strings_stop_both_at_the_same_place(engines, tiny_family, suite, t
     stopped = [k for k in vl if vl[k].stop_reason == "stop_string"]
     assert len(stopped) >= 10 and all(hf[k].stop_reason == "stop_string" for k in stopped)
     assert all(vl[k].output.endswith(vl[k].stop_detail) for k in stopped)
+
+
+@needs_vllm
+@pytest.mark.vllm
+def test_without_stop_strings_the_engine_does_not_detokenize_and_records_still_agree(engines, tiny_family, suite,
+                                                                                   tmp_path, monkeypatch):
+    """With no stop string to find, vLLM is told not to detokenize (records are decoded from the ids here):
+    the records still equal HF's, end tokens and all."""
+    import evalgen.backends.vllm as vllm_backend
+
+    seen = []
+    plain = vllm_backend.VLLMBackend.sampling_params
+    monkeypatch.setattr(vllm_backend.VLLMBackend, "sampling_params",
+                        lambda self, request: seen.append(plain(self, request)) or seen[-1])
+    hf, vl = run_both(tiny_family["base"], [suite], tmp_path, stop_at_turn_markers=False, max_new_tokens=64)
+    assert seen and all(not p.detokenize and not p.stop for p in seen)
+    assert agreement(hf, vl) >= PARITY_BAR
+    assert "eos" in {r.stop_reason for r in vl.values()} and "stop_string" not in {r.stop_reason for r in vl.values()}
 
 
 @needs_vllm

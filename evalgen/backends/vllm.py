@@ -284,6 +284,9 @@ class VLLMBackend(BackendBase):
             include_stop_str_in_output=True,
             skip_special_tokens=False,
             spaces_between_special_tokens=False,
+            # Records are decoded from the token ids here; vLLM's own text (its front end detokenizes every
+            # request at every step) serves only to find stop strings.
+            detokenize=bool(s.stop_strings),
             **extra,
         )
 
