@@ -376,7 +376,12 @@ def _key(piece: str) -> str:
     key = piece.strip().lstrip(_LIST_CHARS).strip()
     if key[:1].isalpha() and (label := _LABEL.match(key)):
         key = key[label.end():]  # the pattern is anchored at the start: what `sub` would remove
-    return " ".join(key.split()).lower().rstrip(_KEY_END)  # spaces collapsed (the key has none at its ends)
+    if not key.isprintable() or "  " in key:
+        # Spaces collapsed (the key has none at its ends). A printable key holds no whitespace but " " (every
+        # other whitespace character is a control or separator), so without "  " it is already collapsed:
+        # splitting it into words (most of `_key`'s time) is then skipped.
+        key = " ".join(key.split())
+    return key.lower().rstrip(_KEY_END)
 
 
 def _strip_numbering(line: str) -> str:
@@ -823,12 +828,17 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
             continue
         # A piece four fifths copied has text seen before at a quarter, half or three quarters of it.
         quarter = (b - a - _PROBE) // 4
-        if all(text.find(text[c:c + _PROBE], 0, a) < 0 for c in (a + quarter, a + 2 * quarter, a + 3 * quarter)):
+        q1, q2, q3 = a + quarter, a + 2 * quarter, a + 3 * quarter
+        if text.find(text[q1:q1 + _PROBE], 0, a) < 0 and text.find(text[q2:q2 + _PROBE], 0, a) < 0 and \
+                text.find(text[q3:q3 + _PROBE], 0, a) < 0:
             continue
+        need = min_share * (b - a)
         covered = 0
         longest = (0, 0)
         i = a
-        while i <= b - _PROBE:
+        # A stretch found at i covers at most the b - i characters left: once those cannot make up the share,
+        # the piece is not copied (and `longest` is read only for copied pieces).
+        while i <= b - _PROBE and covered + b - i >= need:
             window = text[i:i + _PROBE]
             j = text.find(window, 0, a) if _WORD_CHAR.search(window) and "://" not in window else -1
             if j < 0:
@@ -840,7 +850,7 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
                 if length > longest[1] - longest[0]:
                     longest = (i, i + length)
             i += max(length, _COPY_STEP)
-        if covered >= min_share * (b - a):
+        if covered >= need:
             copied += b - a
             pieces += 1
             if first < 0:
