@@ -225,9 +225,6 @@ def find_loop(
     if n < max(min_len, 2 * w):
         return best, 0.0
 
-    def accept(a: int, b: int, p: int) -> tuple[int, int, int] | None:
-        return (a, b, p) if b - a >= min_len and (b - a) >= min_repeats * p else None
-
     # Elsewhere: probes look for a later copy; one within max_period may start a loop.
     is_text = isinstance(s, str)
     step = max(8, min(stride, (n - w) // _MIN_PROBES))
@@ -242,7 +239,11 @@ def find_loop(
                 continue  # a rule or table border ("|------|"): no loop starts there
             counted = False  # letterless
         else:
-            counted = not (skip and any(x <= i < y for x, y in skip))
+            counted = True
+            for x, y in skip:  # a loop, not any() over a generator: no closure, so Cython can type it (bench/compiled)
+                if x <= i < y:
+                    counted = False
+                    break
         j = find(window, i + 1)
         if j < 0:
             probes += counted
@@ -255,9 +256,8 @@ def find_loop(
             if j < 0 or j - i > max_period:
                 break
             a, b = _run(s, i, j - i)
-            hit = accept(a, b, j - i)
-            if hit:
-                best = _best(best, hit)
+            if b - a >= min_len and (b - a) >= min_repeats * (j - i):
+                best = _best(best, (a, b, j - i))
                 skip_until = b
                 break
             j = find(window, j + 1, i + w + max_period)
@@ -360,6 +360,7 @@ _MIN_SHORT_BYTES = 6  # the shortest line a line loop counts: two CJK characters
 _EMPTY_ITEM = re.compile(r"^\d+[.)、][\s*_#-]*$")
 _EMPTY_ITEM_BYTES = re.compile(r"\n[ \t]*0+(?:[.)]|、)[ \t*_#-]*(?=\n|\Z)".encode())  # on b"\n" + text
 _EMPTY_KEY = "<empty list item>"
+_ZERO_COMMA = "0、".encode()
 
 
 def _code_key(line: str) -> str:
@@ -457,6 +458,9 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
         twice = [c for k, c in Counter(keys).items() if c > 1 and k]
         if ran_out or len(twice) >= 2 or max(twice) >= 3:
             return True
+    # An empty item holds "0." "0)" or "0、" (digits are 0 here): most texts hold none, and need no pattern search.
+    if b"0." not in data and b"0)" not in data and _ZERO_COMMA not in data:
+        return False
     return len(_EMPTY_ITEM_BYTES.findall(b"\n" + data)) >= 2
 
 
