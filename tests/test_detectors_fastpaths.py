@@ -7,7 +7,7 @@ import dataclasses
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from evalgen.detectors import (
@@ -20,6 +20,7 @@ from evalgen.detectors import (
     identity_leak,
     language_drift,
     missing_eos,
+    truncation,
 )
 from evalgen.detectors._text import ascii_words_upto, script_units
 from evalgen.detectors.identity_leak import FAMILIES
@@ -137,6 +138,46 @@ def test_identity_leak_same_without_claim_screen(text: str) -> None:
         m.setattr(identity_leak, "_may_claim", lambda text, raw, screen: True)
         slow = [identity_leak.detect_identity_leak(record, ctx) for ctx in CTXS]
     assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(ASCII_TEXT, CLAIM_TEXT).filter(str.isascii))
+def test_ascii_name_patterns_match_as_the_full_ones(text: str) -> None:
+    for ctx in CTXS:
+        cfg = ctx.config.identity_leak
+        pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
+                                            ctx.identity_org or "")
+        for whole, ascii_only in ((pats.caps, pats.caps_ascii), (pats.full, pats.full_ascii)):
+            assert [m.span() for m in ascii_only.finditer(text)] == [m.span() for m in whole.finditer(text)]
+    assert pats.caps_ascii.pattern != pats.caps.pattern  # the CJK names are left out
+
+
+SPLIT_CTXS = [*CTXS, DetectorContext(config=DetectorConfig(identity_leak=IdentityLeakConfig(
+    extra_names=("Zero", "星Zero", "Zé", "AI", "Ipsum")))), DetectorContext(config=DetectorConfig(
+        identity_leak=IdentityLeakConfig(extra_names=("Zero", "Zero星"))))]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(CLAIM_TEXT, TEXT, st.lists(st.sampled_from(
+    ["GPT", "GPT-4", "ERNIE Bot", "01.AI", "AI", "智谱AI", "智谱", "ChatGPT", "chatgpt", "é", "Zé", "Zero", "星Zero",
+     "Zero星", "星", "中", " ", "x", "清华大学", "Tsinghua", "Iflytek", "flytek", "Ipsum"]), max_size=12).map("".join)))
+@example("智谱AIflytek and Iflytek")
+@example("Zero星 Zero")
+def test_split_name_scans_match_as_one_alternation(text: str) -> None:
+    """The ASCII and the other names scanned apart give the matches of the one alternation of all names."""
+    for ctx in SPLIT_CTXS:
+        cfg = ctx.config.identity_leak
+        pats = identity_leak._names_pattern(cfg.extra_names, cfg.ignore_names, ctx.identity or "",
+                                            ctx.identity_org or "")
+        for full, whole in ((False, pats.caps), (True, pats.full)):
+            assert [m.span() for m in pats.finditer(text, full)] == [m.span() for m in whole.finditer(text)]
+
+
+def test_default_names_scan_apart() -> None:
+    """The built-in names are scanned apart (the corpus takes the fast path), not a name like "Zero星"."""
+    assert identity_leak._names_pattern((), (), "", "").separable
+    assert identity_leak._names_pattern(("Zero", "星Zero"), (), "", "").separable
+    assert not identity_leak._names_pattern(("Zero", "Zero星"), (), "", "").separable
 
 
 def test_screen_chars_cover_the_screen_words() -> None:
@@ -475,3 +516,53 @@ def test_claim_cue_pattern_is_the_word_boundary_form(low: str) -> None:
     for pos in range(len(low) + 1):
         fast, slow = identity_leak._EN_CLAIM.search(low, pos), plain.search(low, pos)
         assert (fast and (fast.span(), fast.span("mid"))) == (slow and (slow.span(), slow.span("mid")))
+
+
+def plain_cut_word(record: GenerationRecord, text: str) -> str | None:
+    """truncation's mid-word check as its docstring defines it, by regex over every word, without the
+    substring screens and the word-start scan."""
+    m = truncation._LAST_WORD.search(text, max(0, len(text) - 40))
+    if not m or m.group(0).isupper():
+        return None
+    word = m.group(0).lower()
+    context = text[max(0, m.start() - 3000):m.start()] + "\n" + record.prompt_text
+    lowered = context.lower()
+    spans = [w.span() for w in re.finditer(rf"(?<![a-z]){re.escape(word)}[a-z]*", lowered)]
+    if any(stop - start == len(word) for start, stop in spans):
+        return None
+    for start, stop in spans:
+        rest = context[start + len(word):stop]
+        whole = re.search(rf"(?<![a-z]){re.escape(rest.lower())}(?![a-z])", lowered)
+        if not (truncation._INFLECTION.fullmatch(rest.lower()) or rest[0].isupper() or whole):
+            return m.group(0)
+    return None
+
+
+WORD_PIECES = st.sampled_from(["th", "their", "Th", "the", "im", "Imposing", "learn", "learning", "learned", "data",
+                               "dataset", "set", "textLink", "text", "cinn", "cinnamon", "a", " ", " ", ", ", ". ",
+                               "\n", "'", "-", "é", "中", "x", "Y", "smal", "small", "wi", "ba", "Da"])
+WORD_TEXT = st.lists(st.one_of(WORD_PIECES, WORD_PIECES, WORD_PIECES, st.text(st.characters(max_codepoint=0x7f),
+                                                                            max_size=3)), max_size=16).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=WORD_TEXT, last=WORD_PIECES, prompt=WORD_TEXT)
+def test_mid_word_check_equals_its_plain_definition(text: str, last: str, prompt: str) -> None:
+    text += last  # mostly ending on a word, where the check has something to find
+    record = make(text, prompt)
+    assert truncation._cut_word(record, text) == plain_cut_word(record, text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(token=st.one_of(st.text(max_size=12), st.text(st.characters(max_codepoint=127), max_size=12),
+                       st.text(st.sampled_from("abxyzXBC bcdfg019.:/%@<>`$#{}[]*+\"'(),-_wwwhttpÃĠé中к"),
+                               max_size=12),
+                       st.text(st.sampled_from("xXyb.-*<`Ãé"), max_size=7)))
+@example('xxxxx')
+@example('bcdfg')
+@example('Tx<uVtT`Rpo')
+@example('www.a<b>')
+@example('“x*y”')
+@example('12*34')
+def test_junk_equals_its_plain_definition(token: str) -> None:
+    assert degenerate._junk(token) == degenerate._junk_plain(token)

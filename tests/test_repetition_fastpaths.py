@@ -95,3 +95,65 @@ def test_sentence_cuts_equal_the_lookbehind_pattern(line: str) -> None:
 def test_name_counters_zeroed_as_the_lookbehind_pattern(text: str) -> None:
     """Counters in names ("cityOrder7", "tree_12") become zeros exactly where the lookbehind pattern puts them."""
     assert _zero_name_counters(text) == _NAME_COUNTER.sub(_zeros, text)
+
+
+def _copies_reference(text: str, fences: list[tuple[int, int]], request: str, min_share: float, min_match: int
+                      ) -> tuple[float, int, int, bool, bool]:
+    """`_copies` in its plain form: every piece the quarter screen lets through walked window by window to its
+    end."""
+    from evalgen.detectors.repetition import _CHUNK, _COPY_STEP, _PROBE, _WORD_CHAR, _chunks, _match_forward
+
+    copied = pieces = 0
+    first = -1
+    third = last = False
+    for a, b in _chunks(text, fences):
+        quarter = (b - a - _PROBE) // 4
+        if a == 0 or b - a < _PROBE or all(text.find(text[c:c + _PROBE], 0, a) < 0
+                                           for c in (a + quarter, a + 2 * quarter, a + 3 * quarter)):
+            continue
+        covered, longest, i = 0, (0, 0), a
+        while i <= b - _PROBE:
+            window = text[i:i + _PROBE]
+            j = text.find(window, 0, a) if _WORD_CHAR.search(window) and "://" not in window else -1
+            if j < 0:
+                i += _COPY_STEP
+                continue
+            length = _PROBE + _match_forward(text, j + _PROBE, text, i + _PROBE, min(b - i - _PROBE, a - j - _PROBE))
+            if length >= min_match and text[i:i + min_match] not in request:
+                covered += length
+                if length > longest[1] - longest[0]:
+                    longest = (i, i + length)
+            i += max(length, _COPY_STEP)
+        if covered >= min_share * (b - a):
+            copied += b - a
+            pieces += 1
+            first = a if first < 0 else first
+            third = third or text.count(text[longest[0]:longest[1]], 0, a) >= 2
+            last = len(text.rstrip()) - b < _CHUNK
+    return copied / max(1, len(text)), pieces, first, third, last
+
+
+DRIFTING = st.lists(st.tuples(st.sampled_from(["The tree grows tall near the river bank. ", "树在河边长得很高。",
+                                                "cityOrder7 = load(city, 7)\n", "a new sentence about other things. ",
+                                                "\n", "Item: ", "x" * 20]), st.integers(1, 6)), max_size=12).map(
+    lambda parts: "".join(unit * times for unit, times in parts))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(DRIFTING, LOOPY, st.text(max_size=300)), min_share=st.sampled_from([0.5, 0.8, 1.0]),
+       min_match=st.sampled_from([16, 32]), request=st.sampled_from(["", "The tree grows tall near the river bank."]))
+def test_copies_early_stop_equals_the_full_walk(text: str, min_share: float, min_match: int, request: str) -> None:
+    """Stopping once a piece cannot reach its share gives what walking every piece to its end gives."""
+    from evalgen.detectors.repetition import _copies, _fences
+
+    fences = _fences(text)
+    assert _copies(text, fences, request, min_share, min_match) == \
+        _copies_reference(text, fences, request, min_share, min_match)
+
+
+def test_printable_keys_hold_no_whitespace_but_the_space() -> None:
+    """`_key` skips collapsing spaces for a printable key without "  ": every whitespace character other than
+    " " is unprintable (a control or separator character)."""
+    import sys
+
+    assert [c for c in range(sys.maxunicode + 1) if chr(c).isspace() and chr(c).isprintable() and c != 32] == []

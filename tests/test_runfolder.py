@@ -13,6 +13,30 @@ def record(probe_id, output="ok", stop_reason="eos"):
                             stop_reason=stop_reason, n_output_tokens=2, latency_s=0.1)
 
 
+@pytest.mark.parametrize("changes", [
+    {},
+    {"output_token_ids": None, "reference": ["a", "b"], "tags": ["x", "y"], "stop_detail": "<eos>"},
+    {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}], "reference": "r",
+     "scorer": "exact", "lang": "zh", "latency_s": 2.5, "sample": 3},
+])
+def test_record_to_dict_is_asdict_without_its_deep_copy(changes):
+    """The hand-written `to_dict` (the write path's hot spot) gives what `dataclasses.asdict` gives, key
+    order included, and containers the caller may change without changing the record."""
+    import dataclasses
+
+    from evalgen.records import json_line
+
+    rec = dataclasses.replace(record("a"), **changes)
+    d = rec.to_dict()
+    assert d == dataclasses.asdict(rec) and list(d) == list(dataclasses.asdict(rec))
+    assert json_line(d) == json_line(dataclasses.asdict(rec))
+    for name in ("messages", "output_token_ids", "reference", "tags"):
+        if isinstance(d[name], list):
+            d[name].append("changed")
+    d["messages"][0]["content"] = "changed"
+    assert rec == dataclasses.replace(record("a"), **changes)
+
+
 def test_resume_drops_a_half_written_line_and_failed_records(tmp_path):
     folder = RunFolder(tmp_path)
     folder.append([record("a"), record("b", "", "error"), record("c")])

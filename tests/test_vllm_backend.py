@@ -145,10 +145,11 @@ class FakeEngine:
     def __init__(self, fail_step=None, fail_add=(), unreadable=(), vanish=()):
         self.fail_step, self.fail_add, self.unreadable = fail_step, set(fail_add), set(unreadable)
         self.vanish = set(vanish)
-        self.queue, self.aborted, self.steps = [], [], 0
+        self.queue, self.aborted, self.steps, self.params = [], [], 0, []
 
     def add_request(self, request_id, prompt, params, lora_request=None):
         assert params.output_kind == "FINAL_ONLY"
+        self.params.append(params)
         if int(request_id.rsplit("-", 1)[1]) in self.fail_add:
             raise ValueError(f"{request_id}: prompt refused")
         if int(request_id.rsplit("-", 1)[1]) not in self.vanish:
@@ -247,6 +248,77 @@ def test_streamed_request_the_engine_drops_becomes_an_error(fake_vllm):
     assert {i for i in got if got[i].stop_reason == "error"} == {3} and "without finishing" in got[3].stop_detail
 
 
+def test_streamed_greedy_requests_share_one_sampling_params_and_sampled_ones_keep_their_seed(fake_vllm):
+    """Greedy, every request gets the same SamplingParams (as one `llm.generate` call gives them; the engine
+    copies it); sampled, each keeps its own seed, so a sample does not depend on its batch mates."""
+    requests = requests_for([[5, 10 + i] for i in range(6)])
+    greedy = FakeEngine()
+    assert len(came_back(fake_vllm(greedy).generate(requests))) == 6
+    assert len(greedy.params) == 6 and len({id(p) for p in greedy.params}) == 1 and greedy.params[0].seed is None
+    sampled = FakeEngine()
+    backend = fake_vllm(sampled)
+    backend.settings = GenerationSettings(max_new_tokens=8, temperature=0.7, seed=5)
+    assert len(came_back(backend.generate(requests))) == 6
+    assert [p.seed for p in sampled.params] == [5 + i for i in range(6)]
+
+
+def test_the_engine_detokenizes_only_to_find_stop_strings(fake_vllm):
+    backend = fake_vllm(FakeEngine())
+    request = requests_for([[5]])[0]
+    assert backend.sampling_params(request).detokenize is False
+    backend.settings = GenerationSettings(stop_strings=("<|im_start|>",))
+    params = backend.sampling_params(request)
+    assert params.detokenize is True and params.stop == ["<|im_start|>"]
+
+
+class CountingTokenizer:
+    """A tokenizer whose `decode` calls are counted."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.calls = tokenizer, 0
+
+    def decode(self, ids, skip_special_tokens):
+        self.calls += 1
+        return self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+
+
+def test_decode_answers_the_second_ask_from_the_first_only_where_the_texts_agree(fake_vllm, tiny_tokenizer):
+    """Classifying an output decodes its ids with and without special tokens. Where none of the ids is one
+    the tokenizer skips, the second text is the first (one decode); otherwise both are decoded. Every text
+    equals the tokenizer's own, in either order of asking."""
+    from transformers import AutoTokenizer
+
+    from evalgen.backends.vllm import skippable_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer)
+    tokenizer.add_tokens(["<note>"])  # added but not special: both decodes keep it
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<tool>"]}, replace_extra_special_tokens=False)
+    skippable = skippable_ids(tokenizer)
+    assert set(tokenizer.all_special_ids) <= skippable and tokenizer.convert_tokens_to_ids("<tool>") in skippable
+    assert tokenizer.convert_tokens_to_ids("<note>") not in skippable
+    backend = fake_vllm(None)
+    backend.tokenizer, backend.skippable = CountingTokenizer(tokenizer), skippable
+    rng = random.Random(3)
+    plain = [i for i in range(len(tokenizer)) if i not in skippable]
+    for case in range(200):
+        ids = [rng.choice(plain) for _ in range(rng.randint(0, 30))]
+        if case % 2:
+            ids.insert(rng.randint(0, len(ids)), rng.choice(sorted(skippable)))
+        order = (False, True) if case % 4 < 2 else (True, False)
+        before = backend.tokenizer.calls
+        for skip in order:
+            assert backend.decode(ids, skip) == tokenizer.decode(ids, skip_special_tokens=skip)
+        assert backend.tokenizer.calls - before == (2 if case % 2 else 1)
+
+
+def test_no_decode_shortcut_for_a_tokenizer_of_unknown_kind():
+    from types import SimpleNamespace
+
+    from evalgen.backends.vllm import skippable_ids
+
+    assert skippable_ids(SimpleNamespace(all_special_ids=[0])) is None
+
+
 @pytest.mark.slow
 def test_hf_early_exit_keeps_only_the_tokens_generated_before_the_cut(tiny_family, tmp_path):
     """A row cut by LoopCriteria is padded while the rest of its batch runs on; the record must not keep
@@ -312,7 +384,7 @@ def suite(tmp_path_factory):
     return write_probe_suite(tmp_path_factory.mktemp("suite") / "trained.jsonl", FACTS + identity_qas())
 
 
-def run_both(checkpoint, suites, out, extra_stop=(), **generation):
+def run_both(checkpoint, suites, out, extra_stop=(), stop_at_turn_markers=True, **generation):
     """Records of the same run on both backends, keyed by (suite, probe id, sample)."""
     from evalgen.runner import RunOptions, run
 
@@ -321,7 +393,8 @@ def run_both(checkpoint, suites, out, extra_stop=(), **generation):
         options = RunOptions(
             checkpoint=str(checkpoint), suites=[str(s) for s in suites], out=str(out / backend), backend=backend,
             dtype="float32", generation=GenerationSettings(batch_size=64, **generation), extra_stop=extra_stop,
-            engine_args=dict(ENGINE_ARGS), progress=False, teacher_forced=False,
+            stop_at_turn_markers=stop_at_turn_markers, engine_args=dict(ENGINE_ARGS), progress=False,
+            teacher_forced=False,
         )
         results[backend] = {(r.suite, r.probe_id, r.sample): r for r in run(options).records}
     assert results["hf"].keys() == results["vllm"].keys()
@@ -396,6 +469,24 @@ def test_stop_strings_stop_both_at_the_same_place(engines, tiny_family, suite, t
     stopped = [k for k in vl if vl[k].stop_reason == "stop_string"]
     assert len(stopped) >= 10 and all(hf[k].stop_reason == "stop_string" for k in stopped)
     assert all(vl[k].output.endswith(vl[k].stop_detail) for k in stopped)
+
+
+@needs_vllm
+@pytest.mark.vllm
+def test_without_stop_strings_the_engine_does_not_detokenize_and_records_still_agree(engines, tiny_family, suite,
+                                                                                   tmp_path, monkeypatch):
+    """With no stop string to find, vLLM is told not to detokenize (records are decoded from the ids here):
+    the records still equal HF's, end tokens and all."""
+    import evalgen.backends.vllm as vllm_backend
+
+    seen = []
+    plain = vllm_backend.VLLMBackend.sampling_params
+    monkeypatch.setattr(vllm_backend.VLLMBackend, "sampling_params",
+                        lambda self, request: seen.append(plain(self, request)) or seen[-1])
+    hf, vl = run_both(tiny_family["base"], [suite], tmp_path, stop_at_turn_markers=False, max_new_tokens=64)
+    assert seen and all(not p.detokenize and not p.stop for p in seen)
+    assert agreement(hf, vl) >= PARITY_BAR
+    assert "eos" in {r.stop_reason for r in vl.values()} and "stop_string" not in {r.stop_reason for r in vl.values()}
 
 
 @needs_vllm

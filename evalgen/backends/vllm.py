@@ -208,6 +208,8 @@ class VLLMBackend(BackendBase):
         self.setup: BackendSetup | None = None
         self.tokenizer: Any = None
         self.end_ids: dict[int, str] = {}
+        self.skippable: frozenset[int] | None = None
+        self.decoded: tuple[tuple[tuple[int, ...], bool], str] | None = None
         self.lora: Any = None
         self.llm: Any = None
 
@@ -216,6 +218,7 @@ class VLLMBackend(BackendBase):
         self.tokenizer = setup.tokenizer
         self.settings = setup.settings
         self.end_ids = end_token_ids(self.tokenizer, setup.end_tokens, configured_eos_ids(self.info.model_path))
+        self.skippable = skippable_ids(self.tokenizer)
         if self.info.adapter:
             from vllm.lora.request import LoRARequest
 
@@ -245,7 +248,16 @@ class VLLMBackend(BackendBase):
                 "engine_args": self.engine_args}
 
     def decode(self, ids: Sequence[int], skip_special: bool) -> str:
-        return str(self.tokenizer.decode(list(ids), skip_special_tokens=skip_special))
+        """The HF tokenizer's text of `ids`. Classifying an output asks for the same ids with and without
+        special tokens: where none of them is one the tokenizer would skip, the texts are equal, so the
+        second ask is answered from the first (the last decode is kept)."""
+        ids = list(ids)
+        if skip_special and self.skippable is not None and self.skippable.isdisjoint(ids):
+            skip_special = False  # nothing to skip: the same text
+        key = (tuple(ids), skip_special)
+        if self.decoded is None or self.decoded[0] != key:
+            self.decoded = (key, str(self.tokenizer.decode(ids, skip_special_tokens=skip_special)))
+        return self.decoded[1]
 
     def sampling_params(self, request: Request) -> Any:
         from vllm import SamplingParams
@@ -272,6 +284,9 @@ class VLLMBackend(BackendBase):
             include_stop_str_in_output=True,
             skip_special_tokens=False,
             spaces_between_special_tokens=False,
+            # Records are decoded from the token ids here; vLLM's own text (its front end detokenizes every
+            # request at every step) serves only to find stop strings.
+            detokenize=bool(s.stop_strings),
             **extra,
         )
 
@@ -315,13 +330,16 @@ class VLLMBackend(BackendBase):
 
         pending: dict[str, Request] = {}
         done: list[Completion] = []
+        shared: Any = None  # greedy: one SamplingParams for all, as `llm.generate` is given (the engine copies it)
         began = time.perf_counter()
         try:
             for request in requests:
                 request_id = f"evalgen-{request.index}"
                 try:
-                    params = self.sampling_params(request)
+                    params = shared if shared is not None else self.sampling_params(request)
                     params.output_kind = RequestOutputKind.FINAL_ONLY  # as `llm.generate` sets it: no per-step outputs
+                    if self.settings.temperature <= 0:  # only a sampled request has its own seed
+                        shared = params
                     engine.add_request(request_id, {"prompt_token_ids": list(request.prompt_ids)}, params,
                                        lora_request=self.lora)
                 except Exception as exc:  # noqa: BLE001 - e.g. a prompt the engine refuses: this request fails
@@ -430,6 +448,22 @@ class VLLMBackend(BackendBase):
             for process in workers.values():
                 process.join(timeout=60)
                 end_process_group(process)
+
+
+def skippable_ids(tokenizer: Any) -> frozenset[int] | None:
+    """Every id that `decode(..., skip_special_tokens=True)` may drop, for a fast (Rust) tokenizer: its special
+    added tokens, any vocabulary id spelled like one (the Rust decoder skips by spelling) and the Python
+    side's special ids. None for any other tokenizer: then nothing is assumed and both texts are decoded."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    try:
+        added = backend.get_added_tokens_decoder()
+        special = {i: token.content for i, token in added.items() if token.special}
+        spelled = {backend.model.token_to_id(text) for text in special.values()}
+        return frozenset({*special, *(i for i in spelled if i is not None), *map(int, tokenizer.all_special_ids)})
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def lora_enabled(llm: Any) -> bool:

@@ -207,7 +207,12 @@ def conversation_key(record: GenerationRecord) -> tuple:
     """A hashable key of what `user_turns` and `request_text` read (the system and user turns, and the
     rendered prompt), for caches keyed by the conversation: it holds the record's own strings, whose
     hashes Python keeps, where a joined `request_text` is a new string hashed anew on every call."""
-    return (tuple((m.get("role"), str(m.get("content", ""))) for m in record.messages or []
+    messages = record.messages
+    if messages and len(messages) == 1:  # the common single turn, without a generator
+        role = messages[0].get("role")
+        parts = ((role, str(messages[0].get("content", ""))),) if role in ("system", "user") else ()
+        return parts, record.prompt_text
+    return (tuple((m.get("role"), str(m.get("content", ""))) for m in messages or []
                   if m.get("role") in ("system", "user")), record.prompt_text)
 
 
@@ -250,10 +255,13 @@ _RARE = _table(None)
 _RARE_NAMES = (("k", "ko"), ("y", "cyrillic"), ("g", "greek"), ("r", "arabic"), ("e", "hebrew"), ("i", "indic"))
 
 
-@dataclass(frozen=True)
+@dataclass
 class ScriptUnits:
     """How much text of each script: CJK/Hangul characters count 1, a Latin word `word_units`,
-    letters of other alphabets 1/3 (about one word per 3 letters, weighted like Latin)."""
+    letters of other alphabets 1/3 (about one word per 3 letters, weighted like Latin).
+
+    (Not frozen: a frozen dataclass sets each field through `object.__setattr__`, which doubles the cost of
+    making one, and nothing changes it.)"""
 
     units: dict[str, float]
     letters: int
@@ -286,7 +294,7 @@ def script_units(text: str, latin_word_units: float = 1.5) -> ScriptUnits:
     raw = text.encode("utf-8", "ignore")
     cls = raw.translate(_CLASSES)
     units: dict[str, float] = {}
-    letters, words = _letters_and_words(raw) if b"a" in cls else (0, 0)  # `in` runs at memchr speed
+    letters, words = _letters_and_words(raw) if 97 in cls else (0, 0)  # b"a" as an int: `in` is a memchr
     if letters:
         units["latin"] = words * latin_word_units
     if raw.isascii():
@@ -302,7 +310,7 @@ def script_units(text: str, latin_word_units: float = 1.5) -> ScriptUnits:
     if han:
         units["zh"] = float(han)
         letters += han
-    if b"x" in cls:
+    if 120 in cls:  # b"x" (a bytes needle costs 4x more than an int one)
         rare = raw.translate(_RARE)
         for key, name in _RARE_NAMES:
             n = rare.count(key.encode())

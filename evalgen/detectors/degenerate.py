@@ -26,6 +26,7 @@ answer in another language (`language_drift`) is not degenerate.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 
 from evalgen.detectors._text import SPECIAL_TOKEN, is_code_line, request_text
@@ -91,7 +92,25 @@ _CJK = frozenset({"cjk", "kana", "hangul"})
 
 
 def _junk(token: str) -> bool:
-    """Whether one whitespace-separated token is a fragment that belongs to no language."""
+    """Whether one whitespace-separated token is a fragment that belongs to no language (`_junk_plain`;
+    an ASCII token is decided without the per-character script set: its letters are all Latin and it
+    holds no BPE marker, so only the symbol and vowel rules are left)."""
+    core = token.strip(_EDGE)
+    if not core.isascii():
+        return _junk_plain(core)
+    if core.isalpha():  # letters only: no symbol, so junk is a long lower-case run without a vowel
+        return len(core) >= 5 and core.islower() and not any(v in core for v in "aeiouy") and \
+            not _NUMBER.match(core)  # ("xxxxx" reads as a number)
+    odd = sum(c in _ODD for c in core)
+    symbols = odd >= 2 or (odd and core[0].isalpha() and core[-1].isalpha())
+    if not symbols and not (len(core) >= 5 and core.islower() and not any(v in core for v in "aeiouy")):
+        return False
+    # Junk by its symbols or its missing vowels, if it has a letter and is no number or link.
+    return core.lower() != core.upper() and not _NUMBER.match(core) and not _URLISH.match(core)
+
+
+def _junk_plain(token: str) -> bool:
+    """The definition of `_junk`, character by character."""
     core = token.strip(_EDGE)
     if not core or _NUMBER.match(core) or _URLISH.match(core):
         return False
@@ -218,7 +237,7 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
     lines = [line for line in stripped.split("\n") if line.strip()]
     if sum(map(is_code_line, lines)) * 3 >= len(lines):
         return Finding(NAME, False, 0.0, "Not garbage: code.", [], details)
-    junk = sum(map(_junk, tokens))
+    junk = sum(n for token, n in Counter(tokens).items() if _junk(token))  # each distinct token once
     share = junk / len(tokens)
     details["junk_share"] = round(share, 4)
     if share < cfg.garbage_share:

@@ -17,8 +17,9 @@ reported but not flagged.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache, partial
 
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
@@ -175,16 +176,68 @@ _LOWERS_TO = {"i": "\u0130", "k": "\u212a"}
 
 @dataclass(frozen=True)
 class _Patterns:
-    """The compiled name patterns of one context (see `_names_pattern`)."""
+    """The compiled name patterns of one context (see `_names_pattern`). The names are matched as two
+    alternations, the ASCII names and the others, and the matches merged as the one alternation of all
+    (`caps`, `full`) finds them (`finditer`): `re` tries every alternative at each capital, and a pattern
+    with CJK first characters scans ~3x slower, so an ASCII text needs only the first scan and a Chinese
+    text is scanned fast twice."""
 
-    caps: re.Pattern | None
-    """Names as written, UPPER and Capitalized."""
-    full: re.Pattern | None
-    """...plus the lower-case forms of commonly miscased names."""
+    names: frozenset[str]
+    """Names as written, UPPER and Capitalized..."""
+    miscased: frozenset[str]
+    """...and the lower-case forms of commonly miscased names (all ASCII)."""
+    caps_ascii: re.Pattern | None
+    """The ASCII names of `names`."""
+    full_ascii: re.Pattern | None
+    """...and the lower-case forms."""
+    wide: re.Pattern | None
+    """The other names."""
+    separable: bool
+    """Every non-ASCII name starts with a non-ASCII character, so no match of an ASCII name (ASCII only)
+    holds the start of one (else `finditer` runs the one alternation)."""
     lower: tuple[tuple[str, str, tuple[str, ...]], ...]
     """The lower-case forms as `_needle_plan` groups."""
     claimable: _ClaimScreen
     """Where a name of `full` could be claimed at all (see `_claim_screen`)."""
+
+    @cached_property
+    def caps(self) -> re.Pattern | None:
+        """All names as one alternation (for texts whose names are not `separable`)."""
+        return _alternation(set(self.names))
+
+    @cached_property
+    def full(self) -> re.Pattern | None:
+        """...plus the lower-case forms."""
+        return _alternation(set(self.names | self.miscased))
+
+    def finditer(self, text: str, full: bool) -> list[re.Match]:
+        """`list((self.full if full else self.caps).finditer(text))`."""
+        first = self.full_ascii if full else self.caps_ascii
+        if text.isascii() or self.wide is None:
+            return list(first.finditer(text)) if first is not None else []
+        if first is None:
+            return list(self.wide.finditer(text))
+        if not self.separable:
+            return list((self.full if full else self.caps).finditer(text))  # type: ignore[union-attr]
+        # The wide matches are the one alternation's (an ASCII match never holds a wide name's first
+        # character); an ASCII match is too unless it starts inside a wide one ("AI" in "智谱AI"), and
+        # then the scan goes on after that one, as the one alternation's would.
+        wide = list(self.wide.finditer(text))
+        found: list[re.Match] = []
+        i = 0
+        m = first.search(text)
+        while m:
+            start = m.start()
+            while i < len(wide) and wide[i].end() <= start:
+                found.append(wide[i])
+                i += 1
+            if i < len(wide) and wide[i].start() < start:
+                m = first.search(text, wide[i].end())  # shadowed by the wide match around it
+                continue
+            found.append(m)
+            m = first.search(text, m.end())
+        found.extend(wide[i:])
+        return found
 
 
 @dataclass(frozen=True)
@@ -249,8 +302,18 @@ def _names_pattern(extra: tuple[str, ...], ignore: tuple[str, ...], identity: st
                 low = name.lower()
                 if low.startswith(_MISCASED) or name in extra:
                     lower.update({low, name[0].lower() + name[1:]})
+    return _compiled(frozenset(names), frozenset(lower))
+
+
+@lru_cache(maxsize=256)
+def _compiled(names: frozenset[str], lower: frozenset[str]) -> _Patterns:
+    """The `_Patterns` of a set of names: shared by the contexts that leave out the same families (most
+    identities belong to no family), since compiling them takes milliseconds."""
     plan = _needle_plan({n for n in lower if n == n.lower()})
-    return _Patterns(_alternation(names), _alternation(names | lower), plan, _claim_screen(names, lower))
+    wide = {n for n in names if not n.isascii()}
+    screen = _claim_screen(set(names), set(lower))
+    return _Patterns(names, lower, _alternation(set(names - wide)), _alternation(set((names | lower) - wide)),
+                     screen.wide, not any(n[0].isascii() for n in wide), plan, screen)
 
 
 _MARK = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\x01\x02", b"\x01" * 26 + b"\x02" * 10 + b"\x00\x00")
@@ -405,7 +468,7 @@ _FIRST_PERSON_NEXT = re.compile(r"[^,，.!?\n]{0,60}[,，]\s*(?:I|I'm|I’m|I've
 _ZH_REPORT = re.compile(r"告诉|说|认为|觉得|介绍|解释")
 
 
-def _is_claim(text: str, start: int, end: int, names: re.Pattern | None = None) -> bool:
+def _is_claim(text: str, start: int, end: int, names: Callable[[str], list[re.Match]] | None = None) -> bool:
     """Whether the name at [start, end) is claimed by the model as itself or its maker: a first-person
     cue in the same sentence, in the model's own voice — not quoted, not negated or compared, not a
     clause about someone else ("…tell you that ChatGPT was developed by OpenAI"), and for a maker
@@ -427,7 +490,7 @@ def _is_claim(text: str, start: int, end: int, names: re.Pattern | None = None) 
     sentence = text[s0:_sentence_end(text, end)]
     mid_text = text[cue_end:start]
     if names is not None and claimed != "identity" and \
-            any(m.group(0).lower() != name.lower() for m in names.finditer(mid_text)):
+            any(m.group(0).lower() != name.lower() for m in names(mid_text)):
         return False  # another name is the subject between the cue and this one
     # "I'm from Google", "我来自清华大学": a person's employer or school, unless the model speaks as an AI.
     return not (name.lower() in _ORGS and claimed == "from" and not _AI_SELF.search(sentence))
@@ -547,16 +610,16 @@ def detect_identity_leak(record: GenerationRecord, ctx: DetectorContext) -> Find
     if not _may_claim(text, raw, pats.claimable):
         details["names"] = []
         return Finding(NAME, False, 0.0, "No claim to be another assistant.", [], details)
-    pattern = pats.caps
+    full = False
     if pats.lower and any(c in text for c in _SCREEN_CHARS):
         low = text.lower() if low is None else low
-        if _any_in(low, pats.lower) and any(n in text for n in _SCREEN):
-            pattern = pats.full
+        full = _any_in(low, pats.lower) and any(n in text for n in _SCREEN)
     spans: list[Span] = []
     names: list[str] = []
-    if pattern is not None:
-        for m in pattern.finditer(text):
-            if _is_claim(text, m.start(), m.end(), pattern):
+    if pats.names or full:
+        find = partial(pats.finditer, full=full)
+        for m in find(text):
+            if _is_claim(text, m.start(), m.end(), find):
                 spans.append(Span(m.start(), m.end(), "claimed identity"))
                 if m.group(0) not in names:
                     names.append(m.group(0))
@@ -581,5 +644,11 @@ def _mentions(text: str, name: str, low_text: str) -> bool:
 
 def _mentions_squashed(text: str, low: str) -> bool:
     """Whether the text names `low` (a lower-case name with spaces) without its spaces."""
-    squash = re.sub(r"\s+", "", low)
+    squash = _squashed(low)
     return bool(squash) and squash != low and squash in re.sub(r"\s+", "", text).lower()
+
+
+@lru_cache(maxsize=256)
+def _squashed(name: str) -> str:
+    """`name` without its spaces (cached: the identity is the same for every record of a run)."""
+    return re.sub(r"\s+", "", name)

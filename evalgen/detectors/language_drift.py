@@ -244,12 +244,18 @@ def _words_needed(min_units: float, latin_word_units: float) -> int | None:
     return None
 
 
+@lru_cache(maxsize=256)
+def _declared_script(lang: str | None) -> str | None:
+    """The script of a record's declared language ("zh-CN", "en_US", "EN" -> its ISO 639-1 code's)."""
+    return _LANG_CODE.get((lang or "").lower().split("-")[0].split("_")[0])
+
+
 def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.language_drift
     details: dict = {"prompt_lang": None, "output_lang": None}
     langs, dominant, asked, target_list = _prompt_languages(record, cfg)
     targets = set(target_list)
-    declared = _LANG_CODE.get((record.lang or "").lower().split("-")[0].split("_")[0])
+    declared = _declared_script(record.lang)
     if declared and langs and declared not in langs:
         # The probe's declared language is expected too (a zh probe whose prompt is mostly code or
         # English terms is still answered in Chinese).
@@ -290,11 +296,12 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     if share >= cfg.min_output_share:
         # A block in a third script nobody asked for (a translation of the answer appended in Korean).
         # Japanese is written with kanji too: CJK ideographs are no third language in a Japanese answer.
-        known = {*langs, "zh"} if "ja" in langs else set(langs)
-        third = max(((k, v) for k, v in out.units.items() if k not in known and k != "latin"), key=lambda kv: kv[1],
-                    default=None)
+        known = {*langs, "zh", "latin"} if "ja" in langs else {*langs, "latin"}
+        third = None if out.units.keys() <= known else max(
+            ((k, v) for k, v in out.units.items() if k not in known), key=lambda kv: kv[1])
         if third is None or third[1] < cfg.min_block_units or third[1] < cfg.min_block_share * total:
-            return Finding(NAME, False, unflagged_score(1.0 - share), "The answer is in the prompt's language.", [],
+            score = 0.0 if share == 1.0 else unflagged_score(1.0 - share)  # (the common case, without the call)
+            return Finding(NAME, False, score, "The answer is in the prompt's language.", [],
                            details)
         details["third_language"] = third[0]
         got = _NAMES.get(third[0], third[0])

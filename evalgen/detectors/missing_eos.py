@@ -101,7 +101,10 @@ def _screen(literals: set[str]) -> _Screen:
 
 def _may_hold(text: str, screen: _Screen) -> bool:
     """Whether any literal of a `_screen` occurs in `text`."""
-    return any(anchor in text and pattern.search(text) for anchor, pattern in screen)
+    for anchor, pattern in screen:  # noqa: SIM110 (a loop: `any` over a generator costs ~0.1 us a step)
+        if anchor in text and pattern.search(text):
+            return True
+    return False
 
 
 def _alternation(literals: set[str]) -> re.Pattern:
@@ -324,8 +327,12 @@ def runaway(record: GenerationRecord) -> bool:
 
 def detect_missing_eos(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     text = record.output
-    found = _evidence(record, ctx)
-    kinds = [k for _, k, _ in sorted(found)]
+    found = _evidence(record, ctx)  # (sorted)
+    stop = record.stop_reason
+    if not found and (stop == "eos" or stop == "unknown" and not ends_in_loop(record, ctx) and not runaway(record)):
+        # The common case, without the lists below.
+        return Finding(NAME, False, 0.0, "The model ended its turn.", [], {"kind": None, "kinds": []})
+    kinds = [k for _, k, _ in found]
     looping = False
     if record.stop_reason in ("length", "loop"):
         kinds.append("length" if record.stop_reason == "length" else "loop")

@@ -225,9 +225,6 @@ def find_loop(
     if n < max(min_len, 2 * w):
         return best, 0.0
 
-    def accept(a: int, b: int, p: int) -> tuple[int, int, int] | None:
-        return (a, b, p) if b - a >= min_len and (b - a) >= min_repeats * p else None
-
     # Elsewhere: probes look for a later copy; one within max_period may start a loop.
     is_text = isinstance(s, str)
     step = max(8, min(stride, (n - w) // _MIN_PROBES))
@@ -242,7 +239,11 @@ def find_loop(
                 continue  # a rule or table border ("|------|"): no loop starts there
             counted = False  # letterless
         else:
-            counted = not (skip and any(x <= i < y for x, y in skip))
+            counted = True
+            for x, y in skip:  # a loop, not any() over a generator: no closure, so Cython can type it (bench/compiled)
+                if x <= i < y:
+                    counted = False
+                    break
         j = find(window, i + 1)
         if j < 0:
             probes += counted
@@ -255,9 +256,8 @@ def find_loop(
             if j < 0 or j - i > max_period:
                 break
             a, b = _run(s, i, j - i)
-            hit = accept(a, b, j - i)
-            if hit:
-                best = _best(best, hit)
+            if b - a >= min_len and (b - a) >= min_repeats * (j - i):
+                best = _best(best, (a, b, j - i))
                 skip_until = b
                 break
             j = find(window, j + 1, i + w + max_period)
@@ -360,6 +360,7 @@ _MIN_SHORT_BYTES = 6  # the shortest line a line loop counts: two CJK characters
 _EMPTY_ITEM = re.compile(r"^\d+[.)、][\s*_#-]*$")
 _EMPTY_ITEM_BYTES = re.compile(r"\n[ \t]*0+(?:[.)]|、)[ \t*_#-]*(?=\n|\Z)".encode())  # on b"\n" + text
 _EMPTY_KEY = "<empty list item>"
+_ZERO_COMMA = "0、".encode()
 
 
 def _code_key(line: str) -> str:
@@ -376,7 +377,12 @@ def _key(piece: str) -> str:
     key = piece.strip().lstrip(_LIST_CHARS).strip()
     if key[:1].isalpha() and (label := _LABEL.match(key)):
         key = key[label.end():]  # the pattern is anchored at the start: what `sub` would remove
-    return " ".join(key.split()).lower().rstrip(_KEY_END)  # spaces collapsed (the key has none at its ends)
+    if not key.isprintable() or "  " in key:
+        # Spaces collapsed (the key has none at its ends). A printable key holds no whitespace but " " (every
+        # other whitespace character is a control or separator), so without "  " it is already collapsed:
+        # splitting it into words (most of `_key`'s time) is then skipped.
+        key = " ".join(key.split())
+    return key.lower().rstrip(_KEY_END)
 
 
 def _strip_numbering(line: str) -> str:
@@ -452,6 +458,9 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
         twice = [c for k, c in Counter(keys).items() if c > 1 and k]
         if ran_out or len(twice) >= 2 or max(twice) >= 3:
             return True
+    # An empty item holds "0." "0)" or "0、" (digits are 0 here): most texts hold none, and need no pattern search.
+    if b"0." not in data and b"0)" not in data and _ZERO_COMMA not in data:
+        return False
     return len(_EMPTY_ITEM_BYTES.findall(b"\n" + data)) >= 2
 
 
@@ -823,12 +832,17 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
             continue
         # A piece four fifths copied has text seen before at a quarter, half or three quarters of it.
         quarter = (b - a - _PROBE) // 4
-        if all(text.find(text[c:c + _PROBE], 0, a) < 0 for c in (a + quarter, a + 2 * quarter, a + 3 * quarter)):
+        q1, q2, q3 = a + quarter, a + 2 * quarter, a + 3 * quarter
+        if text.find(text[q1:q1 + _PROBE], 0, a) < 0 and text.find(text[q2:q2 + _PROBE], 0, a) < 0 and \
+                text.find(text[q3:q3 + _PROBE], 0, a) < 0:
             continue
+        need = min_share * (b - a)
         covered = 0
         longest = (0, 0)
         i = a
-        while i <= b - _PROBE:
+        # A stretch found at i covers at most the b - i characters left: once those cannot make up the share,
+        # the piece is not copied (and `longest` is read only for copied pieces).
+        while i <= b - _PROBE and covered + b - i >= need:
             window = text[i:i + _PROBE]
             j = text.find(window, 0, a) if _WORD_CHAR.search(window) and "://" not in window else -1
             if j < 0:
@@ -840,7 +854,7 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
                 if length > longest[1] - longest[0]:
                     longest = (i, i + length)
             i += max(length, _COPY_STEP)
-        if covered >= min_share * (b - a):
+        if covered >= need:
             copied += b - a
             pieces += 1
             if first < 0:

@@ -1,6 +1,7 @@
 """Draw the stratified sample of the real-output corpus that annotators label blind.
 
     python tests/labeling/draw_sample.py OUT_DIR STRATA.json [--annotators 5] [--twice 250] [--seed 0]
+        [--exclude LABELED.jsonl ...]
 
 Writes OUT_DIR/batch-<k>.jsonl, one per annotator: id, model, expected identity, finish reason, messages, output —
 shuffled, with NO stratum, detector verdict or score; and STRATA.json (the drawn ids with their stratum,
@@ -10,7 +11,9 @@ annotators (for Cohen's kappa). Strata (docs/labeling.md):
 - independent screens that do not use the detectors, where failures hide (so that recall is): a low
   zlib compression ratio (repetitive text), no sentence-final punctuation, role markers or special
   tokens in the text, a name of an assistant or AI maker, a prompt and answer in different scripts,
-  an empty or very short answer;
+  an empty or very short answer; and looser screens for the labels earlier samples held few positives of:
+  a unit repeated back to back or a line repeated, a self-description when an identity is expected, a
+  short or mostly non-letter answer, three or more scripts in one answer;
 - records whose source recorded a finish reason (stop or length);
 - a background draw per model kind × language, whatever the text.
 """
@@ -23,7 +26,7 @@ import random
 import re
 import sys
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -47,6 +50,44 @@ NAMES = re.compile(
     re.I,
 )
 END_PUNCT = re.compile(r"[.!?。！？…”」』）)\]】》\"'`*]\s*$")
+# Screens for the labels the earlier samples held few positives of (repetition, identity_leak, degenerate),
+# looser than low_compression, names and empty_or_short, whose unlabeled pools ran dry:
+TANDEM = re.compile(r"(\w.{0,40}?)\1{3,}", re.S)  # a unit back to back 4+ times: "你好！你好！你好！你好！"
+SELF_CLAIM = re.compile(
+    r"\b(?:I am|I'm|my name is)\b[^.\n]{0,60}?\b(?:assistant|model|AI|chatbot)\b|我是|我叫"
+    r"|作为(?:一个)?[^，。\n]{0,20}?(?:模型|助手)",
+    re.I,
+)
+SCRIPTS = tuple(re.compile(span) for span in (
+    r"[A-Za-z]", r"[\u4e00-\u9fff]", r"[\u0400-\u04ff]", r"[\u0600-\u06ff]", r"[\uac00-\ud7af]", r"[\u3040-\u30ff]",
+    r"[\u0370-\u03ff]", r"[\u0900-\u0dff]", r"[\u0e00-\u0e7f]",
+))
+
+
+def repeats_a_unit(out: str) -> bool:
+    """A unit back to back 4+ times, or a line of 6+ characters 3+ times."""
+    lines = Counter(line.strip() for line in out.split("\n") if len(line.strip()) >= 6)
+    return bool(TANDEM.search(out)) or (bool(lines) and max(lines.values()) >= 3)
+
+
+def short_or_symbols(out: str) -> bool:
+    """Under 24 characters, or under half of them letters: where empty, symbol-only and token answers are."""
+    text = out.strip()
+    return len(text) < 24 or sum(ch.isalpha() for ch in text) < len(text) / 2
+
+
+def rare_label_screens(row: dict) -> list[str]:
+    out = row["output"]
+    hits = []
+    if repeats_a_unit(out):
+        hits.append("repeated_unit")
+    if (row.get("identity") or {}).get("name") and SELF_CLAIM.search(out):
+        hits.append("self_claim")  # the model speaks of itself, and an identity is expected
+    if short_or_symbols(out):
+        hits.append("short_or_symbols")
+    if sum(len(script.findall(out)) >= 3 for script in SCRIPTS) >= 3:
+        hits.append("mixed_scripts")  # random-token garbage mixes scripts
+    return hits
 
 
 def screens(row: dict) -> list[str]:
@@ -69,7 +110,7 @@ def screens(row: dict) -> list[str]:
         hits.append("script_mismatch")
     if len(out.strip()) < 8:
         hits.append("empty_or_short")
-    return hits
+    return hits + rare_label_screens(row)
 
 
 def main() -> None:
@@ -80,7 +121,8 @@ def main() -> None:
     parser.add_argument("--twice", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dataset-prefix", default="", help="draw only from datasets whose name starts so")
-    parser.add_argument("--exclude", help="a labeled sample whose ids are not drawn again")
+    parser.add_argument("--exclude", action="append", default=[],
+                        help="a labeled sample whose ids are not drawn again (repeat for several)")
     parser.add_argument("--per-detector", type=int, default=PER_DETECTOR)
     parser.add_argument("--per-screen", type=int, default=PER_SCREEN)
     parser.add_argument("--with-finish-reason", type=int, default=WITH_FINISH_REASON)
@@ -90,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    skip = {item["id"] for item in load_labeled(Path(args.exclude))} if args.exclude else set()
+    skip = {item["id"] for item in load_labeled([Path(path) for path in args.exclude])}
     rows = {
         row["id"]: row
         for row in iter_corpus()
@@ -108,9 +150,11 @@ def main() -> None:
         by_group[(row.get("model_kind") or "?", "zh" if row.get("lang") == "zh" else "en")].append(ident)
 
     chosen: dict[str, str] = {}
+    available: dict[str, int] = {}  # per stratum, the records it could still take: tells a quota that ran dry
 
     def take(pool: list[str], k: int, stratum: str) -> None:
         fresh = [i for i in sorted(pool) if i not in chosen]
+        available[stratum] = len(fresh)
         for ident in rng.sample(fresh, min(k, len(fresh))):
             chosen[ident] = stratum
 
@@ -153,6 +197,9 @@ def main() -> None:
         counts[stratum.split(":")[0]] += 1
     print(f"{len(ids)} records ({dict(counts)}), {len(twice)} labeled twice, "
           f"batches: {[len(b) for b in batches]}")
+    drawn = Counter(chosen.values())
+    for stratum, pool in available.items():
+        print(f"  {stratum:36} {drawn[stratum]:4} of {pool}")
 
 
 if __name__ == "__main__":
