@@ -169,8 +169,8 @@ def _drop_title(m: re.Match) -> str:
 def _prose_only(text: str) -> str:
     """A user turn without its code: fenced and inline code, URLs, LaTeX math and code-like lines (a
     turn that is only a code listing has no language of its own)."""
-    return "\n".join(line for line in (_TAG.sub(" ", x) for x in _mask_math(mask_code(text)).split("\n"))
-                     if not _code_only(line))
+    lines = _TAG.sub(" ", _mask_math(mask_code(text))).split("\n")  # (one sub: a tag never spans a line break)
+    return "\n".join([line for line in lines if not _code_only(line)])
 
 
 def _prompt_languages(record: GenerationRecord, cfg: LanguageDriftConfig
