@@ -255,6 +255,16 @@ def test_language_request_screen_hides_no_request(prompt: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from(["<b>", "</div>", "<a href='x'>", "<", ">", "\n", "x = 1;", "word", " ", "`c`",
+                                      "中文", "<p\n>", "$x$"]), max_size=14).map("".join))
+def test_prose_only_is_the_line_by_line_definition(text: str) -> None:
+    from evalgen.detectors._text import mask_code
+
+    lines = (language_drift._TAG.sub(" ", x) for x in language_drift._mask_math(mask_code(text)).split("\n"))
+    assert language_drift._prose_only(text) == "\n".join(x for x in lines if not language_drift._code_only(x))
+
+
+@settings(max_examples=300, deadline=None)
 @given(key=st.text(max_size=30), k=st.integers(1, 6))
 def test_has_letters_counts_letters(key: str, k: int) -> None:
     from evalgen.detectors.repetition import _has_letters

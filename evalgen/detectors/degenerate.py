@@ -198,7 +198,7 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
     if not stripped:
         what = "empty" if not text else "whitespace only" if not text.strip() else "invisible characters only"
         return _found("empty", f"The output is {what}: there is no answer.", 1.0, text, details)
-    if stripped[0] in "<[" or any(t and t in stripped for t in ctx.end_tokens):
+    if stripped[0] in "<[" or ctx.end_tokens and any(t and t in stripped for t in ctx.end_tokens):
         rest = SPECIAL_TOKEN.sub(" ", stripped)
         for token in (*ctx.end_tokens, *ctx.turn_markers, *cfg.extra_tokens):
             if token.strip():

@@ -188,8 +188,6 @@ class _Patterns:
     """...and the lower-case forms of commonly miscased names (all ASCII)."""
     caps_ascii: re.Pattern | None
     """The ASCII names of `names`."""
-    full_ascii: re.Pattern | None
-    """...and the lower-case forms."""
     wide: re.Pattern | None
     """The other names."""
     separable: bool
@@ -199,6 +197,12 @@ class _Patterns:
     """The lower-case forms as `_needle_plan` groups."""
     claimable: _ClaimScreen
     """Where a name of `full` could be claimed at all (see `_claim_screen`)."""
+
+    @cached_property
+    def full_ascii(self) -> re.Pattern | None:
+        """`caps_ascii` and the lower-case forms (compiled when first needed: most texts never need them, and
+        compiling takes a millisecond)."""
+        return _alternation({n for n in self.names | self.miscased if n.isascii()})
 
     @cached_property
     def caps(self) -> re.Pattern | None:
@@ -312,8 +316,8 @@ def _compiled(names: frozenset[str], lower: frozenset[str]) -> _Patterns:
     plan = _needle_plan({n for n in lower if n == n.lower()})
     wide = {n for n in names if not n.isascii()}
     screen = _claim_screen(set(names), set(lower))
-    return _Patterns(names, lower, _alternation(set(names - wide)), _alternation(set((names | lower) - wide)),
-                     screen.wide, not any(n[0].isascii() for n in wide), plan, screen)
+    return _Patterns(names, lower, _alternation(set(names - wide)), screen.wide,
+                     not any(n[0].isascii() for n in wide), plan, screen)
 
 
 _MARK = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\x01\x02", b"\x01" * 26 + b"\x02" * 10 + b"\x00\x00")

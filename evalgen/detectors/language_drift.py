@@ -75,6 +75,8 @@ _LANG_CODE = {
 _ASK_WORDS = (*(k for k in _LANG_SCRIPT if k.isascii()), "translat", "译", "怎么说",
               *(k for k in _LANG_SCRIPT if not k.isascii()))
 """Every request `_ASKS` finds holds one of these (lower case): a prompt with none asks for no language."""
+_ASCII_ASK_WORDS = tuple(w for w in _ASK_WORDS if w.isascii())
+"""(Each `in` is a scan of its own: an ASCII prompt is only scanned for the ASCII words.)"""
 _LIST_MORE = re.compile(rf"\s*(?:和|与|及|、|,|and|or)\s*({_EN}|{_ZH})", re.I)
 _NAMES = {
     "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "latin": "Latin-script", "cyrillic": "Cyrillic",
@@ -101,7 +103,7 @@ def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
     asked = False
     targets: set[str] = set()
     low = prompt.lower()
-    if not any(word in low for word in _ASK_WORDS):
+    if not any(word in low for word in (_ASCII_ASK_WORDS if low.isascii() else _ASK_WORDS)):
         return asked, targets  # every request names a language or translating: most prompts stop here
     for m in _ASKS.finditer(prompt):
         asked = True
@@ -167,8 +169,8 @@ def _drop_title(m: re.Match) -> str:
 def _prose_only(text: str) -> str:
     """A user turn without its code: fenced and inline code, URLs, LaTeX math and code-like lines (a
     turn that is only a code listing has no language of its own)."""
-    return "\n".join(line for line in (_TAG.sub(" ", x) for x in _mask_math(mask_code(text)).split("\n"))
-                     if not _code_only(line))
+    lines = _TAG.sub(" ", _mask_math(mask_code(text))).split("\n")  # (one sub: a tag never spans a line break)
+    return "\n".join([line for line in lines if not _code_only(line)])
 
 
 def _prompt_languages(record: GenerationRecord, cfg: LanguageDriftConfig
