@@ -157,3 +157,16 @@ def test_printable_keys_hold_no_whitespace_but_the_space() -> None:
     import sys
 
     assert [c for c in range(sys.maxunicode + 1) if chr(c).isspace() and chr(c).isprintable() and c != 32] == []
+
+
+@settings(max_examples=1000, deadline=None)
+@given(a=st.one_of(st.text(st.sampled_from("ab c"), max_size=120), st.text(max_size=60)),
+       b=st.one_of(st.text(st.sampled_from("ab c"), max_size=120), st.text(max_size=60)),
+       similarity=st.sampled_from([0.0, 0.5, 0.8, 1.0]), min_common=st.integers(0, 60))
+def test_different_near_lines_hold_min_common_characters(a: str, b: str, similarity: float, min_common: int) -> None:
+    """`_line_run` calls `_near` on two different keys only when both hold `min_common` characters: shorter
+    ones are never near."""
+    from evalgen.detectors.repetition import _near
+
+    if a != b and (len(a) < min_common or len(b) < min_common):
+        assert not _near(a, b, similarity, min_common)

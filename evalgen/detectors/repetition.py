@@ -605,8 +605,11 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
     similarity, min_common = cfg.near_line_similarity, cfg.min_loop_chars
     last = None  # run[-1], None when the run is empty
     for unit in units:
+        # Different lines are near only when both hold `min_common` characters (their common start and end
+        # do): the length test spares most calls.
         if unit is not None and last is not None and unit.kind == last.kind and (
-            unit.key == last.key or unit.kind != "table" and _near(last.key, unit.key, similarity, min_common)
+            unit.key == last.key or unit.kind != "table" and len(unit.key) >= min_common
+            and len(last.key) >= min_common and _near(last.key, unit.key, similarity, min_common)
         ):
             exact = exact and last.key == unit.key
             run.append(unit)
