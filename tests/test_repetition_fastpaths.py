@@ -170,3 +170,23 @@ def test_different_near_lines_hold_min_common_characters(a: str, b: str, similar
 
     if a != b and (len(a) < min_common or len(b) < min_common):
         assert not _near(a, b, similarity, min_common)
+
+
+REQUEST_PIECES = st.sampled_from([
+    "repeat", "REPEAT", "Over and over", "again and again", "3 times", "ten TIMES", "tımes", "tİmes", "timeſ", "ſong",
+    "\u212aing", "重复", "复述", "三遍", "5次", "write", "Compose", "make", "sing", "turn", "a song", "poems",
+    "the lyrics", "lyrıcs", "rap", "verses", "写一首歌", "诗歌", "歌词", "词", ".", "\n", " ", "x", "é"])
+REQUEST = st.one_of(st.lists(REQUEST_PIECES, max_size=10).map("".join),
+                    st.lists(REQUEST_PIECES, max_size=10).map(" ".join), st.text(max_size=40))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(prompt=REQUEST)
+def test_request_screens_hide_no_request(prompt: str) -> None:
+    """The word screens before the case-insensitive request patterns never hide a match (re.I also matches
+    "ı", "İ", "ſ" and the Kelvin sign to ASCII letters)."""
+    from evalgen.detectors.repetition import _REPEAT_REQUEST, _SONG_REQUEST, _asks_for_song, _requested_repeats
+
+    assert _asks_for_song(prompt) == (_SONG_REQUEST.search(prompt) is not None)
+    if _requested_repeats(prompt) is None:
+        assert _REPEAT_REQUEST.search(prompt) is None
