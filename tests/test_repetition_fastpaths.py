@@ -30,8 +30,8 @@ TEXT = st.one_of(LOOPY, st.text(max_size=400), st.text(st.sampled_from("ab -\n|0
        tail_repeats=st.sampled_from([None, 2.0]))
 def test_find_loop_fast_path_equals_the_probe_loop(text: str, min_len: int, stride: int, max_period: int,
                                                    probe: int, tail_repeats: float | None) -> None:
-    """Without skip ranges `find_loop` searches the probes with `map`; a skip range that holds no probe
-    (the plain per-probe loop) gives the same loop and recurrence."""
+    """A skip range that holds no probe (each probe then checked against it) gives the same loop and
+    recurrence as no skip range."""
     args = (3.0, min_len, max_period, stride, probe)
     fast = find_loop(text, *args, tail_repeats=tail_repeats)
     plain = find_loop(text, *args, skip=[(-1, -1)], tail_repeats=tail_repeats)
