@@ -30,8 +30,8 @@ TEXT = st.one_of(LOOPY, st.text(max_size=400), st.text(st.sampled_from("ab -\n|0
        tail_repeats=st.sampled_from([None, 2.0]))
 def test_find_loop_fast_path_equals_the_probe_loop(text: str, min_len: int, stride: int, max_period: int,
                                                    probe: int, tail_repeats: float | None) -> None:
-    """Without skip ranges `find_loop` searches the probes with `map`; a skip range that holds no probe
-    (the plain per-probe loop) gives the same loop and recurrence."""
+    """A skip range that holds no probe (each probe then checked against it) gives the same loop and
+    recurrence as no skip range."""
     args = (3.0, min_len, max_period, stride, probe)
     fast = find_loop(text, *args, tail_repeats=tail_repeats)
     plain = find_loop(text, *args, skip=[(-1, -1)], tail_repeats=tail_repeats)
@@ -157,3 +157,36 @@ def test_printable_keys_hold_no_whitespace_but_the_space() -> None:
     import sys
 
     assert [c for c in range(sys.maxunicode + 1) if chr(c).isspace() and chr(c).isprintable() and c != 32] == []
+
+
+@settings(max_examples=1000, deadline=None)
+@given(a=st.one_of(st.text(st.sampled_from("ab c"), max_size=120), st.text(max_size=60)),
+       b=st.one_of(st.text(st.sampled_from("ab c"), max_size=120), st.text(max_size=60)),
+       similarity=st.sampled_from([0.0, 0.5, 0.8, 1.0]), min_common=st.integers(0, 60))
+def test_different_near_lines_hold_min_common_characters(a: str, b: str, similarity: float, min_common: int) -> None:
+    """`_line_run` calls `_near` on two different keys only when both hold `min_common` characters: shorter
+    ones are never near."""
+    from evalgen.detectors.repetition import _near
+
+    if a != b and (len(a) < min_common or len(b) < min_common):
+        assert not _near(a, b, similarity, min_common)
+
+
+REQUEST_PIECES = st.sampled_from([
+    "repeat", "REPEAT", "Over and over", "again and again", "3 times", "ten TIMES", "tımes", "tİmes", "timeſ", "ſong",
+    "\u212aing", "重复", "复述", "三遍", "5次", "write", "Compose", "make", "sing", "turn", "a song", "poems",
+    "the lyrics", "lyrıcs", "rap", "verses", "写一首歌", "诗歌", "歌词", "词", ".", "\n", " ", "x", "é"])
+REQUEST = st.one_of(st.lists(REQUEST_PIECES, max_size=10).map("".join),
+                    st.lists(REQUEST_PIECES, max_size=10).map(" ".join), st.text(max_size=40))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(prompt=REQUEST)
+def test_request_screens_hide_no_request(prompt: str) -> None:
+    """The word screens before the case-insensitive request patterns never hide a match (re.I also matches
+    "ı", "İ", "ſ" and the Kelvin sign to ASCII letters)."""
+    from evalgen.detectors.repetition import _REPEAT_REQUEST, _SONG_REQUEST, _asks_for_song, _requested_repeats
+
+    assert _asks_for_song(prompt) == (_SONG_REQUEST.search(prompt) is not None)
+    if _requested_repeats(prompt) is None:
+        assert _REPEAT_REQUEST.search(prompt) is None

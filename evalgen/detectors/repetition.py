@@ -100,6 +100,33 @@ _SONG_REQUEST = re.compile(
     re.I,
 )
 _MAX_REFRAIN = 4  # a chorus comes back a few times; a runaway loop in a song does not stop
+# Screens for the two request patterns (case-insensitive and tried at every position: ~100 ns a character): a
+# match holds one of these words, in lower case once lowered, unless the text holds one of the letters re.I
+# also matches that lower() leaves apart ("ı" and "İ" for i, "ſ" for s; the Kelvin sign lowers to k).
+_ODD_CASE = ("ı", "İ", "ſ")
+_REPEAT_WORDS = ("repeat", "over and over", "again and again", "times")
+_REPEAT_CJK = ("重复", "复述", "遍", "次")
+_SONG_VERBS = ("write", "compose", "create", "make", "generate", "sing", "turn")  # "rewrite" holds "write"
+_SONG_NOUNS = ("song", "poem", "poetry", "rap", "chant", "anthem", "jingle", "ballad", "hymn", "verse", "limerick",
+               "sonnet", "lullaby")
+_SONG_CJK = ("歌", "诗", "词")
+
+
+def _may_hold(text: str, words: tuple[str, ...]) -> bool:
+    """Whether `text` may hold one of the lower-case ASCII `words` as re.I matches them."""
+    if not text.isascii() and any(ch in text for ch in _ODD_CASE):
+        return True
+    low = text.lower()
+    return any(word in low for word in words)
+
+
+def _asks_for_song(prompt: str) -> bool:
+    """`_SONG_REQUEST.search(prompt)`, screened: a match holds a verb and a noun of the pattern, "lyrics", or
+    歌, 诗 or 词."""
+    if (_may_hold(prompt, _SONG_NOUNS) and _may_hold(prompt, _SONG_VERBS)) or _may_hold(prompt, ("lyrics",)) or \
+            any(ch in prompt for ch in _SONG_CJK):
+        return _SONG_REQUEST.search(prompt) is not None
+    return False
 _CHORUS = re.compile(r"chorus|refrain|hook\b|副歌|合唱", re.I)
 
 
@@ -327,6 +354,8 @@ def distinct_n(records: Iterable[GenerationRecord], n: int) -> float:
 
 def _requested_repeats(prompt: str) -> int | None:
     """How many copies the user asked for: 0 for 'asked, number unknown', None when not asked."""
+    if not (_may_hold(prompt, _REPEAT_WORDS) or any(word in prompt for word in _REPEAT_CJK)):
+        return None  # no word of the pattern: no match
     found = None
     for m in _REPEAT_REQUEST.finditer(prompt):
         word = m.group(1) or m.group(2)
@@ -605,8 +634,11 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
     similarity, min_common = cfg.near_line_similarity, cfg.min_loop_chars
     last = None  # run[-1], None when the run is empty
     for unit in units:
+        # Different lines are near only when both hold `min_common` characters (their common start and end
+        # do): the length test spares most calls.
         if unit is not None and last is not None and unit.kind == last.kind and (
-            unit.key == last.key or unit.kind != "table" and _near(last.key, unit.key, similarity, min_common)
+            unit.key == last.key or unit.kind != "table" and len(unit.key) >= min_common
+            and len(last.key) >= min_common and _near(last.key, unit.key, similarity, min_common)
         ):
             exact = exact and last.key == unit.key
             run.append(unit)
@@ -696,7 +728,7 @@ def _prompt_facts(request: str, last_user: str, min_chars: int) -> tuple[int | N
     """(copies asked for, asks for a song or poem, the prompt's own lines as keys); cached: every
     sample of a probe has the same prompt."""
     keys = frozenset(k for k in (_key(line) for line in request.split("\n")) if len(k) >= min_chars)
-    return _requested_repeats(last_user), bool(_SONG_REQUEST.search(last_user)), keys
+    return _requested_repeats(last_user), _asks_for_song(last_user), keys
 
 
 def _fences(text: str) -> list[tuple[int, int]]:
