@@ -225,12 +225,15 @@ def format_confusion(title: str, table: dict[str, Cell], show_ids: bool = False)
         f"{'detector':15} {'pos':>4} {'tp':>4} {'fp':>4} {'fn':>4}  "
         f"{'precision (95% CI)':>20}  {'recall (95% CI)':>20}",
     ]
+    def cell(value: float, ci: tuple[float, float], n: int, none: str) -> str:
+        # With nothing to count the ratio is undefined: "1.00 (0.00–1.00)" would read as a measurement.
+        return f"{value:5.2f} ({ci[0]:.2f}–{ci[1]:.2f})" if n else f"{'—':>5} ({none})".ljust(16)
+
     for name, c in table.items():
-        p_lo, p_hi = c.precision_ci()
-        r_lo, r_hi = c.recall_ci()
         lines.append(
             f"{name:15} {c.tp + c.fn:4} {c.tp:4} {c.fp:4} {c.fn:4}  "
-            f"{c.precision:5.2f} ({p_lo:.2f}–{p_hi:.2f})    {c.recall:5.2f} ({r_lo:.2f}–{r_hi:.2f})"
+            f"{cell(c.precision, c.precision_ci(), c.tp + c.fp, 'no flag')}    "
+            f"{cell(c.recall, c.recall_ci(), c.tp + c.fn, 'no positive')}"
         )
         if show_ids and (c.fp_ids or c.fn_ids):
             lines.append(f"{'':15} fp: {c.fp_ids}\n{'':15} fn: {c.fn_ids}")
