@@ -256,10 +256,10 @@ def test_record_to_dict_is_asdict_without_sharing_lists(reference, token_ids):
     from evalgen.records import GenerationRecord
 
     record = GenerationRecord(
-        probe_id="p1", suite="s", sample=0, messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}],
-        prompt_text="y", output="z", output_raw="z<|im_end|>", output_token_ids=token_ids, stop_reason="eos",
-        n_output_tokens=3, latency_s=0.5, stop_detail="<|im_end|>", reference=reference, scorer="exact", lang="en",
-        tags=["t"],
+        probe_id="p1", suite="s", sample=0,
+        messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}], prompt_text="y",
+        output="z", output_raw="z<|im_end|>", output_token_ids=token_ids, stop_reason="eos", n_output_tokens=3,
+        latency_s=0.5, stop_detail="<|im_end|>", reference=reference, scorer="exact", lang="en", tags=["t"],
     )
     before = asdict(record)  # a deep copy
     data = record.to_dict()
