@@ -29,7 +29,8 @@ every run prints a bootstrap interval for the generation ratio, to tell a real g
 
 `--paired` runs both generation loops in one process on one model, taking turns batch by batch (which goes
 first alternates), so that a busy machine's swings hit both sides alike: evalgen's HF backend `generate`
-(its padding, stopping criteria and stop classification) against the bare `generate` plus decode.
+(its padding, stopping criteria and stop classification) and each batch's records appended to a run folder's
+generations.jsonl, against the bare `generate`, decode and JSONL write.
 
 `--stop-check` times one process's `generate` (CPU seconds, one thread, alternating rounds, medians) on the
 same batches two ways: transformers' `stop_strings` and evalgen's `StopStringTail` (the newest tokens
@@ -148,7 +149,8 @@ def stop_check(checkpoint: Path, prompts: list[str], max_new: int, batch_size: i
 
 def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, rounds: int) -> None:
     """One process, one model: evalgen's HF backend (`generate` over its requests: padding, stopping criteria,
-    stop classification) and the bare `generate` loop take turns batch by batch, so a change in the
+    stop classification; then the records written as `evalgen run` writes them) and the bare `generate` loop
+    (decoded, written as JSONL) take turns batch by batch, so a change in the
     machine's load hits both alike. CPU seconds summed per side; same token ids asserted."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
@@ -156,7 +158,8 @@ def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, 
     from evalgen.backends.base import BackendSetup, GenerationSettings
     from evalgen.backends.hf import HFBackend
     from evalgen.probes import Probe
-    from evalgen.runner import build_requests
+    from evalgen.runfolder import RunFolder
+    from evalgen.runner import build_requests, to_record
     from evalgen.templates import bind_template
 
     torch.set_num_threads(1)
@@ -165,7 +168,9 @@ def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, 
     template = bind_template(None, tok)
     probes = [Probe(id=f"p{i}", suite="bench", messages=[{"role": "user", "content": p}])
               for i, p in enumerate(prompts)]
-    requests, _ = build_requests(probes, template, tok, 1, set())
+    requests, origin = build_requests(probes, template, tok, 1, set())
+    folder = RunFolder(Path(tempfile.mkdtemp(prefix="evalgen-paired-")) / "run")  # evalgen's record write, as in a run
+    bare_out = open(folder.path.parent / "bare.jsonl", "w", encoding="utf-8")  # noqa: SIM115 - open for all rounds
     settings = GenerationSettings(max_new_tokens=max_new, batch_size=batch_size, early_exit=False,
                                   stop_strings=template.turn_markers)
     backend = HFBackend.from_model(model, tok, device="cpu").open(BackendSetup(settings, template.end_tokens, tok))
@@ -184,16 +189,20 @@ def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, 
             def ours(batch: Any = batch) -> list[list[int]]:
                 [completions] = list(backend.generate(batch))
                 assert [c.index for c in completions] == [r.index for r in batch]
+                folder.append([to_record(origin[c.index][0], requests[c.index], c) for c in completions])
                 return [c.token_ids for c in completions]
 
-            def bare(inputs: Any = inputs) -> list[list[int]]:
+            def bare(inputs: Any = inputs, batch: Any = batch) -> list[list[int]]:
                 with torch.inference_mode():
                     sequences = model.generate(**inputs, generation_config=config).sequences
                 rows = sequences[:, inputs["input_ids"].shape[1]:]
                 out = []
-                for row in rows.tolist():
-                    tok.decode(row, skip_special_tokens=True)
-                    out.append(row[:row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row)
+                for r, row in zip(batch, rows.tolist(), strict=True):
+                    ids = row[:row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row
+                    bare_out.write(json.dumps({"id": r.index, "ids": ids,
+                                               "output": tok.decode(ids, skip_special_tokens=True)}) + "\n")
+                    out.append(ids)
+                bare_out.flush()
                 return out
 
             got = {}
