@@ -7,6 +7,8 @@ rounds, the bare script first on odd ones), `--repeat` rounds, one thread each; 
     taskset -c 1 python bench/bench_run_vs_bare.py [--prompts 384] [--max-new-tokens 128] [--batch-size 32]
     python bench/bench_run_vs_bare.py --stop-check   # the per-step stop-string check alone, in CPU time
     taskset -c 1 python bench/bench_run_vs_bare.py --paired   # generation alone, one process, turn by turn
+    taskset -c 1 python bench/bench_run_vs_bare.py --aa       # the noise floor: the bare script on both sides
+    taskset -c 1 python bench/bench_run_vs_bare.py --before /work/main   # also the evalgen of another checkout
 
 Each side is timed in three parts, in CPU seconds (steady on a busy machine) and wall seconds:
 - the generation phase: evalgen's run.json `generate_cpu_s`/`generate_s` (after the model is loaded: the
@@ -21,9 +23,14 @@ sorted longest first, cut into `--batch-size` rows, left-padded; it is greedy wi
 same on both sides. `--file-order` adds a bare script that batches the prompts in file order (what a plain
 script does) for the end-to-end comparison.
 
+Separate processes differ by a few % in generation CPU even when they run the same script (memory layout,
+page faults: sys time alone moves 0.2-0.6 s between runs): `--aa` times the bare script against itself, and
+every run prints a bootstrap interval for the generation ratio, to tell a real gap from chance.
+
 `--paired` runs both generation loops in one process on one model, taking turns batch by batch (which goes
 first alternates), so that a busy machine's swings hit both sides alike: evalgen's HF backend `generate`
-(its padding, stopping criteria and stop classification) against the bare `generate` plus decode.
+(its padding, stopping criteria and stop classification) and each batch's records appended to a run folder's
+generations.jsonl, against the bare `generate`, decode and JSONL write.
 
 `--stop-check` times one process's `generate` (CPU seconds, one thread, alternating rounds, medians) on the
 same batches two ways: transformers' `stop_strings` and evalgen's `StopStringTail` (the newest tokens
@@ -142,7 +149,8 @@ def stop_check(checkpoint: Path, prompts: list[str], max_new: int, batch_size: i
 
 def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, rounds: int) -> None:
     """One process, one model: evalgen's HF backend (`generate` over its requests: padding, stopping criteria,
-    stop classification) and the bare `generate` loop take turns batch by batch, so a change in the
+    stop classification; then the records written as `evalgen run` writes them) and the bare `generate` loop
+    (decoded, written as JSONL) take turns batch by batch, so a change in the
     machine's load hits both alike. CPU seconds summed per side; same token ids asserted."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
@@ -150,7 +158,8 @@ def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, 
     from evalgen.backends.base import BackendSetup, GenerationSettings
     from evalgen.backends.hf import HFBackend
     from evalgen.probes import Probe
-    from evalgen.runner import build_requests
+    from evalgen.runfolder import RunFolder
+    from evalgen.runner import build_requests, to_record
     from evalgen.templates import bind_template
 
     torch.set_num_threads(1)
@@ -159,7 +168,9 @@ def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, 
     template = bind_template(None, tok)
     probes = [Probe(id=f"p{i}", suite="bench", messages=[{"role": "user", "content": p}])
               for i, p in enumerate(prompts)]
-    requests, _ = build_requests(probes, template, tok, 1, set())
+    requests, origin = build_requests(probes, template, tok, 1, set())
+    folder = RunFolder(Path(tempfile.mkdtemp(prefix="evalgen-paired-")) / "run")  # evalgen's record write, as in a run
+    bare_out = open(folder.path.parent / "bare.jsonl", "w", encoding="utf-8")  # noqa: SIM115 - open for all rounds
     settings = GenerationSettings(max_new_tokens=max_new, batch_size=batch_size, early_exit=False,
                                   stop_strings=template.turn_markers)
     backend = HFBackend.from_model(model, tok, device="cpu").open(BackendSetup(settings, template.end_tokens, tok))
@@ -178,16 +189,20 @@ def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, 
             def ours(batch: Any = batch) -> list[list[int]]:
                 [completions] = list(backend.generate(batch))
                 assert [c.index for c in completions] == [r.index for r in batch]
+                folder.append([to_record(origin[c.index][0], requests[c.index], c) for c in completions])
                 return [c.token_ids for c in completions]
 
-            def bare(inputs: Any = inputs) -> list[list[int]]:
+            def bare(inputs: Any = inputs, batch: Any = batch) -> list[list[int]]:
                 with torch.inference_mode():
                     sequences = model.generate(**inputs, generation_config=config).sequences
                 rows = sequences[:, inputs["input_ids"].shape[1]:]
                 out = []
-                for row in rows.tolist():
-                    tok.decode(row, skip_special_tokens=True)
-                    out.append(row[:row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row)
+                for r, row in zip(batch, rows.tolist(), strict=True):
+                    ids = row[:row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row
+                    bare_out.write(json.dumps({"id": r.index, "ids": ids,
+                                               "output": tok.decode(ids, skip_special_tokens=True)}) + "\n")
+                    out.append(ids)
+                bare_out.flush()
                 return out
 
             got = {}
@@ -232,6 +247,10 @@ def main() -> None:
     parser.add_argument("--stop-check", action="store_true", help="time only the per-step stop-string check")
     parser.add_argument("--paired", action="store_true",
                         help="one process: evalgen's backend and the bare loop take turns batch by batch")
+    parser.add_argument("--before", metavar="TREE",
+                        help="also run the evalgen of another checkout (e.g. /work/main) in every round, alternating")
+    parser.add_argument("--aa", action="store_true",
+                        help="the noise floor: the bare script on both sides (A/A), timed and printed the same way")
     args = parser.parse_args()
 
     from evalgen.probes import load_suites
@@ -258,46 +277,55 @@ def main() -> None:
     if args.threads:
         env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     # side → list of {total, phase} × {wall, cpu}
-    got: dict[str, list[dict[str, float]]] = {"evalgen": [], "bare": [], "bare-file-order": []}
+    got: dict[str, list[dict[str, float]]] = {"evalgen": [], "bare": [], "bare-file-order": [], "before": []}
 
-    def run_evalgen(attempt: int) -> None:
-        folder = work / f"run{attempt}"
+    def run_evalgen(attempt: int, tree: str | None = None) -> None:
+        folder = work / f"run{attempt}{'-before' if tree else ''}"
         wall, cpu = timed([
             sys.executable, "-m", "evalgen", "run", str(checkpoint), "--suite", str(suite), "--out", str(folder),
             "--max-new-tokens", str(args.max_new_tokens), "--batch-size", str(args.batch_size), "--jobs", "1",
             "--no-early-exit", "--no-teacher-forced", "--no-progress",
-        ], env)
+        ], {**env, "PYTHONPATH": tree} if tree else env)
         timings = json.loads((folder / "run.json").read_text())["timings"]
-        got["evalgen"].append({"wall": wall, "cpu": cpu, "phase_wall": timings["generate_s"],
+        got["before" if tree else "evalgen"].append({"wall": wall, "cpu": cpu, "phase_wall": timings["generate_s"],
                                "phase_cpu": timings["generate_cpu_s"]})
 
-    def run_bare(attempt: int, order: str) -> None:
-        out = work / f"bare{attempt}-{order}.jsonl"
+    def run_bare(attempt: int, order: str, side: str = "bare") -> None:
+        """`side` "evalgen" is the A/A run: the bare script again, in evalgen's column."""
+        out = work / f"bare{attempt}-{order}{'-again' if side == 'evalgen' else ''}.jsonl"
         wall, cpu = timed([sys.executable, "-c", BARE, str(checkpoint), str(suite), str(args.max_new_tokens),
                            str(args.batch_size), str(out), order], env)
         phase = json.loads(Path(f"{out}.time").read_text())
-        got["bare" if order == "sorted" else "bare-file-order"].append(
-            {"wall": wall, "cpu": cpu, "phase_wall": phase["wall"], "phase_cpu": phase["cpu"]})
+        got[side].append({"wall": wall, "cpu": cpu, "phase_wall": phase["wall"], "phase_cpu": phase["cpu"]})
 
     loads = []
     for attempt in range(args.repeat):
-        sides = [lambda a=attempt: run_evalgen(a), lambda a=attempt: run_bare(a, "sorted")]
+        first = (lambda a=attempt: run_bare(a, "sorted", "evalgen")) if args.aa else (lambda a=attempt: run_evalgen(a))
+        sides = [first, lambda a=attempt: run_bare(a, "sorted")]
+        if args.before:
+            sides.insert(1, lambda a=attempt: run_evalgen(a, args.before))
         for side in sides if attempt % 2 == 0 else sides[::-1]:
             side()
         if args.file_order:
-            run_bare(attempt, "file")
+            run_bare(attempt, "file", "bare-file-order")
         loads.append(os.getloadavg()[0])
 
     def rows(path: Path, key: str) -> dict[str, dict[str, Any]]:
         return {row[key]: row for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
 
     for attempt in range(args.repeat):  # the same tokens out on both sides, every round
-        records = rows(work / f"run{attempt}" / "generations.jsonl", "probe_id")
         bare = rows(work / f"bare{attempt}-sorted.jsonl", "id")
+        if args.aa:
+            records = {k: {"output_token_ids": r["ids"], "n_output_tokens": len(r["ids"])}
+                       for k, r in rows(work / f"bare{attempt}-sorted-again.jsonl", "id").items()}
+        else:
+            records = rows(work / f"run{attempt}" / "generations.jsonl", "probe_id")
         assert records.keys() == bare.keys()
         differ = [k for k in records if records[k]["output_token_ids"] != bare[k]["ids"]]
         assert not differ, f"{len(differ)} prompts differ in their output token ids, e.g. {differ[:3]}"
     tokens = sum(r["n_output_tokens"] for r in records.values())
+    if args.aa:
+        print("A/A: the bare script on both sides (the 'evalgen' column is a second bare process)")
 
     print(f"{args.prompts} prompts x {args.max_new_tokens} new tokens, batch {args.batch_size}, threads "
           f"{args.threads or 'default'}, {tokens} tokens generated, the same token ids on both sides; "
@@ -309,11 +337,32 @@ def main() -> None:
     print_rounds(got, (("generation phase, CPU s", "phase_cpu"), ("generation phase, wall s", "phase_wall"),
                        ("start-up and the rest, CPU s", "rest_cpu"), ("end to end, CPU s", "cpu"),
                        ("end to end, wall s", "wall")))
+    if args.before:
+        old = statistics.median(row["phase_cpu"] for row in got["before"])
+        b = statistics.median(row["phase_cpu"] for row in got["bare"])
+        runs = " ".join(f"{row['phase_cpu']:.2f}" for row in got["before"])
+        print(f"generation phase, CPU s, evalgen from {args.before}: {old:.2f} = {old / b:.3f}x bare   "
+              f"(per round: {runs})")
+    low, high = ratio_interval(got, "phase_cpu")
+    print(f"generation phase CPU ratio, 90% bootstrap interval over the rounds: {low:.3f}-{high:.3f}x "
+          "(one process's generation CPU varies a few % with its memory layout and page faults)")
     if args.file_order:
         e = statistics.median(row["wall"] for row in got["evalgen"])
         b = statistics.median(row["wall"] for row in got["bare-file-order"])
         print(f"end to end, wall s, bare in file order: {b:.2f}; evalgen / that = {e / b:.3f}x")
     print("targets: generation phase <= 1.03x (start-up measured apart)")
+
+
+def ratio_interval(got: dict[str, list[dict[str, float]]], key: str, draws: int = 2000) -> tuple[float, float]:
+    """5th and 95th percentiles of evalgen's median / bare's median, each side's rounds resampled with replacement:
+    how far the ratio of a few separate processes can move by chance."""
+    import random
+
+    pick = random.Random(0)
+    e, b = [row[key] for row in got["evalgen"]], [row[key] for row in got["bare"]]
+    ratios = sorted(statistics.median(pick.choices(e, k=len(e))) / statistics.median(pick.choices(b, k=len(b)))
+                    for _ in range(draws))
+    return ratios[draws // 20], ratios[-draws // 20 - 1]
 
 
 def print_rounds(got: dict[str, list[dict[str, float]]], rows: tuple[tuple[str, str], ...]) -> None:
