@@ -10,6 +10,8 @@ real outputs are measured in tests/test_real_corpus.py, not copied here).
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from evalgen.detectors import DETECTORS, DetectorContext
@@ -730,3 +732,20 @@ def test_flagged_scores_are_the_calibrated_precision_of_their_rule() -> None:
     assert calibrated("truncation", "no such rule") == CALIBRATION["truncation"]["*"]
     assert all(0.5 <= v <= 1.0 for table in CALIBRATION.values() for v in table.values())
     assert set(CALIBRATION) == set(DETECTORS)
+
+
+def test_mid_word_reads_the_text_not_its_lower_cased_length_or_the_template() -> None:
+    """`str.lower` makes "İ" two characters: positions found in a fully lower-cased text would index the
+    original wrongly (an IndexError that stopped a whole run) — the same verdict as with "I". The rendered
+    template is not what the user wrote: "<|im_start|>" must not spell the word "im" whole."""
+    cut = "A player shoots at goal and he shoots th"
+    plain = DETECTORS["truncation"](rec("Istanbul Izmir are big cities. " + cut, "Describe thxq"), CTX)
+    dotted = DETECTORS["truncation"](rec("İstanbul İzmir are big cities. " + cut, "Describe thxq"), CTX)
+    assert (dotted.flagged, dotted.details["reason"]) == (plain.flagged, plain.details["reason"])
+
+    output = "Name: Ember\nAge: 7\nLikes: imposing mountains and long walks\nTraits: Im"
+    imported = rec(output, "Describe a character.")
+    rendered = dataclasses.replace(
+        imported, prompt_text="<|im_start|>user\nDescribe a character.<|im_end|>\n<|im_start|>assistant\n")
+    found = [DETECTORS["truncation"](r, CTX) for r in (imported, rendered)]
+    assert [(f.flagged, f.details["reason"]) for f in found] == [(True, "mid_word")] * 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import string
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -22,7 +23,7 @@ from evalgen.detectors import (
     missing_eos,
     truncation,
 )
-from evalgen.detectors._text import ascii_words_upto, script_units
+from evalgen.detectors._text import ascii_words_upto, request_text, script_units
 from evalgen.detectors.identity_leak import FAMILIES
 from evalgen.detectors.repetition import _ids_to_str, _rep_234, rep_n
 from evalgen.records import GenerationRecord
@@ -535,22 +536,24 @@ def plain_cut_word(record: GenerationRecord, text: str) -> str | None:
     if not m or m.group(0).isupper():
         return None
     word = m.group(0).lower()
-    context = text[max(0, m.start() - 3000):m.start()] + "\n" + record.prompt_text
-    lowered = context.lower()
+    context = text[max(0, m.start() - 3000):m.start()] + "\n" + request_text(record)[-3000:]
+    lowered = context.translate(str.maketrans(string.ascii_uppercase, string.ascii_lowercase))
     spans = [w.span() for w in re.finditer(rf"(?<![a-z]){re.escape(word)}[a-z]*", lowered)]
     if any(stop - start == len(word) for start, stop in spans):
         return None
     for start, stop in spans:
         rest = context[start + len(word):stop]
-        whole = re.search(rf"(?<![a-z]){re.escape(rest.lower())}(?![a-z])", lowered)
-        if not (truncation._INFLECTION.fullmatch(rest.lower()) or rest[0].isupper() or whole):
+        rest_lower = rest.translate(str.maketrans(string.ascii_uppercase, string.ascii_lowercase))
+        whole = re.search(rf"(?<![a-z]){re.escape(rest_lower)}(?![a-z])", lowered)
+        if not (truncation._INFLECTION.fullmatch(rest_lower) or rest[0].isupper() or whole):
             return m.group(0)
     return None
 
 
 WORD_PIECES = st.sampled_from(["th", "their", "Th", "the", "im", "Imposing", "learn", "learning", "learned", "data",
                                "dataset", "set", "textLink", "text", "cinn", "cinnamon", "a", " ", " ", ", ", ". ",
-                               "\n", "'", "-", "é", "中", "x", "Y", "smal", "small", "wi", "ba", "Da"])
+                               "\n", "'", "-", "é", "中", "x", "Y", "smal", "small", "wi", "ba", "Da",
+                               "İ", "ß", "ﬁ", "K"])  # str.lower changes the length of the first three
 WORD_TEXT = st.lists(st.one_of(WORD_PIECES, WORD_PIECES, WORD_PIECES, st.text(st.characters(max_codepoint=0x7f),
                                                                             max_size=3)), max_size=16).map("".join)
 

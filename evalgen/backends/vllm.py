@@ -219,6 +219,7 @@ class VLLMBackend(BackendBase):
         self.settings = setup.settings
         self.end_ids = end_token_ids(self.tokenizer, setup.end_tokens, configured_eos_ids(self.info.model_path))
         self.skippable = skippable_ids(self.tokenizer)
+        self.decoded = None  # the last decode was another tokenizer's, when an instance is opened again
         if self.info.adapter:
             from vllm.lora.request import LoRARequest
 

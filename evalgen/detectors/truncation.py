@@ -45,7 +45,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line
+from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, request_text
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.degenerate import detect_degenerate
@@ -342,6 +342,10 @@ _INFLECTION = re.compile(
     r"like|y|ies|ier|iest|ure|age|e)"
 )
 _LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+"""Lower-cases ASCII only: `str.lower` may change a text's length ("İ" becomes two characters), and the
+positions found in the lowered text index the original."""
+_PROMPT_CHARS = 3000
 
 
 def _word_starts(lowered: str, stem: str) -> Iterator[tuple[int, int]]:
@@ -370,8 +374,9 @@ def _cut_word(record: GenerationRecord, text: str) -> str | None:
     if not m or m.group(0).isupper():
         return None
     word = m.group(0).lower()
-    context = text[max(0, m.start() - 3000):m.start()] + "\n" + record.prompt_text
-    lowered = context.lower()
+    # What the user wrote, not the rendered prompt: template tokens ("<|im_start|>") would spell words.
+    context = text[max(0, m.start() - 3000):m.start()] + "\n" + request_text(record)[-_PROMPT_CHARS:]
+    lowered = context.translate(_ASCII_LOWER)
     if word not in lowered or f" {word} " in lowered or f" {word}," in lowered or f" {word}." in lowered:
         return None  # no longer word begins with it, or it occurs whole (the common cases, found fast)
     longer = []
@@ -381,7 +386,8 @@ def _cut_word(record: GenerationRecord, text: str) -> str | None:
         longer.append(context[start + len(word):stop])
     for rest in longer:
         # Not an ending, not a word glued on ("textLink") or compounded ("dataset" beside "set").
-        if not (_INFLECTION.fullmatch(rest.lower()) or rest[0].isupper() or _occurs_whole(lowered, rest.lower())):
+        rest_lower = rest.translate(_ASCII_LOWER)
+        if not (_INFLECTION.fullmatch(rest_lower) or rest[0].isupper() or _occurs_whole(lowered, rest_lower)):
             return m.group(0)
     return None
 
