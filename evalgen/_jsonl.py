@@ -136,7 +136,8 @@ def _spans(spans: list[Span]) -> str:
 
 def finding_json(f: Finding) -> str:
     """json.dumps(Finding.to_dict(f), ensure_ascii=False). The common leaf types skip the encoder call (a float
-    as json writes it is its repr); `score_json` has the same inlined."""
+    as json writes it is its repr). `score_json` has the same inlined (a call per finding cost 10%): change
+    both together; tests/test_score_stream.py compares both with json.dumps."""
     score, explanation, spans = f.score, f.explanation, f.spans
     return (f'{{"detector": {_name(f.detector)}, "flagged": {_bool(f.flagged)}, "score": '
             f'{_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
@@ -227,7 +228,7 @@ _BEFORE, _MIDDLE, _AFTER = _RECORD_FIELDS[:_AT], _RECORD_FIELDS[_AT:_AT + 4], _R
 _FAST_RECORD = _MIDDLE == ["messages", "prompt_text", "output", "output_raw"] and len(_BEFORE) > 1 and len(_AFTER) > 1
 """`record_json` writes the middle fields itself and the leaves around them by `itemgetter` (a tuple for two or
 more names); a record laid out otherwise goes to the encoder whole."""
-_before, _after = itemgetter(*_BEFORE), itemgetter(*_AFTER)
+_before, _after = (itemgetter(*_BEFORE), itemgetter(*_AFTER)) if _FAST_RECORD else (None, None)
 _RECORD_PARTS: list[bytes] = [part for i, name in enumerate(_RECORD_FIELDS)
                               for part in ((b"{" if i == 0 else b", ") + dumps(name).encode() + b": ", b"")] + [b"}"]
 """A record's line with its keys in place and its values (the odd places) left empty."""

@@ -245,29 +245,3 @@ def test_import_and_help_do_not_load_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "evalgen" in result.stdout
-
-
-@pytest.mark.parametrize("reference, token_ids", [(None, [5, 6, 7]), (["a", "b"], None), ("one", [])])
-def test_record_to_dict_is_asdict_without_sharing_lists(reference, token_ids):
-    """The record write uses `to_dict` (no deep copy of every token id): the same dict, key order included, as
-    `dataclasses.asdict`, and nothing in it aliases the record."""
-    from dataclasses import asdict
-
-    from evalgen.records import GenerationRecord
-
-    record = GenerationRecord(
-        probe_id="p1", suite="s", sample=0,
-        messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}], prompt_text="y",
-        output="z", output_raw="z<|im_end|>", output_token_ids=token_ids, stop_reason="eos", n_output_tokens=3,
-        latency_s=0.5, stop_detail="<|im_end|>", reference=reference, scorer="exact", lang="en", tags=["t"],
-    )
-    before = asdict(record)  # a deep copy
-    data = record.to_dict()
-    assert data == before
-    assert list(data) == list(asdict(record))
-    data["messages"][0]["content"] = "changed"
-    data["tags"].append("u")
-    for name in ("output_token_ids", "reference"):
-        if isinstance(data[name], list):
-            data[name].append(0)
-    assert asdict(record) == before

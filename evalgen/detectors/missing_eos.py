@@ -343,8 +343,8 @@ def detect_missing_eos(record: GenerationRecord, ctx: DetectorContext) -> Findin
     details: dict = {"kind": kinds[0] if kinds else None, "kinds": list(dict.fromkeys(kinds))}
     if not kinds:
         return Finding(NAME, False, 0.0, "The model ended its turn.", [], details)
-    spans = [Span(pos, min(len(text), pos + max(1, len(marker))), kind) for pos, kind, marker in sorted(found)]
-    first = sorted(found)[0] if found else None
+    spans = [Span(pos, min(len(text), pos + max(1, len(marker))), kind) for pos, kind, marker in found]
+    first = found[0] if found else None
     if first and first[1] == "fake_turn":
         details["marker"] = first[2]
         explanation = f"The output runs on into a made-up turn ({first[2].strip()!r}) at character {first[0]}."
