@@ -89,7 +89,6 @@ def test_sentence_cuts_equal_the_lookbehind_pattern(line: str) -> None:
     assert [m.end() for m in _SENTENCE_END.finditer(line)] == [m.end() for m in _SENTENCE.finditer(line)]
 
 
-
 @settings(max_examples=500, deadline=None)
 @given(text=st.one_of(st.text(st.sampled_from("ab_ 1２3²½٣\n.-中"), max_size=30), st.text(max_size=60)))
 def test_name_counters_zeroed_as_the_lookbehind_pattern(text: str) -> None:
@@ -101,7 +100,7 @@ def _copies_reference(text: str, fences: list[tuple[int, int]], request: str, mi
                       ) -> tuple[float, int, int, bool, bool]:
     """`_copies` in its plain form: every piece the quarter screen lets through walked window by window to its
     end."""
-    from evalgen.detectors.repetition import _CHUNK, _COPY_STEP, _PROBE, _WORD_CHAR, _chunks, _match_forward
+    from evalgen.detectors.repetition import _CHUNK, _PROBE, _chunks, _piece_cover
 
     copied = pieces = 0
     first = -1
@@ -111,19 +110,7 @@ def _copies_reference(text: str, fences: list[tuple[int, int]], request: str, mi
         if a == 0 or b - a < _PROBE or all(text.find(text[c:c + _PROBE], 0, a) < 0
                                            for c in (a + quarter, a + 2 * quarter, a + 3 * quarter)):
             continue
-        covered, longest, i = 0, (0, 0), a
-        while i <= b - _PROBE:
-            window = text[i:i + _PROBE]
-            j = text.find(window, 0, a) if _WORD_CHAR.search(window) and "://" not in window else -1
-            if j < 0:
-                i += _COPY_STEP
-                continue
-            length = _PROBE + _match_forward(text, j + _PROBE, text, i + _PROBE, min(b - i - _PROBE, a - j - _PROBE))
-            if length >= min_match and text[i:i + min_match] not in request:
-                covered += length
-                if length > longest[1] - longest[0]:
-                    longest = (i, i + length)
-            i += max(length, _COPY_STEP)
+        covered, longest = _piece_cover(text, a, b, request, min_match, 0)  # walked to its end
         if covered >= min_share * (b - a):
             copied += b - a
             pieces += 1

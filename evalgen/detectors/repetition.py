@@ -845,6 +845,29 @@ def _chunks(text: str, fences: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+def _piece_cover(text: str, a: int, b: int, request: str, min_match: int, need: float) -> tuple[int, tuple[int, int]]:
+    """(characters of text[a:b] in stretches of >= `min_match` that occur before `a` and not in the request, the
+    longest such stretch), walked window by window. The walk stops once the characters left cannot make up
+    `need` (a stretch found at i covers at most b - i): then the piece is not copied and `longest` is not read;
+    `need` 0 walks to the end."""
+    covered = 0
+    longest = (0, 0)
+    i = a
+    while i <= b - _PROBE and covered + b - i >= need:
+        window = text[i:i + _PROBE]
+        j = text.find(window, 0, a) if _WORD_CHAR.search(window) and "://" not in window else -1
+        if j < 0:
+            i += _COPY_STEP
+            continue
+        length = _PROBE + _match_forward(text, j + _PROBE, text, i + _PROBE, min(b - i - _PROBE, a - j - _PROBE))
+        if length >= min_match and text[i:i + min_match] not in request:
+            covered += length
+            if length > longest[1] - longest[0]:
+                longest = (i, i + length)
+        i += max(length, _COPY_STEP)
+    return covered, longest
+
+
 def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: float = 0.8, min_match: int = 32
             ) -> tuple[float, int, int, bool, bool]:
     """(share of the output in pieces copied from the text before them, copied pieces, where the first
@@ -869,23 +892,7 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
                 text.find(text[q3:q3 + _PROBE], 0, a) < 0:
             continue
         need = min_share * (b - a)
-        covered = 0
-        longest = (0, 0)
-        i = a
-        # A stretch found at i covers at most the b - i characters left: once those cannot make up the share,
-        # the piece is not copied (and `longest` is read only for copied pieces).
-        while i <= b - _PROBE and covered + b - i >= need:
-            window = text[i:i + _PROBE]
-            j = text.find(window, 0, a) if _WORD_CHAR.search(window) and "://" not in window else -1
-            if j < 0:
-                i += _COPY_STEP
-                continue
-            length = _PROBE + _match_forward(text, j + _PROBE, text, i + _PROBE, min(b - i - _PROBE, a - j - _PROBE))
-            if length >= min_match and text[i:i + min_match] not in request:
-                covered += length
-                if length > longest[1] - longest[0]:
-                    longest = (i, i + length)
-            i += max(length, _COPY_STEP)
+        covered, longest = _piece_cover(text, a, b, request, min_match, need)
         if covered >= need:
             copied += b - a
             pieces += 1
@@ -894,7 +901,6 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
             third = third or text.count(text[longest[0]:longest[1]], 0, a) >= 2
             last = body_end - b < _CHUNK  # copying goes on to the end (a short cut piece may follow)
     return copied / max(1, n), pieces, first, third, last
-
 
 
 def early_exit_finding(text: str, details: dict) -> Finding:
