@@ -1,5 +1,5 @@
-"""The JSON lines of `scores.jsonl` and `generations.jsonl`, byte for byte as
-`json.dumps(obj, ensure_ascii=False)` writes them, but built from fragments.
+"""The JSON lines of `scores.jsonl` and `generations.jsonl`, byte for byte as `records.json_line` writes them
+(`json.dumps(obj, ensure_ascii=False)`, a NaN or infinity as null), but built from fragments.
 
 Streamed scoring writes two lines per record. Building each line's dict (every finding through
 `Finding.to_dict`) and handing it to `json.dumps` costs more than all the cheap detectors together; here
@@ -10,7 +10,7 @@ With orjson installed (`pip install evalgen[fast]`), the long strings are escape
 orjson where its result is the same as the standard library's (its escaping of every code point is
 json's with ensure_ascii=False; integers of 19 or more digits and anything it refuses go to `json`), so
 the files are the same bytes with or without it. tests/test_score_stream.py checks the lines against
-`json.dumps` of the dicts, on the real corpus and on awkward values, both ways.
+`json_line` of the dicts, on the real corpus and on awkward values, both ways.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from json import encoder as _encoder
 from operator import itemgetter
 from typing import Any
 
-from evalgen.records import Finding, GenerationRecord, Span
+from evalgen.records import Finding, GenerationRecord, Span, finite, json_line
 
 try:
     import orjson
@@ -41,12 +41,13 @@ def _default(value: Any) -> Any:
 
 def _make_encoder() -> Callable[[Any, int], Sequence[str]]:
     """What json.dumps(value, ensure_ascii=False) runs, made once instead of per call: the value's JSON in pieces
-    to join (no circular-reference markers: our values are trees from JSON or from detectors)."""
+    to join (no circular-reference markers: our values are trees from JSON or from detectors). A NaN or
+    infinity raises ValueError, as in `json_line`: the callers then write it as null."""
     make = _encoder.c_make_encoder  # type: ignore[attr-defined]
     if make is None:  # no C accelerator (PyPy): the plain encoder, same output
-        plain = json.JSONEncoder(ensure_ascii=False).encode
+        plain = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
         return lambda value, _level: [plain(value)]
-    return make(None, _default, _encoder.encode_basestring, None, ": ", ", ", False, False, True)  # type: ignore[no-any-return]
+    return make(None, _default, _encoder.encode_basestring, None, ": ", ", ", False, False, False)  # type: ignore[no-any-return]
 
 
 _encode = _make_encoder()
@@ -54,10 +55,14 @@ _string: Callable[[str], str] = _encoder.encode_basestring  # type: ignore[assig
 
 
 def dumps(value: Any) -> str:
-    """`json.dumps(value, ensure_ascii=False)`, without its per-call set-up."""
+    """`json_line(value)` (json.dumps with ensure_ascii=False, a NaN or infinity as null), without its per-call
+    set-up."""
     if type(value) is str:
         return _string(value)
-    return "".join(_encode(value, 0))
+    try:
+        return "".join(_encode(value, 0))
+    except ValueError:  # rare: a non-finite number somewhere
+        return "".join(_encode(finite(value), 0))
 
 
 _DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
@@ -135,15 +140,18 @@ def _spans(spans: list[Span]) -> str:
 
 
 def finding_json(f: Finding) -> str:
-    """json.dumps(Finding.to_dict(f), ensure_ascii=False). The common leaf types skip the encoder call (a float
-    as json writes it is its repr). `score_json` has the same inlined (a call per finding cost 10%): change
-    both together; tests/test_score_stream.py compares both with json.dumps."""
+    """json_line(Finding.to_dict(f)). The common leaf types skip the encoder call (a float as json writes it is
+    its repr). `score_json` has the same inlined (a call per finding cost 10%): change both together;
+    tests/test_score_stream.py compares both with json_line."""
     score, explanation, spans = f.score, f.explanation, f.spans
-    return (f'{{"detector": {_name(f.detector)}, "flagged": {_bool(f.flagged)}, "score": '
-            f'{_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
-            f'"explanation": {_string(explanation) if type(explanation) is str else dumps(explanation)}, '
-            f'"spans": {_spans(spans) if spans else "[]"}, '
-            f'"details": {"".join(_encode(f.details, 0))}}}')
+    try:
+        return (f'{{"detector": {_name(f.detector)}, "flagged": {_bool(f.flagged)}, "score": '
+                f'{_float_repr(score) if type(score) is float and score - score == 0.0 else dumps(score)}, '
+                f'"explanation": {_string(explanation) if type(explanation) is str else dumps(explanation)}, '
+                f'"spans": {_spans(spans) if spans else "[]"}, '
+                f'"details": {"".join(_encode(f.details, 0))}}}')
+    except ValueError:  # a NaN or infinity in the details: the plain writer makes them null
+        return json_line(f.to_dict())
 
 
 _HEADS: dict[str, tuple[Any, str, str]] = {}
@@ -161,8 +169,21 @@ def _head(name: Any, detector: Any) -> tuple[Any, str, str]:
 
 def score_json(probe_id: Any, suite: Any, sample: Any, findings: Mapping[str, Finding], task: Finding | None,
                task_correct: bool | None) -> str:
-    """One scores.jsonl line: json.dumps of {"id", "suite", "sample", "flags", "findings", "task_correct"[,
+    """One scores.jsonl line: json_line of {"id", "suite", "sample", "flags", "findings", "task_correct"[,
     "task"]} as `score_stream` writes it."""
+    try:
+        return _score_line(probe_id, suite, sample, findings, task, task_correct)
+    except ValueError:  # a NaN or infinity in some finding's details: the plain writer makes them null
+        line = {"id": probe_id, "suite": suite, "sample": sample, "flags": {k: f.flagged for k, f in findings.items()},
+                "findings": {k: f.to_dict() for k, f in findings.items()}, "task_correct": task_correct}
+        if task is not None:
+            line["task"] = task.to_dict()
+        return json_line(line)
+
+
+def _score_line(probe_id: Any, suite: Any, sample: Any, findings: Mapping[str, Finding], task: Finding | None,
+                task_correct: bool | None) -> str:
+    """`score_json`'s line built from fragments; ValueError where a finding's details hold a NaN or infinity."""
     flags, found = [], []
     for name, f in findings.items():  # one loop, no generators or calls per finding: this runs for every record
         detector, key, head = _HEADS.get(name) or _head(name, f.detector)

@@ -19,7 +19,7 @@ from evalgen.detectors import DetectorContext
 from evalgen.errors import ProbeError, RunFolderError
 from evalgen.evaluate import score_into
 from evalgen.external import score_external
-from evalgen.records import Finding, GenerationRecord, Span
+from evalgen.records import Finding, GenerationRecord, Span, json_line
 from evalgen.runfolder import read_generations
 from evalgen.runner import summarize
 from evalgen.scorers import ScorerOptions, score_task
@@ -183,7 +183,9 @@ def test_score_lines_are_what_json_dumps_writes(found: dict[str, Finding], task:
             "findings": {k: f.to_dict() for k, f in found.items()}, "task_correct": correct}
     if task is not None:
         line["task"] = task.to_dict()
-    assert _jsonl.score_json(probe_id, "s", sample, found, task, correct) == json.dumps(line, ensure_ascii=False)
+    assert _jsonl.score_json(probe_id, "s", sample, found, task, correct) == json_line(line)
+    for finding in found.values():
+        assert _jsonl.finding_json(finding) == json_line(finding.to_dict())
 
 
 turns = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system"]), "content": texts})
@@ -203,11 +205,11 @@ def test_record_lines_are_what_json_dumps_writes(json_impl: str, output: str, pr
         prompt = messages[prompt_turn]["content"]  # type: ignore[assignment]
     record = GenerationRecord("p", "s", 0, messages, prompt, output,  # type: ignore[arg-type]
                               output if same else output + "</s>", ids, "eos", 0, 0.0, lang=lang)  # type: ignore[arg-type]
-    assert _jsonl.record_json(record) == json.dumps(record.__dict__, ensure_ascii=False).encode("utf-8")
+    assert _jsonl.record_json(record) == json_line(record.__dict__).encode("utf-8")
     for name, value in zip(["probe_id", "sample", "stop_reason", "latency_s", "reference", "tags"], others,
                            strict=True):
         setattr(record, name, value)
-    assert _jsonl.record_json(record) == json.dumps(record.__dict__, ensure_ascii=False).encode("utf-8")
+    assert _jsonl.record_json(record) == json_line(record.__dict__).encode("utf-8")
 
 
 @settings(max_examples=200, deadline=None)
@@ -240,7 +242,8 @@ def test_awkward_lines_read_as_json_reads_them(json_impl: str, tmp_path: Path) -
     assert records[0].sample == 123456789012345678901234 and records[3].probe_id == "123456789012345678901234"
     assert records[4].output_token_ids == [2**64] and records[5].probe_id == "1.5"
     written = (tmp_path / "out" / "generations.jsonl").read_text(encoding="utf-8").split("\n")[:-1]
-    assert written == [json.dumps(r.to_dict(), ensure_ascii=False) for r in records_from_external(path)]
+    assert written == [json_line(r.to_dict()) for r in records_from_external(path)]
+
 
 
 def test_bad_utf8_and_a_lone_surrogate_name_the_line(json_impl: str, tmp_path: Path) -> None:
