@@ -38,6 +38,26 @@ def test_find_loop_fast_path_equals_the_probe_loop(text: str, min_len: int, stri
     assert fast == plain
 
 
+@settings(max_examples=1500, deadline=None)
+@given(unit=st.text("ab", min_size=1, max_size=5), copies=st.integers(1, 12), prefix=st.text("abc", max_size=8),
+       suffix=st.text("abc", max_size=8), at=st.integers(0, 200), period=st.integers(1, 12),
+       min_repeats=st.sampled_from([2.0, 2.5, 3.0]), min_len=st.sampled_from([1, 8, 20]))
+def test_long_run_screen_equals_the_run(unit: str, copies: int, prefix: str, suffix: str, at: int, period: int,
+                                        min_repeats: float, min_len: int) -> None:
+    """The two compares before the gallops drop only runs that are too short: the same runs as measuring
+    every candidate run, on periodic text whose runs fall just short of or just reach the thresholds."""
+    from evalgen.detectors.repetition import _long_run, _run
+
+    s = prefix + unit * copies + suffix
+    p = period if period < len(s) else len(s) // 2 or 1
+    if p >= len(s):
+        return
+    i = at % (len(s) - p)
+    a, b = _run(s, i, p)
+    plain = (a, b) if b - a >= min_len and b - a >= min_repeats * p else None
+    assert _long_run(s, i, p, min_repeats, min_len) == plain
+
+
 def test_memo_keys_the_thresholds_not_the_config_object() -> None:
     """The remembered finding follows the thresholds: equal configs in new objects share it, a config with
     other thresholds (asked right after, for the same record) gets its own."""

@@ -42,6 +42,7 @@ flagged records; `distinct_n` gives the suite-level figure.
 
 from __future__ import annotations
 
+import math
 import re
 from array import array
 from collections import Counter
@@ -198,6 +199,20 @@ def _run(s: Sequence, i: int, p: int) -> tuple[int, int]:
     return i - t, i + p + m
 
 
+def _long_run(s: Sequence, i: int, p: int, min_repeats: float, min_len: int) -> tuple[int, int] | None:
+    """`_run(s, i, p)` when it repeats its unit >= min_repeats times over >= min_len items, else None.
+    Most candidates are a phrase that recurs, far too short: two compares prove that before the gallops.
+    The run holds t items before i, one period and m after it, so it needs t + m >= e; when m < f (the f
+    items after i differ from their copy) and t < e + 1 - f (so do the items before i), t + m < e."""
+    e = math.ceil(max(min_len, min_repeats * p)) - p
+    f = (e + 2) // 2
+    back = e + 1 - f
+    if e > 0 and s[i:i + f] != s[i + p:i + p + f] and (back > i or s[i - back:i] != s[i + p - back:i + p]):
+        return None
+    a, b = _run(s, i, p)
+    return (a, b) if b - a >= min_len and b - a >= min_repeats * p else None
+
+
 def _best(a: tuple[int, int, int] | None, b: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
     if a is None:
         return b
@@ -228,9 +243,9 @@ def _tail_run(s: Sequence, min_repeats: float, min_len: int) -> tuple[int, int, 
         p = n - w - j
         if p * min_repeats > n:
             return None
-        a, b = _run(s, j, p)
-        if b - a >= min_len and (b - a) >= min_repeats * p:
-            return a, b, p
+        run = _long_run(s, j, p, min_repeats, min_len)
+        if run:
+            return run[0], run[1], p
         end = j + w - 1
     return None
 
@@ -282,10 +297,10 @@ def find_loop(
         for _ in range(3):
             if j < 0 or j - i > max_period:
                 break
-            a, b = _run(s, i, j - i)
-            if b - a >= min_len and (b - a) >= min_repeats * (j - i):
-                best = _best(best, (a, b, j - i))
-                skip_until = b
+            run = _long_run(s, i, j - i, min_repeats, min_len)
+            if run:
+                best = _best(best, (run[0], run[1], j - i))
+                skip_until = run[1]
                 break
             j = find(window, j + 1, i + w + max_period)
     return best, (recurring / probes if probes else 0.0)
