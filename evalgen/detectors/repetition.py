@@ -275,6 +275,7 @@ def find_loop(
     find = s.find  # type: ignore[attr-defined]
     for i in range(0, n - w, step):
         window = s[i:i + w]
+        # A window that starts outside _BLANK is not letterless: one `in` test spares most strips.
         if is_text and window[0] in _BLANK and not window.strip(_BLANK):  # type: ignore[attr-defined]
             if not window.strip(_RULE_CHARS):  # type: ignore[attr-defined]
                 continue  # a rule or table border ("|------|"): no loop starts there
