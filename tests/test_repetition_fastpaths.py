@@ -59,7 +59,7 @@ def _recurrence_reference(s: str, min_len: int, stride: int, probe: int, skip: l
        probe=st.sampled_from([6, 16]), fenced=st.booleans())
 def test_recurrence_is_the_share_of_counted_probes_found_again(text: str, min_len: int, stride: int, probe: int,
                                                                fenced: bool) -> None:
-    """The probe loop's screens (a window that starts with a letter is not letterless) count the probes the
+    """The probe loop's screens (a window that starts outside `_BLANK` is not letterless) count the probes the
     definition counts."""
     skip = [(len(text) // 3, len(text) // 2)] if fenced else []
     assert find_loop(text, 3.0, min_len, 400, stride, probe, skip=skip)[1] == \
