@@ -38,6 +38,54 @@ def test_find_loop_fast_path_equals_the_probe_loop(text: str, min_len: int, stri
     assert fast == plain
 
 
+def _recurrence_reference(s: str, min_len: int, stride: int, probe: int, skip: list[tuple[int, int]]) -> float:
+    """The recurrence by its definition: a probe every `step` characters; letterless probes (rules and
+    numbers among them) and probes in `skip` ranges are not counted; a counted probe recurs when its text
+    occurs again after its start."""
+    from evalgen.detectors.repetition import _BLANK, _MIN_PROBES
+
+    n = len(s)
+    w = min(probe, max(1, min_len // 3))
+    if n < max(min_len, 2 * w):
+        return 0.0
+    step = max(8, min(stride, (n - w) // _MIN_PROBES))
+    counted = [i for i in range(0, n - w, step) if s[i:i + w].strip(_BLANK) and not any(x <= i < y for x, y in skip)]
+    recurring = [i for i in counted if s.find(s[i:i + w], i + 1) >= 0]
+    return len(recurring) / len(counted) if counted else 0.0
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=TEXT, min_len=st.sampled_from([8, 20, 40]), stride=st.sampled_from([8, 16, 128]),
+       probe=st.sampled_from([6, 16]), fenced=st.booleans())
+def test_recurrence_is_the_share_of_counted_probes_found_again(text: str, min_len: int, stride: int, probe: int,
+                                                               fenced: bool) -> None:
+    """The probe loop's screens (a window that starts outside `_BLANK` is not letterless) count the probes the
+    definition counts."""
+    skip = [(len(text) // 3, len(text) // 2)] if fenced else []
+    assert find_loop(text, 3.0, min_len, 400, stride, probe, skip=skip)[1] == \
+        _recurrence_reference(text, min_len, stride, probe, skip)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(unit=st.text("ab", min_size=1, max_size=5), copies=st.integers(1, 12), prefix=st.text("abc", max_size=8),
+       suffix=st.text("abc", max_size=8), at=st.integers(0, 200), period=st.integers(1, 12),
+       min_repeats=st.sampled_from([2.0, 2.5, 3.0]), min_len=st.sampled_from([1, 8, 20]))
+def test_long_run_screen_equals_the_run(unit: str, copies: int, prefix: str, suffix: str, at: int, period: int,
+                                        min_repeats: float, min_len: int) -> None:
+    """The two compares before the gallops drop only runs that are too short: the same runs as measuring
+    every candidate run, on periodic text whose runs fall just short of or just reach the thresholds."""
+    from evalgen.detectors.repetition import _long_run, _run
+
+    s = prefix + unit * copies + suffix
+    p = period if period < len(s) else len(s) // 2 or 1
+    if p >= len(s):
+        return
+    i = at % (len(s) - p)
+    a, b = _run(s, i, p)
+    plain = (a, b) if b - a >= min_len and b - a >= min_repeats * p else None
+    assert _long_run(s, i, p, min_repeats, min_len) == plain
+
+
 def test_memo_keys_the_thresholds_not_the_config_object() -> None:
     """The remembered finding follows the thresholds: equal configs in new objects share it, a config with
     other thresholds (asked right after, for the same record) gets its own."""

@@ -42,12 +42,12 @@ flagged records; `distinct_n` gives the suite-level figure.
 
 from __future__ import annotations
 
+import math
 import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from itertools import compress, repeat
 from typing import NamedTuple
 
 from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, last_user_message, request_text
@@ -198,6 +198,20 @@ def _run(s: Sequence, i: int, p: int) -> tuple[int, int]:
     return i - t, i + p + m
 
 
+def _long_run(s: Sequence, i: int, p: int, min_repeats: float, min_len: int) -> tuple[int, int] | None:
+    """`_run(s, i, p)` when it repeats its unit >= min_repeats times over >= min_len items, else None.
+    Most candidates are a phrase that recurs, far too short: two compares prove that before the gallops.
+    The run holds t items before i, one period and m after it, so it needs t + m >= e; when m < f (the f
+    items after i differ from their copy) and t < e + 1 - f (so do the items before i), t + m < e."""
+    e = math.ceil(max(min_len, min_repeats * p)) - p
+    f = (e + 2) // 2
+    back = e + 1 - f
+    if e > 0 and s[i:i + f] != s[i + p:i + p + f] and (back > i or s[i - back:i] != s[i + p - back:i + p]):
+        return None
+    a, b = _run(s, i, p)
+    return (a, b) if b - a >= min_len and b - a >= min_repeats * p else None
+
+
 def _best(a: tuple[int, int, int] | None, b: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
     if a is None:
         return b
@@ -228,9 +242,9 @@ def _tail_run(s: Sequence, min_repeats: float, min_len: int) -> tuple[int, int, 
         p = n - w - j
         if p * min_repeats > n:
             return None
-        a, b = _run(s, j, p)
-        if b - a >= min_len and (b - a) >= min_repeats * p:
-            return a, b, p
+        run = _long_run(s, j, p, min_repeats, min_len)
+        if run:
+            return run[0], run[1], p
         end = j + w - 1
     return None
 
@@ -261,7 +275,8 @@ def find_loop(
     find = s.find  # type: ignore[attr-defined]
     for i in range(0, n - w, step):
         window = s[i:i + w]
-        if is_text and not window.strip(_BLANK):  # type: ignore[attr-defined]
+        # A window that starts outside _BLANK is not letterless: one `in` test spares most strips.
+        if is_text and window[0] in _BLANK and not window.strip(_BLANK):  # type: ignore[attr-defined]
             if not window.strip(_RULE_CHARS):  # type: ignore[attr-defined]
                 continue  # a rule or table border ("|------|"): no loop starts there
             counted = False  # letterless
@@ -282,10 +297,10 @@ def find_loop(
         for _ in range(3):
             if j < 0 or j - i > max_period:
                 break
-            a, b = _run(s, i, j - i)
-            if b - a >= min_len and (b - a) >= min_repeats * (j - i):
-                best = _best(best, (a, b, j - i))
-                skip_until = b
+            run = _long_run(s, i, j - i, min_repeats, min_len)
+            if run:
+                best = _best(best, (run[0], run[1], j - i))
+                skip_until = run[1]
                 break
             j = find(window, j + 1, i + w + max_period)
     return best, (recurring / probes if probes else 0.0)
@@ -389,7 +404,6 @@ _MIN_SHORT_BYTES = 6  # the shortest line a line loop counts: two CJK characters
 _EMPTY_ITEM = re.compile(r"^\d+[.)、][\s*_#-]*$")
 _EMPTY_ITEM_BYTES = re.compile(r"\n[ \t]*0+(?:[.)]|、)[ \t*_#-]*(?=\n|\Z)".encode())  # on b"\n" + text
 _EMPTY_KEY = "<empty list item>"
-_ZERO_COMMA = "0、".encode()
 
 
 def _code_key(line: str) -> str:
@@ -481,15 +495,14 @@ def _lines_repeat(text: str, min_chars: int, ran_out: bool) -> bool:
     # A line counts by its length before the list marks are stripped: a code line keeps its "100:" in its
     # key, so the stripped key may be shorter than the line the exact checks see.
     lines = data.split(b"\n")
-    keys = list(map(bytes.strip, compress(lines, map(shortest.__le__, map(len, lines))), repeat(_BYTE_KEY_STRIP)))
+    keys = [line.strip(_BYTE_KEY_STRIP) for line in lines if len(line) >= shortest]  # 1.5x faster than map/compress
     distinct = set(keys)
     if len(distinct) < len(keys) - (b"" in distinct and keys.count(b"") - 1):  # a non-empty key repeats
         twice = [c for k, c in Counter(keys).items() if c > 1 and k]
         if ran_out or len(twice) >= 2 or max(twice) >= 3:
             return True
-    # An empty item holds "0." "0)" or "0、" (digits are 0 here): most texts hold none, and need no pattern search.
-    if b"0." not in data and b"0)" not in data and _ZERO_COMMA not in data:
-        return False
+    # Empty items: the search jumps between line starts (the pattern begins with "\n"); screening for "0." first
+    # cost more than it saved, numbered lists being common.
     return len(_EMPTY_ITEM_BYTES.findall(b"\n" + data)) >= 2
 
 
