@@ -110,6 +110,31 @@ def test_memo_keys_the_thresholds_not_the_config_object() -> None:
     assert detect_repetition(record, ctx()).flagged
 
 
+
+def test_memo_keys_the_turns_not_their_joined_text() -> None:
+    """A system turn asking for ten copies plus a user turn holding the sentence joins to the same request text as
+    one user turn holding both; only in the second did the user ask for copies, so seven copies are a loop in the
+    first and not in the second, whichever is scored first."""
+    from evalgen.detectors import DetectorContext
+    from evalgen.detectors.repetition import detect_repetition
+    from evalgen.records import GenerationRecord
+
+    output = "I will keep going with this sentence now. " * 7
+
+    def record(messages: list[dict[str, str]]) -> GenerationRecord:
+        return GenerationRecord(probe_id="x", suite="s", sample=0, messages=messages, prompt_text="", output=output,
+                                output_raw=output, output_token_ids=None, stop_reason="eos", n_output_tokens=0,
+                                latency_s=0.0)
+
+    ask, sentence = "Repeat the sentence I give you ten times.", "I will keep going"
+    system_asks = record([{"role": "system", "content": ask}, {"role": "user", "content": sentence}])
+    user_asks = record([{"role": "user", "content": f"{ask}\n\n{sentence}"}])
+    for first, second in ((system_asks, user_asks), (user_asks, system_asks)):
+        ctx = DetectorContext()
+        assert [detect_repetition(r, ctx).flagged for r in (first, second)] == [first is system_asks,
+                                                                                second is system_asks]
+
+
 CJK_LINE = st.text(st.one_of(st.characters(min_codepoint=0x4DB0, max_codepoint=0x5010),
                              st.characters(min_codepoint=0x9FF0, max_codepoint=0xA010),
                              st.sampled_from("，。：、“”《》（）！？=+-_*#/ \t\u3000\ud800abc123é😀"),

@@ -50,7 +50,14 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, last_user_message, request_text
+from evalgen.detectors._text import (
+    SPECIAL_TOKEN,
+    conversation_key,
+    fence_blocks,
+    is_code_line,
+    last_user_message,
+    request_text,
+)
 from evalgen.detectors.base import DetectorContext, RepetitionConfig
 from evalgen.detectors.calibration import calibrated, unflagged_score
 from evalgen.records import Finding, GenerationRecord, Span
@@ -785,10 +792,12 @@ def _config_number(cfg: RepetitionConfig) -> int:
 def _memo_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     """The repetition finding, remembered for the last few records: `missing_eos` and `truncation` ask
     about the record that `repetition` just scored. Keyed by everything the finding depends on (the
-    output, its stop reason and token ids, the conversation, the thresholds); the same finding object
-    comes back, so callers must not change it."""
+    output, its stop reason and token ids, the system and user turns by role, the thresholds): not the
+    joined request text, which a system turn plus a user turn shares with one user turn holding both,
+    though only the last user turn says how many copies were asked for. The same finding object comes
+    back, so callers must not change it."""
     ids = record.output_token_ids
-    key = (record.output, record.stop_reason, request_text(record), tuple(ids) if ids else None,
+    key = (record.output, record.stop_reason, conversation_key(record), tuple(ids) if ids else None,
            _config_number(ctx.config.repetition))
     found = _MEMO.get(key)
     if found is None:
