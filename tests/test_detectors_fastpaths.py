@@ -579,3 +579,30 @@ def test_mid_word_check_equals_its_plain_definition(text: str, last: str, prompt
 @example('12*34')
 def test_junk_equals_its_plain_definition(token: str) -> None:
     assert degenerate._junk(token) == degenerate._junk_plain(token)
+
+
+ASK_PIECES = st.sampled_from([
+    "Translate ", "translation", "into ", "in ", "English", "ENGLISH", "french", "please", " only", "answer ", "using ",
+    "Reply in Spanish", "\u212aorean", "\u0131talian", "\u017fpanish", "\u0130talian", "中文", "翻译成", "日语",
+    "用英语", "怎么说", ". ", "? ", "!", ".", "\n", " ", ",", "x", "the text", "write it", "-only", " and German",
+])
+ASK_TEXT = st.lists(st.one_of(ASK_PIECES, st.text(max_size=4)), max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(prompt=ASK_TEXT)
+@example("Write. the text in English please")
+@example("Translate into\n\nFrench. Then reply in German!")  # a request across line breaks
+@example("English. Span\u0131sh please")  # "\u0131" is "i" to `re.I`, not to `str.lower`
+@example("English. \u017fpanish please")
+@example("\u0130\u0130.French please")  # "\u0130" lower-cases to two characters: positions shift
+def test_request_scan_by_sentence_is_the_full_scan(prompt: str) -> None:
+    """The sentences that hold an ask word give the matches of `_ASKS` over the whole prompt."""
+    low = prompt.lower()
+    words = language_drift._ASCII_ASK_WORDS if low.isascii() else language_drift._ASK_WORDS
+    if not any(word in low for word in words):
+        return  # (the caller's screen: no scan)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(language_drift, "_LONG_PROMPT", 0)  # every prompt takes the sentence scan
+        fast = [(r.span(), r.groupdict()) for r in language_drift._requests(prompt, low, words)]
+    assert fast == [(r.span(), r.groupdict()) for r in language_drift._ASKS.finditer(prompt)]
