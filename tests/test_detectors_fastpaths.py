@@ -606,3 +606,58 @@ def test_request_scan_by_sentence_is_the_full_scan(prompt: str) -> None:
         m.setattr(language_drift, "_LONG_PROMPT", 0)  # every prompt takes the sentence scan
         fast = [(r.span(), r.groupdict()) for r in language_drift._requests(prompt, low, words)]
     assert fast == [(r.span(), r.groupdict()) for r in language_drift._ASKS.finditer(prompt)]
+
+
+END_PIECES = st.sampled_from([
+    "see www.example.com", "http://a.b/c", "https://x", "site.org", "foo.io/x y", "a-b.dev", "`code`", "</div>",
+    "<br/>",
+    "-->", ">", "`", "*bold*", "**strong**", "_x_", "__y__", "* a *", ":)", " :-(", ";P", "<3", "XD", "^_^", "T_T", " ",
+    "\n", "\t", "\u3000", "\u2028", "word", "Let'", "it's", "e.g.", "a.b-c", "’", "-", ".", "x", "中", "é", "*", "_",
+])
+END_TEXT = st.lists(st.one_of(END_PIECES, st.text(max_size=3)), max_size=14).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(line=END_TEXT)
+@example("x www.a.com\n")
+@example("www.a.com \n")
+@example("**a** \n")
+@example("x :-(\n")
+@example("</b>\n")
+def test_line_end_screens_are_the_end_patterns(line: str) -> None:
+    assert truncation._ends_in_url(line) == (truncation._URL_END.search(line) is not None)
+    assert truncation._ends_in_emoticon(line) == (truncation._EMOTICON.search(line) is not None)
+    assert truncation._ends_in_closed_tag(line) == (truncation._CLOSED_TAG.search(line) is not None)
+    assert truncation._ends_in_emphasis(line) == (truncation._EMPHASIS_END.search(line) is not None)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=END_TEXT, tail=st.integers(1, 6))
+@example("abcdefgh", 3)
+@example("ab.cdefgh\n", 3)
+def test_last_word_from_the_tail_is_the_full_search(text: str, tail: int) -> None:
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(truncation, "_WORD_TAIL", tail)  # a short tail, so that generated words run past it
+        fast = truncation._last_en_word(text)
+    full = truncation._EN_WORD.search(text)
+    assert (fast and fast.span()) == (full and full.span())
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=st.one_of(st.text(st.characters(max_codepoint=127), max_size=30), st.text(max_size=30)))
+@example("\x1c\x1d a1")
+def test_prose_counts_are_the_character_tests(line: str) -> None:
+    visible = [c for c in line if not c.isspace()]
+    assert truncation._prose(line) == (bool(visible) and sum(c.isalpha() for c in visible) * 2 >= len(visible))
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(WORD_TEXT, st.text(st.sampled_from("aBzZ \u212a\u0130\u00c9\u03a3ß中\n"), max_size=20)))
+@example("\u212a")
+@example("\u0130x")
+def test_ascii_lower_agrees_on_every_ascii_letter(text: str) -> None:
+    """`_ascii_lower` may lower-case other letters too, but where either result holds an ASCII character
+    both hold the same one, at the same position (all that `_cut_word` reads)."""
+    fast, plain = truncation._ascii_lower(text), text.translate(truncation._ASCII_LOWER)
+    assert len(fast) == len(plain)
+    assert all(a == b for a, b in zip(fast, plain, strict=True) if a.isascii() or b.isascii())
