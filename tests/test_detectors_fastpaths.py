@@ -661,3 +661,43 @@ def test_ascii_lower_agrees_on_every_ascii_letter(text: str) -> None:
     fast, plain = truncation._ascii_lower(text), text.translate(truncation._ASCII_LOWER)
     assert len(fast) == len(plain)
     assert all(a == b for a, b in zip(fast, plain, strict=True) if a.isascii() or b.isascii())
+
+
+def _prompt_languages_reference(key: tuple) -> tuple:
+    """`_prompt_languages_cached` as first written: the last line of every turn counted apart."""
+    cfg = LanguageDriftConfig()
+    turns, request = _text.turns_and_request(key)
+    asked, targets = language_drift.asks_for_language(request)
+    langs: set[str] = set()
+    dominant = None
+    for turn in turns:
+        prose = language_drift._prose_only(turn.strip())
+        pin = script_units(prose, cfg.latin_word_units)
+        if pin.total < cfg.min_prompt_units:
+            continue
+        langs |= {k for k, v in pin.units.items() if v >= cfg.prompt_lang_share * pin.total}
+        dominant = pin.dominant()
+        last = next((line for line in reversed(prose.split("\n")) if line.strip()), "")
+        ask = script_units(last, cfg.latin_word_units)
+        if ask.total >= cfg.min_prompt_units and ask.dominant():
+            langs.add(ask.dominant())
+    if not langs and not targets:
+        return [], None, asked, []
+    return sorted(langs | targets), dominant, asked, sorted(targets)
+
+
+TURN_PIECES = st.sampled_from(["Explain this", "请解释一下", "x = 1;", "\n", "\n\n", " ", "Что это", "上面的代码对吗？",
+                               "in English", "```\ncode\n```", "`x`", "日本語で", "안녕"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(turns=st.lists(st.lists(TURN_PIECES, max_size=6).map("".join), min_size=1, max_size=3))
+@example(["Explain this\n请解释一下"])
+def test_prompt_languages_count_a_one_line_turn_once(turns: list[str]) -> None:
+    cfg = LanguageDriftConfig()
+    record = dataclasses.replace(make("x"), messages=[{"role": "user", "content": t} for t in turns])
+    key = _text.conversation_key(record)
+    fast = language_drift._prompt_languages_cached.__wrapped__(key, cfg.latin_word_units, cfg.min_prompt_units,
+                                                               cfg.prompt_lang_share)
+    assert fast == _prompt_languages_reference(key)
+

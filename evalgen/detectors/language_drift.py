@@ -231,7 +231,7 @@ def _prompt_languages_cached(
         # The question itself (the turn's last line of text) is in a language the user writes in, however
         # long the pasted material before it ("...SQL...\n上面的SQL语句能正确完成Task描述的需求吗？").
         last = next((line for line in reversed(prose.split("\n")) if line.strip()), "")
-        ask = script_units(last, latin_word_units)
+        ask = pin if last == prose else script_units(last, latin_word_units)  # (a one-line turn: counted)
         if ask.total >= min_prompt_units and ask.dominant():
             langs.add(ask.dominant())  # type: ignore[arg-type]
     if not langs and not targets:
