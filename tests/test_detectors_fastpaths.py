@@ -701,3 +701,10 @@ def test_prompt_languages_count_a_one_line_turn_once(turns: list[str]) -> None:
                                                                cfg.prompt_lang_share)
     assert fast == _prompt_languages_reference(key)
 
+
+@settings(max_examples=500, deadline=None)
+@given(before=st.one_of(st.text(st.characters(max_codepoint=127), max_size=40), CLAIM_TEXT.filter(str.isascii)))
+def test_chinese_cues_need_chinese(before: str) -> None:
+    """`_claim_cue` skips the Chinese cues on an ASCII sentence: none of them can match there."""
+    assert identity_leak._ZH_CLAIM.search(before) is None
+    assert identity_leak._ZH_MADE_BY.match(before) is None
