@@ -579,3 +579,132 @@ def test_mid_word_check_equals_its_plain_definition(text: str, last: str, prompt
 @example('12*34')
 def test_junk_equals_its_plain_definition(token: str) -> None:
     assert degenerate._junk(token) == degenerate._junk_plain(token)
+
+
+ASK_PIECES = st.sampled_from([
+    "Translate ", "translation", "into ", "in ", "English", "ENGLISH", "french", "please", " only", "answer ", "using ",
+    "Reply in Spanish", "\u212aorean", "\u0131talian", "\u017fpanish", "\u0130talian", "中文", "翻译成", "日语",
+    "用英语", "怎么说", ". ", "? ", "!", ".", "\n", " ", ",", "x", "the text", "write it", "-only", " and German",
+])
+ASK_TEXT = st.lists(st.one_of(ASK_PIECES, st.text(max_size=4)), max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(prompt=ASK_TEXT)
+@example("Write. the text in English please")
+@example("Translate into\n\nFrench. Then reply in German!")  # a request across line breaks
+@example("English. Span\u0131sh please")  # "\u0131" is "i" to `re.I`, not to `str.lower`
+@example("English. \u017fpanish please")
+@example("\u0130\u0130.French please")  # "\u0130" lower-cases to two characters: positions shift
+def test_request_scan_by_sentence_is_the_full_scan(prompt: str) -> None:
+    """The sentences that hold an ask word give the matches of `_ASKS` over the whole prompt."""
+    low = prompt.lower()
+    words = language_drift._ASCII_ASK_WORDS if low.isascii() else language_drift._ASK_WORDS
+    if not any(word in low for word in words):
+        return  # (the caller's screen: no scan)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(language_drift, "_LONG_PROMPT", 0)  # every prompt takes the sentence scan
+        fast = [(r.span(), r.groupdict()) for r in language_drift._requests(prompt, low, words)]
+    assert fast == [(r.span(), r.groupdict()) for r in language_drift._ASKS.finditer(prompt)]
+
+
+END_PIECES = st.sampled_from([
+    "see www.example.com", "http://a.b/c", "https://x", "site.org", "foo.io/x y", "a-b.dev", "`code`", "</div>",
+    "<br/>",
+    "-->", ">", "`", "*bold*", "**strong**", "_x_", "__y__", "* a *", ":)", " :-(", ";P", "<3", "XD", "^_^", "T_T", " ",
+    "\n", "\t", "\u3000", "\u2028", "word", "Let'", "it's", "e.g.", "a.b-c", "’", "-", ".", "x", "中", "é", "*", "_",
+])
+END_TEXT = st.lists(st.one_of(END_PIECES, st.text(max_size=3)), max_size=14).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(line=END_TEXT)
+@example("x www.a.com\n")
+@example("www.a.com \n")
+@example("**a** \n")
+@example("x :-(\n")
+@example("</b>\n")
+def test_line_end_screens_are_the_end_patterns(line: str) -> None:
+    assert truncation._ends_in_url(line) == (truncation._URL_END.search(line) is not None)
+    assert truncation._ends_in_emoticon(line) == (truncation._EMOTICON.search(line) is not None)
+    assert truncation._ends_in_closed_tag(line) == (truncation._CLOSED_TAG.search(line) is not None)
+    assert truncation._ends_in_emphasis(line) == (truncation._EMPHASIS_END.search(line) is not None)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=END_TEXT, tail=st.integers(1, 6))
+@example("abcdefgh", 3)
+@example("ab.cdefgh\n", 3)
+def test_last_word_from_the_tail_is_the_full_search(text: str, tail: int) -> None:
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(truncation, "_WORD_TAIL", tail)  # a short tail, so that generated words run past it
+        fast = truncation._last_en_word(text)
+    full = truncation._EN_WORD.search(text)
+    assert (fast and fast.span()) == (full and full.span())
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=st.one_of(st.text(st.characters(max_codepoint=127), max_size=30), st.text(max_size=30)))
+@example("\x1c\x1d a1")
+def test_prose_counts_are_the_character_tests(line: str) -> None:
+    visible = [c for c in line if not c.isspace()]
+    assert truncation._prose(line) == (bool(visible) and sum(c.isalpha() for c in visible) * 2 >= len(visible))
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(WORD_TEXT, st.text(st.sampled_from("aBzZ \u212a\u0130\u00c9\u03a3ß中\n"), max_size=20)))
+@example("\u212a")
+@example("\u0130x")
+def test_ascii_lower_agrees_on_every_ascii_letter(text: str) -> None:
+    """`_ascii_lower` may lower-case other letters too, but where either result holds an ASCII character
+    both hold the same one, at the same position (all that `_cut_word` reads)."""
+    fast, plain = truncation._ascii_lower(text), text.translate(truncation._ASCII_LOWER)
+    assert len(fast) == len(plain)
+    assert all(a == b for a, b in zip(fast, plain, strict=True) if a.isascii() or b.isascii())
+
+
+def _prompt_languages_reference(key: tuple) -> tuple:
+    """`_prompt_languages_cached` as first written: the last line of every turn counted apart."""
+    cfg = LanguageDriftConfig()
+    turns, request = _text.turns_and_request(key)
+    asked, targets = language_drift.asks_for_language(request)
+    langs: set[str] = set()
+    dominant = None
+    for turn in turns:
+        prose = language_drift._prose_only(turn.strip())
+        pin = script_units(prose, cfg.latin_word_units)
+        if pin.total < cfg.min_prompt_units:
+            continue
+        langs |= {k for k, v in pin.units.items() if v >= cfg.prompt_lang_share * pin.total}
+        dominant = pin.dominant()
+        last = next((line for line in reversed(prose.split("\n")) if line.strip()), "")
+        ask = script_units(last, cfg.latin_word_units)
+        if ask.total >= cfg.min_prompt_units and ask.dominant():
+            langs.add(ask.dominant())
+    if not langs and not targets:
+        return [], None, asked, []
+    return sorted(langs | targets), dominant, asked, sorted(targets)
+
+
+TURN_PIECES = st.sampled_from(["Explain this", "请解释一下", "x = 1;", "\n", "\n\n", " ", "Что это", "上面的代码对吗？",
+                               "in English", "```\ncode\n```", "`x`", "日本語で", "안녕"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(turns=st.lists(st.lists(TURN_PIECES, max_size=6).map("".join), min_size=1, max_size=3))
+@example(["Explain this\n请解释一下"])
+def test_prompt_languages_count_a_one_line_turn_once(turns: list[str]) -> None:
+    cfg = LanguageDriftConfig()
+    record = dataclasses.replace(make("x"), messages=[{"role": "user", "content": t} for t in turns])
+    key = _text.conversation_key(record)
+    fast = language_drift._prompt_languages_cached.__wrapped__(key, cfg.latin_word_units, cfg.min_prompt_units,
+                                                               cfg.prompt_lang_share)
+    assert fast == _prompt_languages_reference(key)
+
+
+@settings(max_examples=500, deadline=None)
+@given(before=st.one_of(st.text(st.characters(max_codepoint=127), max_size=40), CLAIM_TEXT.filter(str.isascii)))
+def test_chinese_cues_need_chinese(before: str) -> None:
+    """`_claim_cue` skips the Chinese cues on an ASCII sentence: none of them can match there."""
+    assert identity_leak._ZH_CLAIM.search(before) is None
+    assert identity_leak._ZH_MADE_BY.match(before) is None

@@ -132,6 +132,8 @@ _ZH_BLOCK = re.compile(r"不|没|非|像|类似|比|与|和|跟|同|而是|除�
 _ZH_AFTER_MADE = re.compile(
     r"^[^。！？!?\n]{0,12}?(?:开发|训练|打造|研发|研制|创建|创造|推出|发布|构建|设计|制作|提供|出品)"
 )
+_ZH_MADE_BY = re.compile(r"^\s*(?:由|是由)\s*$")
+"""A sentence that is only "由" before the name: the subject is left out."""
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]")
 _SENTENCE_BREAK = re.compile(r"[.!?。！？\n](?:(?<=[。！？\n])|(?=\s|$))")
 """A sentence break: "。！？" or a line break, or ".!?" before a space or the end (a character set first,
@@ -570,6 +572,8 @@ def _claim_cue(text: str, start: int, end: int) -> tuple[str | None, int]:
         m = _EN_CLAIM.search(low, m.start() + 1)
     if _EN_AFTER_ME.match(after):
         return (None if re.search(r"\b(?:not|n't|never)\b", low[-20:]) else "made"), s0
+    if before.isascii():
+        return None, s0  # the Chinese cues below are Chinese characters
     z = _ZH_CLAIM.search(before)
     if z:
         mid = z.group("mid")
@@ -586,7 +590,7 @@ def _claim_cue(text: str, start: int, end: int) -> tuple[str | None, int]:
                     else "made"), s0
         if cue in ("我是", "我由", "我是由", "作为") and _ZH_AFTER_MADE.match(after) and mid.endswith(("由", "被")):
             return "made", s0
-    elif re.match(r"^\s*(?:由|是由)\s*$", before) and _ZH_AFTER_MADE.match(after):
+    elif _ZH_MADE_BY.match(before) and _ZH_AFTER_MADE.match(after):
         return "made", s0  # "由微软团队研发" answering "who trained you": the subject is left out
     return None, s0
 

@@ -77,6 +77,33 @@ _ASK_WORDS = (*(k for k in _LANG_SCRIPT if k.isascii()), "translat", "译", "怎
 """Every request `_ASKS` finds holds one of these (lower case): a prompt with none asks for no language."""
 _ASCII_ASK_WORDS = tuple(w for w in _ASK_WORDS if w.isascii())
 """(Each `in` is a scan of its own: an ASCII prompt is only scanned for the ASCII words.)"""
+_LONG_PROMPT = 400
+"""Prompts at least this long are scanned for requests only in the sentences that hold an ask word."""
+_SENTENCE_ENDS = ".?!"
+_CASE_ODD = ("\u0131", "\u017f")
+"""Dotless i and long s: `re.I` matches them as "i" and "s", but `str.lower` keeps them (the other such letters
+of `_ASKS`, "İ" and the Kelvin sign, change the length of the lower-cased text or become ASCII)."""
+
+
+def _requests(prompt: str, low: str, words: tuple[str, ...]) -> list[re.Match]:
+    """`_ASKS.finditer(prompt)`, on a long prompt scanning only the sentences (runs without ".", "?" or "!")
+    that hold an ask word of `words` in `low` (`prompt.lower()`): no request holds one of those three
+    characters (so each lies in one sentence, and `re` reads the same word boundaries at a sentence's
+    ends), and every request holds an ask word (`_ASK_WORDS`). `_ASKS` takes 1 ms on a 5,000-character prompt."""
+    if len(prompt) < _LONG_PROMPT or len(low) != len(prompt) or any(c in prompt for c in _CASE_ODD):
+        return list(_ASKS.finditer(prompt))  # (positions in `low` are those of `prompt` only when the lengths agree)
+    sentences = set()
+    for word in words:
+        pos = low.find(word)
+        while pos >= 0:
+            start = max(low.rfind(c, 0, pos) for c in _SENTENCE_ENDS) + 1
+            ends = [e for e in (low.find(c, pos) for c in _SENTENCE_ENDS) if e >= 0]
+            end = min(ends) if ends else len(low)
+            sentences.add((start, end))
+            pos = low.find(word, end)  # (the rest of this sentence is scanned already)
+    return [m for start, end in sorted(sentences) for m in _ASKS.finditer(prompt, start, end)]
+
+
 _LIST_MORE = re.compile(rf"\s*(?:和|与|及|、|,|and|or)\s*({_EN}|{_ZH})", re.I)
 _NAMES = {
     "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "latin": "Latin-script", "cyrillic": "Cyrillic",
@@ -103,9 +130,10 @@ def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
     asked = False
     targets: set[str] = set()
     low = prompt.lower()
-    if not any(word in low for word in (_ASCII_ASK_WORDS if low.isascii() else _ASK_WORDS)):
+    words = _ASCII_ASK_WORDS if low.isascii() else _ASK_WORDS
+    if not any(word in low for word in words):
         return asked, targets  # every request names a language or translating: most prompts stop here
-    for m in _ASKS.finditer(prompt):
+    for m in _requests(prompt, low, words):
         asked = True
         for key in ("l1", "l2", "l3", "l4", "l5", "l6", "l7"):
             lang = m.group(key)
@@ -203,7 +231,7 @@ def _prompt_languages_cached(
         # The question itself (the turn's last line of text) is in a language the user writes in, however
         # long the pasted material before it ("...SQL...\n上面的SQL语句能正确完成Task描述的需求吗？").
         last = next((line for line in reversed(prose.split("\n")) if line.strip()), "")
-        ask = script_units(last, latin_word_units)
+        ask = pin if last == prose else script_units(last, latin_word_units)  # (a one-line turn: counted)
         if ask.total >= min_prompt_units and ask.dominant():
             langs.add(ask.dominant())  # type: ignore[arg-type]
     if not langs and not targets:

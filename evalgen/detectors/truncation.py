@@ -139,6 +139,8 @@ _BARE_NUMBER = re.compile(r"[ \t]*\d+[.)][ \t]*$")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$|\b[\w-]+\.(?:com|org|net|io|ai|dev|cn|co|edu|gov)(?:/\S*)?$")
 _EMOTICON = re.compile(r"(?:^|\s)(?:[:;=8][-']?[()DPpOo3/\\|\]\[]|<3|XD|xD|\^_\^|T_T)$")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
+_EN_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'’.-")
+_WORD_TAIL = 64
 # A subject pronoun right after a determiner and its noun opens a relative clause ("the way you [do it]",
 # "the things we"), unlike "thank you", "for you", "the two of you".
 _CONTACT_CLAUSE = re.compile(r"\b(?:the|a|an|this|these|those|any|every|each|some)\s+[a-z]+\s+(?:you|we|they)$")
@@ -156,6 +158,40 @@ _CLOSED_TAG = re.compile(r"`[^`\n]+`$|</[A-Za-z][\w:-]*>$|/>$|-->$")
 _CODE_OPEN_END = re.compile(r"(?:[=+\-*/%&|^,.(\[{\\<]|\b(?:and|or|not|return|in|is|lambda|new)\b)$")
 _OPERATOR_END = set("+=×÷")
 _END_TOKEN = re.compile(r"</s>|<\|(?:endoftext|im_end|eot_id|end|eos)\|>|<(?:eos|eot|end|end_of_turn)>|\[EOS\]", re.I)
+
+
+def _last_en_word(text: str) -> re.Match | None:
+    """`_EN_WORD.search(text)` reading only the end of a long text: a match that starts before the last
+    `_WORD_TAIL` characters runs through the character before them, so when that one cannot be part of
+    a word the match starts within them (the search to "$" otherwise tries every position)."""
+    lo = max(0, len(text) - _WORD_TAIL)
+    return _EN_WORD.search(text) if lo and text[lo - 1] in _EN_WORD_CHARS else _EN_WORD.search(text, lo)
+
+
+# The patterns that end in "$" are tried at every position of a long line; these screens read its end first.
+def _ends_in_emoticon(line: str) -> bool:
+    """`_EMOTICON.search(line)`: a match is at most 4 characters (a space and 3) before a final line break."""
+    return _EMOTICON.search(line, max(0, len(line) - 5)) is not None
+
+
+def _ends_in_closed_tag(line: str) -> bool:
+    """`_CLOSED_TAG.search(line)`: every branch ends in "`" or ">"."""
+    return line.endswith(("`", ">", "`\n", ">\n")) and _CLOSED_TAG.search(line) is not None
+
+
+def _ends_in_emphasis(line: str) -> bool:
+    """`_EMPHASIS_END.search(line)`: the closing "*" or "_" is followed by spaces only."""
+    return line.rstrip().endswith(("*", "_")) and _EMPHASIS_END.search(line) is not None
+
+
+def _ends_in_url(line: str) -> bool:
+    """`_URL_END.search(line)`, tried only in the last run of non-space characters (before a final line
+    break, where "$" also matches): a match holds no space and ends there."""
+    body = line[:-1] if line.endswith("\n") else line
+    if not body or body[-1].isspace():
+        return False
+    last = body.rsplit(None, 1)[-1]
+    return _URL_END.search(line, len(body) - len(last)) is not None
 
 
 def _is_emoji(ch: str) -> bool:
@@ -209,7 +245,7 @@ def _dangling(segment: str) -> str | None:
         if stripped[-2:] in _COMPLETE_ZH or stripped[-3:] in _COMPLETE_ZH:
             return None
         return last if last in _DANGLING_ZH and len(stripped) > 1 else None
-    m = _EN_WORD.search(stripped)
+    m = _last_en_word(stripped)
     if m:
         word = m.group(0).lower().rstrip(".")
         if word in _DANGLING_EN and len(stripped) > len(word) and m.group(0) != "A":  # "vitamin A"
@@ -237,8 +273,17 @@ def _dangling(segment: str) -> str | None:
 
 def _prose(line: str) -> bool:
     """Whether a line reads as prose: letters (or CJK) are at least half of its visible characters."""
-    visible = [c for c in line if not c.isspace()]
-    return bool(visible) and sum(c.isalpha() for c in visible) * 2 >= len(visible)
+    if line.isascii():  # counted by deleting bytes (C speed) instead of a test per character
+        raw = line.encode()
+        visible, letters = len(raw.translate(None, _ASCII_SPACES)), len(raw.translate(None, _ASCII_NON_LETTERS))
+    else:
+        visible_chars = [c for c in line if not c.isspace()]
+        visible, letters = len(visible_chars), sum(c.isalpha() for c in visible_chars)
+    return bool(visible) and letters * 2 >= visible
+
+
+_ASCII_SPACES = bytes(b for b in range(128) if chr(b).isspace())
+_ASCII_NON_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w")
@@ -264,7 +309,7 @@ def _cut_apostrophe(line: str) -> bool:
     if not line.endswith(("'", "’")) or len(line) < 2 or not line[-2].isalpha():
         return False
     body = line[:-1]
-    word = _EN_WORD.search(body)
+    word = _last_en_word(body)
     if word and word.group(0).lower().endswith(("s", "in")):
         return False
     return not _OPEN_SINGLE.search(body)
@@ -348,6 +393,16 @@ positions found in the lowered text index the original."""
 _PROMPT_CHARS = 3000
 
 
+def _ascii_lower(text: str) -> str:
+    """`text.translate(_ASCII_LOWER)` where the callers read it the same (ASCII letters at the same
+    positions): `str.lower`, unless it changes the length or makes a letter ASCII ("İ", the Kelvin sign);
+    a translate table costs a dictionary lookup per character of a text that is not ASCII."""
+    lowered = text.lower()
+    if text.isascii() or len(lowered) == len(text) and "\u212a" not in text:
+        return lowered
+    return text.translate(_ASCII_LOWER)
+
+
 def _word_starts(lowered: str, stem: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each word of `lowered` (lower-cased text) that begins with `stem`, in text order."""
     pos = lowered.find(stem)
@@ -376,7 +431,7 @@ def _cut_word(record: GenerationRecord, text: str) -> str | None:
     word = m.group(0).lower()
     # What the user wrote, not the rendered prompt: template tokens ("<|im_start|>") would spell words.
     context = text[max(0, m.start() - 3000):m.start()] + "\n" + request_text(record)[-_PROMPT_CHARS:]
-    lowered = context.translate(_ASCII_LOWER)
+    lowered = _ascii_lower(context)
     if word not in lowered or f" {word} " in lowered or f" {word}," in lowered or f" {word}." in lowered:
         return None  # no longer word begins with it, or it occurs whole (the common cases, found fast)
     longer = []
@@ -492,9 +547,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     line_start = last_nl + 1
     line = text[line_start:]
     stripped_line = line.strip()
-    if _CLOSED_TAG.search(stripped_line):
+    if _ends_in_closed_tag(stripped_line):
         return _ok("closed_tag", details)
-    if _EMOTICON.search(stripped_line):
+    if _ends_in_emoticon(stripped_line):
         return _ok("emoticon", details)  # "simply not enough :("
     if is_code_line(line):
         if _open_code(line):
@@ -523,7 +578,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
                     0.8, details)
     if _is_emoji(text[-1]) or _is_emoji(final):
         return _ok("emoji", details)
-    if _URL_END.search(stripped_line):
+    if _ends_in_url(stripped_line):
         return _ok("url", details)
 
     # The last segment: text after the last sentence end in the last line (list numbering is no end).
@@ -570,7 +625,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
                     details)
     if _HEADING.match(line):
         return _ok("heading", details)
-    if _EMPHASIS_END.search(line):
+    if _ends_in_emphasis(line):
         return _ok("emphasis", details)  # "*smiles with a hint of mischief*", "**Good luck!**"
     if segment.split()[-1:] and segment.split()[-1].startswith("#") and line.count("#") >= 2:
         return _ok("hashtags", details)
