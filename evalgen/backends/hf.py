@@ -242,9 +242,10 @@ class StopStringTail:
     Each step looks only at the newest token of each row: a stop string can only complete in a token whose
     text begins with an end piece of it (`"er"` for `"<|im_start|>user"`) or holds it whole (or is a piece
     of a multi-byte character, or nothing visible), which is rare; only then are the row's last few tokens
-    decoded and searched. The answer is kept per token id, so a step is one dictionary look-up per row.
-    transformers' own `stop_strings` re-reads the whole vocabulary for every `generate` call and runs a
-    dozen tensor operations per step. `classify_stop` then decides the stop reason from the final token
+    decoded and searched. The answer is kept per token id, and the ids known not to qualify form a set, so
+    most steps are one subset test over the batch's newest tokens that returns the same flags as the step
+    before. transformers' own `stop_strings` re-reads the whole vocabulary for every `generate` call and runs
+    a dozen tensor operations per step. `classify_stop` then decides the stop reason from the final token
     ids, as for every backend."""
 
     def __init__(self, stop_strings: Sequence[str], prompt_width: int, decode: Any, may_end: dict[int, bool]) -> None:
@@ -252,37 +253,46 @@ class StopStringTail:
         self.prompt_width = prompt_width
         self.decode = decode
         self.may_end = may_end
+        self.cleared = {token for token, could in may_end.items() if not could}
+        """The ids in `may_end` that cannot complete a stop string, as a set for the per-step subset test."""
         # A stop string ending in whitespace may complete in a token that decodes without it (SentencePiece
         # drops a leading space when a token is decoded alone): then every step is checked.
         self.every_step = any(s[-1].isspace() for s in self.stops)
         # Enough tokens to hold the longest stop string even at one byte per token.
         self.window = 4 * max(len(s.encode("utf-8")) for s in self.stops) + 1
-        self.done: set[int] = set()
+        self.stopped: set[int] = set()
+        self.done: Any = None
+        """The rows in `stopped` as the flags transformers reads (made on the first step, then only set)."""
 
     def could_end(self, token: int) -> bool:
         known = self.may_end.get(token)
         if known is None:
             known = self.may_end[token] = completes_one(self.decode([token], False), self.stops)
+            if not known:
+                self.cleared.add(token)
         return known
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        rows = input_ids.shape[0]
-        done = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
-        if input_ids.shape[1] <= self.prompt_width:
-            return done
-        last = input_ids[:, -1].tolist()
-        for row in range(rows):
-            if row in self.done or not (self.every_step or self.could_end(last[row])):
+        if self.done is None:  # transformers ORs it into a new tensor, so the same one serves every step
+            self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        if input_ids.shape[1] > self.prompt_width:
+            newest = input_ids[:, -1].tolist()
+            if self.every_step or not self.cleared.issuperset(newest):
+                self.search_tails(input_ids, newest)
+        return self.done
+
+    def search_tails(self, input_ids: Any, newest: list[int]) -> None:
+        """Decode the last few tokens of each running row whose newest token could complete a stop string."""
+        start = max(self.prompt_width, input_ids.shape[1] - self.window)
+        for row, token in enumerate(newest):
+            if row in self.stopped or not (self.every_step or self.could_end(token)):
                 continue
-            tail = input_ids[row, max(self.prompt_width, input_ids.shape[1] - self.window) :].tolist()
-            text = self.decode(tail, False)
+            text = self.decode(input_ids[row, start:].tolist(), False)
             if any(s in text for s in self.stops):
-                self.done.add(row)
-        for row in self.done:
-            done[row] = True
-        return done
+                self.stopped.add(row)
+                self.done[row] = True
 
 
 def completes_one(text: str, stops: Sequence[str]) -> bool:
