@@ -260,14 +260,14 @@ class VLLMBackend(BackendBase):
         """The HF tokenizer's text of `ids`. Classifying an output asks for the same ids with and without
         special tokens: where none of them is one the tokenizer would skip, the texts are equal, so the
         second ask is answered from the first (the last decode is kept, with its own copy of the ids)."""
+        ids = list(ids)
         if skip_special and self.skippable is not None and self.skippable.isdisjoint(ids):
             skip_special = False  # nothing to skip: the same text
         last = self.decoded
         if last is not None and last[1] == skip_special and last[0] == ids:
             return last[2]
-        kept = list(ids)
-        text = self.decode_text(kept, skip_special)
-        self.decoded = (kept, skip_special, text)
+        text = self.decode_text(ids, skip_special)
+        self.decoded = (ids, skip_special, text)
         return text
 
     def sampling_params(self, request: Request) -> Any:
