@@ -15,7 +15,9 @@ each side leading in turn:
   this one as `evalgen_before`), for a before/after in the same rounds;
 - bare: the same token-id prompts in one `llm.generate` with one SamplingParams written out here as a
   plain script would (greedy, `max_tokens`, the template's turn markers as `stop`, the end ids as
-  `stop_token_ids`), the outputs written as JSONL.
+  `stop_token_ids`), the outputs written as JSONL with their text: vLLM's own detokenization (on by default,
+  as a plain script leaves it; evalgen's requests have it on too, to find the stop strings), where evalgen
+  decodes the ids once more with the HF tokenizer so that its records equal the HF backend's.
 The generation phase is timed on each side in wall seconds and in CPU seconds of this process plus the
 engine's processes, also shown apart (this process's share is the steadiest figure on a busy machine:
 the engine's worker spins while it waits, so the engine's share moves with the load): for evalgen
@@ -23,7 +25,8 @@ run.json's `generate_s` / the CPU over its generation (the engine's processes re
 `generate` begins and ends); for bare the `generate` call and the write. After each side the bench waits
 1.5 s, so that the engine's workers stop their busy polling (1 s after the last step) before the next side
 starts. "End to end" adds scoring and run.json on evalgen's side (engine start-up apart). The engine first
-serves 8 short warm-up requests, untimed. Every round asserts that every prompt's output token ids agree.
+serves 8 short warm-up requests, untimed. Every round asserts that every prompt's output token ids agree, and
+that the two sides wrote the same texts (the bare side's `text` against evalgen's `output_raw`).
 `--profile DIR` writes each side's cProfile (this thread's CPU time) per round.
 """
 
@@ -268,15 +271,17 @@ def main() -> None:
             assert records.keys() == bare.keys()
             differ = [k for k in records if records[k]["output_token_ids"] != bare[k]["ids"]]
             assert not differ, f"{name}: {len(differ)} prompts differ in their output token ids, e.g. {differ[:3]}"
+            differ = [k for k in records if records[k]["output_raw"] != bare[k]["output"]]
+            assert not differ, f"{name}: {len(differ)} prompts differ in their output text, e.g. {differ[:3]}"
     tokens = sum(r["n_output_tokens"] for r in records.values())
     llm.llm_engine.engine_core.shutdown()
 
     import vllm
 
     print(f"vllm {vllm.__version__}, {args.prompts} prompts x {args.max_new_tokens} new tokens, {tokens} tokens "
-          f"generated, the same token ids on both sides; engine args {engine_args}; {args.repeat} alternating "
-          f"rounds, medians; CPU affinity {sorted(os.sched_getaffinity(0))}, load average during the rounds "
-          f"{min(loads):.1f}-{max(loads):.1f}")
+          f"generated, the same token ids and texts on both sides; engine args {engine_args}; {args.repeat} "
+          f"alternating rounds, medians; CPU affinity {sorted(os.sched_getaffinity(0))}, load average during the "
+          f"rounds {min(loads):.1f}-{max(loads):.1f}")
     print(f"engine start-up (once, wall s): {startup:.1f}")
     for name in evalgens:
         if name != "evalgen":

@@ -196,7 +196,7 @@ def fake_vllm(monkeypatch, tmp_path):
         backend.llm = SimpleNamespace(llm_engine=engine)
         backend.settings = GenerationSettings(max_new_tokens=8)
         backend.end_ids = {0: "<eos>"}
-        backend.tokenizer = SimpleNamespace(decode=lambda ids, skip_special_tokens: " ".join(map(str, ids)))
+        backend.use_tokenizer(SimpleNamespace(decode=lambda ids, skip_special_tokens: " ".join(map(str, ids))))
         return backend
 
     return make
@@ -297,7 +297,8 @@ def test_decode_answers_the_second_ask_from_the_first_only_where_the_texts_agree
     assert set(tokenizer.all_special_ids) <= skippable and tokenizer.convert_tokens_to_ids("<tool>") in skippable
     assert tokenizer.convert_tokens_to_ids("<note>") not in skippable
     backend = fake_vllm(None)
-    backend.tokenizer, backend.skippable = CountingTokenizer(tokenizer), skippable
+    backend.use_tokenizer(CountingTokenizer(tokenizer))
+    backend.skippable = skippable  # as open() finds them for the tokenizer inside
     rng = random.Random(3)
     plain = [i for i in range(len(tokenizer)) if i not in skippable]
     for case in range(200):
@@ -311,12 +312,59 @@ def test_decode_answers_the_second_ask_from_the_first_only_where_the_texts_agree
         assert backend.tokenizer.calls - before == (2 if case % 2 else 1)
 
 
+def test_decode_keeps_its_own_copy_of_the_ids(fake_vllm, tiny_tokenizer):
+    """The kept decode answers only the same ids: a list changed in place after its decode is decoded anew."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer)
+    backend = fake_vllm(None)
+    backend.use_tokenizer(tokenizer)
+    ids = tokenizer("a cat sat on the mat", add_special_tokens=False)["input_ids"]
+    assert backend.decode(ids, False) == "a cat sat on the mat"
+    ids[1:] = tokenizer(" dog ran", add_special_tokens=False)["input_ids"]
+    assert backend.decode(ids, True) == backend.decode(ids, False) == "a dog ran"
+
+
+def test_fast_tokenizer_decodes_through_its_rust_tokenizer_with_the_same_texts(tiny_tokenizer):
+    """Records are decoded with the fast tokenizer's Rust `decode` called directly, skipping transformers' Python
+    wrapper, only where the wrapper adds nothing: the texts equal `tokenizer.decode`'s for any ids, special
+    and added tokens included, both ways; a tokenizer that cleans up spaces or overrides `decode` keeps its own."""
+    from transformers import AutoTokenizer
+
+    from evalgen.backends.vllm import plain_decode, wraps_backend_decode
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer)
+    tokenizer.add_tokens(["<note>"])
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<tool>"]}, replace_extra_special_tokens=False)
+    assert wraps_backend_decode(tokenizer)
+    decode = plain_decode(tokenizer)
+    rng = random.Random(5)
+    special = [*tokenizer.all_special_ids, tokenizer.convert_tokens_to_ids("<note>")]
+    for _ in range(300):
+        ids = [rng.randrange(len(tokenizer)) for _ in range(rng.randint(0, 40))]
+        ids.insert(rng.randint(0, len(ids)), rng.choice(special))
+        for skip in (False, True):
+            assert decode(ids, skip) == tokenizer.decode(ids, skip_special_tokens=skip)
+
+    tokenizer.clean_up_tokenization_spaces = True  # transformers' wrapper may rewrite the text: it stays
+    assert not wraps_backend_decode(tokenizer)
+
+    class Shouting(type(tokenizer)):
+        def decode(self, ids, skip_special_tokens=False, **kwargs):
+            return super().decode(ids, skip_special_tokens=skip_special_tokens, **kwargs).upper()
+
+    shouting = Shouting.from_pretrained(tiny_tokenizer)
+    assert not wraps_backend_decode(shouting)
+    assert plain_decode(shouting)([ids[0]], False) == shouting.decode([ids[0]])
+
+
 def test_no_decode_shortcut_for_a_tokenizer_of_unknown_kind():
     from types import SimpleNamespace
 
-    from evalgen.backends.vllm import skippable_ids
+    from evalgen.backends.vllm import skippable_ids, wraps_backend_decode
 
     assert skippable_ids(SimpleNamespace(all_special_ids=[0])) is None
+    assert not wraps_backend_decode(SimpleNamespace(decode=None, clean_up_tokenization_spaces=False))
 
 
 @pytest.mark.slow
