@@ -1,5 +1,8 @@
 """Stop reasons come from the token ids: end ids, stop strings, the limit, early exit."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from evalgen.backends.base import classify_stop, loop_period
 
 END = {9: "</s>", 8: "<|im_end|>"}
@@ -43,3 +46,26 @@ def test_loop_period_is_conservative():
     assert loop_period([5, 6, 7] * 20, min_repeats=12, min_tokens=30, max_period=10) == 3
     assert loop_period([1] * 10 + [5, 6, 7] * 5, min_repeats=12, min_tokens=30, max_period=10) is None
     assert loop_period(list(range(100)), min_repeats=3, min_tokens=10, max_period=20) is None
+
+
+def plain_loop_period(ids: list[int], min_repeats: int, min_tokens: int, max_period: int) -> int | None:
+    """loop_period's definition: the first period whose tail of max(p × repeats, min_tokens) ids is periodic."""
+    for period in range(1, max_period + 1):
+        need = max(period * min_repeats, min_tokens)
+        if need > len(ids):
+            return None
+        tail = ids[len(ids) - need:]
+        if tail[period:] == tail[:-period]:
+            return period
+    return None
+
+
+units = st.tuples(st.lists(st.integers(0, 3), min_size=1, max_size=9), st.integers(1, 14))
+loopy_ids = st.lists(units, max_size=6).map(lambda parts: [i for unit, copies in parts for i in unit * copies])
+
+
+@settings(max_examples=500, deadline=None)
+@given(loopy_ids, st.integers(1, 5), st.integers(0, 40), st.integers(1, 12))
+def test_loop_period_skips_only_periods_that_cannot_fire(ids: list[int], repeats: int, min_tokens: int,
+                                                          max_period: int) -> None:
+    assert loop_period(ids, repeats, min_tokens, max_period) == plain_loop_period(ids, repeats, min_tokens, max_period)

@@ -346,10 +346,13 @@ def loop_period(ids: Sequence[int], min_repeats: int, min_tokens: int, max_perio
     """The period p if the tail is one unit repeated back to back at least `min_repeats` times over at
     least `min_tokens` tokens; else None. Conservative on purpose: it cuts generation short."""
     n = len(ids)
+    last = ids[-1] if n else None
     for period in range(1, max_period + 1):
         need = max(period * min_repeats, min_tokens)
         if need > n:
             break
+        if need > period and ids[n - 1 - period] != last:
+            continue  # the tail's last pair already differs: no loop of this period (most periods end here)
         tail = ids[n - need :]
         if tail[period:] == tail[:-period]:
             return period
