@@ -124,12 +124,11 @@ class HFBackend(BackendBase):
         settings = self.settings
         pad_id = self.tokenizer.pad_token_id
         width = max(len(r.prompt_ids) for r in batch)
-        # Left-padded in one tensor call with the dtype given: a call per row, each inferring the type of every
-        # id, was a third of the instructions `evalgen run` adds to a bare generate loop.
-        input_ids = torch.tensor([[pad_id] * (width - len(r.prompt_ids)) + r.prompt_ids for r in batch],
-                                 dtype=torch.long)
-        starts = torch.tensor([width - len(r.prompt_ids) for r in batch])
-        attention = (torch.arange(width) >= starts[:, None]).long()
+        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, request in enumerate(batch):
+            input_ids[row, width - len(request.prompt_ids) :] = torch.tensor(request.prompt_ids)
+            attention[row, width - len(request.prompt_ids) :] = 1
         sampling = settings.temperature > 0
         config = generation_config(
             max_new_tokens=settings.max_new_tokens,
