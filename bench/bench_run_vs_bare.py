@@ -9,7 +9,7 @@ rounds, the bare script first on odd ones), `--repeat` rounds, one thread each; 
     taskset -c 1 python bench/bench_run_vs_bare.py --paired   # generation alone, one process, turn by turn
     taskset -c 1 python bench/bench_run_vs_bare.py --aa       # the noise floor: the bare script on both sides
     taskset -c 1 python bench/bench_run_vs_bare.py --before /work/main   # also the evalgen of another checkout
-    taskset -c 1 python bench/bench_run_vs_bare.py --callgrind --prompts 64 --max-new-tokens 32 [--before TREE]
+    python bench/bench_run_vs_bare.py --callgrind --prompts 64 --max-new-tokens 32 [--before TREE]   # instructions
 
 Each side is timed in three parts, in CPU seconds (steady on a busy machine) and wall seconds:
 - the generation phase: evalgen's run.json `generate_cpu_s`/`generate_s` (after the model is loaded: the
@@ -37,8 +37,9 @@ start-up, the generation phase and the rest are counted apart. The count does no
 and hardly moves between two processes of one script (string hashing fixed): the bare script a second time is
 the A/A, 1.00002x for 64 prompts x 32 tokens. Instructions are not seconds (a cache miss, a page fault or a
 wait costs time and no instructions; MKL runs its SSE4.2 kernels here, as its AVX2 ones crawl under valgrind),
-so read the ratio beside the CPU seconds of the default mode and `--paired`. A side takes ~8 minutes under
-callgrind (17 G instructions of start-up, 17 G of generation for that workload), hence the small one.
+so read the ratio beside the CPU seconds of the default mode and `--paired`. A side takes ~8 minutes of CPU under
+callgrind (17 G instructions of start-up, 17 G of generation for that workload), hence the small one; the sides
+run at the same time (give them more than one core).
 
 `--paired` runs both generation loops in one process on one model, taking turns batch by batch (which goes
 first alternates), so that a busy machine's swings hit both sides alike: evalgen's HF backend `generate`
@@ -62,6 +63,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -254,11 +256,16 @@ def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, 
           f"{sum(spent['evalgen']) / sum(spent['bare']):.3f}x")
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+ROOT = Path(__file__).resolve().parents[1]
+"""This checkout. A child runs in the tree whose evalgen it runs: `python -c` and `-m` put the working directory
+first on sys.path, ahead of PYTHONPATH, so `--before` run from a checkout's root ran that checkout's evalgen."""
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | str = ROOT) -> tuple[float, float]:
     """(wall, CPU) seconds of one child process, its own children included."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -319,7 +326,7 @@ def main() -> None:
     def run_evalgen(attempt: int, tree: str | None = None) -> None:
         folder = work / f"run{attempt}{'-before' if tree else ''}"
         wall, cpu = timed([sys.executable, "-m", "evalgen", *evalgen_args(args, checkpoint, suite, folder)],
-                          {**env, "PYTHONPATH": tree} if tree else env)
+                          {**env, "PYTHONPATH": tree} if tree else env, tree or ROOT)
         timings = json.loads((folder / "run.json").read_text())["timings"]
         got["before" if tree else "evalgen"].append({"wall": wall, "cpu": cpu, "phase_wall": timings["generate_s"],
                                "phase_cpu": timings["generate_cpu_s"]})
@@ -409,14 +416,16 @@ def callgrind(args: argparse.Namespace, checkpoint: Path, suite: Path, work: Pat
     # runs ~100x slower under valgrind (a 6400x96 @ 96x288 product: 13 s against 0.09 s).
     env = {**env, "PYTHONHASHSEED": "0", "TOKENIZERS_PARALLELISM": "false", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
     run, bare = [sys.executable, "-c", MARKED_RUN], [sys.executable, "-c", BARE]
-    sides = {"evalgen": (run + evalgen_args(args, checkpoint, suite, work / "run"), env),
-             "bare": (bare + bare_args(args, checkpoint, suite, work / "bare.jsonl", "sorted"), env),
-             "bare again": (bare + bare_args(args, checkpoint, suite, work / "bare-again.jsonl", "sorted"), env)}
+    sides = {"evalgen": (run + evalgen_args(args, checkpoint, suite, work / "run"), env, ROOT),
+             "bare": (bare + bare_args(args, checkpoint, suite, work / "bare.jsonl", "sorted"), env, ROOT),
+             "bare again": (bare + bare_args(args, checkpoint, suite, work / "bare-again.jsonl", "sorted"), env, ROOT)}
     if args.before:
         sides["before"] = (run + evalgen_args(args, checkpoint, suite, work / "run-before"),
-                           {**env, "PYTHONPATH": args.before})
-    counts = {side: instructions(cmd, side_env, work / f"callgrind-{side.replace(' ', '-')}")
-              for side, (cmd, side_env) in sides.items()}
+                           {**env, "PYTHONPATH": args.before}, args.before)
+    with ThreadPoolExecutor(len(sides)) as pool:  # counts hardly depend on the load: all sides at once
+        runs = {side: pool.submit(instructions, *how, work / f"callgrind-{side.replace(' ', '-')}")
+                for side, how in sides.items()}
+    counts = {side: run.result() for side, run in runs.items()}
     tokens = assert_same_ids(work / "run" / "generations.jsonl", work / "bare.jsonl")
     assert_same_ids(work / "bare-again.jsonl", work / "bare.jsonl")
     if args.before:
@@ -436,12 +445,12 @@ def callgrind(args: argparse.Namespace, checkpoint: Path, suite: Path, work: Pat
 PHASES = ("start-up (to the generation)", "generation phase", "the rest (after it)")
 
 
-def instructions(cmd: list[str], env: dict[str, str], out: Path) -> tuple[int, int, int]:
+def instructions(cmd: list[str], env: dict[str, str], cwd: Path | str, out: Path) -> tuple[int, int, int]:
     """Ir of one process under callgrind in each of PHASES: dumped on entering getsid (the generation phase
     begins), getpgid (it ends) and at exit; each dump holds the count since the one before."""
     subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-before=getsid",
                     "--dump-before=getpgid", *cmd], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env=env)
+                   env=env, cwd=cwd)
     dumps = [out.with_name(f"{out.name}.1"), out.with_name(f"{out.name}.2"), out]
     triggers = ["--dump-before=getsid", "--dump-before=getpgid", "Program termination"]
     counts = []
