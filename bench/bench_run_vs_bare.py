@@ -9,6 +9,7 @@ rounds, the bare script first on odd ones), `--repeat` rounds, one thread each; 
     taskset -c 1 python bench/bench_run_vs_bare.py --paired   # generation alone, one process, turn by turn
     taskset -c 1 python bench/bench_run_vs_bare.py --aa       # the noise floor: the bare script on both sides
     taskset -c 1 python bench/bench_run_vs_bare.py --before /work/main   # also the evalgen of another checkout
+    python bench/bench_run_vs_bare.py --callgrind --prompts 64 --max-new-tokens 32 [--before TREE]   # instructions
 
 Each side is timed in three parts, in CPU seconds (steady on a busy machine) and wall seconds:
 - the generation phase: evalgen's run.json `generate_cpu_s`/`generate_s` (after the model is loaded: the
@@ -25,7 +26,20 @@ script does) for the end-to-end comparison.
 
 Separate processes differ by a few % in generation CPU even when they run the same script (memory layout,
 page faults: sys time alone moves 0.2-0.6 s between runs): `--aa` times the bare script against itself, and
-every run prints a bootstrap interval for the generation ratio, to tell a real gap from chance.
+every run prints a bootstrap interval for the generation ratio, to tell a real gap from chance. On a shared
+2-core machine (load 5-10) the A/A was still 0.964x (interval 0.928-1.008x) over 15 rounds of 128 prompts x
+64 tokens: seconds between processes cannot resolve 3% there, however many rounds.
+
+`--callgrind` counts instead of timing: each side runs once under valgrind's callgrind, which counts the
+instructions executed (Ir), dumped at the generation phase's start and end (the bare script calls getsid and
+getpgid there; `evalgen run` gets the same two calls around `runner.generate_into`, the phase run.json times), so
+start-up, the generation phase and the rest are counted apart. The count does not depend on the machine's load
+and hardly moves between two processes of one script (string hashing fixed): the bare script a second time is
+the A/A, 1.00002x for 64 prompts x 32 tokens. Instructions are not seconds (a cache miss, a page fault or a
+wait costs time and no instructions; MKL runs its SSE4.2 kernels here, as its AVX2 ones crawl under valgrind),
+so read the ratio beside the CPU seconds of the default mode and `--paired`. A side takes ~8 minutes of CPU under
+callgrind (17 G instructions of start-up, 17 G of generation for that workload), hence the small one; the sides
+run at the same time (give them more than one core).
 
 `--paired` runs both generation loops in one process on one model, taking turns batch by batch (which goes
 first alternates), so that a busy machine's swings hit both sides alike: evalgen's HF backend `generate`
@@ -42,17 +56,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 BARE = r'''
-import json, sys, time, torch
+import json, os, sys, time, torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 ckpt, suite, max_new, batch_size, out_path, order = sys.argv[1:7]
 max_new, batch_size = int(max_new), int(batch_size)
@@ -68,6 +84,7 @@ batches = [(prompts[i:i + batch_size], tok([t for _, t in prompts[i:i + batch_si
            for i in range(0, len(prompts), batch_size)]
 config = GenerationConfig(max_new_tokens=max_new, do_sample=False, eos_token_id=tok.eos_token_id,
                           pad_token_id=tok.pad_token_id, return_dict_in_generate=True)
+os.getsid(0)  # the loop's start and end for --callgrind: two system calls nothing else here makes
 began, began_cpu = time.perf_counter(), time.process_time()  # the generation loop alone
 with open(out_path, "w", encoding="utf-8") as out:
     for batch_prompts, batch in batches:
@@ -76,8 +93,24 @@ with open(out_path, "w", encoding="utf-8") as out:
         for (pid, _), row in zip(batch_prompts, seqs[:, batch["input_ids"].shape[1]:].tolist()):
             ids = row[:row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row
             out.write(json.dumps({"id": pid, "ids": ids, "output": tok.decode(ids, skip_special_tokens=True)}) + "\n")
+os.getpgid(0)
 json.dump({"wall": time.perf_counter() - began, "cpu": time.process_time() - began_cpu}, open(out_path + ".time", "w"))
 '''
+
+MARKED_RUN = r'''
+import os, sys
+from evalgen import cli, runner
+generate_into = runner.generate_into
+def marked(*args, **kwargs):  # run.json's generation phase, between the bare script's two marker calls
+    os.getsid(0)
+    try:
+        return generate_into(*args, **kwargs)
+    finally:
+        os.getpgid(0)
+runner.generate_into = marked
+raise SystemExit(cli.main(sys.argv[1:]))
+'''
+"""`evalgen run` with its generation phase marked as the bare script's is (for --callgrind)."""
 
 
 def stop_check(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, rounds: int = 3) -> None:
@@ -223,11 +256,16 @@ def paired(checkpoint: Path, prompts: list[str], max_new: int, batch_size: int, 
           f"{sum(spent['evalgen']) / sum(spent['bare']):.3f}x")
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+ROOT = Path(__file__).resolve().parents[1]
+"""This checkout. A child runs in the tree whose evalgen it runs: `python -c` and `-m` put the working directory
+first on sys.path, ahead of PYTHONPATH, so `--before` run from a checkout's root ran that checkout's evalgen."""
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | str = ROOT) -> tuple[float, float]:
     """(wall, CPU) seconds of one child process, its own children included."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -249,6 +287,8 @@ def main() -> None:
                         help="one process: evalgen's backend and the bare loop take turns batch by batch")
     parser.add_argument("--before", metavar="TREE",
                         help="also run the evalgen of another checkout (e.g. /work/main) in every round, alternating")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count each side's instructions per phase under valgrind (deterministic; minutes)")
     parser.add_argument("--aa", action="store_true",
                         help="the noise floor: the bare script on both sides (A/A), timed and printed the same way")
     args = parser.parse_args()
@@ -279,13 +319,14 @@ def main() -> None:
     # side → list of {total, phase} × {wall, cpu}
     got: dict[str, list[dict[str, float]]] = {"evalgen": [], "bare": [], "bare-file-order": [], "before": []}
 
+    if args.callgrind:
+        callgrind(args, checkpoint, suite, work, env)
+        return
+
     def run_evalgen(attempt: int, tree: str | None = None) -> None:
         folder = work / f"run{attempt}{'-before' if tree else ''}"
-        wall, cpu = timed([
-            sys.executable, "-m", "evalgen", "run", str(checkpoint), "--suite", str(suite), "--out", str(folder),
-            "--max-new-tokens", str(args.max_new_tokens), "--batch-size", str(args.batch_size), "--jobs", "1",
-            "--no-early-exit", "--no-teacher-forced", "--no-progress",
-        ], {**env, "PYTHONPATH": tree} if tree else env)
+        wall, cpu = timed([sys.executable, "-m", "evalgen", *evalgen_args(args, checkpoint, suite, folder)],
+                          {**env, "PYTHONPATH": tree} if tree else env, tree or ROOT)
         timings = json.loads((folder / "run.json").read_text())["timings"]
         got["before" if tree else "evalgen"].append({"wall": wall, "cpu": cpu, "phase_wall": timings["generate_s"],
                                "phase_cpu": timings["generate_cpu_s"]})
@@ -293,8 +334,7 @@ def main() -> None:
     def run_bare(attempt: int, order: str, side: str = "bare") -> None:
         """`side` "evalgen" is the A/A run: the bare script again, in evalgen's column."""
         out = work / f"bare{attempt}-{order}{'-again' if side == 'evalgen' else ''}.jsonl"
-        wall, cpu = timed([sys.executable, "-c", BARE, str(checkpoint), str(suite), str(args.max_new_tokens),
-                           str(args.batch_size), str(out), order], env)
+        wall, cpu = timed([sys.executable, "-c", BARE, *bare_args(args, checkpoint, suite, out, order)], env)
         phase = json.loads(Path(f"{out}.time").read_text())
         got[side].append({"wall": wall, "cpu": cpu, "phase_wall": phase["wall"], "phase_cpu": phase["cpu"]})
 
@@ -310,20 +350,10 @@ def main() -> None:
             run_bare(attempt, "file", "bare-file-order")
         loads.append(os.getloadavg()[0])
 
-    def rows(path: Path, key: str) -> dict[str, dict[str, Any]]:
-        return {row[key]: row for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
-
     for attempt in range(args.repeat):  # the same tokens out on both sides, every round
-        bare = rows(work / f"bare{attempt}-sorted.jsonl", "id")
-        if args.aa:
-            records = {k: {"output_token_ids": r["ids"], "n_output_tokens": len(r["ids"])}
-                       for k, r in rows(work / f"bare{attempt}-sorted-again.jsonl", "id").items()}
-        else:
-            records = rows(work / f"run{attempt}" / "generations.jsonl", "probe_id")
-        assert records.keys() == bare.keys()
-        differ = [k for k in records if records[k]["output_token_ids"] != bare[k]["ids"]]
-        assert not differ, f"{len(differ)} prompts differ in their output token ids, e.g. {differ[:3]}"
-    tokens = sum(r["n_output_tokens"] for r in records.values())
+        bare = work / f"bare{attempt}-sorted.jsonl"
+        tokens = assert_same_ids(bare.with_name(f"{bare.stem}-again.jsonl") if args.aa
+                                 else work / f"run{attempt}" / "generations.jsonl", bare)
     if args.aa:
         print("A/A: the bare script on both sides (the 'evalgen' column is a second bare process)")
 
@@ -351,6 +381,85 @@ def main() -> None:
         b = statistics.median(row["wall"] for row in got["bare-file-order"])
         print(f"end to end, wall s, bare in file order: {b:.2f}; evalgen / that = {e / b:.3f}x")
     print("targets: generation phase <= 1.03x (start-up measured apart)")
+
+
+def evalgen_args(args: argparse.Namespace, checkpoint: Path, suite: Path, folder: Path) -> list[str]:
+    return ["run", str(checkpoint), "--suite", str(suite), "--out", str(folder), "--max-new-tokens",
+            str(args.max_new_tokens), "--batch-size", str(args.batch_size), "--jobs", "1", "--no-early-exit",
+            "--no-teacher-forced", "--no-progress"]
+
+
+def bare_args(args: argparse.Namespace, checkpoint: Path, suite: Path, out: Path, order: str) -> list[str]:
+    return [str(checkpoint), str(suite), str(args.max_new_tokens), str(args.batch_size), str(out), order]
+
+
+def assert_same_ids(generated: Path, bare: Path) -> int:
+    """Every prompt's output token ids are the same in `generated` (a run's generations.jsonl, or another bare
+    script's JSONL) and in the bare script's `bare`; returns how many tokens were generated."""
+    def ids(path: Path) -> dict[str, list[int]]:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        return {r["probe_id"]: r["output_token_ids"] for r in rows} if "probe_id" in rows[0] else \
+            {r["id"]: r["ids"] for r in rows}
+
+    ours, theirs = ids(generated), ids(bare)
+    assert ours.keys() == theirs.keys()
+    differ = [k for k in ours if ours[k] != theirs[k]]
+    assert not differ, f"{len(differ)} prompts differ in their output token ids, e.g. {differ[:3]}"
+    return sum(map(len, ours.values()))
+
+
+def callgrind(args: argparse.Namespace, checkpoint: Path, suite: Path, work: Path, env: dict[str, str]) -> None:
+    """Each side once under callgrind: instructions executed (Ir) in its start-up, generation phase and the
+    rest. The bare script a second time gives the A/A (instruction counts hardly move between processes, unlike
+    CPU seconds); `--before TREE` adds that checkout's evalgen."""
+    # The same string hashing on every side, no tokenizer thread pool, and MKL's SSE4.2 kernels: its AVX2 sgemm
+    # runs ~100x slower under valgrind (a 6400x96 @ 96x288 product: 13 s against 0.09 s).
+    env = {**env, "PYTHONHASHSEED": "0", "TOKENIZERS_PARALLELISM": "false", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+    run, bare = [sys.executable, "-c", MARKED_RUN], [sys.executable, "-c", BARE]
+    sides = {"evalgen": (run + evalgen_args(args, checkpoint, suite, work / "run"), env, ROOT),
+             "bare": (bare + bare_args(args, checkpoint, suite, work / "bare.jsonl", "sorted"), env, ROOT),
+             "bare again": (bare + bare_args(args, checkpoint, suite, work / "bare-again.jsonl", "sorted"), env, ROOT)}
+    if args.before:
+        sides["before"] = (run + evalgen_args(args, checkpoint, suite, work / "run-before"),
+                           {**env, "PYTHONPATH": args.before}, args.before)
+    with ThreadPoolExecutor(len(sides)) as pool:  # counts hardly depend on the load: all sides at once
+        runs = {side: pool.submit(instructions, *how, work / f"callgrind-{side.replace(' ', '-')}")
+                for side, how in sides.items()}
+    counts = {side: run.result() for side, run in runs.items()}
+    tokens = assert_same_ids(work / "run" / "generations.jsonl", work / "bare.jsonl")
+    assert_same_ids(work / "bare-again.jsonl", work / "bare.jsonl")
+    if args.before:
+        assert_same_ids(work / "run-before" / "generations.jsonl", work / "bare.jsonl")
+    print(f"{args.prompts} prompts x {args.max_new_tokens} new tokens, batch {args.batch_size}, threads "
+          f"{args.threads or 'default'}, {tokens} tokens generated, the same token ids on every side; one process a "
+          "side under callgrind: instructions executed (Ir), millions. Instructions are not seconds (a cache miss or "
+          "a system call's wait counts nothing), but they hardly move between two processes of one script")
+    b = counts["bare"]
+    print(f"{'':29}" + "".join(f"{side:>12}" for side in counts) + "".join(f"{f'{s} / bare':>19}"
+                                                                           for s in counts if s != "bare"))
+    for k, phase in enumerate(PHASES):
+        print(f"{phase:29}" + "".join(f"{c[k] / 1e6:12,.0f}" for c in counts.values())
+              + "".join(f"{c[k] / b[k]:18.4f}x" for s, c in counts.items() if s != "bare"))
+
+
+PHASES = ("start-up (to the generation)", "generation phase", "the rest (after it)")
+
+
+def instructions(cmd: list[str], env: dict[str, str], cwd: Path | str, out: Path) -> tuple[int, int, int]:
+    """Ir of one process under callgrind in each of PHASES: dumped on entering getsid (the generation phase
+    begins), getpgid (it ends) and at exit; each dump holds the count since the one before."""
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-before=getsid",
+                    "--dump-before=getpgid", *cmd], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env, cwd=cwd)
+    dumps = [out.with_name(f"{out.name}.1"), out.with_name(f"{out.name}.2"), out]
+    triggers = ["--dump-before=getsid", "--dump-before=getpgid", "Program termination"]
+    counts = []
+    for path, trigger in zip(dumps, triggers, strict=True):
+        text = path.read_text(encoding="utf-8")
+        assert f"desc: Trigger: {trigger}" in text and not out.with_name(f"{out.name}.3").exists(), \
+            f"{path}: the markers were called elsewhere too"
+        counts.append(int(re.search(r"^summary: (\d+)$", text, re.M).group(1)))  # type: ignore[union-attr]
+    return counts[0], counts[1], counts[2]
 
 
 def ratio_interval(got: dict[str, list[dict[str, float]]], key: str, draws: int = 2000) -> tuple[float, float]:
