@@ -40,9 +40,9 @@ def _default(value: Any) -> Any:
 
 
 def _make_encoder() -> Callable[[Any, int], Sequence[str]]:
-    """What json.dumps(value, ensure_ascii=False) runs, made once instead of per call: the value's JSON in pieces
-    to join (no circular-reference markers: our values are trees from JSON or from detectors). A NaN or
-    infinity raises ValueError, as in `json_line`: the callers then write it as null."""
+    """What json.dumps(value, ensure_ascii=False, allow_nan=False) runs, made once instead of per call: the
+    value's JSON in pieces to join (no circular-reference markers: our values are trees from JSON or from
+    detectors). A NaN or infinity raises ValueError, as in `json_line`: the callers then write it as null."""
     make = _encoder.c_make_encoder  # type: ignore[attr-defined]
     if make is None:  # no C accelerator (PyPy): the plain encoder, same output
         plain = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
@@ -256,7 +256,7 @@ _RECORD_PARTS: list[bytes] = [part for i, name in enumerate(_RECORD_FIELDS)
 
 
 def record_json(record: GenerationRecord) -> bytes:
-    """json.dumps(record.__dict__, ensure_ascii=False) in UTF-8, built from its values' own bytes: each long
+    """json_line(record.__dict__) in UTF-8, built from its values' own bytes: each long
     string escaped once (an imported record's `output` is its `output_raw`, its prompt its last turn)."""
     data = record.__dict__
     if len(data) != len(_RECORD_FIELDS) or not _FAST_RECORD:

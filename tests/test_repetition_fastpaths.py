@@ -110,7 +110,6 @@ def test_memo_keys_the_thresholds_not_the_config_object() -> None:
     assert detect_repetition(record, ctx()).flagged
 
 
-
 def test_memo_keys_the_turns_not_their_joined_text() -> None:
     """A system turn asking for ten copies plus a user turn holding the sentence joins to the same request text as
     one user turn holding both; only in the second did the user ask for copies, so seven copies are a loop in the

@@ -245,7 +245,6 @@ def test_awkward_lines_read_as_json_reads_them(json_impl: str, tmp_path: Path) -
     assert written == [json_line(r.to_dict()) for r in records_from_external(path)]
 
 
-
 def test_bad_utf8_and_a_lone_surrogate_name_the_line(json_impl: str, tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b'{"id": "a", "prompt": "p", "output": "o"}\n{"id": "b", "prompt": "p", "output": "\xff"}\n')

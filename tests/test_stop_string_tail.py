@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from evalgen.backends.hf import StopStringTail
 
 PROMPT_WIDTH = 3
-ALPHABET = "ab<|>"
+ALPHABET = "ab<|> "  # a stop string ending in a space is checked every step
 
 
 def criterion_flags(criterion: StopStringTail, prompt_token: int, rows: list[list[int]]) -> list[list[bool]]:
@@ -41,9 +41,10 @@ def test_flags_follow_the_plain_rule_over_batches_that_share_what_they_learned(d
         return "".join(vocabulary[t] for t in ids)
 
     may_end: dict[int, bool] = {}  # what the backend keeps from one batch to the next
+    cleared: set[int] | None = set() if data.draw(st.booleans()) else None  # kept beside it, or rebuilt per batch
     for _ in range(3):
         steps = data.draw(st.integers(1, 12))
         rows = data.draw(st.lists(st.lists(st.integers(0, len(vocabulary) - 1), min_size=steps, max_size=steps),
                                   min_size=1, max_size=4))
-        criterion = StopStringTail(stops, PROMPT_WIDTH, decode, may_end)
+        criterion = StopStringTail(stops, PROMPT_WIDTH, decode, may_end, cleared)
         assert criterion_flags(criterion, prompt_token, rows) == plain_flags(rows, vocabulary, stops)

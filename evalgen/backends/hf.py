@@ -61,6 +61,8 @@ class HFBackend(BackendBase):
         self.batch_size = self.settings.batch_size
         self.may_end: dict[int, bool] = {}
         """Token id → whether its text could complete a stop string (filled as ids are first generated)."""
+        self.cleared: set[int] = set()
+        """The ids of `may_end` that cannot complete one, kept beside it (rebuilding it per batch cost ms)."""
 
     @classmethod
     def from_model(cls, model: Any, tokenizer: Any, device: str | None = None) -> HFBackend:
@@ -81,7 +83,7 @@ class HFBackend(BackendBase):
         self.settings = setup.settings
         self.batch_size = setup.settings.batch_size
         self.end_ids = end_token_ids(self.tokenizer, setup.end_tokens, configured_eos_ids(self.model))
-        self.may_end = {}
+        self.may_end, self.cleared = {}, set()
         return self
 
     def close(self) -> None:
@@ -146,7 +148,7 @@ class HFBackend(BackendBase):
         if looping is not None:
             criteria.append(looping)
         if any(settings.stop_strings):
-            criteria.append(StopStringTail(settings.stop_strings, width, self.decode, self.may_end))
+            criteria.append(StopStringTail(settings.stop_strings, width, self.decode, self.may_end, self.cleared))
         if sampling:
             torch.manual_seed(settings.seed + batch[0].index)
         began = time.perf_counter()
@@ -246,15 +248,17 @@ class StopStringTail:
     most steps are one subset test over the batch's newest tokens that returns the same flags as the step
     before. transformers' own `stop_strings` re-reads the whole vocabulary for every `generate` call and runs
     a dozen tensor operations per step. `classify_stop` then decides the stop reason from the final token
-    ids, as for every backend."""
+    ids, as for every backend. The flags returned are the criterion's own state: read them, don't change them."""
 
-    def __init__(self, stop_strings: Sequence[str], prompt_width: int, decode: Any, may_end: dict[int, bool]) -> None:
+    def __init__(self, stop_strings: Sequence[str], prompt_width: int, decode: Any, may_end: dict[int, bool],
+                 cleared: set[int] | None = None) -> None:
         self.stops = [s for s in stop_strings if s]
         self.prompt_width = prompt_width
         self.decode = decode
         self.may_end = may_end
-        self.cleared = {token for token, could in may_end.items() if not could}
-        """The ids in `may_end` that cannot complete a stop string, as a set for the per-step subset test."""
+        self.cleared = {token for token, could in may_end.items() if not could} if cleared is None else cleared
+        """The ids in `may_end` that cannot complete a stop string, as a set for the per-step subset test (the
+        caller's own when it keeps one beside `may_end`, as the backend does across batches)."""
         # A stop string ending in whitespace may complete in a token that decodes without it (SentencePiece
         # drops a leading space when a token is decoded alone): then every step is checked.
         self.every_step = any(s[-1].isspace() for s in self.stops)

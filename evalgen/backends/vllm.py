@@ -474,6 +474,8 @@ def plain_decode(tokenizer: Any) -> Callable[[list[int], bool], str]:
 def wraps_backend_decode(tokenizer: Any) -> bool:
     """Whether `tokenizer.decode` of a list of ints is exactly its Rust tokenizer's decode: the methods are
     transformers' own fast-tokenizer ones (no subclass's override) and `clean_up_tokenization_spaces` is off."""
+    if tokenizer is None or not hasattr(tokenizer, "_tokenizer"):
+        return False  # no fast tokenizer: and building a backend must not import transformers
     try:
         from transformers import PreTrainedTokenizerFast
     except ImportError:

@@ -133,7 +133,7 @@ _ZH_AFTER_MADE = re.compile(
     r"^[^。！？!?\n]{0,12}?(?:开发|训练|打造|研发|研制|创建|创造|推出|发布|构建|设计|制作|提供|出品)"
 )
 _ZH_MADE_BY = re.compile(r"^\s*(?:由|是由)\s*$")
-"""A sentence that is only "由" before the name: the subject is left out."""
+"""A sentence that is only "由" (or "是由") before the name: the subject is left out."""
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]")
 _SENTENCE_BREAK = re.compile(r"[.!?。！？\n](?:(?<=[。！？\n])|(?=\s|$))")
 """A sentence break: "。！？" or a line break, or ".!?" before a space or the end (a character set first,

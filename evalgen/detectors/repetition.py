@@ -208,8 +208,9 @@ def _run(s: Sequence, i: int, p: int) -> tuple[int, int]:
 def _long_run(s: Sequence, i: int, p: int, min_repeats: float, min_len: int) -> tuple[int, int] | None:
     """`_run(s, i, p)` when it repeats its unit >= min_repeats times over >= min_len items, else None.
     Most candidates are a phrase that recurs, far too short: two compares prove that before the gallops.
-    The run holds t items before i, one period and m after it, so it needs t + m >= e; when m < f (the f
-    items after i differ from their copy) and t < e + 1 - f (so do the items before i), t + m < e."""
+    The run holds t items before i, one period and m after it, so it needs t + m >= e; when m < f (not all of
+    the f items from i equal their copy p later) and t < e + 1 - f (likewise the `back` items before i),
+    t + m < e."""
     e = math.ceil(max(min_len, min_repeats * p)) - p
     f = (e + 2) // 2
     back = e + 1 - f
