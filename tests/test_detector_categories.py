@@ -426,6 +426,29 @@ TRUNCATION = [
      "def add(a, b):\n    return a + b\n```\nThis function adds two numbers and returns their sum.", False),
     ("en unclosed code block after prose", "Write a function that adds two numbers.",
      "Here is the function:\n```\ndef add(a, b):\n    return a + b\n\nThis function adds two numbers.", True),
+    # Fences paired out of phase, or of one length read as nested: the model's last fence closes a block.
+    ("en same-length fence inside a block, closed at the end", "Show a code block in Markdown.",
+     "For example:\n\n```markdown\n\\`\\`\\`js\nlet x = 1;\n\\`\\`\\`\n\nrenders as:\n\n```html\n<code>let x = 1;</code>\n```",
+     False),
+    ("en fences out of phase, then a closing sentence", "Show a code block in Markdown.",
+     "Here it is:\n```\n```python\nx = 5\n```\nThe output:\n```\n5\n```\n"
+     "As you can see, a code block can hold any valid Markdown syntax.", False),
+    ("zh bare block holding a finished paragraph", "写一首短诗。",
+     "诗如下：\n```\n春风吹绿了江南的柳树。\n燕子飞回了旧时的屋檐。", False),
+    ("en bare block cut mid-sentence", "Write a short poem.",
+     "Here it is:\n```\nThe wind came over the hills\nand the river ran down to the", True),
+    # A table needs a header with text: a row of pipes and spaces is ASCII art.
+    ("en ascii art ending on an outline row", "Make ASCII art of a cat",
+     "Here is a cat:\n\n   _______\n  /       \\\n /         \\\n|             |", False),
+    ("en table header and nothing after", "Compare the two phones in a table.",
+     "Here is the comparison:\n\n| Feature | Phone A | Phone B |", True),
+    # A colon that hands the turn to the user (a game, a quiz) announces their answer, not missing text.
+    ("en game waits for the player's choice", "Run a text adventure with options A-D.",
+     "You wake up in the academy.\n\nA) Swords\nB) Archery\nC) Magic\nD) Martial arts\n\nChoose an option:", False),
+    ("zh quiz waits for the answer", "出一道选择题考我。",
+     "问题：中国的首都是哪里？\nA. 上海\nB. 北京\nC. 广州\n\n请选择你的答案：", False),
+    ("en colon announcing a list that never came", "List the steps.",
+     "Making tea is simple. Here are the steps you need to follow:", True),
 ]
 
 

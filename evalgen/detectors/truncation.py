@@ -45,7 +45,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, is_code_line, request_text
+from evalgen.detectors._text import SPECIAL_TOKEN, _fence_lines, fence_blocks, is_code_line, request_text
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.degenerate import detect_degenerate
@@ -129,6 +129,14 @@ _OPENING_END = re.compile(
 )
 # A last line that only opens a chat turn ("USER:", "### Human:", "用户：") is a made-up turn cut by a stop
 # string: the answer before it ended; that is `missing_eos`'s finding, not a cut sentence.
+_ASKS_USER = re.compile(
+    r"(?:^|[.!?]\s+)\W*(?:please\s+)?(?:choose|select|pick|enter|type|make)\b[^.!?]*[:：]$"
+    r"|\b(?:your|enter your)\s+(?:choice|answer|move|guess|response|input|option|selection|reply)\s*[:：]$"
+    r"|请(?:选择|输入|回答|作答|回复)[^。！？]*[:：]$|你的(?:选择|答案|回答)\s*[:：]$",
+    re.I,
+)
+"""A line that hands the turn to the user ("Choose an option:", "Your move:", "请选择："): a colon that
+announces their answer, not missing text."""
 _TURN_LABEL = re.compile(
     r"^(?:#{1,3}\s*)?(?:user|human|assistant|system|bot|gpt|instruction|input|response|用户|助手|问|答)\s*[:：]$", re.I
 )
@@ -362,6 +370,20 @@ def _stray_fence(text: str, start: int) -> bool:
     return all(_prose(line) and not is_code_line(line) for line in after) and last[-1] in _FINAL
 
 
+def _closed_by_model(text: str, start: int) -> bool:
+    """Whether the block left open at `start` is an artefact of pairing fences (bare fences read as
+    nested, "```markdown … ```html … ```", or pairs out of phase): the model's last fence is bare, and
+    nothing follows it but prose whose last line ends a sentence (at least one such line when that
+    fence opens the block). Cut inside a block, an output stops on code or mid-sentence instead."""
+    line_start, line_end, _mark, rest = _fence_lines(text)[-1]
+    if line_start < start or rest.strip():
+        return False
+    after = [line for line in text[line_end + 1:].split("\n") if line.strip()]
+    if not after:
+        return line_start > start
+    return all(_prose(line) and not is_code_line(line) for line in after) and after[-1].rstrip()[-1] in _FINAL
+
+
 def _cut_repeat(text: str, line: str, last_nl: int) -> bool:
     """Whether the last line is an earlier line of the text stopped short: the earlier one goes on from
     where this one ends, mid-phrase (a letter, digit, CJK character or another word next, not a comma or a
@@ -510,6 +532,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if open_block and _stray_fence(text, blocks[-1][0]):
         open_block = False  # code whose opening fence was never written, closed by this one; prose follows
         blocks = blocks[:-1]
+    if open_block and _closed_by_model(text, blocks[-1][0]):
+        open_block = False
     if open_block:
         start = blocks[-1][0]
         return _cut(start, end, "unclosed_code_block", "The output ends inside an unclosed code block.", 1.0, details)
@@ -558,7 +582,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     final = core[-1]
     if _EMPTY_FENCE.match(stripped_line):
         return _cut(line_start, end, "empty_code_block", "The output ends on an empty code block.", 0.8, details)
-    if stripped_line.startswith("|"):
+    if stripped_line.startswith("|") and any(c.isalnum() for c in stripped_line):  # "|       |" is ASCII art
         prev_line = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
         if not prev_line.startswith("|") and last_nl > 0:
             # A table header and nothing after it: the table never came.
@@ -572,6 +596,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
                         details)
     if final in ":：" and _TURN_LABEL.match(stripped_line):
         return _ok("turn_marker", details)
+    if final in ":：" and _ASKS_USER.search(stripped_line):
+        return _ok("asks_user", details)  # "Choose an option:" in a game or quiz: the user's turn comes next
     if final in ":：" and not _LIST_ITEM.match(line) and not _HEADING.match(line):
         # "Here are the steps:" and nothing after it: the announced content never came.
         return _cut(line_start, end, "dangling_colon", "The output ends with a colon that announces missing text.",
