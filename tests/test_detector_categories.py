@@ -428,8 +428,8 @@ TRUNCATION = [
      "Here is the function:\n```\ndef add(a, b):\n    return a + b\n\nThis function adds two numbers.", True),
     # Fences paired out of phase, or of one length read as nested: the model's last fence closes a block.
     ("en same-length fence inside a block, closed at the end", "Show a code block in Markdown.",
-     "For example:\n\n```markdown\n\\`\\`\\`js\nlet x = 1;\n\\`\\`\\`\n\nrenders as:\n\n```html\n<code>let x = 1;</code>\n```",
-     False),
+     "For example:\n\n```markdown\n\\`\\`\\`js\nlet x = 1;\n\\`\\`\\`\n\nrenders as:\n\n"
+     "```html\n<code>let x = 1;</code>\n```", False),
     ("en fences out of phase, then a closing sentence", "Show a code block in Markdown.",
      "Here it is:\n```\n```python\nx = 5\n```\nThe output:\n```\n5\n```\n"
      "As you can see, a code block can hold any valid Markdown syntax.", False),
