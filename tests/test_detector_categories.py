@@ -184,6 +184,46 @@ GRID = "\n".join(["|1| |5| | | | |8| |", "| | | | | |3| |6|4|", "|8|3|4|6|7| |9|
 GRID_STEPS = "\n\n".join(
     f"Now the {row} row: cell ({i}, {10 - i}) takes {word} from its column.\n\n{GRID}" for i, (row, word)
     in enumerate([("first", "nine"), ("second", "two"), ("third", "six"), ("fourth", "five"), ("fifth", "one")], 1))
+# A list re-emitted with small changes until the output is cut (bayling-7b, a blind-labeled loop); one
+# item comes back word for word, the others reworded.
+NEWS_ZH = [
+    ["提供更多的信息：社交媒体平台让人们更容易获取大量的信息，这些信息来自新闻媒体、博客和论坛。",
+     "提高传播的速度：社交媒体上的信息传播速度非常快，虚假信息可能在几分钟内传遍全球。",
+     "增加信息的可信度：社交媒体上的信息来源不同，可信度也不同，人们需要一定的技能来判断。"],
+    ["提供更多的信息：社交媒体平台使人们可以更容易地获得大量的信息，这些信息来自新闻媒体、博客和论坛。",
+     "提高传播的速度：社交媒体上的信息传播速度非常快，虚假信息可能在几分钟内传遍全球。",
+     "增加信息的可信度：社交媒体上的信息来源各不相同，可信度也不同，人们需要一定的技能来判断。"],
+    ["提供更多的信息：社交媒体平台提供了更多的信息，这些信息来自新闻媒体、博客和论坛。",
+     "提高传播的速度：社交媒体平台的信息传播速度非常快，虚假信息可能在几分钟内传遍全球。",
+     "增加信息的可信度：社交媒体上的信息来源不同，可信度也不同，人们需要一定"],
+]
+TIPS_EN = [
+    ["Plan your week: write down every task on Sunday evening so nothing surprises you on Monday.",
+     "Take short breaks: a five minute walk every hour keeps your attention fresh all day.",
+     "Limit notifications: turn off alerts for apps that do not need an immediate answer."],
+    ["Plan your week: write down all of your tasks on Sunday night so nothing surprises you on Monday.",
+     "Take short breaks: a five minute walk every hour keeps your attention fresh all day.",
+     "Limit notifications: switch off the alerts for apps that do not need an immediate answer."],
+    ["Plan your week: write down every single task on Sunday evening so nothing surprises you on Monday.",
+     "Take short breaks: a five minute walk every hour keeps your attention fresh all",
+     ],
+]
+LESSONS_EN = [
+    ["Day 1 - Fractions: students cut paper strips into halves and quarters and compare them.",
+     "Homework: review today's notes and bring one question to class.",
+     "Day 2 - Decimals: students measure the classroom and write each length in metres."],
+    ["Homework: review today's notes and bring one question to class.",
+     "Day 3 - Percentages: students survey classmates about favourite fruit and chart the results.",
+     "Homework: review today's notes and bring one question to class.",
+     "Day 4 - Ratios: students mix coloured water in set proportions and predict the shade"],
+]
+
+
+def _numbered(copies: list[list[str]], end: str = "") -> str:
+    items = [item for copy in copies for item in copy]
+    return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1)) + end
+
+
 REPETITION = [
     # What the prompt says is not a failure.
     ("en echo of the prompt's repeated text", "Repeat after me: go team go! go team go! go team go!",
@@ -250,6 +290,11 @@ REPETITION = [
     ("zh table with one row twice", "用表格列出中国人口最多的城市。", TABLE_ZH, False),
     ("en sudoku grid of the prompt reprinted each step", "Solve the given Sudoku puzzle.\n\n" + GRID, GRID_STEPS,
      False),
+    # A list that comes back reworded until the cut; not when it ends complete, or the items say new things.
+    ("zh list reworded until the cut", "社交媒体如何影响新闻的传播？", _numbered(NEWS_ZH), True),
+    ("en list reworded until the cut", "How can I be more productive at work?", _numbered(TIPS_EN), True),
+    ("zh list reworded twice, ending complete", "社交媒体如何影响新闻的传播？", _numbered(NEWS_ZH[:2]), False),
+    ("en lesson plan with a repeated homework line, cut", "Plan a four-day maths unit.", _numbered(LESSONS_EN), False),
 ]
 
 

@@ -47,6 +47,7 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -707,6 +708,49 @@ def _block_run(units: list[_Unit | None], min_repeats: float) -> tuple[int, int,
     return index[best[0]], index[best[1] - 1] + 1, best[2], best[3]
 
 
+_MAX_BLOCK_ITEMS = 8  # a list re-emitted with small changes: at most this many items a copy
+_ALIKE_ITEM = 0.75  # difflib's ratio of an item and its counterpart one copy before: the same item reworded
+_MIN_CUT_COPIES = 2.5
+
+
+def _alike(a: str, b: str, cut: bool) -> bool:
+    """Whether item `a` is item `b` reworded (`cut`: `a` is the last item, which the cut may have shortened,
+    so it is set against as much of `b`)."""
+    if cut:
+        b = b[:len(a)]
+    if a == b:
+        return True
+    if min(len(a), len(b)) < 0.6 * max(len(a), len(b)):
+        return False
+    return SequenceMatcher(None, a, b, autojunk=False).ratio() >= _ALIKE_ITEM
+
+
+def _near_block_to_cut(units: list[_Unit | None]) -> tuple[int, int, int, float] | None:
+    """A block of lines that keeps coming back reworded until the output is cut ("1. 提供更多的信息：… 2. …
+    3. … 4. 提供更多的信息：…" to the limit), as (first unit, end unit, block length, copies): walking back
+    from the last line, each line is like the one a block before it, over >= `_MIN_CUT_COPIES` copies.
+    Block lengths are tried where a line comes back word for word (a list that drifts keeps some items),
+    so most texts cost one pass over their keys."""
+    seq = [(i, u) for i, u in enumerate(units[-_MAX_UNITS:], len(units) - len(units[-_MAX_UNITS:]))
+           if u is not None and u.kind == "text" and not u.short]
+    keys = [u.key for _, u in seq]
+    n = len(keys)
+    last: dict[str, int] = {}
+    periods: set[int] = set()
+    for i, key in enumerate(keys):
+        if key in last and 2 <= i - last[key] <= min(_MAX_BLOCK_ITEMS, n // 2):
+            periods.add(i - last[key])
+        last[key] = i
+    for k in sorted(periods):
+        i = n - 1
+        while i - k >= 0 and _alike(keys[i], keys[i - k], i == n - 1):
+            i -= 1
+        copies = (n - 1 - i + k) / k
+        if copies >= _MIN_CUT_COPIES:
+            return seq[i + 1 - k][0], seq[-1][0] + 1, k, copies
+    return None
+
+
 def _repeated_items(units: list[_Unit | None], n: int, echoed: frozenset[str]) -> tuple[str, int, float] | None:
     """The most repeated line (not one the prompt holds), its count, and the share of the output that
     the extra copies of all repeated lines cover."""
@@ -1219,6 +1263,14 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         if (share >= cfg.min_copy_share and third) or (cut and last and share >= cfg.min_copy_share_at_limit):
             return [(share, "near_loop", f"{share:.0%} of the text copies earlier text with small changes: a loop "
                      "that drifts.", [Span(first_copy, n, "copied text")], last)]
+    block = _near_block_to_cut(units) if cut else None
+    if block and block[3] >= prompt.needed(cfg.min_repeats_at_limit):
+        i, j, k, copies = block
+        a, b = units[i].start, units[j - 1].end  # type: ignore[union-attr]
+        details.update(block_lines=k, block_repeats=round(copies, 2), near_lines=True)
+        return [(min(1.0, (b - a) / n + copies / 20), "near_loop",
+                 f"A block of {k} lines comes back reworded until the cut (about {copies:.1f} copies).",
+                 [Span(a, b, f"{k} lines, reworded, ×{copies:.1f}")], True)]
     rows = _repeated_rows(units, request_text(record)) if repeats else None
     if rows:
         dup, total, spans = rows
