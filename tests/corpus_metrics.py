@@ -43,6 +43,12 @@ were merged: their out-of-sample check. The detectors flagged no unlabeled recor
 identity_leak or degenerate, so it enriches with detector-free screens instead (repeated_unit, self_claim,
 short_or_symbols, mixed_scripts; strata in holdout3_strata.json). Not part of the gate."""
 HOLDOUTS = (HOLDOUT, HOLDOUT2, HOLDOUT3)
+TRUNCATION_SAMPLE = LABELED_DIR / "truncation_sample.jsonl"
+"""A fresh sample drawn in session 6 (2026-12-07, seed 31): every corpus record the detectors then flagged for
+truncation that no file above held (100), 70 of the no-final-punctuation screen and 31 background records,
+labeled blind by three annotators (60 twice, kappa 1.00). Measured once, then read: that session's truncation
+and repetition fixes were written from its mistakes, so it is in-sample for them (HOLDOUT3, unread, measures
+them). Strata in truncation_strata.json. Not part of the gate."""
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):
