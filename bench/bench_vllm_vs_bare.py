@@ -24,9 +24,11 @@ spins while it waits, so the engine's share moves with the load): for evalgen ru
 over its generation (the engine's processes read where the backend's `generate` begins and ends); for bare the
 `generate` call and the write. After each side the bench waits 1.5 s, so that the engine's workers stop their busy
 polling (1 s after the last step) before the next side starts (not with `--in-process`: nothing polls). "End to
-end" adds scoring and run.json on evalgen's side (engine start-up apart). The engine first serves 8 short warm-up
-requests, untimed. Every round asserts that every prompt's output token ids agree, and that the two sides wrote the
-same texts (the bare side's `text` against evalgen's `output_raw`).
+end" adds scoring and run.json on evalgen's side (engine start-up apart). The engine first serves the bare side's
+requests once, untimed, and its prefix cache is emptied before every side, so that each side prefills its prompts
+as a fresh engine would (else the first side of the first round alone did, ~20% slower at 64 x 32). Every round
+asserts that every prompt's output token ids agree, and that the two sides wrote the same texts (the bare side's
+`text` against evalgen's `output_raw`).
 `--profile DIR` writes each side's cProfile (this thread's CPU time) per round.
 
 `--in-process` sets VLLM_ENABLE_V1_MULTIPROCESSING=0 before vLLM is imported: the engine core and its model
@@ -271,7 +273,7 @@ def main() -> None:
         share_engine(importlib.import_module(f"{old}.backends.vllm"))
         old_runner, old_base = importlib.import_module(f"{old}.runner"), importlib.import_module(f"{old}.backends.base")
         evalgens["before"] = (old_runner.run, old_runner.RunOptions, old_base.GenerationSettings)
-    llm.generate(prompts[:8], SamplingParams(max_tokens=8, temperature=0.0), use_tqdm=False)  # warm-up, on no clock
+    llm.generate(prompts, params, use_tqdm=False)  # warm-up, on no clock: the bare side's requests once
     settle(args.in_process)
 
     got: dict[str, list[dict[str, float]]] = {side: [] for side in (*evalgens, "evalgen", "bare")}
@@ -343,6 +345,7 @@ def main() -> None:
         sides.insert(0, lambda attempt: run_bare(attempt, "evalgen"))
     for attempt in range(args.repeat):
         for side in sides[attempt % len(sides):] + sides[: attempt % len(sides)]:  # each side leads in turn
+            assert llm.reset_prefix_cache(), "the engine did not empty its prefix cache"
             side(attempt)
         loads.append(os.getloadavg()[0])
         bare = {r["id"]: r for r in map(json.loads, (work / f"bare{attempt}.jsonl")
@@ -375,6 +378,8 @@ def main() -> None:
           f"generated, the same token ids and texts on both sides; engine args {engine_args}; {args.repeat} "
           f"alternating rounds, medians; CPU affinity {sorted(os.sched_getaffinity(0))}, load average during the "
           f"rounds {min(loads):.1f}-{max(loads):.1f}")
+    caching = llm.llm_engine.vllm_config.cache_config.enable_prefix_caching
+    print(f"prefix caching {'on, emptied before every side' if caching else 'off'}")
     print(f"engine start-up (once, wall s): {startup:.1f}; the engine core "
           + ("in this process (no engine processes: all CPU below is this process's)" if args.in_process
              else f"in {len(engine_procs)} processes of its own"))
