@@ -237,7 +237,10 @@ def main() -> None:
         """The engine's CPU so far: its processes', or this process's inside the in-process core."""
         return core_clock.total if args.in_process else engine_cpu(engine_procs)
 
-    outside = 0.0 if args.in_process else 1.0  # whether the engine's CPU is apart from this process's
+    def with_engine(mine: float, engine: float) -> tuple[float, float]:
+        """(CPU with the engine's, CPU of the front end alone) from this process's CPU and the engine's over one
+        stretch: an in-process engine's CPU is part of this process's."""
+        return (mine, mine - engine) if args.in_process else (mine + engine, mine)
     # The engine's CPU over evalgen's generation phase: read where the backend's `generate` begins and ends.
     engine_window: list[float] = []
     gc_clock = GCClock()
@@ -308,10 +311,10 @@ def main() -> None:
             engine = engine_clock() - began_engine
             settle(args.in_process)
             timings = json.loads((out / "run.json").read_text())["timings"]
-            phase_engine, mine = engine_window[1] - engine_window[0], timings["generate_cpu_s"]
-            got[side].append({"phase_wall": timings["generate_s"], "wall": wall, "cpu": cpu + outside * engine,
-                              "phase_cpu": mine + outside * phase_engine,
-                              "phase_front": mine - (1 - outside) * phase_engine, "phase_engine": phase_engine,
+            phase_engine = engine_window[1] - engine_window[0]
+            phase_cpu, phase_front = with_engine(timings["generate_cpu_s"], phase_engine)
+            got[side].append({"phase_wall": timings["generate_s"], "wall": wall, "cpu": with_engine(cpu, engine)[0],
+                              "phase_cpu": phase_cpu, "phase_front": phase_front, "phase_engine": phase_engine,
                               "phase_gc": gc_window[1] - gc_window[0],
                               "phase_threads": threads_window[1] - threads_window[0]})
 
@@ -334,10 +337,9 @@ def main() -> None:
         engine, collecting = engine_clock() - began_engine, gc_clock.total - began_gc
         threads = other_threads() - began_threads
         settle(args.in_process)
-        cpu = mine + outside * engine
-        got[side].append({"phase_wall": wall, "phase_cpu": cpu, "wall": wall, "cpu": cpu,
-                          "phase_front": mine - (1 - outside) * engine, "phase_engine": engine,
-                          "phase_gc": collecting, "phase_threads": threads})
+        cpu, front = with_engine(mine, engine)
+        got[side].append({"phase_wall": wall, "phase_cpu": cpu, "wall": wall, "cpu": cpu, "phase_front": front,
+                          "phase_engine": engine, "phase_gc": collecting, "phase_threads": threads})
 
     loads = []
     sides = [*(evalgen_side(side) for side in evalgens), run_bare]
