@@ -487,7 +487,8 @@ def print_rounds(got: dict[str, list[dict[str, float]]], rows: tuple[tuple[str, 
     print(f"{'':{width}}{'evalgen':>9}{'bare':>9}{'ratio':>8}   (per round: evalgen | bare)")
     for label, key in rows:
         e, b = med("evalgen", key), med("bare", key)
-        print(f"{label:{width}}{e:9.2f}{b:9.2f}{e / b:7.3f}x   ({runs('evalgen', key)} | {runs('bare', key)})")
+        ratio = f"{e / b:7.3f}x" if b else f"{'—':>8}"  # nothing on the bare side (e.g. no engine processes)
+        print(f"{label:{width}}{e:9.2f}{b:9.2f}{ratio}   ({runs('evalgen', key)} | {runs('bare', key)})")
 
 
 if __name__ == "__main__":
