@@ -3,7 +3,8 @@
 Prints, for the registry's detectors as they are now:
 1. the labeled samples (tests/data/labeled/sample.jsonl and identity_sample.jsonl, see docs/labeling.md),
    each and together, then the held-out samples (holdout*_sample.jsonl, which no detector change was tuned
-   on) and session 6's truncation sample (truncation_sample.jsonl, read): per detector the positives, tp/fp/fn, precision and recall with 95% Wilson intervals;
+   on) and session 6's truncation sample (truncation_sample.jsonl, read): per detector the positives,
+   tp/fp/fn, precision and recall with 95% Wilson intervals;
 2. Cohen's kappa per label between the two independent annotators of the doubly-labeled records;
 3. the calibrated scores: precision of the flags with score >= 0.5 and >= 0.8 per detector, and the
    table of evalgen/detectors/calibration.py recomputed from the labels (`--calibrate` prints it as

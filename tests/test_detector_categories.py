@@ -494,6 +494,11 @@ TRUNCATION = [
      "问题：中国的首都是哪里？\nA. 上海\nB. 北京\nC. 广州\n\n请选择你的答案：", False),
     ("en colon announcing a list that never came", "List the steps.",
      "Making tea is simple. Here are the steps you need to follow:", True),
+    ("en imperative colon announcing a command that never came", "How do I list files?",
+     "Open a terminal. Then type the following command:", True),
+    ("en imperative colon announcing a list that never came", "Plan my trip.",
+     "Great idea! First, make a list of the following:", True),
+    ("zh colon announcing options that never came", "出一道选择题考我。", "下面是一道地理题。请选择以下选项：", True),
 ]
 
 

@@ -358,7 +358,7 @@ FENCE_TEXT = st.lists(st.sampled_from(["```", "~~~", "`", "~", "````", " ", "  "
 @given(text=st.one_of(FENCE_TEXT, st.text(max_size=60)))
 def test_fence_lines_are_the_fence_line_pattern(text: str) -> None:
     expected = [(m.start(), m.end(), m.group(1), m.group(2)) for m in _text._FENCE_LINE.finditer(text)]
-    assert _text._fence_lines(text) == expected
+    assert _text.fence_lines(text) == expected
 
 
 @settings(max_examples=300, deadline=None)

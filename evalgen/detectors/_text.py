@@ -49,11 +49,11 @@ def has_special_token(text: str) -> bool:
     return False
 
 _FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})([^\n]*)$", re.M)
-"""A fence line (the definition; `_fence_lines` finds the same lines without a regex scan)."""
+"""A fence line (the definition; `fence_lines` finds the same lines without a regex scan)."""
 _LANGUAGE_TAG = re.compile(r"[\w+#.-]+$")
 
 
-def _fence_lines(text: str) -> list[tuple[int, int, str, str]]:
+def fence_lines(text: str) -> list[tuple[int, int, str, str]]:
     """(line start, line end, fence mark, rest of the line) of every line `_FENCE_LINE` matches, in text
     order. Found from the occurrences of ``` and ~~~ (`str.find`), not by trying the pattern at every
     position: a fence line holds one within its first 3 + 3 characters."""
@@ -86,7 +86,7 @@ def fence_blocks(text: str) -> tuple[list[tuple[int, int]], bool]:
     blocks: list[tuple[int, int]] = []
     stack: list[tuple[str, int]] = []  # (fence character, fence length) of the open blocks
     start = 0
-    for line_start, line_end, mark, rest in _fence_lines(text):
+    for line_start, line_end, mark, rest in fence_lines(text):
         info = rest.strip()
         char = mark[0]
         if char == "`" and "`" in info:

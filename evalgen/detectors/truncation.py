@@ -45,7 +45,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from evalgen.detectors._text import SPECIAL_TOKEN, _fence_lines, fence_blocks, is_code_line, request_text
+from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, fence_lines, is_code_line, request_text
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.degenerate import detect_degenerate
@@ -127,16 +127,17 @@ _OPENING_END = re.compile(
     r"|<(?P<tag>[A-Za-z][\w:-]*)(?:\s[^<>]*)?>\s*$"
     r"|<(?P<cut>[A-Za-z][\w:-]*)(?:\s[^<>]*)?$|</[A-Za-z][\w:-]*$"
 )
-# A last line that only opens a chat turn ("USER:", "### Human:", "用户：") is a made-up turn cut by a stop
-# string: the answer before it ended; that is `missing_eos`'s finding, not a cut sentence.
 _ASKS_USER = re.compile(
-    r"(?:^|[.!?]\s+)\W*(?:please\s+)?(?:choose|select|pick|enter|type|make)\b[^.!?]*[:：]$"
-    r"|\b(?:your|enter your)\s+(?:choice|answer|move|guess|response|input|option|selection|reply)\s*[:：]$"
-    r"|请(?:选择|输入|回答|作答|回复)[^。！？]*[:：]$|你的(?:选择|答案|回答)\s*[:：]$",
+    r"\b(?:choose|select|pick|enter|type|make)\s+(?:(?:an?|your)\s+(?:\w+\s+){0,2}?"
+    r"(?:option|choice|answer|move|guess|number|letter|action|path|selection)|one)\s*(?:\([^)]*\))?\s*[:：]$"
+    r"|\byour\s+(?:choice|answer|move|guess|response|input|option|selection|reply)\s*[:：]$"
+    r"|请(?:选择|输入|回答|作答|回复)(?:你的|您的)?(?:答案|选项|选择)?\s*[:：]$|你的(?:选择|答案|回答)\s*[:：]$",
     re.I,
 )
 """A line that hands the turn to the user ("Choose an option:", "Your move:", "请选择："): a colon that
-announces their answer, not missing text."""
+announces their answer, not missing text ("Type the following command:" announces text)."""
+# A last line that only opens a chat turn ("USER:", "### Human:", "用户：") is a made-up turn cut by a stop
+# string: the answer before it ended; that is `missing_eos`'s finding, not a cut sentence.
 _TURN_LABEL = re.compile(
     r"^(?:#{1,3}\s*)?(?:user|human|assistant|system|bot|gpt|instruction|input|response|用户|助手|问|答)\s*[:：]$", re.I
 )
@@ -375,7 +376,7 @@ def _closed_by_model(text: str, start: int) -> bool:
     nested, "```markdown … ```html … ```", or pairs out of phase): the model's last fence is bare, and
     nothing follows it but prose whose last line ends a sentence (at least one such line when that
     fence opens the block). Cut inside a block, an output stops on code or mid-sentence instead."""
-    line_start, line_end, _mark, rest = _fence_lines(text)[-1]
+    line_start, line_end, _mark, rest = fence_lines(text)[-1]
     if line_start < start or rest.strip():
         return False
     after = [line for line in text[line_end + 1:].split("\n") if line.strip()]
