@@ -248,6 +248,26 @@ def test_streamed_request_the_engine_drops_becomes_an_error(fake_vllm):
     assert {i for i in got if got[i].stop_reason == "error"} == {3} and "without finishing" in got[3].stop_detail
 
 
+class RenderingEngine(FakeEngine):
+    """A FakeEngine with vLLM 0.32's Renderer: requests must come rendered (a raw prompt dict is deprecated)."""
+
+    def __init__(self):
+        super().__init__()
+        from types import SimpleNamespace
+
+        self.renderer = SimpleNamespace(render_cmpl=lambda prompts: [{"type": "token", **p} for p in prompts])
+
+    def add_request(self, request_id, prompt, params, lora_request=None):
+        assert prompt.get("type") == "token", f"{request_id}: a raw prompt, not the renderer's output"
+        super().add_request(request_id, prompt, params, lora_request)
+
+
+def test_streamed_requests_go_through_the_engines_renderer_where_it_has_one(fake_vllm):
+    requests = requests_for([[5, 10 + i] for i in range(3)])
+    got = came_back(fake_vllm(RenderingEngine()).generate(requests))
+    assert [got[r.index].token_ids for r in requests] == [[5, 10 + i, 0] for i in range(3)]
+
+
 def test_streamed_greedy_requests_share_one_sampling_params_and_sampled_ones_keep_their_seed(fake_vllm):
     """Greedy, every request gets the same SamplingParams (as one `llm.generate` call gives them; the engine
     copies it); sampled, each keeps its own seed, so a sample does not depend on its batch mates."""
@@ -602,7 +622,13 @@ def test_completions_stream_back_as_they_finish_equal_to_one_generate_call(engin
     monkeypatch.setattr(vllm_backend, "FLUSH", 4)
     with VLLMBackend(info, "float32", False, ENGINE_ARGS).open(BackendSetup(settings, template.end_tokens, tokenizer)) \
             as backend:
+        engine, added = backend.llm.llm_engine, []
+        plain_add = engine.add_request
+        monkeypatch.setattr(engine, "add_request", lambda rid, prompt, *a, **k: (added.append(prompt),
+                                                                                 plain_add(rid, prompt, *a, **k))[1])
         batches = list(backend.generate(requests))
+        # vLLM 0.32 deprecates raw prompt dicts: evalgen hands the engine its Renderer's output, as llm.generate does
+        assert added and all(isinstance(p, dict) and "type" in p for p in added)
         assert len(batches) > 1 and all(batches)
         streamed = {c.index: c for batch in batches for c in batch}
         assert sorted(streamed) == [r.index for r in requests]

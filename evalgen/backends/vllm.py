@@ -191,6 +191,21 @@ def create(spec: BackendSpec) -> Backend:
     return VLLMBackend(spec.checkpoint, spec.dtype, spec.trust_remote_code, dict(spec.options))
 
 
+def prompt_renderer(engine: Any) -> Callable[[Sequence[int]], Any]:
+    """How a token-id prompt goes to `engine.add_request`: rendered by the engine's Renderer where it has one, as
+    `llm.generate` does (vLLM 0.32 deprecates raw prompt dicts there: "pass the outputs of
+    Renderer.render_cmpl()"), else the raw dict that older engines take."""
+    renderer = getattr(engine, "renderer", None)
+    if not callable(getattr(renderer, "render_cmpl", None)):
+        return lambda ids: {"prompt_token_ids": list(ids)}
+
+    def render(ids: Sequence[int]) -> Any:
+        (engine_input,) = renderer.render_cmpl([{"prompt_token_ids": list(ids)}])
+        return engine_input
+
+    return render
+
+
 class VLLMBackend(BackendBase):
     name = "vllm"
     capabilities = Capabilities(token_ids=True, logprobs=True, lora=True)
@@ -342,6 +357,7 @@ class VLLMBackend(BackendBase):
         pending: dict[str, Request] = {}
         done: list[Completion] = []
         shared: Any = None  # greedy: one SamplingParams for all, as `llm.generate` is given (the engine copies it)
+        render = prompt_renderer(engine)
         began = time.perf_counter()
         try:
             for request in requests:
@@ -351,8 +367,7 @@ class VLLMBackend(BackendBase):
                     params.output_kind = RequestOutputKind.FINAL_ONLY  # as `llm.generate` sets it: no per-step outputs
                     if self.settings.temperature <= 0:  # only a sampled request has its own seed
                         shared = params
-                    engine.add_request(request_id, {"prompt_token_ids": list(request.prompt_ids)}, params,
-                                       lora_request=self.lora)
+                    engine.add_request(request_id, render(request.prompt_ids), params, lora_request=self.lora)
                 except Exception as exc:  # noqa: BLE001 - e.g. a prompt the engine refuses: this request fails
                     with contextlib.suppress(Exception):  # in case the engine kept part of it
                         engine.abort_request([request_id])
