@@ -288,10 +288,14 @@ def main() -> None:
     parser.add_argument("--before", metavar="TREE",
                         help="also run the evalgen of another checkout (e.g. /work/main) in every round, alternating")
     parser.add_argument("--callgrind", action="store_true",
-                        help="count each side's instructions per phase under valgrind (deterministic; minutes)")
+                        help="count each side's instructions per phase under valgrind, each side once, the A/A "
+                             "included (deterministic; minutes; --repeat does not apply)")
     parser.add_argument("--aa", action="store_true",
                         help="the noise floor: the bare script on both sides (A/A), timed and printed the same way")
     args = parser.parse_args()
+    if args.callgrind and (args.aa or args.paired or args.stop_check or args.file_order):
+        parser.error("--callgrind runs each side once, its own A/A included: not with --aa, --paired, --stop-check "
+                     "or --file-order")
 
     from evalgen.probes import load_suites
     from evalgen.tinymodels import build_family

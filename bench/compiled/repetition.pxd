@@ -14,12 +14,14 @@ cpdef Py_ssize_t _match_backward(unicode a, Py_ssize_t i, unicode b, Py_ssize_t 
 @cython.locals(n=Py_ssize_t, m=Py_ssize_t, t=Py_ssize_t)
 cpdef tuple _run(unicode s, Py_ssize_t i, Py_ssize_t p)
 
-@cython.locals(n=Py_ssize_t, w=Py_ssize_t, end=Py_ssize_t, j=Py_ssize_t, p=Py_ssize_t, a=Py_ssize_t, b=Py_ssize_t,
-               tail=unicode)
+@cython.locals(e=Py_ssize_t, f=Py_ssize_t, back=Py_ssize_t, a=Py_ssize_t, b=Py_ssize_t)
+cpdef _long_run(unicode s, Py_ssize_t i, Py_ssize_t p, double min_repeats, Py_ssize_t min_len)
+
+@cython.locals(n=Py_ssize_t, w=Py_ssize_t, end=Py_ssize_t, j=Py_ssize_t, p=Py_ssize_t, tail=unicode)
 cpdef _tail_run(unicode s, double min_repeats, Py_ssize_t min_len)
 
 @cython.locals(n=Py_ssize_t, w=Py_ssize_t, step=Py_ssize_t, probes=Py_ssize_t, recurring=Py_ssize_t,
-               tail_start=Py_ssize_t, skip_until=Py_ssize_t, i=Py_ssize_t, j=Py_ssize_t, a=Py_ssize_t, b=Py_ssize_t,
+               tail_start=Py_ssize_t, skip_until=Py_ssize_t, i=Py_ssize_t, j=Py_ssize_t,
                x=Py_ssize_t, y=Py_ssize_t, counted=bint, is_text=bint, window=unicode)
 cpdef find_loop(unicode s, double min_repeats=*, Py_ssize_t min_len=*, Py_ssize_t max_period=*, Py_ssize_t stride=*,
                 Py_ssize_t probe=*, skip=*, tail_repeats=*)
