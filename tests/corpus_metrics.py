@@ -42,7 +42,13 @@ HOLDOUT3 = LABELED_DIR / "holdout3_sample.jsonl"
 were merged: their out-of-sample check. The detectors flagged no unlabeled record for repetition,
 identity_leak or degenerate, so it enriches with detector-free screens instead (repeated_unit, self_claim,
 short_or_symbols, mixed_scripts; strata in holdout3_strata.json). Not part of the gate."""
-HOLDOUTS = (HOLDOUT, HOLDOUT2, HOLDOUT3)
+HOLDOUT4 = LABELED_DIR / "holdout4_sample.jsonl"
+"""A fourth fresh sample (274 records, none in any file above nor in TRUNCATION_SAMPLE) drawn with seed 41 in
+session 6 (2026-12-07) after that session's fixes and labeled blind by three annotators (60 records twice, kappa
+1.00): every stratum that still had unlabeled records (missing_eos flags, the detector-free screens, finish
+reasons, background). Its 3 misses were read afterwards (truncation 2, degenerate 1). Strata in
+holdout4_strata.json. Not part of the gate."""
+HOLDOUTS = (HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4)
 TRUNCATION_SAMPLE = LABELED_DIR / "truncation_sample.jsonl"
 """A fresh sample drawn in session 6 (2026-12-07, seed 31): every corpus record the detectors then flagged for
 truncation that no file above held (100), 70 of the no-final-punctuation screen and 31 background records,

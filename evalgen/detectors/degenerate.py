@@ -10,6 +10,7 @@ Kinds (`details.kind`), the first that applies:
   characters, one symbol making half of them: a table header over thousands of dashes,
   "❌ ❌ Letter? ❌ ❌"). Symbols are an answer when the user's turns ask for emoji, ASCII art, a
   drawing or symbols, or use emoji;
+- `empty_code_block`: only code fences with nothing inside them ("```python\n```": asked for code, none came);
 - `fragments`: scattered single characters, one per line, among them a Chinese particle that never
   stands alone ("的\n社");
 - `garbage`: random-token garbage: at least `min_garbage_tokens` tokens, none of the common words
@@ -55,6 +56,7 @@ _ART_REQUEST = re.compile(
     r"|表情|颜文字|絵文字|字符画|画|符号|标点",
     re.I,
 )
+_FENCE_ONLY = re.compile(r"[ \t]*(?:`{3,}|~{3,})[\w+#.-]*[ \t]*$")
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _ODD = frozenset("<>`$%@^{}=~|\\#&*+[]")
 _EDGE = "\"'“”‘’«»()[]{}<>.,;:!?*_#>|`~-—–…。，、；：！？（）【】《》「」『』"
@@ -205,6 +207,9 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
                 rest = rest.replace(token.strip(), " ")
         if not rest.strip():
             return _found("template_tokens", "The output is only special or template tokens.", 1.0, text, details)
+    if stripped[:3] in ("```", "~~~") and all(_FENCE_ONLY.match(line) for line in stripped.split("\n") if line.strip()):
+        return _found("empty_code_block", "The output is only code fences with nothing inside them.", 0.9, text,
+                      details)
     if not _ALNUM.search(stripped):
         if _symbols_welcome(request_text(record)):
             return Finding(NAME, False, 0.0, "Symbols the user asked for (emoji, ASCII art, a drawing).", [],

@@ -120,10 +120,11 @@ _EMPTY_FENCE = re.compile(r"^`{3,}[\w+#.-]*`{3,}$")
 _RULE = re.compile(r"(?:\n[ \t]*(?:-[ \t]*){3,}|\n[ \t]*(?:\*[ \t]*){3,}|\n[ \t]*(?:_[ \t]*){3,})$")
 _VOID = frozenset(("br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "track",
                    "wbr", "param", "!doctype", "!--"))
-# Structure opened at the very end with nothing after it: a bare heading marker, bullet or number, an
-# opening tag, a tag or attribute cut before its ">".
+# Structure opened at the very end with nothing after it: a bare heading marker, bullet, number or opening
+# bracket alone on its line ("(" before a song's next section label), an opening tag, a tag or attribute
+# cut before its ">".
 _OPENING_END = re.compile(
-    r"(?:^|\n)[ \t]*(?:#{1,6}|[-*+•]|\d+[.)])[ \t]*$"
+    r"(?:^|\n)[ \t]*(?:#{1,6}|[-*+•]|\d+[.)]|[(\[（【「『“])[ \t]*$"
     r"|<(?P<tag>[A-Za-z][\w:-]*)(?:\s[^<>]*)?>\s*$"
     r"|<(?P<cut>[A-Za-z][\w:-]*)(?:\s[^<>]*)?$|</[A-Za-z][\w:-]*$"
 )
