@@ -102,7 +102,8 @@ def main() -> None:
         holdout = [(item, findings(row)) for item, row in cm.labeled_rows([path])]
         print()
         print(cm.format_confusion(
-            f"Held out ({path.name}, never used for tuning): {len(holdout)} records",
+            f"Held out ({path.name}, labeled blind after the fixes it measures; docs/detectors.md says what "
+            f"was read since): {len(holdout)} records",
             cm.confusion([(item, {name: f.flagged for name, f in found.items()}) for item, found in holdout]),
             show_ids=args.ids))
         print("  kappa on its doubly-labeled records: " + ", ".join(
