@@ -114,6 +114,8 @@ def main() -> None:
         f"Truncation sample ({cm.TRUNCATION_SAMPLE.name}, read for session 6's fixes): {len(drawn)} records",
         cm.confusion([(item, {name: f.flagged for name, f in found.items()}) for item, found in drawn]),
         show_ids=args.ids))
+    print("  kappa on its doubly-labeled records: " + ", ".join(
+        f"{name} {kappa:.2f}" for name, (kappa, _, _) in cm.kappas([item for item, _ in drawn]).items()))
     print()
 
     kappas = cm.kappas([item for item, _ in labeled])

@@ -219,6 +219,16 @@ LESSONS_EN = [
 ]
 
 
+WORDS_ZH = ["坚持", "努力", "勇敢", "诚实", "友好", "耐心", "认真"]
+EXERCISE_ZH = ("练习{}：请用“{}”造一个句子，并说明这个词的意思。\n"
+               "提示：先想一想这个词在生活中的用法，再写出完整的句子。\n")
+EXERCISES_ZH = "".join(EXERCISE_ZH.format(i, w) for i, w in enumerate(WORDS_ZH, 1))[:-12]  # cut inside the last hint
+PLACES_ZH = [("故宫", "景山公园", "王府井"), ("长城", "十三陵", "前门"), ("天坛", "颐和园", "后海"),
+             ("鸟巢", "水立方", "三里屯")]
+DAY_ZH = "第{}天：上午参观{}，下午去{}，傍晚在{}品尝当地的美食。\n晚上：早点休息，为第二天的行程做好准备。\n"
+ITINERARY_ZH = "".join(DAY_ZH.format(i, *places) for i, places in enumerate(PLACES_ZH, 1))[:-9]
+
+
 def _numbered(copies: list[list[str]], end: str = "") -> str:
     items = [item for copy in copies for item in copy]
     return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1)) + end
@@ -295,12 +305,23 @@ REPETITION = [
     ("en list reworded until the cut", "How can I be more productive at work?", _numbered(TIPS_EN), True),
     ("zh list reworded twice, ending complete", "社交媒体如何影响新闻的传播？", _numbered(NEWS_ZH[:2]), False),
     ("en lesson plan with a repeated homework line, cut", "Plan a four-day maths unit.", _numbered(LESSONS_EN), False),
+    ("zh exercises differing in one word, cut", "出几道造句练习题。", EXERCISES_ZH, False),
+    ("zh itinerary differing in the places, cut", "帮我安排北京四日游。", ITINERARY_ZH, False),
 ]
 
 
 @pytest.mark.parametrize("name,prompt,output,expected", REPETITION, ids=[c[0] for c in REPETITION])
 def test_repetition_categories(name: str, prompt: str, output: str, expected: bool) -> None:
     check("repetition", rec(output, prompt), expected)
+
+
+def test_a_list_reworded_until_the_cut_is_named_so() -> None:
+    """The Chinese case above is found by the reworded-block rule (the copy rule misses it), spans in the output."""
+    finding = DETECTORS["repetition"](rec(_numbered(NEWS_ZH), "社交媒体如何影响新闻的传播？"), CTX)
+    assert finding.flagged and "reworded until the cut" in finding.explanation, finding
+    assert finding.details["block_lines"] == 3 and finding.details["block_repeats"] == 3.0
+    span = finding.spans[0]
+    assert _numbered(NEWS_ZH).startswith("1. 提供更多的信息", span.start) and span.end == len(_numbered(NEWS_ZH))
 
 
 # ---------------------------------------------------------------- truncation
@@ -478,8 +499,10 @@ TRUNCATION = [
     ("en fences out of phase, then a closing sentence", "Show a code block in Markdown.",
      "Here it is:\n```\n```python\nx = 5\n```\nThe output:\n```\n5\n```\n"
      "As you can see, a code block can hold any valid Markdown syntax.", False),
-    ("zh bare block holding a finished paragraph", "写一首短诗。",
-     "诗如下：\n```\n春风吹绿了江南的柳树。\n燕子飞回了旧时的屋檐。", False),
+    ("zh one fence opened over a finished paragraph", "写一首短诗。",
+     "诗如下：\n```\n春风吹绿了江南的柳树。\n燕子飞回了旧时的屋檐。", True),
+    ("en one fence opened over the program's output", "Write hello world in Python.",
+     "Here it is:\n```python\nprint('Hello, World!')\n```\nRun it and you will see:\n```\nHello, World!", True),
     ("en bare block cut mid-sentence", "Write a short poem.",
      "Here it is:\n```\nThe wind came over the hills\nand the river ran down to the", True),
     # A table needs a header with text: a row of pipes and spaces is ASCII art.
@@ -487,6 +510,8 @@ TRUNCATION = [
      "Here is a cat:\n\n   _______\n  /       \\\n /         \\\n|             |", False),
     ("en table header and nothing after", "Compare the two phones in a table.",
      "Here is the comparison:\n\n| Feature | Phone A | Phone B |", True),
+    ("en table row of symbols cut mid-cell", "Compare the two phones in a table.",
+     "| Feature | Phone A | Phone B |\n|---|---|---|\n| Wifi | ✓ | ✓ |\n| ✓ | — ", True),
     # A colon that hands the turn to the user (a game, a quiz) announces their answer, not missing text.
     ("en game waits for the player's choice", "Run a text adventure with options A-D.",
      "You wake up in the academy.\n\nA) Swords\nB) Archery\nC) Magic\nD) Martial arts\n\nChoose an option:", False),
@@ -499,6 +524,10 @@ TRUNCATION = [
      "We share the code, we share the night\nWe build it up and get it right\n\n(Outro)", False),
     ("en colon announcing a list that never came", "List the steps.",
      "Making tea is simple. Here are the steps you need to follow:", True),
+    ("en announcing the user's answer that never came", "Solve 12 x 12.", "Let me work it out. Here is your answer:",
+     True),
+    ("zh announcing the user's answer that never came", "算一下12乘12。", "我来算一下。以下是你的答案：", True),
+    ("en the model picking for itself", "Think of a number.", "Sure, let me pick a number:", True),
     ("en imperative colon announcing a command that never came", "How do I list files?",
      "Open a terminal. Then type the following command:", True),
     ("en imperative colon announcing a list that never came", "Plan my trip.",

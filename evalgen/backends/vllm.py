@@ -52,6 +52,7 @@ __all__ = [
     "gpu_groups",
     "lora_rank",
     "loop_cut",
+    "prompt_renderer",
     "repetition_detection",
     "split_requests",
     "start_engine",

@@ -18,6 +18,7 @@ __all__ = [
     "code_regions",
     "conversation_key",
     "fence_blocks",
+    "fence_lines",
     "has_special_token",
     "in_regions",
     "is_code_line",

@@ -711,28 +711,41 @@ def _block_run(units: list[_Unit | None], min_repeats: float) -> tuple[int, int,
 _MAX_BLOCK_ITEMS = 8  # a list re-emitted with small changes: at most this many items a copy
 _ALIKE_ITEM = 0.75  # difflib's ratio of an item and its counterpart one copy before: the same item reworded
 _MIN_CUT_COPIES = 2.5
+_MAX_CUT_COPIES = 6  # copies measured at most: enough evidence, and a bound on the difflib calls
+_ITEM_CHARS = 300  # characters of an item compared (a bound on difflib's cost for long lines)
 
 
-def _alike(a: str, b: str, cut: bool) -> bool:
-    """Whether item `a` is item `b` reworded (`cut`: `a` is the last item, which the cut may have shortened,
-    so it is set against as much of `b`)."""
-    if cut:
-        b = b[:len(a)]
+def _likeness(a: str, b: str, cut: bool) -> int:
+    """How item `a` stands to item `b` one copy before it: 0 unlike, 1 the same, 2 reworded in one place (a
+    template's slot: "练习2：请用“努力”造句" after "练习1：请用“坚持”造句" says a different thing), 3 reworded in
+    several places (a loop rephrasing itself). `cut`: `a` is the last item, which the cut may have
+    shortened, so it is set against as much of `b`."""
+    a = a[:_ITEM_CHARS]
+    b = b[:len(a)] if cut else b[:_ITEM_CHARS]
     if a == b:
-        return True
+        return 1
     if min(len(a), len(b)) < 0.6 * max(len(a), len(b)):
-        return False
-    return SequenceMatcher(None, a, b, autojunk=False).ratio() >= _ALIKE_ITEM
+        return 0
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    if matcher.quick_ratio() < _ALIKE_ITEM or matcher.ratio() < _ALIKE_ITEM:
+        return 0
+    ops = [op for op, *_ in matcher.get_opcodes()]
+    if cut and ops[-1] != "equal":
+        ops.pop()  # where the cut fell, not a change
+    changed = sum(op != "equal" for op in ops)
+    return 1 if not changed else 3 if changed > 1 else 2
 
 
 def _near_block_to_cut(units: list[_Unit | None]) -> tuple[int, int, int, float] | None:
     """A block of lines that keeps coming back reworded until the output is cut ("1. 提供更多的信息：… 2. …
     3. … 4. 提供更多的信息：…" to the limit), as (first unit, end unit, block length, copies): walking back
-    from the last line, each line is like the one a block before it, over >= `_MIN_CUT_COPIES` copies.
-    Block lengths are tried where a line comes back word for word (a list that drifts keeps some items),
-    so most texts cost one pass over their keys."""
-    seq = [(i, u) for i, u in enumerate(units[-_MAX_UNITS:], len(units) - len(units[-_MAX_UNITS:]))
-           if u is not None and u.kind == "text" and not u.short]
+    from the last line (after the last break), each line is the same as, or reworded from, the one a block
+    before it, over >= `_MIN_CUT_COPIES` copies, and at least half of the lines that changed changed in
+    several places (a template whose items differ in one slot says different things). Block lengths are
+    tried where a line comes back word for word (a list that drifts keeps some items)."""
+    first = max((i + 1 for i, u in enumerate(units) if u is None), default=0)
+    first = max(first, len(units) - _MAX_UNITS)
+    seq = [(i, u) for i, u in enumerate(units[first:], first) if u is not None and u.kind == "text" and not u.short]
     keys = [u.key for _, u in seq]
     n = len(keys)
     last: dict[str, int] = {}
@@ -742,11 +755,16 @@ def _near_block_to_cut(units: list[_Unit | None]) -> tuple[int, int, int, float]
             periods.add(i - last[key])
         last[key] = i
     for k in sorted(periods):
-        i = n - 1
-        while i - k >= 0 and _alike(keys[i], keys[i - k], i == n - 1):
+        i, changed, rephrased = n - 1, 0, 0
+        while i - k >= 0 and n - 1 - i < (_MAX_CUT_COPIES - 1) * k:
+            like = _likeness(keys[i], keys[i - k], i == n - 1)
+            if not like:
+                break
+            changed += like > 1
+            rephrased += like > 2
             i -= 1
         copies = (n - 1 - i + k) / k
-        if copies >= _MIN_CUT_COPIES:
+        if copies >= _MIN_CUT_COPIES and rephrased * 2 >= changed:
             return seq[i + 1 - k][0], seq[-1][0] + 1, k, copies
     return None
 

@@ -129,10 +129,11 @@ _OPENING_END = re.compile(
     r"|<(?P<cut>[A-Za-z][\w:-]*)(?:\s[^<>]*)?$|</[A-Za-z][\w:-]*$"
 )
 _ASKS_USER = re.compile(
-    r"\b(?:choose|select|pick|enter|type|make)\s+(?:(?:an?|your)\s+(?:\w+\s+){0,2}?"
-    r"(?:option|choice|answer|move|guess|number|letter|action|path|selection)|one)\s*(?:\([^)]*\))?\s*[:：]$"
-    r"|\byour\s+(?:choice|answer|move|guess|response|input|option|selection|reply)\s*[:：]$"
-    r"|请(?:选择|输入|回答|作答|回复)(?:你的|您的)?(?:答案|选项|选择)?\s*[:：]$|你的(?:选择|答案|回答)\s*[:：]$",
+    r"(?:^|[.!?]\s+)[\W_]*(?:please\s+)?(?:(?:choose|select|pick|enter|type)\s+(?:(?:an?|your)\s+(?:\w+\s+){0,2}?"
+    r"(?:option|choice|answer|move|guess|number|letter|action|path|selection)|one)|make\s+your\s+(?:choice|move|guess))"
+    r"\s*(?:\([^)\n]{0,60}\))?\s*[:：]$"
+    r"|(?:^|[.!?]\s+)[\W_]*your\s+(?:choice|answer|move|guess|response|input|option|selection|reply)\s*[:：]$"
+    r"|(?:^|[。！？]\s*)[\W_]*(?:请(?:选择|输入|回答|作答|回复)(?:你的|您的)?(?:答案|选项|选择)?|你的(?:选择|答案|回答))\s*[:：]$",
     re.I,
 )
 """A line that hands the turn to the user ("Choose an option:", "Your move:", "请选择："): a colon that
@@ -368,22 +369,42 @@ def _stray_fence(text: str, start: int) -> bool:
     after = [line for line in text[line_end + 1:].split("\n") if line.strip()]
     if not before or not after or not all(is_code_line(line) for line in before[-2:]):
         return False
-    last = after[-1].rstrip()
-    return all(_prose(line) and not is_code_line(line) for line in after) and last[-1] in _FINAL
+    return _finished_prose(after)
 
 
-def _closed_by_model(text: str, start: int) -> bool:
-    """Whether the block left open at `start` is an artefact of pairing fences (bare fences read as
-    nested, "```markdown … ```html … ```", or pairs out of phase): the model's last fence is bare, and
-    nothing follows it but prose whose last line ends a sentence (at least one such line when that
-    fence opens the block). Cut inside a block, an output stops on code or mid-sentence instead."""
+def _closed_by_model(text: str, blocks: list[tuple[int, int]]) -> bool:
+    """Whether the block left open at the end (the last of `blocks`) is an artefact of pairing fences: the
+    model's last fence is bare and nothing follows it but prose whose last line ends a sentence, and either
+    that fence came after the open block's own (same-length fences read as nested, "```markdown … ```html …
+    ```") or the pairs are out of phase (a block before holds the model's narration).
+    Cut inside a block, an output stops on code or mid-sentence; one fence opened over a finished paragraph
+    ("Run it and you will see:\n```\nHello, World!") stays a cut."""
+    start = blocks[-1][0]
     line_start, line_end, _mark, rest = fence_lines(text)[-1]
     if line_start < start or rest.strip():
         return False
     after = [line for line in text[line_end + 1:].split("\n") if line.strip()]
     if not after:
         return line_start > start
-    return all(_prose(line) and not is_code_line(line) for line in after) and after[-1].rstrip()[-1] in _FINAL
+    if not _finished_prose(after):
+        return False
+    return line_start > start or _out_of_phase(text, blocks[:-1])
+
+
+def _finished_prose(lines: list[str]) -> bool:
+    """Whether the lines are prose, none of them code, the last one ending a sentence."""
+    return all(_prose(line) and not is_code_line(line) for line in lines) and lines[-1].rstrip()[-1] in _FINAL
+
+
+def _out_of_phase(text: str, blocks: list[tuple[int, int]]) -> bool:
+    """Whether the closed `blocks` look paired out of phase: one of them holds the model's own narration, a
+    prose line announcing what comes next ("And here's the output:"), which it writes outside its fences."""
+    for a, b in blocks:
+        for line in text[a:b].split("\n")[1:-1]:
+            line = line.rstrip()
+            if line[-1:] in (":", "：") and _prose(line) and not is_code_line(line):
+                return True
+    return False
 
 
 def _cut_repeat(text: str, line: str, last_nl: int) -> bool:
@@ -534,7 +555,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if open_block and _stray_fence(text, blocks[-1][0]):
         open_block = False  # code whose opening fence was never written, closed by this one; prose follows
         blocks = blocks[:-1]
-    if open_block and _closed_by_model(text, blocks[-1][0]):
+    if open_block and _closed_by_model(text, blocks):
         open_block = False
     if open_block:
         start = blocks[-1][0]
@@ -584,9 +605,10 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     final = core[-1]
     if _EMPTY_FENCE.match(stripped_line):
         return _cut(line_start, end, "empty_code_block", "The output ends on an empty code block.", 0.8, details)
-    if stripped_line.startswith("|") and any(c.isalnum() for c in stripped_line):  # "|       |" is ASCII art
+    if stripped_line.startswith("|"):
         prev_line = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
-        if not prev_line.startswith("|") and last_nl > 0:
+        if not prev_line.startswith("|") and last_nl > 0 and any(c.isalnum() for c in stripped_line):
+            # (a header names its columns: a row of pipes and spaces alone is ASCII art)
             # A table header and nothing after it: the table never came.
             return _cut(line_start, end, "table_header_only", "The output ends on a table header with no rows.",
                         0.8, details)
