@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from corpus_io import CORPUS_DIR, FIELDS, MODEL_KINDS, corpus_files, iter_corpus
+from corpus_io import CORPUS_DIR, FIELDS, FRESH_DIR, MODEL_KINDS, corpus_files, iter_corpus
 
 PERMALINK = re.compile(r"^https://github\.com/[\w.-]+/[\w.-]+/blob/[0-9a-f]{40}/\S+$")
 
@@ -25,8 +25,13 @@ def records() -> list[dict]:
     return list(iter_corpus())
 
 
-def test_every_record_has_the_documented_shape(records: list[dict]) -> None:
-    for record in records:
+@pytest.fixture(scope="module")
+def fresh() -> list[dict]:
+    return list(iter_corpus(FRESH_DIR))
+
+
+def test_every_record_has_the_documented_shape(records: list[dict], fresh: list[dict]) -> None:
+    for record in records + fresh:
         assert tuple(record) == FIELDS, record["id"]
         assert record["model_kind"] in MODEL_KINDS, record["id"]
         assert record["finish_reason"] in ("stop", "length", None), record["id"]
@@ -47,6 +52,17 @@ def test_ids_are_unique_and_no_prompt_output_pair_repeats(records: list[dict]) -
     assert [i for i, n in ids.items() if n > 1] == []
     pairs = Counter(json.dumps([r["messages"], r["output"]], ensure_ascii=False) for r in records)
     assert max(pairs.values()) == 1
+
+
+def test_the_fresh_slice_holds_no_corpus_record_and_no_repeat(records: list[dict], fresh: list[dict]) -> None:
+    """Its records must be unread: none may be a corpus record under the same or another id."""
+    def pair(r: dict) -> str:
+        return json.dumps([r["messages"], r["output"]], ensure_ascii=False)
+
+    assert len(fresh) > 4000 and sum(r["lang"] == "zh" for r in fresh) > 1000
+    assert len({r["id"] for r in fresh}) == len(fresh) and not {r["id"] for r in fresh} & {r["id"] for r in records}
+    fresh_pairs = Counter(map(pair, fresh))
+    assert max(fresh_pairs.values()) == 1 and not fresh_pairs.keys() & set(map(pair, records))
 
 
 def test_the_corpus_is_large_and_varied(records: list[dict]) -> None:
@@ -103,6 +119,9 @@ def test_the_pinned_sources_rebuild_exactly_the_committed_corpus() -> None:
     script = Path(CORPUS_DIR) / "build_corpus.py"
     done = subprocess.run([sys.executable, str(script), "--mirrors", os.environ["EVALGEN_CORPUS_MIRRORS"], "--check"],
                           capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = subprocess.run([sys.executable, str(script), "--mirrors", os.environ["EVALGEN_CORPUS_MIRRORS"], "--fresh",
+                           "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
 
 

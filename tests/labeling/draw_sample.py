@@ -1,7 +1,7 @@
 """Draw the stratified sample of the real-output corpus that annotators label blind.
 
     python tests/labeling/draw_sample.py OUT_DIR STRATA.json [--annotators 5] [--twice 250] [--seed 0]
-        [--exclude LABELED.jsonl ...]
+        [--exclude LABELED.jsonl ...] [--corpus tests/data/corpus_fresh]
 
 Writes OUT_DIR/batch-<k>.jsonl, one per annotator: id, model, expected identity, finish reason, messages, output —
 shuffled, with NO stratum, detector verdict or score; and STRATA.json (the drawn ids with their stratum,
@@ -120,6 +120,8 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=5)
     parser.add_argument("--twice", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corpus", type=Path, help="draw from this corpus folder (default: tests/data/corpus; "
+                        "tests/data/corpus_fresh is the fresh slice)")
     parser.add_argument("--dataset-prefix", default="", help="draw only from datasets whose name starts so")
     parser.add_argument("--exclude", action="append", default=[],
                         help="a labeled sample whose ids are not drawn again (repeat for several)")
@@ -135,7 +137,7 @@ def main() -> None:
     skip = {item["id"] for item in load_labeled([Path(path) for path in args.exclude])}
     rows = {
         row["id"]: row
-        for row in iter_corpus()
+        for row in iter_corpus(args.corpus)
         if row["dataset"].startswith(args.dataset_prefix) and row["id"] not in skip
     }
     by_detector: dict[str, list[str]] = defaultdict(list)

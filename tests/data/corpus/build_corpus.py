@@ -7,6 +7,7 @@ fetched code.
 
     python tests/data/corpus/build_corpus.py --mirrors /work/.mirror            # rewrite the shards
     python tests/data/corpus/build_corpus.py --mirrors /work/.mirror --check    # compare with the committed ones
+    python tests/data/corpus/build_corpus.py --fresh [--check]                  # the fresh slice: ../corpus_fresh
 
 A mirror of `owner/name` is the bare git directory `<mirrors>/<owner>+<name>/repo` (what the
 project's `fetch` tool creates; a plain `git clone --bare` placed there works as well). The result
@@ -82,6 +83,7 @@ IDENTITY_OASST = Source(
 IDENTITY_HALLUQA = Source(
     "identity_halluqa", "OpenMOSS/HalluQA", "7e5c67398d7fee013c37ec1d6afafa76f9836180", "Apache-2.0"
 )
+HALLUQA = Source("halluqa", IDENTITY_HALLUQA.repo, IDENTITY_HALLUQA.commit, IDENTITY_HALLUQA.license)
 
 
 # Files of 4 MiB and more that the stored snapshots (the project's `fetch` tool) do not hold; skipped everywhere so
@@ -633,20 +635,36 @@ def read_identity_oasst(root: Path) -> Iterator[Candidate]:
 HALLUQA_SELF = frozenset(range(1, 11)) | frozenset(range(38, 48))
 
 
-def read_identity_halluqa(root: Path) -> Iterator[Candidate]:
-    src = IDENTITY_HALLUQA
+def _halluqa_outputs(root: Path, src: Source) -> Iterator[tuple[str, str, dict, str]]:
+    """(path, model, item, the question as HalluQA.json now words it) for every open-generation output of HalluQA.
+    The outputs hold the question each model was asked; 16-26 per file were reworded in HalluQA.json later."""
     mirror = Mirror(root, src.repo)
     questions = {row["question_id"]: row["Question"] for row in json.loads(mirror.read(src.commit, "HalluQA.json"))}
     for path in mirror.ls(src.commit, "Chinese_LLMs_outputs/open_generation/"):
         model = re.sub(r"_output(_qa_prompt)?\.json$", "", path.rsplit("/", 1)[-1])
         for item in json.loads(mirror.read(src.commit, path)):
-            qid = item["question_id"]
-            if qid not in HALLUQA_SELF or not isinstance(item.get("response"), str):
-                continue
-            if item["question"] != questions[qid]:
+            if isinstance(item.get("response"), str):
+                yield path, model, item, questions[item["question_id"]]
+
+
+def read_identity_halluqa(root: Path) -> Iterator[Candidate]:
+    src = IDENTITY_HALLUQA
+    for path, model, item, question in _halluqa_outputs(root, src):
+        qid = item["question_id"]
+        if qid in HALLUQA_SELF:
+            if item["question"] != question:
                 raise AssertionError(f"{path}: question {qid} differs from HalluQA.json")
             yield Candidate(src, model, f"self-q{qid:03d}", [user(item["question"])], item["response"], path,
                             lang="zh", group=f"q{qid:03d}")
+
+
+def read_halluqa(root: Path) -> Iterator[Candidate]:
+    """The other 430 questions (facts, misleading premises), for the fresh slice only."""
+    src = HALLUQA
+    for path, model, item, _ in _halluqa_outputs(root, src):
+        qid = item["question_id"]
+        if qid not in HALLUQA_SELF:  # the question as the model was asked it
+            yield Candidate(src, model, f"q{qid:03d}", [user(item["question"])], item["response"], path, lang="zh")
 
 
 READERS: list[Callable[[Path], Iterator[Candidate]]] = [
@@ -914,12 +932,13 @@ def dedup_key(messages: list[dict[str, str]], output: str) -> str:
 IDENTITY_PREFIX = "identity_"
 
 
-def _sample(groups: dict[tuple[str, str, str, str | None], list[Candidate]]) -> list[dict[str, Any]]:
+def _sample(groups: dict[tuple[str, str, str, str | None], list[Candidate]], seed: str | int = SEED,
+            quota: Callable[..., int] = cap) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for (dataset, model, lang, group), cands in groups.items():
         kind, name, org = describe(dataset, model)
-        k = min(cap(dataset, model, lang, kind, group), len(cands))
-        rng = random.Random(f"{SEED}|{dataset}|{model}|{lang}" + (f"|{group}" if group is not None else ""))
+        k = min(quota(dataset, model, lang, kind, group), len(cands))
+        rng = random.Random(f"{seed}|{dataset}|{model}|{lang}" + (f"|{group}" if group is not None else ""))
         for index in sorted(rng.sample(range(len(cands)), k)):
             cand = cands[index]
             records.append({
@@ -972,6 +991,52 @@ def build(root: Path) -> list[dict[str, Any]]:
     duplicates = [i for i, n in ids.items() if n > 1]
     if duplicates:
         raise AssertionError(f"ids are not unique: {duplicates[:5]}")
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# the fresh slice: more records of the same pinned sources (and HalluQA's other questions), none of them in the
+# corpus. The corpus's flagged records have all been labeled; precision out of sample needs records nobody has read.
+
+FRESH_SEED = "fresh-2026-12-07"
+FRESH_OUT = OUT_DEFAULT.parent / "corpus_fresh"
+FRESH_READERS: list[Callable[[Path], Iterator[Candidate]]] = [
+    read_alpaca_eval, read_arena_hard, read_arena_bench_v1, read_just_eval, read_llmzoo, read_bayling80,
+    read_bayling_exam, read_halluqa,
+]
+
+
+def fresh_cap(dataset: str, model: str, lang: str, kind: str, group: str | None = None) -> int:
+    """Smaller than the corpus's caps: the slice spreads over the same models (~4,800 records)."""
+    if dataset == "alpaca_eval":
+        return 4 if VARIANT.search(model) else 8
+    if dataset in ("arena_hard", "arena_bench_v1"):
+        return 30 if dataset == "arena_hard" else 15
+    if dataset == "just_eval":
+        return 25
+    if dataset in ("llmzoo", "bayling80", "bayling_exam"):
+        return 60 if lang == "zh" else 20
+    if dataset == "halluqa":
+        return 60
+    raise KeyError(dataset)
+
+
+def build_fresh(root: Path, corpus: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fresh slice: candidates of FRESH_READERS whose (prompt, output) the corpus does not hold."""
+    seen = {dedup_key(r["messages"], r["output"]) for r in corpus}
+    groups: dict[tuple[str, str, str, str | None], list[Candidate]] = defaultdict(list)
+    for reader in FRESH_READERS:
+        for cand in reader(root):
+            key = dedup_key(cand.messages, cand.output)
+            if key in seen:
+                continue
+            seen.add(key)
+            cand.lang = cand.lang or detect_lang(cand.messages[-1]["content"])
+            groups[(cand.source.key, cand.model, cand.lang, cand.group)].append(cand)
+    records = _sample(groups, FRESH_SEED, fresh_cap)
+    clash = {r["id"] for r in records} & {r["id"] for r in corpus}
+    if clash:
+        raise AssertionError(f"fresh ids already in the corpus: {sorted(clash)[:5]}")
     return records
 
 
@@ -1053,8 +1118,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT_DEFAULT, help="where the shards go (default: next to me)")
     parser.add_argument("--check", action="store_true",
                         help="rebuild in memory and compare with the shards in --out; exit 1 on any difference")
+    parser.add_argument("--fresh", action="store_true",
+                        help="build the fresh slice instead (default --out: tests/data/corpus_fresh)")
     args = parser.parse_args(argv)
-    records = build(args.mirrors)
+    if args.fresh:
+        corpus = [row for path in sorted(OUT_DEFAULT.glob("*.jsonl.gz")) for row in read_shard(path.read_bytes())]
+        records = build_fresh(args.mirrors, corpus)
+        if args.out == OUT_DEFAULT:
+            args.out = FRESH_OUT
+            args.out.mkdir(exist_ok=True)
+    else:
+        records = build(args.mirrors)
     files = shards(records)
     print(summary(records, files))
     existing = {p.name: p for p in args.out.glob("*.jsonl.gz")}
@@ -1065,7 +1139,7 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             print(f"differs from the committed corpus: {bad}", file=sys.stderr)
             return 1
-        print("the committed corpus is exactly what the pinned sources give")
+        print(f"the committed shards in {args.out} are exactly what the pinned sources give")
         return 0
     for name, path in existing.items():
         if name not in files:
