@@ -3,7 +3,8 @@
 Prints, for the registry's detectors as they are now:
 1. the labeled samples (tests/data/labeled/sample.jsonl and identity_sample.jsonl, see docs/labeling.md),
    each and together, then the held-out samples (holdout*_sample.jsonl, which no detector change was tuned
-   on) and session 6's truncation sample (truncation_sample.jsonl, read): per detector the positives,
+   on), session 6's truncation sample and session 7's sample of the fresh slice (truncation_sample.jsonl,
+   fresh_sample.jsonl; both read): per detector the positives,
    tp/fp/fn, precision and recall with 95% Wilson intervals;
 2. Cohen's kappa per label between the two independent annotators of the doubly-labeled records;
 3. the calibrated scores: precision of the flags with score >= 0.5 and >= 0.8 per detector, and the
@@ -108,14 +109,16 @@ def main() -> None:
             show_ids=args.ids))
         print("  kappa on its doubly-labeled records: " + ", ".join(
             f"{name} {kappa:.2f}" for name, (kappa, _, _) in cm.kappas([item for item, _ in holdout]).items()))
-    drawn = [(item, findings(row)) for item, row in cm.labeled_rows([cm.TRUNCATION_SAMPLE])]
-    print()
-    print(cm.format_confusion(
-        f"Truncation sample ({cm.TRUNCATION_SAMPLE.name}, read for session 6's fixes): {len(drawn)} records",
-        cm.confusion([(item, {name: f.flagged for name, f in found.items()}) for item, found in drawn]),
-        show_ids=args.ids))
-    print("  kappa on its doubly-labeled records: " + ", ".join(
-        f"{name} {kappa:.2f}" for name, (kappa, _, _) in cm.kappas([item for item, _ in drawn]).items()))
+    for path, what in ((cm.TRUNCATION_SAMPLE, "Truncation sample, read for session 6's fixes"),
+                       (cm.FRESH_SAMPLE, "Fresh-slice sample, read for session 7's fixes")):
+        drawn = [(item, findings(row)) for item, row in cm.labeled_rows([path])]
+        print()
+        print(cm.format_confusion(
+            f"{what} ({path.name}): {len(drawn)} records",
+            cm.confusion([(item, {name: f.flagged for name, f in found.items()}) for item, found in drawn]),
+            show_ids=args.ids))
+        print("  kappa on its doubly-labeled records: " + ", ".join(
+            f"{name} {kappa:.2f}" for name, (kappa, _, _) in cm.kappas([item for item, _ in drawn]).items()))
     print()
 
     kappas = cm.kappas([item for item, _ in labeled])

@@ -55,6 +55,13 @@ truncation that no file above held (100), 70 of the no-final-punctuation screen 
 labeled blind by three annotators (60 twice, kappa 1.00). Measured once, then read: that session's truncation
 and repetition fixes were written from its mistakes, so it is in-sample for them (HOLDOUT3, unread, measures
 them). Strata in truncation_strata.json. Not part of the gate."""
+FRESH_SAMPLE = LABELED_DIR / "fresh_sample.jsonl"
+"""A sample of the fresh slice (tests/data/corpus_fresh: records of the same sources that the corpus did not take),
+drawn in session 7 (2026-12-07, seed 53) because the corpus's flagged records had all been labeled: every record
+the detectors flagged for repetition, truncation, language_drift and degenerate, 45 of their 119 missing_eos
+flags, 10 per detector-free screen, 24 with finish reasons, 95 background; 342 records labeled blind by four
+annotators (60 twice, kappa 1.00). Measured before any change, then read: session 7's fixes were written from
+its mistakes. Strata in fresh_strata.json. Not part of the gate."""
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):
