@@ -234,6 +234,54 @@ def _numbered(copies: list[list[str]], end: str = "") -> str:
     return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1)) + end
 
 
+PLAYLISTS_EN = "Here are some playlists that match the mood:\n\n" + "\n\n".join(
+    f'{i}. "{name}" - {about}\n   Link: https://open.spotify.com/playlist/37i9dQZF1DX{code}'
+    for i, (name, about, code) in enumerate([
+        ("Mood Booster", "A playlist of upbeat pop hits that are sure to lift your spirits on a grey day.",
+         "3rxgMo8w3mB"),
+        ("Positivity", "A playlist designed to make you feel good about yourself and the world around you.",
+         "0N5mF6oUQ1A"),
+        ("Feeling Good", "A playlist handpicked by editors featuring an eclectic mix of feel-good tracks.",
+         "0Y776D5MjS0"),
+        ("Good Vibes", "A playlist filled with positive and uplifting songs for a slow Sunday afternoon.",
+         "1E7qK8zQ8fD"),
+        ("Happy Hour", "A playlist perfect for unwinding after a long day and getting into a good mood.",
+         "13C52658003"),
+    ], start=1)) + "\n\nEnjoy the music and let the good vibes flow!"
+PLAYLISTS_ZH = "推荐以下几个歌单：\n\n" + "\n\n".join(
+    f"{i}. 《{name}》：{about}\n   链接：https://open.spotify.com/playlist/37i9dQZF1DX{code}"
+    for i, (name, about, code) in enumerate([
+        ("快乐出发", "轻快的流行歌曲合集，节奏明快，旋律动听，保证让你在阴沉的日子里也能精神一振，心情变好。",
+         "3rxgMo8w3mB"),
+        ("好心情", "编辑精心挑选的温暖歌曲，适合在慵懒的午后一边喝茶一边聆听，让人感到放松和愉快。", "0N5mF6oUQ1A"),
+        ("阳光正好", "积极向上的旋律和歌词，陪你度过一个轻松的周末，也适合在运动和散步的时候播放。", "0Y776D5MjS0"),
+        ("微笑时刻", "上班路上听的欢快金曲，帮你以最好的状态开始新的一天，迎接工作中的各种挑战。", "1E7qK8zQ8fD"),
+        ("欢乐时光", "适合下班后放松的歌曲，让你忘掉一天的疲惫，慢慢进入美好的心情，安心休息。", "13C52658003"),
+    ], start=1)) + "\n\n祝你听得开心！"
+DOCS_EN = "Useful links:\n\n" + "\n".join(
+    f"{i}. {db} Documentation: Finding Duplicate Rows - This link shows how to find duplicate rows in {db} using "
+    f"the GROUP BY and HAVING clauses. It also explains how to use COUNT() to identify duplicates.\n"
+    f"<https://docs.example.org/{db.lower()}/duplicates>"
+    for i, db in enumerate(["SQL Server", "MySQL", "PostgreSQL", "Oracle", "SQLite"], start=1))
+DOCS_ZH = "有用的链接：\n\n" + "\n".join(
+    f"{i}. {db} 文档：查找重复行 - 这个链接介绍了如何在 {db} 中使用 GROUP BY 和 HAVING 子句查找重复行，"
+    f"还说明了如何用 COUNT() 函数找出重复的数据。\n<https://docs.example.org/{db.lower()}/duplicates>"
+    for i, db in enumerate(["SQL Server", "MySQL", "PostgreSQL", "Oracle", "SQLite"], start=1))
+CAMEL_LINES_EN = [f"• Camel {i}: 2 bricks (20 kg)" for i in range(1, 5)]
+CAMEL_LINES_ZH = [f"• 骆驼{i}：驮2块砖，一共20公斤重" for i in range(1, 5)]
+CAMELS_EN = ("Each camel carries at most 2 bricks, since 3 would weigh 30 kg.\n\nDistribution:\n" +
+             "\n".join(CAMEL_LINES_EN) + "\n\nEach camel carries only 20 kg, under the 23 kg limit.")
+CAMELS_ZH = ("每头骆驼最多驮2块砖，因为3块重30公斤。\n\n分配方案：\n" + "\n".join(CAMEL_LINES_ZH) +
+             "\n\n每头骆驼只驮20公斤，没有超过23公斤的上限。")
+STEPS_TO_END_EN = "To make the batter:\n" + "\n".join(
+    f"Step {i}: Stir the mixture until it is smooth" for i in range(1, 6))
+STEPS_TO_END_ZH = "面糊的做法：\n" + "\n".join(f"第{i}步：搅拌混合物直到变得顺滑" for i in range(1, 6))
+SUDOKU_ROWS = ["| 6 | 2 | 9 | 4 | 1 | 7 |", "| 8 | 1 | 7 | 5 | 9 | 6 |", "| 2 | 4 | 9 | 6 | 8 | 5 |",
+               "| 4 | 7 | 1 | 8 | 9 | 2 |", "| 9 | 3 | 4 | 7 | 2 | 8 |", "| 1 | 5 | 8 | 7 | 9 | 3 |"]
+SUDOKU_CUT = "Here is a medium sudoku puzzle:\n\n" + "\n".join(SUDOKU_ROWS * 2 + SUDOKU_ROWS[:3]) + "\n|"
+ADVICE_ZH = ["每天早上花半小时复习前一天学过的内容，", "遇到不懂的问题及时向老师和同学请教，",
+             "把容易出错的题目整理到错题本上反复练习，", "保证充足的睡眠，让大脑有时间巩固记忆。"]
+BLOCK_CUT_ZH = "学习建议如下：\n" + "\n".join(ADVICE_ZH * 2 + ADVICE_ZH[:2]) + "\n把容易出错的题目"
 REPETITION = [
     # What the prompt says is not a failure.
     ("en echo of the prompt's repeated text", "Repeat after me: go team go! go team go! go team go!",
@@ -307,6 +355,19 @@ REPETITION = [
     ("en lesson plan with a repeated homework line, cut", "Plan a four-day maths unit.", _numbered(LESSONS_EN), False),
     ("zh exercises differing in one word, cut", "出几道造句练习题。", EXERCISES_ZH, False),
     ("zh itinerary differing in the places, cut", "帮我安排北京四日游。", ITINERARY_ZH, False),
+    # Session 7's fresh slice. Links to one site share long prefixes; items of one template that each bring new
+    # words; lines told apart by a label ("Camel 2:") and closed by the text after them; a block given again and
+    # cut in the middle of its third copy (no finish reason).
+    ("en playlists whose links share a prefix", "Choose playlists for a good mood, with links.", PLAYLISTS_EN, False),
+    ("zh playlists whose links share a prefix", "推荐几个让人心情好的歌单，附上链接。", PLAYLISTS_ZH, False),
+    ("en one template, a new database per item", "Links about finding duplicate rows in SQL.", DOCS_EN, False),
+    ("zh one template, a new database per item", "给我一些查找重复行的资料链接。", DOCS_ZH, False),
+    ("en four camels, each named, then a check", "How should 4 camels carry 8 bricks?", CAMELS_EN, False),
+    ("zh four camels, each named, then a check", "4头骆驼怎么分8块砖？", CAMELS_ZH, False),
+    ("en a named line until the output ends", "How do I make the batter?", STEPS_TO_END_EN, True),
+    ("zh a named line until the output ends", "面糊怎么做？", STEPS_TO_END_ZH, True),
+    ("en sudoku rows given again, cut in the third copy", "Design a sudoku puzzle.", SUDOKU_CUT, True),
+    ("zh a block given again, cut in the third copy", "列出几条学习建议。", BLOCK_CUT_ZH, True),
 ]
 
 
@@ -327,6 +388,29 @@ def test_a_list_reworded_until_the_cut_is_named_so() -> None:
 # ---------------------------------------------------------------- truncation
 POEM_EN = "The night is long\nThe stars are bright\nI sing my song\nInto the light"
 POEM_ZH = "床前明月光\n疑是地上霜\n举头望明月\n低头思故乡"
+DIRECTIONS_EN = ("Here are the directions:\n\n1. Travel west on Interstate 10 (I-10)\n"
+                 "2. Continue until you reach Route 101 (US-101)\n3. Turn north onto US-101\n"
+                 "4. Follow US-101 until you spot the iconic Hollywood Sign")
+DIRECTIONS_ZH = ("路线如下：\n\n1. 沿十号州际公路向西行驶（I-10）\n2. 一直开到101号公路（US-101）\n"
+                 "3. 转向北上101号公路\n4. 沿着101号公路一直开到看见山坡上那块著名的好莱坞标志为止")
+DIRECTIONS_CUT_EN = ("Here are the directions:\n\n1. Travel west on Interstate 10.\n"
+                     "2. Continue until you reach Route 101.\n3. Turn north onto US-101.\n"
+                     "4. Follow US-101 until you can see the iconic sign on the hills above")
+QUOTED_EMPTY_STRING = ('```python\ndef add_foobar(num):\n    result = ""\n    return result\n```\n\n'
+                       'The rhyming pairs:\n\n* Lines 1-2: "def add_foobar(num)" and "result = """\n'
+                       '* Lines 3-4: "for i in range(num)" and "if i % 2 == 0"\n\nThe rhymes may not be perfect, but I '
+                       "hope it adds a fun twist!")
+NEUTRON_EN = "\n\n".join([
+    "The neutron life cycle has these stages:",
+    "1. Fast fission: Some fast neutrons cause fission in U-238 before they slow down, adding a few neutrons.",
+    "2. Resonance escape: Neutrons that slow down must pass the resonance energies of U-238 without capture.",
+    "3. Thermal utilization: Of the thermal neutrons, a share is absorbed in the fuel rather than elsewhere.",
+    "4. Neutron leakage"])
+ETIQUETTE_ZH = "\n".join([
+    "1. 礼仪和社交礼节：在不同文化中，人们对于礼仪和社交礼节的看法和期望可能有所不同，例如称呼和问候的方式。",
+    "2. 着装风格：在一些文化中，着装风格很重要，而在其他文化中可能不那么重视，正式场合的要求也各不相同。",
+    "3. 社交互动：在不同文化中，人们的社交互动方式可能会有所不同，有的直接表达想法，有的更加含蓄委婉。",
+    "4. 礼物和小礼"])
 TRUNCATION = [
     # Complete texts.
     ("en closing rule", "Write a short note.", "Thanks for reading this note. I hope it helps you plan.\n\n---",
@@ -533,6 +617,36 @@ TRUNCATION = [
     ("en imperative colon announcing a list that never came", "Plan my trip.",
      "Great idea! First, make a list of the following:", True),
     ("zh colon announcing options that never came", "出一道选择题考我。", "下面是一道地理题。请选择以下选项：", True),
+    # Session 7's fresh slice. A list whose items end without a period ends so too, though items close notes in
+    # brackets; a half-open interval in math; '"result = ""' quoted in prose; line breaks printed as escapes; a new
+    # sentence stopped on its first word; a numbered item's label without the text the items before it gave.
+    ("en directions list, notes in brackets", "Turn this into turn-by-turn directions.", DIRECTIONS_EN, False),
+    ("zh directions list, notes in brackets", "把这段话改成分步路线。", DIRECTIONS_ZH, False),
+    ("en directions list whose items end with periods, cut", "Turn this into directions.", DIRECTIONS_CUT_EN, True),
+    ("zh half-open interval in math", "求ω的取值范围。", r"答案是选项(C) $\left(\frac{13}{6}, \frac{8}{3}\right]$",
+     False),
+    ("en half-open interval in math", "Which interval?", "The answer is (B), the interval $[2, 5)$", False),
+    ("en a bracket opened outside the math", "Which interval?", "The answer is (B) since $x > 2$ (and the bound", True),
+    ("en an empty string quoted in prose", "Make the lines rhyme.", QUOTED_EMPTY_STRING, False),
+    ("en escaped line breaks after the answer", "Why did he accept?", "He accepted the offer in the end.\\n\\n",
+     False),
+    ("zh escaped line breaks after the answer", "宋江为什么拒绝招安？",
+     "宋江最终并没有拒绝招安，而是接受了招安。\\n\\n", False),
+    ("zh escaped line breaks after a cut", "宋江为什么拒绝招安？", "宋江最终并没有拒绝招安，而是\\n\\n", True),
+    ("en a new sentence stopped on its first word", "How do I set up the camera?",
+     'Create a new node and name it "setControlPosition". Then create another one and name it "setCamera". In', True),
+    ("zh a new sentence stopped on its first character", "怎么设置相机？", "先新建一个节点并命名为相机。然后在", True),
+    ("en a one-word answer", "Where is it?", "In", False),
+    ("en last item's label without its text", "Explain the neutron life cycle.", NEUTRON_EN, True),
+    ("en items under bold labels, the last one cut", "Plan a desk workout.",
+     "**Warm Up (2 minutes)**\n- March in place.\n- Roll your shoulders.\n\n**Cool Down (2 minutes)**\n"
+     "- Stretch both arms over your head and hold them there while you", True),
+    ("zh items under bold labels, the last one cut", "安排一套办公室健身操。",
+     "**热身（2分钟）**\n- 原地踏步。\n- 转动肩膀。\n\n**放松（2分钟）**\n- 双臂举过头顶伸展并保持这个姿势一直到",
+     True),
+    ("en a list of labels alone", "Name some fruit.", "Some fruit:\n\n1. Apples\n2. Pears\n3. Plums", False),
+    ("zh a list of labels alone", "说几种水果。", "几种水果：\n\n1. 苹果\n2. 梨子\n3. 李子", False),
+    ("zh last item's label without its text", "不同文化的礼仪有什么差别？", ETIQUETTE_ZH, True),
 ]
 
 
@@ -661,6 +775,18 @@ def test_a_text_that_runs_away_to_its_cut(name: str, prompt: str, output: str, r
 # ---------------------------------------------------------------- missing_eos
 DATA_MODEL = ("Here is the data model:\n\n1. Organization:\n   - id (PK)\n   - name\n\n2. User:\n   - id (PK)\n"
               "   - organization_id (FK)\n   - email\n\n3. Project:\n   - id (PK)\n   - name")
+_WORLD_EN = ["The world has a thicker atmosphere and more liquid water. The dominant species has evolved a more "
+             "complex body, with a head, a torso and four limbs. It has a 10% chance of extinction.",
+             "The world has a thicker atmosphere and more liquid water. The dominant species has evolved a more "
+             "complex brain and the ability to use tools. It has a 10% chance of extinction."]
+YEARS_EN = "The simulation begins.\n\n" + "\n\n".join(
+    f"Year {year},000,000:\n\n{_WORLD_EN[year % 2]}" for year in range(1, 10)) + "\n\nYear 10,000,000"
+_WORLD_ZH = ["世界的大气层变得更厚，液态水也更多了。占主导地位的物种进化出了更复杂的身体，有头、躯干和四肢。"
+             "它有百分之十的灭绝概率。",
+             "世界的大气层变得更厚，液态水也更多了。占主导地位的物种进化出了更复杂的大脑，学会了使用工具。"
+             "它有百分之十的灭绝概率。"]
+YEARS_ZH = "模拟开始。\n\n" + "\n\n".join(
+    f"第{year}00万年：\n\n{_WORLD_ZH[year % 2]}" for year in range(1, 10)) + "\n\n第1000万年"
 MISSING_EOS = [
     ("en templated text is no loop cut off", "Write the claims.", PATENT, "unknown", False),
     ("en '2. User:' heads an entity", "Design a data model for users and projects.", DATA_MODEL, "unknown", False),
@@ -678,6 +804,16 @@ MISSING_EOS = [
      "I am Freyja, goddess of love.\n\nUser: What do you do?\n\nFreyja: I watch over the brave.", "eos", True),
     ("zh made-up user turn", "介绍一下北京。",
      "北京是中国的首都。\n用户：那上海呢？\n助手：上海是经济中心。", "eos", True),
+    # A bulleted bold "User:" names a field of an example record, as "2. User:" does; bold alone opens a turn.
+    ("en '* **User:**' in an example record", "Design a data model for a test tool.",
+     "**Example:**\n\n* **Organization:** Acme\n* **User:** John Doe\n* **Project:** New Product", "unknown", False),
+    ("zh '* **用户：**' in an example record", "为测试工具设计一个数据模型。",
+     "**示例：**\n\n* **组织：** 某公司\n* **用户：** 张三\n* **项目：** 新产品开发", "unknown", False),
+    # A loop that drifts (the years count on) cut just after the next copy's counter.
+    ("en drifting loop cut after the next counter", "Simulate the world's evolution.", YEARS_EN, "unknown", True),
+    ("zh drifting loop cut after the next counter", "模拟这个世界的演化。", YEARS_ZH, "unknown", True),
+    ("en '**User:**' opening a line", "Introduce Paris.",
+     "Paris is the capital of France.\n\n**User:** And Lyon?\n\n**Assistant:** Lyon is known for food.", "eos", True),
 ]
 
 

@@ -299,7 +299,7 @@ def test_line_screen_hides_no_line_loop(text: str, ran_out: bool) -> None:
     run = _line_run(units, cfg, text)
     assert run is None or not run[4], run  # only a run with a word changed can be there
     assert _block_run(units, min(cfg.min_repeats, cfg.min_repeats_at_limit)) is None
-    items = _repeated_items(units, len(text), frozenset())
+    items = _repeated_items(units, text, frozenset())
     assert items is None or items[1] < cfg.min_segment_repeats
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "is_code_line",
     "last_user_message",
     "mask_code",
+    "mask_urls",
     "request_text",
     "script_units",
     "turns_and_request",
@@ -131,6 +132,21 @@ def code_regions(text: str) -> list[tuple[int, int]]:
                 regions.append(m.span())
     regions.sort()
     return regions
+
+
+def mask_urls(text: str) -> str:
+    """The text with each URL replaced by a run of a private-use character of its own (same length, so offsets
+    still hold, and no two URLs read alike): links to one site share long prefixes by design
+    ("https://open.spotify.com/playlist/37i9dQZF1DX…"), which is not text copied from earlier."""
+    if not (":" in text and _SCHEME_END.search(text) or "." in text and _WWW.search(text)):
+        return text
+    parts: list[str] = []
+    last = 0
+    for k, m in enumerate(_URL.finditer(text)):
+        parts += (text[last:m.start()], chr(0xE000 + k % 6400) * (m.end() - m.start()))
+        last = m.end()
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def in_regions(pos: int, regions: list[tuple[int, int]]) -> bool:

@@ -120,17 +120,20 @@ def _alternation(literals: set[str]) -> re.Pattern:
 
 def _turn_can_start(text: str, pos: int) -> bool:
     """Whether a plain marker at `pos` opens a turn: at a line start (after spaces, '>' or '*') or
-    right after a finished sentence — not after list numbering ("2. User:" heads an entity of a data
-    model, a list item)."""
+    right after a finished sentence — not after list numbering or a bullet ("2. User:", "* **User:**" head
+    an entity of a data model, a list item)."""
     i = pos
     while i > 0 and text[i - 1] in " \t>*":
         i -= 1
     if i == 0 or text[i - 1] == "\n":
-        return True
+        return not _STAR_BULLET.match(text, i, pos)  # "* **User:** John Doe": a list item, as after "-"
     if text[i - 1] not in ".!?。！？)":
         return False
     before = text[text.rfind("\n", 0, i) + 1:i - 1].strip(" \t>*#-")
     return not (len(before) <= 3 and before.isalnum()) and text[i - 1] != ")"
+
+
+_STAR_BULLET = re.compile(r"[ \t>]*\*[ \t]")
 
 
 _DIALOGUE_REQUEST = re.compile(

@@ -57,6 +57,7 @@ from evalgen.detectors._text import (
     fence_blocks,
     is_code_line,
     last_user_message,
+    mask_urls,
     request_text,
 )
 from evalgen.detectors.base import DetectorContext, RepetitionConfig
@@ -66,6 +67,7 @@ from evalgen.records import Finding, GenerationRecord, Span
 __all__ = ["detect_repetition", "distinct_n", "ends_in_loop", "find_loop", "rep_n"]
 
 NAME = "repetition"
+_DIGIT_RUN = re.compile(r"\d+")
 _PROBE = 16  # characters per probe: long enough that natural text rarely recurs nearby
 _TOKEN_PROBE = 6
 _REP_WINDOW = 512
@@ -603,11 +605,19 @@ def _reaches_end(text: str, end: int, keys: Iterable[str], partial_only: bool = 
             _strip_numbering(line) in text[:end] for line in rest.split("\n") if line.strip()
         )
     partial = _key(rest)
+    if len(partial) < 3:
+        return False
     code = _code_key(rest)
+    keys = list(keys)
     if partial_only:  # cut inside a copy: not a whole copy of a repeated line, but sharing its beginning
-        return len(partial) >= 3 and any((k.startswith((partial, code)) or partial.startswith(k))
-                                         and k not in (partial, code) for k in keys)
-    return len(partial) >= 3 and any(k.startswith((partial, code)) or partial.startswith(k) for k in keys)
+        found = any((k.startswith((partial, code)) or partial.startswith(k)) and k not in (partial, code) for k in keys)
+    else:
+        found = any(k.startswith((partial, code)) or partial.startswith(k) for k in keys)
+    if not found and _DIGIT_RUN.search(partial):
+        # The next copy's first line, its counter moved on: "Year 14,000,000" after "Year 13,000,000:".
+        numbered = _DIGIT_RUN.sub("0", partial)
+        found = any(_DIGIT_RUN.sub("0", k).startswith(numbered) and k != partial for k in keys)
+    return found
 
 
 def _near(a: str, b: str, similarity: float, min_common: int) -> bool:
@@ -625,6 +635,19 @@ def _near(a: str, b: str, similarity: float, min_common: int) -> bool:
         return need <= 0  # nothing in common at either end (the usual case: a test of two characters)
     i = _match_forward(a, 0, b, 0, limit, step=8)  # lines differ early: a short first step
     return i + _match_backward(a, la, b, lb, limit - i, step=8) >= need
+
+
+def _names_its_item(text: str, unit: _Unit) -> bool:
+    """Whether a line opens, after its list marks, with a label that names its item ("Camel 2:", "骆驼2：", "第3步")."""
+    return _LABEL.match(text[unit.start:unit.end].strip().lstrip(_LIST_CHARS)) is not None
+
+
+def _named_apart(text: str, run: list[_Unit]) -> bool:
+    """Whether the first two lines of a run of one key differ by their labels ("Camel 1:", "Camel 2:"): each
+    line speaks of another item, where list numbering alone ("12. 西瓜", "13. 西瓜") does not."""
+    first, second = run[:2]
+    return text[first.start:first.end] != text[second.start:second.end] and _names_its_item(text, first) and \
+        _names_its_item(text, second)
 
 
 def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
@@ -647,6 +670,8 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
             ok = at_end and len(run) >= cfg.min_code_repeats
         elif run[0].short:
             ok = exact and len(run) >= cfg.min_short_repeats  # "12. 西瓜 / 13. 西瓜 / …"
+        elif exact and not at_end and len(run) < 2 * cfg.min_repeats and _named_apart(text, run):
+            ok = False  # "Camel 1: 2 bricks / Camel 2: 2 bricks / …" and the text goes on: an enumeration
         else:
             ok = len(run) >= ((cfg.min_repeats + (not at_end)) if exact else cfg.min_near_repeats)
         if ok and sum(u.end - u.start for u in run) >= cfg.min_short_loop_chars and \
@@ -769,10 +794,13 @@ def _near_block_to_cut(units: list[_Unit | None]) -> tuple[int, int, int, float]
     return None
 
 
-def _repeated_items(units: list[_Unit | None], n: int, echoed: frozenset[str]) -> tuple[str, int, float] | None:
-    """The most repeated line (not one the prompt holds), its count, and the share of the output that
-    the extra copies of all repeated lines cover."""
-    keys = [u.key for u in units if u is not None and u.kind != "code" and not u.short and u.key not in echoed]
+def _repeated_items(units: list[_Unit | None], text: str, echoed: frozenset[str]) -> tuple[str, int, float] | None:
+    """The most repeated line (not one the prompt holds, nor one that names its item: "骆驼2：驮2块砖" is about
+    another camel than "骆驼1：驮2块砖"), its count, and the share of the output that the extra copies of all
+    repeated lines cover."""
+    keys = [u.key for u in units if u is not None and u.kind != "code" and not u.short and u.key not in echoed
+            and not _names_its_item(text, u)]
+    n = len(text)
     if len(set(keys)) == len(keys):
         return None
     counts = Counter(keys)
@@ -953,6 +981,19 @@ def _piece_cover(text: str, a: int, b: int, request: str, min_match: int, need: 
     return covered, longest
 
 
+def _new_words(text: str, a: int, b: int) -> bool:
+    """Whether text[a:b] holds two words (of letters, any script) that the text before it never used: a template
+    filled with new content ("MySQL Documentation: Finding Duplicate Rows - This link provides…" after the same
+    line for SQL Server) says something new; a loop that drifts recombines what it already wrote."""
+    new = 0
+    for word in _WORD.findall(text, a, b):
+        if text.find(word, 0, a) < 0:
+            new += 1
+            if new == 2:
+                return True
+    return False
+
+
 def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: float = 0.8, min_match: int = 32
             ) -> tuple[float, int, int, bool, bool]:
     """(share of the output in pieces copied from the text before them, copied pieces, where the first
@@ -978,7 +1019,7 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
             continue
         need = min_share * (b - a)
         covered, longest = _piece_cover(text, a, b, request, min_match, need)
-        if covered >= need:
+        if covered >= need and not _new_words(text, a, b):
             copied += b - a
             pieces += 1
             if first < 0:
@@ -1066,6 +1107,8 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
             findings += _line_loops(record, cfg, fences, recurrence, repeats, ran_out, prompt, details)
     if not findings:
         findings += _reemitted(record, cfg, prompt, details)
+    if not findings and record.stop_reason == "unknown":
+        findings += _copied_to_cut(record, cfg, text, fences, prompt, details)
     if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or open_fence)):
         findings += _drift_loop(record, cfg, prompt, details)
     if prompt.asked and prompt.facts[0] is not None:
@@ -1133,6 +1176,25 @@ def _reemitted(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt,
 
 
 _MIN_DRIFT_CHARS = 240
+
+
+def _copied_to_cut(record: GenerationRecord, cfg: RepetitionConfig, text: str, fences: list[tuple[int, int]],
+                   prompt: _Prompt, details: dict) -> list[_Found]:
+    """No finish reason, and the text stops in the middle of a third copy of a block given twice back to back (a
+    sudoku's rows given again, cut after "|"): the limit cut a loop, so two copies are proof enough, as when the
+    finish reason says so. A list given twice that ends with its last item stopped after a whole copy: the model
+    may have ended it there. Not in a song the user asked for."""
+    body = text.rstrip()
+    if len(body) < 2 * cfg.min_loop_chars or body.find(body[-_PROBE:], 0, len(body) - _PROBE) < 0:
+        return []
+    tail = _tail_run(body, cfg.min_repeats_at_limit, cfg.min_loop_chars)
+    if tail is None or ((tail[1] - tail[0]) / tail[2]) % 1 < 0.1 or prompt.facts[1]:
+        return []
+    loop_details: dict = {}  # kept only for a loop: unflagged findings do not describe a tail they rejected
+    found = _char_loop(record, cfg, tail, fences, True, prompt, loop_details)
+    if found:
+        details.update(loop_details)
+    return found
 
 
 def _drift_loop(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt, details: dict) -> list[_Found]:
@@ -1275,8 +1337,8 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
     cut = ran_out or (record.stop_reason == "unknown" and _looks_cut(text)
                       and last_line not in {u.key for u in units[:-1] if u is not None})
     if recurrence >= _LINE_SCREEN:
-        share, pieces, first_copy, third, last = _copies(text, fences, request_text(record), cfg.min_copy_cover,
-                                                         cfg.min_copy_match)
+        share, pieces, first_copy, third, last = _copies(mask_urls(text), fences, request_text(record),
+                                                         cfg.min_copy_cover, cfg.min_copy_match)
         details.update(copied_share=round(share, 4), copied_pieces=pieces)
         if (share >= cfg.min_copy_share and third) or (cut and last and share >= cfg.min_copy_share_at_limit):
             return [(share, "near_loop", f"{share:.0%} of the text copies earlier text with small changes: a loop "
@@ -1295,7 +1357,7 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         details.update(table_rows=total, repeated_rows=dup)
         return [(min(1.0, dup / total), "repeated_items",
                  f"{dup} of the {total} rows of the table repeat earlier rows.", spans[:20], False)]
-    items = _repeated_items(units, n, prompt.facts[2]) if repeats else None
+    items = _repeated_items(units, text, prompt.facts[2]) if repeats else None
     if items:
         top, count, coverage = items
         details.update(segment=top[:200], segment_repeats=count, segment_coverage=round(coverage, 4))
@@ -1363,7 +1425,8 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
     at_end = True
     if end - last < 60 and last > 0:
         end = last - 1  # the loop may end one short line before the cut ("tree1 = TreeNode(1)")
-        at_end = body[last - 1:].rstrip() in body[:last - 1]
+        # ...the next copy's first line, its counter moved on ("Year 14,000,000" after "Year 13,000,000:")
+        at_end = _DIGIT_RUN.sub("0", body[last - 1:].rstrip()) in _DIGIT_RUN.sub("0", body[:last - 1])
     if end < 2 * min_chars:
         return None
     t = _zero_name_counters(body[:end])  # same length: offsets stay

@@ -74,6 +74,8 @@ _DANGLING_EN = frozenset(
         "relatively", "should", "would", "could", "shall", "cannot",
     ]
 )
+# One of these alone after a finished sentence ("… name it "setCameraPosition". In") opened the next one.
+_OPENERS = _DANGLING_EN - {"i", "a"} | {"in", "on"}
 # A modal ends a clause only after its subject pronoun ("if you would", "as one should"): "…the team should".
 _MODAL = frozenset(("should", "would", "could", "shall", "cannot"))
 _MODAL_OK = frozenset(("i", "you", "we", "they", "he", "she", "it", "one", "who", "that", "which", "what", "so",
@@ -168,6 +170,8 @@ _EMPHASIS_END = re.compile(r"(\*{1,2}|_{1,2})[^*_\n]*\S\1\s*$")
 _CLOSED_TAG = re.compile(r"`[^`\n]+`$|</[A-Za-z][\w:-]*>$|/>$|-->$")
 _CODE_OPEN_END = re.compile(r"(?:[=+\-*/%&|^,.(\[{\\<]|\b(?:and|or|not|return|in|is|lambda|new)\b)$")
 _OPERATOR_END = set("+=×÷")
+_MATH_SPAN = re.compile(r"\$[^$\n]+\$")
+_ESCAPED_BREAKS = re.compile(r"(?:\s*\\[nrt])+$")
 _END_TOKEN = re.compile(r"</s>|<\|(?:endoftext|im_end|eot_id|end|eos)\|>|<(?:eos|eot|end|end_of_turn)>|\[EOS\]", re.I)
 
 
@@ -334,14 +338,26 @@ def _punctuated_items(text: str, last_nl: int) -> bool:
         start = text.rfind("\n", 0, pos) + 1
         line = text[start:pos].rstrip()
         pos = start - 1
-        if not line.strip():
-            continue
+        if not line.strip() or line.lstrip().startswith(("**", "__")):
+            continue  # a bold label heads items ("**Cool Down (2 minutes)**"): it is none of them
         if not _LIST_ITEM.match(line):
             break
         items += 1
-        core = line.rstrip("*_` \t")
-        ended += bool(core) and (core[-1] in _FINAL or core[-1] in _CLOSED)
+        core = line.rstrip("*_` \t\"'”’」』")  # a quotation's end counts by the period inside it
+        ended += bool(core) and core[-1] in _FINAL  # "(I-10)" closes a note, not the item
     return items > 0 and ended * 2 > items
+
+
+_LABELED_ITEM = re.compile(r"^[ \t]*\d+[.)][ \t]+[^:：\n]{1,60}(?:[:：][ \t]*(\S[^\n]*))?$", re.M)
+
+
+def _label_without_text(text: str, line_start: int, line: str) -> bool:
+    """"6. Neutron leakage" at the end, where the numbered items before it each gave "Label: a sentence or more":
+    this item's text never came. (Items that are labels alone end complete.)"""
+    if ":" in line or "：" in line or len(line) > 60:
+        return False
+    earlier = _LABELED_ITEM.findall(text, max(0, line_start - 6000), max(0, line_start - 1))[-3:]
+    return len(earlier) >= 2 and all(len(body) >= 40 for body in earlier)
 
 
 def _open_triple_quote(text: str) -> int:
@@ -353,6 +369,8 @@ def _open_triple_quote(text: str) -> int:
             pos = text.rfind(quote)
             line_start = text.rfind("\n", 0, pos) + 1
             head = text[line_start:pos].rstrip()
+            if head.count(quote[0]) % 2:
+                continue  # '"result = ""' + '"': an empty string quoted in prose, the last quote closing the quotation
             prev = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1:max(0, line_start - 1)]
             if head.endswith(("=", "(", ",", "\\")) or (not head and is_code_line(prev)):
                 return pos
@@ -535,6 +553,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return Finding(NAME, False, 0.0, f"Not judged: the generation ended by {record.stop_reason}.", [], details)
     full = record.output
     text = full.rstrip().rstrip("\ufe0f\u200d\u20e3").rstrip()  # an emoji's variation selector or joiner
+    if text.endswith(("\\n", "\\r", "\\t")):
+        text = _ESCAPED_BREAKS.sub("", text)  # line breaks printed as escapes ("…招安。\\n\\n"): judge the text before
     ended_by_token = False
     if text.endswith((">", "]")) and (token := SPECIAL_TOKEN.search(text, max(0, len(text) - 40))) and \
             token.end() == len(text):
@@ -655,6 +675,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if final in ",，、-–—(（[【“「『《" and len(segment) > 1 or final in _OPERATOR_END:
         return _cut(seg_start, end, "open_clause", f"The output stops on {final!r}, mid-sentence.", 0.9, details)
     bracketed = line[numbering.end():] if numbering else line  # "3)" numbers an item, closes nothing
+    if "$" in bracketed:  # math holds half-open intervals: "$\\left(\\frac{13}{6}, \\frac{8}{3}\\right]$"
+        bracketed = _MATH_SPAN.sub("", bracketed)
     for op, cl in _OPEN_CLOSE:
         if bracketed.count(op) > bracketed.count(cl):
             pos = line.rfind(op)
@@ -669,6 +691,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
                     details)
     if _TURN_LABEL.match(stripped_line.rstrip(":：") + ":"):
         return _ok("turn_marker", details)  # "### Instruction" cut before its colon: a made-up turn (missing_eos)
+    if numbering and _label_without_text(text, line_start, line):
+        return _cut(line_start, end, "empty_item", "The output ends on a list item's label; its text never came.",
+                    0.8, details)
     if _MD_HEADING.match(line):
         # "#### 193", "## Conclusion" and nothing after: the announced section never came.
         return _cut(line_start, end, "empty_heading", "The output ends on a heading with nothing after it.", 0.8,
@@ -734,8 +759,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _cut(line_start, end, "repeated_line_cut", "The last line stops short of the same line written "
                     "earlier.", 0.8, details)
     lead = segment.lstrip("\"'”’ ")
-    if sentence_before and (len(_ALPHA_WORDS.findall(segment)) >= 2 or cjk) and lead[:1] not in "#-–—(（[" \
-            and not segment.isupper():
+    if sentence_before and (len(_ALPHA_WORDS.findall(segment)) >= 2 or cjk or segment.lower() in _OPENERS) \
+            and lead[:1] not in "#-–—(（[" and not segment.isupper():
         # "… at Harvard. She published", "… 现在，让我们来深入了解爵士乐的音乐特点。爵": a few words after a
         # finished sentence in the same paragraph, too short to be a sentence of their own (not a signature,
         # an attribution "- Albert Einstein", a hashtag or an all-caps tag).
