@@ -16,12 +16,12 @@ from typing import Any
 
 import jsonlines
 
-__all__ = ["CORPUS_DIR", "FRESH_DIR", "FIELDS", "MODEL_KINDS", "corpus_files", "iter_corpus"]
+__all__ = ["CORPUS_DIR", "FRESH_DIRS", "FIELDS", "MODEL_KINDS", "corpus_files", "iter_corpus"]
 
 CORPUS_DIR = Path(__file__).parent / "data" / "corpus"
-FRESH_DIR = Path(__file__).parent / "data" / "corpus_fresh"
-"""The fresh slice: 4,636 more records of the same sources, none in the corpus (build_corpus.py --fresh). Not part
-of the corpus the benches and flag rates read; labeled samples may draw from it."""
+FRESH_DIRS = (Path(__file__).parent / "data" / "corpus_fresh", Path(__file__).parent / "data" / "corpus_fresh2")
+"""The fresh slices: 4,636 and 4,430 more records of the same sources, in neither the corpus nor each other
+(build_corpus.py --fresh). Not part of the corpus the benches and flag rates read; labeled samples draw from them."""
 FIELDS = ("id", "model", "model_kind", "lang", "messages", "output", "finish_reason", "identity", "source_url",
           "license", "dataset", "generator")
 MODEL_KINDS = ("strong", "chat", "sft7b_2023", "base", "zh_chat")

@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from corpus_io import FRESH_DIR, iter_corpus  # noqa: E402
+from corpus_io import FRESH_DIRS, iter_corpus  # noqa: E402
 
 LABELED_DIR = Path(__file__).parent / "data" / "labeled"
 LABELED = LABELED_DIR / "sample.jsonl"
@@ -135,8 +135,9 @@ def labeled_rows(paths: Path | Iterable[Path] = LABELED_FILES) -> list[tuple[dic
     labeled = load_labeled(paths)
     wanted = {item["id"] for item in labeled}
     corpus = {row["id"]: row for row in iter_corpus() if row["id"] in wanted}
-    if wanted - corpus.keys():  # a sample drawn from the fresh slice
-        corpus.update((row["id"], row) for row in iter_corpus(FRESH_DIR) if row["id"] in wanted)
+    for folder in FRESH_DIRS:  # a sample drawn from a fresh slice
+        if wanted - corpus.keys():
+            corpus.update((row["id"], row) for row in iter_corpus(folder) if row["id"] in wanted)
     missing = wanted - corpus.keys()
     if missing:
         raise KeyError(f"{len(missing)} labeled ids are not in the corpus, e.g. {sorted(missing)[:3]}")

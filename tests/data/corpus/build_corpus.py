@@ -7,7 +7,7 @@ fetched code.
 
     python tests/data/corpus/build_corpus.py --mirrors /work/.mirror            # rewrite the shards
     python tests/data/corpus/build_corpus.py --mirrors /work/.mirror --check    # compare with the committed ones
-    python tests/data/corpus/build_corpus.py --fresh [--check]                  # the fresh slice: ../corpus_fresh
+    python tests/data/corpus/build_corpus.py --fresh [--check]                  # the fresh slices: ../corpus_fresh*
 
 A mirror of `owner/name` is the bare git directory `<mirrors>/<owner>+<name>/repo` (what the
 project's `fetch` tool creates; a plain `git clone --bare` placed there works as well). The result
@@ -998,8 +998,9 @@ def build(root: Path) -> list[dict[str, Any]]:
 # the fresh slice: more records of the same pinned sources (and HalluQA's other questions), none of them in the
 # corpus. The corpus's flagged records have all been labeled; precision out of sample needs records nobody has read.
 
-FRESH_SEED = "fresh-2026-12-07"
-FRESH_OUT = OUT_DEFAULT.parent / "corpus_fresh"
+FRESH_SLICES = (("fresh-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh"),
+                ("fresh2-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh2"))
+"""(seed, folder) of each slice, built in this order: a slice skips the corpus and the slices before it."""
 FRESH_READERS: list[Callable[[Path], Iterator[Candidate]]] = [
     read_alpaca_eval, read_arena_hard, read_arena_bench_v1, read_just_eval, read_llmzoo, read_bayling80,
     read_bayling_exam, read_halluqa,
@@ -1021,8 +1022,8 @@ def fresh_cap(dataset: str, model: str, lang: str, kind: str, group: str | None 
     raise KeyError(dataset)
 
 
-def build_fresh(root: Path, corpus: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The fresh slice: candidates of FRESH_READERS whose (prompt, output) the corpus does not hold."""
+def build_fresh(root: Path, corpus: list[dict[str, Any]], seed: str) -> list[dict[str, Any]]:
+    """A fresh slice: candidates of FRESH_READERS whose (prompt, output) `corpus` does not hold."""
     seen = {dedup_key(r["messages"], r["output"]) for r in corpus}
     groups: dict[tuple[str, str, str, str | None], list[Candidate]] = defaultdict(list)
     for reader in FRESH_READERS:
@@ -1033,7 +1034,7 @@ def build_fresh(root: Path, corpus: list[dict[str, Any]]) -> list[dict[str, Any]
             seen.add(key)
             cand.lang = cand.lang or detect_lang(cand.messages[-1]["content"])
             groups[(cand.source.key, cand.model, cand.lang, cand.group)].append(cand)
-    records = _sample(groups, FRESH_SEED, fresh_cap)
+    records = _sample(groups, seed, fresh_cap)
     clash = {r["id"] for r in records} & {r["id"] for r in corpus}
     if clash:
         raise AssertionError(f"fresh ids already in the corpus: {sorted(clash)[:5]}")
@@ -1111,6 +1112,29 @@ def summary(records: list[dict[str, Any]], files: dict[str, bytes]) -> str:
     return "\n".join(lines)
 
 
+def _write(records: list[dict[str, Any]], out: Path, check: bool) -> int:
+    """Write the records' shards to `out` (removing stale ones), or with `check` compare them; 1 on a difference."""
+    files = shards(records)
+    print(summary(records, files))
+    existing = {p.name: p for p in out.glob("*.jsonl.gz")}
+    if check:
+        bad = sorted(set(existing) ^ set(files))
+        same = sorted(set(existing) & set(files))
+        bad += [n for n in same if read_shard(existing[n].read_bytes()) != read_shard(files[n])]
+        if bad:
+            print(f"differs from the committed shards in {out}: {bad}", file=sys.stderr)
+            return 1
+        print(f"the committed shards in {out} are exactly what the pinned sources give")
+        return 0
+    out.mkdir(exist_ok=True)
+    for name, path in existing.items():
+        if name not in files:
+            path.unlink()
+    for name, blob in files.items():
+        (out / name).write_bytes(blob)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"),
@@ -1119,34 +1143,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="rebuild in memory and compare with the shards in --out; exit 1 on any difference")
     parser.add_argument("--fresh", action="store_true",
-                        help="build the fresh slice instead (default --out: tests/data/corpus_fresh)")
+                        help="build the fresh slices instead (tests/data/corpus_fresh, corpus_fresh2)")
     args = parser.parse_args(argv)
-    if args.fresh:
-        corpus = [row for path in sorted(OUT_DEFAULT.glob("*.jsonl.gz")) for row in read_shard(path.read_bytes())]
-        records = build_fresh(args.mirrors, corpus)
-        if args.out == OUT_DEFAULT:
-            args.out = FRESH_OUT
-            args.out.mkdir(exist_ok=True)
-    else:
-        records = build(args.mirrors)
-    files = shards(records)
-    print(summary(records, files))
-    existing = {p.name: p for p in args.out.glob("*.jsonl.gz")}
-    if args.check:
-        bad = sorted(set(existing) ^ set(files))
-        same = sorted(set(existing) & set(files))
-        bad += [n for n in same if read_shard(existing[n].read_bytes()) != read_shard(files[n])]
-        if bad:
-            print(f"differs from the committed corpus: {bad}", file=sys.stderr)
-            return 1
-        print(f"the committed shards in {args.out} are exactly what the pinned sources give")
-        return 0
-    for name, path in existing.items():
-        if name not in files:
-            path.unlink()
-    for name, blob in files.items():
-        (args.out / name).write_bytes(blob)
-    return 0
+    if not args.fresh:
+        return _write(build(args.mirrors), args.out, args.check)
+    taken = [row for path in sorted(OUT_DEFAULT.glob("*.jsonl.gz")) for row in read_shard(path.read_bytes())]
+    failed = 0
+    for seed, out in FRESH_SLICES:
+        records = build_fresh(args.mirrors, taken, seed)
+        failed |= _write(records, out, args.check)
+        taken += records  # the next slice skips this one's records too
+    return failed
 
 
 if __name__ == "__main__":
