@@ -62,6 +62,13 @@ the detectors flagged for repetition, truncation, language_drift and degenerate,
 flags, 10 per detector-free screen, 24 with finish reasons, 95 background; 342 records labeled blind by four
 annotators (60 twice, kappa 1.00). Measured before any change, then read: session 7's fixes were written from
 its mistakes. Strata in fresh_strata.json. Not part of the gate."""
+FRESH2_SAMPLE = LABELED_DIR / "fresh2_sample.jsonl"
+"""A sample of the second fresh slice (tests/data/corpus_fresh2), drawn in session 7 (2026-12-07, seed 59) after
+that session's fixes: every record the detectors then flagged for repetition (17), truncation (26), language_drift
+(34) and degenerate (4), 45 of their 106 missing_eos flags, 8 per detector-free screen, 20 with finish reasons,
+95 background; 305 records labeled blind by four annotators (60 twice, kappa 1.00). The out-of-sample check of
+session 7's fixes, measured once before anything of it was read. Strata in fresh2_strata.json. Not part of the
+gate."""
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):
