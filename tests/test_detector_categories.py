@@ -234,6 +234,9 @@ def _numbered(copies: list[list[str]], end: str = "") -> str:
     return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1)) + end
 
 
+_FACTORS = "$p = " + r" \cdot \left(1+\frac{x}{\sqrt{a+x^{2}}}\right)" * 4 + "$"
+FACTORS_EN = "The product of the four equal factors is\n\n" + _FACTORS + "\n\nso each factor contributes the same term."
+FACTORS_ZH = "四个相同因子的乘积是\n\n" + _FACTORS + "\n\n因此每个因子贡献相同的一项。"
 PLAYLISTS_EN = "Here are some playlists that match the mood:\n\n" + "\n\n".join(
     f'{i}. "{name}" - {about}\n   Link: https://open.spotify.com/playlist/37i9dQZF1DX{code}'
     for i, (name, about, code) in enumerate([
@@ -358,6 +361,8 @@ REPETITION = [
     # Session 7's fresh slice. Links to one site share long prefixes; items of one template that each bring new
     # words; lines told apart by a label ("Camel 2:") and closed by the text after them; a block given again and
     # cut in the middle of its third copy (no finish reason).
+    ("en a formula repeating its factors", "Expand the product.", FACTORS_EN, False),
+    ("zh a formula repeating its factors", "把这个乘积展开。", FACTORS_ZH, False),
     ("en playlists whose links share a prefix", "Choose playlists for a good mood, with links.", PLAYLISTS_EN, False),
     ("zh playlists whose links share a prefix", "推荐几个让人心情好的歌单，附上链接。", PLAYLISTS_ZH, False),
     ("en one template, a new database per item", "Links about finding duplicate rows in SQL.", DOCS_EN, False),
@@ -644,6 +649,19 @@ TRUNCATION = [
     ("zh items under bold labels, the last one cut", "安排一套办公室健身操。",
      "**热身（2分钟）**\n- 原地踏步。\n- 转动肩膀。\n\n**放松（2分钟）**\n- 双臂举过头顶伸展并保持这个姿势一直到",
      True),
+    # Initials and abbreviations end no sentence; Armenian ends its sentences with ":" (for "։").
+    ("en a name with initials in the last item", "One book per line: character, book, author, year.",
+     "a) Main character: Harry Potter, Book: The Philosopher's Stone, Author: J.K. Rowling, Year of publication: "
+     "1997\nb) Main character: Zylo, Book: The Awakening of the Starcaster, Author: L.E. Starlighter, Year of "
+     "publication: 2028", False),
+    ("en a new sentence after a name with initials, cut", "Who wrote it?",
+     "The Lord of the Rings was written by J.R.R. Tolkien over many years. He began the story after he had",
+     True),
+    ("zh a name with initials, then a cut", "这本书是谁写的？",
+     "这本书的作者是J.K. Rowling。她在写这本书的时候住在爱丁堡，因为", True),
+    ("hy Armenian sentence ends", "Ապացուցել, որ n^5 - n բաժանվում է 5-ի",
+     "Այդպես n⁵ – n բաժանվում է 5-ի:\n\nՇնորհակալություն հարցնելու համար:", False),
+    ("hi Devanagari danda", "भारत की राजधानी क्या है?", "भारत की राजधानी नई दिल्ली है। यह एक बड़ा शहर है।", False),
     ("en a list of labels alone", "Name some fruit.", "Some fruit:\n\n1. Apples\n2. Pears\n3. Plums", False),
     ("zh a list of labels alone", "说几种水果。", "几种水果：\n\n1. 苹果\n2. 梨子\n3. 李子", False),
     ("zh last item's label without its text", "不同文化的礼仪有什么差别？", ETIQUETTE_ZH, True),
@@ -914,6 +932,11 @@ DRIFT = [
     ("en answer in English before a printed end token", "How are you?", "I'm fine, thank you for asking!</s>",
      False),
     ("zh answer in Chinese before a printed end token", "你好吗？", "我很好，谢谢你的关心！<|im_end|>", False),
+    # A title in 《》 names a work: the answer "《哈利·波特与魔法石》" to an English question is a title, not Chinese.
+    ("en a film's Chinese title alone", "Guess the movie from these emojis: 🧙🚪📚🦅⚡", "《哈利·波特与魔法石》",
+     False),
+    ("en a Chinese sentence around the title", "Guess the movie from these emojis: 🧙🚪📚🦅⚡",
+     "这部电影是《哈利·波特与魔法石》，讲的是一个小巫师第一次去魔法学校上学的故事。", True),
 ]
 
 
@@ -955,6 +978,11 @@ DEGENERATE = [
     ("symbols the user asked for around a word", "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ Hello ~~~~~~~~~~~~~~~~~~~~~~~",
      "Frame the word hello with symbols.", False),
     ("zh single-character answers on lines", "是\n否", "这两个说法对吗？", False),
+    # Formulas in LaTeX are notation, not token garbage (a chemistry answer cut by the limit).
+    ("zh formulas in LaTeX", r"(D) $\mathrm{Na}_{2} \mathrm{SiO}_{3}+2 \mathrm{H}^{+}=\mathrm{H}_{2} \mathrm{SiO}_{3} "
+     r"\downarrow+2 \mathrm{Na}^{+}$ 解析：", "下列离子方程式正确的是", False),
+    ("en formulas in LaTeX", r"$\mathrm{Cl}_{2}+2 \mathrm{OH}^{-}=\mathrm{ClO}^{-}+\mathrm{Cl}^{-}+\mathrm{H}_{2} "
+     r"\mathrm{O}$ balanced", "Which equation is right?", False),
 ]
 
 

@@ -19,7 +19,7 @@ Kinds (`details.kind`), the first that applies:
   scripts mixed inside one token (other than CJK with Latin or digits), Latin letters mixed with
   symbols (`<>$%@^{}=~|#&*+[]` and backticks: two, or one between letters),
   byte-level BPE or mojibake markers (Ġ, Ċ, ▁, Ã), or lower-case Latin runs of 5+ letters without
-  a vowel. Outputs with code (a fence, or a third of the lines code-like) are never garbage.
+  a vowel. Outputs with code (a fence, or a third of the lines code-like) or LaTeX formulas are never garbage.
 A short valid answer ("4", "Yes.", "是的"), a refusal, code, a loop of real words (`repetition`) or an
 answer in another language (`language_drift`) is not degenerate.
 """
@@ -190,6 +190,10 @@ def _found(kind: str, explanation: str, strength: float, text: str, details: dic
                    details)
 
 
+_LATEX_MATH = re.compile(r"\$[^$\n]{0,200}?\\[A-Za-z]{2,}[^$\n]{0,200}?\$")
+"""A formula written in LaTeX ("$\\mathrm{SiO}_{3}$"): its commands and braces are notation, not token garbage."""
+
+
 def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     cfg = ctx.config.degenerate
     text = record.output
@@ -239,6 +243,8 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
     tokens = stripped.split()
     if len(tokens) < cfg.min_garbage_tokens or "```" in text or "~~~" in text:
         return Finding(NAME, False, 0.0, "Not garbage: too few tokens, or code.", [], details)
+    if "$" in text and _LATEX_MATH.search(text):
+        return Finding(NAME, False, 0.0, "Not garbage: formulas ($\\mathrm{Na}_{2}$).", [], details)
     lines = [line for line in stripped.split("\n") if line.strip()]
     if sum(map(is_code_line, lines)) * 3 >= len(lines):
         return Finding(NAME, False, 0.0, "Not garbage: code.", [], details)

@@ -182,6 +182,7 @@ def _language_text(text: str) -> str:
     return "\n".join(kept)
 
 
+_CJK_TITLE = re.compile(r"《[^》\n]{1,80}》")
 _CJK_IN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7a3]")
 
 
@@ -308,6 +309,8 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     if latin and output.isascii() and _head_has_words(output, latin):
         return _latin_answer(latin, cfg, details)  # the common case: the head holds enough words
     masked = mask_code(output)
+    if "《" in masked and "zh" not in langs:
+        masked = _CJK_TITLE.sub(" ", masked)  # "《哈利·波特与魔法石》" naming a film to an English prompt: a title
     if latin and masked.isascii():
         return _latin_answer(ascii_words_upto(masked, latin), cfg, details)  # without the full count
     out = script_units(masked, cfg.latin_word_units)

@@ -1222,6 +1222,13 @@ def _analysed(output: str) -> str:
     return output.rstrip("\ufffd") if output.endswith("\ufffd") else output
 
 
+def _in_math(text: str, pos: int) -> bool:
+    """Whether `pos` lies inside LaTeX math ($…$ or $$…$$): a formula repeats its factors as code repeats its
+    syntax ("\\cdot \\left(1+\\frac{x}{…}\\right) \\cdot \\left(1+…"), so it loops on code's terms."""
+    display = text.count("$$", 0, pos)
+    return display % 2 == 1 or (text.count("$", 0, pos) - 2 * display) % 2 == 1
+
+
 def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int, int, int],
                fences: list[tuple[int, int]], ran_out: bool, prompt: _Prompt, details: dict) -> list[_Found]:
     """The character loop, when it is long enough and neither an echo of the prompt nor rows of the ASCII
@@ -1232,7 +1239,7 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
     unit = text[a:a + p]
     count = (b - a) / p
     at_tail = b >= len(text.rstrip())
-    in_code = any(x <= a < y for x, y in fences)
+    in_code = any(x <= a < y for x, y in fences) or "$" in text and _in_math(text, a)
     letters = sum(ch.isalpha() for ch in unit)
     if ran_out and at_tail:
         # The generation ran into the limit while repeating: two copies are proof enough.

@@ -58,7 +58,8 @@ __all__ = ["detect_truncation"]
 NAME = "truncation"
 _TAIL = 600  # characters read from the end
 
-_FINAL = set(".!?。！？…‼⁇⁈⁉;；~～．｡")
+# (and the full stops of Armenian, Devanagari, Urdu, Ethiopic, Burmese and Tibetan, and Arabic's "?")
+_FINAL = set(".!?。！？…‼⁇⁈⁉;；~～．｡") | set("։।॥۔؟።။།")
 _CLOSED = set("\"'”’」』）)]】》")  # a closing quote or bracket ends a sentence too
 _OPEN_CLOSE = (("(", ")"), ("（", "）"), ("[", "]"), ("【", "】"), ("“", "”"), ("「", "」"), ("『", "』"), ("《", "》"))
 _DANGLING_EN = frozenset(
@@ -330,6 +331,21 @@ def _cut_apostrophe(line: str) -> bool:
     return not _OPEN_SINGLE.search(body)
 
 
+_ABBREVIATIONS = frozenset(("mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "inc", "ltd",
+                            "co", "fig", "approx", "prof", "gen", "rev", "vol"))
+_WORD_BEFORE_DOT = re.compile(r"(?:^|[^\w.])([A-Za-z]{1,6}(?:\.[A-Za-z]{1,6})*)$")
+
+
+def _abbreviation(line: str, dot: int) -> bool:
+    """Whether the period at `dot` ends an initial or a common abbreviation ("L.E. Starlighter", "Dr. Watson",
+    "e.g. this"), not a sentence. (A sentence rarely ends on a capital letter alone: "…vitamin A." reads as one.)"""
+    word = _WORD_BEFORE_DOT.search(line[max(0, dot - 16):dot])
+    if word is None:
+        return False
+    token = word.group(1)
+    return token.lower() in _ABBREVIATIONS or all(len(part) == 1 and part.isupper() for part in token.split("."))
+
+
 def _punctuated_items(text: str, last_nl: int) -> bool:
     """Whether most of the (up to 3) list items before the last line end with sentence punctuation."""
     items = ended = 0
@@ -571,6 +587,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if (core[-1] in _FINAL or core[-1] in _CLOSED) and not (last_nl > 0 and _BARE_NUMBER.match(text, last_nl + 1)) and \
             not ("`" in text or "~" in text) and not (core[-1] in "'’" and _cut_apostrophe(core)):
         return _ok("punctuation", details)  # the common case, decided from the last characters
+    if core[-1] == ":" and len(core) > 1 and "\u0531" <= core[-2] <= "\u0587":
+        return _ok("punctuation", details)  # Armenian text ends its sentences with ":" for "։" (U+0589)
     blocks, open_block = fence_blocks(text)
     if open_block and _stray_fence(text, blocks[-1][0]):
         open_block = False  # code whose opening fence was never written, closed by this one; prose follows
@@ -655,6 +673,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     seg_start = line_start
     numbering = _LIST_NUMBER.match(line)
     for m in _SENT_END.finditer(line, numbering.end() if numbering else 0):
+        if line[m.start()] == "." and _abbreviation(line, m.start()):
+            continue  # "J.R.R. Tolkien", "Dr. Watson": a name goes on
         seg_start = line_start + m.end()
     segment = text[seg_start:].strip()
     seg_start = end - len(segment) if segment else seg_start
