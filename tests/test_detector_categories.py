@@ -234,6 +234,11 @@ def _numbered(copies: list[list[str]], end: str = "") -> str:
     return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1)) + end
 
 
+RESTAURANTS_EN = ("Here are five restaurants:\n" + "\n".join(
+    f"Restaurant {i}: The Golden Dragon, famous for its dim sum and its roast duck" for i in range(1, 6)) +
+    "\n\nEnjoy your meal!")
+RESTAURANTS_ZH = ("推荐以下餐厅：\n" + "\n".join(
+    f"餐厅{i}：全聚德烤鸭店，以正宗的北京烤鸭和热情的服务而闻名" for i in range(1, 6)) + "\n\n祝你用餐愉快！")
 _FACTORS = "$p = " + r" \cdot \left(1+\frac{x}{\sqrt{a+x^{2}}}\right)" * 4 + "$"
 FACTORS_EN = "The product of the four equal factors is\n\n" + _FACTORS + "\n\nso each factor contributes the same term."
 FACTORS_ZH = "四个相同因子的乘积是\n\n" + _FACTORS + "\n\n因此每个因子贡献相同的一项。"
@@ -261,15 +266,6 @@ PLAYLISTS_ZH = "推荐以下几个歌单：\n\n" + "\n\n".join(
         ("微笑时刻", "上班路上听的欢快金曲，帮你以最好的状态开始新的一天，迎接工作中的各种挑战。", "1E7qK8zQ8fD"),
         ("欢乐时光", "适合下班后放松的歌曲，让你忘掉一天的疲惫，慢慢进入美好的心情，安心休息。", "13C52658003"),
     ], start=1)) + "\n\n祝你听得开心！"
-DOCS_EN = "Useful links:\n\n" + "\n".join(
-    f"{i}. {db} Documentation: Finding Duplicate Rows - This link shows how to find duplicate rows in {db} using "
-    f"the GROUP BY and HAVING clauses. It also explains how to use COUNT() to identify duplicates.\n"
-    f"<https://docs.example.org/{db.lower()}/duplicates>"
-    for i, db in enumerate(["SQL Server", "MySQL", "PostgreSQL", "Oracle", "SQLite"], start=1))
-DOCS_ZH = "有用的链接：\n\n" + "\n".join(
-    f"{i}. {db} 文档：查找重复行 - 这个链接介绍了如何在 {db} 中使用 GROUP BY 和 HAVING 子句查找重复行，"
-    f"还说明了如何用 COUNT() 函数找出重复的数据。\n<https://docs.example.org/{db.lower()}/duplicates>"
-    for i, db in enumerate(["SQL Server", "MySQL", "PostgreSQL", "Oracle", "SQLite"], start=1))
 CAMEL_LINES_EN = [f"• Camel {i}: 2 bricks (20 kg)" for i in range(1, 5)]
 CAMEL_LINES_ZH = [f"• 骆驼{i}：驮2块砖，一共20公斤重" for i in range(1, 5)]
 CAMELS_EN = ("Each camel carries at most 2 bricks, since 3 would weigh 30 kg.\n\nDistribution:\n" +
@@ -358,15 +354,25 @@ REPETITION = [
     ("en lesson plan with a repeated homework line, cut", "Plan a four-day maths unit.", _numbered(LESSONS_EN), False),
     ("zh exercises differing in one word, cut", "出几道造句练习题。", EXERCISES_ZH, False),
     ("zh itinerary differing in the places, cut", "帮我安排北京四日游。", ITINERARY_ZH, False),
-    # Session 7's fresh slice. Links to one site share long prefixes; items of one template that each bring new
-    # words; lines told apart by a label ("Camel 2:") and closed by the text after them; a block given again and
-    # cut in the middle of its third copy (no finish reason).
+    # Session 7's fresh slices. Links to one site share long prefixes; lines told apart by a label and a quantity
+    # ("Camel 2: 2 bricks") and closed by the text after them; a block given again and cut in the middle of its
+    # third copy (no finish reason); a formula repeats its factors.
+    # The same description under new labels is the same item again; a cheer or rhyme given twice and stopped
+    # where a phrase ends (no finish reason) may have ended there.
+    ("en one restaurant under five labels", "Recommend five restaurants.", RESTAURANTS_EN, True),
+    ("zh one restaurant under five labels", "推荐五家餐厅。", RESTAURANTS_ZH, True),
+    ("en a refusal under four question labels", "Answer my four questions.",
+     "\n".join(f"Question {i}: I am sorry, but I cannot answer that question." for i in range(1, 5)) +
+     "\n\nPlease ask me something else.", True),
+    ("en a cheer given twice, stopped at a phrase end", "Give me a cheer for our team, the Tigers.",
+     "Here's a cheer:\n\n" + "Go Tigers go, fight all the way to victory!\n" * 2 + "Go Tigers go", False),
+    ("zh a rhyme given twice, stopped at a phrase end", "那首关于两只老虎的儿歌怎么唱？",
+     "这首儿歌是这样唱的：\n\n" + "两只老虎，两只老虎，跑得快，跑得快，一只没有耳朵，一只没有尾巴，真奇怪！\n" * 2 +
+     "两只老虎，两只老虎，跑得快", False),
     ("en a formula repeating its factors", "Expand the product.", FACTORS_EN, False),
     ("zh a formula repeating its factors", "把这个乘积展开。", FACTORS_ZH, False),
     ("en playlists whose links share a prefix", "Choose playlists for a good mood, with links.", PLAYLISTS_EN, False),
     ("zh playlists whose links share a prefix", "推荐几个让人心情好的歌单，附上链接。", PLAYLISTS_ZH, False),
-    ("en one template, a new database per item", "Links about finding duplicate rows in SQL.", DOCS_EN, False),
-    ("zh one template, a new database per item", "给我一些查找重复行的资料链接。", DOCS_ZH, False),
     ("en four camels, each named, then a check", "How should 4 camels carry 8 bricks?", CAMELS_EN, False),
     ("zh four camels, each named, then a check", "4头骆驼怎么分8块砖？", CAMELS_ZH, False),
     ("en a named line until the output ends", "How do I make the batter?", STEPS_TO_END_EN, True),
@@ -416,6 +422,14 @@ ETIQUETTE_ZH = "\n".join([
     "2. 着装风格：在一些文化中，着装风格很重要，而在其他文化中可能不那么重视，正式场合的要求也各不相同。",
     "3. 社交互动：在不同文化中，人们的社交互动方式可能会有所不同，有的直接表达想法，有的更加含蓄委婉。",
     "4. 礼物和小礼"])
+CARS_EN = ("Pros:\n1. Speed: Cars get you where you need to go much faster than buses or bicycles do.\n"
+           "2. Comfort: You travel in your own space, with heating, music and room for your bags.\n"
+           "3. Freedom: You can leave whenever you like and take any route you choose to take.\n\n"
+           "Brands to consider:\n1. Toyota, known for its reliability and its very low maintenance costs over time\n"
+           "2. Honda, known for fuel economy and for cars that keep their value for a long time\n3. Ford")
+HEALTH_ZH = ("1. 睡眠：每天晚上保证七到九个小时的睡眠，并且尽量在固定的时间上床休息。\n"
+             "2. 饮食：多吃水果和蔬菜，少吃糖、盐和加工食品，注意营养均衡和饮食规律。\n"
+             "3. 运动：每天至少活动三十分钟，每周五天，可以选择散步、跑步或者游泳。\n4. 多喝水")
 TRUNCATION = [
     # Complete texts.
     ("en closing rule", "Write a short note.", "Thanks for reading this note. I hope it helps you plan.\n\n---",
@@ -662,6 +676,15 @@ TRUNCATION = [
     ("hy Armenian sentence ends", "Ապացուցել, որ n^5 - n բաժանվում է 5-ի",
      "Այդպես n⁵ – n բաժանվում է 5-ի:\n\nՇնորհակալություն հարցնելու համար:", False),
     ("hi Devanagari danda", "भारत की राजधानी क्या है?", "भारत की राजधानी नई दिल्ली है। यह एक बड़ा शहर है।", False),
+    # One printed escape can be the answer; the label rule reads only this list's items, and a longer last item
+    # is an item of its own; money is no math.
+    ("en an answer ending on an escape it names", "How is a newline written?",
+     "In Python, a newline inside a string is written as \\n", False),
+    ("zh an answer ending on an escape it names", "换行的转义字符是什么？", "在字符串里用来表示换行的转义字符是\\n",
+     False),
+    ("en a short list after a list of labeled items", "Should I buy a car?", CARS_EN, False),
+    ("zh a longer last item after labeled items", "怎样保持健康？", HEALTH_ZH, False),
+    ("en a bracket opened between prices", "How much is it?", "The basic plan costs $5 per month (or $10 a year", True),
     ("en a list of labels alone", "Name some fruit.", "Some fruit:\n\n1. Apples\n2. Pears\n3. Plums", False),
     ("zh a list of labels alone", "说几种水果。", "几种水果：\n\n1. 苹果\n2. 梨子\n3. 李子", False),
     ("zh last item's label without its text", "不同文化的礼仪有什么差别？", ETIQUETTE_ZH, True),

@@ -172,7 +172,7 @@ def _copies_reference(text: str, fences: list[tuple[int, int]], request: str, mi
                       ) -> tuple[float, int, int, bool, bool]:
     """`_copies` in its plain form: every piece the quarter screen lets through walked window by window to its
     end."""
-    from evalgen.detectors.repetition import _CHUNK, _PROBE, _chunks, _new_words, _piece_cover
+    from evalgen.detectors.repetition import _CHUNK, _PROBE, _chunks, _piece_cover
 
     copied = pieces = 0
     first = -1
@@ -183,7 +183,7 @@ def _copies_reference(text: str, fences: list[tuple[int, int]], request: str, mi
                                            for c in (a + quarter, a + 2 * quarter, a + 3 * quarter)):
             continue
         covered, longest = _piece_cover(text, a, b, request, min_match, 0)  # walked to its end
-        if covered >= min_share * (b - a) and not _new_words(text, a, b):
+        if covered >= min_share * (b - a):
             copied += b - a
             pieces += 1
             first = a if first < 0 else first

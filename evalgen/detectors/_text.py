@@ -136,14 +136,16 @@ def code_regions(text: str) -> list[tuple[int, int]]:
 
 def mask_urls(text: str) -> str:
     """The text with each URL replaced by a run of a private-use character of its own (same length, so offsets
-    still hold, and no two URLs read alike): links to one site share long prefixes by design
+    still hold, and no two different URLs read alike): links to one site share long prefixes by design
     ("https://open.spotify.com/playlist/37i9dQZF1DX…"), which is not text copied from earlier."""
     if not (":" in text and _SCHEME_END.search(text) or "." in text and _WWW.search(text)):
         return text
     parts: list[str] = []
     last = 0
-    for k, m in enumerate(_URL.finditer(text)):
-        parts += (text[last:m.start()], chr(0xE000 + k % 6400) * (m.end() - m.start()))
+    marks: dict[str, str] = {}  # one character per distinct URL: a link that comes back is copied text again
+    for m in _URL.finditer(text):
+        mark = marks.setdefault(m.group(0), chr(0xE000 + len(marks) % 6400))
+        parts += (text[last:m.start()], mark * (m.end() - m.start()))
         last = m.end()
     parts.append(text[last:])
     return "".join(parts)

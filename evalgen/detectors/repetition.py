@@ -638,8 +638,11 @@ def _near(a: str, b: str, similarity: float, min_common: int) -> bool:
 
 
 def _names_its_item(text: str, unit: _Unit) -> bool:
-    """Whether a line opens, after its list marks, with a label that names its item ("Camel 2:", "骆驼2：", "第3步")."""
-    return _LABEL.match(text[unit.start:unit.end].strip().lstrip(_LIST_CHARS)) is not None
+    """Whether a line opens, after its list marks, with a label that names its item ("Camel 2:", "骆驼2：") and gives
+    it a quantity ("2 bricks (20 kg)"): each such line speaks of another item. A description that comes back under
+    new labels ("Restaurant 3: The Golden Dragon, famous for…") is the same item again."""
+    return _LABEL.match(text[unit.start:unit.end].strip().lstrip(_LIST_CHARS)) is not None and \
+        any(ch.isdigit() for ch in unit.key)
 
 
 def _named_apart(text: str, run: list[_Unit]) -> bool:
@@ -981,19 +984,6 @@ def _piece_cover(text: str, a: int, b: int, request: str, min_match: int, need: 
     return covered, longest
 
 
-def _new_words(text: str, a: int, b: int) -> bool:
-    """Whether text[a:b] holds two words (of letters, any script) that the text before it never used: a template
-    filled with new content ("MySQL Documentation: Finding Duplicate Rows - This link provides…" after the same
-    line for SQL Server) says something new; a loop that drifts recombines what it already wrote."""
-    new = 0
-    for word in _WORD.findall(text, a, b):
-        if text.find(word, 0, a) < 0:
-            new += 1
-            if new == 2:
-                return True
-    return False
-
-
 def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: float = 0.8, min_match: int = 32
             ) -> tuple[float, int, int, bool, bool]:
     """(share of the output in pieces copied from the text before them, copied pieces, where the first
@@ -1019,7 +1009,7 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
             continue
         need = min_share * (b - a)
         covered, longest = _piece_cover(text, a, b, request, min_match, need)
-        if covered >= need and not _new_words(text, a, b):
+        if covered >= need:
             copied += b - a
             pieces += 1
             if first < 0:
@@ -1178,6 +1168,9 @@ def _reemitted(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt,
 _MIN_DRIFT_CHARS = 240
 
 
+_PHRASE_BREAKS = frozenset(",，、;；:：.。!！?？\n")
+
+
 def _copied_to_cut(record: GenerationRecord, cfg: RepetitionConfig, text: str, fences: list[tuple[int, int]],
                    prompt: _Prompt, details: dict) -> list[_Found]:
     """No finish reason, and the text stops in the middle of a third copy of a block given twice back to back (a
@@ -1188,8 +1181,11 @@ def _copied_to_cut(record: GenerationRecord, cfg: RepetitionConfig, text: str, f
     if len(body) < 2 * cfg.min_loop_chars or body.find(body[-_PROBE:], 0, len(body) - _PROBE) < 0:
         return []
     tail = _tail_run(body, cfg.min_repeats_at_limit, cfg.min_loop_chars)
-    if tail is None or ((tail[1] - tail[0]) / tail[2]) % 1 < 0.1 or prompt.facts[1]:
+    if tail is None or ((tail[1] - tail[0]) / tail[2]) % 1 < 0.1 or prompt.facts[1] or _labels_chorus(text):
         return []
+    a, b, p = tail
+    if text[a + (b - a) % p:a + (b - a) % p + 1] in _PHRASE_BREAKS:
+        return []  # the copy stops where a phrase ends ("Go Tigers go" before ", fight all the way"): a cheer may
     loop_details: dict = {}  # kept only for a loop: unflagged findings do not describe a tail they rejected
     found = _char_loop(record, cfg, tail, fences, True, prompt, loop_details)
     if found:
@@ -1433,7 +1429,8 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
     if end - last < 60 and last > 0:
         end = last - 1  # the loop may end one short line before the cut ("tree1 = TreeNode(1)")
         # ...the next copy's first line, its counter moved on ("Year 14,000,000" after "Year 13,000,000:")
-        at_end = _DIGIT_RUN.sub("0", body[last - 1:].rstrip()) in _DIGIT_RUN.sub("0", body[:last - 1])
+        counted = _DIGIT_RUN.sub("0", body[last - 1:].rstrip())
+        at_end = counted in _DIGIT_RUN.sub("0", body[:last - 1]) and _WORD_CHAR.search(counted) is not None
     if end < 2 * min_chars:
         return None
     t = _zero_name_counters(body[:end])  # same length: offsets stay

@@ -171,8 +171,7 @@ _EMPHASIS_END = re.compile(r"(\*{1,2}|_{1,2})[^*_\n]*\S\1\s*$")
 _CLOSED_TAG = re.compile(r"`[^`\n]+`$|</[A-Za-z][\w:-]*>$|/>$|-->$")
 _CODE_OPEN_END = re.compile(r"(?:[=+\-*/%&|^,.(\[{\\<]|\b(?:and|or|not|return|in|is|lambda|new)\b)$")
 _OPERATOR_END = set("+=×÷")
-_MATH_SPAN = re.compile(r"\$[^$\n]+\$")
-_ESCAPED_BREAKS = re.compile(r"(?:\s*\\[nrt])+$")
+_MATH_SPAN = re.compile(r"\$(?=\S)[^$\n]+(?<=\S)\$(?!\d)")  # TeX's inline math; "$5 (or $10" is money
 _END_TOKEN = re.compile(r"</s>|<\|(?:endoftext|im_end|eot_id|end|eos)\|>|<(?:eos|eot|end|end_of_turn)>|\[EOS\]", re.I)
 
 
@@ -247,6 +246,16 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
             detect_degenerate(record, ctx).flagged:
         return _ok("no_answer", {"reason": None})  # garbage or symbols: no answer to be cut (`degenerate`)
     return finding
+
+
+def _without_escaped_breaks(text: str) -> str:
+    """The text before a run of two or more line breaks printed as escapes ("…招安。\\n\\n"): the model wrote its
+    line breaks as text. One escape may be the answer ("a newline is written as \\n")."""
+    body, escapes = text, 0
+    while body.endswith(("\\n", "\\r", "\\t")):
+        body = body[:-2].rstrip()
+        escapes += 1
+    return body if escapes >= 2 and body else text
 
 
 def _dangling(segment: str) -> str | None:
@@ -364,16 +373,26 @@ def _punctuated_items(text: str, last_nl: int) -> bool:
     return items > 0 and ended * 2 > items
 
 
-_LABELED_ITEM = re.compile(r"^[ \t]*\d+[.)][ \t]+[^:：\n]{1,60}(?:[:：][ \t]*(\S[^\n]*))?$", re.M)
+_ITEM_NUMBER = re.compile(r"[ \t]*(\d+)[.)][ \t]")
+_LABELED_ITEM = re.compile(r"[ \t]*\d+[.)][ \t]+([^:：\n]{1,60})[:：][ \t]*(\S[^\n]*)")
 
 
 def _label_without_text(text: str, line_start: int, line: str) -> bool:
-    """"6. Neutron leakage" at the end, where the numbered items before it each gave "Label: a sentence or more":
-    this item's text never came. (Items that are labels alone end complete.)"""
-    if ":" in line or "：" in line or len(line) > 60:
+    """"6. Neutron leakage" at the end, where the two items numbered just before it (5., 4.) each gave "Label: a
+    sentence or more" and the last line is about as short as their labels: this item's text never came. A longer
+    last item ("4. Drink plenty of water" after "1. Sleep: …") is an item of its own, complete."""
+    number = _ITEM_NUMBER.match(line)
+    if number is None or ":" in line or "：" in line or int(number.group(1)) < 3:
         return False
-    earlier = _LABELED_ITEM.findall(text, max(0, line_start - 6000), max(0, line_start - 1))[-3:]
-    return len(earlier) >= 2 and all(len(body) >= 40 for body in earlier)
+    label = line[number.end():].strip()
+    longest = 0
+    for previous in (int(number.group(1)) - 1, int(number.group(1)) - 2):
+        lines = re.findall(rf"^[ \t]*{previous}[.)][ \t][^\n]*", text[:max(0, line_start - 1)], re.M)
+        item = _LABELED_ITEM.fullmatch(lines[-1]) if lines else None  # the last such line: this list's item
+        if item is None or len(item.group(2)) < 40:
+            return False
+        longest = max(longest, len(item.group(1).strip()))
+    return 0 < len(label) < 1.5 * longest
 
 
 def _open_triple_quote(text: str) -> int:
@@ -570,7 +589,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     full = record.output
     text = full.rstrip().rstrip("\ufe0f\u200d\u20e3").rstrip()  # an emoji's variation selector or joiner
     if text.endswith(("\\n", "\\r", "\\t")):
-        text = _ESCAPED_BREAKS.sub("", text)  # line breaks printed as escapes ("…招安。\\n\\n"): judge the text before
+        text = _without_escaped_breaks(text)
     ended_by_token = False
     if text.endswith((">", "]")) and (token := SPECIAL_TOKEN.search(text, max(0, len(text) - 40))) and \
             token.end() == len(text):
