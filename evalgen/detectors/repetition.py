@@ -801,8 +801,11 @@ def _repeated_items(units: list[_Unit | None], text: str, echoed: frozenset[str]
     """The most repeated line (not one the prompt holds, nor one that names its item: "骆驼2：驮2块砖" is about
     another camel than "骆驼1：驮2块砖"), its count, and the share of the output that the extra copies of all
     repeated lines cover."""
-    keys = [u.key for u in units if u is not None and u.kind != "code" and not u.short and u.key not in echoed
-            and not _names_its_item(text, u)]
+    lines = [u for u in units if u is not None and u.kind != "code" and not u.short and u.key not in echoed]
+    counts = Counter(u.key for u in lines)
+    if len(counts) == len(lines):
+        return None
+    keys = [u.key for u in lines if counts[u.key] == 1 or not _names_its_item(text, u)]  # (the label test is slow)
     n = len(text)
     if len(set(keys)) == len(keys):
         return None
@@ -1097,7 +1100,8 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
             findings += _line_loops(record, cfg, fences, recurrence, repeats, ran_out, prompt, details)
     if not findings:
         findings += _reemitted(record, cfg, prompt, details)
-    if not findings and record.stop_reason == "unknown":
+    if not findings and record.stop_reason == "unknown" and text.rstrip()[-1:] not in _SENTENCE_END_MARKS:
+        # (a copy that stops after a sentence stops where a phrase ends: most outputs end so, and are spared the call)
         findings += _copied_to_cut(record, cfg, text, fences, prompt, details)
     if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or open_fence)):
         findings += _drift_loop(record, cfg, prompt, details)
@@ -1169,14 +1173,16 @@ _MIN_DRIFT_CHARS = 240
 
 
 _PHRASE_BREAKS = frozenset(",，、;；:：.。!！?？\n")
+_SENTENCE_END_MARKS = frozenset(".。!！?？…")
 
 
 def _copied_to_cut(record: GenerationRecord, cfg: RepetitionConfig, text: str, fences: list[tuple[int, int]],
                    prompt: _Prompt, details: dict) -> list[_Found]:
     """No finish reason, and the text stops in the middle of a third copy of a block given twice back to back (a
-    sudoku's rows given again, cut after "|"): the limit cut a loop, so two copies are proof enough, as when the
-    finish reason says so. A list given twice that ends with its last item stopped after a whole copy: the model
-    may have ended it there. Not in a song the user asked for."""
+    sudoku's rows given again, cut after "|"; the caller has seen that no sentence ends it): the limit cut a loop,
+    so two copies are proof enough, as when the finish reason says so. A list given twice that ends with its last
+    item stopped after a whole copy, and a copy stopped where a phrase ends, may have ended there; so may a song
+    the user asked for or one that labels its chorus."""
     body = text.rstrip()
     if len(body) < 2 * cfg.min_loop_chars or body.find(body[-_PROBE:], 0, len(body) - _PROBE) < 0:
         return []
