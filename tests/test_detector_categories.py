@@ -234,6 +234,49 @@ def _numbered(copies: list[list[str]], end: str = "") -> str:
     return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1)) + end
 
 
+BATTLES_EN = "Here is each battle by its framework:\n\n" + "\n\n".join(
+    f"{i}. The Battle of {name} was a {'far' if i % 2 else 'close'} battle. The American fleet used its superior "
+    "firepower and range to engage the Japanese fleet from a distance, while the Japanese fleet tried to close the "
+    "distance and engage in a melee. The battle ended with the American fleet sinking several Japanese ships and "
+    f"damaging others, while losing only a few of its own. Coordination at {name} was "
+    f"{'structured' if i % 2 else 'sniping'}."
+    for i, name in enumerate(["Palawan Pass", "the Sibuyan Sea", "Surigao Strait", "Samar", "Cape Engano"], start=1)
+) + "\n\nIn conclusion, the battles of Leyte Gulf show how firepower, range and coordination decided each fight."
+BATTLES_ZH = "各场海战概述如下：\n\n" + "\n\n".join(
+    f"{i}. {name}海战是一场{'远距离' if i % 2 else '近距离'}作战。美国舰队利用其强大的火力和射程从远处攻击日本舰队，"
+    "而日本舰队则试图缩短距离进行近战。战斗以美国舰队击沉多艘日本舰船并重创其他舰船而告终，而自身只损失了少数舰船。"
+    f"{name}的协同方式是{'有组织的' if i % 2 else '狙击式的'}。"
+    for i, name in enumerate(["巴拉望水道", "锡布延海", "苏里高海峡", "萨马岛", "恩加尼奥角"], start=1)
+) + "\n\n总之，莱特湾的各场海战表明，火力、射程和协同决定了每一场战斗的结果。"
+
+
+def _versions(lines: list[str], changes: list[tuple[str, str]], label: str, remark: str) -> str:
+    """An answer rewritten four times, each version changing one more word, then a remark on the last one."""
+    versions = []
+    for k in range(4):
+        text = "\n".join(lines)
+        for old, new in changes[:k]:
+            text = text.replace(old, new)
+        versions.append(f"**{label} {k + 1}:**\n{text}")
+    return "\n\n".join(versions) + "\n\n" + remark
+
+
+VERSIONS_EN = _versions([
+    "To add an image, use the img tag with a src attribute that points to the image file on your server.",
+    "Always give the image an alt attribute that describes it for screen readers and for slow connections.",
+    "Set the width and height attributes so that the page does not jump while the image is still loading.",
+    "Use CSS such as object-fit to control how the image fills its box on screens of different sizes.",
+    "Load images lazily with loading=lazy so that pictures far down the page do not slow the first view.",
+], [("Always", "Remember to"), ("jump", "shift"), ("lazily", "on demand")], "Version",
+    "This version explains each step with its purpose, so it suits beginners and experienced developers alike.")
+VERSIONS_ZH = _versions([
+    "要添加图片，请使用 img 标签，并用 src 属性指向服务器上的图片文件，这样浏览器才能找到并显示它。",
+    "一定要给图片加上 alt 属性，用文字描述图片的内容，方便屏幕阅读器读出，也方便网速很慢的用户理解。",
+    "请设置 width 和 height 属性，这样在图片还没有加载完成的时候，页面的布局就不会突然跳动或者变形。",
+    "可以用 object-fit 之类的 CSS 属性控制图片怎样填满它的容器，让它在不同大小的屏幕上都显示得很好。",
+    "给图片加上 loading=lazy 实现懒加载，这样页面下方很远的图片就不会拖慢用户第一次打开页面的速度。",
+], [("一定要", "记得"), ("跳动", "移动"), ("懒加载", "按需加载")], "版本",
+    "这个版本解释了每一步的目的，既适合初学者，也适合有经验的开发者。")
 RESTAURANTS_EN = ("Here are five restaurants:\n" + "\n".join(
     f"Restaurant {i}: The Golden Dragon, famous for its dim sum and its roast duck" for i in range(1, 6)) +
     "\n\nEnjoy your meal!")
@@ -369,6 +412,12 @@ REPETITION = [
     ("zh a rhyme given twice, stopped at a phrase end", "那首关于两只老虎的儿歌怎么唱？",
      "这首儿歌是这样唱的：\n\n" + "两只老虎，两只老虎，跑得快，跑得快，一只没有耳朵，一只没有尾巴，真奇怪！\n" * 2 +
      "两只老虎，两只老虎，跑得快", False),
+    # A template filled per item copies a piece or two between each item's own text, and the answer goes on to its
+    # end; a loop the model got out of copied long stretches in a row first.
+    ("en one template per battle, then a conclusion", "Summarize each battle of Leyte Gulf.", BATTLES_EN, False),
+    ("zh one template per battle, then a conclusion", "概述莱特湾的每一场海战。", BATTLES_ZH, False),
+    ("en an answer rewritten four times, then a remark", "How do I add an image in HTML?", VERSIONS_EN, True),
+    ("zh an answer rewritten four times, then a remark", "怎样在HTML里加图片？", VERSIONS_ZH, True),
     ("en a formula repeating its factors", "Expand the product.", FACTORS_EN, False),
     ("zh a formula repeating its factors", "把这个乘积展开。", FACTORS_ZH, False),
     ("en playlists whose links share a prefix", "Choose playlists for a good mood, with links.", PLAYLISTS_EN, False),

@@ -169,7 +169,7 @@ def test_name_counters_zeroed_as_the_lookbehind_pattern(text: str) -> None:
 
 
 def _copies_reference(text: str, fences: list[tuple[int, int]], request: str, min_share: float, min_match: int
-                      ) -> tuple[float, int, int, bool, bool]:
+                      ) -> tuple[float, int, int, bool, bool, int]:
     """`_copies` in its plain form: every piece the quarter screen lets through walked window by window to its
     end."""
     from evalgen.detectors.repetition import _CHUNK, _PROBE, _chunks, _piece_cover
@@ -177,6 +177,8 @@ def _copies_reference(text: str, fences: list[tuple[int, int]], request: str, mi
     copied = pieces = 0
     first = -1
     third = last = False
+    longest_run = run = 0
+    prev_end = -1  # where the copied piece before ends: a run goes on over blank text only
     for a, b in _chunks(text, fences):
         quarter = (b - a - _PROBE) // 4
         if a == 0 or b - a < _PROBE or all(text.find(text[c:c + _PROBE], 0, a) < 0
@@ -189,7 +191,10 @@ def _copies_reference(text: str, fences: list[tuple[int, int]], request: str, mi
             first = a if first < 0 else first
             third = third or text.count(text[longest[0]:longest[1]], 0, a) >= 2
             last = len(text.rstrip()) - b < _CHUNK
-    return copied / max(1, len(text)), pieces, first, third, last
+            run = run + 1 if prev_end >= 0 and text[prev_end:a].strip() == "" else 1
+            prev_end = b
+            longest_run = max(longest_run, run)
+    return copied / max(1, len(text)), pieces, first, third, last, longest_run
 
 
 DRIFTING = st.lists(st.tuples(st.sampled_from(["The tree grows tall near the river bank. ", "树在河边长得很高。",

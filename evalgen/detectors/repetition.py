@@ -906,6 +906,7 @@ def _memo_repetition(record: GenerationRecord, ctx: DetectorContext) -> Finding:
 
 
 _CHUNK = 60  # characters per piece compared with the text before it
+_MIN_COPY_RUN = 4  # copied pieces in a row (240+ characters) that show a loop the copying did not end in
 _COPY_STEP = 8
 
 
@@ -988,17 +989,19 @@ def _piece_cover(text: str, a: int, b: int, request: str, min_match: int, need: 
 
 
 def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: float = 0.8, min_match: int = 32
-            ) -> tuple[float, int, int, bool, bool]:
+            ) -> tuple[float, int, int, bool, bool, int]:
     """(share of the output in pieces copied from the text before them, copied pieces, where the first
-    starts, whether one is a third copy, whether copied pieces reach the end). A piece is copied when
+    starts, whether one is a third copy, whether copied pieces reach the end, the longest run of copied pieces
+    back to back: a loop copies long stretches in a row, a template per item copies a piece or two between each
+    item's own text). A piece is copied when
     stretches of >= `min_match` characters that occur earlier in the output cover >= `min_share` of it:
     a loop that drifts copies long stretches with small changes, templated writing (claims, per-item
     boilerplate) only reuses short phrases. A third copy: the piece's longest stretch occurs twice
     before it. Stretches the prompt holds (echoes) do not count. A piece is examined only when the text
     at a quarter, half or three quarters of it occurred before."""
     n = len(text)
-    copied = pieces = 0
-    first = -1
+    copied = pieces = run = longest_run = 0
+    first = run_end = -1
     third = last = False
     body_end = len(text.rstrip())
     for a, b in _chunks(text, fences):
@@ -1019,7 +1022,10 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
                 first = a
             third = third or text.count(text[longest[0]:longest[1]], 0, a) >= 2
             last = body_end - b < _CHUNK  # copying goes on to the end (a short cut piece may follow)
-    return copied / max(1, n), pieces, first, third, last
+            run = run + 1 if run_end >= 0 and not text[run_end:a].strip() else 1
+            run_end = b
+            longest_run = max(longest_run, run)
+    return copied / max(1, n), pieces, first, third, last, longest_run
 
 
 def early_exit_finding(text: str, details: dict) -> Finding:
@@ -1346,10 +1352,13 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
     cut = ran_out or (record.stop_reason == "unknown" and _looks_cut(text)
                       and last_line not in {u.key for u in units[:-1] if u is not None})
     if recurrence >= _LINE_SCREEN:
-        share, pieces, first_copy, third, last = _copies(mask_urls(text), fences, request_text(record),
-                                                         cfg.min_copy_cover, cfg.min_copy_match)
+        share, pieces, first_copy, third, last, run = _copies(mask_urls(text), fences, request_text(record),
+                                                              cfg.min_copy_cover, cfg.min_copy_match)
         details.update(copied_share=round(share, 4), copied_pieces=pieces)
-        if (share >= cfg.min_copy_share and third) or (cut and last and share >= cfg.min_copy_share_at_limit):
+        # A loop the model got out of copied a long stretch in a row; pieces copied here and there between new
+        # text, the answer then going on to its end, are a template filled per item (per-item boilerplate).
+        if (share >= cfg.min_copy_share and third and (last or run >= _MIN_COPY_RUN)) or \
+                (cut and last and share >= cfg.min_copy_share_at_limit):
             return [(share, "near_loop", f"{share:.0%} of the text copies earlier text with small changes: a loop "
                      "that drifts.", [Span(first_copy, n, "copied text")], last)]
     block = _near_block_to_cut(units) if cut else None
