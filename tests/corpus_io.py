@@ -19,8 +19,8 @@ import jsonlines
 __all__ = ["CORPUS_DIR", "FRESH_DIRS", "FIELDS", "MODEL_KINDS", "corpus_files", "iter_corpus"]
 
 CORPUS_DIR = Path(__file__).parent / "data" / "corpus"
-FRESH_DIRS = (Path(__file__).parent / "data" / "corpus_fresh", Path(__file__).parent / "data" / "corpus_fresh2")
-"""The fresh slices: 4,636 and 4,430 more records of the same sources, in neither the corpus nor each other
+FRESH_DIRS = tuple(Path(__file__).parent / "data" / name for name in ("corpus_fresh", "corpus_fresh2", "corpus_fresh3"))
+"""The fresh slices: 4,636, 4,430 and 4,419 more records of the same sources, in neither the corpus nor each other
 (build_corpus.py --fresh). Not part of the corpus the benches and flag rates read; labeled samples draw from them."""
 FIELDS = ("id", "model", "model_kind", "lang", "messages", "output", "finish_reason", "identity", "source_url",
           "license", "dataset", "generator")

@@ -999,7 +999,8 @@ def build(root: Path) -> list[dict[str, Any]]:
 # corpus. The corpus's flagged records have all been labeled; precision out of sample needs records nobody has read.
 
 FRESH_SLICES = (("fresh-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh"),
-                ("fresh2-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh2"))
+                ("fresh2-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh2"),
+                ("fresh3-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh3"))
 """(seed, folder) of each slice, built in this order: a slice skips the corpus and the slices before it."""
 FRESH_READERS: list[Callable[[Path], Iterator[Candidate]]] = [
     read_alpaca_eval, read_arena_hard, read_arena_bench_v1, read_just_eval, read_llmzoo, read_bayling80,
@@ -1143,7 +1144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="rebuild in memory and compare with the shards in --out; exit 1 on any difference")
     parser.add_argument("--fresh", action="store_true",
-                        help="build the fresh slices instead (tests/data/corpus_fresh, corpus_fresh2)")
+                        help="build the fresh slices instead (tests/data/corpus_fresh, corpus_fresh2, corpus_fresh3)")
     args = parser.parse_args(argv)
     if not args.fresh:
         return _write(build(args.mirrors), args.out, args.check)
