@@ -69,6 +69,13 @@ that session's fixes: every record the detectors then flagged for repetition (17
 95 background; 305 records labeled blind by four annotators (60 twice, kappa 1.00). The out-of-sample check of
 session 7's fixes, measured once before anything of it was read. Strata in fresh2_strata.json. Not part of the
 gate."""
+FRESH3_SAMPLE = LABELED_DIR / "fresh3_sample.jsonl"
+"""A sample of the third fresh slice (tests/data/corpus_fresh3), drawn at the end of session 7 (2026-12-07, seed 61)
+with the detectors after all of that session's fixes (tuned on FRESH_SAMPLE and FRESH2_SAMPLE): every record they
+flagged for repetition (11), truncation (31), language_drift (31), degenerate (7) and identity_leak (1), 45 of
+their 102 missing_eos flags, 8 per screen, 20 with finish reasons, 95 background; 305 records labeled blind by
+four annotators (60 twice; one record's three disputed labels settled by a third reading). The out-of-sample
+check of the whole session, measured once. Strata in fresh3_strata.json. Not part of the gate."""
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):
