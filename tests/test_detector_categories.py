@@ -418,6 +418,17 @@ REPETITION = [
     ("zh one template per battle, then a conclusion", "概述莱特湾的每一场海战。", BATTLES_ZH, False),
     ("en an answer rewritten four times, then a remark", "How do I add an image in HTML?", VERSIONS_EN, True),
     ("zh an answer rewritten four times, then a remark", "怎样在HTML里加图片？", VERSIONS_ZH, True),
+    # Links tell items apart (a URL counts as one character when lines are compared); one value in several cells
+    # of a table row.
+    ("en question links differing in their ids", "List StackOverflow questions about removing an item.",
+     "\n".join(f"https://stackoverflow.com/questions/{n}/remove-item-in-array" for n in
+               (11907981, 34138847, 55211457, 11437666, 6439435, 7292400)), False),
+    ("en one value in several cells of a row", "Compare these pens in a table.",
+     "| Property | iBayam | Paper Mate | Staedtler |\n| --- | --- | --- | --- |\n"
+     "| Type | Fine Point Markers | Fine Point Markers | Fine Point Markers |\n| Price | $15 | $18 | $12 |", False),
+    ("zh one value in several cells of a row", "用表格比较这几支笔。",
+     "| 属性 | 甲 | 乙 | 丙 |\n| --- | --- | --- | --- |\n| 类型 | 细头记号笔套装 | 细头记号笔套装 | 细头记号笔套装 |\n"
+     "| 价格 | 15元 | 18元 | 12元 |", False),
     ("en a formula repeating its factors", "Expand the product.", FACTORS_EN, False),
     ("zh a formula repeating its factors", "把这个乘积展开。", FACTORS_ZH, False),
     ("en playlists whose links share a prefix", "Choose playlists for a good mood, with links.", PLAYLISTS_EN, False),
@@ -471,6 +482,9 @@ ETIQUETTE_ZH = "\n".join([
     "2. 着装风格：在一些文化中，着装风格很重要，而在其他文化中可能不那么重视，正式场合的要求也各不相同。",
     "3. 社交互动：在不同文化中，人们的社交互动方式可能会有所不同，有的直接表达想法，有的更加含蓄委婉。",
     "4. 礼物和小礼"])
+QUOTED_OPTION_PROMPT_ZH = ("问题：\n下列填入文中括号内的语句，衔接最恰当的一项是\n选项：\n"
+                           "(A)由于相较于铸造的青铜器铭文，用刀在龟甲和兽骨上刻字比较困难\n"
+                           "(D)用刀在龟甲和兽骨上刻字，相较于铸造青铜器铭文而言，比较困难\n答案：")
 CARS_EN = ("Pros:\n1. Speed: Cars get you where you need to go much faster than buses or bicycles do.\n"
            "2. Comfort: You travel in your own space, with heating, music and room for your bags.\n"
            "3. Freedom: You can leave whenever you like and take any route you choose to take.\n\n"
@@ -734,6 +748,28 @@ TRUNCATION = [
     ("en a short list after a list of labeled items", "Should I buy a car?", CARS_EN, False),
     ("zh a longer last item after labeled items", "怎样保持健康？", HEALTH_ZH, False),
     ("en a bracket opened between prices", "How much is it?", "The basic plan costs $5 per month (or $10 a year", True),
+    # A copula closing a wh-clause; a result line; a form's empty fields; an option quoted as the prompt ends it.
+    ("en a list of paraphrases ending on a wh-clause", "Paraphrase 'what we have expected'.",
+     "Some paraphrases:\n\nwhat we have anticipated\nwhat we had in mind\nwhat our assumptions were\n"
+     "what our projections were", False),
+    ("en a result line", "Convert 1:00 pm Pacific time to Taipei time.",
+     "Taipei is 16 hours ahead of Pacific Time. So the time in Taipei is:\n\n"
+     "1:00 PM Pacific Time + 16 hours = 5:00 AM the next day, Asia/Taipei Time", False),
+    ("zh a result line", "把太平洋时间下午1点换算成台北时间。",
+     "台北比太平洋时间早16个小时，所以台北时间是：\n\n下午1点 + 16小时 = 第二天早上5点台北时间", False),
+    ("en a form's empty fields", "Design a template for tracking subscriptions.",
+     "Subscription Name: \n\nDate Subscribed: \n\nDate Cancelled: \n\nNotes:", False),
+    ("zh a form's empty fields", "设计一个记录订阅的模板。", "订阅名称：\n\n订阅日期：\n\n取消日期：\n\n备注：", False),
+    ("en a heading over a section, then a last heading", "Write a business plan.",
+     "Financial Projections:\nWe project revenue of $500,000 in the first year, with a net profit of $100,000.\n"
+     "Conclusion:", True),
+    ("zh the option quoted as the prompt gives it", QUOTED_OPTION_PROMPT_ZH,
+     "本题考查语言表达的连贯性，要注意句与句的衔接。\n\n答：(D)用刀在龟甲和兽骨上刻字，相较于铸造青铜器铭文而言，比较困难",
+     False),
+    ("en the option quoted as the prompt gives it", "Which is best?\n(A) Cats sleep most of the day\n"
+     "(B) Dogs need a daily walk in the park\nAnswer:", "Option B is best, as it says: (B) Dogs need a daily walk in "
+     "the park", False),
+    ("zh a sentence stopped on 因此", "为什么？", "我们已经算出了这两个半径的比值，因此", True),
     ("en a list of labels alone", "Name some fruit.", "Some fruit:\n\n1. Apples\n2. Pears\n3. Plums", False),
     ("zh a list of labels alone", "说几种水果。", "几种水果：\n\n1. 苹果\n2. 梨子\n3. 李子", False),
     ("zh last item's label without its text", "不同文化的礼仪有什么差别？", ETIQUETTE_ZH, True),

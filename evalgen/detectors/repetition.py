@@ -622,9 +622,12 @@ def _reaches_end(text: str, end: int, keys: Iterable[str], partial_only: bool = 
 
 def _near(a: str, b: str, similarity: float, min_common: int) -> bool:
     """One line with a word changed: the common start and end cover `similarity` of the longer one
-    and at least `min_common` characters (short lines with a changed word say different things)."""
+    and at least `min_common` characters (short lines with a changed word say different things; a URL counts as
+    one character)."""
     if a == b:
         return True
+    if "://" in a and "://" in b:  # links say which item each line is about: their shared prefix is no shared text
+        a, b = _URLS.sub("\u2022", a), _URLS.sub("\u2022", b)
     la, lb = len(a), len(b)
     longest = max(la, lb)
     if min(la, lb) < similarity * longest:
@@ -1230,6 +1233,13 @@ def _analysed(output: str) -> str:
     return output.rstrip("\ufffd") if output.endswith("\ufffd") else output
 
 
+def _in_table_row(text: str, pos: int) -> bool:
+    """Whether `pos` lies in a line that is a table row (it starts and ends with "|")."""
+    start, end = text.rfind("\n", 0, pos) + 1, text.find("\n", pos)
+    row = text[start:end if end >= 0 else len(text)].strip()
+    return row.startswith("|") and row.endswith("|")
+
+
 def _in_math(text: str, pos: int) -> bool:
     """Whether `pos` lies inside LaTeX math ($…$ or $$…$$): a formula repeats its factors as code repeats its
     syntax ("\\cdot \\left(1+\\frac{x}{…}\\right) \\cdot \\left(1+…"), so it loops on code's terms."""
@@ -1261,6 +1271,8 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
         need_len = cfg.min_loop_chars if letters and not in_code else cfg.min_symbol_loop_chars
         need_rep = cfg.min_code_repeats if in_code else cfg.min_repeats
     ok = (b - a) >= need_len and count >= prompt.needed(need_rep)
+    if ok and not at_tail and "|" in unit and "\n" not in text[a:b] and _in_table_row(text, a):
+        ok = False  # one value in several cells of a table row ("| Fine Point Markers | Fine Point Markers |")
     if not ok and letters >= 2 and not in_code and unit.strip().lower() not in _LAUGH:
         ok = (b - a) >= cfg.min_short_loop_chars and count >= prompt.needed(cfg.min_short_repeats)
     if not ok and at_tail and not letters and _EMOJI.fullmatch(unit.strip()):

@@ -82,6 +82,7 @@ _MODAL = frozenset(("should", "would", "could", "shall", "cannot"))
 _MODAL_OK = frozenset(("i", "you", "we", "they", "he", "she", "it", "one", "who", "that", "which", "what", "so",
                        "than", "as", "not", "never"))
 _COPULA = frozenset(("is", "are", "was", "were"))
+_WH_CLAUSE = re.compile(r"(?:^|\s)(?:what|how|who|where|whatever|whoever|wherever)\s", re.I)  # "what X were"
 _SUBJECT = frozenset(("we", "they", "he", "she", "i"))  # a subject pronoun waits for its verb...
 # ...except after an auxiliary or a comparison: "Who am I", "so do we", "neither can they", "taller than he".
 _SUBJECT_OK = frozenset(("am", "is", "are", "was", "were", "do", "does", "did", "have", "has", "had", "can",
@@ -96,6 +97,7 @@ _DANGLING_ZH2 = frozenset((
     "通过", "根据", "按照", "关于", "对于", "由于", "因为", "所以", "但是", "而且", "如果", "虽然", "即使", "以及",
     "并且", "或者", "这个", "那个", "这些", "那些", "一些", "一个", "每个", "以便", "为了", "除了", "包括", "例如",
     "比如", "数百", "数千", "数万", "几百", "几千", "几万", "上百", "上千", "上万",
+    "因此", "于是", "从而", "然而", "而是",
 ))
 _COMPLETE_ZH = frozenset((
     "存在", "现在", "所在", "实在", "自在", "不在", "正在", "好的", "是的", "对的", "真的", "我的", "你的", "他的",
@@ -258,6 +260,30 @@ def _without_escaped_breaks(text: str) -> str:
     return body if escapes >= 2 and body else text
 
 
+def _quotes_line_end(segment: str, request: str) -> bool:
+    """Whether the segment's last 8-24 characters end a line of the request: an option or a line of the prompt
+    quoted ("答：(D)…比较困难") ends where the prompt ends it."""
+    tail = segment[-24:].strip()
+    if len(tail) < 8:
+        return False
+    at = request.find(tail)
+    while at >= 0:
+        if request[at + len(tail):at + len(tail) + 1] in ("", "\n"):
+            return True
+        at = request.find(tail, at + 1)
+    return False
+
+
+_EMPTY_FIELD = re.compile(r"[ \t]*[^\W\d_][^:：\n]{0,40}[:：][ \t]*")
+
+
+def _empty_fields(text: str, line_start: int) -> int:
+    """How many of the (up to 2) non-blank lines just before the last one are a label with nothing after its colon
+    ("Date Cancelled: "): a form whose fields are left to fill in, not a heading over its section."""
+    lines = [line for line in text[max(0, line_start - 400):max(0, line_start - 1)].split("\n") if line.strip()]
+    return sum(_EMPTY_FIELD.fullmatch(line) is not None for line in lines[-2:])
+
+
 def _dangling(segment: str) -> str | None:
     """The dangling function word at the end of a segment, if any."""
     stripped = segment.rstrip()
@@ -275,8 +301,9 @@ def _dangling(segment: str) -> str | None:
         word = m.group(0).lower().rstrip(".")
         if word in _DANGLING_EN and len(stripped) > len(word) and m.group(0) != "A":  # "vitamin A"
             before = stripped[:m.start()].split()
-            if word in _COPULA and (not before or before[-1].lower().strip(",;:\"'") in _COPULA_OK):
-                return None
+            if word in _COPULA and (not before or before[-1].lower().strip(",;:\"'") in _COPULA_OK
+                                    or _WH_CLAUSE.search(" ".join(before[-5:]))):
+                return None  # "...as it is", "what our projections were"
             if word in _SUBJECT and not (before and before[-1].islower() and before[-1] not in _SUBJECT_OK):
                 return None  # "Act I, Scene I": a numeral; "so do I", "than we": complete; "… and we": cut
             if word in _MODAL and before and before[-1].lower().strip(",;:\"'") in _MODAL_OK:
@@ -679,6 +706,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("turn_marker", details)
     if final in ":：" and _ASKS_USER.search(stripped_line):
         return _ok("asks_user", details)  # "Choose an option:" in a game or quiz: the user's turn comes next
+    if final in ":：" and _empty_fields(text, line_start) >= 2:
+        return _ok("form", details)  # "Date Cancelled: \n\nNotes:": a form whose fields are left to fill in
     if final in ":：" and not _LIST_ITEM.match(line) and not _HEADING.match(line):
         # "Here are the steps:" and nothing after it: the announced content never came.
         return _cut(line_start, end, "dangling_colon", "The output ends with a colon that announces missing text.",
@@ -745,6 +774,10 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("hashtags", details)
     if _CLOSING.match(segment.lstrip("*_ ")):
         return _ok("closing_phrase", details)
+    if " = " in segment:
+        return _ok("formula", details)  # "1:00 PM Pacific Time - 8 hours = 9:00 AM, Asia/Taipei Time": a result line
+    if _quotes_line_end(segment, request_text(record)):
+        return _ok("quoted", details)  # "答：(D)…比较困难": the option quoted as the prompt ends it
 
     words = len(_WORDS.findall(segment))
     cjk = len(_CJK.findall(segment))
