@@ -1000,7 +1000,8 @@ def build(root: Path) -> list[dict[str, Any]]:
 
 FRESH_SLICES = (("fresh-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh"),
                 ("fresh2-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh2"),
-                ("fresh3-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh3"))
+                ("fresh3-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh3"),
+                ("fresh4-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh4"))
 """(seed, folder) of each slice, built in this order: a slice skips the corpus and the slices before it."""
 FRESH_READERS: list[Callable[[Path], Iterator[Candidate]]] = [
     read_alpaca_eval, read_arena_hard, read_arena_bench_v1, read_just_eval, read_llmzoo, read_bayling80,
@@ -1144,7 +1145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="rebuild in memory and compare with the shards in --out; exit 1 on any difference")
     parser.add_argument("--fresh", action="store_true",
-                        help="build the fresh slices instead (tests/data/corpus_fresh, corpus_fresh2, corpus_fresh3)")
+                        help="build the fresh slices instead (tests/data/corpus_fresh*)")
     args = parser.parse_args(argv)
     if not args.fresh:
         return _write(build(args.mirrors), args.out, args.check)
