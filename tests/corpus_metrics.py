@@ -76,6 +76,13 @@ flagged for repetition (11), truncation (31), language_drift (31), degenerate (7
 their 102 missing_eos flags, 8 per screen, 20 with finish reasons, 95 background; 305 records labeled blind by
 four annotators (60 twice; one record's three disputed labels settled by a third reading). The out-of-sample
 check of the whole session, measured once. Strata in fresh3_strata.json. Not part of the gate."""
+FRESH4_SAMPLE = LABELED_DIR / "fresh4_sample.jsonl"
+"""A sample of the fourth fresh slice (tests/data/corpus_fresh4), drawn last in session 7 (2026-12-07, seed 67)
+with the detectors after all of that session's fixes (three rounds, tuned on the first three fresh samples):
+every record they flagged for repetition (18), truncation (35), language_drift (35) and degenerate (6), 45 of
+their 110 missing_eos flags, 8 per screen, 20 with finish reasons, 95 background; 318 records labeled blind by
+four annotators (60 twice, kappa 1.00). Unread: the out-of-sample check of the session's last round. Strata in
+fresh4_strata.json. Not part of the gate."""
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):
