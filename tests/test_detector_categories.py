@@ -277,6 +277,15 @@ VERSIONS_ZH = _versions([
     "给图片加上 loading=lazy 实现懒加载，这样页面下方很远的图片就不会拖慢用户第一次打开页面的速度。",
 ], [("一定要", "记得"), ("跳动", "移动"), ("懒加载", "按需加载")], "版本",
     "这个版本解释了每一步的目的，既适合初学者，也适合有经验的开发者。")
+GRID_ROWS = ["| 5 | 3 | . | . | 7 | . |", "| 6 | . | . | 1 | 9 | 5 |", "| . | 9 | 8 | . | . | 6 |",
+             "| 8 | . | . | . | 6 | . |"]
+CODE_VERSIONS_EN = "\n\n".join(
+    f"I apologize for the confusion. Here is the {word} version of the function that reads the file and counts "
+    f"the words in it:\n\n```python\ndef count_words(path):\n    with open(path) as f:\n        return len(f.read()"
+    f".split())\n```\n\nThis version should now work as expected and return the number of words in the file."
+    for word in ("corrected", "updated", "fixed", "revised", "improved", "final")
+) + ("\n\nIf you still see an error, please share the full traceback and the file you are reading, and tell me "
+     "which Python version you use, so that I can look at the problem more closely and suggest another approach.")
 RESTAURANTS_EN = ("Here are five restaurants:\n" + "\n".join(
     f"Restaurant {i}: The Golden Dragon, famous for its dim sum and its roast duck" for i in range(1, 6)) +
     "\n\nEnjoy your meal!")
@@ -429,6 +438,12 @@ REPETITION = [
     ("zh one value in several cells of a row", "用表格比较这几支笔。",
      "| 属性 | 甲 | 乙 | 丙 |\n| --- | --- | --- | --- |\n| 类型 | 细头记号笔套装 | 细头记号笔套装 | 细头记号笔套装 |\n"
      "| 价格 | 15元 | 18元 | 12元 |", False),
+    ("en one value in six cells of a row", "Compare six pens in a table.",
+     "| Property | A | B | C | D | E | F |\n| --- | --- | --- | --- | --- | --- | --- |\n| Type |"
+     + " Fine Point Markers |" * 6 + "\n| Price | $15 | $18 | $12 | $9 | $11 | $14 |", False),
+    ("en grid rows given again, cut at an empty cell", "Design a sudoku puzzle.",
+     "Here is a puzzle:\n\n" + "\n".join(GRID_ROWS * 2 + GRID_ROWS[:1]) + "\n| 6 | . | .", True),
+    ("en an answer with its code rewritten six times", "Fix my function.", CODE_VERSIONS_EN, True),
     ("en a formula repeating its factors", "Expand the product.", FACTORS_EN, False),
     ("zh a formula repeating its factors", "把这个乘积展开。", FACTORS_ZH, False),
     ("en playlists whose links share a prefix", "Choose playlists for a good mood, with links.", PLAYLISTS_EN, False),
@@ -482,6 +497,8 @@ ETIQUETTE_ZH = "\n".join([
     "2. 着装风格：在一些文化中，着装风格很重要，而在其他文化中可能不那么重视，正式场合的要求也各不相同。",
     "3. 社交互动：在不同文化中，人们的社交互动方式可能会有所不同，有的直接表达想法，有的更加含蓄委婉。",
     "4. 礼物和小礼"])
+PROOFREAD_PROMPT_EN = ("Proofread the following:\nThe committee met on Monday to discuss the proposed\n"
+                       "budget for the coming fiscal year, and several members\nraised concerns about the cost.")
 QUOTED_OPTION_PROMPT_ZH = ("问题：\n下列填入文中括号内的语句，衔接最恰当的一项是\n选项：\n"
                            "(A)由于相较于铸造的青铜器铭文，用刀在龟甲和兽骨上刻字比较困难\n"
                            "(D)用刀在龟甲和兽骨上刻字，相较于铸造青铜器铭文而言，比较困难\n答案：")
@@ -756,7 +773,23 @@ TRUNCATION = [
      "Taipei is 16 hours ahead of Pacific Time. So the time in Taipei is:\n\n"
      "1:00 PM Pacific Time + 16 hours = 5:00 AM the next day, Asia/Taipei Time", False),
     ("zh a result line", "把太平洋时间下午1点换算成台北时间。",
-     "台北比太平洋时间早16个小时，所以台北时间是：\n\n下午1点 + 16小时 = 第二天早上5点台北时间", False),
+     "台北比太平洋时间早16个小时。所以换算以后的台北时间是下午1点 + 16小时 = 第二天早上5点台北时间", False),
+    ("en an equation inside a sentence that stops", "How do I split the garden?",
+     "The plan is simple. Since the area is length times width, 6 x 4 = 24 square meters, and then we divide the "
+     "garden into four equal plots so each plot gets", True),
+    ("zh an equation inside a sentence that stops", "第二个方程怎么解？",
+     "先解第一个方程。将 x = 3 代入第二个方程，就可以得到y的值，然后再用它来计算每一块地所需要的肥料数量", True),
+    ("en a cut answer ending like a wrapped line of the prompt", PROOFREAD_PROMPT_EN,
+     "Sure. Here is the corrected text, with two commas added. The committee met on Monday to discuss the "
+     "proposed budget for the coming fiscal year, and several members", True),
+    ("en an outline whose days never came", "Plan a two-day trip to Rome.",
+     "Here is the plan for your trip:\n\nDay 1:\n\nDay 2:", True),
+    ("zh an outline whose days never came", "帮我安排两天的罗马旅行。", "以下是您的旅行计划：\n\n第一天：\n\n第二天：",
+     True),
+    ("en pros and cons that never came", "Should I buy an electric car?",
+     "Sure! Here is a comparison:\n\nPros:\n\nCons:", True),
+    ("en a wh-clause subject and its copula", "Give me advice.", "Here is my advice.\n\nWhat matters most is",
+     True),
     ("en a form's empty fields", "Design a template for tracking subscriptions.",
      "Subscription Name: \n\nDate Subscribed: \n\nDate Cancelled: \n\nNotes:", False),
     ("zh a form's empty fields", "设计一个记录订阅的模板。", "订阅名称：\n\n订阅日期：\n\n取消日期：\n\n备注：", False),
@@ -767,8 +800,9 @@ TRUNCATION = [
      "本题考查语言表达的连贯性，要注意句与句的衔接。\n\n答：(D)用刀在龟甲和兽骨上刻字，相较于铸造青铜器铭文而言，比较困难",
      False),
     ("en the option quoted as the prompt gives it", "Which is best?\n(A) Cats sleep most of the day\n"
-     "(B) Dogs need a daily walk in the park\nAnswer:", "Option B is best, as it says: (B) Dogs need a daily walk in "
-     "the park", False),
+     "(B) Dogs need a daily walk in the park and some time to play with other dogs\nAnswer:",
+     "Option B is the best choice. Dogs are social animals that need exercise every day, so the answer is (B) Dogs "
+     "need a daily walk in the park and some time to play with other dogs", False),
     ("zh a sentence stopped on 因此", "为什么？", "我们已经算出了这两个半径的比值，因此", True),
     ("en a list of labels alone", "Name some fruit.", "Some fruit:\n\n1. Apples\n2. Pears\n3. Plums", False),
     ("zh a list of labels alone", "说几种水果。", "几种水果：\n\n1. 苹果\n2. 梨子\n3. 李子", False),

@@ -191,7 +191,9 @@ def _copies_reference(text: str, fences: list[tuple[int, int]], request: str, mi
             first = a if first < 0 else first
             third = third or text.count(text[longest[0]:longest[1]], 0, a) >= 2
             last = len(text.rstrip()) - b < _CHUNK
-            run = run + 1 if prev_end >= 0 and text[prev_end:a].strip() == "" else 1
+            gap = "".join(ch for i, ch in enumerate(text[prev_end:a], prev_end)
+                          if not any(x <= i < y for x, y in fences))  # fenced code is no piece: it joins a run
+            run = run + 1 if prev_end >= 0 and gap.strip() == "" else 1
             prev_end = b
             longest_run = max(longest_run, run)
     return copied / max(1, len(text)), pieces, first, third, last, longest_run

@@ -991,6 +991,17 @@ def _piece_cover(text: str, a: int, b: int, request: str, min_match: int, need: 
     return covered, longest
 
 
+def _blank_between(text: str, a: int, b: int, fences: list[tuple[int, int]]) -> bool:
+    """Whether text[a:b] holds only whitespace and fenced code (which is no piece): two copied pieces around a code
+    block are back to back ("…here is the corrected version:" / code / "This version should now work…")."""
+    for x, y in fences:
+        if x < b and y > a:
+            if text[a:x].strip():
+                return False
+            a = max(a, y)
+    return not text[a:b].strip()
+
+
 def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: float = 0.8, min_match: int = 32
             ) -> tuple[float, int, int, bool, bool, int]:
     """(share of the output in pieces copied from the text before them, copied pieces, where the first
@@ -1025,7 +1036,7 @@ def _copies(text: str, fences: list[tuple[int, int]], request: str, min_share: f
                 first = a
             third = third or text.count(text[longest[0]:longest[1]], 0, a) >= 2
             last = body_end - b < _CHUNK  # copying goes on to the end (a short cut piece may follow)
-            run = run + 1 if run_end >= 0 and not text[run_end:a].strip() else 1
+            run = run + 1 if run_end >= 0 and _blank_between(text, run_end, a, fences) else 1
             run_end = b
             longest_run = max(longest_run, run)
     return copied / max(1, n), pieces, first, third, last, longest_run
@@ -1109,7 +1120,7 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
             findings += _line_loops(record, cfg, fences, recurrence, repeats, ran_out, prompt, details)
     if not findings:
         findings += _reemitted(record, cfg, prompt, details)
-    if not findings and record.stop_reason == "unknown" and text.rstrip()[-1:] not in _SENTENCE_END_MARKS:
+    if not findings and record.stop_reason == "unknown" and not _ends_sentence(text):
         # (a copy that stops after a sentence stops where a phrase ends: most outputs end so, and are spared the call)
         findings += _copied_to_cut(record, cfg, text, fences, prompt, details)
     if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or open_fence)):
@@ -1182,7 +1193,14 @@ _MIN_DRIFT_CHARS = 240
 
 
 _PHRASE_BREAKS = frozenset(",，、;；:：.。!！?？\n")
-_SENTENCE_END_MARKS = frozenset(".。!！?？…")
+def _ends_sentence(text: str) -> bool:
+    """Whether the text ends on a sentence mark: "!", "?", their full-width forms, "。", or "." after a letter (not
+    a cell's "." nor the "3." of "Python 3.")."""
+    tail = text.rstrip()[-2:]
+    return tail[-1:] in _SENTENCE_END_MARKS or tail[-1:] == "." and tail[:1].isalpha()
+
+
+_SENTENCE_END_MARKS = frozenset("。!！?？")
 
 
 def _copied_to_cut(record: GenerationRecord, cfg: RepetitionConfig, text: str, fences: list[tuple[int, int]],
@@ -1271,9 +1289,10 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
         need_len = cfg.min_loop_chars if letters and not in_code else cfg.min_symbol_loop_chars
         need_rep = cfg.min_code_repeats if in_code else cfg.min_repeats
     ok = (b - a) >= need_len and count >= prompt.needed(need_rep)
-    if ok and not at_tail and "|" in unit and "\n" not in text[a:b] and _in_table_row(text, a):
+    cells = not at_tail and "|" in unit and "\n" not in text[a:b] and _in_table_row(text, a)
+    if cells:
         ok = False  # one value in several cells of a table row ("| Fine Point Markers | Fine Point Markers |")
-    if not ok and letters >= 2 and not in_code and unit.strip().lower() not in _LAUGH:
+    if not ok and not cells and letters >= 2 and not in_code and unit.strip().lower() not in _LAUGH:
         ok = (b - a) >= cfg.min_short_loop_chars and count >= prompt.needed(cfg.min_short_repeats)
     if not ok and at_tail and not letters and _EMOJI.fullmatch(unit.strip()):
         # An emoji repeated until the output ends ("🎂🎂🎂…"): a loop, though without a letter.

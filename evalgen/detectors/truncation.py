@@ -45,7 +45,15 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from evalgen.detectors._text import SPECIAL_TOKEN, fence_blocks, fence_lines, is_code_line, request_text
+from evalgen.detectors._text import (
+    SPECIAL_TOKEN,
+    fence_blocks,
+    fence_lines,
+    is_code_line,
+    last_user_message,
+    request_text,
+    user_turns,
+)
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.degenerate import detect_degenerate
@@ -82,7 +90,9 @@ _MODAL = frozenset(("should", "would", "could", "shall", "cannot"))
 _MODAL_OK = frozenset(("i", "you", "we", "they", "he", "she", "it", "one", "who", "that", "which", "what", "so",
                        "than", "as", "not", "never"))
 _COPULA = frozenset(("is", "are", "was", "were"))
-_WH_CLAUSE = re.compile(r"(?:^|\s)(?:what|how|who|where|whatever|whoever|wherever)\s", re.I)  # "what X were"
+# "what our projections were", "where the station is": a wh-word and the clause's own subject (not "what matters is")
+_WH_CLAUSE = re.compile(r"(?:^|\s)(?:what|how|who|where|whatever|wherever)\s+(?:the|a|an|our|your|their|my|his|her|its"
+                        r"|this|that|these|those|we|you|they|he|she|it|i)\s", re.I)
 _SUBJECT = frozenset(("we", "they", "he", "she", "i"))  # a subject pronoun waits for its verb...
 # ...except after an auxiliary or a comparison: "Who am I", "so do we", "neither can they", "taller than he".
 _SUBJECT_OK = frozenset(("am", "is", "are", "was", "were", "do", "does", "did", "have", "has", "had", "can",
@@ -260,28 +270,50 @@ def _without_escaped_breaks(text: str) -> str:
     return body if escapes >= 2 and body else text
 
 
+def _is_result(after: str) -> bool:
+    """Whether the text after an equation's last " = " is a result (a value and its unit: at most 10 words or 15 CJK
+    characters), not a sentence that goes on ("6 x 4 = 24 square meters, and then we divide the garden…")."""
+    return len(_WORDS.findall(after)) <= 10 and len(_CJK.findall(after)) <= 15
+
+
+_OPTION_LABEL = re.compile(r"[ \t]*(?:\(?[A-Ha-h1-9][).．、]|[A-Ha-h][.．、:：])")
+
+
 def _quotes_line_end(segment: str, request: str) -> bool:
-    """Whether the segment's last 8-24 characters end a line of the request: an option or a line of the prompt
-    quoted ("答：(D)…比较困难") ends where the prompt ends it."""
+    """Whether the segment's last 8-24 characters end a line of the user's turns that stands as a unit: an option
+    ("(D)…比较困难"), or a paragraph followed by a blank line or nothing. An option quoted as given ends where the
+    prompt ends it; a hard-wrapped line of a passage does not end a sentence."""
     tail = segment[-24:].strip()
     if len(tail) < 8:
         return False
     at = request.find(tail)
     while at >= 0:
-        if request[at + len(tail):at + len(tail) + 1] in ("", "\n"):
-            return True
+        end = at + len(tail)
+        if request[end:end + 1] in ("", "\n"):
+            line_start = request.rfind("\n", 0, at) + 1
+            after = request[end + 1:request.find("\n", end + 1) if request.find("\n", end + 1) >= 0 else None]
+            if _OPTION_LABEL.match(request, line_start) or end == len(request) or not after.strip() or \
+                    _OPTION_LABEL.match(after):
+                return True
         at = request.find(tail, at + 1)
     return False
 
 
-_EMPTY_FIELD = re.compile(r"[ \t]*[^\W\d_][^:：\n]{0,40}[:：][ \t]*")
+_EMPTY_FIELD = re.compile(r"[ \t]*[^\W\d_](?:[^\W\d_]|[ '-]){0,30}[:：][ \t]*")
+"""A form field left empty: a short label of words ("Date Subscribed: ", "备注："), no number ("Day 2:", "第二天：")."""
+_ANNOUNCES = re.compile(r"\b(?:here|following|below|these|steps|follows)\b|以下|如下|下面", re.I)
+_TEMPLATE_ASKED = re.compile(r"template|form\b|fill[- ]in|blank|模板|表格|表单|填写", re.I)
 
 
-def _empty_fields(text: str, line_start: int) -> int:
-    """How many of the (up to 2) non-blank lines just before the last one are a label with nothing after its colon
-    ("Date Cancelled: "): a form whose fields are left to fill in, not a heading over its section."""
+def _empty_fields(text: str, line_start: int, request: str) -> int:
+    """How many of the (up to 2) non-blank lines just before the last one are empty fields of a form the user asked
+    for ("Date Cancelled: " to "design a template…"): a form left to fill in, not headings or announcements whose
+    text never came ("Day 1: / Day 2:", "Pros: / Cons:")."""
+    if not _TEMPLATE_ASKED.search(request):
+        return 0
     lines = [line for line in text[max(0, line_start - 400):max(0, line_start - 1)].split("\n") if line.strip()]
-    return sum(_EMPTY_FIELD.fullmatch(line) is not None for line in lines[-2:])
+    return sum(_EMPTY_FIELD.fullmatch(line) is not None and len(line.split()) <= 4 and not _ANNOUNCES.search(line)
+               for line in lines[-2:])
 
 
 def _dangling(segment: str) -> str | None:
@@ -706,7 +738,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("turn_marker", details)
     if final in ":：" and _ASKS_USER.search(stripped_line):
         return _ok("asks_user", details)  # "Choose an option:" in a game or quiz: the user's turn comes next
-    if final in ":：" and _empty_fields(text, line_start) >= 2:
+    if final in ":：" and _empty_fields(text, line_start, last_user_message(record)) >= 2 and \
+            _EMPTY_FIELD.fullmatch(stripped_line) and not _ANNOUNCES.search(stripped_line):
         return _ok("form", details)  # "Date Cancelled: \n\nNotes:": a form whose fields are left to fill in
     if final in ":：" and not _LIST_ITEM.match(line) and not _HEADING.match(line):
         # "Here are the steps:" and nothing after it: the announced content never came.
@@ -774,9 +807,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("hashtags", details)
     if _CLOSING.match(segment.lstrip("*_ ")):
         return _ok("closing_phrase", details)
-    if " = " in segment:
+    if " = " in segment and _is_result(segment[segment.rfind(" = ") + 3:]):
         return _ok("formula", details)  # "1:00 PM Pacific Time - 8 hours = 9:00 AM, Asia/Taipei Time": a result line
-    if _quotes_line_end(segment, request_text(record)):
+    if _quotes_line_end(segment, "\n".join(user_turns(record))):
         return _ok("quoted", details)  # "答：(D)…比较困难": the option quoted as the prompt ends it
 
     words = len(_WORDS.findall(segment))
