@@ -291,7 +291,8 @@ def _quotes_line_end(segment: str, request: str) -> bool:
         end = at + len(tail)
         if request[end:end + 1] in ("", "\n"):
             line_start = request.rfind("\n", 0, at) + 1
-            after = request[end + 1:request.find("\n", end + 1) if request.find("\n", end + 1) >= 0 else None]
+            next_nl = request.find("\n", end + 1)
+            after = request[end + 1:next_nl if next_nl >= 0 else len(request)]  # the prompt's next line
             if _OPTION_LABEL.match(request, line_start) or end == len(request) or not after.strip() or \
                     _OPTION_LABEL.match(after):
                 return True
