@@ -406,11 +406,8 @@ REPETITION = [
     ("en lesson plan with a repeated homework line, cut", "Plan a four-day maths unit.", _numbered(LESSONS_EN), False),
     ("zh exercises differing in one word, cut", "出几道造句练习题。", EXERCISES_ZH, False),
     ("zh itinerary differing in the places, cut", "帮我安排北京四日游。", ITINERARY_ZH, False),
-    # Session 7's fresh slices. Links to one site share long prefixes; lines told apart by a label and a quantity
-    # ("Camel 2: 2 bricks") and closed by the text after them; a block given again and cut in the middle of its
-    # third copy (no finish reason); a formula repeats its factors.
-    # The same description under new labels is the same item again; a cheer or rhyme given twice and stopped
-    # where a phrase ends (no finish reason) may have ended there.
+    # Session 7's fresh slices and their reviews. The same description under new labels is the same item again; a
+    # cheer or rhyme given twice and stopped where a phrase ends (no finish reason) may have ended there.
     ("en one restaurant under five labels", "Recommend five restaurants.", RESTAURANTS_EN, True),
     ("zh one restaurant under five labels", "推荐五家餐厅。", RESTAURANTS_ZH, True),
     ("en a refusal under four question labels", "Answer my four questions.",
@@ -438,12 +435,16 @@ REPETITION = [
     ("zh one value in several cells of a row", "用表格比较这几支笔。",
      "| 属性 | 甲 | 乙 | 丙 |\n| --- | --- | --- | --- |\n| 类型 | 细头记号笔套装 | 细头记号笔套装 | 细头记号笔套装 |\n"
      "| 价格 | 15元 | 18元 | 12元 |", False),
+    # Six equal cells are still cells; a grid cut at an empty cell and code rewritten between fences are loops.
     ("en one value in six cells of a row", "Compare six pens in a table.",
      "| Property | A | B | C | D | E | F |\n| --- | --- | --- | --- | --- | --- | --- |\n| Type |"
      + " Fine Point Markers |" * 6 + "\n| Price | $15 | $18 | $12 | $9 | $11 | $14 |", False),
     ("en grid rows given again, cut at an empty cell", "Design a sudoku puzzle.",
      "Here is a puzzle:\n\n" + "\n".join(GRID_ROWS * 2 + GRID_ROWS[:1]) + "\n| 6 | . | .", True),
     ("en an answer with its code rewritten six times", "Fix my function.", CODE_VERSIONS_EN, True),
+    # Session 7's fresh slices. Links to one site share long prefixes; lines told apart by a label and a quantity
+    # ("Camel 2: 2 bricks") and closed by the text after them; a block given again and cut in the middle of its
+    # third copy (no finish reason); a formula repeats its factors.
     ("en a formula repeating its factors", "Expand the product.", FACTORS_EN, False),
     ("zh a formula repeating its factors", "把这个乘积展开。", FACTORS_ZH, False),
     ("en playlists whose links share a prefix", "Choose playlists for a good mood, with links.", PLAYLISTS_EN, False),
