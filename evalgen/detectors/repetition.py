@@ -1193,14 +1193,14 @@ _MIN_DRIFT_CHARS = 240
 
 
 _PHRASE_BREAKS = frozenset(",，、;；:：.。!！?？\n")
+_SENTENCE_END_MARKS = frozenset("。!！?？")
+
+
 def _ends_sentence(text: str) -> bool:
     """Whether the text ends on a sentence mark: "!", "?", their full-width forms, "。", or "." after a letter (not
     a cell's "." nor the "3." of "Python 3.")."""
     tail = text.rstrip()[-2:]
     return tail[-1:] in _SENTENCE_END_MARKS or tail[-1:] == "." and tail[:1].isalpha()
-
-
-_SENTENCE_END_MARKS = frozenset("。!！?？")
 
 
 def _copied_to_cut(record: GenerationRecord, cfg: RepetitionConfig, text: str, fences: list[tuple[int, int]],
