@@ -81,8 +81,15 @@ FRESH4_SAMPLE = LABELED_DIR / "fresh4_sample.jsonl"
 with the detectors after all of that session's fixes (three rounds, tuned on the first three fresh samples):
 every record they flagged for repetition (18), truncation (35), language_drift (35) and degenerate (6), 45 of
 their 110 missing_eos flags, 8 per screen, 20 with finish reasons, 95 background; 318 records labeled blind by
-four annotators (60 twice, kappa 1.00). Unread: the out-of-sample check of the session's last round. Strata in
-fresh4_strata.json. Not part of the gate."""
+four annotators (60 twice, kappa 1.00). Measured once before it was read (session 7's last round), then read in
+session 8. Strata in fresh4_strata.json. Not part of the gate."""
+FRESH5_SAMPLE = LABELED_DIR / "fresh5_sample.jsonl"
+"""A sample of the fifth fresh slice (tests/data/corpus_fresh5), drawn at the start of session 8 (2026-12-07, seed
+71) with the detectors at the end of session 7: every record they flagged for repetition (21), truncation (45),
+language_drift (37) and degenerate (2), 45 of their missing_eos flags, 8 per screen, 20 with finish reasons, 95
+background; 316 records labeled blind by four annotators (60 twice; one disputed label settled by a third
+reading). Unread: the out-of-sample check of session 8's changes. Strata in fresh5_strata.json. Not part of the
+gate."""
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):
