@@ -674,8 +674,26 @@ TRUNCATION = [
     # Code that began without its opening fence, closed by the only fence, then prose: not an open block.
     ("en stray closing fence", "Write a function that adds two numbers.",
      "def add(a, b):\n    return a + b\n```\nThis function adds two numbers and returns their sum.", False),
-    ("en unclosed code block after prose", "Write a function that adds two numbers.",
-     "Here is the function:\n```\ndef add(a, b):\n    return a + b\n\nThis function adds two numbers.", True),
+    ("en bare closing fence as the last line", "Write a function that adds two numbers.",
+     "def add(a, b):\n    return a + b\n\nprint(add(2, 3))\n```", False),
+    ("zh bare closing fence as the last line", "写一个两数相加的函数。",
+     "# 两数相加\ndef add(a, b):\n    return a + b\n```", False),
+    ("en a bare fence after an announcement opens a block", "Write a function that adds two numbers.",
+     "Here is the function you asked for:\n\n```", True),
+    # A block never closed, after which the answer goes on in its own prose and finishes: the model left out the
+    # closing fence (blind annotators read it as complete). An indented comment or docstring stays inside code.
+    ("en unclosed code block, then a finished paragraph", "Write a function that adds two numbers.",
+     "Here is the function:\n```\ndef add(a, b):\n    return a + b\n\nThis function adds two numbers.", False),
+    ("zh unclosed code block, then a finished paragraph", "写一个两数相加的函数。",
+     "代码如下：\n```python\ndef add(a, b):\n    return a + b\n\n这个函数把两个数相加，并返回它们的和。", False),
+    ("en unclosed code block cut after a comment", "Parse the NAL unit header in C++.",
+     "```cpp\nstruct PPS {\n  uint8_t pps_id;\n};\n\nint main() {\n  // Read the NAL unit from the input file.",
+     True),
+    ("en unclosed code block cut inside a docstring paragraph", "Write a function that adds two numbers.",
+     '```python\ndef add(a, b):\n    """Add two numbers.\n\n    Returns the sum of the two numbers given.', True),
+    ("zh unclosed code block cut after a comment", "写一个读取文件的函数。",
+     "```python\ndef read(path):\n    with open(path) as f:\n\n# 读取文件的全部内容，按行拆分之后再返回给调用者。",
+     True),
     # Fences paired out of phase, or of one length read as nested: the model's last fence closes a block.
     ("en same-length fence inside a block, closed at the end", "Show a code block in Markdown.",
      "For example:\n\n```markdown\n\\`\\`\\`js\nlet x = 1;\n\\`\\`\\`\n\nrenders as:\n\n"

@@ -474,15 +474,18 @@ def _open_triple_quote(text: str) -> int:
 
 def _stray_fence(text: str, start: int) -> bool:
     """Whether the fence at `start`, left open, is the closing fence of code that began without one: a bare
-    fence (no language) after code lines, followed only by prose lines whose last one ends a sentence."""
+    fence (no language) after code lines, followed by nothing or only by prose lines whose last one ends a
+    sentence."""
     line_end = text.find("\n", start)
-    if line_end < 0 or text[start:line_end].strip().strip("`~"):
+    if text[start:line_end if line_end >= 0 else len(text)].strip().strip("`~"):
         return False
     before = [line for line in text[:start].split("\n")[-5:] if line.strip()]
-    after = [line for line in text[line_end + 1:].split("\n") if line.strip()]
-    if not before or not after or not all(is_code_line(line) for line in before[-2:]):
+    after = [line for line in text[line_end + 1:].split("\n") if line.strip()] if line_end >= 0 else []
+    if not before or not is_code_line(before[-1]):
         return False
-    return _finished_prose(after)
+    if not after:
+        return True  # the fence is the last line: it closes the code above it ("Here's the code:" above one opens)
+    return all(is_code_line(line) for line in before[-2:]) and _finished_prose(after)
 
 
 def _closed_by_model(text: str, blocks: list[tuple[int, int]]) -> bool:
@@ -502,6 +505,25 @@ def _closed_by_model(text: str, blocks: list[tuple[int, int]]) -> bool:
     if not _finished_prose(after):
         return False
     return line_start > start or _out_of_phase(text, blocks[:-1])
+
+
+def _prose_after_open_fence(text: str, start: int) -> bool:
+    """Whether the block opened at `start` and never closed ends in a paragraph of the model's own prose: after a
+    blank line, unindented lines (16 characters or more), none of them code or a comment, the last one ending a
+    sentence ("Remember to adjust the columns to your needs. Happy tracking!"). The model left out the closing
+    fence and finished its answer. Cut inside its code, a block stops on code; an indented comment or docstring
+    is no such paragraph."""
+    body = text[text.find("\n", start) + 1:] if "\n" in text[start:] else ""
+    gap = body.rfind("\n\n")
+    if gap < 0:
+        return False
+    lines = body[gap:].strip("\n").split("\n")
+    if any(line[:1].isspace() or line.startswith(_COMMENT_STARTS) for line in lines):
+        return False
+    return sum(len(line) for line in lines) >= 16 and _finished_prose(lines)
+
+
+_COMMENT_STARTS = ("# ", "//", "/*", "--", "<!--", ";", "%")
 
 
 def _finished_prose(lines: list[str]) -> bool:
@@ -672,8 +694,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if open_block and _stray_fence(text, blocks[-1][0]):
         open_block = False  # code whose opening fence was never written, closed by this one; prose follows
         blocks = blocks[:-1]
-    if open_block and _closed_by_model(text, blocks):
-        open_block = False
+    if open_block and (_closed_by_model(text, blocks) or _prose_after_open_fence(text, blocks[-1][0])):
+        open_block = False  # the answer went on past its code and finished: a closing fence left out, no cut
+        blocks = blocks[:-1]
     if open_block:
         start = blocks[-1][0]
         return _cut(start, end, "unclosed_code_block", "The output ends inside an unclosed code block.", 1.0, details)
