@@ -928,7 +928,28 @@ REPEATED_HEADING = "Let's solve it step by step.\n\n" + "".join(
 ) + "Sudoku grid"
 
 
+_NUMBER_WORDS = ["One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Eleven", "Twelve",
+                 "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen", "Nineteen", "Twenty"]
+HASHTAGS_TO_CUT_EN = ("I'm doing great, thanks for asking! How about you? #FeelingGood #HappyBot "
+                      + " ".join(f"#LaughterIsMyAmendment{word}" for word in _NUMBER_WORDS) + " #LaughterIsMyAm")
+_ZH_NUMBERS = "一二三四五六七八九十"
+HASHTAGS_TO_CUT_ZH = ("我很好，谢谢关心！你呢？#心情不错 #快乐机器人 "
+                      + " ".join(f"#人工智能喜剧中心宣言第{n}条" for n in _ZH_NUMBERS) + " #人工智能喜剧中心宣")
+SOURCES_TO_CUT = "Sources:\n" + "\n".join(
+    f"https://en.wikipedia.org/wiki/History_of_{place}" for place in (
+        "France", "Spain", "Italy", "Germany", "Poland", "Austria", "Hungary", "Sweden", "Norway")) + "\nhttps://en.wik"
+HASHTAGS_SHORT_RUN = ("What a day at the beach with the whole family, we swam and built castles all afternoon and the "
+                      "kids loved it #BeachDay #BeachLife #BeachVibes #BeachFun and then we went home to")
+
+
 @pytest.mark.parametrize("name,prompt,output,runaway,truncation", [
+    # Tokens of one stem whose spelled-out counter moves on until the cut; not links to one site, or a few
+    # hashtags before a healthy cut.
+    ("en hashtags counting up until the cut", "Give a funny answer to 'how are you?'", HASHTAGS_TO_CUT_EN, True,
+     False),
+    ("zh hashtags counting up until the cut", "用幽默的方式回答“你好吗？”", HASHTAGS_TO_CUT_ZH, True, False),
+    ("en links to one site, then a cut", "Where can I read about European history?", SOURCES_TO_CUT, False, None),
+    ("en four hashtags, then a healthy cut", "Write a post about our beach day.", HASHTAGS_SHORT_RUN, False, True),
     ("en struct fields that grow until the cut", "Write the C struct.", GROWING_STRUCT, True, False),
     ("en code blocks repeating with a counter until the cut", "Write the solver.", BLOCKS_WITH_A_COUNTER, True,
      False),

@@ -43,6 +43,7 @@ flagged records; `distinct_n` gives the suite-level figure.
 from __future__ import annotations
 
 import math
+import os
 import re
 from array import array
 from collections import Counter
@@ -1230,7 +1231,7 @@ def _drift_loop(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt
     """A loop that drifts (a counter, a growing name, a changed word per copy) until the output is cut:
     the generation ran into the limit, or stops unfinished with no finish reason."""
     text = _analysed(record.output)
-    found = _drift_to_cut(text, _MIN_DRIFT_CHARS)
+    found = _drift_to_cut(text, _MIN_DRIFT_CHARS) or _token_run_to_cut(text)
     if found is None:
         return []
     a, b, p, at_end = found
@@ -1434,9 +1435,6 @@ def _zeros(m: re.Match) -> str:
     return "0" * len(m.group())
 
 
-_DIGIT_RUN = re.compile(r"\d+")
-
-
 def _zero_name_counters(text: str) -> str:
     """`_NAME_COUNTER.sub(_zeros, text)` from the runs of digits (rare, so `re` jumps between them; the
     lookbehind is tried at every position): a run becomes zeros when the character before it is a word
@@ -1510,6 +1508,33 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
     if stop < end:
         at_end = False  # the copying stopped before the end
     return start, stop, period, at_end
+
+
+_MIN_RUN_TOKENS = 8  # tokens sharing one stem, back to back, up to the cut
+_MIN_STEM = 10  # characters of that stem
+
+
+def _token_run_to_cut(text: str) -> tuple[int, int, int, bool] | None:
+    """A run of tokens made from one stem with a moving ending, up to the cut ("#LaughterIsMyAmendmentSixtyNine
+    #LaughterIsMyAmendmentSeventy #LaughterIsMyAm"): a loop whose counter is spelled out, which no probe sees
+    twice. As `_drift_to_cut` gives it; links (one site's pages) are no run."""
+    body = text.rstrip()
+    tokens = body[-_MIN_RUN_TOKENS * 80:].split()
+    if len(tokens) < _MIN_RUN_TOKENS or "://" in tokens[-1]:
+        return None
+    stem, count = tokens[-1], 1
+    for token in reversed(tokens[:-1]):
+        shared = os.path.commonprefix([stem, token])
+        if len(shared) < _MIN_STEM:
+            break
+        stem, count = shared, count + 1
+    if count < _MIN_RUN_TOKENS:
+        return None
+    start = len(body)
+    for _ in range(count):
+        start = body.rfind(stem, 0, start)
+    period = (len(body) - start) // count
+    return start, len(body), period, True
 
 
 _FINAL_MARKS = ".!?。！？…\"'”’」』)）]】》*_`~}>|"
