@@ -1083,6 +1083,10 @@ EARLIER_ZH = [
     {"role": "assistant", "content": "好的，我会用中文回答。"},
     {"role": "user", "content": "What is the capital of France?"},
 ]
+SINGERS_ZH = ("有6位歌手：F、G、L、K、H、M。3位钢琴伴奏师：X、Y、W。每一位钢琴伴奏师恰好分别为其中的2位歌手伴奏。"
+              "已知：（1）如果X为F伴奏，则W为L伴奏。（2）如果X不为G伴奏，则Y为M伴奏。（3）X或Y为H伴奏。\n\n"
+              "问题：如果X为L和H伴奏，以下哪项陈述必然真？\n选项：\nA．W为K伴奏。\nB．Y为F伴奏。\n\n"
+              "按照此格式输出正确答案：\"答案是选项()\"")
 DRIFT = [
     ("zh earlier turn set English", EARLIER_EN, "The weather is nice today, let's take a walk in the park.", False),
     ("en earlier turn set Chinese", EARLIER_ZH, "法国的首都是巴黎，它也是法国最大的城市。", False),
@@ -1119,6 +1123,13 @@ DRIFT = [
      False),
     ("en a Chinese sentence around the title", "Guess the movie from these emojis: 🧙🚪📚🦅⚡",
      "这部电影是《哈利·波特与魔法石》，讲的是一个小巫师第一次去魔法学校上学的故事。", True),
+    # Letters standing alone in a question name its people, variables and options: no language the user writes.
+    ("zh a logic question naming people by letters, answered in English", SINGERS_ZH, "A. W is K's partner.", True),
+    ("zh a logic question naming people by letters, answered in Chinese", SINGERS_ZH, "答案是选项(A)，W为K伴奏。",
+     False),
+    ("en a question naming points by letters, answered in English",
+     "Points A, B and C lie on a line, with B between A and C. If AB = 3 and BC = 4, what is AC?",
+     "AC is 7, because B lies between A and C.", False),
 ]
 
 

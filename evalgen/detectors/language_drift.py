@@ -202,6 +202,11 @@ def _prose_only(text: str) -> str:
     return "\n".join([line for line in lines if not _code_only(line)])
 
 
+_LONE_LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z'’])")
+"""A Latin letter standing alone in a user turn names a variable, a singer or an option ("F、G、L", "A．W为K伴奏"),
+not words of a language the user writes in."""
+
+
 def _prompt_languages(record: GenerationRecord, cfg: LanguageDriftConfig
                       ) -> tuple[list[str], str | None, bool, list[str]]:
     """(expected languages, the prompt's dominant script, asked for a language, named targets) over the
@@ -223,7 +228,7 @@ def _prompt_languages_cached(
     langs: set[str] = set()
     dominant: str | None = None
     for turn in turns:
-        prose = _prose_only(turn.strip())
+        prose = _LONE_LETTER.sub(" ", _prose_only(turn.strip()))
         pin = script_units(prose, latin_word_units)
         if pin.total < min_prompt_units:
             continue
