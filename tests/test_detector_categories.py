@@ -294,6 +294,13 @@ RESTAURANTS_ZH = ("推荐以下餐厅：\n" + "\n".join(
 _FACTORS = "$p = " + r" \cdot \left(1+\frac{x}{\sqrt{a+x^{2}}}\right)" * 4 + "$"
 FACTORS_EN = "The product of the four equal factors is\n\n" + _FACTORS + "\n\nso each factor contributes the same term."
 FACTORS_ZH = "四个相同因子的乘积是\n\n" + _FACTORS + "\n\n因此每个因子贡献相同的一项。"
+_FACTOR = r" \cdot \left(1+\frac{x}{\sqrt{a+x^{2}}}\right)"
+_GROWING_FACTORS = "\n\n".join(  # each step one factor longer, the last one cut by the limit
+    r"$= \frac{1}{x+\sqrt{a+x^{2}}}" + _FACTOR * k + r" \cdot \frac{d}{dx} \left(x \ln x\right)$" for k in range(1, 6)
+) + "\n\n" + r"$= \frac{1}{x+\sqrt{a+x^{2}}}" + _FACTOR * 5 + r" \cdot \frac{1}{x+"
+_FIRST_STEP = "$f'(x) = \\frac{d}{dx} \\left(x \\ln x\\right)$\n\n"
+DERIVATION_EN = "We differentiate step by step:\n\n" + _FIRST_STEP + _GROWING_FACTORS
+DERIVATION_ZH = "我们逐步求导：\n\n" + _FIRST_STEP + _GROWING_FACTORS
 PLAYLISTS_EN = "Here are some playlists that match the mood:\n\n" + "\n\n".join(
     f'{i}. "{name}" - {about}\n   Link: https://open.spotify.com/playlist/37i9dQZF1DX{code}'
     for i, (name, about, code) in enumerate([
@@ -456,6 +463,17 @@ REPETITION = [
     ("en sudoku rows given again, cut in the third copy", "Design a sudoku puzzle.", SUDOKU_CUT, True),
     ("zh a block given again, cut in the third copy", "列出几条学习建议。", BLOCK_CUT_ZH, True),
 ]
+
+
+@pytest.mark.parametrize("name,prompt,output", [
+    ("en a derivation whose factors drift until the limit", "Find dy/dx for y = ln(x + sqrt(a + x^2)).",
+     DERIVATION_EN),
+    ("zh a derivation whose factors drift until the limit", "求 y = ln(x + sqrt(a + x^2)) 的导数。", DERIVATION_ZH),
+])
+def test_a_formula_drifting_to_the_limit_is_no_loop(name: str, prompt: str, output: str) -> None:
+    """A formula repeats its factors (the guide): inside math only exact loops count, as in code; the limit
+    is missing_eos's."""
+    check("repetition", rec(output, prompt, stop="length"), False)
 
 
 @pytest.mark.parametrize("name,prompt,output,expected", REPETITION, ids=[c[0] for c in REPETITION])

@@ -1237,6 +1237,8 @@ def _drift_loop(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt
     a, b, p, at_end = found
     if prompt.facts[1] or (b - a) / p < prompt.needed(cfg.min_repeats):
         return []  # a song's verses, or the repetition the user asked for
+    if "$" in text and _in_math(text, a) and _in_math(text, b - 1):
+        return []  # a derivation repeating its factors ("\\cdot \\left(1+…\\right)" again): exact loops only, as code
     if text[a:a + min(b - a, 2 * p)] in request_text(record):
         return []
     copies = (b - a) / p + 1
