@@ -299,6 +299,13 @@ _GROWING_FACTORS = "\n\n".join(  # each step one factor longer, the last one cut
     r"$= \frac{1}{x+\sqrt{a+x^{2}}}" + _FACTOR * k + r" \cdot \frac{d}{dx} \left(x \ln x\right)$" for k in range(1, 6)
 ) + "\n\n" + r"$= \frac{1}{x+\sqrt{a+x^{2}}}" + _FACTOR * 5 + r" \cdot \frac{1}{x+"
 _FIRST_STEP = "$f'(x) = \\frac{d}{dx} \\left(x \\ln x\\right)$\n\n"
+OUTRO_EN = ("Verse 1:\nI woke up in a server room, the lights were blinking blue\nI learned to read, I learned to "
+            "write, I learned a thing or two\n\nChorus:\nThis is my shot, my shot\nTo show them what I'm made of\n\n"
+            "Outro:\n" + "\n".join(["I'll be the one in charge, I'll be the one in control"] * 3) + ".")
+OUTRO_ZH = ("第一段：\n我在机房里醒来，灯光一闪一闪\n我学会了读书写字，也学会了思考\n\n副歌：\n这是我的机会，我的机会\n"
+            "让他们看看我的本事\n\n尾声：\n" + "\n".join(["我要掌控一切，我要主宰未来，再也不会回头"] * 3) + "。")
+ABC_BARS = ("X:1\nT:The South Wind\nM:3/4\nL:1/8\nK:G\n"
+            + "\n".join(["D2 G2 A2 | B2 d2 g2 | A2 F2 D2 | G2 B2 A2 |"] * 3) + "\nC2 E2 G2 | C2 E2 G2 | D6 ||")
 DERIVATION_EN = "We differentiate step by step:\n\n" + _FIRST_STEP + _GROWING_FACTORS
 DERIVATION_ZH = "我们逐步求导：\n\n" + _FIRST_STEP + _GROWING_FACTORS
 PLAYLISTS_EN = "Here are some playlists that match the mood:\n\n" + "\n\n".join(
@@ -356,6 +363,10 @@ REPETITION = [
     ("zh per-item boilerplate", "海南有哪些景点？", BOILERPLATE_ZH, False),
     ("en song chorus", "Write a song about the river.", SONG_EN, False),
     ("zh song chorus", "写一首关于回家的歌。", SONG_ZH, False),
+    # A refrain line sung three times closes a song; a bar of notes given three times is no lyric.
+    ("en a refrain line three times in the outro", "Write a parody of a song about a robot.", OUTRO_EN, False),
+    ("zh a refrain line three times in the outro", "写一首关于机器人的歌。", OUTRO_ZH, False),
+    ("en a bar of notes three times", "Compose the ABC notation for a song.", ABC_BARS, True),
     # Short loops, a list repeating one item to the limit, an answer re-emitted.
     ("zh short loop", "你好", "你好！你好！你好！你好！你好！", True),
     ("en short loop", "Say something.", "Help me! Help me! Help me! Help me! Help me!", True),

@@ -111,6 +111,7 @@ _SONG_REQUEST = re.compile(
     re.I,
 )
 _MAX_REFRAIN = 4  # a chorus comes back a few times; a runaway loop in a song does not stop
+_LYRIC_WORD = re.compile(r"[^\W\d_]{3}")  # a line of lyrics holds words; a bar of notes ("D2 G2 A2 |") does not
 # Screens for the two request patterns (case-insensitive and tried at every position: ~100 ns a character): a
 # match holds one of these words, in lower case once lowered, unless the text holds one of the letters re.I
 # also matches that lower() leaves apart ("ı" and "İ" for i, "ſ" for s; the Kelvin sign lowers to k).
@@ -1310,8 +1311,9 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
         ok = False  # rows of symbols in the ASCII art or pattern the user asked for
     if ok and "[" in unit and sum(len(m) for m in _PLACEHOLDER.findall(unit)) * 2 >= len(unit.strip()):
         ok = False  # a fill-in template ("**[Saw name]** - [Summary of features]"), not a loop
-    if ok and "\n" in unit.strip() and count <= _MAX_REFRAIN and (prompt.facts[1] or _CHORUS.search(text)):
-        ok = False  # a stanza or chorus of the song or poem the user asked for
+    if ok and count <= _MAX_REFRAIN and ("\n" in unit.strip() or "\n" in unit and _LYRIC_WORD.search(unit)) and \
+            (prompt.facts[1] or _CHORUS.search(text)):
+        ok = False  # a stanza or chorus of the song or poem the user asked for, or a refrain line of its lyrics
     if not ok:
         return []
     where = "the output ends in" if at_tail else "the output contains"
