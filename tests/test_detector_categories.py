@@ -1168,6 +1168,9 @@ def test_language_drift_categories(name: str, prompt: str | list[dict], output: 
 
 
 # ---------------------------------------------------------------- degenerate
+_ABC_PART = ("D2|G2G2G2|A2B2c2|d2d2e2|d2B2A2|G2G2G2|\nA2A2A2|B2B2B2|A2F2E2|D2D2D2|E2E2E2|\n"
+             "F2F2F2|G2E2D2|G2G2G2|A2A2A2|B2B2B2|\nA2F2E2|D2D2D2|E2E2E2|F2F2F2|G2E2D2|\nG2G2G2|A2A2A2|B2B2B2|A2F2E2|D6||")
+ABC_TUNE = "X:1\nT:The South Wind\nC:Trad.\nM:3/4\nL:1/8\nK:G\n" + _ABC_PART + "\n" + _ABC_PART  # the tune twice
 DEGENERATE = [
     ("empty", "", "Hi", True),
     ("whitespace only", " \n\t ", "Hi", True),
@@ -1205,6 +1208,10 @@ DEGENERATE = [
      r"\downarrow+2 \mathrm{Na}^{+}$ 解析：", "下列离子方程式正确的是", False),
     ("en formulas in LaTeX", r"$\mathrm{Cl}_{2}+2 \mathrm{OH}^{-}=\mathrm{ClO}^{-}+\mathrm{Cl}^{-}+\mathrm{H}_{2} "
      r"\mathrm{O}$ balanced", "Which equation is right?", False),
+    # The notation the user asked for (ABC music) is notation; the same bars unasked read as garbage.
+    ("en an ABC tune the user asked for", ABC_TUNE, "Compose the ABC notation for the song The South Wind.", False),
+    ("zh an ABC tune the user asked for", ABC_TUNE, "用ABC记谱法写出《南风》这首歌。", False),
+    ("en the same bars, unasked", ABC_TUNE, "Tell me about the south wind.", True),
 ]
 
 

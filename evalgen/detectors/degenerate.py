@@ -19,7 +19,8 @@ Kinds (`details.kind`), the first that applies:
   scripts mixed inside one token (other than CJK with Latin or digits), Latin letters mixed with
   symbols (`<>$%@^{}=~|#&*+[]` and backticks: two, or one between letters),
   byte-level BPE or mojibake markers (Ġ, Ċ, ▁, Ã), or lower-case Latin runs of 5+ letters without
-  a vowel. Outputs with code (a fence, or a third of the lines code-like) or LaTeX formulas are never garbage.
+  a vowel. Outputs with code (a fence, or a third of the lines code-like) or LaTeX formulas are never garbage,
+  nor the notation the user asked for (ABC music, chess).
 A short valid answer ("4", "Yes.", "是的"), a refusal, code, a loop of real words (`repetition`) or an
 answer in another language (`language_drift`) is not degenerate.
 """
@@ -56,6 +57,8 @@ _ART_REQUEST = re.compile(
     r"|表情|颜文字|絵文字|字符画|画|符号|标点",
     re.I,
 )
+_NOTATION_REQUEST = re.compile(r"notation|\bFEN\b|\bPGN\b|乐谱|简谱|记谱|棋谱", re.I)
+"""A notation the user asks for (ABC music, chess): its tokens ("|D2D2D2|", "rnbqkb1r") are no garbage."""
 _FENCE_ONLY = re.compile(r"[ \t]*(?:`{3,}|~{3,})[\w+#.-]*[ \t]*$")
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _ODD = frozenset("<>`$%@^{}=~|\\#&*+[]")
@@ -248,6 +251,8 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
     lines = [line for line in stripped.split("\n") if line.strip()]
     if sum(map(is_code_line, lines)) * 3 >= len(lines):
         return Finding(NAME, False, 0.0, "Not garbage: code.", [], details)
+    if _NOTATION_REQUEST.search(request_text(record)):
+        return Finding(NAME, False, 0.0, "Not garbage: the notation the user asked for.", [], details)
     junk = sum(n for token, n in Counter(tokens).items() if _junk(token))  # each distinct token once
     share = junk / len(tokens)
     details["junk_share"] = round(share, 4)
