@@ -19,7 +19,7 @@ import jsonlines
 __all__ = ["CORPUS_DIR", "FRESH_DIRS", "FIELDS", "MODEL_KINDS", "corpus_files", "iter_corpus"]
 
 CORPUS_DIR = Path(__file__).parent / "data" / "corpus"
-FRESH_DIRS = tuple(Path(__file__).parent / "data" / f"corpus_fresh{n}" for n in ("", "2", "3", "4", "5"))
+FRESH_DIRS = tuple(Path(__file__).parent / "data" / f"corpus_fresh{n}" for n in ("", "2", "3", "4", "5", "6"))
 """The fresh slices: 4,636, 4,430, 4,419, 4,259 and 4,118 more records of the same sources, in neither the corpus nor
 each other (build_corpus.py --fresh). Not part of the corpus the benches and flag rates read; labeled samples draw
 from them."""

@@ -851,6 +851,12 @@ TRUNCATION = [
      "(B) Dogs need a daily walk in the park and some time to play with other dogs\nAnswer:",
      "Option B is the best choice. Dogs are social animals that need exercise every day, so the answer is (B) Dogs "
      "need a daily walk in the park and some time to play with other dogs", False),
+    # ...also when the option itself ends on a word that leaves a sentence open in running text.
+    ("zh the option quoted, ending on 的", "以下哪项最能反驳上述论证\n选项：\n"
+     "A: 许多中国人购房是给子女将来赴美留学准备的\nB: 今年中国买家的成交量未见增长\n\n答案：",
+     "A: 许多中国人购房是给子女将来赴美留学准备的", False),
+    ("en the option quoted, ending on 'for'", "Which phrase fits?\nA: the result we had hoped for\n"
+     "B: a result nobody expected\nAnswer:", "A: the result we had hoped for", False),
     ("zh a sentence stopped on 因此", "为什么？", "我们已经算出了这两个半径的比值，因此", True),
     ("en a list of labels alone", "Name some fruit.", "Some fruit:\n\n1. Apples\n2. Pears\n3. Plums", False),
     ("zh a list of labels alone", "说几种水果。", "几种水果：\n\n1. 苹果\n2. 梨子\n3. 李子", False),

@@ -790,6 +790,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         before_words >= 2 * cfg.min_tail_words
         or before_cjk + before_words * cfg.min_tail_cjk / max(1, cfg.min_tail_words) >= 2 * cfg.min_tail_cjk
     )
+    if _quotes_line_end(segment, "\n".join(user_turns(record))):
+        return _ok("quoted", details)  # "答：(D)…比较困难", "A: …准备的": the option quoted as the prompt ends it
     word = _dangling(segment)
     if word:
         details["dangling"] = word
@@ -833,8 +835,6 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("closing_phrase", details)
     if " = " in segment and _is_result(segment[segment.rfind(" = ") + 3:]):
         return _ok("formula", details)  # "1:00 PM Pacific Time - 8 hours = 9:00 AM, Asia/Taipei Time": a result line
-    if _quotes_line_end(segment, "\n".join(user_turns(record))):
-        return _ok("quoted", details)  # "答：(D)…比较困难": the option quoted as the prompt ends it
 
     words = len(_WORDS.findall(segment))
     cjk = len(_CJK.findall(segment))
