@@ -88,8 +88,14 @@ FRESH5_SAMPLE = LABELED_DIR / "fresh5_sample.jsonl"
 71) with the detectors at the end of session 7: every record they flagged for repetition (21), truncation (45),
 language_drift (37) and degenerate (2), 45 of their missing_eos flags, 8 per screen, 20 with finish reasons, 95
 background; 316 records labeled blind by four annotators (60 twice; one disputed label settled by a third
-reading). Unread: the out-of-sample check of session 8's changes. Strata in fresh5_strata.json. Not part of the
-gate."""
+reading). Measured once before it was read (the detectors at the end of session 7), then read in session 8. Strata
+in fresh5_strata.json. Not part of the gate."""
+FRESH6_SAMPLE = LABELED_DIR / "fresh6_sample.jsonl"
+"""A sample of the sixth fresh slice (tests/data/corpus_fresh6), drawn in session 8 (2026-12-07, seed 73) with the
+detectors after its first fixes (tuned on the first four fresh samples): every record they flagged for repetition
+(15), truncation (29), language_drift (34) and degenerate (3), 45 of their 118 missing_eos flags, 8 per screen, 20
+with finish reasons, 95 background; 307 records labeled blind by four annotators (60 twice, kappa 1.00). Unread:
+the out-of-sample check of session 8's changes. Strata in fresh6_strata.json. Not part of the gate."""
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):
