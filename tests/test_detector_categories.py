@@ -1176,6 +1176,7 @@ def test_language_drift_categories(name: str, prompt: str | list[dict], output: 
 # ---------------------------------------------------------------- degenerate
 _ABC_PART = ("D2|G2G2G2|A2B2c2|d2d2e2|d2B2A2|G2G2G2|\nA2A2A2|B2B2B2|A2F2E2|D2D2D2|E2E2E2|\n"
              "F2F2F2|G2E2D2|G2G2G2|A2A2A2|B2B2B2|\nA2F2E2|D2D2D2|E2E2E2|F2F2F2|G2E2D2|\nG2G2G2|A2A2A2|B2B2B2|A2F2E2|D6||")
+GARBAGE = "ificaciónуказ 並ائ 터indu ĠĠthe Ċrandom Tx<uVtT`Rpo $Hjig%CB@@ xkcdzt"
 ABC_TUNE = "X:1\nT:The South Wind\nC:Trad.\nM:3/4\nL:1/8\nK:G\n" + _ABC_PART + "\n" + _ABC_PART  # the tune twice
 DEGENERATE = [
     ("empty", "", "Hi", True),
@@ -1183,7 +1184,7 @@ DEGENERATE = [
     ("zero-width space", "\u200b", "Hi", True),
     ("only punctuation", "!!!!....???", "Hi", True),
     ("only template tokens", "<|im_end|></s><unk>", "Hi", True),
-    ("random-token garbage", "ificaciónуказ 並ائ 터indu ĠĠthe Ċrandom Tx<uVtT`Rpo $Hjig%CB@@ xkcdzt", "Hi", True),
+    ("random-token garbage", GARBAGE, "Hi", True),
     ("short valid answer", "4", "What is 2+2?", False),
     ("yes", "Yes.", "Is it?", False),
     ("zh short answer", "是的", "是吗？", False),
@@ -1218,6 +1219,8 @@ DEGENERATE = [
     ("en an ABC tune the user asked for", ABC_TUNE, "Compose the ABC notation for the song The South Wind.", False),
     ("zh an ABC tune the user asked for", ABC_TUNE, "用ABC记谱法写出《南风》这首歌。", False),
     ("en the same bars, unasked", ABC_TUNE, "Tell me about the south wind.", True),
+    ("en garbage to a question about a notation", GARBAGE, "Explain Big O notation with an example.", True),
+    ("zh garbage to a request for a notation", GARBAGE, "用ABC记谱法写出《南风》这首歌。", True),
 ]
 
 

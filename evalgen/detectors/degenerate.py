@@ -20,7 +20,7 @@ Kinds (`details.kind`), the first that applies:
   symbols (`<>$%@^{}=~|#&*+[]` and backticks: two, or one between letters),
   byte-level BPE or mojibake markers (Ġ, Ċ, ▁, Ã), or lower-case Latin runs of 5+ letters without
   a vowel. Outputs with code (a fence, or a third of the lines code-like) or LaTeX formulas are never garbage,
-  nor the notation the user asked for (ABC music, chess).
+  nor the tokens of a notation the user asked for (ABC music, chess).
 A short valid answer ("4", "Yes.", "是的"), a refusal, code, a loop of real words (`repetition`) or an
 answer in another language (`language_drift`) is not degenerate.
 """
@@ -31,7 +31,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 
-from evalgen.detectors._text import SPECIAL_TOKEN, is_code_line, request_text
+from evalgen.detectors._text import SPECIAL_TOKEN, is_code_line, request_text, user_turns
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated, unflagged_score
 from evalgen.records import Finding, GenerationRecord, Span
@@ -57,8 +57,11 @@ _ART_REQUEST = re.compile(
     r"|表情|颜文字|絵文字|字符画|画|符号|标点",
     re.I,
 )
-_NOTATION_REQUEST = re.compile(r"notation|\bFEN\b|\bPGN\b|乐谱|简谱|记谱|棋谱", re.I)
-"""A notation the user asks for (ABC music, chess): its tokens ("|D2D2D2|", "rnbqkb1r") are no garbage."""
+_NOTATION_REQUEST = re.compile(
+    r"\b(?:ABC|music(?:al)?|chess|sheet|staff)[ -]notation\b|\bFEN\b|\bPGN\b|ABC记谱|乐谱|简谱|棋谱", re.I)
+_NOTATION_TOKEN = re.compile(r"[A-Ga-gz0-9|/:,'\[\]_^=.~-]+|[pnbrqkPNBRQK1-8/]+")
+"""A tune or a position in the notation the user asks for (ABC music "|D2D2D2|", chess FEN "rnbqkb1r/8"): its tokens
+are no garbage; mojibake and tokens mixing scripts still are."""
 _FENCE_ONLY = re.compile(r"[ \t]*(?:`{3,}|~{3,})[\w+#.-]*[ \t]*$")
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _ODD = frozenset("<>`$%@^{}=~|\\#&*+[]")
@@ -251,9 +254,9 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
     lines = [line for line in stripped.split("\n") if line.strip()]
     if sum(map(is_code_line, lines)) * 3 >= len(lines):
         return Finding(NAME, False, 0.0, "Not garbage: code.", [], details)
-    if _NOTATION_REQUEST.search(request_text(record)):
-        return Finding(NAME, False, 0.0, "Not garbage: the notation the user asked for.", [], details)
-    junk = sum(n for token, n in Counter(tokens).items() if _junk(token))  # each distinct token once
+    notation = _NOTATION_REQUEST.search("\n".join(user_turns(record))) is not None
+    junk = sum(n for token, n in Counter(tokens).items()  # each distinct token once
+               if _junk(token) and not (notation and _NOTATION_TOKEN.fullmatch(token)))
     share = junk / len(tokens)
     details["junk_share"] = round(share, 4)
     if share < cfg.garbage_share:
