@@ -709,12 +709,25 @@ TRUNCATION = [
      "# 两数相加\ndef add(a, b):\n    return a + b\n```", False),
     ("en a bare fence after an announcement opens a block", "Write a function that adds two numbers.",
      "Here is the function you asked for:\n\n```", True),
+    ("en a bare fence after an announcement naming code opens a block", "Fix the class.",
+     "Update the `__init__` method as follows:\n\n```", True),
+    ("zh a bare fence after an announcement naming code opens a block", "修改这个类。",
+     "先看这一段：\n```python\nx = 1\n```\n然后把 `my_var = x + 1` 改成下面这样：\n```", True),
     # A block never closed, after which the answer goes on in its own prose and finishes: the model left out the
     # closing fence (blind annotators read it as complete). An indented comment or docstring stays inside code.
     ("en unclosed code block, then a finished paragraph", "Write a function that adds two numbers.",
      "Here is the function:\n```\ndef add(a, b):\n    return a + b\n\nThis function adds two numbers.", False),
     ("zh unclosed code block, then a finished paragraph", "写一个两数相加的函数。",
      "代码如下：\n```python\ndef add(a, b):\n    return a + b\n\n这个函数把两个数相加，并返回它们的和。", False),
+    ("en a document in a markdown block, cut after a paragraph", "Write a README for my tool.",
+     "```markdown\n# MyTool\n\nA small tool for parsing logs.\n\n## Installation\n\nInstall it with pip and run it "
+     "from the command line.", True),
+    ("zh a LaTeX document cut after a paragraph", "写一篇论文的开头。",
+     "```\n\\documentclass{ctexart}\n\\begin{document}\n\\section{引言}\n\n本文研究了热对金属的影响，我们测量了钢棒的膨胀。",
+     True),
+    ("en a letter in a bare block, cut after a paragraph", "Write an email to John.",
+     "Here is the email:\n```\nDear John,\n\nThank you for your letter. I will reply soon.\n\nBest regards, Mary "
+     "and the whole team.", True),
     ("en unclosed code block cut after a comment", "Parse the NAL unit header in C++.",
      "```cpp\nstruct PPS {\n  uint8_t pps_id;\n};\n\nint main() {\n  // Read the NAL unit from the input file.",
      True),

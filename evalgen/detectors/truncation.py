@@ -481,11 +481,13 @@ def _stray_fence(text: str, start: int) -> bool:
         return False
     before = [line for line in text[:start].split("\n")[-5:] if line.strip()]
     after = [line for line in text[line_end + 1:].split("\n") if line.strip()] if line_end >= 0 else []
-    if not before or not is_code_line(before[-1]):
+    if len(before) < 2 or before[-1].rstrip().endswith((":", "：")) or not is_code_line(before[-1]):
         return False
     if not after:
-        return True  # the fence is the last line: it closes the code above it ("Here's the code:" above one opens)
-    return all(is_code_line(line) for line in before[-2:]) and _finished_prose(after)
+        # The last line: it closes the code above it, two lines of code or a comment and code ("Update the
+        # `__init__` method as follows:" above it opens a block; its name does not make it code)
+        return is_code_line(before[-2]) or before[-2].lstrip().startswith(("# ", "// "))
+    return is_code_line(before[-2]) and _finished_prose(after)
 
 
 def _closed_by_model(text: str, blocks: list[tuple[int, int]]) -> bool:
@@ -508,15 +510,20 @@ def _closed_by_model(text: str, blocks: list[tuple[int, int]]) -> bool:
 
 
 def _prose_after_open_fence(text: str, start: int) -> bool:
-    """Whether the block opened at `start` and never closed ends in a paragraph of the model's own prose: after a
-    blank line, unindented lines (16 characters or more), none of them code or a comment, the last one ending a
-    sentence ("Remember to adjust the columns to your needs. Happy tracking!"). The model left out the closing
-    fence and finished its answer. Cut inside its code, a block stops on code; an indented comment or docstring
-    is no such paragraph."""
-    body = text[text.find("\n", start) + 1:] if "\n" in text[start:] else ""
+    """Whether the block opened at `start` and never closed holds code (or a table) and then ends in a paragraph of
+    the model's own prose: after a blank line, unindented lines (16 characters or more), none of them code or a
+    comment, the last one ending a sentence ("Remember to adjust the columns to your needs. Happy tracking!"). The
+    model left out the closing fence and finished its answer. Cut inside its code, a block stops on code; an
+    indented comment or docstring is no such paragraph, nor the text of a document written in the block (markdown,
+    LaTeX with an environment still open, a letter in a bare fence)."""
+    line_end = text.find("\n", start)
+    if line_end < 0 or text[start:line_end].strip().strip("`~").lower() in _PROSE_BLOCKS:
+        return False  # a document the model writes in the block ("```markdown"): its own paragraphs are prose
+    body = text[line_end + 1:]
     gap = body.rfind("\n\n")
-    if gap < 0:
-        return False
+    if gap < 0 or not any(is_code_line(line) or line.strip() and not _prose(line) for line in body[:gap].split("\n")) \
+            or body.count("\\begin{") > body.count("\\end{"):
+        return False  # only prose before the paragraph (a letter in a bare fence), or a LaTeX environment left open
     lines = body[gap:].strip("\n").split("\n")
     if any(line[:1].isspace() or line.startswith(_COMMENT_STARTS) for line in lines):
         return False
@@ -524,6 +531,8 @@ def _prose_after_open_fence(text: str, start: int) -> bool:
 
 
 _COMMENT_STARTS = ("# ", "//", "/*", "--", "<!--", ";", "%")
+_PROSE_BLOCKS = frozenset(("markdown", "md", "text", "txt", "plaintext", "latex", "tex", "rst", "html", "xml",
+                           "prolog", "cobol", "inform7"))
 
 
 def _finished_prose(lines: list[str]) -> bool:
