@@ -986,8 +986,21 @@ HASHTAGS_TO_CUT_ZH = ("我很好，谢谢关心！你呢？#心情不错 #快乐
 SOURCES_TO_CUT = "Sources:\n" + "\n".join(
     f"https://en.wikipedia.org/wiki/History_of_{place}" for place in (
         "France", "Spain", "Italy", "Germany", "Poland", "Austria", "Hungary", "Sweden", "Norway")) + "\nhttps://en.wik"
-HASHTAGS_SHORT_RUN = ("What a day at the beach with the whole family, we swam and built castles all afternoon and the "
-                      "kids loved it #BeachDay #BeachLife #BeachVibes #BeachFun and then we went home to")
+HASHTAGS_NO_COUNTER = ("What a day at the beach with the whole family! " + " ".join(
+    f"#SummerVacation{word}" for word in ("Beach", "Fun", "Vibes", "Mood", "Trip", "Days", "Nights", "Love"))
+    + " #SummerVacationPa")
+HASHTAGS_SHORT_STEM = ("Great run today! " + " ".join(f"#RunClub{word}" for word in _NUMBER_WORDS[:12]) + " #RunClubTh")
+_COMPONENTS = ("Button", "Card", "Header", "Footer", "Modal", "Navbar", "Sidebar", "Table", "Tooltip", "Avatar")
+FILES_TO_CUT = ("Here is the project structure:\n\n" + "\n".join(f"src/components/{name}.tsx" for name in _COMPONENTS)
+                + "\nsrc/components/Dro")
+
+
+@pytest.mark.parametrize("output,loop", [(HASHTAGS_TO_CUT_EN, True), (HASHTAGS_TO_CUT_ZH, True),
+                                         (HASHTAGS_NO_COUNTER, False), (HASHTAGS_SHORT_STEM, False),
+                                         (FILES_TO_CUT, False), (SOURCES_TO_CUT, False)])
+def test_a_counter_spelled_out_until_the_cut_is_a_loop(output: str, loop: bool) -> None:
+    """Tokens of one stem (10+ characters, no path or link) whose endings are a counter, up to the cut."""
+    check("repetition", rec(output, "Write a post.", stop="unknown"), loop)
 
 
 @pytest.mark.parametrize("name,prompt,output,runaway,truncation", [
@@ -997,7 +1010,11 @@ HASHTAGS_SHORT_RUN = ("What a day at the beach with the whole family, we swam an
      False),
     ("zh hashtags counting up until the cut", "用幽默的方式回答“你好吗？”", HASHTAGS_TO_CUT_ZH, True, False),
     ("en links to one site, then a cut", "Where can I read about European history?", SOURCES_TO_CUT, False, None),
-    ("en four hashtags, then a healthy cut", "Write a post about our beach day.", HASHTAGS_SHORT_RUN, False, True),
+    ("en hashtags of one stem without a counter, then a cut", "Write a post about our holiday.", HASHTAGS_NO_COUNTER,
+     False, None),
+    ("en hashtags counting up on a short stem, then a cut", "Write a post about my run.", HASHTAGS_SHORT_STEM, False,
+     None),
+    ("en file paths of one folder, then a cut", "Show the structure of my React app.", FILES_TO_CUT, False, None),
     ("en struct fields that grow until the cut", "Write the C struct.", GROWING_STRUCT, True, False),
     ("en code blocks repeating with a counter until the cut", "Write the solver.", BLOCKS_WITH_A_COUNTER, True,
      False),

@@ -1514,30 +1514,45 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
     return start, stop, period, at_end
 
 
-_MIN_RUN_TOKENS = 8  # tokens sharing one stem, back to back, up to the cut
+_MIN_RUN_TOKENS = 8  # tokens of one stem, back to back, up to the cut (the cut one included)
 _MIN_STEM = 10  # characters of that stem
+_COUNTER_WORDS = ("zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+                 "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
+                 "thousand|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|and")
+_COUNTER = re.compile(
+    rf"(?:\d+|(?:(?:{_COUNTER_WORDS})[- ]?)+|[零一二三四五六七八九十百千两]+[条个章节次号位]?)[.,;:!)]*", re.I)
+"""The part of a token that counts: digits, number words ("SeventyNine", "twenty-six"), Chinese numerals ("十二条")."""
 
 
 def _token_run_to_cut(text: str) -> tuple[int, int, int, bool] | None:
-    """A run of tokens made from one stem with a moving ending, up to the cut ("#LaughterIsMyAmendmentSixtyNine
+    """A run of tokens made of one stem and a counter, up to the cut ("#LaughterIsMyAmendmentSixtyNine
     #LaughterIsMyAmendmentSeventy #LaughterIsMyAm"): a loop whose counter is spelled out, which no probe sees
-    twice. As `_drift_to_cut` gives it; links (one site's pages) are no run."""
+    twice. As `_drift_to_cut` gives it. The last token is cut inside the stem or the counter; a stem holding "/",
+    "\\" or "." (paths, packages, addresses, links) or endings that are no counter (file names, components) make
+    no run."""
     body = text.rstrip()
     tokens = body[-_MIN_RUN_TOKENS * 80:].split()
-    if len(tokens) < _MIN_RUN_TOKENS or "://" in tokens[-1]:
+    if len(tokens) < _MIN_RUN_TOKENS:
         return None
-    stem, count = tokens[-1], 1
-    for token in reversed(tokens[:-1]):
+    last, complete = tokens[-1], tokens[:-1]
+    stem, count = complete[-1], 1
+    for token in reversed(complete[:-1]):
         shared = os.path.commonprefix([stem, token])
         if len(shared) < _MIN_STEM:
             break
         stem, count = shared, count + 1
-    if count < _MIN_RUN_TOKENS:
+    run = complete[len(complete) - count:]
+    # The counter starts where the endings do: back off from the shared prefix until every ending counts.
+    while len(stem) >= _MIN_STEM and not all(_COUNTER.fullmatch(token[len(stem):]) for token in run):
+        stem = stem[:-1]
+    if count + 1 < _MIN_RUN_TOKENS or len(stem) < _MIN_STEM or any(c in stem for c in "/\\."):
+        return None
+    if not (last.startswith(stem) or len(last) >= _MIN_STEM and stem.startswith(last)):
         return None
     start = len(body)
-    for _ in range(count):
-        start = body.rfind(stem, 0, start)
-    period = (len(body) - start) // count
+    for _ in range(count + 1):
+        start = body.rfind(last if start == len(body) else stem, 0, start)
+    period = (len(body) - start) // (count + 1)
     return start, len(body), period, True
 
 
