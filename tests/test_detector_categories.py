@@ -367,6 +367,8 @@ REPETITION = [
     ("en a refrain line three times in the outro", "Write a parody of a song about a robot.", OUTRO_EN, False),
     ("zh a refrain line three times in the outro", "写一首关于机器人的歌。", OUTRO_ZH, False),
     ("en a bar of notes three times", "Compose the ABC notation for a song.", ABC_BARS, True),
+    ("en one line four times under a word 'chorus', no song asked", "Give me tips for my essay.",
+     "Tips for the chorus section of your essay:\n" + "\n".join(["Always check the sources you cite."] * 4), True),
     # Short loops, a list repeating one item to the limit, an answer re-emitted.
     ("zh short loop", "你好", "你好！你好！你好！你好！你好！", True),
     ("en short loop", "Say something.", "Help me! Help me! Help me! Help me! Help me!", True),
@@ -474,6 +476,13 @@ REPETITION = [
     ("en sudoku rows given again, cut in the third copy", "Design a sudoku puzzle.", SUDOKU_CUT, True),
     ("zh a block given again, cut in the third copy", "列出几条学习建议。", BLOCK_CUT_ZH, True),
 ]
+
+
+def test_a_refrain_line_sung_again_at_the_limit_is_a_loop() -> None:
+    """At the limit two copies are proof enough: the outro's line sung again into the cut is no refrain."""
+    cut = OUTRO_EN[:-1] + "\nI'll be the one in ch"
+    check("repetition", rec(cut, "Write a parody of a song about a robot.", stop="length"), True)
+    check("repetition", rec(OUTRO_ZH[:-1] + "\n我要掌控", "写一首关于机器人的歌。", stop="length"), True)
 
 
 @pytest.mark.parametrize("name,prompt,output", [

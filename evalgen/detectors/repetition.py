@@ -1311,9 +1311,12 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
         ok = False  # rows of symbols in the ASCII art or pattern the user asked for
     if ok and "[" in unit and sum(len(m) for m in _PLACEHOLDER.findall(unit)) * 2 >= len(unit.strip()):
         ok = False  # a fill-in template ("**[Saw name]** - [Summary of features]"), not a loop
-    if ok and count <= _MAX_REFRAIN and ("\n" in unit.strip() or "\n" in unit and _LYRIC_WORD.search(unit)) and \
-            (prompt.facts[1] or _CHORUS.search(text)):
-        ok = False  # a stanza or chorus of the song or poem the user asked for, or a refrain line of its lyrics
+    if ok and count <= _MAX_REFRAIN and "\n" in unit and (
+            "\n" in unit.strip() and (prompt.facts[1] or _CHORUS.search(text))
+            or _LYRIC_WORD.search(unit) and prompt.facts[1] and not (ran_out and at_tail)):
+        # A stanza or chorus of the song or poem the user asked for, or a refrain line of its lyrics (a line sung
+        # again at the limit is no refrain: two copies there are a loop).
+        ok = False
     if not ok:
         return []
     where = "the output ends in" if at_tail else "the output contains"
