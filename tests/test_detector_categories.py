@@ -1005,6 +1005,8 @@ FILES_TO_CUT = ("Here is the project structure:\n\n" + "\n".join(f"src/component
 
 
 @pytest.mark.parametrize("output,loop", [(HASHTAGS_TO_CUT_EN, True), (HASHTAGS_TO_CUT_ZH, True),
+                                         ("It costs $5 a month. " + HASHTAGS_TO_CUT_EN, True),  # money, no math
+                                         ("每月只要 $5。" + HASHTAGS_TO_CUT_ZH, True),
                                          (HASHTAGS_NO_COUNTER, False), (HASHTAGS_SHORT_STEM, False),
                                          (FILES_TO_CUT, False), (SOURCES_TO_CUT, False)])
 def test_a_counter_spelled_out_until_the_cut_is_a_loop(output: str, loop: bool) -> None:

@@ -1264,9 +1264,29 @@ def _in_table_row(text: str, pos: int) -> bool:
 
 def _in_math(text: str, pos: int) -> bool:
     """Whether `pos` lies inside LaTeX math ($…$ or $$…$$): a formula repeats its factors as code repeats its
-    syntax ("\\cdot \\left(1+\\frac{x}{…}\\right) \\cdot \\left(1+…"), so it loops on code's terms."""
-    display = text.count("$$", 0, pos)
-    return display % 2 == 1 or (text.count("$", 0, pos) - 2 * display) % 2 == 1
+    syntax ("\\cdot \\left(1+\\frac{x}{…}\\right) \\cdot \\left(1+…"), so it loops on code's terms. A span
+    closes as pandoc reads one (an opening "$" before a non-space, a closing one after a non-space and not before
+    a digit: "$5 or $10" is money); a "$" the text never closes opens math only when TeX follows it within 200
+    characters (a formula cut by the limit), never before a digit ("costs $5")."""
+    start = 0
+    for m in _MATH_SPAN.finditer(text):
+        if m.start() >= pos:
+            break
+        if pos < m.end():
+            return True
+        start = m.end()
+    opening = text.find("$", start, pos)  # after the last closed span: one opened and never closed?
+    while opening >= 0:
+        after = opening + 2 if text.startswith("$$", opening) else opening + 1
+        if after < len(text) and not text[after].isspace() and not text[after].isdigit() and \
+                _TEX_MARK.search(text, after, after + 200):
+            return True
+        opening = text.find("$", after, pos)
+    return False
+
+
+_MATH_SPAN = re.compile(r"\$\$.+?\$\$|\$(?=[^\s$])[^$\n]*?(?<=[^\s$\\])\$(?!\d)", re.S)
+_TEX_MARK = re.compile(r"[\\^_{]")
 
 
 def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int, int, int],
