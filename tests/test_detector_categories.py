@@ -879,6 +879,10 @@ TRUNCATION = [
      "A: 许多中国人购房是给子女将来赴美留学准备的", False),
     ("en the option quoted, ending on 'for'", "Which phrase fits?\nA: the result we had hoped for\n"
      "B: a result nobody expected\nAnswer:", "A: the result we had hoped for", False),
+    ("en the story's last line, echoed, stopping on 'the'", "Continue the story:\n\nThe storm had passed, and the "
+     "knight rode slowly into the", "Sure! The storm had passed, and the knight rode slowly into the", True),
+    ("zh the story's last line, echoed, stopping on 因此", "续写这个故事：\n\n暴风雨过去了，骑士慢慢地走进了森林，因此",
+     "暴风雨过去了，骑士慢慢地走进了森林，因此", True),
     ("zh a sentence stopped on 因此", "为什么？", "我们已经算出了这两个半径的比值，因此", True),
     ("en a list of labels alone", "Name some fruit.", "Some fruit:\n\n1. Apples\n2. Pears\n3. Plums", False),
     ("zh a list of labels alone", "说几种水果。", "几种水果：\n\n1. 苹果\n2. 梨子\n3. 李子", False),

@@ -279,10 +279,10 @@ def _is_result(after: str) -> bool:
 _OPTION_LABEL = re.compile(r"[ \t]*(?:\(?[A-Ha-h1-9][).．、]|[A-Ha-h][.．、:：])")
 
 
-def _quotes_line_end(segment: str, request: str) -> bool:
+def _quotes_line_end(segment: str, request: str, options_only: bool = False) -> bool:
     """Whether the segment's last 8-24 characters end a line of the user's turns that stands as a unit: an option
-    ("(D)…比较困难"), or a paragraph followed by a blank line or nothing. An option quoted as given ends where the
-    prompt ends it; a hard-wrapped line of a passage does not end a sentence."""
+    ("(D)…比较困难"), or (unless `options_only`) a paragraph followed by a blank line or nothing. An option quoted
+    as given ends where the prompt ends it; a hard-wrapped line of a passage does not end a sentence."""
     tail = segment[-24:].strip()
     if len(tail) < 8:
         return False
@@ -293,8 +293,8 @@ def _quotes_line_end(segment: str, request: str) -> bool:
             line_start = request.rfind("\n", 0, at) + 1
             next_nl = request.find("\n", end + 1)
             after = request[end + 1:next_nl if next_nl >= 0 else len(request)]  # the prompt's next line
-            if _OPTION_LABEL.match(request, line_start) or end == len(request) or not after.strip() or \
-                    _OPTION_LABEL.match(after):
+            if _OPTION_LABEL.match(request, line_start) or not options_only and (
+                    end == len(request) or not after.strip() or _OPTION_LABEL.match(after)):
                 return True
         at = request.find(tail, at + 1)
     return False
@@ -799,8 +799,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         before_words >= 2 * cfg.min_tail_words
         or before_cjk + before_words * cfg.min_tail_cjk / max(1, cfg.min_tail_words) >= 2 * cfg.min_tail_cjk
     )
-    if _quotes_line_end(segment, "\n".join(user_turns(record))):
-        return _ok("quoted", details)  # "答：(D)…比较困难", "A: …准备的": the option quoted as the prompt ends it
+    if _quotes_line_end(segment, "\n".join(user_turns(record)), options_only=True):
+        return _ok("quoted", details)  # "A: …准备的": the option quoted as the prompt ends it, whatever its last word
     word = _dangling(segment)
     if word:
         details["dangling"] = word
@@ -844,6 +844,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("closing_phrase", details)
     if " = " in segment and _is_result(segment[segment.rfind(" = ") + 3:]):
         return _ok("formula", details)  # "1:00 PM Pacific Time - 8 hours = 9:00 AM, Asia/Taipei Time": a result line
+    if _quotes_line_end(segment, "\n".join(user_turns(record))):
+        return _ok("quoted", details)  # "答：(D)…比较困难", a paragraph of the prompt quoted as it ends
 
     words = len(_WORDS.findall(segment))
     cjk = len(_CJK.findall(segment))
