@@ -1207,6 +1207,8 @@ DRIFT = [
     ("zh a logic question naming people by letters, answered in English", SINGERS_ZH, "A. W is K's partner.", True),
     ("zh a logic question naming people by letters, answered in Chinese", SINGERS_ZH, "答案是选项(A)，W为K伴奏。",
      False),
+    ("zh pinyin in the question keeps its letters", "“nǐ hǎo ma” 和 “wǒ hěn hǎo” 是什么意思？",
+     "It means 'How are you?' and 'I am fine.'", False),
     ("en a question naming points by letters, answered in English",
      "Points A, B and C lie on a line, with B between A and C. If AB = 3 and BC = 4, what is AC?",
      "AC is 7, because B lies between A and C.", False),

@@ -664,11 +664,16 @@ def test_ascii_lower_agrees_on_every_ascii_letter(text: str) -> None:
 
 
 def _without_lone_letters(text: str) -> str:
-    """Each ASCII letter with no ASCII letter on either side (nor an apostrophe after it) blanked, one by one."""
+    """Each ASCII letter with no Latin letter (accented ones and combining marks included) on either side, nor an
+    apostrophe after it, blanked, one by one."""
     def latin(i: int) -> bool:
-        return 0 <= i < len(text) and text[i].isascii() and text[i].isalpha()
-    return "".join(" " if latin(i) and not latin(i - 1) and not latin(i + 1) and text[i + 1:i + 2] not in ("'", "’")
-                   else ch for i, ch in enumerate(text))
+        if not 0 <= i < len(text):
+            return False
+        ch = text[i]
+        return ch.isascii() and ch.isalpha() or "\u00c0" <= ch <= "\u024f" or "\u1e00" <= ch <= "\u1eff" or \
+            "\u0300" <= ch <= "\u036f"
+    return "".join(" " if text[i].isascii() and latin(i) and not latin(i - 1) and not latin(i + 1)
+                   and text[i + 1:i + 2] not in ("'", "’") else ch for i, ch in enumerate(text))
 
 
 def _prompt_languages_reference(key: tuple) -> tuple:
@@ -695,7 +700,8 @@ def _prompt_languages_reference(key: tuple) -> tuple:
 
 
 TURN_PIECES = st.sampled_from(["Explain this", "请解释一下", "x = 1;", "\n", "\n\n", " ", "Что это", "上面的代码对吗？",
-                               "in English", "```\ncode\n```", "`x`", "日本語で", "안녕", "A．W为K", "I'm", "F、G"])
+                               "in English", "```\ncode\n```", "`x`", "日本語で", "안녕", "A．W为K", "I'm", "F、G",
+                               "nǐ hǎo", "Il y a", "Hãy giới"])
 
 
 @settings(max_examples=400, deadline=None)

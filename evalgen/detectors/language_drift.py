@@ -202,7 +202,8 @@ def _prose_only(text: str) -> str:
     return "\n".join([line for line in lines if not _code_only(line)])
 
 
-_LONE_LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z'’])")
+_LATIN = "A-Za-z\u00c0-\u024f\u1e00-\u1eff\u0300-\u036f"  # with accented letters and combining marks: "nǐ hǎo"
+_LONE_LETTER = re.compile(rf"(?<![{_LATIN}])[A-Za-z](?![{_LATIN}'’])")
 """A Latin letter standing alone in a user turn names a variable, a singer or an option ("F、G、L", "A．W为K伴奏"),
 not words of a language the user writes in."""
 
