@@ -132,16 +132,20 @@ def main() -> None:
     for name, (kappa, n, positives) in kappas.items():
         print(f"{name:15} {kappa:6.2f} {n:8} {positives:10}")
 
-    print("\nCalibrated scores: precision of the flags at or above a score")
-    at5, at8 = precision_at(labeled, 0.5), precision_at(labeled, 0.8)
-    print(f"{'detector':15} {'score >= 0.5':>18} {'score >= 0.8':>18}")
-    for name in DETECTORS:
-        cells = []
-        for tp, n in (at5[name], at8[name]):
-            cells.append(f"{tp / n:5.2f} ({tp}/{n})" if n else "    - (0/0)")
-        print(f"{name:15} {cells[0]:>18} {cells[1]:>18}")
+    read = [(item, findings(row)) for item, row in cm.labeled_rows(cm.READ_SAMPLES)]
+    unread = [(item, findings(row)) for item, row in cm.labeled_rows([cm.UNREAD_SAMPLE])]
+    for what, sample in ((f"the samples read so far, which the scores are fitted on ({len(read)} records)", read),
+                         (f"{cm.UNREAD_SAMPLE.name}, out of sample ({len(unread)} records)", unread)):
+        print(f"\nCalibrated scores: precision of the flags at or above a score, on {what}")
+        at5, at8 = precision_at(sample, 0.5), precision_at(sample, 0.8)
+        print(f"{'detector':15} {'score >= 0.5':>18} {'score >= 0.8':>18}")
+        for name in DETECTORS:
+            cells = []
+            for tp, n in (at5[name], at8[name]):
+                cells.append(f"{tp / n:5.2f} ({tp}/{n})" if n else "    - (0/0)")
+            print(f"{name:15} {cells[0]:>18} {cells[1]:>18}")
     if args.calibrate:
-        table = calibration_table(labeled)
+        table = calibration_table(read)
         print("\nCALIBRATION = {")
         for name, kinds in table.items():
             body = ", ".join(f'"{k}": {v}' for k, v in kinds.items())

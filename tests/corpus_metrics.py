@@ -96,6 +96,11 @@ detectors after its first fixes (tuned on the first four fresh samples): every r
 (15), truncation (29), language_drift (34) and degenerate (3), 45 of their 118 missing_eos flags, 8 per screen, 20
 with finish reasons, 95 background; 307 records labeled blind by four annotators (60 twice, kappa 1.00). Unread:
 the out-of-sample check of session 8's changes. Strata in fresh6_strata.json. Not part of the gate."""
+READ_SAMPLES = (*LABELED_FILES, TRUNCATION_SAMPLE, *HOLDOUTS, FRESH_SAMPLE, FRESH2_SAMPLE, FRESH3_SAMPLE, FRESH4_SAMPLE,
+                FRESH5_SAMPLE)
+"""Every labeled sample read so far (4,628 records): what the calibrated scores are fitted on. The newest fresh sample
+(UNREAD_SAMPLE) stays out: on it the scores are checked out of sample."""
+UNREAD_SAMPLE = FRESH6_SAMPLE
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):

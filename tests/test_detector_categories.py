@@ -910,12 +910,19 @@ MAIN_CLAUSE_CASES = [
 @pytest.mark.parametrize("name,output,reason", MAIN_CLAUSE_CASES, ids=[c[0] for c in MAIN_CLAUSE_CASES])
 def test_a_subordinate_clause_without_its_main_clause_is_named(name: str, output: str, reason: str) -> None:
     """An unpunctuated English last sentence is cut either way; one that stops inside its opening subordinate
-    clause is named apart (`main_clause_missing`). Until labels measure it, it is scored as the
-    `mid_sentence` flags it was split from, not the detector's overall precision."""
+    clause is named apart (`main_clause_missing`), and scored by its own labeled precision, above the
+    `mid_sentence` flags it was split from."""
     finding = DETECTORS["truncation"](rec(output), CTX)
     assert finding.flagged and finding.details["reason"] == reason, finding
     if reason == "main_clause_missing":
-        assert finding.score == calibrated("truncation", "mid_sentence") < calibrated("truncation", None)
+        assert finding.score == calibrated("truncation", reason) > calibrated("truncation", "mid_sentence")
+
+
+def test_a_rule_without_labels_scores_as_the_rule_it_was_split_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until labels measure a rule split from another, it is as sure as the flags it renamed, not the detector."""
+    monkeypatch.delitem(CALIBRATION["truncation"], "main_clause_missing")
+    assert calibrated("truncation", "main_clause_missing") == calibrated("truncation", "mid_sentence") < \
+        calibrated("truncation", None)
 
 
 END_TOKEN_CASES = [
