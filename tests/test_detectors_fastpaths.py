@@ -684,7 +684,8 @@ def _prompt_languages_reference(key: tuple) -> tuple:
     langs: set[str] = set()
     dominant = None
     for turn in turns:
-        prose = _without_lone_letters(language_drift._prose_only(turn.strip()))
+        prose = language_drift._prose_only(turn.strip())
+        prose = prose if prose.isascii() else _without_lone_letters(prose)
         pin = script_units(prose, cfg.latin_word_units)
         if pin.total < cfg.min_prompt_units:
             continue

@@ -203,7 +203,7 @@ def _prose_only(text: str) -> str:
 
 
 _LATIN = "A-Za-z\u00c0-\u024f\u1e00-\u1eff\u0300-\u036f"  # with accented letters and combining marks: "nǐ hǎo"
-_LONE_LETTER = re.compile(rf"(?<![{_LATIN}])[A-Za-z](?![{_LATIN}'’])")
+_LONE_LETTER = re.compile(rf"[A-Za-z](?<![{_LATIN}][A-Za-z])(?![{_LATIN}'’])")  # (a class first: `re` scans fast)
 """A Latin letter standing alone in a user turn names a variable, a singer or an option ("F、G、L", "A．W为K伴奏"),
 not words of a language the user writes in."""
 
@@ -229,7 +229,9 @@ def _prompt_languages_cached(
     langs: set[str] = set()
     dominant: str | None = None
     for turn in turns:
-        prose = _LONE_LETTER.sub(" ", _prose_only(turn.strip()))
+        prose = _prose_only(turn.strip())
+        if not prose.isascii():  # (an English turn keeps its "a" and "I": its language is Latin either way)
+            prose = _LONE_LETTER.sub(" ", prose)
         pin = script_units(prose, latin_word_units)
         if pin.total < min_prompt_units:
             continue

@@ -1554,7 +1554,11 @@ def _token_run_to_cut(text: str) -> tuple[int, int, int, bool] | None:
     "\\" or "." (paths, packages, addresses, links) or endings that are no counter (file names, components) make
     no run."""
     body = text.rstrip()
-    tokens = body[-_MIN_RUN_TOKENS * 80:].split()
+    window = body[-_MIN_RUN_TOKENS * 80:]
+    pair = window.rsplit(None, 2)[-2:]  # the last two tokens first: most texts end on two unlike ones
+    if len(pair) < 2 or len(os.path.commonprefix(pair)) < _MIN_STEM:
+        return None
+    tokens = window.split()
     if len(tokens) < _MIN_RUN_TOKENS:
         return None
     last, complete = tokens[-1], tokens[:-1]
