@@ -254,10 +254,10 @@ def detect_degenerate(record: GenerationRecord, ctx: DetectorContext) -> Finding
     lines = [line for line in stripped.split("\n") if line.strip()]
     if sum(map(is_code_line, lines)) * 3 >= len(lines):
         return Finding(NAME, False, 0.0, "Not garbage: code.", [], details)
-    notation = _NOTATION_REQUEST.search("\n".join(user_turns(record))) is not None
-    junk = sum(n for token, n in Counter(tokens).items()  # each distinct token once
-               if _junk(token) and not (notation and _NOTATION_TOKEN.fullmatch(token)))
-    share = junk / len(tokens)
+    junk_tokens = [(token, n) for token, n in Counter(tokens).items() if _junk(token)]  # each distinct token once
+    if junk_tokens and _NOTATION_REQUEST.search("\n".join(user_turns(record))):
+        junk_tokens = [(token, n) for token, n in junk_tokens if not _NOTATION_TOKEN.fullmatch(token)]
+    share = sum(n for _, n in junk_tokens) / len(tokens)
     details["junk_share"] = round(share, 4)
     if share < cfg.garbage_share:
         return Finding(NAME, False, unflagged_score(share), "The tokens are words, numbers or symbols.", [], details)
