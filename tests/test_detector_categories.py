@@ -1009,6 +1009,11 @@ SOURCES_TO_CUT = "Sources:\n" + "\n".join(
 HASHTAGS_NO_COUNTER = ("What a day at the beach with the whole family! " + " ".join(
     f"#SummerVacation{word}" for word in ("Beach", "Fun", "Vibes", "Mood", "Trip", "Days", "Nights", "Love"))
     + " #SummerVacationPa")
+RULES_COMPLETE_EN = ("Here are the tags for the nine rules! "
+                     + " ".join(f"#OurClassroomRule{word}" for word in _NUMBER_WORDS[:9]))
+RULES_COMPLETE_ZH = "本周的九条公约如下！" + " ".join(f"#我们班级的文明公约第{n}条" for n in _ZH_NUMBERS[:9])
+DAYS_BY_DIGITS = "Our launch week: " + " ".join(f"#ProductLaunchDay{i}" for i in range(1, 10)) + " #ProductLaunchDa"
+PACKAGES_COUNTING = "Import these: " + " ".join(f"com.example.Rule{word}" for word in _NUMBER_WORDS[:9]) + " com.exa"
 HASHTAGS_SHORT_STEM = ("Great run today! " + " ".join(f"#RunClub{word}" for word in _NUMBER_WORDS[:12]) + " #RunClubTh")
 _COMPONENTS = ("Button", "Card", "Header", "Footer", "Modal", "Navbar", "Sidebar", "Table", "Tooltip", "Avatar")
 FILES_TO_CUT = ("Here is the project structure:\n\n" + "\n".join(f"src/components/{name}.tsx" for name in _COMPONENTS)
@@ -1019,9 +1024,12 @@ FILES_TO_CUT = ("Here is the project structure:\n\n" + "\n".join(f"src/component
                                          ("It costs $5 a month. " + HASHTAGS_TO_CUT_EN, True),  # money, no math
                                          ("每月只要 $5。" + HASHTAGS_TO_CUT_ZH, True),
                                          (HASHTAGS_NO_COUNTER, False), (HASHTAGS_SHORT_STEM, False),
-                                         (FILES_TO_CUT, False), (SOURCES_TO_CUT, False)])
+                                         (FILES_TO_CUT, False), (SOURCES_TO_CUT, False),
+                                         (RULES_COMPLETE_EN, False), (RULES_COMPLETE_ZH, False),
+                                         (DAYS_BY_DIGITS, False), (PACKAGES_COUNTING, False)])
 def test_a_counter_spelled_out_until_the_cut_is_a_loop(output: str, loop: bool) -> None:
-    """Tokens of one stem (10+ characters, no path or link) whose endings are a counter, up to the cut."""
+    """Tokens of one stem (10+ characters, no path, package or link) whose endings are a spelled-out counter, up to
+    a token cut inside the run: not a list that ends on its last whole item, nor identifiers numbered by digits."""
     check("repetition", rec(output, "Write a post.", stop="unknown"), loop)
 
 

@@ -1543,16 +1543,17 @@ _COUNTER_WORDS = ("zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|
                  "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
                  "thousand|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|and")
 _COUNTER = re.compile(
-    rf"(?:\d+|(?:(?:{_COUNTER_WORDS})[- ]?)+|[零一二三四五六七八九十百千两]+[条个章节次号位]?)[.,;:!)]*", re.I)
-"""The part of a token that counts: digits, number words ("SeventyNine", "twenty-six"), Chinese numerals ("十二条")."""
+    rf"(?:(?:(?:{_COUNTER_WORDS})[- ]?)+|[零一二三四五六七八九十百千两]+[条个章节次号位]?)[.,;:!)]*", re.I)
+"""The part of a token that counts, spelled out: number words ("SeventyNine", "twenty-six"), Chinese numerals ("十二
+条"). Digits number identifiers ("Day9", "col-md-offset-12", "SKU-0040") that lists give on purpose."""
 
 
 def _token_run_to_cut(text: str) -> tuple[int, int, int, bool] | None:
-    """A run of tokens made of one stem and a counter, up to the cut ("#LaughterIsMyAmendmentSixtyNine
-    #LaughterIsMyAmendmentSeventy #LaughterIsMyAm"): a loop whose counter is spelled out, which no probe sees
-    twice. As `_drift_to_cut` gives it. The last token is cut inside the stem or the counter; a stem holding "/",
-    "\\" or "." (paths, packages, addresses, links) or endings that are no counter (file names, components) make
-    no run."""
+    """A run of tokens made of one stem and a spelled-out counter, up to the cut ("#LaughterIsMyAmendmentSixtyNine
+    #LaughterIsMyAmendmentSeventy #LaughterIsMyAm"): a loop whose counter no probe sees twice. As `_drift_to_cut`
+    gives it. The last token is cut inside the stem or the counter (a list that ends on its last whole item,
+    "…RuleNine", may be complete); a stem holding "/", "\\" or "." (paths, packages, links) or endings that are no
+    counter (file names, components) make no run."""
     body = text.rstrip()
     window = body[-_MIN_RUN_TOKENS * 80:]
     pair = window.rsplit(None, 2)[-2:]  # the last two tokens first: most texts end on two unlike ones
@@ -1574,7 +1575,8 @@ def _token_run_to_cut(text: str) -> tuple[int, int, int, bool] | None:
         stem = stem[:-1]
     if count + 1 < _MIN_RUN_TOKENS or len(stem) < _MIN_STEM or any(c in stem for c in "/\\."):
         return None
-    if not (last.startswith(stem) or len(last) >= _MIN_STEM and stem.startswith(last)):
+    cut_in_counter = last.startswith(stem) and not _COUNTER.fullmatch(last[len(stem):])
+    if not (cut_in_counter or len(stem) > len(last) >= _MIN_STEM and stem.startswith(last)):
         return None
     start = len(body)
     for _ in range(count + 1):
