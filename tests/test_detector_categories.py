@@ -478,6 +478,18 @@ REPETITION = [
 ]
 
 
+@pytest.mark.parametrize("before", [
+    "Open $HOME/.bash_profile in an editor, add the line, then restart the terminal.\n\n",
+    "在 JavaScript 里用模板字符串拼接：`${first} ${last}`，然后打印出来。\n\n",
+])
+def test_a_dollar_sign_in_a_paragraph_before_opens_no_math(before: str) -> None:
+    """An unclosed "$" opens math only for a formula that runs to the end: a loop after it is still a loop."""
+    check("repetition", rec(before + BLOCKS_WITH_A_COUNTER, "Write the solver.", stop="unknown"), True)
+    loop = "对不起，我无法帮助你完成这个请求。" * 5 + "还有什么我可以帮你的吗？"
+    finding = DETECTORS["repetition"](rec(before + loop, "帮我写个脚本。", stop="eos"), CTX)
+    assert finding.flagged and finding.details["kind"] == "loop", finding
+
+
 def test_a_refrain_line_sung_again_at_the_limit_is_a_loop() -> None:
     """At the limit two copies are proof enough: the outro's line sung again into the cut is no refrain."""
     cut = OUTRO_EN[:-1] + "\nI'll be the one in ch"

@@ -1266,8 +1266,9 @@ def _in_math(text: str, pos: int) -> bool:
     """Whether `pos` lies inside LaTeX math ($…$ or $$…$$): a formula repeats its factors as code repeats its
     syntax ("\\cdot \\left(1+\\frac{x}{…}\\right) \\cdot \\left(1+…"), so it loops on code's terms. A span
     closes as pandoc reads one (an opening "$" before a non-space, a closing one after a non-space and not before
-    a digit: "$5 or $10" is money); a "$" the text never closes opens math only when TeX follows it within 200
-    characters (a formula cut by the limit), never before a digit ("costs $5")."""
+    a digit: "$5 or $10" is money). A "$" the text never closes opens math only for a formula cut by the limit: TeX
+    follows it within 200 characters and it runs to the end of the text, no blank line or fence after it (not
+    "$HOME/.bashrc", "`${name}`" in a paragraph before), and never before a digit ("costs $5")."""
     start = 0
     for m in _MATH_SPAN.finditer(text):
         if m.start() >= pos:
@@ -1279,7 +1280,8 @@ def _in_math(text: str, pos: int) -> bool:
     while opening >= 0:
         after = opening + 2 if text.startswith("$$", opening) else opening + 1
         if after < len(text) and not text[after].isspace() and not text[after].isdigit() and \
-                _TEX_MARK.search(text, after, after + 200):
+                _TEX_MARK.search(text, after, after + 200) and text.find("\n\n", after) < 0 and \
+                text.find("```", after) < 0:
             return True
         opening = text.find("$", after, pos)
     return False
