@@ -736,16 +736,28 @@ TRUNCATION = [
      "先看这一段：\n```python\nx = 1\n```\n然后把 `my_var = x + 1` 改成下面这样：\n```", True),
     # A block never closed, after which the answer goes on in its own prose and finishes: the model left out the
     # closing fence (blind annotators read it as complete). An indented comment or docstring stays inside code.
+    ("en bullets quoting code after a stray closing fence", "Write a snake game in C.",
+     "int main() {\n    init();\n    return 0;\n}\n```\n\n**Explanation:**\n\n* It keeps the food's position in "
+     "`food_x` and `food_y`.\n* Update the images in the game loop to show the snake moving.", False),
     ("en unclosed code block, then a finished paragraph", "Write a function that adds two numbers.",
      "Here is the function:\n```\ndef add(a, b):\n    return a + b\n\nThis function adds two numbers.", False),
     ("zh unclosed code block, then a finished paragraph", "写一个两数相加的函数。",
      "代码如下：\n```python\ndef add(a, b):\n    return a + b\n\n这个函数把两个数相加，并返回它们的和。", False),
     ("en a document in a markdown block, cut after a paragraph", "Write a README for my tool.",
-     "```markdown\n# MyTool\n\nA small tool for parsing logs.\n\n## Installation\n\nInstall it with pip and run it "
-     "from the command line.", True),
+     "```markdown\n# MyTool\n\nA small tool for parsing logs.\n\n    from mytool import parse\n    parse(\"app.log\")"
+     "\n\nRun it from the command line on a log file.", True),
     ("zh a LaTeX document cut after a paragraph", "写一篇论文的开头。",
      "```\n\\documentclass{ctexart}\n\\begin{document}\n\\section{引言}\n\n本文研究了热对金属的影响，我们测量了钢棒的膨胀。",
      True),
+    ("zh a block cut after its last statement", "写一段打招呼的代码。",
+     '下面是代码：\n```javascript\nconst name = "小明";\nconst age = 18;\n\nconsole.log("你好，" + name + "！");',
+     True),
+    ("en a letter with a date line, cut after a paragraph", "Write a cover letter.",
+     "Here is the letter:\n```\nDate: 12/05/2023\n\nDear Mr. Smith,\n\nI am writing to apply for the position of "
+     "data analyst at your company.", True),
+    ("en a heredoc left open, cut after a paragraph", "Create the README from the shell.",
+     "Run:\n```bash\nx=1\ny=2\ncat > README.md << 'EOF'\n# Project\n\nThis project parses log files and prints a "
+     "summary.", True),
     ("en a letter in a bare block, cut after a paragraph", "Write an email to John.",
      "Here is the email:\n```\nDear John,\n\nThank you for your letter. I will reply soon.\n\nBest regards, Mary "
      "and the whole team.", True),

@@ -24,6 +24,7 @@ __all__ = [
     "is_code_line",
     "last_user_message",
     "mask_code",
+    "mask_inline_code",
     "mask_urls",
     "request_text",
     "script_units",
@@ -153,6 +154,11 @@ def mask_urls(text: str) -> str:
 
 def in_regions(pos: int, regions: list[tuple[int, int]]) -> bool:
     return any(a <= pos < b for a, b in regions)
+
+
+def mask_inline_code(line: str) -> str:
+    """The line with its inline code spans (`food_x`) replaced by a word: prose that quotes code is prose."""
+    return _INLINE.sub("code", line) if "`" in line else line
 
 
 def mask_code(text: str) -> str:

@@ -51,6 +51,7 @@ from evalgen.detectors._text import (
     fence_lines,
     is_code_line,
     last_user_message,
+    mask_inline_code,
     request_text,
     user_turns,
 )
@@ -510,23 +511,25 @@ def _closed_by_model(text: str, blocks: list[tuple[int, int]]) -> bool:
 
 
 def _prose_after_open_fence(text: str, start: int) -> bool:
-    """Whether the block opened at `start` and never closed holds code (or a table) and then ends in a paragraph of
-    the model's own prose: after a blank line, unindented lines (16 characters or more), none of them code or a
-    comment, the last one ending a sentence ("Remember to adjust the columns to your needs. Happy tracking!"). The
-    model left out the closing fence and finished its answer. Cut inside its code, a block stops on code; an
-    indented comment or docstring is no such paragraph, nor the text of a document written in the block (markdown,
-    LaTeX with an environment still open, a letter in a bare fence)."""
+    """Whether the block opened at `start` and never closed holds code (or a table: two lines or more) and then
+    ends in a paragraph of the model's own prose: after a blank line, unindented lines (16 characters or more),
+    none of them code, a comment or a statement, the last one ending a sentence ("Remember to adjust the columns
+    to your needs. Happy tracking!"). The model left out the closing fence and finished its answer. Cut inside its
+    code, a block stops on code; an indented comment or docstring is no such paragraph, nor the text of a document
+    written in the block (markdown, a heredoc, LaTeX with an environment still open, a letter in a bare fence)."""
     line_end = text.find("\n", start)
     if line_end < 0 or text[start:line_end].strip().strip("`~").lower() in _PROSE_BLOCKS:
         return False  # a document the model writes in the block ("```markdown"): its own paragraphs are prose
     body = text[line_end + 1:]
     gap = body.rfind("\n\n")
-    if gap < 0 or not any(is_code_line(line) or line.strip() and not _prose(line) for line in body[:gap].split("\n")) \
-            or body.count("\\begin{") > body.count("\\end{"):
-        return False  # only prose before the paragraph (a letter in a bare fence), or a LaTeX environment left open
+    if gap < 0 or "<<" in body or body.count("\\begin{") > body.count("\\end{"):
+        return False  # a heredoc or a LaTeX environment left open: the paragraph is the document's
+    if sum(is_code_line(line) or line.lstrip().startswith("|") for line in body[:gap].split("\n")) < 2:
+        return False  # no code or table before the paragraph: a letter, a story, a README in a bare fence
     lines = body[gap:].strip("\n").split("\n")
-    if any(line[:1].isspace() or line.startswith(_COMMENT_STARTS) for line in lines):
-        return False
+    if any(line[:1].isspace() or line.startswith(_COMMENT_STARTS) or line.rstrip().endswith((";", "{", "}"))
+           for line in lines):
+        return False  # indented, a comment, or a statement ('console.log("你好！");' holds CJK, so is no code line)
     return sum(len(line) for line in lines) >= 16 and _finished_prose(lines)
 
 
@@ -536,8 +539,10 @@ _PROSE_BLOCKS = frozenset(("markdown", "md", "text", "txt", "plaintext", "latex"
 
 
 def _finished_prose(lines: list[str]) -> bool:
-    """Whether the lines are prose, none of them code, the last one ending a sentence."""
-    return all(_prose(line) and not is_code_line(line) for line in lines) and lines[-1].rstrip()[-1] in _FINAL
+    """Whether the lines are prose, none of them code (inline code quoted in a sentence, "`food_x`", is prose),
+    the last one ending a sentence."""
+    masked = [mask_inline_code(line) for line in lines]
+    return all(_prose(line) and not is_code_line(line) for line in masked) and lines[-1].rstrip()[-1] in _FINAL
 
 
 def _out_of_phase(text: str, blocks: list[tuple[int, int]]) -> bool:
