@@ -903,6 +903,14 @@ TRUNCATION = [
      "A: 许多中国人购房是给子女将来赴美留学准备的", False),
     ("en the option quoted, ending on 'for'", "Which phrase fits?\nA: the result we had hoped for\n"
      "B: a result nobody expected\nAnswer:", "A: the result we had hoped for", False),
+    ("en a numbered blank echoed, stopping on 'because'", "Complete each sentence:\n1. The best way to learn a "
+     "language is to\n2. My favourite season is winter because", "Here you go:\n\n1. The best way to learn a language "
+     "is to talk with native speakers.\n2. My favourite season is winter because", True),
+    ("zh a numbered blank echoed, stopping on 因为",
+     "用自己的话补全句子：\n1．学习一门外语最好的方法是\n2．我最喜欢冬天，因为", "补全如下：\n\n1．学习一门外语最好的方法是每天和母语者练习。\n2．我最喜欢冬天，因为", True),
+    ("en a dialogue line echoed, stopping on 'the'", "Continue the dialogue:\nA: Where are you going this weekend?\n"
+     "B: I'm going to visit my grandparents in the\nA: That sounds nice!",
+     "A: Where are you going this weekend?\nB: I'm going to visit my grandparents in the", True),
     ("en the story's last line, echoed, stopping on 'the'", "Continue the story:\n\nThe storm had passed, and the "
      "knight rode slowly into the", "Sure! The storm had passed, and the knight rode slowly into the", True),
     ("zh the story's last line, echoed, stopping on 因此", "续写这个故事：\n\n暴风雨过去了，骑士慢慢地走进了森林，因此",

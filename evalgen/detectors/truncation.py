@@ -280,10 +280,26 @@ def _is_result(after: str) -> bool:
 _OPTION_LABEL = re.compile(r"[ \t]*(?:\(?[A-Ha-h1-9][).．、]|[A-Ha-h][.．、:：])")
 
 
+_LETTER_OPTION = re.compile(r"^[ \t]*\(?([A-Ha-h])[).．、:：]", re.M)
+
+
+def _is_option(request: str, line_start: int) -> bool:
+    """Whether the prompt's line at `line_start` is a lettered option among others: each letter labels one line
+    only, and a neighbouring letter labels another ("A: …" with "B: …"). Numbered blanks to fill ("1. The best way
+    is to") and the lines of a dialogue (A: / B: / A:) are no options."""
+    label = _LETTER_OPTION.match(request, line_start)
+    if label is None:
+        return False
+    letters = [m.group(1).upper() for m in _LETTER_OPTION.finditer(request)]
+    letter = label.group(1).upper()
+    return len(set(letters)) == len(letters) and (chr(ord(letter) + 1) in letters or chr(ord(letter) - 1) in letters)
+
+
 def _quotes_line_end(segment: str, request: str, options_only: bool = False) -> bool:
     """Whether the segment's last 8-24 characters end a line of the user's turns that stands as a unit: an option
-    ("(D)…比较困难"), or (unless `options_only`) a paragraph followed by a blank line or nothing. An option quoted
-    as given ends where the prompt ends it; a hard-wrapped line of a passage does not end a sentence."""
+    ("(D)…比较困难"), or a paragraph followed by a blank line or nothing (with `options_only`: a lettered option
+    among others, nothing else). An option quoted as given ends where the prompt ends it; a hard-wrapped line of a
+    passage does not end a sentence."""
     tail = segment[-24:].strip()
     if len(tail) < 8:
         return False
@@ -294,7 +310,7 @@ def _quotes_line_end(segment: str, request: str, options_only: bool = False) -> 
             line_start = request.rfind("\n", 0, at) + 1
             next_nl = request.find("\n", end + 1)
             after = request[end + 1:next_nl if next_nl >= 0 else len(request)]  # the prompt's next line
-            if _OPTION_LABEL.match(request, line_start) or not options_only and (
+            if _is_option(request, line_start) if options_only else _OPTION_LABEL.match(request, line_start) or (
                     end == len(request) or not after.strip() or _OPTION_LABEL.match(after)):
                 return True
         at = request.find(tail, at + 1)
