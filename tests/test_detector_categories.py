@@ -907,7 +907,8 @@ TRUNCATION = [
      "language is to\n2. My favourite season is winter because", "Here you go:\n\n1. The best way to learn a language "
      "is to talk with native speakers.\n2. My favourite season is winter because", True),
     ("zh a numbered blank echoed, stopping on 因为",
-     "用自己的话补全句子：\n1．学习一门外语最好的方法是\n2．我最喜欢冬天，因为", "补全如下：\n\n1．学习一门外语最好的方法是每天和母语者练习。\n2．我最喜欢冬天，因为", True),
+     "用自己的话补全句子：\n1．学习一门外语最好的方法是\n2．我最喜欢冬天，因为",
+     "补全如下：\n\n1．学习一门外语最好的方法是每天和母语者练习。\n2．我最喜欢冬天，因为", True),
     ("en a dialogue line echoed, stopping on 'the'", "Continue the dialogue:\nA: Where are you going this weekend?\n"
      "B: I'm going to visit my grandparents in the\nA: That sounds nice!",
      "A: Where are you going this weekend?\nB: I'm going to visit my grandparents in the", True),
