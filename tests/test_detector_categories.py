@@ -367,6 +367,10 @@ REPETITION = [
     ("en a refrain line three times in the outro", "Write a parody of a song about a robot.", OUTRO_EN, False),
     ("zh a refrain line three times in the outro", "写一首关于机器人的歌。", OUTRO_ZH, False),
     ("en a bar of notes three times", "Compose the ABC notation for a song.", ABC_BARS, True),
+    ("en a line of prose four times after the song", "Write a song about the river.",
+     SONG_EN + "\n\n" + "\n".join(["I hope you enjoy this song about the river!"] * 4), True),
+    ("zh a line of prose four times after the song", "写一首关于回家的歌。",
+     SONG_ZH + "\n\n" + "\n".join(["希望你喜欢这首关于回家的歌，祝你每天都开心！"] * 4), True),
     ("en one line four times under a word 'chorus', no song asked", "Give me tips for my essay.",
      "Tips for the chorus section of your essay:\n" + "\n".join(["Always check the sources you cite."] * 4), True),
     # Short loops, a list repeating one item to the limit, an answer re-emitted.

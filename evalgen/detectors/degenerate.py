@@ -58,7 +58,7 @@ _ART_REQUEST = re.compile(
     re.I,
 )
 _NOTATION_REQUEST = re.compile(
-    r"\b(?:ABC|music(?:al)?|chess|sheet|staff)[ -]notation\b|\bFEN\b|\bPGN\b|ABC记谱|乐谱|简谱|棋谱", re.I)
+    r"\b(?:ABC|music(?:al)?|chess|sheet|staff)[ -]notation\b|\b(?-i:FEN|PGN)\b|ABC记谱|乐谱|简谱|棋谱", re.I)
 _NOTATION_TOKEN = re.compile(r"[A-Ga-gz0-9|/:,'\[\]_^=.~-]+|[pnbrqkPNBRQK1-8/]+")
 """A tune or a position in the notation the user asks for (ABC music "|D2D2D2|", chess FEN "rnbqkb1r/8"): its tokens
 are no garbage; mojibake and tokens mixing scripts still are."""

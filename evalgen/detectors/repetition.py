@@ -112,6 +112,7 @@ _SONG_REQUEST = re.compile(
 )
 _MAX_REFRAIN = 4  # a chorus comes back a few times; a runaway loop in a song does not stop
 _LYRIC_WORD = re.compile(r"[^\W\d_]{3}")  # a line of lyrics holds words; a bar of notes ("D2 G2 A2 |") does not
+_PROSE_LINE_END = frozenset(".!?。！？")  # ...and ends on no sentence mark: a line of prose does
 # Screens for the two request patterns (case-insensitive and tried at every position: ~100 ns a character): a
 # match holds one of these words, in lower case once lowered, unless the text holds one of the letters re.I
 # also matches that lower() leaves apart ("ı" and "İ" for i, "ſ" for s; the Kelvin sign lowers to k).
@@ -1335,9 +1336,10 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
         ok = False  # a fill-in template ("**[Saw name]** - [Summary of features]"), not a loop
     if ok and count <= _MAX_REFRAIN and "\n" in unit and (
             "\n" in unit.strip() and (prompt.facts[1] or _CHORUS.search(text))
-            or _LYRIC_WORD.search(unit) and prompt.facts[1] and not (ran_out and at_tail)):
-        # A stanza or chorus of the song or poem the user asked for, or a refrain line of its lyrics (a line sung
-        # again at the limit is no refrain: two copies there are a loop).
+            or _LYRIC_WORD.search(unit) and unit.strip()[-1] not in _PROSE_LINE_END and prompt.facts[1]
+            and not (ran_out and at_tail)):
+        # A stanza or chorus of the song or poem the user asked for, or a refrain line of its lyrics: words, no
+        # sentence end ("I hope you enjoy this song!" four times after it is a loop), not sung again into the limit.
         ok = False
     if not ok:
         return []
