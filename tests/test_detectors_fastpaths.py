@@ -664,16 +664,16 @@ def test_ascii_lower_agrees_on_every_ascii_letter(text: str) -> None:
 
 
 def _without_lone_letters(text: str) -> str:
-    """Each ASCII letter with no Latin letter (accented ones and combining marks included) on either side, nor an
-    apostrophe after it, blanked, one by one."""
+    """Each ASCII letter with no Latin letter (accented ones and combining marks included), ASCII digit or apostrophe
+    on either side blanked, one by one."""
     def latin(i: int) -> bool:
         if not 0 <= i < len(text):
             return False
         ch = text[i]
-        return ch.isascii() and ch.isalpha() or "\u00c0" <= ch <= "\u024f" or "\u1e00" <= ch <= "\u1eff" or \
-            "\u0300" <= ch <= "\u036f"
-    return "".join(" " if text[i].isascii() and latin(i) and not latin(i - 1) and not latin(i + 1)
-                   and text[i + 1:i + 2] not in ("'", "’") else ch for i, ch in enumerate(text))
+        return ch.isascii() and ch.isalnum() or ch in "'’" or "\u00c0" <= ch <= "\u024f" or \
+            "\u1e00" <= ch <= "\u1eff" or "\u0300" <= ch <= "\u036f"
+    return "".join(" " if text[i].isascii() and text[i].isalpha() and not latin(i - 1) and not latin(i + 1)
+                   else ch for i, ch in enumerate(text))
 
 
 def _prompt_languages_reference(key: tuple) -> tuple:
@@ -702,7 +702,7 @@ def _prompt_languages_reference(key: tuple) -> tuple:
 
 TURN_PIECES = st.sampled_from(["Explain this", "请解释一下", "x = 1;", "\n", "\n\n", " ", "Что это", "上面的代码对吗？",
                                "in English", "```\ncode\n```", "`x`", "日本語で", "안녕", "A．W为K", "I'm", "F、G",
-                               "nǐ hǎo", "Il y a", "Hãy giới"])
+                               "nǐ hǎo", "Il y a", "Hãy giới", "don't", "3D", "A4纸"])
 
 
 @settings(max_examples=400, deadline=None)

@@ -32,7 +32,8 @@ CALIBRATION: dict[str, dict[str, float]] = {
     "degenerate": {"*": 0.9778, "empty": 0.9986, "empty_code_block": 0.9852, "fragments": 0.9852, "symbols": 0.9963,
         "template_tokens": 0.9889},
 }
-"""Per detector, per kind of finding: the calibrated score ("*": the detector's overall precision)."""
+"""Per detector, per kind of finding: the calibrated score ("*": the detector's overall precision, Laplace-smoothed:
+(tp + 1) / (flagged + 2))."""
 
 SPLIT_FROM: dict[str, dict[str, str]] = {"truncation": {"main_clause_missing": "mid_sentence"}}
 """Kinds without labeled findings that name a subset of an older kind's flags: until labels exist they are

@@ -203,9 +203,10 @@ def _prose_only(text: str) -> str:
 
 
 _LATIN = "A-Za-z\u00c0-\u024f\u1e00-\u1eff\u0300-\u036f"  # with accented letters and combining marks: "nǐ hǎo"
-_LONE_LETTER = re.compile(rf"[A-Za-z](?<![{_LATIN}][A-Za-z])(?![{_LATIN}'’])")  # (a class first: `re` scans fast)
-"""A Latin letter standing alone in a user turn names a variable, a singer or an option ("F、G、L", "A．W为K伴奏"),
-not words of a language the user writes in."""
+_LONE_LETTER = re.compile(rf"[A-Za-z](?<![{_LATIN}0-9'’][A-Za-z])(?![{_LATIN}0-9'’])")  # (a class first: scans fast)
+"""A Latin letter standing alone in a user turn (no letter, digit or apostrophe beside it: not the "t" of "don't",
+the "D" of "3D") names a variable, a singer or an option ("F、G、L", "A．W为K伴奏"), not words of a language the
+user writes in."""
 
 
 def _prompt_languages(record: GenerationRecord, cfg: LanguageDriftConfig
