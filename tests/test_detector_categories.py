@@ -736,6 +736,9 @@ TRUNCATION = [
      "Here is the function you asked for:\n\n```", True),
     ("en a bare fence after an announcement naming code opens a block", "Fix the class.",
      "Update the `__init__` method as follows:\n\n```", True),
+    ("en a bare fence after code and an announcement naming code", "Fix the class.",
+     "x = compute()\nUpdate the `__init__` method as follows:\n```", True),
+    ("en a bare fence after one line of code under an announcement", "Print one.", "Here it is:\nprint(1)\n```", True),
     ("zh a bare fence after an announcement naming code opens a block", "修改这个类。",
      "先看这一段：\n```python\nx = 1\n```\n然后把 `my_var = x + 1` 改成下面这样：\n```", True),
     # A block never closed, after which the answer goes on in its own prose and finishes: the model left out the
@@ -1060,6 +1063,7 @@ FILES_TO_CUT = ("Here is the project structure:\n\n" + "\n".join(f"src/component
 @pytest.mark.parametrize("output,loop", [(HASHTAGS_TO_CUT_EN, True), (HASHTAGS_TO_CUT_ZH, True),
                                          ("It costs $5 a month. " + HASHTAGS_TO_CUT_EN, True),  # money, no math
                                          ("每月只要 $5。" + HASHTAGS_TO_CUT_ZH, True),
+                                         ("It costs $5_000 a year (see {the table}). " + HASHTAGS_TO_CUT_EN, True),
                                          (HASHTAGS_NO_COUNTER, False), (HASHTAGS_SHORT_STEM, False),
                                          (FILES_TO_CUT, False), (SOURCES_TO_CUT, False),
                                          (RULES_COMPLETE_EN, False), (RULES_COMPLETE_ZH, False),
@@ -1319,6 +1323,7 @@ DEGENERATE = [
     ("zh an ABC tune the user asked for", ABC_TUNE, "用ABC记谱法写出《南风》这首歌。", False),
     ("en the same bars, unasked", ABC_TUNE, "Tell me about the south wind.", True),
     ("en garbage to a question about a notation", GARBAGE, "Explain Big O notation with an example.", True),
+    ("en ABC bars to a question about Big O notation", ABC_TUNE, "Explain Big O notation with an example.", True),
     ("zh garbage to a request for a notation", GARBAGE, "用ABC记谱法写出《南风》这首歌。", True),
 ]
 
