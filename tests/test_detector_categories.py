@@ -367,6 +367,10 @@ REPETITION = [
     ("en a refrain line three times in the outro", "Write a parody of a song about a robot.", OUTRO_EN, False),
     ("zh a refrain line three times in the outro", "写一首关于机器人的歌。", OUTRO_ZH, False),
     ("en a bar of notes three times", "Compose the ABC notation for a song.", ABC_BARS, True),
+    ("en a sign-off four times after the song", "Write a song about the river.",
+     SONG_EN + "\n\n" + "\n".join(["Thanks for listening, and have a wonderful day"] * 4), True),
+    ("zh a sign-off four times after the poem", "写一首关于春天的诗。",
+     "《春》\n春风吹过山岗\n花开满地芬芳\n\n" + "\n".join(["希望你喜欢这首诗，祝你生活愉快"] * 4), True),
     ("en a line of prose four times after the song", "Write a song about the river.",
      SONG_EN + "\n\n" + "\n".join(["I hope you enjoy this song about the river!"] * 4), True),
     ("zh a line of prose four times after the song", "写一首关于回家的歌。",
@@ -737,7 +741,7 @@ TRUNCATION = [
     ("en a bare fence after an announcement naming code opens a block", "Fix the class.",
      "Update the `__init__` method as follows:\n\n```", True),
     ("en a bare fence after code and an announcement naming code", "Fix the class.",
-     "x = compute()\nUpdate the `__init__` method as follows:\n```", True),
+     "import os\nUpdate the `__init__` method as follows:\n```", True),
     ("en a bare fence after one line of code under an announcement", "Print one.", "Here it is:\nprint(1)\n```", True),
     ("zh a bare fence after an announcement naming code opens a block", "修改这个类。",
      "先看这一段：\n```python\nx = 1\n```\n然后把 `my_var = x + 1` 改成下面这样：\n```", True),
@@ -757,14 +761,25 @@ TRUNCATION = [
      "```\n\\documentclass{ctexart}\n\\begin{document}\n\\section{引言}\n\n本文研究了热对金属的影响，我们测量了钢棒的膨胀。",
      True),
     ("zh a block cut after its last statement", "写一段打招呼的代码。",
-     '下面是代码：\n```javascript\nconst name = "小明";\nconst age = 18;\n\nconsole.log("你好，" + name + "！");',
-     True),
+     '下面是代码：\n```javascript\nconst name = getName();\nconst age = getAge();\n\n'
+     'console.log("你好，" + name + "，欢迎来到这里！");', True),
     ("en a letter with a date line, cut after a paragraph", "Write a cover letter.",
      "Here is the letter:\n```\nDate: 12/05/2023\n\nDear Mr. Smith,\n\nI am writing to apply for the position of "
      "data analyst at your company.", True),
     ("en a heredoc left open, cut after a paragraph", "Create the README from the shell.",
-     "Run:\n```bash\nx=1\ny=2\ncat > README.md << 'EOF'\n# Project\n\nThis project parses log files and prints a "
-     "summary.", True),
+     "Run:\n```bash\ncat > README.md << 'EOF'\nimport os\n\nThis project parses log files and prints a summary.",
+     True),
+    ("en a template literal left open, cut after a sentence", "Render the card.",
+     "```javascript\nconst name = getName();\nconst html = `\n<div class=\"card\">Hello</div>\n\nThanks for "
+     "visiting our site, see you soon.", True),
+    ("zh a docstring left open, cut after a sentence", "写一个命令行脚本。",
+     '```python\nimport os\nimport sys\n\n"""用法：调用 `main(sys.argv[1:])` 即可，它会打印当前目录。', True),
+    ("en a comment without a space, cut after it", "Print the folder.",
+     "```python\nimport os\nimport sys\n\n#Print the current working directory.", True),
+    ("en a config value that reads as prose", "Write the CI config.",
+     "```yaml\nname: CI\non: [push]\njobs: {}\n\ndescription: Builds the project and runs the tests.", True),
+    ("en one line of code, then a paragraph", "List the files.",
+     "```python\nimport os\n\nThis script prints the files in the current folder.", True),
     ("en a letter in a bare block, cut after a paragraph", "Write an email to John.",
      "Here is the email:\n```\nDear John,\n\nThank you for your letter. I will reply soon.\n\nBest regards, Mary "
      "and the whole team.", True),
@@ -906,10 +921,17 @@ TRUNCATION = [
      "need a daily walk in the park and some time to play with other dogs", False),
     # ...also when the option itself ends on a word that leaves a sentence open in running text.
     ("zh the option quoted, ending on 的", "以下哪项最能反驳上述论证\n选项：\n"
-     "A: 许多中国人购房是给子女将来赴美留学准备的\nB: 今年中国买家的成交量未见增长\n\n答案：",
+     "A: 许多中国人购房是给子女将来赴美留学准备的\nB: 今年中国买家的成交量未见增长\n(C)中国富人中存在炒房的团体\n"
+     "(D)美国房地产市场风险小\n\n答案：",
      "A: 许多中国人购房是给子女将来赴美留学准备的", False),
     ("en the option quoted, ending on 'for'", "Which phrase fits?\nA: the result we had hoped for\n"
-     "B: a result nobody expected\nAnswer:", "A: the result we had hoped for", False),
+     "B: a result nobody expected\nC: the worst result so far\nAnswer:", "A: the result we had hoped for", False),
+    ("en a two-line dialogue echoed, stopping on 'the'", "Continue the dialogue:\nA: Where are you going this "
+     "weekend?\nB: I'm going to visit my grandparents in the", "A: Where are you going this weekend?\nB: I'm going "
+     "to visit my grandparents in the", True),
+    ("zh a two-line dialogue echoed, stopping on 因为",
+     "续写对话：\nA：你这个周末去哪里？\nB：我要去看望我的爷爷奶奶，因为",
+     "A：你这个周末去哪里？\nB：我要去看望我的爷爷奶奶，因为", True),
     ("en a numbered blank echoed, stopping on 'because'", "Complete each sentence:\n1. The best way to learn a "
      "language is to\n2. My favourite season is winter because", "Here you go:\n\n1. The best way to learn a language "
      "is to talk with native speakers.\n2. My favourite season is winter because", True),
@@ -1053,7 +1075,8 @@ RULES_COMPLETE_EN = ("Here are the tags for the nine rules! "
                      + " ".join(f"#OurClassroomRule{word}" for word in _NUMBER_WORDS[:9]))
 RULES_COMPLETE_ZH = "本周的九条公约如下！" + " ".join(f"#我们班级的文明公约第{n}条" for n in _ZH_NUMBERS[:9])
 DAYS_BY_DIGITS = "Our launch week: " + " ".join(f"#ProductLaunchDay{i}" for i in range(1, 10)) + " #ProductLaunchDa"
-PACKAGES_COUNTING = "Import these: " + " ".join(f"com.example.Rule{word}" for word in _NUMBER_WORDS[:9]) + " com.exa"
+PACKAGES_COUNTING = ("Import these: " + " ".join(f"com.example.Rule{word}" for word in _NUMBER_WORDS[:9])
+                     + " com.example.RuleTe")
 HASHTAGS_SHORT_STEM = ("Great run today! " + " ".join(f"#RunClub{word}" for word in _NUMBER_WORDS[:12]) + " #RunClubTh")
 _COMPONENTS = ("Button", "Card", "Header", "Footer", "Modal", "Navbar", "Sidebar", "Table", "Tooltip", "Avatar")
 FILES_TO_CUT = ("Here is the project structure:\n\n" + "\n".join(f"src/components/{name}.tsx" for name in _COMPONENTS)
@@ -1067,6 +1090,9 @@ FILES_TO_CUT = ("Here is the project structure:\n\n" + "\n".join(f"src/component
                                          (HASHTAGS_NO_COUNTER, False), (HASHTAGS_SHORT_STEM, False),
                                          (FILES_TO_CUT, False), (SOURCES_TO_CUT, False),
                                          (RULES_COMPLETE_EN, False), (RULES_COMPLETE_ZH, False),
+                                         (RULES_COMPLETE_EN + "🎉", False), (RULES_COMPLETE_ZH + "🎉", False),
+                                         ("Send it in $USD today! " + HASHTAGS_TO_CUT_EN, True),  # no TeX: no math
+                                         ("Set $x_1 first:\n```\nx_1 = 0\n```\n" + HASHTAGS_TO_CUT_EN, True),
                                          (DAYS_BY_DIGITS, False), (PACKAGES_COUNTING, False)])
 def test_a_counter_spelled_out_until_the_cut_is_a_loop(output: str, loop: bool) -> None:
     """Tokens of one stem (10+ characters, no path, package or link) whose endings are a spelled-out counter, up to

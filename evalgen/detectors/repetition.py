@@ -113,6 +113,9 @@ _SONG_REQUEST = re.compile(
 _MAX_REFRAIN = 4  # a chorus comes back a few times; a runaway loop in a song does not stop
 _LYRIC_WORD = re.compile(r"[^\W\d_]{3}")  # a line of lyrics holds words; a bar of notes ("D2 G2 A2 |") does not
 _PROSE_LINE_END = frozenset(".!?。！？")  # ...and ends on no sentence mark: a line of prose does
+_SECTION_LABEL = re.compile(r"(?im)^[ \t*#\[(]*(?:outro|chorus|refrain|hook|bridge|intro|coda|verse[ \d]*|副歌|尾声|"
+                            r"合唱|桥段|主歌[一二三\d]*)[ \t*\])]*[:：]?[ \t*]*\n?\Z")
+"""A song's section label as the line just before a refrain ("Outro:", "[Chorus]", "尾声：")."""
 # Screens for the two request patterns (case-insensitive and tried at every position: ~100 ns a character): a
 # match holds one of these words, in lower case once lowered, unless the text holds one of the letters re.I
 # also matches that lower() leaves apart ("ı" and "İ" for i, "ſ" for s; the Kelvin sign lowers to k).
@@ -1267,9 +1270,9 @@ def _in_math(text: str, pos: int) -> bool:
     """Whether `pos` lies inside LaTeX math ($…$ or $$…$$): a formula repeats its factors as code repeats its
     syntax ("\\cdot \\left(1+\\frac{x}{…}\\right) \\cdot \\left(1+…"), so it loops on code's terms. A span
     closes as pandoc reads one (an opening "$" before a non-space, a closing one after a non-space and not before
-    a digit: "$5 or $10" is money). A "$" the text never closes opens math only for a formula cut by the limit: TeX
-    follows it within 200 characters and it runs to the end of the text, no blank line or fence after it (not
-    "$HOME/.bashrc", "`${name}`" in a paragraph before), and never before a digit ("costs $5")."""
+    a digit: "$5 or $10" is money). A "$" the text never closes opens math only for a formula that runs to the
+    end of the text (cut there): TeX follows it within 200 characters, no blank line or fence comes after it (not
+    "$HOME/.bashrc", "`${name}`" in a paragraph before), and no digit right after it ("costs $5")."""
     start = 0
     for m in _MATH_SPAN.finditer(text):
         if m.start() >= pos:
@@ -1277,12 +1280,12 @@ def _in_math(text: str, pos: int) -> bool:
         if pos < m.end():
             return True
         start = m.end()
-    opening = text.find("$", start, pos)  # after the last closed span: one opened and never closed?
+    # After the last closed span: a "$" opened and never closed, after the last blank line or fence of the text?
+    opening = text.find("$", max(start, text.rfind("\n\n") + 1, text.rfind("```") + 1), pos)
     while opening >= 0:
         after = opening + 2 if text.startswith("$$", opening) else opening + 1
         if after < len(text) and not text[after].isspace() and not text[after].isdigit() and \
-                _TEX_MARK.search(text, after, after + 200) and text.find("\n\n", after) < 0 and \
-                text.find("```", after) < 0:
+                _TEX_MARK.search(text, after, after + 200):
             return True
         opening = text.find("$", after, pos)
     return False
@@ -1337,9 +1340,10 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
     if ok and count <= _MAX_REFRAIN and "\n" in unit and (
             "\n" in unit.strip() and (prompt.facts[1] or _CHORUS.search(text))
             or _LYRIC_WORD.search(unit) and unit.strip()[-1] not in _PROSE_LINE_END and prompt.facts[1]
-            and not (ran_out and at_tail)):
+            and not (ran_out and at_tail) and _SECTION_LABEL.search(text, 0, a)):
         # A stanza or chorus of the song or poem the user asked for, or a refrain line of its lyrics: words, no
-        # sentence end ("I hope you enjoy this song!" four times after it is a loop), not sung again into the limit.
+        # sentence end, right under a section label ("Outro:"; a sign-off said four times after the song is a
+        # loop), not sung again into the limit.
         ok = False
     if not ok:
         return []
@@ -1548,6 +1552,7 @@ _COUNTER_WORDS = ("zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|
                  "thousand|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|and")
 _COUNTER = re.compile(
     rf"(?:(?:(?:{_COUNTER_WORDS})[- ]?)+|[零一二三四五六七八九十百千两]+[条个章节次号位]?)[.,;:!)]*", re.I)
+_COUNTER_PART = re.compile(r"[A-Za-z-]*|[零一二三四五六七八九十百千两]*")
 """The part of a token that counts, spelled out: number words ("SeventyNine", "twenty-six"), Chinese numerals ("十二
 条"). Digits number identifiers ("Day9", "col-md-offset-12", "SKU-0040") that lists give on purpose."""
 
@@ -1579,7 +1584,8 @@ def _token_run_to_cut(text: str) -> tuple[int, int, int, bool] | None:
         stem = stem[:-1]
     if count + 1 < _MIN_RUN_TOKENS or len(stem) < _MIN_STEM or any(c in stem for c in "/\\."):
         return None
-    cut_in_counter = last.startswith(stem) and not _COUNTER.fullmatch(last[len(stem):])
+    ending = last[len(stem):]  # a counter cut part-way is letters (or numerals) alone: "Sevent", not "Nine🎉"
+    cut_in_counter = last.startswith(stem) and _COUNTER_PART.fullmatch(ending) and not _COUNTER.fullmatch(ending)
     if not (cut_in_counter or len(stem) > len(last) >= _MIN_STEM and stem.startswith(last)):
         return None
     start = len(body)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
 from evalgen.detectors._text import (
     SPECIAL_TOKEN,
@@ -280,19 +281,32 @@ def _is_result(after: str) -> bool:
 _OPTION_LABEL = re.compile(r"[ \t]*(?:\(?[A-Ha-h1-9][).．、]|[A-Ha-h][.．、:：])")
 
 
-_LETTER_OPTION = re.compile(r"^[ \t]*\(?([A-Ha-h])[).．、:：]", re.M)
+_LETTER_OPTION = re.compile(r"[ \t]*\(?([A-Ha-h])[).．、:：]")
 
 
 def _is_option(request: str, line_start: int) -> bool:
-    """Whether the prompt's line at `line_start` is a lettered option among others: each letter labels one line
-    only, and a neighbouring letter labels another ("A: …" with "B: …"). Numbered blanks to fill ("1. The best way
-    is to") and the lines of a dialogue (A: / B: / A:) are no options."""
-    label = _LETTER_OPTION.match(request, line_start)
-    if label is None:
-        return False
-    letters = [m.group(1).upper() for m in _LETTER_OPTION.finditer(request)]
-    letter = label.group(1).upper()
-    return len(set(letters)) == len(letters) and (chr(ord(letter) + 1) in letters or chr(ord(letter) - 1) in letters)
+    """Whether the prompt's line at `line_start` is a lettered option: one of 3 or more lines in a row labeled by
+    consecutive letters (A, B, C …). Numbered blanks to fill ("1. The best way is to") and the lines of a
+    dialogue (A: / B:, or A: / B: / A:) are no options."""
+    return line_start in _option_lines(request)
+
+
+@lru_cache(maxsize=256)
+def _option_lines(request: str) -> frozenset[int]:
+    """The starts of the prompt's option lines (`_is_option`), each group read once per prompt."""
+    found: set[int] = set()
+    group: list[tuple[int, str]] = []
+    for start in (0, *(i + 1 for i, ch in enumerate(request) if ch == "\n")):
+        label = _LETTER_OPTION.match(request, start)
+        if label and (not group or ord(label.group(1).upper()) == ord(group[-1][1]) + 1):
+            group.append((start, label.group(1).upper()))
+            continue
+        if len(group) >= 3:
+            found.update(pos for pos, _ in group)
+        group = [(start, label.group(1).upper())] if label else []
+    if len(group) >= 3:
+        found.update(pos for pos, _ in group)
+    return frozenset(found)
 
 
 def _quotes_line_end(segment: str, request: str, options_only: bool = False) -> bool:
@@ -532,14 +546,16 @@ def _prose_after_open_fence(text: str, start: int) -> bool:
     none of them code, a comment or a statement, the last one ending a sentence ("Remember to adjust the columns
     to your needs. Happy tracking!"). The model left out the closing fence and finished its answer. Cut inside its
     code, a block stops on code; an indented comment or docstring is no such paragraph, nor the text of a document
-    written in the block (markdown, a heredoc, LaTeX with an environment still open, a letter in a bare fence)."""
+    or string written in the block (markdown, a config file's values, a heredoc, LaTeX with an environment still
+    open, a docstring or template literal never closed, a letter in a bare fence)."""
     line_end = text.find("\n", start)
     if line_end < 0 or text[start:line_end].strip().strip("`~").lower() in _PROSE_BLOCKS:
         return False  # a document the model writes in the block ("```markdown"): its own paragraphs are prose
     body = text[line_end + 1:]
     gap = body.rfind("\n\n")
-    if gap < 0 or "<<" in body or body.count("\\begin{") > body.count("\\end{"):
-        return False  # a heredoc or a LaTeX environment left open: the paragraph is the document's
+    if gap < 0 or "<<" in body or body.count("\\begin{") > body.count("\\end{") or body.count('"""') % 2 or \
+            body.count("\'\'\'") % 2 or mask_inline_code(body).count("`") % 2:
+        return False  # a heredoc, a LaTeX environment, a docstring or a template literal left open: still inside
     if sum(is_code_line(line) or line.lstrip().startswith("|") for line in body[:gap].split("\n")) < 2:
         return False  # no code or table before the paragraph: a letter, a story, a README in a bare fence
     lines = body[gap:].strip("\n").split("\n")
@@ -549,9 +565,9 @@ def _prose_after_open_fence(text: str, start: int) -> bool:
     return sum(len(line) for line in lines) >= 16 and _finished_prose(lines)
 
 
-_COMMENT_STARTS = ("# ", "//", "/*", "--", "<!--", ";", "%")
+_COMMENT_STARTS = ("#", "//", "/*", "--", "<!--", ";", "%")
 _PROSE_BLOCKS = frozenset(("markdown", "md", "text", "txt", "plaintext", "latex", "tex", "rst", "html", "xml",
-                           "prolog", "cobol", "inform7"))
+                           "prolog", "cobol", "inform7", "yaml", "yml", "toml", "ini", "cfg", "conf", "properties"))
 
 
 def _finished_prose(lines: list[str]) -> bool:
