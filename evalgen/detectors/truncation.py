@@ -295,17 +295,18 @@ def _is_option(request: str, line_start: int) -> bool:
 def _option_lines(request: str) -> frozenset[int]:
     """The starts of the prompt's option lines (`_is_option`), each group read once per prompt."""
     found: set[int] = set()
-    group: list[tuple[int, str]] = []
-    for start in (0, *(i + 1 for i, ch in enumerate(request) if ch == "\n")):
-        label = _LETTER_OPTION.match(request, start)
-        if label and (not group or ord(label.group(1).upper()) == ord(group[-1][1]) + 1):
-            group.append((start, label.group(1).upper()))
-            continue
-        if len(group) >= 3:
-            found.update(pos for pos, _ in group)
-        group = [(start, label.group(1).upper())] if label else []
-    if len(group) >= 3:
-        found.update(pos for pos, _ in group)
+    group: list[tuple[int, int]] = []  # (line start, letter) of the lettered lines in a row so far
+    start = 0
+    for line in (*request.split("\n"), ""):  # (an empty last line closes the last group)
+        label = _LETTER_OPTION.match(line)
+        letter = ord(label.group(1).upper()) if label else 0
+        if not (label and group and letter == group[-1][1] + 1):
+            if len(group) >= 3:
+                found.update(pos for pos, _ in group)
+            group = []
+        if label:
+            group.append((start, letter))
+        start += len(line) + 1
     return frozenset(found)
 
 
@@ -324,8 +325,12 @@ def _quotes_line_end(segment: str, request: str, options_only: bool = False) -> 
             line_start = request.rfind("\n", 0, at) + 1
             next_nl = request.find("\n", end + 1)
             after = request[end + 1:next_nl if next_nl >= 0 else len(request)]  # the prompt's next line
-            if _is_option(request, line_start) if options_only else _OPTION_LABEL.match(request, line_start) or (
-                    end == len(request) or not after.strip() or _OPTION_LABEL.match(after)):
+            if options_only:
+                unit = _is_option(request, line_start)
+            else:
+                unit = _OPTION_LABEL.match(request, line_start) or end == len(request) or not after.strip() or \
+                    _OPTION_LABEL.match(after)
+            if unit:
                 return True
         at = request.find(tail, at + 1)
     return False
@@ -554,7 +559,7 @@ def _prose_after_open_fence(text: str, start: int) -> bool:
     body = text[line_end + 1:]
     gap = body.rfind("\n\n")
     if gap < 0 or "<<" in body or body.count("\\begin{") > body.count("\\end{") or body.count('"""') % 2 or \
-            body.count("\'\'\'") % 2 or mask_inline_code(body).count("`") % 2:
+            body.count("'''") % 2 or mask_inline_code(body).count("`") % 2:
         return False  # a heredoc, a LaTeX environment, a docstring or a template literal left open: still inside
     if sum(is_code_line(line) or line.lstrip().startswith("|") for line in body[:gap].split("\n")) < 2:
         return False  # no code or table before the paragraph: a letter, a story, a README in a bare fence
