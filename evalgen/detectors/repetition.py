@@ -1552,9 +1552,9 @@ _COUNTER_WORDS = ("zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|
                  "thousand|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|and")
 _COUNTER = re.compile(
     rf"(?:(?:(?:{_COUNTER_WORDS})[- ]?)+|[零一二三四五六七八九十百千两]+[条个章节次号位]?)[.,;:!)]*", re.I)
-_COUNTER_PART = re.compile(r"[A-Za-z-]*|[零一二三四五六七八九十百千两]*")
 """The part of a token that counts, spelled out: number words ("SeventyNine", "twenty-six"), Chinese numerals ("十二
 条"). Digits number identifiers ("Day9", "col-md-offset-12", "SKU-0040") that lists give on purpose."""
+_COUNTER_PART = re.compile(r"[A-Za-z-]*|[零一二三四五六七八九十百千两]*")  # a counter cut part-way: letters or numerals
 
 
 def _token_run_to_cut(text: str) -> tuple[int, int, int, bool] | None:
