@@ -41,9 +41,16 @@ SMOOTHING = 2.0
 """Pseudo-findings at the detector's overall precision added to each kind's count."""
 
 
+_FOUND: dict[str, dict[str, Finding]] = {}
+"""Findings by record id: the tables read the same records more than once (a sample, the samples read so far, the
+corpus), and a record's findings are a pure function of it."""
+
+
 def findings(row: dict) -> dict[str, Finding]:
-    record, ctx = cm.to_record(row), cm.context(row)
-    return {name: detect(record, ctx) for name, detect in DETECTORS.items()}
+    if row["id"] not in _FOUND:
+        record, ctx = cm.to_record(row), cm.context(row)
+        _FOUND[row["id"]] = {name: detect(record, ctx) for name, detect in DETECTORS.items()}
+    return _FOUND[row["id"]]
 
 
 def kind_of(name: str, finding: Finding) -> str:

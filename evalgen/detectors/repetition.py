@@ -1588,9 +1588,9 @@ def _token_run_to_cut(text: str) -> tuple[int, int, int, bool] | None:
     cut_in_counter = last.startswith(stem) and _COUNTER_PART.fullmatch(ending) and not _COUNTER.fullmatch(ending)
     if not (cut_in_counter or len(stem) > len(last) >= _MIN_STEM and stem.startswith(last)):
         return None
-    start = len(body)
-    for _ in range(count + 1):
-        start = body.rfind(last if start == len(body) else stem, 0, start)
+    start = len(body) - len(last)  # the cut token ends the text; the run's tokens each start with the stem
+    for _ in range(count):
+        start = body.rfind(stem, 0, start)
     period = (len(body) - start) // (count + 1)
     return start, len(body), period, True
 

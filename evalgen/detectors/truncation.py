@@ -841,7 +841,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         before_words >= 2 * cfg.min_tail_words
         or before_cjk + before_words * cfg.min_tail_cjk / max(1, cfg.min_tail_words) >= 2 * cfg.min_tail_cjk
     )
-    if _quotes_line_end(segment, "\n".join(user_turns(record)), options_only=True):
+    users = "\n".join(user_turns(record))
+    if _quotes_line_end(segment, users, options_only=True):
         return _ok("quoted", details)  # "A: …准备的": the option quoted as the prompt ends it, whatever its last word
     word = _dangling(segment)
     if word:
@@ -886,7 +887,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("closing_phrase", details)
     if " = " in segment and _is_result(segment[segment.rfind(" = ") + 3:]):
         return _ok("formula", details)  # "1:00 PM Pacific Time - 8 hours = 9:00 AM, Asia/Taipei Time": a result line
-    if _quotes_line_end(segment, "\n".join(user_turns(record))):
+    if _quotes_line_end(segment, users):
         return _ok("quoted", details)  # "答：(D)…比较困难", a paragraph of the prompt quoted as it ends
 
     words = len(_WORDS.findall(segment))
