@@ -94,13 +94,19 @@ FRESH6_SAMPLE = LABELED_DIR / "fresh6_sample.jsonl"
 """A sample of the sixth fresh slice (tests/data/corpus_fresh6), drawn in session 8 (2026-12-07, seed 73) with the
 detectors after its first fixes (tuned on the first four fresh samples): every record they flagged for repetition
 (15), truncation (29), language_drift (34) and degenerate (3), 45 of their 118 missing_eos flags, 8 per screen, 20
-with finish reasons, 95 background; 307 records labeled blind by four annotators (60 twice, kappa 1.00). Unread:
-the out-of-sample check of session 8's changes. Strata in fresh6_strata.json. Not part of the gate."""
+with finish reasons, 95 background; 307 records labeled blind by four annotators (60 twice, kappa 1.00). Measured
+unread at the end of session 8 (its out-of-sample check), then read in session 9. Strata in fresh6_strata.json. Not
+part of the gate."""
+FRESH7_SAMPLE = LABELED_DIR / "fresh7_sample.jsonl"
+"""A sample of the seventh fresh slice (tests/data/corpus_fresh7), drawn at the start of session 9 (2026-12-07, seed
+79) with the detectors at the end of session 8 (0396d47); 304 records labeled blind by four annotators (60 twice,
+kappa 1.00). Unread: the out-of-sample check of session 9's changes. Strata in fresh7_strata.json. Not part of the
+gate."""
 READ_SAMPLES = (*LABELED_FILES, TRUNCATION_SAMPLE, *HOLDOUTS, FRESH_SAMPLE, FRESH2_SAMPLE, FRESH3_SAMPLE, FRESH4_SAMPLE,
-                FRESH5_SAMPLE)
+                FRESH5_SAMPLE, FRESH6_SAMPLE)
 """Every labeled sample read so far (4,628 records): what the calibrated scores are fitted on. The newest fresh sample
 (UNREAD_SAMPLE) stays out: on it the scores are checked out of sample."""
-UNREAD_SAMPLE = FRESH6_SAMPLE
+UNREAD_SAMPLE = FRESH7_SAMPLE
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):
