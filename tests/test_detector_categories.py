@@ -1006,6 +1006,40 @@ def test_a_printed_end_token_marks_a_chosen_end(name: str, output: str, expected
     check("truncation", rec(output, stop="unknown"), expected)
 
 
+QUESTIONS = ["What is the difference between a process and a thread?", "How do you prevent SQL injection attacks?",
+             "What is the difference between 100% and 99.9% uptime?", "How do you scale a web application?",
+             "What is the most common error in a distributed system?", "How do you unit test your code?"]
+QUESTIONS_COMING_BACK_EN = "Common interview questions:\n" + "".join(  # each pass in another order
+    f"{i}. {QUESTIONS[k]}\n" for i, k in enumerate((0, 1, 2, 3, 4, 5, 1, 4, 2, 0, 5, 3, 4, 2, 1, 5, 0, 3, 5, 4), 1)
+) + "21. What is the difference between 10"
+QUARTERS_EN = "Quarter by quarter:\n" + "".join(
+    f"Quarter {q}: the profit was {a} thousand dollars, all of it from the products the company sold to its "
+    "customers in the region.\n" for q, a in enumerate((90, 92, 81, 88), start=1)
+) + "\nSo the year's profit is 351 thousand dollars."
+QUARTERS_ZH = "逐季度来看：\n" + "".join(
+    f"{q}. 本季度的利润为{a}万元，全部来自公司在本地区销售给客户的各种产品，没有任何其他来源的收入。\n"
+    for q, a in enumerate((90, 92, 81, 88), start=1)
+) + "\n全年利润共351万元。"
+
+
+def test_a_list_coming_back_to_a_line_with_percentages_is_cut_inside_its_loop() -> None:
+    """"100% and 99.9%" is prose, not code: the last line cut from a copy of it ends the loop (no finish reason), so
+    the list is missing_eos's and repetition's, not a sentence the model cut."""
+    check("repetition", rec(QUESTIONS_COMING_BACK_EN, "List common interview questions."), True)
+    check("missing_eos", rec(QUESTIONS_COMING_BACK_EN, "List common interview questions."), True)
+    check("truncation", rec(QUESTIONS_COMING_BACK_EN, "List common interview questions."), False)
+
+
+@pytest.mark.parametrize("output,prompt", [(QUARTERS_EN, "What was the profit each quarter?"),
+                                           (QUARTERS_ZH, "每个季度的利润是多少？")])
+def test_near_lines_giving_each_item_its_own_figures_are_no_loop(output: str, prompt: str) -> None:
+    """Lines alike but for a word and their numbers, each line other numbers, and the text goes on: one line per
+    item. The same lines running on to the cut are a loop."""
+    check("repetition", rec(output, prompt, stop="eos"), False)
+    lines = output.split("\n")[:5]
+    check("repetition", rec("\n".join(lines + lines[1:] + lines[1:3]), prompt, stop="length"), True)
+
+
 def test_a_loop_running_to_the_end_is_not_a_cut_sentence() -> None:
     """Finish reason unknown and a loop to the end: repetition and missing_eos, not truncation; with
     finish reason eos, the cut sentence inside the loop is truncation too."""

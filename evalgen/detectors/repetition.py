@@ -654,6 +654,13 @@ def _names_its_item(text: str, unit: _Unit) -> bool:
         any(ch.isdigit() for ch in unit.key)
 
 
+def _numbered_apart(run: list[_Unit]) -> bool:
+    """Whether every line of a run of near lines holds numbers, and no two lines the same ones: each gives the
+    figures of another item."""
+    numbers = [tuple(_DIGIT_RUN.findall(u.key)) for u in run]
+    return all(numbers) and len(set(numbers)) == len(numbers)
+
+
 def _named_apart(text: str, run: list[_Unit]) -> bool:
     """Whether the first two lines of a run of one key differ by their labels ("Camel 1:", "Camel 2:"): each
     line speaks of another item, where list numbering alone ("12. 西瓜", "13. 西瓜") does not."""
@@ -684,6 +691,8 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
             ok = exact and len(run) >= cfg.min_short_repeats  # "12. 西瓜 / 13. 西瓜 / …"
         elif exact and not at_end and len(run) < 2 * cfg.min_repeats and _named_apart(text, run):
             ok = False  # "Camel 1: 2 bricks / Camel 2: 2 bricks / …" and the text goes on: an enumeration
+        elif not exact and not at_end and len(run) < 2 * cfg.min_repeats and _numbered_apart(run):
+            ok = False  # "90% … in the first quarter", "92% … in the second quarter" and the text goes on: per item
         else:
             ok = len(run) >= ((cfg.min_repeats + (not at_end)) if exact else cfg.min_near_repeats)
         if ok and sum(u.end - u.start for u in run) >= cfg.min_short_loop_chars and \
