@@ -1040,6 +1040,28 @@ def test_near_lines_giving_each_item_its_own_figures_are_no_loop(output: str, pr
     check("repetition", rec("\n".join(lines + lines[1:] + lines[1:3]), prompt, stop="length"), True)
 
 
+NAMES_TO_COUNT_EN = "Here are names that mean love:\n" + "".join(f"{i}. {name}\n" for i, name in enumerate(
+    ["Amara - Igbo for grace", "Carys - Welsh for love", "Philippa - Greek for lover of horses",
+     "Habib - Arabic for beloved"] + ["Aiko - Japanese for beloved child"] * 6, start=1)).rstrip()
+NAMES_TO_COUNT_ZH = "以下是寓意爱的名字：\n" + "".join(f"{i}. {name}\n" for i, name in enumerate(
+    ["爱莲：出自《爱莲说》，寓意品格高洁", "思远：寓意思念远方的亲人", "惠心：寓意心地善良、乐于助人"]
+    + ["念慈：寓意感念母亲的慈爱之心"] * 5, start=1)).rstrip()
+
+
+@pytest.mark.parametrize("output,prompt", [
+    (NAMES_TO_COUNT_EN, "Give me a list of 10 names from various cultures that mean love."),
+    (NAMES_TO_COUNT_ZH, "请列出八个寓意爱的名字。"),
+])
+def test_a_list_that_loops_up_to_the_count_asked_for_ended_there(output: str, prompt: str) -> None:
+    """No finish reason and the last items repeat up to the end, but the last item has the number the user asked
+    for: the model stopped at its count (a loop, not a cut). Stopping short of it is a cut inside the loop."""
+    check("repetition", rec(output, prompt), True)
+    check("missing_eos", rec(output, prompt), False)
+    short = output[:output.rindex("\n")]
+    short = short[:short.rindex("\n")]
+    check("missing_eos", rec(short, prompt), True)
+
+
 def test_a_loop_running_to_the_end_is_not_a_cut_sentence() -> None:
     """Finish reason unknown and a loop to the end: repetition and missing_eos, not truncation; with
     finish reason eos, the cut sentence inside the loop is truncation too."""

@@ -394,17 +394,38 @@ def _requested_repeats(prompt: str) -> int | None:
         if word is None:
             found = found or 0
             continue
-        word = word.lower()
-        if word.isdigit():
-            value = int(word)
-        elif word in _NUMBER_WORDS:
-            value = _NUMBER_WORDS[word]
-        else:  # Chinese numerals such as 二十 or 三
-            value = 0
-            for ch in word:
-                value = value * 10 if ch in "十百" and value else value + _NUMBER_WORDS.get(ch, 0)
-        found = max(found or 0, value)
+        found = max(found or 0, _number_value(word))
     return found
+
+
+def _number_value(word: str) -> int:
+    """The value of a number as the user writes it: digits, an English number word, Chinese numerals (二十, 三)."""
+    word = word.lower()
+    if word.isdigit():
+        return int(word)
+    if word in _NUMBER_WORDS:
+        return _NUMBER_WORDS[word]
+    value = 0
+    for ch in word:
+        value = value * 10 if ch in "十百" and value else value + _NUMBER_WORDS.get(ch, 0)
+    return value
+
+
+_COUNT = re.compile(
+    r"\b(?:\d{1,3}|two|three|four|five|six|seven|eight|nine|ten|twenty|fifty|hundred)\b|[二两三四五六七八九十百]+",
+    re.I)
+_ITEM_NUMBER = re.compile(r"[ \t]*(\d{1,3})[.)、]")
+
+
+def _stops_at_its_count(record: GenerationRecord) -> bool:
+    """Whether the output is a list whose last item has the number of items the user asked for ("a list of 10
+    names" … "10. …", "写五条" … "5."): the model stopped at its count, whatever its items repeat."""
+    body = record.output.rstrip()
+    item = _ITEM_NUMBER.match(body, body.rfind("\n") + 1)
+    if item is None:
+        return False
+    count = int(item.group(1))
+    return count >= 3 and any(_number_value(m.group()) == count for m in _COUNT.finditer(last_user_message(record)))
 
 
 _SPACES = re.compile(r"\s+")
@@ -879,7 +900,7 @@ def ends_in_loop(record: GenerationRecord, ctx: DetectorContext) -> bool:
     if len(record.output.rstrip().rstrip("\ufffd")) < ctx.config.repetition.min_loop_chars:
         return False  # a short loop ("你好！" ×5) is not read as a cut
     finding = _memo_repetition(record, ctx)
-    return finding.flagged and bool(finding.details.get("reaches_end"))
+    return finding.flagged and bool(finding.details.get("reaches_end")) and not _stops_at_its_count(record)
 
 
 _MEMO: dict[tuple, Finding] = {}
