@@ -1306,6 +1306,14 @@ SINGERS_ZH = ("有6位歌手：F、G、L、K、H、M。3位钢琴伴奏师：X�
               "问题：如果X为L和H伴奏，以下哪项陈述必然真？\n选项：\nA．W为K伴奏。\nB．Y为F伴奏。\n\n"
               "按照此格式输出正确答案：\"答案是选项()\"")
 DRIFT = [
+    # Fresh6: a story asked for in Malayalam (a language named, not only English, Chinese, Hindi …).
+    ("en a story asked for in Malayalam", "Write a short story in malayalam about the monsoon rains.",
+     "മഴക്കാലം വന്നപ്പോൾ ഗ്രാമത്തിലെ എല്ലാവരും സന്തോഷിച്ചു. കുട്ടികൾ മുറ്റത്ത് കളിച്ചു, അമ്മമാർ ചായ ഉണ്ടാക്കി, "
+     "വയലുകളിൽ വെള്ളം നിറഞ്ഞു.", False),
+    ("zh a greeting asked for in Thai", "用泰语写几句问候的话。", "สวัสดีครับ วันนี้อากาศดีมาก ขอให้คุณมีความสุขทุกวันนะครับ", False),
+    ("en a story in Malayalam when none was asked for", "Write a short story about the monsoon rains.",
+     "മഴക്കാലം വന്നപ്പോൾ ഗ്രാമത്തിലെ എല്ലാവരും സന്തോഷിച്ചു. കുട്ടികൾ മുറ്റത്ത് കളിച്ചു, അമ്മമാർ ചായ ഉണ്ടാക്കി, "
+     "വയലുകളിൽ വെള്ളം നിറഞ്ഞു.", True),
     ("zh earlier turn set English", EARLIER_EN, "The weather is nice today, let's take a walk in the park.", False),
     ("en earlier turn set Chinese", EARLIER_ZH, "法国的首都是巴黎，它也是法国最大的城市。", False),
     ("zh Latin film titles in a Chinese answer", "推荐几部经典电影。",

@@ -45,10 +45,19 @@ _LANG_SCRIPT = {
     "vietnamese": "latin", "swedish": "latin", "latin": "latin", "chinese": "zh", "mandarin": "zh",
     "cantonese": "zh", "japanese": "ja", "korean": "ko", "russian": "cyrillic", "ukrainian": "cyrillic",
     "greek": "greek", "arabic": "arabic", "hebrew": "hebrew", "hindi": "indic", "thai": "indic",
+    # Scripts of U+0800-U+0FFF are one class ("indic"); Urdu and Persian are written in the Arabic script.
+    "bengali": "indic", "bangla": "indic", "tamil": "indic", "telugu": "indic", "malayalam": "indic",
+    "kannada": "indic", "marathi": "indic", "gujarati": "indic", "punjabi": "indic", "nepali": "indic",
+    "sinhala": "indic", "sanskrit": "indic", "urdu": "arabic", "persian": "arabic", "farsi": "arabic",
+    "bulgarian": "cyrillic", "kazakh": "cyrillic", "czech": "latin", "romanian": "latin", "hungarian": "latin",
+    "finnish": "latin", "danish": "latin", "norwegian": "latin", "malay": "latin", "tagalog": "latin",
+    "filipino": "latin", "swahili": "latin", "catalan": "latin",
     "英文": "latin", "英语": "latin", "法语": "latin", "法文": "latin", "德语": "latin", "德文": "latin",
     "西班牙语": "latin", "意大利语": "latin", "葡萄牙语": "latin", "中文": "zh", "汉语": "zh", "普通话": "zh",
     "粤语": "zh", "繁体": "zh", "简体": "zh", "文言文": "zh", "日语": "ja", "日文": "ja", "韩语": "ko", "韩文": "ko",
-    "俄语": "cyrillic", "俄文": "cyrillic", "阿拉伯语": "arabic",
+    "俄语": "cyrillic", "俄文": "cyrillic", "阿拉伯语": "arabic", "印地语": "indic", "泰语": "indic",
+    "泰文": "indic", "越南语": "latin", "印尼语": "latin", "荷兰语": "latin", "土耳其语": "latin", "希腊语": "greek",
+    "希伯来语": "hebrew", "波斯语": "arabic", "乌克兰语": "cyrillic",
 }
 _EN = "|".join(k for k in _LANG_SCRIPT if k.isascii())
 _ZH = "|".join(sorted((k for k in _LANG_SCRIPT if not k.isascii()), key=len, reverse=True))
