@@ -65,7 +65,7 @@ from evalgen.detectors.base import DetectorContext, RepetitionConfig
 from evalgen.detectors.calibration import calibrated, unflagged_score
 from evalgen.records import Finding, GenerationRecord, Span
 
-__all__ = ["detect_repetition", "distinct_n", "ends_in_loop", "find_loop", "rep_n"]
+__all__ = ["asks_for_song", "detect_repetition", "distinct_n", "ends_in_loop", "find_loop", "rep_n"]
 
 NAME = "repetition"
 _DIGIT_RUN = re.compile(r"\d+")
@@ -136,7 +136,7 @@ def _may_hold(text: str, words: tuple[str, ...]) -> bool:
     return any(word in low for word in words)
 
 
-def _asks_for_song(prompt: str) -> bool:
+def asks_for_song(prompt: str) -> bool:
     """`_SONG_REQUEST.search(prompt)`, screened: a match holds a verb and a noun of the pattern, "lyrics", or
     歌, 诗 or 词."""
     if (_may_hold(prompt, _SONG_NOUNS) and _may_hold(prompt, _SONG_VERBS)) or _may_hold(prompt, ("lyrics",)) or \
@@ -884,7 +884,7 @@ def _prompt_facts(request: str, last_user: str, min_chars: int) -> tuple[int | N
     """(copies asked for, asks for a song or poem, the prompt's own lines as keys); cached: every
     sample of a probe has the same prompt."""
     keys = frozenset(k for k in (_key(line) for line in request.split("\n")) if len(k) >= min_chars)
-    return _requested_repeats(last_user), _asks_for_song(last_user), keys
+    return _requested_repeats(last_user), asks_for_song(last_user), keys
 
 
 def _fences(text: str) -> list[tuple[int, int]]:

@@ -60,7 +60,7 @@ from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.degenerate import detect_degenerate
 from evalgen.detectors.missing_eos import runaway, turn_evidence
-from evalgen.detectors.repetition import ends_in_loop
+from evalgen.detectors.repetition import asks_for_song, ends_in_loop
 from evalgen.records import Finding, GenerationRecord, Span
 
 __all__ = ["detect_truncation"]
@@ -938,7 +938,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     ):
         return _cut(line_start, end, "conclusion_cut", "The output stops a few words into its conclusion.", 0.8,
                     details)
-    if _cut_repeat(text, line, last_nl):
+    if _cut_repeat(text, line, last_nl) and not asks_for_song(last_user_message(record)):
+        # (in the song or poem the user asked for, a refrain may come back shorter: "Another line of code")
         return _cut(line_start, end, "repeated_line_cut", "The last line stops short of the same line written "
                     "earlier.", 0.8, details)
     lead = segment.lstrip("\"'”’ ")
