@@ -1031,6 +1031,18 @@ QUARTERS_ZH = "逐季度来看：\n" + "".join(
 ) + "\n全年利润共351万元。"
 
 
+PATTERN_WORDS = "Words that match H\\_AR\\_:\n" + "".join(
+    f"{i}. H\\_AR\\_{end}\n" for i, end in enumerate(["d", "m", "p", "tudize", "tudized", "tudizes"] * 6, 1)
+) + "37. H\\_AR\\_t"
+
+
+@pytest.mark.parametrize("prompt", ["Identify all words that match the pattern.\n\nH_AR_", "找出符合 H_AR_ 的单词。"])
+def test_a_list_with_markdown_escaped_underscores_looping_to_the_cut(prompt: str) -> None:
+    """"H\\_AR\\_tudize" is markdown's escaped underscore in a word, not code: numbered items coming back in a
+    cycle until the cut are a loop."""
+    check("repetition", rec(PATTERN_WORDS, prompt), True)
+
+
 def test_a_list_coming_back_to_a_line_with_percentages_is_cut_inside_its_loop() -> None:
     """"100% and 99.9%" is prose, not code: the last line cut from a copy of it ends the loop (no finish reason), so
     the list is missing_eos's and repetition's, not a sentence the model cut."""

@@ -251,7 +251,7 @@ REQUEST = st.one_of(st.lists(REQUEST_PIECES, max_size=10).map("".join),
 def test_request_screens_hide_no_request(prompt: str) -> None:
     """The word screens before the case-insensitive request patterns never hide a match (re.I also matches
     "ı", "İ", "ſ" and the Kelvin sign to ASCII letters)."""
-    from evalgen.detectors.repetition import _REPEAT_REQUEST, _SONG_REQUEST, asks_for_song, _requested_repeats
+    from evalgen.detectors.repetition import _REPEAT_REQUEST, _SONG_REQUEST, _requested_repeats, asks_for_song
 
     assert asks_for_song(prompt) == (_SONG_REQUEST.search(prompt) is not None)
     if _requested_repeats(prompt) is None:

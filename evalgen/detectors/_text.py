@@ -188,7 +188,7 @@ _CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 _ONE_SYMBOL = re.compile(r"[=;{}\[\]<>_%]")
 _TWO_SYMBOLS = re.compile(r"[=;{}\[\]<>_%].*[=;{}\[\]<>_%]", re.S)
 _TRAILING_COMMENT = re.compile(r"\s(?:#|//).*$")
-_PERCENT = re.compile(r"(?<=\d)%")  # "100% and 1%": percentages are prose, not the `%` of code
+_PROSE_SYMBOL = re.compile(r"(?<=\d)%|\\_")  # "100% and 1%", markdown's escaped "H\_AR\_": prose, not code's % and _
 
 
 _MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\s]*\)")
@@ -202,12 +202,12 @@ def is_code_line(line: str) -> bool:
         line = _MD_LINK.sub(r"\1", line)
     if "#" in line or "//" in line:
         line = _TRAILING_COMMENT.sub("", line)  # `print(x)  # 输出结果` is still code
-    if "%" in line:
-        line = _PERCENT.sub("", line)
+    if "%" in line or "\\_" in line:
+        line = _PROSE_SYMBOL.sub("", line)
     if not line.strip() or (not line.isascii() and _CJK_CHAR.search(line)):
         return False
     if _CODE_LINE.match(line) or _TWO_SYMBOLS.search(line):
-        return True  # a keyword start, or two of = ; { } [ ] < > _ % (not after a digit)
+        return True  # a keyword start, or two of = ; { } [ ] < > _ % (not a percentage, not an escaped \\_)
     indent = len(line) - len(line.lstrip(" \t"))
     return indent >= 4 and ("(" in line or _ONE_SYMBOL.search(line) is not None)
 
