@@ -579,6 +579,20 @@ TRUNCATION = [
     ("zh a song's refrain sung shorter at its end", "把这首歌改写成关于编程的歌。", SONG_ZH, False),
     ("en the same lines when no song was asked for", "Describe your night.", SONG_EN, True),
     ("zh the same lines when no song was asked for", "说说你的夜晚。", SONG_ZH, True),
+    # Fresh6: a tweet whose last tag was split in two, a title in title case after a colon (no period after it).
+    ("en a tweet whose last tag was split", "Write a tweet about our internships.",
+     "Applications are open now! Don't miss out on the chance to join our team! #summerinternships #applynow "
+     "#spookyseason #company news", False),
+    ("zh a post whose last tag was split", "写一条关于实习的微博。",
+     "暑期实习申请现已开放！快来加入我们的团队吧！#暑期实习 #立即申请 #万圣节 #公司 新闻", False),
+    ("en a title after a colon", "Why does the second batch of pancakes brown faster?",
+     "The pan and the oil are hotter by then. Keep them at 180 degrees for perfect pancakes. Check out our guide for "
+     "more tips: How To Make The Perfect Pancake", False),
+    ("zh an English title after a colon", "为什么第二锅煎饼熟得更快？",
+     "因为这时锅和油都更热了，保持在180°C就好。更多技巧请看这篇英文指南：How To Make The Perfect Pancake", False),
+    ("en a sentence cut after a colon", "Why does the second batch of pancakes brown faster?",
+     "The pan and the oil are hotter by then. Keep the pan at 180°C. The reason is simple: the pan keeps its "
+     "heat between batches and the", True),
     # Complete texts.
     ("en closing rule", "Write a short note.", "Thanks for reading this note. I hope it helps you plan.\n\n---",
      False),

@@ -208,6 +208,14 @@ def _ends_in_closed_tag(line: str) -> bool:
     return line.endswith(("`", ">", "`\n", ">\n")) and _CLOSED_TAG.search(line) is not None
 
 
+_TITLE_WORD = r"[A-Z][\w'’-]*"
+_TITLE_AFTER_COLON = re.compile(
+    rf"[:：]\s*{_TITLE_WORD}(?:\s+(?:{_TITLE_WORD}|a|an|the|of|in|on|and|or|to|for|with|at|by|from)){{1,12}}"
+    rf"\s+{_TITLE_WORD}\s*$"
+)
+"""A title in title case after a colon that ends the text: 3+ words, each capitalised but the small words."""
+
+
 def _ends_in_emphasis(line: str) -> bool:
     """`_EMPHASIS_END.search(line)`: the closing "*" or "_" is followed by spaces only."""
     return line.rstrip().endswith(("*", "_")) and _EMPHASIS_END.search(line) is not None
@@ -881,8 +889,10 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("heading", details)
     if _ends_in_emphasis(line):
         return _ok("emphasis", details)  # "*smiles with a hint of mischief*", "**Good luck!**"
-    if segment.split()[-1:] and segment.split()[-1].startswith("#") and line.count("#") >= 2:
-        return _ok("hashtags", details)
+    if line.count("#") >= 2 and any(word.startswith("#") for word in segment.split()[-2:]):
+        return _ok("hashtags", details)  # "… #applynow #spookyseason #company news": a tweet's tags (one split)
+    if _TITLE_AFTER_COLON.search(segment):
+        return _ok("title", details)  # "Check out our guide: How To Make The Perfect Pancake"
     if _CLOSING.match(segment.lstrip("*_ ")):
         return _ok("closing_phrase", details)
     if " = " in segment and _is_result(segment[segment.rfind(" = ") + 3:]):
