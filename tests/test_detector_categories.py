@@ -1057,6 +1057,56 @@ def test_a_list_with_markdown_escaped_underscores_looping_to_the_cut(prompt: str
     check("repetition", rec(PATTERN_WORDS, prompt), True)
 
 
+HANGMAN = ["import random", "", "def hangman():", "    words = ['apple', 'banana', 'cherry']",
+           "    word = random.choice(words)", "    guessed = []", "    misses = 0", "    while misses < 6:",
+           "        guess = input('Guess a letter: ')", "        if guess in word:",
+           "            guessed.append(guess)", "        else:", "            misses += 1",
+           "    print('The word was:', word)"]
+
+
+def _answers_in_list_items(intro: str, bodies: list[list[str]], cut: bool) -> str:
+    """Code answers each in a fenced block opening a numbered list item ("2. ```python"); `cut`: the last one
+    stops inside its "guessed.append(guess)" line."""
+    text = intro + "\n\n" + "\n\n".join(f"{i}. ```python\n" + "\n".join(body) + "\n```"
+                                           for i, body in enumerate(bodies, 1))
+    return text[:text.rindex("guessed.append") + len("guessed.app")] if cut else text
+
+
+@pytest.mark.parametrize("intro,prompt", [
+    ("Sure, here are the three answers:", "Write a Hangman game in Python. Then give two more, different answers."),
+    ("好的，下面是三个答案：", "用Python写一个猜单词游戏，再给出两个不同的答案。"),
+])
+def test_the_same_code_given_again_in_list_items_until_the_cut_is_a_loop(intro: str, prompt: str) -> None:
+    """A fence may open a list item ("2. ```python"), as CommonMark allows: the same program in every item, cut in
+    the third, is a block loop (the item numbers are no part of the code). Different programs are not."""
+    check("repetition", rec(_answers_in_list_items(intro, [HANGMAN] * 3, cut=True), prompt), True)
+    other = [HANGMAN, [line.replace("words", "names") for line in HANGMAN],
+             [line.replace("misses", "errors").replace("guess", "letter") for line in HANGMAN]]
+    check("repetition", rec(_answers_in_list_items(intro, other, cut=False), prompt, stop="eos"), False)
+
+
+@pytest.mark.parametrize("loop,prompt", [
+    ("You are young, yearning, yielding and youthful. " + "Yielding, yielding, yielding, yielding. " * 40,
+     "Write a sentence with all words starting with the letter Y to praise me."),
+    ("你真是一个优秀的人。" + "你真优秀，你真优秀，你真优秀，你真优秀。" * 30, "用一句话夸夸我。"),
+])
+def test_a_loop_up_to_the_marker_of_a_published_cut_ran_on(loop: str, prompt: str) -> None:
+    """"... (truncated)" is where the published result cut the output, not the model's text: a loop up to it
+    runs to the end (missing_eos), as one without the marker does."""
+    for marker in ("... (truncated)", "\n\n[truncated]"):
+        check("missing_eos", rec(loop.rstrip() + marker, prompt), True)
+    check("missing_eos", rec("You are young, yearning and youthful." + "... (truncated)", prompt), False)
+
+
+@pytest.mark.parametrize("prompt,song", [("用Python写一个猜单词游戏。", False), ("写出五个名词。", False),
+                                         ("写一首宋词。", True), ("帮我写歌词。", True)])
+def test_the_ci_of_a_word_is_no_song(prompt: str, song: bool) -> None:
+    """词 asks for lyrics (写一首词, 歌词), not as the 词 of 单词 or 名词: a word game's repeats are not a refrain."""
+    from evalgen.detectors.repetition import asks_for_song
+
+    assert asks_for_song(prompt) is song
+
+
 def test_a_list_coming_back_to_a_line_with_percentages_is_cut_inside_its_loop() -> None:
     """"100% and 99.9%" is prose, not code: the last line cut from a copy of it ends the loop (no finish reason), so
     the list is missing_eos's and repetition's, not a sentence the model cut."""

@@ -51,15 +51,17 @@ def has_special_token(text: str) -> bool:
             return True
     return False
 
-_FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})([^\n]*)$", re.M)
-"""A fence line (the definition; `fence_lines` finds the same lines without a regex scan)."""
+_FENCE_LINE = re.compile(r"^[ \t]{0,3}(?:(?:\d{1,3}[.)]|[-*+])[ \t]+)?(`{3,}|~{3,})([^\n]*)$", re.M)
+"""A fence line, at the start of a line or of a list item ("1. ```python": CommonMark's code block in a list
+item); the definition, `fence_lines` finds the same lines without a regex scan."""
+_LIST_MARKER = re.compile(r"[ \t]{0,3}(?:\d{1,3}[.)]|[-*+])[ \t]+")
 _LANGUAGE_TAG = re.compile(r"[\w+#.-]+$")
 
 
 def fence_lines(text: str) -> list[tuple[int, int, str, str]]:
     """(line start, line end, fence mark, rest of the line) of every line `_FENCE_LINE` matches, in text
     order. Found from the occurrences of ``` and ~~~ (`str.find`), not by trying the pattern at every
-    position: a fence line holds one within its first 3 + 3 characters."""
+    position: a fence line holds one after at most 3 spaces or a list marker."""
     lines = []
     n = len(text)
     for fence in ("```", "~~~"):
@@ -68,7 +70,7 @@ def fence_lines(text: str) -> list[tuple[int, int, str, str]]:
             start = text.rfind("\n", 0, p) + 1
             end = text.find("\n", p)
             end = n if end < 0 else end
-            if p - start <= 3 and not text[start:p].strip(" \t"):
+            if p - start <= 3 and not text[start:p].strip(" \t") or _LIST_MARKER.fullmatch(text, start, p):
                 q = p + 3
                 while q < end and text[q] == fence[0]:
                     q += 1

@@ -105,9 +105,10 @@ _REPEAT_REQUEST = re.compile(
     r"|fifty|hundred)\s+times\b|重复|复述|([0-9]+|[一二两三四五六七八九十百]+)\s*[遍次]",
     re.I,
 )
-_SONG_REQUEST = re.compile(
+_SONG_REQUEST = re.compile(  # (词 is lyrics, not the 词 of 单词, 名词, 关键词, 词语: "写出这些单词")
     r"\b(?:write|compose|create|make|generate|sing|rewrite|turn)\b[^.?!\n]{0,60}?\b(?:song|poem|poetry|rap|chant|anthem|"
-    r"jingle|ballad|hymn|verses?|limerick|sonnet|lullaby)s?\b|\blyrics\b|写[^。！？\n]{0,8}(?:歌|诗|词)|歌词|诗歌|作诗",
+    r"jingle|ballad|hymn|verses?|limerick|sonnet|lullaby)s?\b|\blyrics\b|写[^。！？\n]{0,8}(?:歌|诗|(?<![单名动形副代量键示台])词(?![语汇典组性]))"
+    r"|歌词|诗歌|作诗",
     re.I,
 )
 _MAX_REFRAIN = 4  # a chorus comes back a few times; a runaway loop in a song does not stop
@@ -442,6 +443,7 @@ _MIN_SHORT_BYTES = 6  # the shortest line a line loop counts: two CJK characters
 _EMPTY_ITEM = re.compile(r"^\d+[.)、][\s*_#-]*$")
 _EMPTY_ITEM_BYTES = re.compile(r"\n[ \t]*0+(?:[.)]|、)[ \t*_#-]*(?=\n|\Z)".encode())  # on b"\n" + text
 _EMPTY_KEY = "<empty list item>"
+_ITEM_MARKS = "0123456789.) \t"
 
 
 def _code_key(line: str) -> str:
@@ -589,10 +591,13 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
             fence_at += 1
         plain = _MD_LINK.sub(r"\1", raw) if "](" in raw else raw  # a markdown link is its text
         if (fence_at < fence_count and fences[fence_at][0] <= start) or _is_code(plain) or _symbolic(plain):
-            # A code line's key is the line as written (`_code_key`: the stripped line).
+            # A code line's key is the line as written (`_code_key`: the stripped line); a fence opening a list
+            # item's block ("2. ```python") without the item's number.
             if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= min_code:
                 lead = len(raw) - len(raw.lstrip())
-                append(unit(_Unit, (start + lead, start + lead + len(line), line, "code", False)))
+                opens = first.isdecimal() and fence_at < fence_count and fences[fence_at][0] == start
+                key = line.lstrip(_ITEM_MARKS) if opens else line
+                append(unit(_Unit, (start + lead, start + lead + len(line), key, "code", False)))
             continue
         if len(raw) > 200:
             pieces = []
@@ -1284,9 +1289,17 @@ def _drift_loop(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt
 
 
 def _analysed(output: str) -> str:
-    """The output as analysed: without a character cut by the limit at its end (U+FFFD), so a loop
-    runs up to it. A prefix of the output, so spans still point into it."""
-    return output.rstrip("\ufffd") if output.endswith("\ufffd") else output
+    """The output as analysed: without a character cut by the limit at its end (U+FFFD), or the marker a
+    published result puts where it cut the output ("... (truncated)"), so a loop runs up to it. A prefix of
+    the output, so spans still point into it."""
+    if output.endswith("\ufffd"):
+        return output.rstrip("\ufffd")
+    if output[-1:] in (")", "]") and (marker := _CUT_MARKER.search(output, max(0, len(output) - 40))):
+        return output[:marker.start()]
+    return output
+
+
+_CUT_MARKER = re.compile(r"\s*(?:\.\.\.|…)?\s*(?:\(truncated\)|\[truncated\])$", re.I)
 
 
 def _in_table_row(text: str, pos: int) -> bool:
