@@ -216,7 +216,7 @@ LINE_PIECES = st.sampled_from([
     "x = [i for i in range(3)]", "Hello world, this is a line.", "  return a % b;", "<div>", "a_b = c",
     "西瓜", "1. 西瓜", "| a | b |", "def f(x):", "    print(x)", "Step 7: Add a form.", "# comment", "{}", "", " ",
     "[link](http://x.y/z_w)", "price = 5 % 2", "if a < b and c > d:", "你好，世界。", "Save 20% and get 5% back.",
-    'printf("%d%%", n);', "65. H\\_AR\\_tudize", "my\\_var = 1",
+    'printf("%d%%", n);', "65. H\\_AR\\_tudize", "my\\_var = 1",  "    f(20%, 5%)",
 ])
 LINES = st.lists(st.one_of(LINE_PIECES, st.text(max_size=30)), max_size=25).map("\n".join)
 
@@ -244,8 +244,7 @@ def _is_code_line_reference(line: str) -> bool:
         line = _text._TRAILING_COMMENT.sub("", line)
     if not line.strip() or (not line.isascii() and _text._CJK_CHAR.search(line)):
         return False
-    line = _without_prose_symbols(line)
-    symbols = sum(line.count(c) for c in "=;{}[]<>_%")
+    symbols = sum(_without_prose_symbols(line).count(c) for c in "=;{}[]<>_%")
     indent = len(line) - len(line.lstrip(" \t"))
     return bool(_text._CODE_LINE.match(line)) or symbols >= 2 or (indent >= 4 and (symbols >= 1 or "(" in line))
 

@@ -204,14 +204,18 @@ def is_code_line(line: str) -> bool:
         line = _MD_LINK.sub(r"\1", line)
     if "#" in line or "//" in line:
         line = _TRAILING_COMMENT.sub("", line)  # `print(x)  # 输出结果` is still code
-    if "%" in line or "\\_" in line:
-        line = _PROSE_SYMBOL.sub("", line)
     if not line.strip() or (not line.isascii() and _CJK_CHAR.search(line)):
         return False
-    if _CODE_LINE.match(line) or _TWO_SYMBOLS.search(line):
-        return True  # a keyword start, or two of = ; { } [ ] < > _ % (not a percentage, not an escaped \\_)
-    indent = len(line) - len(line.lstrip(" \t"))
-    return indent >= 4 and ("(" in line or _ONE_SYMBOL.search(line) is not None)
+    if _CODE_LINE.match(line):
+        return True  # a keyword start
+    # Two of = ; { } [ ] < > _ %, or indented with a bracket or one of them; a percentage ("20%") and markdown's
+    # escaped "H\\_AR\\_" are prose (set aside only when a symbol test would pass: the rarer case).
+    if _TWO_SYMBOLS.search(line) and ("%" not in line and "\\_" not in line or
+                                      _TWO_SYMBOLS.search(_PROSE_SYMBOL.sub("", line))):
+        return True
+    if len(line) - len(line.lstrip(" \t")) < 4:
+        return False
+    return "(" in line or _ONE_SYMBOL.search(_PROSE_SYMBOL.sub("", line)) is not None
 
 
 def last_user_message(record: GenerationRecord) -> str:
