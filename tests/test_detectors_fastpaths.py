@@ -257,10 +257,14 @@ def test_is_code_line_equals_the_counting_definition(line: str) -> None:
     assert is_code_line(line) == _is_code_line_reference(line)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(prompt=st.one_of(st.text(max_size=80), st.lists(st.sampled_from(
-    ["Translate ", "into ", "French", "english", "请用", "中文", "回答", "say it in German", "write", " ", "."]),
+    ["Translate ", "into ", "French", "english", "请用", "中文", "回答", "say it in German", "write", " ", ".",
+     "malayalam", "Tamil", "，", "泰语", "用", "写", "_", "。", "(Urdu)", "in"]),
     max_size=12).map("".join)))
+@example(prompt="Say it in German.")
+@example(prompt="请用，english。回答")
+@example(prompt="Write the story in (Malayalam), please")
 def test_language_request_screen_hides_no_request(prompt: str) -> None:
     asked, targets = language_drift.asks_for_language(prompt)
     full = list(language_drift._ASKS.finditer(prompt))

@@ -86,6 +86,12 @@ _ASK_WORDS = (*(k for k in _LANG_SCRIPT if k.isascii()), "translat", "译", "怎
 """Every request `_ASKS` finds holds one of these (lower case): a prompt with none asks for no language."""
 _ASCII_ASK_WORDS = tuple(w for w in _ASK_WORDS if w.isascii())
 """(Each `in` is a scan of its own: an ASCII prompt is only scanned for the ASCII words.)"""
+_ASCII_NAMES = frozenset(k for k in _LANG_SCRIPT if k.isascii())
+_CJK_ASK_WORDS = tuple(w for w in _ASK_WORDS if not w.isascii())
+_CJK_ASK_MARKS = ("语", "文", "译", "怎么说", "普通话", "繁体", "简体")
+"""Every word of `_CJK_ASK_WORDS` holds one of these: a prompt with none of them is spared those scans."""
+_ASCII_WORD = re.compile(r"[a-z]+")
+_LETTERS_ONLY = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
 _LONG_PROMPT = 400
 """Prompts at least this long are scanned for requests only in the sentences that hold an ask word."""
 _SENTENCE_ENDS = ".?!"
@@ -139,9 +145,18 @@ def asks_for_language(prompt: str) -> tuple[bool, set[str]]:
     asked = False
     targets: set[str] = set()
     low = prompt.lower()
-    words = _ASCII_ASK_WORDS if low.isascii() else _ASK_WORDS
-    if not any(word in low for word in words):
-        return asked, targets  # every request names a language or translating: most prompts stop here
+    # Every request names a language or translating: most prompts stop here. The prompt's ASCII words are looked
+    # up in a set (one split instead of an `in` scan per language name: `_ASKS` reads the names as whole words).
+    if low.isascii():
+        words = _ASCII_ASK_WORDS
+        if "translat" not in low and _ASCII_NAMES.isdisjoint(low.translate(_LETTERS_ONLY).split()):
+            return asked, targets
+    else:
+        words = _ASK_WORDS
+        if "translat" not in low and not (any(mark in low for mark in _CJK_ASK_MARKS) and
+                                          any(word in low for word in _CJK_ASK_WORDS)) and \
+                _ASCII_NAMES.isdisjoint(_ASCII_WORD.findall(low)):
+            return asked, targets
     for m in _requests(prompt, low, words):
         asked = True
         for key in ("l1", "l2", "l3", "l4", "l5", "l6", "l7"):
