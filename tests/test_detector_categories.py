@@ -1241,6 +1241,35 @@ def test_a_counter_spelled_out_until_the_cut_is_a_loop(output: str, loop: bool) 
     check("repetition", rec(output, "Write a post.", stop="unknown"), loop)
 
 
+_EN_COUNTS = ["four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen",
+              "fifteen", "sixteen", "seventeen"]
+POEM_PROOF = ("Suppose the root of two is p over q,\nIn lowest terms, as proofs will do,\n"
+              "Then p squared is twice q squared, it's true,\nSo p is even, and q is too.\n")
+COUNTER_LINES_EN = POEM_PROOF + "".join(f"Let's try again, with {n} in the denom,\n" for n in _EN_COUNTS)
+COUNTER_LINES_ZH = ("假设根号二等于p除以q，\n化成最简分数来证明，\n那么p的平方是q平方的两倍，\n所以p和q都是偶数。\n"
+                    + "".join(f"我们再试一次，把分母换成{n}，看看能不能化成最简分数，\n" for n in (
+                        [*"四五六七八九十"] + [f"十{d}" for d in "一二三四五六七八九"] + ["二十", "二十一", "二十二"])))
+CHAPTERS_EN = "".join(f"Chapter {n}: {title},\n" for n, title in zip(_EN_COUNTS, (
+    "The storm breaks over the harbour", "A letter arrives from the capital", "Mara leaves the island at dawn",
+    "The road through the salt marshes", "An inn full of strangers", "What the ferryman knew",
+    "The city gates at midnight", "A debt is called in", "The archive under the cathedral",
+    "Fire in the lower town", "Mara finds her brother", "The trial of the harbour master",
+    "Ships return with the tide", "The island, years"), strict=True))
+
+
+@pytest.mark.parametrize("output,prompt,loop", [
+    (COUNTER_LINES_EN, "Prove that the square root of 2 is irrational, as a short rhyming poem.", True),
+    (COUNTER_LINES_ZH, "用一首短诗证明根号二是无理数。", True),
+    (CHAPTERS_EN, "List the chapters of your novel.", False),
+])
+def test_a_line_counted_in_words_until_the_cut_is_a_loop(output: str, prompt: str, loop: bool) -> None:
+    """A counter spelled out ("seventeen", "十七") changes a line's length with its value: the copies are compared
+    with each number as one mark, so a counted line up to the cut is a loop that drifts (missing_eos's, not a cut
+    sentence). Chapters counted in words whose titles differ are a list."""
+    check("repetition", rec(output, prompt), loop)
+    check("missing_eos", rec(output, prompt), loop)
+
+
 @pytest.mark.parametrize("name,prompt,output,runaway,truncation", [
     # Tokens of one stem whose spelled-out counter moves on until the cut; not links to one site, or a few
     # hashtags before a healthy cut.

@@ -1551,11 +1551,14 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
     if end - last < 60 and last > 0:
         end = last - 1  # the loop may end one short line before the cut ("tree1 = TreeNode(1)")
         # ...the next copy's first line, its counter moved on ("Year 14,000,000" after "Year 13,000,000:")
-        counted = _DIGIT_RUN.sub("0", body[last - 1:].rstrip())
-        at_end = counted in _DIGIT_RUN.sub("0", body[:last - 1]) and _WORD_CHAR.search(counted) is not None
+        counted = _counters_as_one(body[last - 1:].rstrip())
+        at_end = counted in _counters_as_one(body[:last - 1]) and _WORD_CHAR.search(counted) is not None
     if end < 2 * min_chars:
         return None
     t = _zero_name_counters(body[:end])  # same length: offsets stay
+    t, where = _words_counted_collapsed(t)
+    if where is not None:
+        end = len(t)
     hits = misses = run_misses = 0
     start = stop = -1
     dists: list[int] = []
@@ -1585,7 +1588,40 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
         return None
     if stop < end:
         at_end = False  # the copying stopped before the end
+    if where is not None:  # back to the text's offsets, the period in proportion
+        a, b = where[start], where[stop - 1] + 1
+        return a, b, max(1, round(period * (b - a) / (stop - start))), at_end
     return start, stop, period, at_end
+
+
+_SPELLED_COUNTER = re.compile(
+    r"\b(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)[- ]?)?(?:one|two|three|four|five|six|seven|"
+    r"eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|"
+    r"forty|fifty|sixty|seventy|eighty|ninety|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
+    r"eleventh|twelfth|(?:thir|four|fif|six|seven|eigh|nine)teenth|twentieth)\b|[零一二三四五六七八九十百千两]+", re.I)
+
+
+def _counters_as_one(text: str) -> str:
+    """The text with its numbers, in digits or spelled out, as one mark each."""
+    return _SPELLED_COUNTER.sub("#", _DIGIT_RUN.sub("0", text))
+
+
+def _words_counted_collapsed(text: str) -> tuple[str, list[int] | None]:
+    """The text with each spelled-out number ("seventeen", "twenty-first", "十七") as one "#", and the offset in
+    `text` of each of its characters (None when nothing was collapsed): a counter spelled out changes length with
+    its value, so the copies of a counted line would not line up probe by probe."""
+    parts: list[str] = []
+    where: list[int] = []
+    last = 0
+    for m in _SPELLED_COUNTER.finditer(text):
+        parts += (text[last:m.start()], "#")
+        where += range(last, m.start() + 1)
+        last = m.end()
+    if not parts:
+        return text, None
+    parts.append(text[last:])
+    where += range(last, len(text))
+    return "".join(parts), where
 
 
 _MIN_RUN_TOKENS = 8  # tokens of one stem, back to back, up to the cut (the cut one included)
