@@ -1145,6 +1145,21 @@ def test_a_list_that_loops_up_to_the_count_asked_for_ended_there(output: str, pr
     short = output[:output.rindex("\n")]
     short = short[:short.rindex("\n")]
     check("missing_eos", rec(short, prompt), True)
+    check("missing_eos", rec(output[:-4], prompt), True)  # the last item cut mid-way: cut inside the loop
+
+
+@pytest.mark.parametrize("output,prompt", [
+    (NAMES_TO_COUNT_EN, "What's new in Python 3.10? Give me names for my release notes."),  # a version, no count
+    (NAMES_TO_COUNT_EN, "I am 10 years old. Which names mean love?"),  # an age
+    (NAMES_TO_COUNT_ZH, "八宝粥和三明治哪个好？顺便推荐几个名字。"),  # numerals inside words
+    ("Names that mean love:\n" + "".join(f"{i}. {n}\n" for i, n in enumerate(
+        ["Amara - grace", "Carys - love", "Habib - beloved", "Aiko - beloved child", "Priya - dear one"] * 2, 1)
+     ) + "".join(f"{i}. Aiko - beloved child\n" for i in range(1, 6)), "Give me 5 names that mean love."),
+])
+def test_a_list_looping_past_or_without_a_count_was_cut(output: str, prompt: str) -> None:
+    """A number that counts nothing (a version, an age, 八 of 八宝粥), or a count the list reached before and started
+    over from: the loop to the end is still a cut."""
+    check("missing_eos", rec(output, prompt), True)
 
 
 def test_a_loop_running_to_the_end_is_not_a_cut_sentence() -> None:

@@ -97,8 +97,9 @@ def _sentences(line: str) -> list[str]:
     return pieces
 _NUMBER_WORDS = {
     "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "twenty": 20, "fifty": 50, "hundred": 100, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-    "六": 6, "七": 7, "八": 8, "九": 9, "十": 10, "百": 100,
+    "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100,
+    "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
+    "百": 100,
 }
 _REPEAT_REQUEST = re.compile(
     r"\brepeat|\bover and over|\bagain and again|\b(\d+|two|three|four|five|six|seven|eight|nine|ten|twenty"
@@ -400,33 +401,50 @@ def _requested_repeats(prompt: str) -> int | None:
 
 
 def _number_value(word: str) -> int:
-    """The value of a number as the user writes it: digits, an English number word, Chinese numerals (二十, 三)."""
+    """The value of a number as the user writes it: digits, an English number word, Chinese numerals (十一, 二十,
+    三百; at most 6 characters: a longer run is no number a user writes)."""
     word = word.lower()
     if word.isdigit():
         return int(word)
     if word in _NUMBER_WORDS:
         return _NUMBER_WORDS[word]
-    value = 0
-    for ch in word:
-        value = value * 10 if ch in "十百" and value else value + _NUMBER_WORDS.get(ch, 0)
-    return value
+    total = digit = 0
+    for ch in word[:6]:
+        if ch in "十百":
+            total += (digit or 1) * (10 if ch == "十" else 100)
+            digit = 0
+        else:
+            digit = _NUMBER_WORDS.get(ch, 0)
+    return total + digit
 
 
-_COUNT = re.compile(
-    r"\b(?:\d{1,3}|two|three|four|five|six|seven|eight|nine|ten|twenty|fifty|hundred)\b|[二两三四五六七八九十百]+",
+_COUNT_WORDS = "two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred"
+_COUNT = re.compile(  # a number of things asked for: "10 names", "50 short stories", "top 5", "八个", "五条"
+    rf"(?<![\d.,])\b(\d{{1,3}}|{_COUNT_WORDS})\s+(?!(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|times|"
+    rf"dollars|percent)\b)(?:[a-z-]+\s+){{0,2}}?[a-z]+s\b|\btop\s+(\d{{1,3}}|{_COUNT_WORDS})\b"
+    r"|([一二两三四五六七八九十百]{1,4})[个条种首句点项位本部篇道款件则样]",
     re.I)
 _ITEM_NUMBER = re.compile(r"[ \t]*(\d{1,3})[.)、]")
+_FINAL_MARKS = frozenset(".!?。！？)）\"”")
 
 
 def _stops_at_its_count(record: GenerationRecord) -> bool:
     """Whether the output is a list whose last item has the number of items the user asked for ("a list of 10
-    names" … "10. …", "写五条" … "5."): the model stopped at its count, whatever its items repeat."""
-    body = record.output.rstrip()
-    item = _ITEM_NUMBER.match(body, body.rfind("\n") + 1)
+    names" … "10. …", "写五条" … "5."), once, and is whole (it ends on a final mark, or is an earlier item
+    again): the model stopped at its count, whatever its items repeat."""
+    body = _analysed(record.output).rstrip()
+    start = body.rfind("\n") + 1
+    item = _ITEM_NUMBER.match(body, start)
     if item is None:
         return False
     count = int(item.group(1))
-    return count >= 3 and any(_number_value(m.group()) == count for m in _COUNT.finditer(last_user_message(record)))
+    asked = (_number_value(next(g for g in m.groups() if g)) for m in _COUNT.finditer(last_user_message(record)))
+    if count < 3 or count not in asked:
+        return False
+    text = body[item.end():].strip()
+    if not text or len(re.findall(rf"(?m)^[ \t]*{count}[.)、]", body)) > 1:
+        return False  # an empty last item, or the count reached before (the list started over)
+    return text[-1] in _FINAL_MARKS or text in {_strip_numbering(line) for line in body[:start].split("\n")}
 
 
 _SPACES = re.compile(r"\s+")
