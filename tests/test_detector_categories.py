@@ -585,11 +585,20 @@ TRUNCATION = [
      "#spookyseason #company news", False),
     ("zh a post whose last tag was split", "写一条关于实习的微博。",
      "暑期实习申请现已开放！快来加入我们的团队吧！#暑期实习 #立即申请 #万圣节 #公司 新闻", False),
+    ("en issue numbers, then a cut", "Write the release notes.",
+     "We shipped the release yesterday. Issues #12 and #13 are fixed, and issue #14 now", True),
+    ("zh a sentence after the tags, then a cut", "写一条关于实习的微博。",
+     "暑期实习申请现已开放！#暑期实习 #立即申请 欢迎大家把这条消息转发给身边正在找实习的", True),
     ("en a title after a colon", "Why does the second batch of pancakes brown faster?",
      "The pan and the oil are hotter by then. Keep them at 180 degrees for perfect pancakes. Check out our guide for "
      "more tips: How To Make The Perfect Pancake", False),
     ("zh an English title after a colon", "为什么第二锅煎饼熟得更快？",
      "因为这时锅和油都更热了，保持在180°C就好。更多技巧请看这篇英文指南：How To Make The Perfect Pancake", False),
+    ("en a cut sentence in title case after a colon", "Why does the second batch of pancakes brown faster?",
+     "The pan and the oil are hotter by then, so keep them at 180 degrees for perfect pancakes. Note: The Results "
+     "Show That The Second Batch", True),
+    ("zh a cut English rule in title case after a colon", "为什么第二锅煎饼熟得更快？",
+     "因为这时锅和油都更热了，保持在180°C就好。记住这条规则：Always Preheat The Pan Before You", True),
     ("en a sentence cut after a colon", "Why does the second batch of pancakes brown faster?",
      "The pan and the oil are hotter by then. Keep the pan at 180°C. The reason is simple: the pan keeps its "
      "heat between batches and the", True),

@@ -208,12 +208,40 @@ def _ends_in_closed_tag(line: str) -> bool:
     return line.endswith(("`", ">", "`\n", ">\n")) and _CLOSED_TAG.search(line) is not None
 
 
+def _is_tag(word: str) -> bool:
+    return len(word) > 1 and word[0] == "#" and word[1].isalpha()
+
+
+def _ends_in_tags(segment: str) -> bool:
+    """Whether the text ends in a tweet's tags: two or more ("#applynow #spookyseason"), the last one perhaps split
+    in two ("#company news"), not issue numbers ("#12 and #13 are fixed") nor a sentence after the tags."""
+    words = segment.split()
+    if len(words) < 2 or sum(map(_is_tag, words[-4:])) < 2:
+        return False
+    return _is_tag(words[-1]) or _is_tag(words[-2]) and len(words[-1]) <= (4 if _CJK.search(words[-1]) else 8)
+
+
 _TITLE_WORD = r"[A-Z][\w'’-]*"
 _TITLE_AFTER_COLON = re.compile(
     rf"[:：]\s*{_TITLE_WORD}(?:\s+(?:{_TITLE_WORD}|a|an|the|of|in|on|and|or|to|for|with|at|by|from)){{1,12}}"
     rf"\s+{_TITLE_WORD}\s*$"
 )
 """A title in title case after a colon that ends the text: 3+ words, each capitalised but the small words."""
+_NAMES_A_TITLE = re.compile(
+    r"\b(?:guide|article|book|post|video|titled|called|named|chapter|paper|blog|course|recipe|podcast|episode|film|"
+    r"movie|song|album|title|series|novel|story|website|page|tutorial|read)s?\b|指南|文章|书|视频|标题|教程|课程|博客",
+    re.I)
+_NO_TITLE_END = frozenset(("The", "Of", "That", "You", "Before", "To", "And", "A", "An", "In", "For", "With", "At",
+                           "By", "From", "Or", "On", "Is", "Are", "Your", "Our", "Its", "This", "When", "If"))
+
+
+def _ends_in_title(segment: str) -> bool:
+    """Whether the text ends in a title it announces: title-case words after a colon, the words before the colon
+    naming a title ("Check out our guide for more tips: How To Make The Perfect Pancake"), the last word one a
+    title ends on (not "The", "You", "Before": "Note: The Results Show That The" is cut)."""
+    title = _TITLE_AFTER_COLON.search(segment)
+    return title is not None and segment.split()[-1] not in _NO_TITLE_END and \
+        _NAMES_A_TITLE.search(segment, 0, title.start()) is not None
 
 
 def _ends_in_emphasis(line: str) -> bool:
@@ -889,9 +917,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("heading", details)
     if _ends_in_emphasis(line):
         return _ok("emphasis", details)  # "*smiles with a hint of mischief*", "**Good luck!**"
-    if line.count("#") >= 2 and any(word.startswith("#") for word in segment.split()[-2:]):
-        return _ok("hashtags", details)  # "… #applynow #spookyseason #company news": a tweet's tags (one split)
-    if _TITLE_AFTER_COLON.search(segment):
+    if line.count("#") >= 2 and _ends_in_tags(segment):
+        return _ok("hashtags", details)
+    if _ends_in_title(segment):
         return _ok("title", details)  # "Check out our guide: How To Make The Perfect Pancake"
     if _CLOSING.match(segment.lstrip("*_ ")):
         return _ok("closing_phrase", details)
