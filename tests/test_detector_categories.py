@@ -1116,6 +1116,19 @@ def test_the_ci_of_a_word_is_no_song(prompt: str, song: bool) -> None:
     assert asks_for_song(prompt) is song
 
 
+CSS_FILL = "".join(f"{selector} {{\n  width: 100%;\n  height: 100%;\n}}\n"
+                   for selector in ("html, body", "main", ".page", "#app", "header"))
+
+
+@pytest.mark.parametrize("prompt,after", [("Write CSS so every part fills the page.", "Now every part fills the page."),
+                                          ("写一段CSS，让每个部分都占满页面。", "这样每个部分都会占满页面。")])
+def test_css_percentages_are_code(prompt: str, after: str) -> None:
+    """"width: 100%;" is code, not a percentage in prose: rules like it across selectors are a program's syntax, and
+    CSS cut inside a value is a cut."""
+    check("repetition", rec(CSS_FILL + after, prompt, stop="eos"), False)
+    check("truncation", rec("body {\n  padding: 0;\n  margin: 0 10% 0 10%", prompt, stop="eos"), True)
+
+
 def test_a_list_coming_back_to_a_line_with_percentages_is_cut_inside_its_loop() -> None:
     """"100% and 99.9%" is prose, not code: the last line cut from a copy of it ends the loop (no finish reason), so
     the list is missing_eos's and repetition's, not a sentence the model cut."""

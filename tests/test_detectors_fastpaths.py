@@ -217,18 +217,27 @@ LINE_PIECES = st.sampled_from([
     "西瓜", "1. 西瓜", "| a | b |", "def f(x):", "    print(x)", "Step 7: Add a form.", "# comment", "{}", "", " ",
     "[link](http://x.y/z_w)", "price = 5 % 2", "if a < b and c > d:", "你好，世界。", "Save 20% and get 5% back.",
     'printf("%d%%", n);', "65. H\\_AR\\_tudize", "my\\_var = 1",  "    f(20%, 5%)",
+    "  width: 100%;", "  margin: 0 10% 0 10%", "Sales rose 20%.", "(up 20%) and 5% more",
 ])
 LINES = st.lists(st.one_of(LINE_PIECES, st.text(max_size=30)), max_size=25).map("\n".join)
 
 
+def _prose_percent(line: str, i: int) -> bool:
+    """A % after a digit and before words or a sentence mark ("20% of", "rose 20%.")."""
+    rest = line[i + 1:]
+    after = rest.lstrip(" \t")
+    return bool(i and line[i - 1].isdecimal() and (
+        rest[:1] in (",", ".", "!", "?") or after != rest and re.match(r"[^\W\d_]", after) is not None))
+
+
 def _without_prose_symbols(line: str) -> str:
-    """The line without its percent signs after a digit ("20%") and its markdown-escaped underscores ("H\\_AR")."""
+    """The line without its percentages in prose and its markdown-escaped underscores ("H\\_AR")."""
     out, i = [], 0
     while i < len(line):
         if line[i] == "\\" and line[i + 1:i + 2] == "_":
             i += 2
             continue
-        if not (line[i] == "%" and i and line[i - 1].isdecimal()):
+        if not (line[i] == "%" and _prose_percent(line, i)):
             out.append(line[i])
         i += 1
     return "".join(out)

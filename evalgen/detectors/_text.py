@@ -190,7 +190,9 @@ _CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 _ONE_SYMBOL = re.compile(r"[=;{}\[\]<>_%]")
 _TWO_SYMBOLS = re.compile(r"[=;{}\[\]<>_%].*[=;{}\[\]<>_%]", re.S)
 _TRAILING_COMMENT = re.compile(r"\s(?:#|//).*$")
-_PROSE_SYMBOL = re.compile(r"(?<=\d)%|\\_")  # "100% and 1%", markdown's escaped "H\_AR\_": prose, not code's % and _
+_PROSE_SYMBOL = re.compile(r"(?<=\d)%(?=[ \t]+[^\W\d_]|[,.!?])|\\_")
+"""The % and _ of prose: a percentage followed by words or a sentence mark ("100% and 1% downtime", "rose 20%."),
+not CSS's "width: 100%;" or "margin: 0 10% 0 10%"; markdown's escaped underscore ("H\\_AR\\_")."""
 
 
 _MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\s]*\)")
