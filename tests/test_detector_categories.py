@@ -1147,6 +1147,19 @@ def test_near_lines_giving_each_item_its_own_figures_are_no_loop(output: str, pr
     check("repetition", rec("\n".join(lines + lines[1:] + lines[1:3]), prompt, stop="length"), True)
 
 
+@pytest.mark.parametrize("line,prompt,closing", [
+    ("The answer to question {} is that the mitochondria is the powerhouse of the cell.", "Answer the questions.",
+     "I hope these answers help with your biology homework."),
+    ("第{}题的答案是：线粒体是细胞的动力工厂，它通过有氧呼吸为细胞的各种生命活动源源不断地提供能量。", "回答这些问题。",
+     "希望这些答案对你的生物作业有帮助。"),
+])
+def test_near_lines_told_apart_by_a_counter_alone_are_a_loop(line: str, prompt: str, closing: str) -> None:
+    """A number that counts the lines (question 1, 2, 3 …) gives no item its own figures: the same answer five
+    times is a loop even though the text goes on."""
+    output = "".join(line.format(i) + "\n" for i in range(1, 6)) + "\n" + closing
+    check("repetition", rec(output, prompt, stop="eos"), True)
+
+
 NAMES_TO_COUNT_EN = "Here are names that mean love:\n" + "".join(f"{i}. {name}\n" for i, name in enumerate(
     ["Amara - Igbo for grace", "Carys - Welsh for love", "Philippa - Greek for lover of horses",
      "Habib - Arabic for beloved"] + ["Aiko - Japanese for beloved child"] * 6, start=1)).rstrip()

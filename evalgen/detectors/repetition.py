@@ -700,9 +700,15 @@ def _names_its_item(text: str, unit: _Unit) -> bool:
 
 def _numbered_apart(run: list[_Unit]) -> bool:
     """Whether every line of a run of near lines holds numbers, and no two lines the same ones: each gives the
-    figures of another item."""
-    numbers = [tuple(_DIGIT_RUN.findall(u.key)) for u in run]
-    return all(numbers) and len(set(numbers)) == len(numbers)
+    figures of another item. A counter (1, 2, 3 … line by line: "The answer to question 3 is …") numbers the
+    copies and gives no item figures of its own: it is left out."""
+    numbers = [[int(n) for n in _DIGIT_RUN.findall(u.key)] for u in run]
+    width = len(numbers[0])
+    if all(len(n) == width for n in numbers):
+        kept = [k for k in range(width) if any(b[k] - a[k] != 1 for a, b in zip(numbers, numbers[1:], strict=False))]
+        numbers = [[n[k] for k in kept] for n in numbers]
+    figures = [tuple(n) for n in numbers]
+    return all(figures) and len(set(figures)) == len(figures)
 
 
 def _named_apart(text: str, run: list[_Unit]) -> bool:
