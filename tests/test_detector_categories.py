@@ -579,6 +579,9 @@ TRUNCATION = [
     ("zh a song's refrain sung shorter at its end", "把这首歌改写成关于编程的歌。", SONG_ZH, False),
     ("en the same lines when no song was asked for", "Describe your night.", SONG_EN, True),
     ("zh the same lines when no song was asked for", "说说你的夜晚。", SONG_ZH, True),
+    ("en an essay about a poem is no song asked for", "Write a short essay about the poem.", SONG_EN, True),
+    ("zh a text about a poet is no song asked for", "写一篇关于诗人李白的短文。", SONG_ZH, True),
+    ("en a parody of a song is a song", "Write a parody of the song about programming.", SONG_EN, False),
     # Fresh6: a tweet whose last tag was split in two, a title in title case after a colon (no period after it).
     ("en a tweet whose last tag was split", "Write a tweet about our internships.",
      "Applications are open now! Don't miss out on the chance to join our team! #summerinternships #applynow "
@@ -1470,6 +1473,12 @@ SINGERS_ZH = ("有6位歌手：F、G、L、K、H、M。3位钢琴伴奏师：X�
               "问题：如果X为L和H伴奏，以下哪项陈述必然真？\n选项：\nA．W为K伴奏。\nB．Y为F伴奏。\n\n"
               "按照此格式输出正确答案：\"答案是选项()\"")
 DRIFT = [
+    # A language's name that names a place or a thing of its culture asks for no language.
+    ("en a place named after a language", "Describe daily life in Tamil Nadu.",
+     "தமிழ்நாட்டில் மக்கள் அதிகாலையில் எழுந்து கோவிலுக்குச் செல்கிறார்கள். பிறகு அவர்கள் வயல்களில் வேலை "
+     "செய்கிறார்கள்.", True),
+    ("zh a culture named after a language", "以泰文化为主题写一段话。",
+     "วัฒนธรรมไทยมีความงดงามและเป็นเอกลักษณ์ ผู้คนยิ้มแย้มและให้ความเคารพต่อผู้อาวุโสเสมอ", True),
     # Fresh6: a story asked for in Malayalam (a language named, not only English, Chinese, Hindi …).
     ("en a story asked for in Malayalam", "Write a short story in malayalam about the monsoon rains.",
      "മഴക്കാലം വന്നപ്പോൾ ഗ്രാമത്തിലെ എല്ലാവരും സന്തോഷിച്ചു. കുട്ടികൾ മുറ്റത്ത് കളിച്ചു, അമ്മമാർ ചായ ഉണ്ടാക്കി, "

@@ -56,17 +56,21 @@ _LANG_SCRIPT = {
     "西班牙语": "latin", "意大利语": "latin", "葡萄牙语": "latin", "中文": "zh", "汉语": "zh", "普通话": "zh",
     "粤语": "zh", "繁体": "zh", "简体": "zh", "文言文": "zh", "日语": "ja", "日文": "ja", "韩语": "ko", "韩文": "ko",
     "俄语": "cyrillic", "俄文": "cyrillic", "阿拉伯语": "arabic", "印地语": "indic", "泰语": "indic",
-    "泰文": "indic", "越南语": "latin", "印尼语": "latin", "荷兰语": "latin", "土耳其语": "latin", "希腊语": "greek",
+    "越南语": "latin", "印尼语": "latin", "荷兰语": "latin", "土耳其语": "latin", "希腊语": "greek",
     "希伯来语": "hebrew", "波斯语": "arabic", "乌克兰语": "cyrillic",
 }
 _EN = "|".join(k for k in _LANG_SCRIPT if k.isascii())
 _ZH = "|".join(sorted((k for k in _LANG_SCRIPT if not k.isascii()), key=len, reverse=True))
 # Requests for a language; group "lang" is the target when one is named.
+_NOT_AN_ADJECTIVE = (r"(?!\s+(?-i:[A-Z])(?!anguage)|\s+(?:poetry|poems?|poets?|literature|culture|cuisine|food|dishes|"
+                     r"history|people|music|songs?|art|architecture|names?|grammar|calendar|style|restaurants?)\b)")
+"""After a language's name: not a place or a thing named after it ("in Tamil Nadu", "in Persian poetry")."""
 _ASKS = re.compile(
     rf"\b(?:translat\w*|convert\w*|rewrite|switch\w*|change|set)\b[^.?!\n]{{0,40}}?\b(?:to|into|in)\s+(?P<l1>{_EN})\b"
+    rf"{_NOT_AN_ADJECTIVE}"
     rf"|\b(?:answer\w*|respond\w*|repl\w*|write|writing|say|explain|describe|summari[sz]e|introduce|tell|output|use|"
-    rf"using)\b[^.?!\n]{{0,25}}?\b(?:in|using)\s+(?P<l2>{_EN})\b"
-    rf"|\b(?:use|speak|talk|respond|reply|answer|write)\s+(?:in\s+)?(?P<l4>{_EN})\b"
+    rf"using)\b[^.?!\n]{{0,25}}?\b(?:in|using)\s+(?P<l2>{_EN})\b{_NOT_AN_ADJECTIVE}"
+    rf"|\b(?:use|speak|talk|respond|reply|answer|write)\s+(?:in\s+)?(?P<l4>{_EN})\b{_NOT_AN_ADJECTIVE}"
     # "English please", "English-only session", "(English agent conversation; ...)"
     rf"|\b(?P<l3>{_EN})(?:[\s-]+only)?\s+(?:[a-z]+\s+)?(?:only|please|translation|version|equivalent|conversation|"
     rf"session|chat|context|follow-up|prompt|question|message|request|thread|input|speaker|user)\b"

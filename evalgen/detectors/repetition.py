@@ -106,10 +106,14 @@ _REPEAT_REQUEST = re.compile(
     r"|fifty|hundred)\s+times\b|重复|复述|([0-9]+|[一二两三四五六七八九十百]+)\s*[遍次]",
     re.I,
 )
-_SONG_REQUEST = re.compile(  # (词 is lyrics, not the 词 of 单词, 名词, 关键词, 词语: "写出这些单词")
-    r"\b(?:write|compose|create|make|generate|sing|rewrite|turn)\b[^.?!\n]{0,60}?\b(?:song|poem|poetry|rap|chant|anthem|"
-    r"jingle|ballad|hymn|verses?|limerick|sonnet|lullaby)s?\b|\blyrics\b|写[^。！？\n]{0,8}(?:歌|诗|(?<![单名动形副代量键示台])词(?![语汇典组性]))"
-    r"|歌词|诗歌|作诗",
+_SONG_REQUEST = re.compile(
+    # The song or poem is what is asked for: no "about", "list of", "essay" … between the verb and it ("Write a short
+    # essay about the poem", "Make a list of songs"); 词 is lyrics, not the 词 of 单词, 名词, 关键词; 歌 and 诗 not
+    # those of 歌手 and 诗人 (写一篇关于诗人李白的短文).
+    r"\b(?:write|compose|create|make|generate|sing|rewrite|turn)\b"
+    r"(?:(?!\b(?:about|list|essay|summary|analy[sz]\w*|review|report|article|explain\w*)\b)[^.?!\n]){0,60}?"
+    r"\b(?:song|poem|poetry|rap|chant|anthem|jingle|ballad|hymn|verses?|limerick|sonnet|lullaby)s?\b|\blyrics\b"
+    r"|写[^。！？\n]{0,8}(?:歌(?![手星])|诗(?!人)|(?<![单名动形副代量键示台])词(?![语汇典组性]))|歌词|诗歌|作诗",
     re.I,
 )
 _MAX_REFRAIN = 4  # a chorus comes back a few times; a runaway loop in a song does not stop
