@@ -256,3 +256,14 @@ def test_request_screens_hide_no_request(prompt: str) -> None:
     assert asks_for_song(prompt) == (_SONG_REQUEST.search(prompt) is not None)
     if _requested_repeats(prompt) is None:
         assert _REPEAT_REQUEST.search(prompt) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(tail=st.lists(st.sampled_from([
+    "seven", "Seventeen", "twenty-one", "one", "someone", "often", "十七", "一个", "三", " ", ",", "\n",
+    "Let's try again with", "FIRST", "x"]), max_size=12).map("".join))
+def test_counts_in_words_is_two_spelled_numbers(tail: str) -> None:
+    """The screen of the drift search's second try: two different numbers of `_SPELLED_COUNTER` in the tail."""
+    from evalgen.detectors.repetition import _SPELLED_COUNTER, _counts_in_words
+
+    assert _counts_in_words(tail) == (len({m.group().lower() for m in _SPELLED_COUNTER.finditer(tail)}) >= 2)

@@ -1571,22 +1571,56 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
     its source: code whose declarations keep coming back with a counter or a longer name, a block of
     lines re-emitted with small changes. Lines that share a template but say different things leave
     most probes new. One last short line may follow (the loop then runs to the end only when that line
-    starts like an earlier one: cut inside a copy)."""
+    starts like an earlier one: cut inside a copy). A counter spelled out ("seventeen", "十七") changes a
+    copy's length with its value: where none is found and the end holds one, the copies are compared with
+    each number as one mark."""
     body = text.rstrip()
     end = len(body)
     last = body.rfind("\n") + 1
     at_end = True
     if end - last < 60 and last > 0:
         end = last - 1  # the loop may end one short line before the cut ("tree1 = TreeNode(1)")
-        # ...the next copy's first line, its counter moved on ("Year 14,000,000" after "Year 13,000,000:")
-        counted = _counters_as_one(body[last - 1:].rstrip())
-        at_end = counted in _counters_as_one(body[:last - 1]) and _WORD_CHAR.search(counted) is not None
+        at_end = _starts_a_copy(body, last)
     if end < 2 * min_chars:
         return None
     t = _zero_name_counters(body[:end])  # same length: offsets stay
-    t, where = _words_counted_collapsed(t)
-    if where is not None:
-        end = len(t)
+    found = _copying_stretch(t, min_chars)
+    if found is None and _counts_in_words(t[-_COUNTER_TAIL:]):
+        collapsed, where = _words_counted_collapsed(t)
+        found = _copying_stretch(collapsed, min_chars)
+        if found is not None:  # back to the text's offsets, the period in proportion
+            a, b, period, reaches = found
+            found = where[a], where[b - 1] + 1, max(1, round(period * (where[b - 1] + 1 - where[a]) / (b - a))), reaches
+    if found is None:
+        return None
+    start, stop, period, reaches = found
+    return start, stop, period, at_end and reaches
+
+
+_COUNTER_TAIL = 160  # characters before the end where a spelled-out counter of a loop to the cut shows
+
+
+def _counts_in_words(tail: str) -> bool:
+    """Whether the tail holds two different spelled-out numbers (a counter moving on): `_SPELLED_COUNTER`'s words
+    searched in the lower-cased tail by a pattern that starts with their first letters (6x faster than the
+    case-insensitive one, tried at every position)."""
+    found = {m.group() for m in _SPELLED_WORD.finditer(tail.lower())}
+    return len(found) >= 2 or len(found | set(_CJK_NUMERALS.findall(tail))) >= 2
+
+
+def _starts_a_copy(body: str, last: int) -> bool:
+    """Whether the last line (from `last`) starts like an earlier one, its counter moved on ("Year 14,000,000"
+    after "Year 13,000,000:", "…with seventeen in the denom," after "…with sixteen in the denom,")."""
+    line = _DIGIT_RUN.sub("0", body[last - 1:].rstrip())
+    before = _DIGIT_RUN.sub("0", body[:last - 1])
+    if line not in before and _SPELLED_COUNTER.search(line):
+        line, before = _SPELLED_COUNTER.sub("#", line), _SPELLED_COUNTER.sub("#", before)
+    return line in before and _WORD_CHAR.search(line) is not None
+
+
+def _copying_stretch(t: str, min_chars: int) -> tuple[int, int, int, bool] | None:
+    """`_drift_to_cut`'s probe walk from the end of `t`: (start, stop, period, whether it reaches the end)."""
+    end = len(t)
     hits = misses = run_misses = 0
     start = stop = -1
     dists: list[int] = []
@@ -1614,24 +1648,18 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
     period = dists[len(dists) // 2]
     if stop - start < 2 * period:
         return None
-    if stop < end:
-        at_end = False  # the copying stopped before the end
-    if where is not None:  # back to the text's offsets, the period in proportion
-        a, b = where[start], where[stop - 1] + 1
-        return a, b, max(1, round(period * (b - a) / (stop - start))), at_end
-    return start, stop, period, at_end
+    return start, stop, period, stop >= end  # (the copying may stop before the end)
 
 
-_SPELLED_COUNTER = re.compile(
+_SPELLED = (
     r"\b(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)[- ]?)?(?:one|two|three|four|five|six|seven|"
     r"eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|"
     r"forty|fifty|sixty|seventy|eighty|ninety|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
-    r"eleventh|twelfth|(?:thir|four|fif|six|seven|eigh|nine)teenth|twentieth)\b|[零一二三四五六七八九十百千两]+", re.I)
-
-
-def _counters_as_one(text: str) -> str:
-    """The text with its numbers, in digits or spelled out, as one mark each."""
-    return _SPELLED_COUNTER.sub("#", _DIGIT_RUN.sub("0", text))
+    r"eleventh|twelfth|(?:thir|four|fif|six|seven|eigh|nine)teenth|twentieth)\b"
+)
+_SPELLED_COUNTER = re.compile(_SPELLED + r"|[零一二三四五六七八九十百千两]+", re.I)
+_SPELLED_WORD = re.compile(r"(?=[otfsen])" + _SPELLED)  # on lower-cased text
+_CJK_NUMERALS = re.compile(r"[零一二三四五六七八九十百千两]+")
 
 
 def _words_counted_collapsed(text: str) -> tuple[str, list[int] | None]:
