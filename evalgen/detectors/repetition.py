@@ -1613,7 +1613,7 @@ def _starts_a_copy(body: str, last: int) -> bool:
     after "Year 13,000,000:", "…with seventeen in the denom," after "…with sixteen in the denom,")."""
     line = _DIGIT_RUN.sub("0", body[last - 1:].rstrip())
     before = _DIGIT_RUN.sub("0", body[:last - 1])
-    if line not in before and _SPELLED_COUNTER.search(line):
+    if line not in before and (_SPELLED_WORD.search(line.lower()) or _CJK_NUMERALS.search(line)):
         line, before = _SPELLED_COUNTER.sub("#", line), _SPELLED_COUNTER.sub("#", before)
     return line in before and _WORD_CHAR.search(line) is not None
 
