@@ -582,6 +582,15 @@ TRUNCATION = [
     ("en an essay about a poem is no song asked for", "Write a short essay about the poem.", SONG_EN, True),
     ("zh a text about a poet is no song asked for", "写一篇关于诗人李白的短文。", SONG_ZH, True),
     ("en a parody of a song is a song", "Write a parody of the song about programming.", SONG_EN, False),
+    # A fence may open a top-level list item, with a language tag or none; not one named in a list of markup, nor
+    # one in a nested item (its closing fence is indented deeper).
+    ("en a list of markup naming a fence", "What is the markdown syntax?",
+     "Markdown cheat sheet:\n* ``` for code blocks\n* > for quotes\n\nThat covers the basics you will need.", False),
+    ("zh a list of markup naming a fence", "Markdown 的语法有哪些？",
+     "Markdown 速查：\n* ``` 用于代码块\n* > 用于引用\n\n这些就是你需要的基本语法。", False),
+    ("en a fence in a nested list item", "How do I run the project?",
+     "1. Install the dependencies:\n   - ```bash\n     pip install -r requirements.txt\n     ```\n2. Run the tests.\n\n"
+     "That's it. You should now see the server running on port 8000.", False),
     # Fresh6: a tweet whose last tag was split in two, a title in title case after a colon (no period after it).
     ("en a tweet whose last tag was split", "Write a tweet about our internships.",
      "Applications are open now! Don't miss out on the chance to join our team! #summerinternships #applynow "
@@ -1103,11 +1112,10 @@ def test_the_same_code_given_again_in_list_items_until_the_cut_is_a_loop(intro: 
     ("你真是一个优秀的人。" + "你真优秀，你真优秀，你真优秀，你真优秀。" * 30, "用一句话夸夸我。"),
 ])
 def test_a_loop_up_to_the_marker_of_a_published_cut_ran_on(loop: str, prompt: str) -> None:
-    """"... (truncated)" is where the published result cut the output, not the model's text: a loop up to it
-    runs to the end (missing_eos), as one without the marker does."""
-    for marker in ("... (truncated)", "\n\n[truncated]"):
-        check("missing_eos", rec(loop.rstrip() + marker, prompt), True)
-    check("missing_eos", rec("You are young, yearning and youthful." + "... (truncated)", prompt), False)
+    """" ... (truncated)" is where the published result (just-eval) cut the output, not the model's text: a loop up
+    to it runs to the end (missing_eos), as one without the marker does."""
+    check("missing_eos", rec(loop.rstrip() + " ... (truncated)", prompt), True)
+    check("missing_eos", rec("You are young, yearning and youthful." + " ... (truncated)", prompt), False)
 
 
 @pytest.mark.parametrize("prompt,song", [("用Python写一个猜单词游戏。", False), ("写出五个名词。", False),
@@ -1294,6 +1302,8 @@ def test_a_counter_spelled_out_until_the_cut_is_a_loop(output: str, loop: bool) 
     check("repetition", rec(output, "Write a post.", stop="unknown"), loop)
 
 
+_UNIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+               "twelve", "thirteen", "fourteen", "fifteen", "sixteen"]
 _EN_COUNTS = ["four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen",
               "fifteen", "sixteen", "seventeen"]
 POEM_PROOF = ("Suppose the root of two is p over q,\nIn lowest terms, as proofs will do,\n"
@@ -1310,10 +1320,22 @@ CHAPTERS_EN = "".join(f"Chapter {n}: {title},\n" for n, title in zip(_EN_COUNTS,
     "Ships return with the tide", "The island, years"), strict=True))
 
 
+_FIGURES = [(12, 9, 6), (10, 11, 8), (15, 7, 12), (9, 13, 5), (14, 6, 10), (11, 8, 9), (13, 12, 7), (8, 10, 14),
+            (16, 5, 11), (12, 14, 6), (10, 9, 13), (15, 11, 8), (9, 7, 12)]
+_ZH_NUMERALS = [*"零一二三四五六七八九十"] + [f"十{d}" for d in "一二三四五六七八九"]
+PLAN_EN = "".join(f"Day {_EN_COUNTS[i]}: Swim for {_UNIT_WORDS[a]} minutes, then do {_UNIT_WORDS[b]} push-ups and "
+                  f"{_UNIT_WORDS[c]} squats.\n" for i, (a, b, c) in enumerate(_FIGURES)) + "Day seventeen: Swim for tw"
+PLAN_ZH = "".join(f"第{_ZH_NUMERALS[i + 4]}天：游泳{_ZH_NUMERALS[a]}分钟，然后做{_ZH_NUMERALS[b]}个俯卧撑和"
+                  f"{_ZH_NUMERALS[c]}个深蹲。\n" for i, (a, b, c) in enumerate(_FIGURES)) + "第十七天：游泳十"
+
+
 @pytest.mark.parametrize("output,prompt,loop", [
     (COUNTER_LINES_EN, "Prove that the square root of 2 is irrational, as a short rhyming poem.", True),
     (COUNTER_LINES_ZH, "用一首短诗证明根号二是无理数。", True),
     (CHAPTERS_EN, "List the chapters of your novel.", False),
+    # Only the counter is set aside: a plan whose days give their own figures in words is no loop (a cut plan).
+    (PLAN_EN, "Give me a 17 day workout plan.", False),
+    (PLAN_ZH, "给我一个十七天的健身计划。", False),
 ])
 def test_a_line_counted_in_words_until_the_cut_is_a_loop(output: str, prompt: str, loop: bool) -> None:
     """A counter spelled out ("seventeen", "十七") changes a line's length with its value: the copies are compared
@@ -1473,6 +1495,9 @@ SINGERS_ZH = ("有6位歌手：F、G、L、K、H、M。3位钢琴伴奏师：X�
               "问题：如果X为L和H伴奏，以下哪项陈述必然真？\n选项：\nA．W为K伴奏。\nB．Y为F伴奏。\n\n"
               "按照此格式输出正确答案：\"答案是选项()\"")
 DRIFT = [
+    ("en a request on a line of its own", "Answer in Russian\nWhat is the capital of France?",
+     "Столица Франции — Париж. Это самый большой город страны.", False),
+    ("zh a request for Thai writing", "请用泰文回答：今天天气怎么样？", "วันนี้อากาศดีมาก ท้องฟ้าแจ่มใสและมีลมเย็นสบาย", False),
     # A language's name that names a place or a thing of its culture asks for no language.
     ("en a place named after a language", "Describe daily life in Tamil Nadu.",
      "தமிழ்நாட்டில் மக்கள் அதிகாலையில் எழுந்து கோவிலுக்குச் செல்கிறார்கள். பிறகு அவர்கள் வயல்களில் வேலை "

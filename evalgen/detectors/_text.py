@@ -51,17 +51,22 @@ def has_special_token(text: str) -> bool:
             return True
     return False
 
-_FENCE_LINE = re.compile(r"^[ \t]{0,3}(?:(?:\d{1,3}[.)]|[-*+])[ \t]+)?(`{3,}|~{3,})([^\n]*)$", re.M)
-"""A fence line, at the start of a line or of a list item ("1. ```python": CommonMark's code block in a list
-item); the definition, `fence_lines` finds the same lines without a regex scan."""
-_LIST_MARKER = re.compile(r"[ \t]{0,3}(?:\d{1,3}[.)]|[-*+])[ \t]+")
+_FENCE_LINE = re.compile(
+    r"^(?:[ \t]{0,3}|(?:\d{1,3}[.)]|[-*+])[ \t]+(?=(?:`{3,}|~{3,})[ \t]*(?:[A-Za-z0-9_+#.-]+[ \t]*)?$))"
+    r"(`{3,}|~{3,})([^\n]*)$",
+    re.M)
+"""A fence line, at the start of a line or of a top-level list item ("1. ```python": CommonMark's code block in a
+list item; the fence alone or with a language tag, not "* ``` for code blocks" in a list of markup); the
+definition, `fence_lines` finds the same lines without a regex scan."""
+_LIST_MARKER = re.compile(r"(?:\d{1,3}[.)]|[-*+])[ \t]+")
+_ASCII_TAG = re.compile(r"[A-Za-z0-9_+#.-]+$")  # a list item's fence names a language, no words ("``` 用于代码块")
 _LANGUAGE_TAG = re.compile(r"[\w+#.-]+$")
 
 
 def fence_lines(text: str) -> list[tuple[int, int, str, str]]:
     """(line start, line end, fence mark, rest of the line) of every line `_FENCE_LINE` matches, in text
     order. Found from the occurrences of ``` and ~~~ (`str.find`), not by trying the pattern at every
-    position: a fence line holds one after at most 3 spaces or a list marker."""
+    position: a fence line holds one after at most 3 spaces, or after a list marker at the line's start."""
     lines = []
     n = len(text)
     for fence in ("```", "~~~"):
@@ -70,11 +75,14 @@ def fence_lines(text: str) -> list[tuple[int, int, str, str]]:
             start = text.rfind("\n", 0, p) + 1
             end = text.find("\n", p)
             end = n if end < 0 else end
-            if p - start <= 3 and not text[start:p].strip(" \t") or _LIST_MARKER.fullmatch(text, start, p):
+            item = p - start > 3 or text[start:p].strip(" \t")
+            if not item or _LIST_MARKER.fullmatch(text, start, p):
                 q = p + 3
                 while q < end and text[q] == fence[0]:
                     q += 1
-                lines.append((start, end, text[p:q], text[q:end]))
+                info = text[q:end].strip(" \t")
+                if not item or not info or _ASCII_TAG.match(info):
+                    lines.append((start, end, text[p:q], text[q:end]))
             p = text.find(fence, end)  # a later one on the same line is not at its start
     lines.sort()
     return lines

@@ -56,15 +56,18 @@ _LANG_SCRIPT = {
     "西班牙语": "latin", "意大利语": "latin", "葡萄牙语": "latin", "中文": "zh", "汉语": "zh", "普通话": "zh",
     "粤语": "zh", "繁体": "zh", "简体": "zh", "文言文": "zh", "日语": "ja", "日文": "ja", "韩语": "ko", "韩文": "ko",
     "俄语": "cyrillic", "俄文": "cyrillic", "阿拉伯语": "arabic", "印地语": "indic", "泰语": "indic",
-    "越南语": "latin", "印尼语": "latin", "荷兰语": "latin", "土耳其语": "latin", "希腊语": "greek",
+    "泰文": "indic", "越南语": "latin", "印尼语": "latin", "荷兰语": "latin", "土耳其语": "latin", "希腊语": "greek",
     "希伯来语": "hebrew", "波斯语": "arabic", "乌克兰语": "cyrillic",
 }
 _EN = "|".join(k for k in _LANG_SCRIPT if k.isascii())
-_ZH = "|".join(sorted((k for k in _LANG_SCRIPT if not k.isascii()), key=len, reverse=True))
+_ZH = "|".join(sorted((k for k in _LANG_SCRIPT if not k.isascii()), key=len, reverse=True)).replace(
+    "泰文", "泰文(?!化)")  # 泰文化 is Thai culture, not Thai writing
 # Requests for a language; group "lang" is the target when one is named.
-_NOT_AN_ADJECTIVE = (r"(?!\s+(?-i:[A-Z])(?!anguage)|\s+(?:poetry|poems?|poets?|literature|culture|cuisine|food|dishes|"
-                     r"history|people|music|songs?|art|architecture|names?|grammar|calendar|style|restaurants?)\b)")
-"""After a language's name: not a place or a thing named after it ("in Tamil Nadu", "in Persian poetry")."""
+_NOT_AN_ADJECTIVE = (r"(?![ \t]+(?:nadu|polynesia|gulf|channel|empire|revolution|riviera|guiana|poetry|poems?|poets?|"
+                     r"literature|culture|cuisine|food|dishes|history|people|music|songs?|art|architecture|names?|"
+                     r"grammar|calendar|style|restaurants?)\b)")
+"""After a language's name: not a place or a thing of its culture named after it ("in Tamil Nadu", "in Persian
+poetry"); a word after it on the next line, or a capital ("Answer in Russian I am learning it"), is no such thing."""
 _ASKS = re.compile(
     rf"\b(?:translat\w*|convert\w*|rewrite|switch\w*|change|set)\b[^.?!\n]{{0,40}}?\b(?:to|into|in)\s+(?P<l1>{_EN})\b"
     rf"{_NOT_AN_ADJECTIVE}"

@@ -1318,16 +1318,16 @@ def _drift_loop(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt
 
 def _analysed(output: str) -> str:
     """The output as analysed: without a character cut by the limit at its end (U+FFFD), or the marker a
-    published result puts where it cut the output ("... (truncated)"), so a loop runs up to it. A prefix of
+    published result puts where it cut the output (" ... (truncated)"), so a loop runs up to it. A prefix of
     the output, so spans still point into it."""
     if output.endswith("\ufffd"):
         return output.rstrip("\ufffd")
-    if output[-1:] in (")", "]") and (marker := _CUT_MARKER.search(output, max(0, len(output) - 40))):
+    if output[-1:] == ")" and (marker := _CUT_MARKER.search(output, max(0, len(output) - 40))):
         return output[:marker.start()]
     return output
 
 
-_CUT_MARKER = re.compile(r"\s*(?:\.\.\.|…)?\s*(?:\(truncated\)|\[truncated\])$", re.I)
+_CUT_MARKER = re.compile(r"[ \t]*\.\.\.[ \t]*\(truncated\)$")  # as published (just-eval), on the last line
 
 
 def _in_table_row(text: str, pos: int) -> bool:
@@ -1585,12 +1585,12 @@ def _drift_to_cut(text: str, min_chars: int) -> tuple[int, int, int, bool] | Non
         return None
     t = _zero_name_counters(body[:end])  # same length: offsets stay
     found = _copying_stretch(t, min_chars)
-    if found is None and _counts_in_words(t[-_COUNTER_TAIL:]):
-        collapsed, where = _words_counted_collapsed(t)
+    if found is None and _counts_in_words(t[-_COUNTER_TAIL:]) and (counted := _words_counted_collapsed(t)):
+        collapsed, starts, ends = counted
         found = _copying_stretch(collapsed, min_chars)
         if found is not None:  # back to the text's offsets, the period in proportion
             a, b, period, reaches = found
-            found = where[a], where[b - 1] + 1, max(1, round(period * (where[b - 1] + 1 - where[a]) / (b - a))), reaches
+            found = starts[a], ends[b - 1], max(1, round(period * (ends[b - 1] - starts[a]) / (b - a))), reaches
     if found is None:
         return None
     start, stop, period, reaches = found
@@ -1651,33 +1651,63 @@ def _copying_stretch(t: str, min_chars: int) -> tuple[int, int, int, bool] | Non
     return start, stop, period, stop >= end  # (the copying may stop before the end)
 
 
-_SPELLED = (
-    r"\b(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)[- ]?)?(?:one|two|three|four|five|six|seven|"
-    r"eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|"
-    r"forty|fifty|sixty|seventy|eighty|ninety|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
-    r"eleventh|twelfth|(?:thir|four|fif|six|seven|eigh|nine)teenth|twentieth)\b"
-)
+_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
+             "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
+             "nineteenth", "twentieth")
+_SPELLED_VALUES = {**{w: v for v, w in enumerate(_UNITS)}, **{w: v for v, w in enumerate(_ORDINALS, 1)},
+                   **{w: 10 * v for v, w in enumerate(_TENS, 2)}}
+_SPELLED = rf"\b(?:(?:{'|'.join(_TENS)})[- ]?)?(?:{'|'.join((*_UNITS[1:], *_TENS, *_ORDINALS))})\b"
 _SPELLED_COUNTER = re.compile(_SPELLED + r"|[零一二三四五六七八九十百千两]+", re.I)
 _SPELLED_WORD = re.compile(r"(?=[otfsen])" + _SPELLED)  # on lower-cased text
 _CJK_NUMERALS = re.compile(r"[零一二三四五六七八九十百千两]+")
 
 
-def _words_counted_collapsed(text: str) -> tuple[str, list[int] | None]:
-    """The text with each spelled-out number ("seventeen", "twenty-first", "十七") as one "#", and the offset in
-    `text` of each of its characters (None when nothing was collapsed): a counter spelled out changes length with
-    its value, so the copies of a counted line would not line up probe by probe."""
-    parts: list[str] = []
-    where: list[int] = []
-    last = 0
+def _spelled_value(number: str) -> int:
+    """The value of a `_SPELLED_COUNTER` match: "twenty-one" 21, "seventh" 7, "十七" 17."""
+    if not number.isascii():
+        return _number_value(number)
+    return sum(_SPELLED_VALUES.get(part, 0) for part in re.split(r"[- ]", number.lower()))
+
+
+def _words_counted_collapsed(text: str) -> tuple[str, list[int], list[int]] | None:
+    """The text with each spelled-out counter ("…with seventeen in the denom,", "换成十七") as one "#", with the
+    offsets in `text` where each of its characters starts and ends (None when none was collapsed). A counter is a
+    number one more than the number at the same place of the numbered line before, or one less than that of the
+    numbered line after: it changes a copy's length with its value, so the copies of a counted line would not line
+    up probe by probe.
+    Other numbers stay: lines that give each item its own figures ("swim for twelve minutes") are no copies."""
+    lines: dict[int, list[tuple[int, int, int]]] = {}
+    line = newline = 0
     for m in _SPELLED_COUNTER.finditer(text):
-        parts += (text[last:m.start()], "#")
-        where += range(last, m.start() + 1)
-        last = m.end()
-    if not parts:
-        return text, None
+        while (newline := text.find("\n", newline)) != -1 and newline < m.start():
+            line += 1
+            newline += 1
+        lines.setdefault(line, []).append((m.start(), m.end(), _spelled_value(m.group())))
+    counters = []
+    numbered = list(lines.values())  # the lines that hold numbers, in order ("% Seventh set" every other line)
+    for i, found in enumerate(numbered):
+        before, after = numbered[i - 1] if i else (), numbered[i + 1] if i + 1 < len(numbered) else ()
+        for k, (start, end, value) in enumerate(found):
+            if k < len(before) and before[k][2] == value - 1 or k < len(after) and after[k][2] == value + 1:
+                counters.append((start, end))
+    if not counters:
+        return None
+    parts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    last = 0
+    for start, end in counters:
+        parts += (text[last:start], "#")
+        starts += range(last, start + 1)
+        ends += (*range(last + 1, start + 1), end)
+        last = end
     parts.append(text[last:])
-    where += range(last, len(text))
-    return "".join(parts), where
+    starts += range(last, len(text))
+    ends += range(last + 1, len(text) + 1)
+    return "".join(parts), starts, ends
 
 
 _MIN_RUN_TOKENS = 8  # tokens of one stem, back to back, up to the cut (the cut one included)
