@@ -104,7 +104,7 @@ kappa 1.00). Unread: the out-of-sample check of session 9's changes. Strata in f
 gate."""
 READ_SAMPLES = (*LABELED_FILES, TRUNCATION_SAMPLE, *HOLDOUTS, FRESH_SAMPLE, FRESH2_SAMPLE, FRESH3_SAMPLE, FRESH4_SAMPLE,
                 FRESH5_SAMPLE, FRESH6_SAMPLE)
-"""Every labeled sample read so far (4,628 records): what the calibrated scores are fitted on. The newest fresh sample
+"""Every labeled sample read so far (4,935 records): what the calibrated scores are fitted on. The newest fresh sample
 (UNREAD_SAMPLE) stays out: on it the scores are checked out of sample."""
 UNREAD_SAMPLE = FRESH7_SAMPLE
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
