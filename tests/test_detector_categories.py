@@ -582,6 +582,10 @@ TRUNCATION = [
     ("en an essay about a poem is no song asked for", "Write a short essay about the poem.", SONG_EN, True),
     ("zh a text about a poet is no song asked for", "写一篇关于诗人李白的短文。", SONG_ZH, True),
     ("en a parody of a song is a song", "Write a parody of the song about programming.", SONG_EN, False),
+    ("en a fence with a file name opening a list item", "How do I set it up?",
+     "1. ```js:app.js\nconsole.log('hi')\n```\n2. Run it with node.\n\nThat's all you need to do.", False),
+    ("zh a fence with attributes opening a list item, CRLF", "怎么运行？",
+     '1. ```python title="app.py"\r\nprint("你好")\r\n```\r\n2. 运行它。\r\n\r\n这样就完成了。', False),
     # A fence may open a top-level list item, with a language tag or none; not one named in a list of markup, nor
     # one in a nested item (its closing fence is indented deeper).
     ("en a list of markup naming a fence", "What is the markdown syntax?",
@@ -1333,6 +1337,13 @@ PLAN_ZH = "".join(f"第{_ZH_NUMERALS[i + 4]}天：游泳{_ZH_NUMERALS[a]}分钟�
     (COUNTER_LINES_EN, "Prove that the square root of 2 is irrational, as a short rhyming poem.", True),
     (COUNTER_LINES_ZH, "用一首短诗证明根号二是无理数。", True),
     (CHAPTERS_EN, "List the chapters of your novel.", False),
+    # A fixed line between the copies, a counter counting down.
+    (POEM_PROOF + "".join(f"Let's try again, with {n} in the denom,\nand two times q squared in the num,\n"
+                          for n in _EN_COUNTS) + "Let's tr", "Prove that the square root of 2 is irrational.", True),
+    ("证明如下。\n" + "".join(f"第{n}次尝试：我们再试一次，看看能不能化简成最简分数。\n结果还是一样，分子分母都是偶数。"
+                           "\n" for n in _ZH_NUMERALS[3:18]) + "第十八次尝", "证明根号二是无理数。", True),
+    (POEM_PROOF + "".join(f"Let's try again, with {n} in the denom,\n" for n in reversed(_EN_COUNTS)) + "Let's tr",
+     "Prove that the square root of 2 is irrational.", True),
     # Only the counter is set aside: a plan whose days give their own figures in words is no loop (a cut plan).
     (PLAN_EN, "Give me a 17 day workout plan.", False),
     (PLAN_ZH, "给我一个十七天的健身计划。", False),
@@ -1495,6 +1506,12 @@ SINGERS_ZH = ("有6位歌手：F、G、L、K、H、M。3位钢琴伴奏师：X�
               "问题：如果X为L和H伴奏，以下哪项陈述必然真？\n选项：\nA．W为K伴奏。\nB．Y为F伴奏。\n\n"
               "按照此格式输出正确答案：\"答案是选项()\"")
 DRIFT = [
+    ("en a capitalised topic named after a language", "Explain the role of fate in Greek Mythology.",
+     "Στην ελληνική μυθολογία η μοίρα είναι δύναμη που ούτε οι θεοί μπορούν να αλλάξουν.", True),
+    ("zh a capitalised topic named after a language", "请介绍 stones in Japanese Gardens 的摆放方法。",
+     "日本庭園では、石は山や島を表すために置かれます。大きな石を中心に、小さな石を周りに配置します。", True),
+    ("en a request, then a sentence without a stop", "Answer in Russian I am learning it. What is the capital?",
+     "Столица Франции — Париж. Это самый большой город страны.", False),
     ("en a request on a line of its own", "Answer in Russian\nWhat is the capital of France?",
      "Столица Франции — Париж. Это самый большой город страны.", False),
     ("zh a request for Thai writing", "请用泰文回答：今天天气怎么样？", "วันนี้อากาศดีมาก ท้องฟ้าแจ่มใสและมีลมเย็นสบาย", False),

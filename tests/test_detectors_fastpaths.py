@@ -379,7 +379,8 @@ def test_line_key_collapses_spaces_as_the_regex(piece: str) -> None:
 
 FENCE_TEXT = st.lists(st.sampled_from(["```", "~~~", "`", "~", "````", " ", "  ", "\t", "\n", "\r\n", "python", "x",
                                        "中", "http://a.b", "www.x", "://", "ftp://q", "1. ", "- ", "* ", "12) ",
-                                       " for code"]), max_size=40).map("".join)
+                                       " for code", "js:app.js", "{r}", ' title="a.py"', "=", "\r"]),
+                     max_size=40).map("".join)
 
 
 @settings(max_examples=500, deadline=None)

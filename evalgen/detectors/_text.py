@@ -51,15 +51,18 @@ def has_special_token(text: str) -> bool:
             return True
     return False
 
+_ITEM_FENCE_INFO = r"[ \t]*(?:[A-Za-z0-9_+#.:{}-]+(?:[ \t]+[^\s=]+=\S*)*)?[ \t\r]*$"
+"""What may follow a fence that opens a list item: a language tag ("python", "js:app.js", "{r}") and attributes
+('title="app.py"'), not words ("``` for code blocks", "``` 用于代码块")."""
 _FENCE_LINE = re.compile(
-    r"^(?:[ \t]{0,3}|(?:\d{1,3}[.)]|[-*+])[ \t]+(?=(?:`{3,}|~{3,})[ \t]*(?:[A-Za-z0-9_+#.-]+[ \t]*)?$))"
+    rf"^(?:[ \t]{{0,3}}|(?:\d{{1,3}}[.)]|[-*+])[ \t]+(?=(?:`{{3,}}|~{{3,}}){_ITEM_FENCE_INFO}))"
     r"(`{3,}|~{3,})([^\n]*)$",
     re.M)
 """A fence line, at the start of a line or of a top-level list item ("1. ```python": CommonMark's code block in a
-list item; the fence alone or with a language tag, not "* ``` for code blocks" in a list of markup); the
+list item, the fence alone or with a language tag, not "* ``` for code blocks" in a list of markup); the
 definition, `fence_lines` finds the same lines without a regex scan."""
 _LIST_MARKER = re.compile(r"(?:\d{1,3}[.)]|[-*+])[ \t]+")
-_ASCII_TAG = re.compile(r"[A-Za-z0-9_+#.-]+$")  # a list item's fence names a language, no words ("``` 用于代码块")
+_ITEM_FENCE_REST = re.compile(_ITEM_FENCE_INFO)
 _LANGUAGE_TAG = re.compile(r"[\w+#.-]+$")
 
 
@@ -80,8 +83,7 @@ def fence_lines(text: str) -> list[tuple[int, int, str, str]]:
                 q = p + 3
                 while q < end and text[q] == fence[0]:
                     q += 1
-                info = text[q:end].strip(" \t")
-                if not item or not info or _ASCII_TAG.match(info):
+                if not item or _ITEM_FENCE_REST.match(text, q, end):
                     lines.append((start, end, text[p:q], text[q:end]))
             p = text.find(fence, end)  # a later one on the same line is not at its start
     lines.sort()

@@ -1675,9 +1675,9 @@ def _spelled_value(number: str) -> int:
 def _words_counted_collapsed(text: str) -> tuple[str, list[int], list[int]] | None:
     """The text with each spelled-out counter ("…with seventeen in the denom,", "换成十七") as one "#", with the
     offsets in `text` where each of its characters starts and ends (None when none was collapsed). A counter is a
-    number one more than the number at the same place of the numbered line before, or one less than that of the
-    numbered line after: it changes a copy's length with its value, so the copies of a counted line would not line
-    up probe by probe.
+    number one away from the number at the same place of the line before or after that reads the same with its
+    numbers masked (the copy before or after: "% Seventh set of knights" every other line, a fixed line between):
+    it changes a copy's length with its value, so the copies of a counted line would not line up probe by probe.
     Other numbers stay: lines that give each item its own figures ("swim for twelve minutes") are no copies."""
     lines: dict[int, list[tuple[int, int, int]]] = {}
     line = newline = 0
@@ -1686,13 +1686,17 @@ def _words_counted_collapsed(text: str) -> tuple[str, list[int], list[int]] | No
             line += 1
             newline += 1
         lines.setdefault(line, []).append((m.start(), m.end(), _spelled_value(m.group())))
+    texts = text.split("\n")
+    copies: dict[str, list[list[tuple[int, int, int]]]] = {}  # numbered lines by their text, numbers masked
+    for number, found in lines.items():
+        copies.setdefault(_SPELLED_COUNTER.sub("#", texts[number]), []).append(found)
     counters = []
-    numbered = list(lines.values())  # the lines that hold numbers, in order ("% Seventh set" every other line)
-    for i, found in enumerate(numbered):
-        before, after = numbered[i - 1] if i else (), numbered[i + 1] if i + 1 < len(numbered) else ()
-        for k, (start, end, value) in enumerate(found):
-            if k < len(before) and before[k][2] == value - 1 or k < len(after) and after[k][2] == value + 1:
-                counters.append((start, end))
+    for same in copies.values():
+        for i, found in enumerate(same):
+            near = [same[j] for j in (i - 1, i + 1) if 0 <= j < len(same)]
+            counters += [(start, end) for k, (start, end, value) in enumerate(found)
+                         if any(abs(other[k][2] - value) == 1 for other in near)]
+    counters.sort()
     if not counters:
         return None
     parts: list[str] = []
