@@ -267,3 +267,12 @@ def test_counts_in_words_is_two_spelled_numbers(tail: str) -> None:
     from evalgen.detectors.repetition import _SPELLED_COUNTER, _counts_in_words
 
     assert _counts_in_words(tail) == (len({m.group().lower() for m in _SPELLED_COUNTER.finditer(tail)}) >= 2)
+
+
+def test_counters_are_compared_with_lines_that_mask_alike() -> None:
+    """A literal "#" masks like a number: lines alike once masked may hold different counts of numbers."""
+    from evalgen.detectors.repetition import _words_counted_collapsed
+
+    collapsed, starts, ends = _words_counted_collapsed("Day # one\nDay two three\nDay # four\n")
+    assert collapsed == "Day # #\nDay # three\nDay # four\n"  # one, two: a counter; three has no counterpart
+    assert len(starts) == len(ends) == len(collapsed)

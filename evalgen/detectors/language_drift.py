@@ -62,7 +62,6 @@ _LANG_SCRIPT = {
 _EN = "|".join(k for k in _LANG_SCRIPT if k.isascii())
 _ZH = "|".join(sorted((k for k in _LANG_SCRIPT if not k.isascii()), key=len, reverse=True)).replace(
     "泰文", "泰文(?!化)")  # 泰文化 is Thai culture, not Thai writing
-# Requests for a language; group "lang" is the target when one is named.
 _NOT_AN_ADJECTIVE = (
     r"(?![ \t]+(?:(?!(?:I|What|How|Why|When|Where|Who|Which|Please|Thanks|Thank|The|A|An|Is|Are|Can|Could|Do|Does|"
     r"This|That|It|My|Your|We|You|Kanji|Katakana|Hiragana|Hangul|Devanagari|Cyrillic|Characters|Script|Language)\b)"
@@ -72,6 +71,7 @@ _NOT_AN_ADJECTIVE = (
 """After a language's name: not a place or a thing of its culture named after it ("in Tamil Nadu", "in Persian
 poetry", "in Greek Mythology"), on the same line; a sentence that starts after it ("Answer in Russian I am
 learning it", "Explain in Chinese What a monad is") or a script ("in Japanese Katakana") is no such thing."""
+# Requests for a language; group "lang" is the target when one is named.
 _ASKS = re.compile(
     rf"\b(?:translat\w*|convert\w*|rewrite|switch\w*|change|set)\b[^.?!\n]{{0,40}}?\b(?:to|into|in)\s+(?P<l1>{_EN})\b"
     rf"{_NOT_AN_ADJECTIVE}"

@@ -1695,7 +1695,7 @@ def _words_counted_collapsed(text: str) -> tuple[str, list[int], list[int]] | No
         for i, found in enumerate(same):
             near = [same[j] for j in (i - 1, i + 1) if 0 <= j < len(same)]
             counters += [(start, end) for k, (start, end, value) in enumerate(found)
-                         if any(abs(other[k][2] - value) == 1 for other in near)]
+                         if any(k < len(other) and abs(other[k][2] - value) == 1 for other in near)]
     counters.sort()
     if not counters:
         return None
