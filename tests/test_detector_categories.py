@@ -582,6 +582,8 @@ TRUNCATION = [
     ("en an essay about a poem is no song asked for", "Write a short essay about the poem.", SONG_EN, True),
     ("zh a text about a poet is no song asked for", "写一篇关于诗人李白的短文。", SONG_ZH, True),
     ("en a parody of a song is a song", "Write a parody of the song about programming.", SONG_EN, False),
+    ("en a fence before a label in a list item", "How do I run it?",
+     "Steps:\n\n1. ```Example:\n2. Run the script.\n3. Check the output.\n\nDone.", False),
     ("en a fence with a file name opening a list item", "How do I set it up?",
      "1. ```js:app.js\nconsole.log('hi')\n```\n2. Run it with node.\n\nThat's all you need to do.", False),
     ("zh a fence with attributes opening a list item, CRLF", "怎么运行？",
@@ -1306,6 +1308,8 @@ def test_a_counter_spelled_out_until_the_cut_is_a_loop(output: str, loop: bool) 
     check("repetition", rec(output, "Write a post.", stop="unknown"), loop)
 
 
+_ORDINALS_EN = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+                "eleventh", "twelfth"]
 _UNIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
                "twelve", "thirteen", "fourteen", "fifteen", "sixteen"]
 _EN_COUNTS = ["four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen",
@@ -1344,6 +1348,10 @@ PLAN_ZH = "".join(f"第{_ZH_NUMERALS[i + 4]}天：游泳{_ZH_NUMERALS[a]}分钟�
                            "\n" for n in _ZH_NUMERALS[3:18]) + "第十八次尝", "证明根号二是无理数。", True),
     (POEM_PROOF + "".join(f"Let's try again, with {n} in the denom,\n" for n in reversed(_EN_COUNTS)) + "Let's tr",
      "Prove that the square root of 2 is irrational.", True),
+    # "an eighth", "a ninth": the article follows the number.
+    ("% Knights, set by set.\n" + "".join(f"% Now {'an' if n[0] in 'aeiou' else 'a'} {n} set of knights\n"
+                                          "\\knight{a}{b}{c}{d}{e}{f}{g}{h}\n" for n in _ORDINALS_EN) + "% Now a",
+     "Draw the knights in LaTeX.", True),
     # Only the counter is set aside: a plan whose days give their own figures in words is no loop (a cut plan).
     (PLAN_EN, "Give me a 17 day workout plan.", False),
     (PLAN_ZH, "给我一个十七天的健身计划。", False),
@@ -1510,6 +1518,8 @@ DRIFT = [
      "Στην ελληνική μυθολογία η μοίρα είναι δύναμη που ούτε οι θεοί μπορούν να αλλάξουν.", True),
     ("zh a capitalised topic named after a language", "请介绍 stones in Japanese Gardens 的摆放方法。",
      "日本庭園では、石は山や島を表すために置かれます。大きな石を中心に、小さな石を周りに配置します。", True),
+    ("en a request followed by a capitalised word", "Explain photosynthesis in Chinese Today.",
+     "光合作用是植物利用阳光、水和二氧化碳制造养分并释放氧气的过程。", False),
     ("en a request, then a sentence without a stop", "Answer in Russian I am learning it. What is the capital?",
      "Столица Франции — Париж. Это самый большой город страны.", False),
     ("en a request on a line of its own", "Answer in Russian\nWhat is the capital of France?",

@@ -51,9 +51,9 @@ def has_special_token(text: str) -> bool:
             return True
     return False
 
-_ITEM_FENCE_INFO = r"[ \t]*(?:[A-Za-z0-9_+#.:{}-]+(?:[ \t]+[^\s=]+=\S*)*)?[ \t\r]*$"
+_ITEM_FENCE_INFO = r"[ \t]*(?:[A-Za-z0-9_+#.:{}-]*[A-Za-z0-9_+#.{}-](?:[ \t]+[^\s=]+=\S*)*)?[ \t\r]*$"
 """What may follow a fence that opens a list item: a language tag ("python", "js:app.js", "{r}") and attributes
-('title="app.py"'), not words ("``` for code blocks", "``` 用于代码块")."""
+('title="app.py"'), not words ("``` for code blocks", "``` 用于代码块") nor a label ("```Example:")."""
 _FENCE_LINE = re.compile(
     rf"^(?:[ \t]{{0,3}}|(?:\d{{1,3}}[.)]|[-*+])[ \t]+(?=(?:`{{3,}}|~{{3,}}){_ITEM_FENCE_INFO}))"
     r"(`{3,}|~{3,})([^\n]*)$",

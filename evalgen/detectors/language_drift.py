@@ -62,15 +62,12 @@ _LANG_SCRIPT = {
 _EN = "|".join(k for k in _LANG_SCRIPT if k.isascii())
 _ZH = "|".join(sorted((k for k in _LANG_SCRIPT if not k.isascii()), key=len, reverse=True)).replace(
     "泰文", "泰文(?!化)")  # 泰文化 is Thai culture, not Thai writing
-_NOT_AN_ADJECTIVE = (
-    r"(?![ \t]+(?:(?!(?:I|What|How|Why|When|Where|Who|Which|Please|Thanks|Thank|The|A|An|Is|Are|Can|Could|Do|Does|"
-    r"This|That|It|My|Your|We|You|Kanji|Katakana|Hiragana|Hangul|Devanagari|Cyrillic|Characters|Script|Language)\b)"
-    r"(?-i:[A-Z])|(?:poetry|poems?|poets?|literature|culture|cuisine|food|dishes|history|people|music|"
-    r"songs?|art|architecture|names?|grammar|calendar|style|restaurants?|mythology|medicine|philosophy|tragedy|"
-    r"gardens?)\b))")
-"""After a language's name: not a place or a thing of its culture named after it ("in Tamil Nadu", "in Persian
-poetry", "in Greek Mythology"), on the same line; a sentence that starts after it ("Answer in Russian I am
-learning it", "Explain in Chinese What a monad is") or a script ("in Japanese Katakana") is no such thing."""
+_NOT_AN_ADJECTIVE = (r"(?![ \t]+(?:nadu|polynesia|gulf|channel|empire|revolution|riviera|guiana|poetry|poems?|poets?|"
+                     r"literature|culture|cuisine|food|dishes|history|people|music|songs?|art|architecture|names?|"
+                     r"grammar|calendar|style|restaurants?|mythology|medicine|philosophy|tragedy|gardens?)\b)")
+"""After a language's name: not a place or a thing of its culture named after it, on the same line ("in Tamil
+Nadu", "in Persian poetry", "in Greek Mythology"). Any other word after it, capitalised or not, leaves the request
+("Explain in Chinese Today", "Answer in Russian\nWhat is…")."""
 # Requests for a language; group "lang" is the target when one is named.
 _ASKS = re.compile(
     rf"\b(?:translat\w*|convert\w*|rewrite|switch\w*|change|set)\b[^.?!\n]{{0,40}}?\b(?:to|into|in)\s+(?P<l1>{_EN})\b"

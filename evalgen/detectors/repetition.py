@@ -1663,6 +1663,7 @@ _SPELLED = rf"\b(?:(?:{'|'.join(_TENS)})[- ]?)?(?:{'|'.join((*_UNITS[1:], *_TENS
 _SPELLED_COUNTER = re.compile(_SPELLED + r"|[零一二三四五六七八九十百千两]+", re.I)
 _SPELLED_WORD = re.compile(r"(?=[otfsen])" + _SPELLED)  # on lower-cased text
 _CJK_NUMERALS = re.compile(r"[零一二三四五六七八九十百千两]+")
+_A_BEFORE_NUMBER = re.compile(r"\b[Aa]n?(?=[ \t]+#)")
 
 
 def _spelled_value(number: str) -> int:
@@ -1689,7 +1690,8 @@ def _words_counted_collapsed(text: str) -> tuple[str, list[int], list[int]] | No
     texts = text.split("\n")
     copies: dict[str, list[list[tuple[int, int, int]]]] = {}  # numbered lines by their text, numbers masked
     for number, found in lines.items():
-        copies.setdefault(_SPELLED_COUNTER.sub("#", texts[number]), []).append(found)
+        masked = _A_BEFORE_NUMBER.sub("a", _SPELLED_COUNTER.sub("#", texts[number]))  # "an eighth", "a ninth"
+        copies.setdefault(masked, []).append(found)
     counters = []
     for same in copies.values():
         for i, found in enumerate(same):
