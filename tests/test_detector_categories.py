@@ -569,19 +569,19 @@ CARS_EN = ("Pros:\n1. Speed: Cars get you where you need to go much faster than 
 HEALTH_ZH = ("1. 睡眠：每天晚上保证七到九个小时的睡眠，并且尽量在固定的时间上床休息。\n"
              "2. 饮食：多吃水果和蔬菜，少吃糖、盐和加工食品，注意营养均衡和饮食规律。\n"
              "3. 运动：每天至少活动三十分钟，每周五天，可以选择散步、跑步或者游泳。\n4. 多喝水")
-SONG_EN = ("[Verse 1]\nSteve walks warily down the hall\nWith his laptop held up high\n\n[Chorus]\n"
-           "Another line of code complete\nAnother function meets its defeat\n\n[Outro]\nAnother line of code")
-SONG_ZH = ("【主歌】\n深夜的屏幕还亮着\n键盘声一下一下地响\n\n【副歌】\n又写完了一行代码又消灭了一个错误\n"
-           "明天的太阳照常升起\n\n【尾声】\n又写完了一行代码")
+REFRAIN_EN = ("[Verse 1]\nSteve walks warily down the hall\nWith his laptop held up high\n\n[Chorus]\n"
+              "Another line of code complete\nAnother function meets its defeat\n\n[Outro]\nAnother line of code")
+REFRAIN_ZH = ("【主歌】\n深夜的屏幕还亮着\n键盘声一下一下地响\n\n【副歌】\n又写完了一行代码又消灭了一个错误\n"
+              "明天的太阳照常升起\n\n【尾声】\n又写完了一行代码")
 TRUNCATION = [
     # A refrain of the song the user asked for may come back shorter (fresh6); elsewhere that is a line cut short.
-    ("en a song's refrain sung shorter at its end", "Rewrite this song to be about programming.", SONG_EN, False),
-    ("zh a song's refrain sung shorter at its end", "把这首歌改写成关于编程的歌。", SONG_ZH, False),
-    ("en the same lines when no song was asked for", "Describe your night.", SONG_EN, True),
-    ("zh the same lines when no song was asked for", "说说你的夜晚。", SONG_ZH, True),
-    ("en an essay about a poem is no song asked for", "Write a short essay about the poem.", SONG_EN, True),
-    ("zh a text about a poet is no song asked for", "写一篇关于诗人李白的短文。", SONG_ZH, True),
-    ("en a parody of a song is a song", "Write a parody of the song about programming.", SONG_EN, False),
+    ("en a song's refrain sung shorter at its end", "Rewrite this song to be about programming.", REFRAIN_EN, False),
+    ("zh a song's refrain sung shorter at its end", "把这首歌改写成关于编程的歌。", REFRAIN_ZH, False),
+    ("en the same lines when no song was asked for", "Describe your night.", REFRAIN_EN, True),
+    ("zh the same lines when no song was asked for", "说说你的夜晚。", REFRAIN_ZH, True),
+    ("en an essay about a poem is no song asked for", "Write a short essay about the poem.", REFRAIN_EN, True),
+    ("zh a text about a poet is no song asked for", "写一篇关于诗人李白的短文。", REFRAIN_ZH, True),
+    ("en a parody of a song is a song", "Write a parody of the song about programming.", REFRAIN_EN, False),
     ("en a fence before a label in a list item", "How do I run it?",
      "Steps:\n\n1. ```Example:\n2. Run the script.\n3. Check the output.\n\nDone.", False),
     ("en a fence with a file name opening a list item", "How do I set it up?",

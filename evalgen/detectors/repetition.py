@@ -95,12 +95,16 @@ def _sentences(line: str) -> list[str]:
         last = b
     pieces.append(line[last:])
     return pieces
-_NUMBER_WORDS = {
-    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100,
-    "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
-    "百": 100,
-}
+_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
+             "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
+             "nineteenth", "twentieth")
+_WORD_VALUES = {**{w: v for v, w in enumerate(_UNITS)}, **{w: v for v, w in enumerate(_ORDINALS, 1)},
+                **{w: 10 * v for v, w in enumerate(_TENS, 2)}, "hundred": 100}
+_CJK_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CJK_NUMERAL_RUN = "[零一二三四五六七八九十百千两]+"
 _REPEAT_REQUEST = re.compile(
     r"\brepeat|\bover and over|\bagain and again|\b(\d+|two|three|four|five|six|seven|eight|nine|ten|twenty"
     r"|fifty|hundred)\s+times\b|重复|复述|([0-9]+|[一二两三四五六七八九十百]+)\s*[遍次]",
@@ -405,20 +409,19 @@ def _requested_repeats(prompt: str) -> int | None:
 
 
 def _number_value(word: str) -> int:
-    """The value of a number as the user writes it: digits, an English number word, Chinese numerals (十一, 二十,
-    三百; at most 6 characters: a longer run is no number a user writes)."""
-    word = word.lower()
+    """The value of a number as written: digits, English number words ("twelve", "twenty-one", "seventh"), Chinese
+    numerals (十一, 二十, 三百; at most 6 characters: a longer run is no number a user writes)."""
     if word.isdigit():
         return int(word)
-    if word in _NUMBER_WORDS:
-        return _NUMBER_WORDS[word]
+    if word.isascii():
+        return sum(_WORD_VALUES.get(part, 0) for part in re.split(r"[- ]", word.lower()))
     total = digit = 0
     for ch in word[:6]:
         if ch in "十百":
             total += (digit or 1) * (10 if ch == "十" else 100)
             digit = 0
         else:
-            digit = _NUMBER_WORDS.get(ch, 0)
+            digit = _CJK_DIGITS.get(ch, 0)
     return total + digit
 
 
@@ -1651,26 +1654,11 @@ def _copying_stretch(t: str, min_chars: int) -> tuple[int, int, int, bool] | Non
     return start, stop, period, stop >= end  # (the copying may stop before the end)
 
 
-_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
-_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
-             "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
-             "nineteenth", "twentieth")
-_SPELLED_VALUES = {**{w: v for v, w in enumerate(_UNITS)}, **{w: v for v, w in enumerate(_ORDINALS, 1)},
-                   **{w: 10 * v for v, w in enumerate(_TENS, 2)}}
 _SPELLED = rf"\b(?:(?:{'|'.join(_TENS)})[- ]?)?(?:{'|'.join((*_UNITS[1:], *_TENS, *_ORDINALS))})\b"
-_SPELLED_COUNTER = re.compile(_SPELLED + r"|[零一二三四五六七八九十百千两]+", re.I)
+_SPELLED_COUNTER = re.compile(f"{_SPELLED}|{_CJK_NUMERAL_RUN}", re.I)
 _SPELLED_WORD = re.compile(r"(?=[otfsen])" + _SPELLED)  # on lower-cased text
-_CJK_NUMERALS = re.compile(r"[零一二三四五六七八九十百千两]+")
+_CJK_NUMERALS = re.compile(_CJK_NUMERAL_RUN)
 _A_BEFORE_NUMBER = re.compile(r"\b[Aa]n?(?=[ \t]+#)")
-
-
-def _spelled_value(number: str) -> int:
-    """The value of a `_SPELLED_COUNTER` match: "twenty-one" 21, "seventh" 7, "十七" 17."""
-    if not number.isascii():
-        return _number_value(number)
-    return sum(_SPELLED_VALUES.get(part, 0) for part in re.split(r"[- ]", number.lower()))
 
 
 def _words_counted_collapsed(text: str) -> tuple[str, list[int], list[int]] | None:
@@ -1686,7 +1674,7 @@ def _words_counted_collapsed(text: str) -> tuple[str, list[int], list[int]] | No
         while (newline := text.find("\n", newline)) != -1 and newline < m.start():
             line += 1
             newline += 1
-        lines.setdefault(line, []).append((m.start(), m.end(), _spelled_value(m.group())))
+        lines.setdefault(line, []).append((m.start(), m.end(), _number_value(m.group())))
     texts = text.split("\n")
     copies: dict[str, list[list[tuple[int, int, int]]]] = {}  # numbered lines by their text, numbers masked
     for number, found in lines.items():
@@ -1718,11 +1706,9 @@ def _words_counted_collapsed(text: str) -> tuple[str, list[int], list[int]] | No
 
 _MIN_RUN_TOKENS = 8  # tokens of one stem, back to back, up to the cut (the cut one included)
 _MIN_STEM = 10  # characters of that stem
-_COUNTER_WORDS = ("zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-                 "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
-                 "thousand|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|and")
+_COUNTER_WORDS = "|".join((*_UNITS, *_TENS, "hundred", "thousand", *_ORDINALS[:10], "and"))
 _COUNTER = re.compile(
-    rf"(?:(?:(?:{_COUNTER_WORDS})[- ]?)+|[零一二三四五六七八九十百千两]+[条个章节次号位]?)[.,;:!)]*", re.I)
+    rf"(?:(?:(?:{_COUNTER_WORDS})[- ]?)+|{_CJK_NUMERAL_RUN}[条个章节次号位]?)[.,;:!)]*", re.I)
 """The part of a token that counts, spelled out: number words ("SeventyNine", "twenty-six"), Chinese numerals ("十二
 条"). Digits number identifiers ("Day9", "col-md-offset-12", "SKU-0040") that lists give on purpose."""
 _COUNTER_PART = re.compile(r"[A-Za-z-]*|[零一二三四五六七八九十百千两]*")  # a counter cut part-way: letters or numerals
