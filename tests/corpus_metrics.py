@@ -100,13 +100,18 @@ part of the gate."""
 FRESH7_SAMPLE = LABELED_DIR / "fresh7_sample.jsonl"
 """A sample of the seventh fresh slice (tests/data/corpus_fresh7), drawn at the start of session 9 (2026-12-07, seed
 79) with the detectors at the end of session 8 (0396d47); 304 records labeled blind by four annotators (60 twice,
-kappa 1.00). Unread: the out-of-sample check of session 9's changes. Strata in fresh7_strata.json. Not part of the
-gate."""
+kappa 1.00). Measured unread at the start and the end of session 9 (its out-of-sample check), then read in session
+10. Strata in fresh7_strata.json. Not part of the gate."""
+FRESH8_SAMPLE = LABELED_DIR / "fresh8_sample.jsonl"
+"""A sample of the eighth fresh slice (tests/data/corpus_fresh8), drawn at the start of session 10 (2026-12-07, seed
+83) with the detectors at the end of session 9 (b824c24); 297 records labeled blind by four annotators (60 twice;
+one disputed label settled by a third reading). Unread: the out-of-sample check of session 10's changes. Strata in
+fresh8_strata.json. Not part of the gate."""
 READ_SAMPLES = (*LABELED_FILES, TRUNCATION_SAMPLE, *HOLDOUTS, FRESH_SAMPLE, FRESH2_SAMPLE, FRESH3_SAMPLE, FRESH4_SAMPLE,
-                FRESH5_SAMPLE, FRESH6_SAMPLE)
-"""Every labeled sample read so far (4,935 records): what the calibrated scores are fitted on. The newest fresh sample
+                FRESH5_SAMPLE, FRESH6_SAMPLE, FRESH7_SAMPLE)
+"""Every labeled sample read so far (5,239 records): what the calibrated scores are fitted on. The newest fresh sample
 (UNREAD_SAMPLE) stays out: on it the scores are checked out of sample."""
-UNREAD_SAMPLE = FRESH7_SAMPLE
+UNREAD_SAMPLE = FRESH8_SAMPLE
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):
