@@ -1680,3 +1680,152 @@ def test_mid_word_reads_the_text_not_its_lower_cased_length_or_the_template() ->
         imported, prompt_text="<|im_start|>user\nDescribe a character.<|im_end|>\n<|im_start|>assistant\n")
     found = [DETECTORS["truncation"](r, CTX) for r in (imported, rendered)]
     assert [(f.flagged, f.details["reason"]) for f in found] == [(True, "mid_word")] * 2
+
+
+# ---------------------------------------------------------------- the seventh fresh sample's categories (session 10)
+TEMPLATE_TABLE_EN = ("**Subscription Template Table**\n\n| Column Name | Data |\n|---|---|\n"
+                     "| **Name** | [Subscription Name] |\n| **Cost** | [Cost] |\n| **Notes** | [Notes] |")
+TEMPLATE_TABLE_ZH = ("**订阅记录表**\n\n| 栏目 | 内容 |\n|---|---|\n"
+                     "| **名称** | [订阅名称] |\n| **费用** | [费用] |\n| **备注** | [备注] |")
+RUBRIC_EN = ("Here is the rubric.\n\nCriteria | Excellent | Good | Fair | Poor\n--- | --- | --- | --- | ---\n"
+             "Participation | Took part in all activities | Took part in most | Took part in some | Did not take part\n"
+             "Writing | Wrote a well-organized letter with correct grammar and spelling | Wrote a letter with some "
+             "errors in grammar and spelling | Wrote a letter with many errors in grammar and spelling | "
+             "Did not write a letter")
+RUBRIC_ZH = ("评分标准如下。\n\n标准 | 优秀 | 良好 | 及格 | 待提高\n--- | --- | --- | --- | ---\n"
+             "参与 | 积极参与所有活动 | 参与大部分活动 | 参与少数活动 | 没有参与活动\n"
+             "写作 | 信件条理清楚，语法和拼写都正确 | 信件条理基本清楚，有一些语法和拼写错误 | "
+             "信件有很多语法和拼写错误 | 没有按要求写信")
+SENTENCE_ITEMS_EN = ("The code works in three parts:\n"
+                     "* `merge` takes two sorted lists and merges them into one sorted list.\n"
+                     "* `insertion_sort` sorts a short list by inserting each element where it belongs.\n"
+                     "* `timsort` splits the list into runs and merges the runs pairwise.\n* The function")
+SENTENCE_ITEMS_ZH = ("代码分为三部分：\n* `merge` 把两个有序列表合并成一个有序列表。\n"
+                     "* `insertion_sort` 把每个元素插入到它应在的位置。\n"
+                     "* `timsort` 把列表分成若干段，再两两合并。\n* 这个函数")
+TRUNCATION_FRESH7 = [
+    # An emoji's short name closes with a colon (":thumbsup:"); a word before a colon still announces text.
+    ("en emoji short names", "Reply to the chat with emojis.", ":relieved: :thumbsup: :smiley:", False),
+    ("zh emoji short names", "用表情回复这条消息。", "太好了，考完了！ :tada: :smile:", False),
+    ("en a colon announcing the emojis", "Reply to the chat with emojis.", "I would answer with these emojis:", True),
+    ("zh a colon announcing the emojis", "用表情回复这条消息。", "我会用下面这几个表情来回复：", True),
+    # Alpaca's placeholder for an empty input opens no tag; an opening tag with nothing after it is a cut.
+    ("en alpaca's <noinput> after the answer", "Solve for x: 3x + 10 = 5(x - 2).", "x = 10\n<noinput>", False),
+    ("zh alpaca's <noinput> after the answer", "解方程：3x + 10 = 5(x - 2)。", "x = 10。\n<noinput>", False),
+    ("en an opening tag and nothing after it", "Write the page.", "Here is the page body:\n<section>", True),
+    # A table row whose bold names and [placeholders] read like code is a whole row; one missing its "|" is cut.
+    ("en a template table's last row", "Design a template table for subscriptions.", TEMPLATE_TABLE_EN, False),
+    ("zh a template table's last row", "设计一个记录订阅的表格模板。", TEMPLATE_TABLE_ZH, False),
+    ("en a template table cut mid-cell", "Design a template table for subscriptions.",
+     TEMPLATE_TABLE_EN.rsplit(" |", 1)[0][:-3], True),
+    ("zh a template table cut mid-cell", "设计一个记录订阅的表格模板。",
+     TEMPLATE_TABLE_ZH.rsplit(" |", 1)[0][:-2], True),
+    # A table without outer pipes ends on a whole row: as many cells as the row before it.
+    ("en a rubric table without outer pipes", "Add a rubric.", RUBRIC_EN, False),
+    ("zh a rubric table without outer pipes", "附上评分标准。", RUBRIC_ZH, False),
+    ("en a rubric row cut before its last cells", "Add a rubric.",
+     RUBRIC_EN.rsplit(" | ", 2)[0] + ", and it gave each of the characters in the story a voice of its own and a",
+     True),
+    ("zh a rubric row cut before its last cells", "附上评分标准。",
+     RUBRIC_ZH.rsplit(" | ", 2)[0] + "，但是信件的结尾部分还没有", True),
+    # "what we had hoped for": the wh-word is the object of the preposition left at the end; "how" is none.
+    ("en paraphrases ending on a stranded preposition", "Paraphrase the underlined words: what we have _expected",
+     "1. what we had anticipated\n2. what we had envisaged\n3. what we had looked forward to\n4. what we had hoped for",
+     False),
+    ("zh english paraphrases ending on a stranded preposition", "给出 what we have expected 的几种英文改写。",
+     "可以这样改写：\n1. what we had anticipated\n2. what we had looked forward to\n3. what we had hoped for", False),
+    ("en a how-clause stopped on its preposition", "How is the data handled?",
+     "We collect it every night. This section explains how the data is cleaned and how the data is used for", True),
+    ("zh a sentence stopped on its preposition", "这些数据怎么处理？",
+     "我们每天晚上收集数据。这一节说明数据是怎样清洗的，以及这些数据被用于", True),
+    # A list whose items are sentences, cut after the next item's subject.
+    ("en a list item cut after its subject", "Explain your code.", SENTENCE_ITEMS_EN, True),
+    ("zh a list item cut after its subject", "解释你的代码。", SENTENCE_ITEMS_ZH, True),
+    ("en a list of short phrases", "What do I need?", "You need:\n* The flour\n* The sugar\n* The eggs", False),
+    ("en a list of sentences ending on a title", "Summarise the book.",
+     "* The hero leaves home.\n* She finds the map.\n* She comes back.\n* The End", False),
+    # A Chinese sentence is short: a finished one of 8 characters before an unpunctuated tail makes it a cut.
+    ("zh a short sentence, then a cut", "写几条关于初雪的朋友圈文案。",
+     "文案一：\n❄️ 雪花飘落，如诗如画。 🌬️从办公室的窗户欣赏", True),
+    ("zh a short sentence closed by a modal particle", "写几条关于初雪的朋友圈文案。",
+     "文案一：\n❄️ 雪花飘落，如诗如画。 🌬️我们一起去看雪吧", False),
+    ("en a short caption lacking its period", "Write captions about the first snow.",
+     "Caption 1:\n❄️ Snow day. Coffee in hand and the whole city white", False),
+]
+
+
+@pytest.mark.parametrize("name,prompt,output,expected", TRUNCATION_FRESH7, ids=[c[0] for c in TRUNCATION_FRESH7])
+def test_truncation_categories_of_the_seventh_sample(name: str, prompt: str, output: str, expected: bool) -> None:
+    check("truncation", rec(output, prompt), expected)
+
+
+LEAN_MATCH = ["def {name} (lst : List α) : List α :=", "match lst with", "| [] => []", "| [x] => [x]",
+              "| x :: xs => {body}", "end", ""]
+LEAN_BODIES = [("timsort", "merge (timsort (take 2 xs)) (timsort (drop 2 xs))"), ("insertion_sort", "insert x xs"),
+               ("reverse", "reverse xs ++ [x]"), ("dedup", "x :: dedup (filter (· ≠ x) xs)")]
+LEAN_CODE = "\n".join(line.format(name=name, body=body) for name, body in LEAN_BODIES for line in LEAN_MATCH)
+
+
+@pytest.mark.parametrize("intro,prompt", [("Here is Timsort in Lean 4:", "Implement Timsort in Lean 4."),
+                                          ("下面是 Lean 4 写的 Timsort：", "用 Lean 4 实现 Timsort。")])
+def test_match_arms_in_a_fence_are_code_not_table_rows(intro: str, prompt: str) -> None:
+    """"| [] => []" in every function of a program repeats as code does, not as a table's rows coming back."""
+    check("repetition", rec(f"{intro}\n```lean\n{LEAN_CODE}\n```\nEach function matches on the list.", prompt), False)
+
+
+GRID = ["| 1 | 2 | 5 |   | 8 | 3 |", "| --- | --- | --- | --- | --- | --- |", "|   |   |   | 3 |   | 6 |",
+        "| 8 | 3 | 4 | 6 | 7 |   |", "| 2 | 9 | 1 |   |   | 8 |"]
+
+
+@pytest.mark.parametrize("step", ["Place {n} in cell D{n}.", "在 D{n} 格填入 {n}。"])
+def test_a_grid_reprinted_in_fences_after_every_step_is_a_loop(step: str) -> None:
+    """A fenced markdown table is still a table: the same rows printed again after every step come back."""
+    steps = "\n".join(f"{i}. {step.format(n=i)}\n```\n" + "\n".join(GRID) + "\n```" for i in range(1, 6))
+    check("repetition", rec(f"Solved grid:\n\n{steps}", "Solve the Sudoku."), True)
+
+
+@pytest.mark.parametrize("variant_b,prompt", [("i = 0", "Python loop"), ("i = 0  # 计数器", "Python 循环的例子")])
+def test_two_snippets_each_given_twice_with_trailing_spaces_end_whole(variant_b: str, prompt: str) -> None:
+    """A, A, B, B: the last copy ends where the copy before it ended its line (before trailing spaces), so no
+    third copy was cut; two copies are no loop."""
+    first = "def my_func(): \na = 0\nwhile a < 5: \na = a + 1\nprint(a) \n\n"
+    second = f"def my_func(): \na = 0\n{variant_b}\nwhile i < 5: \na = a + i\nprint(a) \n\n"
+    record = rec((first * 2 + second * 2).rstrip(), f"Look for a code snippet related to the search query.\n\n{prompt}")
+    check("repetition", record, False)
+    check("missing_eos", record, False)
+
+
+PAGE_STEPS_EN = ["Create a new page type for your search index.", "Create a new field in the page type for the query.",
+                 "Create a new field in the page type for the number of matches."]
+PAGE_STEPS_ZH = ["为搜索索引新建一个页面类型。", "在这个页面类型里为查询新建一个字段。",
+                 "在这个页面类型里为匹配数新建一个字段。"]
+
+
+@pytest.mark.parametrize("steps", [PAGE_STEPS_EN, PAGE_STEPS_ZH])
+@pytest.mark.parametrize("last,cut", [("33", True), ("33.", True), ("3", True), ("2024", False)])
+def test_a_loop_cut_as_its_next_item_number_began_ran_on(steps: list[str], last: str, cut: bool) -> None:
+    """Steps that come back to the same three items, and the output stops on the next item's number ("33", or
+    "3" of "33" cut): the limit cut the loop. A number that is not the next item's is something else."""
+    items = "\n\n".join(f"{i}. {steps[(i - 1) % 3]}" for i in range(1, 33))
+    record = rec(f"{items}\n\n{last}", "How can I build a search function that sorts results by matches?")
+    check("repetition", record, True)
+    check("missing_eos", record, cut)
+
+
+VERBS_EN = ["We wanted", "We hoped", "We needed", "We tried", "We expected", "We planned", "We decided", "We chose",
+            "We aimed", "We intended", "We longed", "We wished"]
+VERBS_ZH = ["我们想要", "我们希望", "我们需要", "我们尝试", "我们期待", "我们计划", "我们决定", "我们选择",
+            "我们打算", "我们渴望", "我们盼望", "我们祈求"]
+
+
+@pytest.mark.parametrize("verbs", [VERBS_EN, VERBS_ZH])
+def test_a_list_coming_back_to_its_items_cut_as_the_next_number_began_ran_on(verbs: list[str]) -> None:
+    """The items come back in a new order each round (no block repeats back to back), and the output stops on the
+    first digits of the next item's number: a list still looping when it was cut."""
+    order = [verbs[(7 * i + r) % 12] for r in range(4) for i in range(12)]
+    items = "\n".join(f"{i}. {verb} {'to know more about it' if verb.isascii() else '更多地了解这件事'}"
+                       for i, verb in enumerate(order, start=1))
+    record = rec(f"{items}\n4", "Give examples of words that can replace the asterisk: we * to know")  # 49, cut
+    check("repetition", record, True)
+    check("missing_eos", record, True)
+    check("missing_eos", rec(f"{items}\n\nThese are all the examples.", record.messages), False)

@@ -606,16 +606,17 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
             continue
         if first in "<[" and SPECIAL_TOKEN.fullmatch(line):
             continue  # a template token printed alone on its line ("<|im_end|>") is neither text nor a break
+        while fence_at < fence_count and fences[fence_at][1] <= start:
+            fence_at += 1
+        fenced = fence_at < fence_count and fences[fence_at][0] <= start
         # raw.strip() == line: the line starts `lead` characters into raw and ends at lead + len(line).
-        if first == "|":
+        if first == "|" and (not fenced or line[-1] == "|"):  # (in a fence "| [] => []" is a program's match arm)
             if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= _MIN_SHORT_BYTES:
                 lead = len(raw) - len(raw.lstrip())
                 append(unit(_Unit, (start + lead, start + lead + len(line), line, "table", False)))
             continue
-        while fence_at < fence_count and fences[fence_at][1] <= start:
-            fence_at += 1
         plain = _MD_LINK.sub(r"\1", raw) if "](" in raw else raw  # a markdown link is its text
-        if (fence_at < fence_count and fences[fence_at][0] <= start) or _is_code(plain) or _symbolic(plain):
+        if fenced or _is_code(plain) or _symbolic(plain):
             # A code line's key is the line as written (`_code_key`: the stripped line); a fence opening a list
             # item's block ("2. ```python") without the item's number.
             if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= min_code:
@@ -647,6 +648,20 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
     return out
 
 
+_BARE_NUMBER = re.compile(r"\s*(\d+)[.)]?")
+_ITEM_START = re.compile(r"[ \t]*(\d+)[.)]")
+
+
+def _next_number_begun(text: str, end: int, rest: str) -> bool:
+    """Whether `rest` is only the number of the item after the one ending at `end`, perhaps cut ("33" after
+    "32. …", "25" after "250. …")."""
+    number = _BARE_NUMBER.fullmatch(rest)
+    if number is None:
+        return False
+    item = _ITEM_START.match(text, text.rfind("\n", 0, end) + 1)
+    return item is not None and str(int(item.group(1)) + 1).startswith(number.group(1))
+
+
 def _reaches_end(text: str, end: int, keys: Iterable[str], partial_only: bool = False) -> bool:
     """Whether evidence ending at `end` runs to the end of the text: nothing follows but blank space or
     one last line that is cut from a copy of the repeated lines ("64. Sunday Morning by Velvet Under");
@@ -655,6 +670,8 @@ def _reaches_end(text: str, end: int, keys: Iterable[str], partial_only: bool = 
     if end >= body_end:
         return not partial_only
     rest = text[end:body_end]
+    if _next_number_begun(text, end, rest):
+        return True  # "32. Create a new field …\n\n33": cut as the next copy began
     if rest.strip().count("\n"):
         # Several lines follow: the loop still runs when each of them copies text from before the end of
         # the evidence (a copy of the repeated lines whose numbering or layout changed, then a cut one).
@@ -1289,7 +1306,8 @@ def _copied_to_cut(record: GenerationRecord, cfg: RepetitionConfig, text: str, f
     if tail is None or ((tail[1] - tail[0]) / tail[2]) % 1 < 0.1 or prompt.facts[1] or _labels_chorus(text):
         return []
     a, b, p = tail
-    if text[a + (b - a) % p:a + (b - a) % p + 1] in _PHRASE_BREAKS:
+    resume = a + (b - a) % p  # where the first copy goes on past the point where the last one stops
+    if text[resume:resume + 8].lstrip(" \t")[:1] in _PHRASE_BREAKS:  # (spaces before a line break end no phrase)
         return []  # the copy stops where a phrase ends ("Go Tigers go" before ", fight all the way"): a cheer may
     loop_details: dict = {}  # kept only for a loop: unflagged findings do not describe a tail they rejected
     found = _char_loop(record, cfg, tail, fences, True, prompt, loop_details)
@@ -1530,6 +1548,7 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
             at_end = bool(tail) and (
                 ran_out and counts[tail[-1].key] > 1
                 or len(tail) > 1 and counts[tail[0].key] > 1 and _reaches_end(text, tail[0].end, repeated, True)
+                or counts[tail[-1].key] > 1 and _next_number_begun(text, tail[-1].end, text[tail[-1].end:].rstrip())
             )
             return [(coverage, "repeated_items",
                      f"The line {_short(top)!r} occurs {count} times; repeated lines are {coverage:.0%} of the text.",

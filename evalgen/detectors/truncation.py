@@ -95,6 +95,11 @@ _COPULA = frozenset(("is", "are", "was", "were"))
 # "what our projections were", "where the station is": a wh-word and the clause's own subject (not "what matters is")
 _WH_CLAUSE = re.compile(r"(?:^|\s)(?:what|how|who|where|whatever|wherever)\s+(?:the|a|an|our|your|their|my|his|her|its"
                         r"|this|that|these|those|we|you|they|he|she|it|i)\s", re.I)
+# "what we had hoped for", "who you are talking to": the wh-word is the preposition's object, left at the end after
+# the verb (not "how the data is used for": "how" is no object)
+_STRANDED = frozenset(("for", "to", "with", "from", "of", "at", "into", "through"))
+_WH_OBJECT = re.compile(r"(?:^|\s)(?:what|whatever|who|whom|which)\s+(?:the|a|an|our|your|their|my|his|her|its"
+                        r"|this|that|these|those|we|you|they|he|she|it|i)\s", re.I)
 _SUBJECT = frozenset(("we", "they", "he", "she", "i"))  # a subject pronoun waits for its verb...
 # ...except after an auxiliary or a comparison: "Who am I", "so do we", "neither can they", "taller than he".
 _SUBJECT_OK = frozenset(("am", "is", "are", "was", "were", "do", "does", "did", "have", "has", "had", "can",
@@ -136,7 +141,8 @@ _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+\S")
 _EMPTY_FENCE = re.compile(r"^`{3,}[\w+#.-]*`{3,}$")
 _RULE = re.compile(r"(?:\n[ \t]*(?:-[ \t]*){3,}|\n[ \t]*(?:\*[ \t]*){3,}|\n[ \t]*(?:_[ \t]*){3,})$")
 _VOID = frozenset(("br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "track",
-                   "wbr", "param", "!doctype", "!--"))
+                   "wbr", "param", "!doctype", "!--",
+                   "noinput", "nooutput"))  # Alpaca's placeholders for an empty input or output: no tag opened
 # Structure opened at the very end with nothing after it: a bare heading marker, bullet, number or opening
 # bracket alone on its line ("(" before a song's next section label), an opening tag, a tag or attribute
 # cut before its ">".
@@ -165,6 +171,7 @@ _FINAL_PARTICLE = frozenset("吧呢吗嘛啊呀哦啦呗咯")
 _CLAUSE = re.compile(r"[，,;；、]")
 _BARE_NUMBER = re.compile(r"[ \t]*\d+[.)][ \t]*$")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$|\b[\w-]+\.(?:com|org|net|io|ai|dev|cn|co|edu|gov)(?:/\S*)?$")
+_SHORTCODE_END = re.compile(r"(?:^|\s):[a-z0-9_+-]+:$")  # ":thumbsup:", as chat apps write emojis
 _EMOTICON = re.compile(r"(?:^|\s)(?:[:;=8][-']?[()DPpOo3/\\|\]\[]|<3|XD|xD|\^_\^|T_T)$")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
 _EN_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'’.-")
@@ -413,6 +420,9 @@ def _dangling(segment: str) -> str | None:
                 return None  # "Act I, Scene I": a numeral; "so do I", "than we": complete; "… and we": cut
             if word in _MODAL and before and before[-1].lower().strip(",;:\"'") in _MODAL_OK:
                 return None
+            if word in _STRANDED and before and before[-1].endswith(("ed", "ing", "forward")) and \
+                    _WH_OBJECT.search(" ".join(before[-6:])):
+                return None
             return word
         tail = stripped[-48:]  # the last few words, whole (a search to "$" reads the whole segment)
         if len(stripped) > 48:
@@ -485,6 +495,23 @@ def _abbreviation(line: str, dot: int) -> bool:
         return False
     token = word.group(1)
     return token.lower() in _ABBREVIATIONS or all(len(part) == 1 and part.isupper() for part in token.split("."))
+
+
+# A list item that names its subject and stops before the verb ("* The function", "* 这个函数") after items that are
+# sentences.
+_SUBJECT_ONLY = re.compile(r"(?:(?:The|A|An|This|These|Those|Each|Every|Its|Their|Our|Your)[ \t]+[a-z][\w-]*"
+                           r"(?:[ \t]+[a-z][\w-]*)?|(?:这个|那个|这些|那些|该|此|每个)[\u4e00-\u9fff]{1,4})[ \t]*$")
+_PIPELESS_DELIMITER = re.compile(r"^[ \t]*:?-{3,}:?(?:[ \t]*\|[ \t]*:?-{3,}:?)+[ \t]*$", re.M)
+
+
+def _pipeless_row(text: str, last_nl: int, line: str) -> bool:
+    """Whether the last line is a whole row of a table written without outer pipes ("Writing | Wrote a letter | …"
+    under a "--- | ---" line, as GitHub's tables allow): as many cells as the row before it."""
+    bars = line.count("|")
+    if bars < 2 or line.lstrip().startswith("|") or last_nl <= 0:
+        return False
+    prev = text[text.rfind("\n", 0, last_nl) + 1:last_nl]
+    return prev.count("|") == bars and _PIPELESS_DELIMITER.search(text, 0, last_nl) is not None
 
 
 def _punctuated_items(text: str, last_nl: int) -> bool:
@@ -825,13 +852,6 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("closed_tag", details)
     if _ends_in_emoticon(stripped_line):
         return _ok("emoticon", details)  # "simply not enough :("
-    if is_code_line(line):
-        if _open_code(line):
-            return _cut(line_start, end, "code_cut", "The output stops inside a code statement.", 0.8, details)
-        return _ok("code_line", details)
-    final = core[-1]
-    if _EMPTY_FENCE.match(stripped_line):
-        return _cut(line_start, end, "empty_code_block", "The output ends on an empty code block.", 0.8, details)
     if stripped_line.startswith("|"):
         prev_line = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
         if not prev_line.startswith("|") and last_nl > 0 and any(c.isalnum() for c in stripped_line):
@@ -840,11 +860,17 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
             return _cut(line_start, end, "table_header_only", "The output ends on a table header with no rows.",
                         0.8, details)
         if _TABLE_ROW.match(line):
-            return _ok("table_row", details)
-        prev = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
-        if prev.startswith("|") and prev.endswith("|"):
+            return _ok("table_row", details)  # a whole row (its "|" and "**" would make it a code line below)
+        if prev_line.startswith("|") and prev_line.endswith("|"):
             return _cut(line_start, end, "table_row_cut", "The output stops inside a table row, mid-cell.", 0.9,
                         details)
+    if is_code_line(line):
+        if _open_code(line):
+            return _cut(line_start, end, "code_cut", "The output stops inside a code statement.", 0.8, details)
+        return _ok("code_line", details)
+    final = core[-1]
+    if _EMPTY_FENCE.match(stripped_line):
+        return _cut(line_start, end, "empty_code_block", "The output ends on an empty code block.", 0.8, details)
     if final in ":：" and _TURN_LABEL.match(stripped_line):
         return _ok("turn_marker", details)
     if final in ":：" and _ASKS_USER.search(stripped_line):
@@ -852,6 +878,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if final in ":：" and _empty_fields(text, line_start, last_user_message(record)) >= 2 and \
             _EMPTY_FIELD.fullmatch(stripped_line) and not _ANNOUNCES.search(stripped_line):
         return _ok("form", details)  # "Date Cancelled: \n\nNotes:": a form whose fields are left to fill in
+    if final == ":" and _SHORTCODE_END.search(stripped_line, max(0, len(stripped_line) - 40)):
+        return _ok("emoji", details)  # ":relieved: :thumbsup:": the colon closes an emoji's name
     if final in ":：" and not _LIST_ITEM.match(line) and not _HEADING.match(line):
         # "Here are the steps:" and nothing after it: the announced content never came.
         return _cut(line_start, end, "dangling_colon", "The output ends with a colon that announces missing text.",
@@ -877,6 +905,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         before_words >= 2 * cfg.min_tail_words
         or before_cjk + before_words * cfg.min_tail_cjk / max(1, cfg.min_tail_words) >= 2 * cfg.min_tail_cjk
     )
+    # A Chinese sentence is short: "雪花飘落，如诗如画。" before "从办公室的窗户欣赏" is a finished one.
+    sentence_before_zh = sentence_before or seg_start > line_start and before_cjk >= cfg.min_tail_cjk
     users = "\n".join(user_turns(record))
     if _quotes_line_end(segment, users, options_only=True):
         return _ok("quoted", details)  # "A: …准备的": the option quoted as the prompt ends it, whatever its last word
@@ -928,6 +958,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if _quotes_line_end(segment, users):
         return _ok("quoted", details)  # "答：(D)…比较困难", a paragraph of the prompt quoted as it ends
 
+    if _pipeless_row(text, last_nl, line):
+        return _ok("table_row", details)
     words = len(_WORDS.findall(segment))
     cjk = len(_CJK.findall(segment))
     details.update(tail_words=words, tail_cjk=cjk)
@@ -938,7 +970,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if _LIST_ITEM.match(line):
         # A list item is cut when it stops unpunctuated where the items before it end with a period
         # (enumerations "shoulder pads, gloves, pants" and titles end without one in lists that do so).
-        cut = prose and _punctuated_items(text, last_nl)
+        cut = (prose or _SUBJECT_ONLY.match(line, _LIST_ITEM.match(line).end()) is not None) and \
+            _punctuated_items(text, last_nl)
     else:
         cut = (words >= 2 * cfg.min_tail_words or cjk >= 2 * cfg.min_tail_cjk) and bool(_CLAUSE.search(segment)) \
             and bool(_SENT_END.search(text, max(0, end - _TAIL), seg_start))
@@ -950,7 +983,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         # sentence is a complete one lacking its period ("…without testing first</s>"); only the signs
         # above (a dangling word, a comma, an open bracket, quote or statement) show a cut.
         return _ok("end_token", details)
-    if (long_enough or (prose and sentence_before) or cut) and cjk > words:
+    if (long_enough or (prose and sentence_before_zh) or cut) and cjk > words:
         # A Chinese sentence that stops unpunctuated is cut: Chinese answers end their paragraphs with 。, so
         # its absence is itself evidence (14 of 15 such flags were cuts in the labeled samples) — unless a
         # modal particle closes the sentence ("…我们开始吧").
