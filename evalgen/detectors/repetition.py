@@ -1307,7 +1307,7 @@ def _copied_to_cut(record: GenerationRecord, cfg: RepetitionConfig, text: str, f
         return []
     a, b, p = tail
     resume = a + (b - a) % p  # where the first copy goes on past the point where the last one stops
-    if text[resume:resume + 8].lstrip(" \t")[:1] in _PHRASE_BREAKS:  # (spaces before a line break end no phrase)
+    if text[resume:resume + 8].lstrip(" \t")[:1] in _PHRASE_BREAKS:  # (past the spaces a line may end with)
         return []  # the copy stops where a phrase ends ("Go Tigers go" before ", fight all the way"): a cheer may
     loop_details: dict = {}  # kept only for a loop: unflagged findings do not describe a tail they rejected
     found = _char_loop(record, cfg, tail, fences, True, prompt, loop_details)

@@ -852,18 +852,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("closed_tag", details)
     if _ends_in_emoticon(stripped_line):
         return _ok("emoticon", details)  # "simply not enough :("
-    if stripped_line.startswith("|"):
-        prev_line = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
-        if not prev_line.startswith("|") and last_nl > 0 and any(c.isalnum() for c in stripped_line):
-            # (a header names its columns: a row of pipes and spaces alone is ASCII art)
-            # A table header and nothing after it: the table never came.
-            return _cut(line_start, end, "table_header_only", "The output ends on a table header with no rows.",
-                        0.8, details)
-        if _TABLE_ROW.match(line):
-            return _ok("table_row", details)  # a whole row (its "|" and "**" would make it a code line below)
-        if prev_line.startswith("|") and prev_line.endswith("|"):
-            return _cut(line_start, end, "table_row_cut", "The output stops inside a table row, mid-cell.", 0.9,
-                        details)
+    prev_line = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
+    if stripped_line.startswith("|") and _TABLE_ROW.match(line) and _TABLE_ROW.match(prev_line):
+        return _ok("table_row", details)  # a whole row after a row: its "|", "**" and "[…]" make no code line
     if is_code_line(line):
         if _open_code(line):
             return _cut(line_start, end, "code_cut", "The output stops inside a code statement.", 0.8, details)
@@ -871,6 +862,17 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     final = core[-1]
     if _EMPTY_FENCE.match(stripped_line):
         return _cut(line_start, end, "empty_code_block", "The output ends on an empty code block.", 0.8, details)
+    if stripped_line.startswith("|"):
+        if not prev_line.startswith("|") and last_nl > 0 and any(c.isalnum() for c in stripped_line):
+            # (a header names its columns: a row of pipes and spaces alone is ASCII art)
+            # A table header and nothing after it: the table never came.
+            return _cut(line_start, end, "table_header_only", "The output ends on a table header with no rows.",
+                        0.8, details)
+        if _TABLE_ROW.match(line):
+            return _ok("table_row", details)
+        if prev_line.startswith("|") and prev_line.endswith("|"):
+            return _cut(line_start, end, "table_row_cut", "The output stops inside a table row, mid-cell.", 0.9,
+                        details)
     if final in ":：" and _TURN_LABEL.match(stripped_line):
         return _ok("turn_marker", details)
     if final in ":：" and _ASKS_USER.search(stripped_line):
@@ -967,11 +969,11 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     # Mixed Chinese and English ("GitHub是一个全球性的平台"): a word weighs as much as a few characters.
     word_cjk = cfg.min_tail_cjk / max(1, cfg.min_tail_words)
     prose = words >= cfg.min_tail_words or cjk + words * word_cjk >= cfg.min_tail_cjk
-    if _LIST_ITEM.match(line):
+    if item := _LIST_ITEM.match(line):
         # A list item is cut when it stops unpunctuated where the items before it end with a period
-        # (enumerations "shoulder pads, gloves, pants" and titles end without one in lists that do so).
-        cut = (prose or _SUBJECT_ONLY.match(line, _LIST_ITEM.match(line).end()) is not None) and \
-            _punctuated_items(text, last_nl)
+        # (enumerations "shoulder pads, gloves, pants" and titles end without one in lists that do so), and so is
+        # one that named its subject there and stopped ("* The function").
+        cut = (prose or _SUBJECT_ONLY.match(line, item.end()) is not None) and _punctuated_items(text, last_nl)
     else:
         cut = (words >= 2 * cfg.min_tail_words or cjk >= 2 * cfg.min_tail_cjk) and bool(_CLAUSE.search(segment)) \
             and bool(_SENT_END.search(text, max(0, end - _TAIL), seg_start))
