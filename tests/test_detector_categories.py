@@ -1829,3 +1829,24 @@ def test_a_list_coming_back_to_its_items_cut_as_the_next_number_began_ran_on(ver
     check("repetition", record, True)
     check("missing_eos", record, True)
     check("missing_eos", rec(f"{items}\n\nThese are all the examples.", record.messages), False)
+
+
+SETS_EN = "Sets drop duplicates:\n\n```python\nunique = {1, 2, 2, 3}\nunique.add(5)\nprint(unique)  # {1, 2, 3, 5}```"
+SETS_ZH = "集合会去掉重复的元素：\n\n```python\nunique = {1, 2, 2, 3}\nunique.add(5)\nprint(unique)  # 输出 {1, 2, 3, 5}```"
+SCRIPTS_EN = ("Add the scripts:\n\n```json\n{\n  \"test\": \"cypress run\"  }  ```\n\n"
+              "- **Scripts:** they build the image and run the tests in the container.\n\n"
+              "Remember to adapt the paths to your project!")
+SCRIPTS_ZH = ("加上这些脚本：\n\n```json\n{\n  \"test\": \"cypress run\"  }  ```\n\n"
+              "- **脚本：** 它们会构建镜像，并在容器里运行测试。\n\n记得根据你的项目调整路径！")
+
+
+@pytest.mark.parametrize("output,cut", [
+    (SETS_EN, False), (SETS_ZH, False), (SCRIPTS_EN, False), (SCRIPTS_ZH, False),
+    # Cut inside the block: no fence ends the code.
+    (SETS_EN[:-3], True), (SETS_ZH[:-3], True), (SETS_EN[:-20], True),
+    # A fence closes the block, not the inline code of a markdown sample inside it.
+    ("Example:\n\n```markdown\nWrite ```code``` inline, or\nopen a block with", True),
+])
+def test_a_fence_ending_the_code_line_closes_the_block(output: str, cut: bool) -> None:
+    """Models write the closing fence on the code's last line ("print(unique)```"): the block is closed there."""
+    check("truncation", rec(output, "Show me sets in Python."), cut)

@@ -90,20 +90,49 @@ def fence_lines(text: str) -> list[tuple[int, int, str, str]]:
     return lines
 
 
+def trailing_fences(text: str) -> list[tuple[int, int, str, None]]:
+    """(line start, line end, fence mark, None) of every line that ends in its one fence after other text
+    ("print(s)```", "}  ```"): a closing fence written on the code's last line, as models do."""
+    lines = []
+    for fence in ("```", "~~~"):
+        p = text.find(fence)
+        while p >= 0:
+            start = text.rfind("\n", 0, p) + 1
+            end = text.find("\n", p)
+            end = len(text) if end < 0 else end
+            close = len(text[p:end].rstrip(" \t\r"))
+            head = text[start:p]
+            if text.count(fence[0], p, p + close) == close and head.strip() and fence not in head and \
+                    not _LIST_MARKER.fullmatch(text, start, p):  # ("1. ```" opens a list item's block)
+                lines.append((start, end, text[p:p + close], None))
+            p = text.find(fence, end)
+    return lines
+
+
+def _first(item: tuple) -> int:
+    return item[0]
+
+
 def fence_blocks(text: str) -> tuple[list[tuple[int, int]], bool]:
     """Fenced code blocks as [start, end) ranges (outermost only, in text order) and whether the text
     ends inside one. CommonMark's rule — a block closes on a fence line of the same character, at
-    least as long as the opening one, with no info string — plus nesting the way models write it:
-    inside a block, a fence line of the same character with a language tag ("```python" inside
-    "````markdown") opens a nested block. An unclosed block runs to the end of the text."""
+    least as long as the opening one, with no info string — plus the way models write fences: inside a
+    block, a fence line of the same character with a language tag ("```python" inside "````markdown")
+    opens a nested block, and a fence that ends the code's last line ("print(s)```") closes the block
+    (not a nested one). An unclosed block runs to the end of the text."""
     if not ("`" in text and "```" in text) and not ("~" in text and "~~~" in text):  # memchr screens first
         return [], False
     blocks: list[tuple[int, int]] = []
     stack: list[tuple[str, int]] = []  # (fence character, fence length) of the open blocks
     start = 0
-    for line_start, line_end, mark, rest in fence_lines(text):
-        info = rest.strip()
+    for line_start, line_end, mark, rest in sorted(fence_lines(text) + trailing_fences(text), key=_first):
         char = mark[0]
+        if rest is None:  # a fence ending a line of code
+            if len(stack) == 1 and char == stack[0][0] and len(mark) >= stack[0][1]:
+                stack.pop()
+                blocks.append((start, line_end))
+            continue
+        info = rest.strip()
         if char == "`" and "`" in info:
             continue  # not a fence: an info string of a backtick fence holds no backtick
         if not stack:
