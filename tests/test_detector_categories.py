@@ -1832,7 +1832,8 @@ def test_a_list_coming_back_to_its_items_cut_as_the_next_number_began_ran_on(ver
 
 
 SETS_EN = "Sets drop duplicates:\n\n```python\nunique = {1, 2, 2, 3}\nunique.add(5)\nprint(unique)  # {1, 2, 3, 5}```"
-SETS_ZH = "集合会去掉重复的元素：\n\n```python\nunique = {1, 2, 2, 3}\nunique.add(5)\nprint(unique)  # 输出 {1, 2, 3, 5}```"
+SETS_ZH = ("集合会去掉重复的元素：\n\n```python\nunique = {1, 2, 2, 3}\nunique.add(5)\n"
+           "print(unique)  # 输出 {1, 2, 3, 5}```")
 SCRIPTS_EN = ("Add the scripts:\n\n```json\n{\n  \"test\": \"cypress run\"  }  ```\n\n"
               "- **Scripts:** they build the image and run the tests in the container.\n\n"
               "Remember to adapt the paths to your project!")
