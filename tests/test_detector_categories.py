@@ -1851,3 +1851,44 @@ SCRIPTS_ZH = ("加上这些脚本：\n\n```json\n{\n  \"test\": \"cypress run\" 
 def test_a_fence_ending_the_code_line_closes_the_block(output: str, cut: bool) -> None:
     """Models write the closing fence on the code's last line ("print(unique)```"): the block is closed there."""
     check("truncation", rec(output, "Show me sets in Python."), cut)
+
+
+FIVE = ["Spain", "Sweden", "Switzerland", "Somalia", "Sri Lanka"]
+VERSIONS = ["\n".join(f"{i}. **{c}**" for i, c in enumerate(FIVE, 1)), ", ".join(FIVE) + ".",
+            "\n".join(f"- {c}" for c in FIVE), "The five are " + ", ".join(FIVE) + ".",
+            " | ".join(FIVE), "\n".join(f"* {c.upper()}" for c in FIVE), "; ".join(FIVE) + ".",
+            "In Europe: Spain, Sweden, Switzerland. In Africa: Somalia. In Asia: Sri Lanka."]
+REVISED_EN = ["Here's the **final, accurate 5-country list**:", "Here's the refined answer, focused on the prompt:",
+              "Here is the **definitive 5-country list**:", "Here's the polished, unambiguous response:",
+              "Here's the final, streamlined list:", "Here is the improved 5-country answer:",
+              "Here's the corrected, concise list:", "Here's the ultimate 5-country list:"]
+REVISED_ZH = ["以下是修改后的版本：", "以下是最终的回答：", "以下是优化后的版本：", "最终答案：",
+              "以下是润色后的版本：", "以下是完善后的回答：", "修订后的版本：", "以下是改进后的版本："]
+STEPS_EN = ["First add a loop.", "Then handle empty input.", "Then add a docstring.", "Finally rename the function."]
+STEPS_ZH = ["先加一个循环。", "再处理空输入。", "然后加上文档字符串。", "最后给函数改个名字。"]
+
+
+def _versions(announcements: list[str], ending: str = "") -> str:
+    """Each announcement followed by a version of the list in other words (the copies differ)."""
+    return "\n\n".join(f"{a}\n\n{v}" for a, v in zip(announcements, VERSIONS, strict=False)) + ending
+
+
+@pytest.mark.parametrize("revised", [REVISED_EN, REVISED_ZH])
+def test_an_answer_rewritten_as_a_final_version_until_the_cut_is_a_loop(revised: list[str]) -> None:
+    """Versions announced as the final or refined one, in new words each time: four and the output cut inside the
+    next, or eight, is a loop (`repetition`, and `missing_eos`: the model never stopped); four and a finished last
+    one is no proof that it could not stop, nor are versions the model ended itself."""
+    prompt = "5 countries that start with S"
+    cut = rec(_versions(revised[:4], f"\n\n{revised[4]}\n\n1. Spain\n2"), prompt)
+    check("repetition", cut, True)
+    check("missing_eos", cut, True)
+    check("repetition", rec(_versions(revised[:4]), prompt), False)
+    check("repetition", rec(_versions(revised), prompt), True)
+    check("repetition", rec(_versions(revised), prompt, stop="eos"), False)
+
+
+@pytest.mark.parametrize("steps,announce", [(STEPS_EN, "Here's the updated code:"), (STEPS_ZH, "以下是修改后的代码：")])
+def test_a_tutorial_showing_its_updated_code_at_each_step_is_no_loop(steps: list[str], announce: str) -> None:
+    code = "```python\ndef total(xs):\n    return sum(xs)\n```"
+    output = "\n\n".join(f"{step} {announce}\n\n{code}" for step in steps) + "\n\nThat's the whole refactoring."
+    check("repetition", rec(output, "Walk me through refactoring this function."), False)

@@ -25,7 +25,9 @@ Loops the line checks cannot see:
 - a loop that drifts until the cut (the limit, or no finish reason and the text stops unfinished):
   the stretch before the end copies the text just before it probe by probe, a counter or a longer
   name aside ("cityOrder7", "timeout_clear_clear_set"), over >= 240 characters and two periods;
-- an emoji repeated >= 10 times until the output ends.
+- an emoji repeated >= 10 times until the output ends;
+- the answer announced again and again as its final or refined version ("Here's the **final, accurate list**:",
+  "以下是修改后的版本："), in new words each time: four times and cut, or eight times.
 What the prompt says is not a failure: a loop whose text the prompt already holds (an echo), lines
 the prompt holds, repetition the prompt asks for ("repeat X 10 times", "重复三遍": then more than
 `2 × N + 2` copies are needed, 50 when no number is given), rows of the ASCII art asked for (not rows
@@ -1214,6 +1216,8 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         findings += _copied_to_cut(record, cfg, text, fences, prompt, details)
     if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or open_fence)):
         findings += _drift_loop(record, cfg, prompt, details)
+    if not findings and (ran_out or record.stop_reason == "unknown") and n >= _MIN_REWRITTEN_CHARS:
+        findings += _rewritten(text, ran_out or _looks_cut(text) or open_fence, details)
     if prompt.asked and prompt.facts[0] is not None:
         details["requested_repeats"] = prompt.facts[0]
     if not findings:
@@ -1276,6 +1280,35 @@ def _reemitted(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt,
     return [(min(1.0, copies / 10 + (len(body) - starts[1]) / len(text)), "reemitted",
              f"The answer ({first} characters) is emitted {copies} times (made-up turns or blank lines between).",
              [Span(a, len(text.rstrip()), f"{copies - 1} more copies")], at_end)]
+
+
+# A version of the answer announced as a revision of the last: "Here's the **final, accurate 5-country list**:",
+# "Here is a slightly refined version", "以下是修改后的版本".
+_REVISION = re.compile(
+    r"(?:here(?:'s|’s| is)|below is|this is)\s+(?:the|a|an|my|our)\s+(?:[*_\s]|[\w-]+[ ,]+){0,6}?"
+    r"(?:final|refined|revised|improved|updated|definitive|polished|corrected|streamlined|optimi[sz]ed|enhanced|"
+    r"rewritten|condensed|ultimate)\b"
+    r"|以下是(?:最终|修改后|改进后|优化后|修订后|润色后|完善后)的|(?:最终|修改后|改进后|优化后|修订后)的?(?:版本|回答|答案)[:：]",
+    re.I)
+_MIN_REVISIONS = 4
+_MIN_REWRITTEN_CHARS = 200
+
+
+def _rewritten(text: str, cut: bool, details: dict) -> list[_Found]:
+    """The answer given again and again as a "final" or "refined" version of itself, with new words each time,
+    until the output is cut (the limit, or no finish reason and the text stops unfinished), or eight times or
+    more: the model cannot stop rewriting. The copies differ, so only the announcements show it. (A tutorial
+    that shows its updated code four times and finishes is no such loop.)"""
+    if text.count("ere's ") + text.count("ere’s ") + text.count("ere is ") + (
+            0 if text.isascii() else text.count("以下是") + text.count("最终") + text.count("后的")) < _MIN_REVISIONS:
+        return []  # (fast screens: every announcement holds one of these)
+    found = list(_REVISION.finditer(text))
+    if len(found) < (_MIN_REVISIONS if cut else 2 * _MIN_REVISIONS):
+        return []
+    details.update(revisions=len(found))
+    return [(min(1.0, (len(text) - found[0].start()) / len(text)), "rewritten",
+             f"The answer is announced as a new final or refined version {len(found)} times until the output ends.",
+             [Span(m.start(), m.end(), "another version") for m in found[1:21]], True)]
 
 
 _MIN_DRIFT_CHARS = 240
