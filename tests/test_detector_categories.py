@@ -1744,13 +1744,30 @@ TRUNCATION_FRESH7 = [
     ("en a list of short phrases", "What do I need?", "You need:\n* The flour\n* The sugar\n* The eggs", False),
     ("en a list of sentences ending on a title", "Summarise the book.",
      "* The hero leaves home.\n* She finds the map.\n* She comes back.\n* The End", False),
-    # A Chinese sentence is short: a finished one of 8 characters before an unpunctuated tail makes it a cut.
-    ("zh a short sentence, then a cut", "写几条关于初雪的朋友圈文案。",
-     "文案一：\n❄️ 雪花飘落，如诗如画。 🌬️从办公室的窗户欣赏", True),
-    ("zh a short sentence closed by a modal particle", "写几条关于初雪的朋友圈文案。",
-     "文案一：\n❄️ 雪花飘落，如诗如画。 🌬️我们一起去看雪吧", False),
+    # Not cut: a short Chinese sentence, then a complete one lacking its 。 (a rule reading 8 characters as a finished
+    # sentence before a cut found one cut caption and flagged these: dropped after review).
+    ("zh a complete sentence lacking its period after a short one", "谢谢！",
+     "不客气，很高兴能帮到你。如果还有问题随时来问我", False),
+    ("zh a poem's second couplet", "背一首唐诗。", "《春晓》\n春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少", False),
     ("en a short caption lacking its period", "Write captions about the first snow.",
      "Caption 1:\n❄️ Snow day. Coffee in hand and the whole city white", False),
+    # Review: a verb's infinitive or object still to come is no stranded preposition; a determiner and a verb
+    # are a sentence; a table row that runs on into a paragraph is cut inside its last cell.
+    ("en an infinitive still to come", "What's the plan?",
+     "Sure! Let me walk you through the plan. Here is what we are going to", True),
+    ("en an object still to come", "What should I buy?",
+     "Before you start baking, make a list of what you need for", True),
+    ("zh an english infinitive still to come", "计划是什么？", "他说：Here is what we are going to", True),
+    ("en a list of short sentences", "Give examples of simple sentences.",
+     "Examples:\n1. The cat sleeps.\n2. Birds fly south.\n3. The baby cried.\n4. The dog barks", False),
+    ("zh a list of short sentences", "写几句简单的评价。",
+     "评价：\n- 服务态度很好。\n- 环境干净整洁。\n- 这个价格不错", False),
+    ("zh a list of short sentences, a demonstrative subject", "写几个例句。",
+     "以下是一些例句：\n1. 我喜欢吃苹果。\n2. 他每天早上跑步。\n3. 这个菜很好吃", False),
+    ("en a rubric row running on into a paragraph", "Add a rubric.",
+     RUBRIC_EN + " the teacher assigned during the first week of the unit on persuasive writing and argument", True),
+    ("zh a rubric row running on into a paragraph", "附上评分标准。",
+     RUBRIC_ZH + "，老师多次提醒之后这位同学仍然在课堂上和同桌聊天而且没有交作业的原因是", True),
 ]
 
 
@@ -1778,19 +1795,25 @@ GRID = ["| 1 | 2 | 5 |   | 8 | 3 |", "| --- | --- | --- | --- | --- | --- |", "|
 
 
 @pytest.mark.parametrize("step", ["Place {n} in cell D{n}.", "在 D{n} 格填入 {n}。"])
-def test_a_grid_reprinted_in_fences_after_every_step_is_a_loop(step: str) -> None:
-    """A fenced markdown table is still a table: the same rows printed again after every step come back."""
-    steps = "\n".join(f"{i}. {step.format(n=i)}\n```\n" + "\n".join(GRID) + "\n```" for i in range(1, 6))
+@pytest.mark.parametrize("closing", ["|", ""])
+def test_a_grid_reprinted_in_fences_after_every_step_is_a_loop(step: str, closing: str) -> None:
+    """A fenced markdown table is still a table (its rows end with "|", or hold three or more): the same rows
+    printed again after every step come back."""
+    grid = "\n".join(row.removesuffix(" |") + (" " + closing if closing else "") for row in GRID)
+    steps = "\n".join(f"{i}. {step.format(n=i)}\n```\n{grid}\n```" for i in range(1, 6))
     check("repetition", rec(f"Solved grid:\n\n{steps}", "Solve the Sudoku."), True)
 
 
 @pytest.mark.parametrize("variant_b,prompt", [("i = 0", "Python loop"), ("i = 0  # 计数器", "Python 循环的例子")])
-def test_two_snippets_each_given_twice_with_trailing_spaces_end_whole(variant_b: str, prompt: str) -> None:
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_two_snippets_each_given_twice_with_trailing_spaces_end_whole(variant_b: str, prompt: str,
+                                                                      newline: str) -> None:
     """A, A, B, B: the last copy ends where the copy before it ended its line (before trailing spaces), so no
     third copy was cut; two copies are no loop."""
     first = "def my_func(): \na = 0\nwhile a < 5: \na = a + 1\nprint(a) \n\n"
     second = f"def my_func(): \na = 0\n{variant_b}\nwhile i < 5: \na = a + i\nprint(a) \n\n"
-    record = rec((first * 2 + second * 2).rstrip(), f"Look for a code snippet related to the search query.\n\n{prompt}")
+    output = (first * 2 + second * 2).rstrip().replace("\n", newline)
+    record = rec(output, f"Look for a code snippet related to the search query.\n\n{prompt}")
     check("repetition", record, False)
     check("missing_eos", record, False)
 
@@ -1869,8 +1892,11 @@ STEPS_ZH = ["先加一个循环。", "再处理空输入。", "然后加上文�
 
 
 def _versions(announcements: list[str], ending: str = "") -> str:
-    """Each announcement followed by a version of the list in other words (the copies differ)."""
-    return "\n\n".join(f"{a}\n\n{v}" for a, v in zip(announcements, VERSIONS, strict=False)) + ending
+    """Each announcement followed by a version of the list in other words (the copies differ) and the sentence the
+    versions share."""
+    note = "These five countries all start with the letter S." if announcements[0].isascii() else \
+        "这五个国家的英文名都以字母 S 开头，它们分别位于欧洲、非洲和亚洲。"
+    return "\n\n".join(f"{a}\n\n{v}\n\n{note}" for a, v in zip(announcements, VERSIONS, strict=False)) + ending
 
 
 @pytest.mark.parametrize("revised", [REVISED_EN, REVISED_ZH])

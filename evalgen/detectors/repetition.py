@@ -612,7 +612,8 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
             fence_at += 1
         fenced = fence_at < fence_count and fences[fence_at][0] <= start
         # raw.strip() == line: the line starts `lead` characters into raw and ends at lead + len(line).
-        if first == "|" and (not fenced or line[-1] == "|"):  # (in a fence "| [] => []" is a program's match arm)
+        if first == "|" and (not fenced or line[-1] == "|" or line.count("|") >= 3):
+            # (in a fence, "| [] => []" is a program's match arm, "| 1 | 2 | 5" a grid's row)
             if len(line.encode("utf-8", "surrogatepass").strip(_BYTE_KEY_STRIP)) >= _MIN_SHORT_BYTES:
                 lead = len(raw) - len(raw.lstrip())
                 append(unit(_Unit, (start + lead, start + lead + len(line), line, "table", False)))
@@ -650,14 +651,14 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
     return out
 
 
-_BARE_NUMBER = re.compile(r"\s*(\d+)[.)]?")
-_ITEM_START = re.compile(r"[ \t]*(\d+)[.)]")
+_NUMBER_ONLY = re.compile(r"\s*(\d{1,6})[.)]?")
+_ITEM_START = re.compile(r"[ \t]*(\d{1,6})[.)]")
 
 
 def _next_number_begun(text: str, end: int, rest: str) -> bool:
     """Whether `rest` is only the number of the item after the one ending at `end`, perhaps cut ("33" after
     "32. …", "25" after "250. …")."""
-    number = _BARE_NUMBER.fullmatch(rest)
+    number = _NUMBER_ONLY.fullmatch(rest)
     if number is None:
         return False
     item = _ITEM_START.match(text, text.rfind("\n", 0, end) + 1)
@@ -1216,7 +1217,8 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         findings += _copied_to_cut(record, cfg, text, fences, prompt, details)
     if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or open_fence)):
         findings += _drift_loop(record, cfg, prompt, details)
-    if not findings and (ran_out or record.stop_reason == "unknown") and n >= _MIN_REWRITTEN_CHARS:
+    if not findings and (ran_out or record.stop_reason == "unknown") and recurrence >= _LINE_SCREEN:
+        # (versions of one answer share phrases: they recur; 0.38-0.69 in the labeled ones)
         findings += _rewritten(text, ran_out or _looks_cut(text) or open_fence, details)
     if prompt.asked and prompt.facts[0] is not None:
         details["requested_repeats"] = prompt.facts[0]
@@ -1291,7 +1293,6 @@ _REVISION = re.compile(
     r"|以下是(?:最终|修改后|改进后|优化后|修订后|润色后|完善后)的|(?:最终|修改后|改进后|优化后|修订后)的?(?:版本|回答|答案)[:：]",
     re.I)
 _MIN_REVISIONS = 4
-_MIN_REWRITTEN_CHARS = 200
 
 
 def _rewritten(text: str, cut: bool, details: dict) -> list[_Found]:
@@ -1340,7 +1341,7 @@ def _copied_to_cut(record: GenerationRecord, cfg: RepetitionConfig, text: str, f
         return []
     a, b, p = tail
     resume = a + (b - a) % p  # where the first copy goes on past the point where the last one stops
-    if text[resume:resume + 8].lstrip(" \t")[:1] in _PHRASE_BREAKS:  # (past the spaces a line may end with)
+    if text[resume:resume + 8].lstrip(" \t\r")[:1] in _PHRASE_BREAKS:  # (past the spaces a line may end with)
         return []  # the copy stops where a phrase ends ("Go Tigers go" before ", fight all the way"): a cheer may
     loop_details: dict = {}  # kept only for a loop: unflagged findings do not describe a tail they rejected
     found = _char_loop(record, cfg, tail, fences, True, prompt, loop_details)

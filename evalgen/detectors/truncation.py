@@ -95,11 +95,13 @@ _COPULA = frozenset(("is", "are", "was", "were"))
 # "what our projections were", "where the station is": a wh-word and the clause's own subject (not "what matters is")
 _WH_CLAUSE = re.compile(r"(?:^|\s)(?:what|how|who|where|whatever|wherever)\s+(?:the|a|an|our|your|their|my|his|her|its"
                         r"|this|that|these|those|we|you|they|he|she|it|i)\s", re.I)
-# "what we had hoped for", "who you are talking to": the wh-word is the preposition's object, left at the end after
-# the verb (not "how the data is used for": "how" is no object)
-_STRANDED = frozenset(("for", "to", "with", "from", "of", "at", "into", "through"))
-_WH_OBJECT = re.compile(r"(?:^|\s)(?:what|whatever|who|whom|which)\s+(?:the|a|an|our|your|their|my|his|her|its"
-                        r"|this|that|these|those|we|you|they|he|she|it|i)\s", re.I)
+# "what we had hoped for", "what we had looked forward to": the wh-word is the object of the preposition left at the
+# end, right after its clause's subject and verb (not "how the data is used for": "how" is no object; not "what we
+# are going to", "what you need for": a verb's infinitive or object is still to come)
+_WH_STRANDED = re.compile(
+    r"(?:^|\s)(?:what|whatever|who|whom|which)\s+(?:we|you|they|he|she|i|it|people)\s+"
+    r"(?:(?:had|have|has|were|was|are|am|is|been|always|really|all)\s+){0,2}[a-z]{3,}(?:ed|ing)\s+"
+    r"(?:for|with|from|of|at|into|through|forward\s+to)$", re.I)
 _SUBJECT = frozenset(("we", "they", "he", "she", "i"))  # a subject pronoun waits for its verb...
 # ...except after an auxiliary or a comparison: "Who am I", "so do we", "neither can they", "taller than he".
 _SUBJECT_OK = frozenset(("am", "is", "are", "was", "were", "do", "does", "did", "have", "has", "had", "can",
@@ -420,8 +422,8 @@ def _dangling(segment: str) -> str | None:
                 return None  # "Act I, Scene I": a numeral; "so do I", "than we": complete; "… and we": cut
             if word in _MODAL and before and before[-1].lower().strip(",;:\"'") in _MODAL_OK:
                 return None
-            if word in _STRANDED and before and before[-1].endswith(("ed", "ing", "forward")) and \
-                    _WH_OBJECT.search(" ".join(before[-6:])):
+            if word in ("for", "with", "from", "of", "at", "into", "through", "to") and \
+                    _WH_STRANDED.search(" ".join([*before[-7:], word])):
                 return None
             return word
         tail = stripped[-48:]  # the last few words, whole (a search to "$" reads the whole segment)
@@ -499,19 +501,28 @@ def _abbreviation(line: str, dot: int) -> bool:
 
 # A list item that names its subject and stops before the verb ("* The function", "* 这个函数") after items that are
 # sentences.
+# (A determiner and one noun: "4. The dog barks" is a sentence; "这个菜很好吃" has its predicate.)
 _SUBJECT_ONLY = re.compile(r"(?:(?:The|A|An|This|These|Those|Each|Every|Its|Their|Our|Your)[ \t]+[a-z][\w-]*"
-                           r"(?:[ \t]+[a-z][\w-]*)?|(?:这个|那个|这些|那些|该|此|每个)[\u4e00-\u9fff]{1,4})[ \t]*$")
+                           r"|(?:这个|那个|这些|那些|该|此|每个)[^\W\d_很不是都也会可真太有在好]{1,3})[ \t]*$")
 _PIPELESS_DELIMITER = re.compile(r"^[ \t]*:?-{3,}:?(?:[ \t]*\|[ \t]*:?-{3,}:?)+[ \t]*$", re.M)
 
 
 def _pipeless_row(text: str, last_nl: int, line: str) -> bool:
-    """Whether the last line is a whole row of a table written without outer pipes ("Writing | Wrote a letter | …"
-    under a "--- | ---" line, as GitHub's tables allow): as many cells as the row before it."""
+    """Whether the last line is a whole row of a table of three columns or more written without outer pipes
+    ("Writing | Wrote a letter | …" under a "--- | --- | ---" line, as GitHub's tables allow): as many cells as the
+    rows above it, its last cell no more than twice as long as the longest above it (a row cut inside its last cell
+    has all its bars, and a cell that runs on into a paragraph is such a cut)."""
     bars = line.count("|")
     if bars < 2 or line.lstrip().startswith("|") or last_nl <= 0:
         return False
-    prev = text[text.rfind("\n", 0, last_nl) + 1:last_nl]
-    return prev.count("|") == bars and _PIPELESS_DELIMITER.search(text, 0, last_nl) is not None
+    delimiters = list(_PIPELESS_DELIMITER.finditer(text, 0, last_nl))
+    if not delimiters:
+        return False
+    rows = text[delimiters[-1].end():last_nl].strip("\n").split("\n")  # this table's rows, above the last
+    if not rows or any(row.count("|") != bars for row in rows):
+        return False
+    longest = max(len(row.rsplit("|", 1)[1].strip()) for row in rows)
+    return len(line.rsplit("|", 1)[1].strip()) <= 2 * longest
 
 
 def _punctuated_items(text: str, last_nl: int) -> bool:
@@ -907,8 +918,6 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         before_words >= 2 * cfg.min_tail_words
         or before_cjk + before_words * cfg.min_tail_cjk / max(1, cfg.min_tail_words) >= 2 * cfg.min_tail_cjk
     )
-    # A Chinese sentence is short: "雪花飘落，如诗如画。" before "从办公室的窗户欣赏" is a finished one.
-    sentence_before_zh = sentence_before or seg_start > line_start and before_cjk >= cfg.min_tail_cjk
     users = "\n".join(user_turns(record))
     if _quotes_line_end(segment, users, options_only=True):
         return _ok("quoted", details)  # "A: …准备的": the option quoted as the prompt ends it, whatever its last word
@@ -985,7 +994,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         # sentence is a complete one lacking its period ("…without testing first</s>"); only the signs
         # above (a dangling word, a comma, an open bracket, quote or statement) show a cut.
         return _ok("end_token", details)
-    if (long_enough or (prose and sentence_before_zh) or cut) and cjk > words:
+    if (long_enough or (prose and sentence_before) or cut) and cjk > words:
         # A Chinese sentence that stops unpunctuated is cut: Chinese answers end their paragraphs with 。, so
         # its absence is itself evidence (14 of 15 such flags were cuts in the labeled samples) — unless a
         # modal particle closes the sentence ("…我们开始吧").
