@@ -1884,9 +1884,9 @@ VERSIONS = ["\n".join(f"{i}. **{c}**" for i, c in enumerate(FIVE, 1)), ", ".join
 REVISED_EN = ["Here's the **final, accurate 5-country list**:", "Here's the refined answer, focused on the prompt:",
               "Here is the **definitive 5-country list**:", "Here's the polished, unambiguous response:",
               "Here's the final, streamlined list:", "Here is the improved 5-country answer:",
-              "Here's the corrected, concise list:", "Here's the ultimate 5-country list:"]
-REVISED_ZH = ["以下是修改后的版本：", "以下是最终的回答：", "以下是优化后的版本：", "最终答案：",
-              "以下是润色后的版本：", "以下是完善后的回答：", "修订后的版本：", "以下是改进后的版本："]
+              "Here's the revised, concise list:", "Here's the ultimate 5-country list:"]
+REVISED_ZH = ["以下是修改后的版本：", "以下是最终的回答：", "以下是优化后的版本：", "**终极版：**",
+              "以下是润色后的版本：", "以下是完善后的回答：", "**优化版：**", "以下是改进后的版本："]
 STEPS_EN = ["First add a loop.", "Then handle empty input.", "Then add a docstring.", "Finally rename the function."]
 STEPS_ZH = ["先加一个循环。", "再处理空输入。", "然后加上文档字符串。", "最后给函数改个名字。"]
 
@@ -1918,3 +1918,99 @@ def test_a_tutorial_showing_its_updated_code_at_each_step_is_no_loop(steps: list
     code = "```python\ndef total(xs):\n    return sum(xs)\n```"
     output = "\n\n".join(f"{step} {announce}\n\n{code}" for step in steps) + "\n\nThat's the whole refactoring."
     check("repetition", rec(output, "Walk me through refactoring this function."), False)
+
+
+# Review round 2.
+DOC_TEST_EN = ("Here is a documented function:\n\n```rust\n/// Adds one to the number given.\n///\n/// ```\n"
+               "/// assert_eq!(6, my_crate::add_one(5));\n/// ```\npub fn add_one(x: i32) -> i32 {\n    x + 1\n}\n"
+               "```\n\n"
+               "Run `cargo test` and the example in the doc comment runs as a test too.")
+DOC_TEST_ZH = ("下面是带文档测试的函数：\n\n```kotlin\n/**\n * 给数字加一。\n * ```kotlin\n"
+               " * addOne(5) == 6\n * ```\n */\n"
+               "fun addOne(x: Int) = x + 1\n```\n\n运行测试时，文档注释里的例子也会一起运行。")
+SCENE_BREAK_ZH = ("第一章 重逢\n\n小雨推开咖啡馆的门。\n\n~~~\n\n“好久不见呀~~~”小雨笑着挥手。\n"
+                  "今天的阳光真好呀~~~\n\n~~~\n\n"
+                  "他们聊了很久，直到夜幕降临。")
+
+
+@pytest.mark.parametrize("output", [DOC_TEST_EN, DOC_TEST_ZH, SCENE_BREAK_ZH])
+def test_a_fence_in_a_doc_comment_or_a_tilde_run_closes_nothing(output: str) -> None:
+    """A doc test's fence ("/// ```") is the comment's, and "~~~" ends a line of chat: neither closes the block."""
+    check("truncation", rec(output, "Write it."), False)
+
+
+def _listed(lines: list[str]) -> str:
+    return "\n\n".join(f"{i}. {line}" for i, line in enumerate(lines, start=1))
+
+
+SENTENCES = ["she go to school every days", "I has two brother", "they was late", "he don't like it",
+             "we is happy", "it have four legs", "you was right", "the dogs runs fast"]
+SLOGANS = ["Fresh bread, every day.", "Baked at dawn, gone by noon.", "Our ovens never sleep.",
+           "Warm loaves, warm hearts.", "The crust you remember.", "Real flour, real bakers, real bread.",
+           "From our oven to your table.", "Bread worth waking up for."]
+EQUATIONS = ["2x + 3 = 11", "3x - 1 = 8", "5x = 20", "x + 7 = 9", "4x + 4 = 12", "6x = 18", "x - 3 = 2", "2x = 14"]
+REWRITE_NEGATIVES = [
+    ("en a tutorial showing its updated code at each step", "Walk me through building the app.",
+     "\n\n".join(f"Step {i}: now we add route {i}. Here is the updated code:\n\n```python\n@app.route('/{i}')\n"
+                 f"def page_{i}():\n    return 'page {i}'\n```" for i in range(1, 9))
+     + "\n\nThat's it! Run `flask run` to see the app."),
+    ("en a corrected sentence per item", "Correct these sentences:\n" + "\n".join(SENTENCES),
+     _listed([f'"{s}" - Here is the corrected sentence: "{s.capitalize()}."' for s in SENTENCES])),
+    ("zh a final answer per equation", "解这些方程：\n" + "\n".join(EQUATIONS),
+     _listed([f"解方程 {e}：\n移项并化简。\n最终答案：见上。" for e in EQUATIONS])),
+    ("en versions the user asked for", "Give me 8 versions of the slogan, each more polished than the last.",
+     "\n\n".join(f"**Version {i}:** Here is a more refined version of the slogan: {slogan}"
+                 for i, slogan in enumerate(SLOGANS, start=1)) + "\n\nI'd go with Version 8."),
+    ("en four refined scripts ending on a list item", "Walk me through cleaning the data with pandas.",
+     "\n\n".join(f"Next we fix column {i}. Here's the refined script:\n\n```python\ndf = clean(df, {i})\n```"
+                 for i in range(1, 5)) + "\n\n**Next steps you could take:**\n- Plot the monthly totals\n"
+     "- Export the result to Excel"),
+]
+
+
+@pytest.mark.parametrize("name,prompt,output", REWRITE_NEGATIVES, ids=[c[0] for c in REWRITE_NEGATIVES])
+def test_announcements_per_item_or_asked_for_are_no_rewriting_loop(name: str, prompt: str, output: str) -> None:
+    check("repetition", rec(output, prompt), False)
+    check("missing_eos", rec(output, prompt), False)
+
+
+TOOTHBRUSH_EN = [f"{body} Switch to a toothbrush that cares for you and for the planet." for body in (
+    "Our bamboo toothbrush is gentle on your gums and kind to the planet, with soft bristles.",
+    "Made from bamboo, this toothbrush is gentle on your gums and breaks down naturally.",
+    "Soft bristles, a bamboo handle: a toothbrush gentle on your gums and kind to the planet.",
+    "Clean teeth, a clean planet: this bamboo toothbrush is gentle on your gums every day.")] + [
+    "Biodegradable bamboo and soft bristles make a toothbrush that is gentle on your gums and"]
+TOOTHBRUSH_ZH = ["我们的竹牙刷对牙龈温和，对地球友好。", "这把竹制牙刷清洁力强，还能自然降解。",
+                 "柔软的刷毛呵护牙齿，不留下一点塑料。", "干净的牙齿，干净的地球，这把竹牙刷两者兼顾。",
+                 "可降解的竹柄和柔软的刷毛，让它对牙龈温和，而且"]
+
+
+@pytest.mark.parametrize("headings,bodies", [
+    (["**Refined Version:**", "**Final Version:**", "**Improved Version:**", "**Even More Polished Version:**"],
+     TOOTHBRUSH_EN),
+    (["**优化版：**", "**最终版：**", "**再优化版：**", "**终极版：**"], TOOTHBRUSH_ZH),
+])
+def test_versions_under_revision_headings_until_the_cut_are_a_loop(headings: list[str], bodies: list[str]) -> None:
+    output = bodies[0] + "".join(f"\n\n{h}\n{b}" for h, b in zip(headings, bodies[1:], strict=True))
+    record = rec(output, "Write a short product description for a bamboo toothbrush.")
+    check("repetition", record, True)
+    check("missing_eos", record, True)
+    check("truncation", record, False)
+
+
+@pytest.mark.parametrize("output,cut", [
+    ("Practice routine:\n1. Play the scale slowly.\n2. Repeat it with a metronome.\n3. Record yourself.\n4. Your turn",
+     False),
+    ("遇到问题时：\n1. 先冷静下来。\n2. 想清楚原因。\n3. 和别人商量。\n4. 该怎么办", False),
+    ("The search is fast and precise. It finds exactly what you're looking for", False),
+    ("The search is fast and precise. It is exactly what you are referring to", False),
+])
+def test_items_and_clauses_that_end_whole(output: str, cut: bool) -> None:
+    check("truncation", rec(output, "Tell me."), cut)
+
+
+def test_a_loop_cut_at_the_next_bold_item_number_ran_on() -> None:
+    items = "\n\n".join(f"**{i}.** Create a new field in the page type for the query." for i in range(1, 33))
+    record = rec(f"{items}\n\n**33", "How can I build a search function?")
+    check("repetition", record, True)
+    check("missing_eos", record, True)

@@ -91,22 +91,25 @@ def fence_lines(text: str) -> list[tuple[int, int, str, str]]:
 
 
 def trailing_fences(text: str) -> list[tuple[int, int, str, None]]:
-    """(line start, line end, fence mark, None) of every line that ends in its one fence after other text
-    ("print(s)```", "}  ```"): a closing fence written on the code's last line, as models do."""
+    """(line start, line end, fence mark, None) of every line of code that ends in its one backtick fence
+    ("print(s)```", "}  ```"): a closing fence written on the code's last line, as models do. Not a comment's
+    fence ("/// ```" in a doc test), a list item's ("1. ```"), nor "~~~" (a line of chat ends so: "真好呀~~~")."""
     lines = []
-    for fence in ("```", "~~~"):
-        p = text.find(fence)
-        while p >= 0:
-            start = text.rfind("\n", 0, p) + 1
-            end = text.find("\n", p)
-            end = len(text) if end < 0 else end
-            close = len(text[p:end].rstrip(" \t\r"))
-            head = text[start:p]
-            if text.count(fence[0], p, p + close) == close and head.strip() and fence not in head and \
-                    not _LIST_MARKER.fullmatch(text, start, p):  # ("1. ```" opens a list item's block)
-                lines.append((start, end, text[p:p + close], None))
-            p = text.find(fence, end)
+    p = text.find("```")
+    while p >= 0:
+        start = text.rfind("\n", 0, p) + 1
+        end = text.find("\n", p)
+        end = len(text) if end < 0 else end
+        close = len(text[p:end].rstrip(" \t\r"))
+        head = text[start:p].strip()
+        if text.count("`", p, p + close) == close and head and "`" not in head and \
+                not head.startswith(_COMMENT_MARKS) and not _LIST_MARKER.fullmatch(head + " "):
+            lines.append((start, end, text[p:p + close], None))
+        p = text.find("```", end)
     return lines
+
+
+_COMMENT_MARKS = ("/", "*", "#", ">", "-", ";", "%", "<!--")
 
 
 def _first(item: tuple) -> int:

@@ -651,8 +651,8 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
     return out
 
 
-_NUMBER_ONLY = re.compile(r"\s*(\d{1,6})[.)]?")
-_ITEM_START = re.compile(r"[ \t]*(\d{1,6})[.)]")
+_NUMBER_ONLY = re.compile(r"\s*(?:\*\*)?(\d{1,6})[.)]?(?:\*\*)?")
+_ITEM_START = re.compile(r"[ \t]*(?:\*\*)?(\d{1,6})[.)]")  # "12.", "**12.**"
 
 
 def _next_number_begun(text: str, end: int, rest: str) -> bool:
@@ -1217,9 +1217,8 @@ def _detect(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         findings += _copied_to_cut(record, cfg, text, fences, prompt, details)
     if not findings and (ran_out or record.stop_reason == "unknown" and (_looks_cut(text) or open_fence)):
         findings += _drift_loop(record, cfg, prompt, details)
-    if not findings and (ran_out or record.stop_reason == "unknown") and recurrence >= _LINE_SCREEN:
-        # (versions of one answer share phrases: they recur; 0.38-0.69 in the labeled ones)
-        findings += _rewritten(text, ran_out or _looks_cut(text) or open_fence, details)
+    if not findings and (ran_out or record.stop_reason == "unknown") and _may_be_rewritten(text, recurrence):
+        findings += _rewritten(record, text, ran_out, details)
     if prompt.asked and prompt.facts[0] is not None:
         details["requested_repeats"] = prompt.facts[0]
     if not findings:
@@ -1285,31 +1284,64 @@ def _reemitted(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt,
 
 
 # A version of the answer announced as a revision of the last: "Here's the **final, accurate 5-country list**:",
-# "Here is a slightly refined version", "以下是修改后的版本".
+# "Here is a slightly refined version", "**Even More Polished Version:**", "以下是修改后的版本", "**终极版：**". Not a
+# per-item "Here is the corrected sentence", "Here's the updated code" or "最终答案：" (each item has its own).
+_REVISED = r"(?:final|refined|revised|improved|definitive|polished|streamlined|optimi[sz]ed|enhanced|rewritten|" \
+    r"ultimate)"
 _REVISION = re.compile(
-    r"(?:here(?:'s|’s| is)|below is|this is)\s+(?:the|a|an|my|our)\s+(?:[*_\s]|[\w-]+[ ,]+){0,6}?"
-    r"(?:final|refined|revised|improved|updated|definitive|polished|corrected|streamlined|optimi[sz]ed|enhanced|"
-    r"rewritten|condensed|ultimate)\b"
-    r"|以下是(?:最终|修改后|改进后|优化后|修订后|润色后|完善后)的|(?:最终|修改后|改进后|优化后|修订后)的?(?:版本|回答|答案)[:：]",
+    rf"here(?:'s|’s| is)\s+(?:the|a|an|my|our)\s+(?:[*_\s]|[\w-]+[ ,]+){{0,6}}?{_REVISED}\b"
+    rf"|\b{_REVISED}\s+(?:[\w-]+\s+)?(?:version|draft)\s*[*_]*\s*[:：]"
+    r"|以下是(?:最终|修改后|改进后|优化后|修订后|润色后|完善后)的|(?:优化|最终|终极|修改|改进|润色|精简)版本?[*_]*[:：]",
     re.I)
 _MIN_REVISIONS = 4
+_ASKS_VERSIONS = re.compile(r"\b(?:versions|drafts|iterations|variations)\b|版本|几稿|多稿", re.I)
 
 
-def _rewritten(text: str, cut: bool, details: dict) -> list[_Found]:
+def _may_be_rewritten(text: str, recurrence: float) -> bool:
+    """A cheap bound before `_REVISION` (a pattern without a literal start scans every position): each
+    announcement holds one of these literals. English versions of one answer share phrases, so they recur; Chinese
+    ones reworded need not."""
+    if text.isascii():
+        if recurrence < _LINE_SCREEN:
+            return False
+        marks = 0
+    else:
+        marks = text.count("版") + text.count("以下是")
+        if recurrence < _LINE_SCREEN:
+            return marks >= _MIN_REVISIONS
+    return marks + text.count("ere's ") + text.count("ere’s ") + text.count("ere is ") + text.count("ersion") + \
+        text.count("raft") >= _MIN_REVISIONS
+
+
+def _rewritten(record: GenerationRecord, text: str, ran_out: bool, details: dict) -> list[_Found]:
     """The answer given again and again as a "final" or "refined" version of itself, with new words each time,
-    until the output is cut (the limit, or no finish reason and the text stops unfinished), or eight times or
-    more: the model cannot stop rewriting. The copies differ, so only the announcements show it. (A tutorial
-    that shows its updated code four times and finishes is no such loop.)"""
-    if text.count("ere's ") + text.count("ere’s ") + text.count("ere is ") + (
-            0 if text.isascii() else text.count("以下是") + text.count("最终") + text.count("后的")) < _MIN_REVISIONS:
-        return []  # (fast screens: every announcement holds one of these)
+    four times and cut inside the next (the limit, or the text stops open: `_stops_open`), or eight times: the model
+    cannot stop rewriting, and the loop runs to the end of the output. The copies differ, so only the announcements
+    show it. Versions the user asked for are none."""
     found = list(_REVISION.finditer(text))
-    if len(found) < (_MIN_REVISIONS if cut else 2 * _MIN_REVISIONS):
+    if len(found) < _MIN_REVISIONS or _ASKS_VERSIONS.search(request_text(record)):
+        return []
+    if len(found) < (_MIN_REVISIONS if ran_out or _stops_open(text) else 2 * _MIN_REVISIONS):
         return []
     details.update(revisions=len(found))
     return [(min(1.0, (len(text) - found[0].start()) / len(text)), "rewritten",
              f"The answer is announced as a new final or refined version {len(found)} times until the output ends.",
              [Span(m.start(), m.end(), "another version") for m in found[1:21]], True)]
+
+
+_OPEN_END = frozenset(",，、;；:：-–—(（")
+_OPEN_WORDS = frozenset(("the", "a", "an", "and", "or", "of", "to", "with", "for", "in"))
+_OPEN_ZH = frozenset("的和与及或且但而把被对从向给让将")  # ("…而且", "…的": a Chinese sentence left open)
+
+
+def _stops_open(text: str) -> bool:
+    """Whether the text stops where nothing can end: on a comma, colon, dash or opening bracket, a bare list number
+    ("…\n2"), or an article, conjunction or preposition (not on a list item or an emoji that lacks a period)."""
+    body = text.rstrip(" \t\n*_")
+    line = body[body.rfind("\n") + 1:].strip()
+    last = body.rsplit(None, 1)[-1].lower() if body else ""
+    return bool(body) and (body[-1] in _OPEN_END or line.rstrip(".)").isdigit() or last in _OPEN_WORDS
+                           or body[-1] in _OPEN_ZH)
 
 
 _MIN_DRIFT_CHARS = 240

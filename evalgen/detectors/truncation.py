@@ -99,9 +99,11 @@ _WH_CLAUSE = re.compile(r"(?:^|\s)(?:what|how|who|where|whatever|wherever)\s+(?:
 # end, right after its clause's subject and verb (not "how the data is used for": "how" is no object; not "what we
 # are going to", "what you need for": a verb's infinitive or object is still to come)
 _WH_STRANDED = re.compile(
-    r"(?:^|\s)(?:what|whatever|who|whom|which)\s+(?:we|you|they|he|she|i|it|people)\s+"
-    r"(?:(?:had|have|has|were|was|are|am|is|been|always|really|all)\s+){0,2}[a-z]{3,}(?:ed|ing)\s+"
-    r"(?:for|with|from|of|at|into|through|forward\s+to)$", re.I)
+    r"(?:^|\s)(?:what|whatever|who|whom|which)\s+(?:(?:we|you|they|he|she|i|it|people)\s+|"
+    r"(?:you|we|they)['’](?:re|ve)\s+|i['’][mv]\s+)"
+    r"(?:(?:had|have|has|were|was|are|am|is|been|always|really|all)\s+){0,2}"
+    r"(?:[a-z]{3,}(?:ed|ing)\s+(?:for|with|from|of|at|into|through|forward\s+to)"
+    r"|(?:referring|talking|listening|alluding|responding|replying)\s+to)$", re.I)
 _SUBJECT = frozenset(("we", "they", "he", "she", "i"))  # a subject pronoun waits for its verb...
 # ...except after an auxiliary or a comparison: "Who am I", "so do we", "neither can they", "taller than he".
 _SUBJECT_OK = frozenset(("am", "is", "are", "was", "were", "do", "does", "did", "have", "has", "had", "can",
@@ -501,9 +503,10 @@ def _abbreviation(line: str, dot: int) -> bool:
 
 # A list item that names its subject and stops before the verb ("* The function", "* 这个函数") after items that are
 # sentences.
-# (A determiner and one noun: "4. The dog barks" is a sentence; "这个菜很好吃" has its predicate.)
-_SUBJECT_ONLY = re.compile(r"(?:(?:The|A|An|This|These|Those|Each|Every|Its|Their|Our|Your)[ \t]+[a-z][\w-]*"
-                           r"|(?:这个|那个|这些|那些|该|此|每个)[^\W\d_很不是都也会可真太有在好]{1,3})[ \t]*$")
+# (A determiner and one noun: "4. The dog barks" is a sentence, "4. Your turn" an item of its own. In Chinese, a
+# demonstrative and up to three characters none of which says something of it: "这个菜很好吃" has its predicate.)
+_SUBJECT_ONLY = re.compile(r"(?:(?:The|A|An|This|These|Those|Each|Every)[ \t]+[a-z][\w-]*"
+                           r"|(?:这个|那个|这些|那些|每个)[^\W\d_很不是都也会可真太有在好]{1,3})[ \t]*$")
 _PIPELESS_DELIMITER = re.compile(r"^[ \t]*:?-{3,}:?(?:[ \t]*\|[ \t]*:?-{3,}:?)+[ \t]*$", re.M)
 
 
@@ -865,7 +868,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("emoticon", details)  # "simply not enough :("
     prev_line = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
     if stripped_line.startswith("|") and _TABLE_ROW.match(line) and _TABLE_ROW.match(prev_line):
-        return _ok("table_row", details)  # a whole row after a row: its "|", "**" and "[…]" make no code line
+        return _ok("table_row", details)  # a whole row after a row, though its "|", "**" and "[…]" read as code
     if is_code_line(line):
         if _open_code(line):
             return _cut(line_start, end, "code_cut", "The output stops inside a code statement.", 0.8, details)
