@@ -2014,3 +2014,79 @@ def test_a_loop_cut_at_the_next_bold_item_number_ran_on() -> None:
     record = rec(f"{items}\n\n**33", "How can I build a search function?")
     check("repetition", record, True)
     check("missing_eos", record, True)
+
+
+# Review round 3.
+@pytest.mark.parametrize("output", [
+    "Here is the function:\n\n```python\ndef add(a, b):\n    return a + b\n\nprint(add(2, 3))  # 5\n# Output: 5```",
+    "```javascript\nconst name = 'World';\nconsole.log(`Hello, ${name}!`);```",
+    "```yaml\nsteps:\n  - uses: actions/checkout@v4\n  - run: npm test```",
+    "下面是查询：\n\n```sql\nSELECT * FROM users WHERE age > 30\n-- 返回所有三十岁以上的用户```",
+    "```markdown\n# 应用\n\n- 安装它\n- 运行它```",
+])
+def test_a_fence_ending_a_comment_list_or_template_line_closes_the_block(output: str) -> None:
+    check("truncation", rec(output, "Write it."), False)
+
+
+ITEMS_EN = [("she go to school every days", "She goes to school every day.", "the verb agrees with she"),
+            ("I has two brother", "I have two brothers.", "the plural needs an s"),
+            ("they was late", "They were late.", "were goes with they"),
+            ("he don't like it", "He doesn't like it.", "does goes with he"),
+            ("we is happy", "We are happy.", "are goes with we"),
+            ("it have four legs", "It has four legs.", "has goes with it"),
+            ("you was right", "You were right.", "you takes were"),
+            ("the dogs runs fast", "The dogs run fast.", "a plural subject takes run")]
+ITEMS_ZH = [("我昨天去了图书馆看书了", "我昨天去图书馆看书了。", "去掉多余的了"),
+            ("他把作业做完成了", "他把作业做完了。", "完和成重复"),
+            ("通过这次活动，使我明白了道理", "这次活动使我明白了道理。", "缺少主语"),
+            ("我们要发扬和继承传统", "我们要继承和发扬传统。", "语序不当"),
+            ("他的成绩提高了一倍多", "他的成绩提高了一倍。", "数量表达不清"),
+            ("大约有一百个左右的人", "大约有一百个人。", "大约和左右重复"),
+            ("这本书的内容和插图都很丰富", "这本书的内容很丰富，插图也很精美。", "搭配不当"),
+            ("我们应该避免不犯错误", "我们应该避免犯错误。", "否定不当")]
+
+
+@pytest.mark.parametrize("items,label,closing", [
+    (ITEMS_EN, "**Improved version:**", "Let me know if you need anything else!"),
+    (ITEMS_ZH, "**修改版：**", "希望对你有帮助！"),
+])
+def test_an_improved_version_per_item_is_no_rewriting_loop(items: list, label: str, closing: str) -> None:
+    output = "\n\n".join(f"{i}. Original: \"{a}\"\n   {label} {b}\n   Why: {why}."
+                         for i, (a, b, why) in enumerate(items, start=1)) + f"\n\n{closing}"
+    check("repetition", rec(output, "Improve these sentences."), False)
+    check("missing_eos", rec(output, "Improve these sentences."), False)
+
+
+@pytest.mark.parametrize("ending", ["\n\n---", "\n\nBenchmark speedup (times faster):\n\n12",
+                                    "\n\nI'd stick with Plan A", "\n\n是的", "\n\n— Your copywriting assistant —"])
+def test_four_versions_ending_whole_are_no_rewriting_loop(ending: str) -> None:
+    output = _versions(REVISED_EN[:4]) + ending
+    check("repetition", rec(output, "5 countries that start with S"), False)
+
+
+@pytest.mark.parametrize("headings,prompt", [
+    (["**修改后的版本：**", "**优化后的版本：**", "**再次优化后的版本：**", "**最终优化后的版本：**"],
+     "为竹牙刷写一段简短的产品介绍。"),
+    (["**优化版：**", "**最终版：**", "**再优化版：**", "**终极版：**"],
+     "为竹牙刷写一段简短的产品介绍。这款牙刷有儿童版本。"),
+])
+def test_chinese_versions_until_the_cut_are_a_loop_whatever_the_prompt_says_of_versions(headings: list[str],
+                                                                                      prompt: str) -> None:
+    output = TOOTHBRUSH_ZH[0] + "".join(f"\n\n{h}\n{b}" for h, b in zip(headings, TOOTHBRUSH_ZH[1:], strict=True))
+    check("repetition", rec(output, prompt), True)
+    check("missing_eos", rec(output, prompt), True)
+
+
+@pytest.mark.parametrize("output,cut", [
+    ("The search is fast and precise. If you know what you're looking for", True),
+    ("Tips for a secure account:\n1. Use a long password.\n2. Turn on two-factor login.\n3. Check your sessions.\n"
+     "4. This helps", False),
+    ("账户安全建议：\n1. 使用长密码。\n2. 开启两步验证。\n3. 定期检查登录记录。\n4. 该功能", True),
+])
+def test_review_round_three_truncation_cases(output: str, cut: bool) -> None:
+    check("truncation", rec(output, "Tell me."), cut)
+
+
+def test_a_loop_cut_at_the_next_number_bolded_before_its_period_ran_on() -> None:
+    items = "\n\n".join(f"**{i}**. Create a new field in the page type for the query." for i in range(1, 33))
+    check("missing_eos", rec(f"{items}\n\n**33", "How can I build a search function?"), True)

@@ -91,9 +91,10 @@ def fence_lines(text: str) -> list[tuple[int, int, str, str]]:
 
 
 def trailing_fences(text: str) -> list[tuple[int, int, str, None]]:
-    """(line start, line end, fence mark, None) of every line of code that ends in its one backtick fence
-    ("print(s)```", "}  ```"): a closing fence written on the code's last line, as models do. Not a comment's
-    fence ("/// ```" in a doc test), a list item's ("1. ```"), nor "~~~" (a line of chat ends so: "真好呀~~~")."""
+    """(line start, line end, fence mark, None) of every line of code that ends in a backtick fence ("print(s)```",
+    "}  ```", "# Output: 5```"): a closing fence written on the code's last line, as models do. Not a fence after a
+    bare comment mark ("/// ```" of a doc test), a list item's ("1. ```"), one after an open inline code span, nor
+    "~~~" (a line of chat ends so: "真好呀~~~")."""
     lines = []
     p = text.find("```")
     while p >= 0:
@@ -102,14 +103,16 @@ def trailing_fences(text: str) -> list[tuple[int, int, str, None]]:
         end = len(text) if end < 0 else end
         close = len(text[p:end].rstrip(" \t\r"))
         head = text[start:p].strip()
-        if text.count("`", p, p + close) == close and head and "`" not in head and \
-                not head.startswith(_COMMENT_MARKS) and not _LIST_MARKER.fullmatch(head + " "):
+        if text.count("`", p, p + close) == close and head and head.count("`") % 2 == 0 and \
+                head.rstrip(" !") not in _COMMENT_MARKS and not _LIST_MARKER.fullmatch(head + " "):
             lines.append((start, end, text[p:p + close], None))
         p = text.find("```", end)
     return lines
 
 
-_COMMENT_MARKS = ("/", "*", "#", ">", "-", ";", "%", "<!--")
+_COMMENT_MARKS = frozenset(("//", "///", "//!", "*", "/*", "/**", "#", "##", "#'", ">", ">>>", "--", ";", ";;", "%",
+                            "<!--"))
+"""Only a comment's mark before the fence: a doc comment's fence ("/// ```", " * ```"), no code ending there."""
 
 
 def _first(item: tuple) -> int:

@@ -652,7 +652,7 @@ def _units(text: str, fences: list[tuple[int, int]], min_chars: int, echoed: fro
 
 
 _NUMBER_ONLY = re.compile(r"\s*(?:\*\*)?(\d{1,6})[.)]?(?:\*\*)?")
-_ITEM_START = re.compile(r"[ \t]*(?:\*\*)?(\d{1,6})[.)]")  # "12.", "**12.**"
+_ITEM_START = re.compile(r"[ \t]*(?:\*\*)?(\d{1,6})(?:\*\*)?[.)]")  # "12.", "**12.**", "**12**."
 
 
 def _next_number_begun(text: str, end: int, rest: str) -> bool:
@@ -1289,12 +1289,26 @@ def _reemitted(record: GenerationRecord, cfg: RepetitionConfig, prompt: _Prompt,
 _REVISED = r"(?:final|refined|revised|improved|definitive|polished|streamlined|optimi[sz]ed|enhanced|rewritten|" \
     r"ultimate)"
 _REVISION = re.compile(
-    rf"here(?:'s|’s| is)\s+(?:the|a|an|my|our)\s+(?:[*_\s]|[\w-]+[ ,]+){{0,6}}?{_REVISED}\b"
-    rf"|\b{_REVISED}\s+(?:[\w-]+\s+)?(?:version|draft)\s*[*_]*\s*[:：]"
-    r"|以下是(?:最终|修改后|改进后|优化后|修订后|润色后|完善后)的|(?:优化|最终|终极|修改|改进|润色|精简)版本?[*_]*[:：]",
-    re.I)
+    rf"\bhere(?:'s|’s| is)\s+(?:the|a|an|my|our)\s+(?:[*_\s]|[\w-]+[ ,]+){{0,6}}?{_REVISED}\b"
+    rf"|\b{_REVISED}\s+(?:[\w-]+\s+)?(?:version|draft)(?:\s*[*_]+)?\s*(?:[:：]|$)"
+    r"|以下是(?:最终|修改后|改进后|优化后|修订后|润色后|完善后)的|(?:优化|最终|终极|修改|改进|润色|精简)版本?[*_]*[:：]"
+    r"|(?:修改|改进|优化|修订|润色|完善)后的版本[*_]*[:：]",
+    re.I | re.M)
 _MIN_REVISIONS = 4
-_ASKS_VERSIONS = re.compile(r"\b(?:versions|drafts|iterations|variations)\b|版本|几稿|多稿", re.I)
+_ITEM_OPENING = re.compile(r"(?:[ \t]+|[ \t]*(?:\d{1,3}[.)]|[-*•])[ \t]+)[*_]*")
+
+
+def _item_label(text: str, pos: int) -> bool:
+    """Whether the announcement at `pos` opens a list item or a line indented under one: the item's own label
+    ("3. Original: …\n   **Improved version:** …"), not another version of the whole answer."""
+    opening = _ITEM_OPENING.match(text, text.rfind("\n", 0, pos) + 1)
+    return opening is not None and opening.end() == pos
+
+
+# A request for several versions ("give me 8 versions", "three drafts", "写三个版本"), not a word about versions.
+_ASKS_VERSIONS = re.compile(r"\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten|several|multiple|a few|different|"
+                            r"some)\s+(?:[\w-]+\s+)?(?:versions|drafts|variations|iterations)\b"
+                            r"|[几多两二三四五六七八九十\d]+\s*[个种稿份]?(?:不同的)?版本|几稿|多稿", re.I)
 
 
 def _may_be_rewritten(text: str, recurrence: float) -> bool:
@@ -1318,8 +1332,8 @@ def _rewritten(record: GenerationRecord, text: str, ran_out: bool, details: dict
     four times and cut inside the next (the limit, or the text stops open: `_stops_open`), or eight times: the model
     cannot stop rewriting, and the loop runs to the end of the output. The copies differ, so only the announcements
     show it. Versions the user asked for are none."""
-    found = list(_REVISION.finditer(text))
-    if len(found) < _MIN_REVISIONS or _ASKS_VERSIONS.search(request_text(record)):
+    found = [m for m in _REVISION.finditer(text) if not _item_label(text, m.start())]
+    if len(found) < _MIN_REVISIONS or _ASKS_VERSIONS.search(last_user_message(record)):
         return []
     if len(found) < (_MIN_REVISIONS if ran_out or _stops_open(text) else 2 * _MIN_REVISIONS):
         return []
@@ -1329,19 +1343,21 @@ def _rewritten(record: GenerationRecord, text: str, ran_out: bool, details: dict
              [Span(m.start(), m.end(), "another version") for m in found[1:21]], True)]
 
 
-_OPEN_END = frozenset(",，、;；:：-–—(（")
+_OPEN_END = frozenset(",，、;；:：(（")
 _OPEN_WORDS = frozenset(("the", "a", "an", "and", "or", "of", "to", "with", "for", "in"))
-_OPEN_ZH = frozenset("的和与及或且但而把被对从向给让将")  # ("…而且", "…的": a Chinese sentence left open)
+_OPEN_ZH = frozenset("和与及或且而把被对从向给让将")  # ("…而且": a Chinese sentence left open; not 的: 是的, 好的)
 
 
 def _stops_open(text: str) -> bool:
-    """Whether the text stops where nothing can end: on a comma, colon, dash or opening bracket, a bare list number
-    ("…\n2"), or an article, conjunction or preposition (not on a list item or an emoji that lacks a period)."""
+    """Whether the text stops where nothing can end: on a comma, colon or opening bracket, the bare number of the
+    next item ("1. Spain\n2"), or a lower-case article, conjunction or preposition ("…gentle on your gums and",
+    "…而且"); not on a list item, an emoji, a signature, a rule, "Plan A" or a last figure."""
     body = text.rstrip(" \t\n*_")
-    line = body[body.rfind("\n") + 1:].strip()
-    last = body.rsplit(None, 1)[-1].lower() if body else ""
-    return bool(body) and (body[-1] in _OPEN_END or line.rstrip(".)").isdigit() or last in _OPEN_WORDS
-                           or body[-1] in _OPEN_ZH)
+    if not body:
+        return False
+    line_start = body.rfind("\n") + 1
+    return body[-1] in _OPEN_END or body[-1] in _OPEN_ZH or body.rsplit(None, 1)[-1] in _OPEN_WORDS or \
+        line_start > 0 and _next_number_begun(body, line_start - 1, body[line_start - 1:])
 
 
 _MIN_DRIFT_CHARS = 240

@@ -425,8 +425,8 @@ def _dangling(segment: str) -> str | None:
             if word in _MODAL and before and before[-1].lower().strip(",;:\"'") in _MODAL_OK:
                 return None
             if word in ("for", "with", "from", "of", "at", "into", "through", "to") and \
-                    _WH_STRANDED.search(" ".join([*before[-7:], word])):
-                return None
+                    _WH_STRANDED.search(" ".join([*before[-7:], word])) and not _main_clause_missing(segment):
+                return None  # (not "If you know what you're looking for": the main clause never came)
             return word
         tail = stripped[-48:]  # the last few words, whole (a search to "$" reads the whole segment)
         if len(stripped) > 48:
@@ -503,10 +503,12 @@ def _abbreviation(line: str, dot: int) -> bool:
 
 # A list item that names its subject and stops before the verb ("* The function", "* 这个函数") after items that are
 # sentences.
-# (A determiner and one noun: "4. The dog barks" is a sentence, "4. Your turn" an item of its own. In Chinese, a
-# demonstrative and up to three characters none of which says something of it: "这个菜很好吃" has its predicate.)
-_SUBJECT_ONLY = re.compile(r"(?:(?:The|A|An|This|These|Those|Each|Every)[ \t]+[a-z][\w-]*"
-                           r"|(?:这个|那个|这些|那些|每个)[^\W\d_很不是都也会可真太有在好]{1,3})[ \t]*$")
+# (A determiner and one noun: "4. The dog barks" is a sentence, "4. Your turn" an item of its own, and after a
+# singular determiner a word in a single "s" is a verb: "4. This helps". In Chinese, a demonstrative and up to three
+# characters none of which says something of it: "这个菜很好吃" has its predicate, "该怎么办" asks.)
+_SUBJECT_ONLY = re.compile(r"(?:(?:The|These|Those)[ \t]+[a-z][\w-]*"
+                           r"|(?:A|An|This|Each|Every)[ \t]+[a-z][\w-]*(?<![^s]s)"
+                           r"|(?:这个|那个|这些|那些|每个|该)[^\W\d_很不是都也会可真太有在好怎如]{1,3})[ \t]*$")
 _PIPELESS_DELIMITER = re.compile(r"^[ \t]*:?-{3,}:?(?:[ \t]*\|[ \t]*:?-{3,}:?)+[ \t]*$", re.M)
 
 
