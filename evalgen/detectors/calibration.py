@@ -2,8 +2,8 @@
 
 Each flagged finding's score is the precision of its detector's findings of the same kind (the rule
 that fired: `details.kind`, or `details.reason` for truncation) on every blind-labeled sample read so far
-(`corpus_metrics.READ_SAMPLES` in tests/: 4,935 records — the gate samples, the held-out ones, the truncation
-sample and the first six fresh samples, whose flags were out of sample when labeled), smoothed toward the
+(`corpus_metrics.READ_SAMPLES` in tests/: 5,239 records — the gate samples, the held-out ones, the truncation
+sample and the first seven fresh samples, whose flags were out of sample when labeled), smoothed toward the
 detector's overall precision with 2 pseudo-findings: `(tp + 2 * p_detector) / (flagged + 2)`. So a score
 of 0.9 means "nine in ten findings like this one were real failures". Kinds with no labeled finding get the
 precision of the kind they were split from (`SPLIT_FROM`: their flags carried that kind before), else the
@@ -18,19 +18,19 @@ from __future__ import annotations
 __all__ = ["CALIBRATION", "SPLIT_FROM", "calibrated", "unflagged_score"]
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "repetition": {"*": 0.9412, "block_loop": 0.9514, "drift_loop": 0.9301, "line_loop": 0.8371, "loop": 0.9741,
-        "near_loop": 0.8284, "reemitted": 0.9804, "repeated_items": 0.8758},
-    "truncation": {"*": 0.8556, "code_cut": 0.673, "conclusion_cut": 0.9278, "cut_character": 0.982,
-        "dangling_colon": 0.9808, "dangling_word": 0.9352, "empty_code_block": 0.9038, "empty_heading": 0.9588,
-        "empty_item": 0.9639, "empty_opening": 0.9009, "fragment": 0.9085, "main_clause_missing": 0.9639,
-        "mid_sentence": 0.6294, "mid_sentence_cjk": 0.9178, "mid_word": 0.9863, "open_clause": 0.9152,
-        "repeated_line_cut": 0.8159, "table_header_only": 0.9038, "table_row_cut": 0.9038, "unclosed_bracket": 0.9588,
-        "unclosed_code_block": 0.8831, "unclosed_quote": 0.7423, "unclosed_string": 0.9038},
-    "missing_eos": {"*": 0.9764, "end_token_text": 0.9998, "fake_turn": 0.9839, "length": 0.966},
+    "repetition": {"*": 0.9474, "block_loop": 0.9591, "drift_loop": 0.9309, "line_loop": 0.8496, "loop": 0.9768,
+        "near_loop": 0.8358, "reemitted": 0.9825, "repeated_items": 0.8895, "rewritten": 0.9789},
+    "truncation": {"*": 0.8679, "code_cut": 0.6765, "conclusion_cut": 0.9339, "cut_character": 0.9835,
+        "dangling_colon": 0.9835, "dangling_word": 0.9463, "empty_code_block": 0.9119, "empty_heading": 0.9623,
+        "empty_item": 0.967, "empty_opening": 0.9097, "fragment": 0.9161, "main_clause_missing": 0.967,
+        "mid_sentence": 0.6412, "mid_sentence_cjk": 0.9184, "mid_word": 0.9874, "open_clause": 0.9514,
+        "repeated_line_cut": 0.8194, "table_header_only": 0.9119, "table_row_cut": 0.9339, "unclosed_bracket": 0.967,
+        "unclosed_code_block": 0.9227, "unclosed_quote": 0.7472, "unclosed_string": 0.9119},
+    "missing_eos": {"*": 0.9781, "end_token_text": 0.9998, "fake_turn": 0.9846, "length": 0.9695},
     "identity_leak": {"*": 0.9655, "claim": 0.9976},
-    "language_drift": {"*": 0.9816, "drift": 0.9905, "third_language": 0.7664},
-    "degenerate": {"*": 0.9792, "empty": 0.9987, "empty_code_block": 0.9861, "fragments": 0.9861, "symbols": 0.9968,
-        "template_tokens": 0.9896},
+    "language_drift": {"*": 0.9829, "drift": 0.9912, "third_language": 0.7666},
+    "degenerate": {"*": 0.9808, "empty": 0.999, "empty_code_block": 0.9872, "fragments": 0.9872, "symbols": 0.997,
+        "template_tokens": 0.9904},
 }
 """Per detector, per kind of finding: the calibrated score ("*": the detector's overall precision, Laplace-smoothed:
 (tp + 1) / (flagged + 2))."""
