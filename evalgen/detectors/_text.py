@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 
 from evalgen.records import GenerationRecord
 
@@ -115,10 +116,6 @@ _COMMENT_MARKS = frozenset(("//", "///", "//!", "*", "/*", "/**", "#", "##", "#'
 """Only a comment's mark before the fence: a doc comment's fence ("/// ```", " * ```"), no code ending there."""
 
 
-def _first(item: tuple) -> int:
-    return item[0]
-
-
 def fence_blocks(text: str) -> tuple[list[tuple[int, int]], bool]:
     """Fenced code blocks as [start, end) ranges (outermost only, in text order) and whether the text
     ends inside one. CommonMark's rule — a block closes on a fence line of the same character, at
@@ -131,7 +128,7 @@ def fence_blocks(text: str) -> tuple[list[tuple[int, int]], bool]:
     blocks: list[tuple[int, int]] = []
     stack: list[tuple[str, int]] = []  # (fence character, fence length) of the open blocks
     start = 0
-    for line_start, line_end, mark, rest in sorted(fence_lines(text) + trailing_fences(text), key=_first):
+    for line_start, line_end, mark, rest in sorted(fence_lines(text) + trailing_fences(text), key=itemgetter(0)):
         char = mark[0]
         if rest is None:  # a fence ending a line of code
             if len(stack) == 1 and char == stack[0][0] and len(mark) >= stack[0][1]:

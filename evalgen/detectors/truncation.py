@@ -502,10 +502,9 @@ def _abbreviation(line: str, dot: int) -> bool:
 
 
 # A list item that names its subject and stops before the verb ("* The function", "* 这个函数") after items that are
-# sentences.
-# (A determiner and one noun: "4. The dog barks" is a sentence, "4. Your turn" an item of its own, and after a
-# singular determiner a word in a single "s" is a verb: "4. This helps". In Chinese, a demonstrative and up to three
-# characters none of which says something of it: "这个菜很好吃" has its predicate, "该怎么办" asks.)
+# sentences: a determiner and one noun ("4. The dog barks" is a sentence, "4. Your turn" an item of its own, and after
+# a singular determiner a word in a single "s" is a verb: "4. This helps"); in Chinese, a demonstrative and up to
+# three characters none of which says something of it ("这个菜很好吃" has its predicate, "该怎么办" asks).
 _SUBJECT_ONLY = re.compile(r"(?:(?:The|These|Those)[ \t]+[a-z][\w-]*"
                            r"|(?:A|An|This|Each|Every)[ \t]+[a-z][\w-]*(?<![^s]s)"
                            r"|(?:这个|那个|这些|那些|每个|该)[^\W\d_很不是都也会可真太有在好怎如]{1,3})[ \t]*$")
