@@ -1920,7 +1920,7 @@ def test_a_tutorial_showing_its_updated_code_at_each_step_is_no_loop(steps: list
     check("repetition", rec(output, "Walk me through refactoring this function."), False)
 
 
-# Review round 2.
+# Doc-test fences, tildes ending a line, announcements per item or asked for (found by review).
 DOC_TEST_EN = ("Here is a documented function:\n\n```rust\n/// Adds one to the number given.\n///\n/// ```\n"
                "/// assert_eq!(6, my_crate::add_one(5));\n/// ```\npub fn add_one(x: i32) -> i32 {\n    x + 1\n}\n"
                "```\n\n"
@@ -2016,7 +2016,7 @@ def test_a_loop_cut_at_the_next_bold_item_number_ran_on() -> None:
     check("missing_eos", record, True)
 
 
-# Review round 3.
+# Fences after comment, list and template lines; per-item labels; whole endings (found by review).
 @pytest.mark.parametrize("output", [
     "Here is the function:\n\n```python\ndef add(a, b):\n    return a + b\n\nprint(add(2, 3))  # 5\n# Output: 5```",
     "```javascript\nconst name = 'World';\nconsole.log(`Hello, ${name}!`);```",
@@ -2083,7 +2083,7 @@ def test_chinese_versions_until_the_cut_are_a_loop_whatever_the_prompt_says_of_v
      "4. This helps", False),
     ("账户安全建议：\n1. 使用长密码。\n2. 开启两步验证。\n3. 定期检查登录记录。\n4. 该功能", True),
 ])
-def test_review_round_three_truncation_cases(output: str, cut: bool) -> None:
+def test_stranded_prepositions_and_subject_items_in_context(output: str, cut: bool) -> None:
     check("truncation", rec(output, "Tell me."), cut)
 
 
