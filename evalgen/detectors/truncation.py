@@ -867,8 +867,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         return _ok("closed_tag", details)
     if _ends_in_emoticon(stripped_line):
         return _ok("emoticon", details)  # "simply not enough :("
-    prev_line = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip()
-    if stripped_line.startswith("|") and _TABLE_ROW.match(line) and _TABLE_ROW.match(prev_line):
+    table_line = stripped_line.startswith("|")
+    prev_line = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip() if table_line else ""
+    if table_line and _TABLE_ROW.match(line) and _TABLE_ROW.match(prev_line):
         return _ok("table_row", details)  # a whole row after a row, though its "|", "**" and "[…]" read as code
     if is_code_line(line):
         if _open_code(line):
@@ -877,7 +878,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     final = core[-1]
     if _EMPTY_FENCE.match(stripped_line):
         return _cut(line_start, end, "empty_code_block", "The output ends on an empty code block.", 0.8, details)
-    if stripped_line.startswith("|"):
+    if table_line:
         if not prev_line.startswith("|") and last_nl > 0 and any(c.isalnum() for c in stripped_line):
             # (a header names its columns: a row of pipes and spaces alone is ASCII art)
             # A table header and nothing after it: the table never came.
