@@ -1005,7 +1005,8 @@ FRESH_SLICES = (("fresh-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh"),
                 ("fresh5-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh5"),
                 ("fresh6-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh6"),
                 ("fresh7-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh7"),
-                ("fresh8-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh8"))
+                ("fresh8-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh8"),
+                ("fresh9-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh9"))
 """(seed, folder) of each slice, built in this order: a slice skips the corpus and the slices before it."""
 FRESH_READERS: list[Callable[[Path], Iterator[Candidate]]] = [
     read_alpaca_eval, read_arena_hard, read_arena_bench_v1, read_just_eval, read_llmzoo, read_bayling80,
