@@ -831,8 +831,8 @@ TRUNCATION = [
     ("en one line of code, then a paragraph", "List the files.",
      "```python\nimport os\n\nThis script prints the files in the current folder.", True),
     ("en a letter in a bare block, cut after a paragraph", "Write an email to John.",
-     "Here is the email:\n```\nDear John,\n\nThank you for your letter. I will reply soon.\n\nBest regards, Mary "
-     "and the whole team.", True),
+     "Here is the email:\n```\nDear John,\n\nThank you for your letter. I will reply soon.\n\nIn the meantime, Mary "
+     "and the whole team will review the proposal.", True),
     ("en unclosed code block cut after a comment", "Parse the NAL unit header in C++.",
      "```cpp\nstruct PPS {\n  uint8_t pps_id;\n};\n\nint main() {\n  // Read the NAL unit from the input file.",
      True),
@@ -999,6 +999,80 @@ TRUNCATION = [
     ("en a list of labels alone", "Name some fruit.", "Some fruit:\n\n1. Apples\n2. Pears\n3. Plums", False),
     ("zh a list of labels alone", "说几种水果。", "几种水果：\n\n1. 苹果\n2. 梨子\n3. 李子", False),
     ("zh last item's label without its text", "不同文化的礼仪有什么差别？", ETIQUETTE_ZH, True),
+    # A zero-width space after the last period (str.strip keeps it) ends nothing more.
+    ("en a zero-width space after the period", "How can we keep it fun?", "13. **Be spontaneous**: try something "
+     "new at unexpected times.\n\n14. **Talk openly**: remember that all of it must be consensual at all times.\u200b",
+     False),
+    ("zh a zero-width space after the 。", "怎样保持新鲜感？", "1. **多沟通**：经常聊聊彼此的想法和感受。\n\n"
+     "2. **尝试新事物**：一起去没去过的地方旅行，保持新鲜感。\u200b", False),
+    ("en a zero-width space after a cut", "How can we keep it fun?", "Try new things together. Remember that it "
+     "should always be something both of you enjoy and want to keep doing because\u200b", True),
+    # A line that is one bold span ends on its "**", markup and no operator, even after a formula.
+    ("en a bold conclusion ending on a formula", "Give the nth term of 5, 14, 23, 32.",
+     "The common difference is 9.\n\na<sub>n</sub> = 5 + 9n - 9\n\n**Therefore, the formula for the nth term is "
+     "a<sub>n</sub> = 9n - 4**", False),
+    ("zh a bold conclusion ending on a formula", "求数列5, 14, 23, 32的通项公式。",
+     "公差是9。\n\na_n = 5 + 9n - 9\n\n**因此，第n项的公式是 a_n = 9n - 4**", False),
+    ("en code cut after a power operator", "Square it.", "Here is the code:\n\n    area = width **", True),
+    # A document in a fence the model never closed, signing off: the closing fence was left out.
+    ("en a markdown template left open, ending its last sentence", "Create a markdown template for Jira tickets.",
+     "```markdown\n# Ticket Template\n\n- **Title:** [Provide a concise title]\n- **Priority:** [Low/High]\n\n"
+     "## Description\n[Describe the issue.]\n\n---\n\nPlease fill in every item before creating the ticket. Thank "
+     "you.", False),
+    ("zh a markdown template left open, ending its last sentence", "写一个Jira工单的markdown模板。",
+     "```markdown\n# 工单模板\n\n- **标题：** [简要描述问题]\n- **优先级：** [低/高]\n\n## 描述\n[描述问题。]\n\n"
+     "---\n\n创建工单前请填写以上所有内容。谢谢！", False),
+    ("en a markdown template left open, cut mid-sentence", "Create a markdown template for Jira tickets.",
+     "```markdown\n# Ticket Template\n\n- **Title:** [Provide a concise title]\n- **Priority:** [Low/High]\n\n"
+     "## Description\nDescribe the issue in a few sentences and list the steps that", True),
+    ("en a letter in a fence left open, signing off", "Write a thank-you note to my team.",
+     "```\nDear team,\n\nThank you for your hard work on the launch; it went better than any of us hoped.\n\n"
+     "I hope you all enjoy the long weekend. Best wishes.", False),
+    ("zh a letter in a fence left open, signing off", "给团队写一封感谢信。",
+     "```\n亲爱的团队：\n\n感谢大家为这次发布付出的努力，结果比我们预想的还要好。\n\n祝大家周末愉快！", False),
+    ("en code in a fence left open, after a comment", "Write a script.", "```python\nimport os\n\nfor name in "
+     "os.listdir('.'):\n    print(name)\n# List the files in the folder.", True),
+    # Who said the quotation, after it: a dash and a name close it.
+    ("en a quotation and its attribution", "Think of a motivational quote from a book.",
+     '"Believe in yourself and all that you are. Know that there is something inside you that is greater than any '
+     'obstacle." - Christian D. Larson, Your Forces and How to Use Them', False),
+    ("zh a quotation and its attribution", "写一句书里的励志名言。",
+     "“希望本是无所谓有，无所谓无的。这正如地上的路；其实地上本没有路，走的人多了，也便成了路。”——鲁迅在一九二一年"
+     "发表的短篇小说《故乡》的结尾", False),
+    ("en a dash then a sentence going on", "What happened next?", '"It works," she said. "Finally it works." - and '
+     "then we went back home to rest for the night and", True),
+    # Records of comma-separated fields, one per line as asked, ending on a whole record.
+    ("en records as asked, the last one whole", "Output 'main character, book, author, year', one book per line.",
+     "Harry, Harry Potter and the Philosopher's Stone, J.K. Rowling, 1997\nFrodo Baggins, The Lord of the Rings: The "
+     "Fellowship of the Ring, J.R.R. Tolkien, 1954\nZylo, The Prism Galaxy Chronicles: The Awakening of the "
+     "Starcaster, L.E. Starlighter, 2028", False),
+    ("zh records as asked, the last one whole", "按“主人公，书名，作者，出版年份”输出，每行一本书。",
+     "哈利，哈利·波特与魔法石，J.K.罗琳，1997\n弗罗多，魔戒：护戒使者，J.R.R.托尔金，1954\n孙悟空，西游记，"
+     "吴承恩，明代万历年间的世德堂刻本", False),
+    ("en records as asked, the last one cut", "Output 'main character, book, author, year', one book per line.",
+     "Harry, Harry Potter and the Philosopher's Stone, J.K. Rowling, 1997\nFrodo Baggins, The Lord of the Rings: The "
+     "Fellowship of the Ring, J.R.R. Tolkien, 1954\nZylo, The Prism Galaxy Chronicles tells the story of a young "
+     "pilot who leaves her home planet and", True),
+    # A last sentence that announces what follows, and nothing follows.
+    ("en an announcement and nothing after", "Solve x + y = 30 and 2x + 3y = 80 step by step.",
+     "x + y = 30\n2x + 3y = 80\nSo x = 10 and y = 20.\nIf you would like to see more information on this topic, here "
+     "are some additional resources.", True),
+    ("zh an announcement and nothing after", "一步一步解方程组 x + y = 30，2x + 3y = 80。",
+     "x + y = 30\n2x + 3y = 80\n所以 x = 10，y = 20。\n如果你想进一步了解这类问题，以下是一些参考资料。", True),
+    ("zh 下面是 in a sentence of its own", "隧道上面为什么都有山？",
+     "因为隧道要从山里穿过去，所以隧道下面是山体的一部分。", False),
+    ("en 'here is' in a finished sentence", "Where is the station?", "Walk two blocks north and turn left at the "
+     "bakery. The station entrance is right there, and here is where the number 5 bus stops.", False),
+    # The marker a publisher put where it cut the output: the model's text before it is judged.
+    ("en a published cut mid-word", "Describe the business.", "Fatherhood Training Academy will provide fathers with "
+     "the skills to be effective, loving, and nurturing parents. It will help each father become nurt ... (truncated)",
+     True),
+    ("en a published cut after a whole sentence", "Describe the business.", "Fatherhood Training Academy will provide "
+     "fathers with the skills to be effective, loving and nurturing parents. ... (truncated)", False),
+    ("zh a published cut after a whole sentence", "介绍一下这家公司。",
+     "父亲培训学院将帮助父亲们成为称职、有爱心的家长。学院还会为每一位父亲提供一对一的辅导。 ... (truncated)", False),
+    ("zh a published cut mid-sentence", "介绍一下这家公司。", "父亲培训学院将帮助父亲们成为称职、有爱心的家长。"
+     "学院还会为每一位父亲提供一对一的辅导，帮助他们 ... (truncated)", True),
 ]
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "ascii_words_upto",
     "code_regions",
     "conversation_key",
+    "cut_marker",
     "fence_blocks",
     "fence_lines",
     "has_special_token",
@@ -41,6 +42,16 @@ _BRACKET_TOKENS = r"\[(?:PAD|UNK|CLS|SEP|MASK|INST|/INST|EOS|BOS)\]"
 SPECIAL_TOKEN = re.compile(_ANGLE_TOKENS + "|" + _BRACKET_TOKENS, re.I)
 """Special and template tokens as decoded text."""
 _SPECIAL_SCREENS = (("<", re.compile(_ANGLE_TOKENS, re.I)), ("[", re.compile(_BRACKET_TOKENS, re.I)))
+_CUT_MARKER = re.compile(r"[ \t]*\.\.\.[ \t]*\(truncated\)$")  # as published (just-eval), on the last line
+
+
+def cut_marker(output: str) -> int:
+    """Where the marker starts that a published result puts where it cut the output (" ... (truncated)"), or -1:
+    the model's text stops there."""
+    if output[-1:] != ")":
+        return -1
+    marker = _CUT_MARKER.search(output, max(0, len(output) - 40))
+    return marker.start() if marker else -1
 
 
 def has_special_token(text: str) -> bool:

@@ -57,6 +57,7 @@ from typing import NamedTuple
 from evalgen.detectors._text import (
     SPECIAL_TOKEN,
     conversation_key,
+    cut_marker,
     fence_blocks,
     is_code_line,
     last_user_message,
@@ -1425,12 +1426,8 @@ def _analysed(output: str) -> str:
     the output, so spans still point into it."""
     if output.endswith("\ufffd"):
         return output.rstrip("\ufffd")
-    if output[-1:] == ")" and (marker := _CUT_MARKER.search(output, max(0, len(output) - 40))):
-        return output[:marker.start()]
-    return output
-
-
-_CUT_MARKER = re.compile(r"[ \t]*\.\.\.[ \t]*\(truncated\)$")  # as published (just-eval), on the last line
+    marker = cut_marker(output)
+    return output[:marker] if marker >= 0 else output
 
 
 def _in_table_row(text: str, pos: int) -> bool:

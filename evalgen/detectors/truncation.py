@@ -48,6 +48,7 @@ from functools import lru_cache
 
 from evalgen.detectors._text import (
     SPECIAL_TOKEN,
+    cut_marker,
     fence_blocks,
     fence_lines,
     is_code_line,
@@ -529,6 +530,57 @@ def _pipeless_row(text: str, last_nl: int, line: str) -> bool:
     return len(line.rsplit("|", 1)[1].strip()) <= 2 * longest
 
 
+def _record_row(text: str, last_nl: int, line: str) -> bool:
+    """Whether the last line is a whole record of comma-separated fields under records of as many fields, as a
+    user asks for ("main character, book, author, year", one book per line): two lines or more above it, none of
+    them ending a sentence, each with the same number of ", " or "，" (2 or more) as the last, whose last field is
+    no more than twice as long as the longest above it (a record cut inside its last field has all its commas)."""
+    comma = ", " if line.count(", ") >= 2 else "，"
+    commas = line.count(comma)
+    if commas < 2 or last_nl <= 0:
+        return False
+    start = text.rfind("\n\n", 0, last_nl) + 2 if "\n\n" in text[:last_nl] else 0
+    rows = text[start:last_nl].strip("\n").split("\n")  # this paragraph's lines, above the last
+    if len(rows) < 2 or any(row.count(comma) != commas or row.rstrip()[-1:] in _FINAL for row in rows):
+        return False
+    longest = max(len(row.rsplit(comma, 1)[1].strip()) for row in rows)
+    return len(line.rsplit(comma, 1)[1].strip()) <= 2 * longest
+
+
+_ATTRIBUTION = re.compile(r"[\"”’'」』]?[ \t]*(?:[-–—―]{1,2}|——)[ \t]*[A-Z\u4e00-\u9fff《]")
+_ANNOUNCEMENT = re.compile(
+    r"(?:^|(?<=[\s,]))[Hh]ere(?: are|'s| is)[ \t]+(?:some|a few|several|a list of|more|additional|the following|"
+    r"a couple of)\b[^.!?\n:]{0,80}\.$|"
+    r"(?:^|(?<=[。！？\n，,]))(?:以下|下面)(?:是|列出|列举|给出|提供)[^。！？\n：:]{2,30}。$")
+
+
+def _attribution(text: str, seg_start: int, segment: str) -> bool:
+    """Whether the last segment names who said the quotation before it: '"…obstacle." - Christian D. Larson, Your
+    Forces and How to Use Them', "“…”——鲁迅《故乡》" (a dash, then a name, after a finished quotation; a dash then a
+    lower-case word goes on with the sentence)."""
+    before = text[:seg_start].rstrip(" \t")
+    return bool(segment) and _ATTRIBUTION.match(segment) is not None and len(_WORDS.findall(segment)) <= 12 and \
+        (before[-1:] in _CLOSED or before[-1:] in _FINAL) and any(q in text[max(0, seg_start - 400):seg_start + 1]
+                                                                 for q in "\"”」』")
+
+
+def _announces_nothing(core: str) -> int:
+    """Where the last sentence starts when it announces content that never came ("…, here are some additional
+    resources.", "以下是一些建议。" and the text ends), or -1."""
+    tail = core[-140:]
+    if "ere " not in tail and "以下" not in tail and "下面" not in tail:
+        return -1
+    found = _ANNOUNCEMENT.search(tail)
+    return len(core) - len(tail) + found.start() if found else -1
+
+
+def _bold_line(line: str) -> bool:
+    """Whether a line is one bold span ("**Therefore, … a<sub>n</sub> = 9n - 4**"): its closing "**" is markup,
+    no operator."""
+    body = line[2:].lstrip() if line.startswith(("- ", "* ", "+ ")) else line
+    return len(body) > 4 and body[:2] in ("**", "__") and body.endswith(body[:2]) and body.count(body[:2]) == 2
+
+
 def _punctuated_items(text: str, last_nl: int) -> bool:
     """Whether most of the (up to 3) list items before the last line end with sentence punctuation."""
     items = ended = 0
@@ -646,6 +698,28 @@ def _prose_after_open_fence(text: str, start: int) -> bool:
            for line in lines):
         return False  # indented, a comment, or a statement ('console.log("你好！");' holds CJK, so is no code line)
     return sum(len(line) for line in lines) >= 16 and _finished_prose(lines)
+
+
+def _finished_prose_block(text: str, start: int) -> bool:
+    """Whether the block opened at `start` and never closed is a document of three lines or more — markdown or
+    text by its fence's name, or at most one line in ten of code — whose last sentence signs off ("… before
+    creating the ticket. Thank you.", "希望对你有帮助。"): the model's closing words, the closing fence left out.
+    A document that stops after any other finished paragraph may go on (a letter before its sign-off, a README)."""
+    line_end = text.find("\n", start)
+    if line_end < 0:
+        return False
+    lines = [line for line in text[line_end + 1:].split("\n") if line.strip()]
+    if len(lines) < 3 or not _finished_prose(lines[-1:]):
+        return False
+    last_sentence = _AFTER_SENTENCE.split(lines[-1].strip().rstrip("。！？.!?"))[-1]
+    if not _CLOSING.match(last_sentence.lstrip("*_ ")):
+        return False
+    return text[start:line_end].strip().strip("`~").lower() in _TEXT_BLOCKS or \
+        sum(map(is_code_line, lines)) * 10 <= len(lines)
+
+
+_AFTER_SENTENCE = re.compile(r"(?<=[.!?。！？])\s*")
+_TEXT_BLOCKS = frozenset(("markdown", "md", "text", "txt", "plaintext"))
 
 
 _COMMENT_STARTS = ("#", "//", "/*", "--", "<!--", ";", "%")
@@ -798,7 +872,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if record.stop_reason not in ("eos", "unknown"):
         return Finding(NAME, False, 0.0, f"Not judged: the generation ended by {record.stop_reason}.", [], details)
     full = record.output
-    text = full.rstrip().rstrip("\ufe0f\u200d\u20e3").rstrip()  # an emoji's variation selector or joiner
+    # (an emoji's variation selector or joiner; a zero-width space or word joiner, which `str.strip` keeps)
+    text = full.rstrip().rstrip("\ufe0f\u200d\u20e3\u200b\u200c\u2060\ufeff").rstrip()
     if text.endswith(("\\n", "\\r", "\\t")):
         text = _without_escaped_breaks(text)
     ended_by_token = False
@@ -806,6 +881,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
             token.end() == len(text):
         text = text[:token.start()].rstrip()  # a printed end token is `missing_eos`'s; judge the text before it
         ended_by_token = bool(_END_TOKEN.fullmatch(token.group(0)))
+    if (marker := cut_marker(text)) >= 0:
+        text = text[:marker].rstrip()  # the publisher's mark where it cut the output: judge the model's text
     end = len(text)
     if not text.strip():
         return _ok("empty", details)
@@ -816,6 +893,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     core = text.rstrip("*_`~ \t") or text
     if (core[-1] in _FINAL or core[-1] in _CLOSED) and not (last_nl > 0 and _BARE_NUMBER.match(text, last_nl + 1)) and \
             not ("`" in text or "~" in text) and not (core[-1] in "'’" and _cut_apostrophe(core)):
+        if core[-1] in ".。" and (announced := _announces_nothing(core)) >= 0:
+            return _cut(announced, end, "announced_nothing", "The output ends on a sentence announcing content "
+                        "that never came.", 0.8, details)
         return _ok("punctuation", details)  # the common case, decided from the last characters
     if core[-1] == ":" and len(core) > 1 and "\u0531" <= core[-2] <= "\u0587":
         return _ok("punctuation", details)  # Armenian text ends its sentences with ":" for "։" (U+0589)
@@ -823,7 +903,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if open_block and _stray_fence(text, blocks[-1][0]):
         open_block = False  # code whose opening fence was never written, closed by this one; prose follows
         blocks = blocks[:-1]
-    if open_block and (_closed_by_model(text, blocks) or _prose_after_open_fence(text, blocks[-1][0])):
+    if open_block and (_closed_by_model(text, blocks) or _prose_after_open_fence(text, blocks[-1][0])
+                       or _finished_prose_block(text, blocks[-1][0])):
         open_block = False  # the answer went on past its code and finished: a closing fence left out, no cut
         blocks = blocks[:-1]
     if open_block:
@@ -846,6 +927,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         if core[-1] in "'’" and _cut_apostrophe(core[core.rfind("\n") + 1:]):
             return _cut(max(0, end - 20), end, "mid_word", "The output stops mid-word, at an apostrophe.", 0.9,
                         details)
+        if core[-1] in ".。" and (announced := _announces_nothing(core)) >= 0:
+            return _cut(announced, end, "announced_nothing", "The output ends on a sentence announcing content "
+                        "that never came.", 0.8, details)
         return _ok("punctuation", details)
     short_tail = text[-120:]
     opened = _OPENING_END.search(short_tail) if last_nl > 0 or not _BARE_NUMBER.fullmatch(text) else None
@@ -871,7 +955,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     prev_line = text[text.rfind("\n", 0, max(0, last_nl)) + 1:max(0, last_nl)].strip() if table_line else ""
     if table_line and _TABLE_ROW.match(line) and _TABLE_ROW.match(prev_line):
         return _ok("table_row", details)  # a whole row after a row, though its "|", "**" and "[…]" read as code
-    if is_code_line(line):
+    if is_code_line(line) and not _bold_line(stripped_line):
         if _open_code(line):
             return _cut(line_start, end, "code_cut", "The output stops inside a code statement.", 0.8, details)
         return _ok("code_line", details)
@@ -974,8 +1058,10 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if _quotes_line_end(segment, users):
         return _ok("quoted", details)  # "答：(D)…比较困难", a paragraph of the prompt quoted as it ends
 
-    if _pipeless_row(text, last_nl, line):
+    if _pipeless_row(text, last_nl, line) or _record_row(text, last_nl, line):
         return _ok("table_row", details)
+    if _attribution(text, seg_start, segment):
+        return _ok("attribution", details)  # '"Believe in yourself …" - Christian D. Larson, Your Forces and …'
     words = len(_WORDS.findall(segment))
     cjk = len(_CJK.findall(segment))
     details.update(tail_words=words, tail_cjk=cjk)
