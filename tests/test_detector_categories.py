@@ -1514,6 +1514,22 @@ MISSING_EOS = [
     ("zh drifting loop cut after the next counter", "模拟这个世界的演化。", YEARS_ZH, "unknown", True),
     ("en '**User:**' opening a line", "Introduce Paris.",
      "Paris is the capital of France.\n\n**User:** And Lyon?\n\n**Assistant:** Lyon is known for food.", "eos", True),
+    # "description" asks for no script: a made-up "Human:" line after it is a made-up turn.
+    ("en a user turn after a prompt saying 'description'", "Invent a new word based on a description of the word.",
+     "The word you described is 'epiphanyous'.\n\nCan I assist you with anything else?\n\nHuman: Can you find me a "
+     "synonym for epiphanyous?", "unknown", True),
+    ("en role lines of the script asked for", "Write a script for a scene between a user and a help desk.",
+     "User: My laptop will not start.\n\nHelp desk: Have you tried charging it?\n\nUser: Yes, twice.", "unknown",
+     False),
+    # The answer's header again after an answer: the model made up the turn in between.
+    ("en '### Assistant:' after an answer", "In what genres does Manifest fall?",
+     "Manifest is a supernatural drama and mystery series.\n\n#3\n\nWhat do you think of the new season of Stranger "
+     "Things?\n\n### Assistant: The third season was met with a positive reception.", "unknown", True),
+    ("zh '### Assistant:' after an answer", "《漫长的季节》属于什么类型？",
+     "《漫长的季节》是一部悬疑剧情剧。\n\n#3\n\n你怎么看《狂飙》这部剧？\n\n### Assistant: 《狂飙》是一部扫黑剧。",
+     "unknown", True),
+    ("zh '### Assistant:' echoed before the answer", "《漫长的季节》属于什么类型？",
+     "### Assistant: 《漫长的季节》是一部悬疑剧情剧，讲述了一桩旧案的真相。", "unknown", False),
 ]
 
 

@@ -33,10 +33,12 @@ __all__ = ["END_TOKENS", "LINE_MARKERS", "SPECIAL_MARKERS", "detect_missing_eos"
 NAME = "missing_eos"
 
 LINE_MARKERS: tuple[str, ...] = (
-    "### Human:", "### User:", "### Instruction:", "### Input:", "### Response:", "Human:", "User:", "USER:", "HUMAN:",
+    "### Human:", "### User:", "### Instruction:", "### Input:", "### Response:", "### Assistant:", "Human:", "User:",
+    "USER:", "HUMAN:",
     "<|Human|>:", "[Round", "<用户>", "用户：", "问：",
 )
-"""Text that opens a user turn when it starts a line."""
+"""Text that opens a turn when it starts a line (a user's; or the answer's header, "### Response:", "### Assistant:",
+after an answer: a turn the model made up was in between)."""
 SPECIAL_MARKERS: tuple[str, ...] = (
     "<|im_start|>user", "<|im_start|>system", "<|im_start|>assistant", "[INST]", "<|user|>", "<|assistant|>",
     "<|system|>", "<start_of_turn>user", "<start_of_turn>model", "<|start_header_id|>", "<reserved_106>",
@@ -53,6 +55,7 @@ _ROLES = frozenset([
     "ai"
 ])
 _BARE_MARKERS = ("### Human", "### User", "### Instruction", "### Input")
+_ANSWER_HEADERS = ("### Response:", "### Assistant:")
 """Alpaca/Vicuna markers that a stop string cut before their colon."""
 _CUT_MARKER = re.compile(r"<\|?[A-Za-z_]+\|?$")
 # A chat template whose special tokens were stripped on decoding leaves the role name alone on a line
@@ -136,8 +139,8 @@ def _turn_can_start(text: str, pos: int) -> bool:
 _STAR_BULLET = re.compile(r"[ \t>]*\*[ \t]")
 
 
-_DIALOGUE_REQUEST = re.compile(
-    r"dialog|conversation|script|screenplay|transcript|chat ?log|role-?play|interview|skit|\bplay\b|scene|"
+_DIALOGUE_REQUEST = re.compile(  # (words whole at their start: "description" asks for no script)
+    r"\bdialog|conversation|\bscript|screenplay|transcript|chat ?log|role-?play|interview|\bskit|\bplay\b|\bscene|"
     r"podcast|对话|对白|剧本|台词|采访|访谈|聊天记录|小品|相声|情景",
     re.I,
 )
@@ -198,7 +201,7 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
             continue
         if word in _BARE_MARKERS and text[m.end():m.end() + 1] not in ("", "\n", ":", "："):
             continue
-        if word == "### Response:" and not text[:m.start()].strip():
+        if word in _ANSWER_HEADERS and not text[:m.start()].strip():
             continue  # the model echoed its own answer header; a re-opening needs an answer before it
         if regions is None:
             regions = code_regions(text)
