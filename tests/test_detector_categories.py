@@ -1198,6 +1198,47 @@ def test_a_loop_up_to_the_marker_of_a_published_cut_ran_on(loop: str, prompt: st
     check("missing_eos", rec("You are young, yearning and youthful." + " ... (truncated)", prompt), False)
 
 
+BRAILLE_EN = ("I can give you some simple pictures made of braille dots. Here are a few options:\n\n1. A heart:\n\n"
+              "Dots 1-5\n\n2. A smiley face:\n\nDots 1-5\nDots 6-7\nDots 1-2\nDots 6-7\nDots 1-2\n\n3. An umbrella:\n\n"
+              "Dots 1-5" + "\nDots 6-7\nDots 1-2" * 4 + "\nDots 6-7\n\n")
+BRAILLE_ZH = ("我可以给你几个用盲文点组成的简单图案。下面是几个例子：\n\n1. 爱心：\n\n点位 1-5\n\n2. 笑脸：\n\n"
+              "点位 1-5\n点位 6-7\n点位 1-2\n点位 6-7\n点位 1-2\n\n3. 雨伞：\n\n点位 1-5" + "\n点位 6-7\n点位 1-2" * 4 +
+              "\n点位 6-7\n\n")
+
+
+@pytest.mark.parametrize("picture,after,prompt", [
+    (BRAILLE_EN, "Please note that these are only simple shapes; a tactile drawing may be easier to recognise. I hope "
+     "this helps!", "I want to emboss a simple picture for my blind girlfriend. Can you give me such a text?"),
+    (BRAILLE_ZH, "请注意，这些只是简单的形状，触觉图画可能更容易辨认。希望对你有帮助！",
+     "我想给盲人女友压印一幅简单的图画，能给我一段这样的文字吗？"),
+])
+def test_rows_of_words_in_a_picture_asked_for_are_no_loop(picture: str, after: str, prompt: str) -> None:
+    """Rows of words that come back a few times in the picture the user asked for, the text going on after it, are
+    the picture; the same rows running to the end of the output are a loop, and so are they where no picture was
+    asked for."""
+    check("repetition", rec(picture + after, prompt), False)
+    check("repetition", rec(picture + "Dots 1-2\nDots 6-7\nDots 1-2\nDots 6-7\nDots 1-2" * 3, prompt), True)
+    check("repetition", rec(picture + after, "How do blind people read?"), True)
+
+
+ROBOT_LINES_EN = ["Robot is the friend of man,", "Robot is the slave of man,", "AI is the master of robot,",
+                  "AI is the friend of man,", "Robot is the master of AI,", "AI is the master of robot."]
+ROBOT_LINES_ZH = ["机器人是人类的朋友，", "机器人是人类的仆人，", "人工智能是机器人的主人，", "人工智能是人类的朋友，",
+                  "机器人是人工智能的主人，", "人工智能是机器人的主人。"]
+
+
+@pytest.mark.parametrize("lines,prompt", [
+    (ROBOT_LINES_EN, "Write a poem that is a valid program as well."), (ROBOT_LINES_EN, "List facts about robots."),
+    (ROBOT_LINES_ZH, "写一首同时也是合法程序的诗。"), (ROBOT_LINES_ZH, "列出关于机器人的事实。"),
+])
+def test_a_numbered_block_looping_to_the_end_is_no_chorus(lines: list[str], prompt: str) -> None:
+    """A block of six lines numbered on through three copies to the end of the output: a loop, also in a poem the
+    user asked for (a list numbered on is no chorus); cut off there (missing_eos)."""
+    output = "Here it is:\n\n" + "\n".join(f"{i + 1}. {lines[i % 6]}" for i in range(18))
+    check("repetition", rec(output, prompt), True)
+    check("missing_eos", rec(output, prompt), True)
+
+
 @pytest.mark.parametrize("prompt,song", [("用Python写一个猜单词游戏。", False), ("写出五个名词。", False),
                                          ("写一首宋词。", True), ("帮我写歌词。", True)])
 def test_the_ci_of_a_word_is_no_song(prompt: str, song: bool) -> None:

@@ -170,6 +170,7 @@ _ART_REQUEST = re.compile(r"ascii|\bart\b|draw|diagram|picture|pattern|emboss|br
 _PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|<[^<>\n]{1,60}>|\{[^{}\n]{1,60}\}")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
 _BLANK_CELLS = " \t\n\r\u00a0\u2800\u3000"  # rows of these are empty: no picture, whatever the prompt asked
+_MAX_PICTURE_ROWS = 8  # a picture's rows of words repeat a few times; a loop the text gets out of more
 _MIN_EMOJI_REPEATS = 10  # a few emoji close a cheerful answer; ten of one in a row at the end do not
 _LAUGH = frozenset(("ha", "he", "hi", "ho", "la", "na", "da", "哈", "嘿", "呵", "啦", "嘻", "嘎"))
 
@@ -796,6 +797,12 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
     if len(run) >= shortest:
         close()
     return best
+
+
+def _numbered_list(text: str, units: list[_Unit | None]) -> bool:
+    """Whether every line of `units` is a numbered list item ("11. Robot is the friend of man,"): copies of a block
+    numbered on are a list that came back, not a song's chorus."""
+    return all(u is None or _ITEM_START.match(text, u.start) for u in units)
 
 
 def _block_run(units: list[_Unit | None], min_repeats: float) -> tuple[int, int, int, int] | None:
@@ -1504,8 +1511,10 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
         ok = False  # the prompt holds the repeated text: an echo, not a loop
         details["echoed"] = True
     art = not letters and count <= 20 and unit.strip(_BLANK_CELLS)  # rows of empty cells are no picture
-    if ok and art and _ART_REQUEST.search(last_user_message(record)):
-        ok = False  # rows of symbols in the ASCII art or pattern the user asked for
+    if ok and (art or not at_tail and count <= _MAX_PICTURE_ROWS) and _ART_REQUEST.search(last_user_message(record)):
+        # Rows of symbols in the ASCII art or pattern the user asked for, or rows of words in a picture the text
+        # then goes on after ("Dots 6-7 / Dots 1-2" rows of an embossed umbrella)
+        ok = False
     if ok and "[" in unit and sum(len(m) for m in _PLACEHOLDER.findall(unit)) * 2 >= len(unit.strip()):
         ok = False  # a fill-in template ("**[Saw name]** - [Summary of features]"), not a loop
     if ok and count <= _MAX_REFRAIN and "\n" in unit and (
@@ -1554,8 +1563,8 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
                  f"{how.capitalize()} {copies} times back to back: {_short(first)!r}.",
                  [Span(a, b, f"{copies} × {how}")], at_end)]
     block = _block_run(units, min(cfg.min_repeats, cfg.min_repeats_at_limit)) if repeats else None
-    if block and song and block[3] <= _MAX_REFRAIN:
-        block = None  # the chorus of the song or poem the user asked for
+    if block and song and block[3] <= _MAX_REFRAIN and not _numbered_list(text, units[block[0]:block[1]]):
+        block = None  # the chorus of the song or poem the user asked for (a list numbered on is no chorus)
     if block:
         inside = [u for u in units[block[0]:block[1]] if u is not None]
         keys = [u.key for u in inside[:block[2]]]
