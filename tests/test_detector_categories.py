@@ -2044,6 +2044,16 @@ def test_an_answer_rewritten_as_a_final_version_until_the_cut_is_a_loop(revised:
     check("repetition", rec(_versions(revised), prompt, stop="eos"), False)
 
 
+@pytest.mark.parametrize("revised", [REVISED_EN, REVISED_ZH])
+def test_announcements_one_space_in_are_no_item_labels(revised: list[str]) -> None:
+    """Some tokenizers start a paragraph with one space (" Here's the **final, refined mnemonic**"): eight versions so
+    announced are a loop still; two spaces or more under a list item are the item's own label."""
+    prompt = "5 countries that start with S"
+    check("repetition", rec(_versions([" " + a for a in revised]), prompt), True)
+    listed = "\n\n".join(f"{i}. Original: Spain\n   {a} Spain, Sweden." for i, a in enumerate(revised, start=1))
+    check("repetition", rec(listed + "\n\nThese are the answers.", prompt), False)
+
+
 @pytest.mark.parametrize("steps,announce", [(STEPS_EN, "Here's the updated code:"), (STEPS_ZH, "以下是修改后的代码：")])
 def test_a_tutorial_showing_its_updated_code_at_each_step_is_no_loop(steps: list[str], announce: str) -> None:
     code = "```python\ndef total(xs):\n    return sum(xs)\n```"

@@ -1303,12 +1303,13 @@ _REVISION = re.compile(
     r"|(?:修改|改进|优化|修订|润色|完善)后的版本[*_]*[:：]",
     re.I | re.M)
 _MIN_REVISIONS = 4
-_ITEM_OPENING = re.compile(r"(?:[ \t]+|[ \t]*(?:\d{1,3}[.)]|[-*•])[ \t]+)[*_]*")
+_ITEM_OPENING = re.compile(r"(?:(?: {2}|\t)[ \t]*|[ \t]*(?:\d{1,3}[.)]|[-*•])[ \t]+)[*_]*")
 
 
 def _item_label(text: str, pos: int) -> bool:
-    """Whether the announcement at `pos` opens a list item or a line indented under one: the item's own label
-    ("3. Original: …\n   **Improved version:** …"), not another version of the whole answer."""
+    """Whether the announcement at `pos` opens a list item or a line indented under one (two spaces or a tab; one
+    space before a paragraph is how some tokenizers write it): the item's own label ("3. Original: …\n   **Improved
+    version:** …"), not another version of the whole answer."""
     opening = _ITEM_OPENING.match(text, text.rfind("\n", 0, pos) + 1)
     return opening is not None and opening.end() == pos
 
