@@ -1644,6 +1644,18 @@ SINGERS_ZH = ("有6位歌手：F、G、L、K、H、M。3位钢琴伴奏师：X�
               "已知：（1）如果X为F伴奏，则W为L伴奏。（2）如果X不为G伴奏，则Y为M伴奏。（3）X或Y为H伴奏。\n\n"
               "问题：如果X为L和H伴奏，以下哪项陈述必然真？\n选项：\nA．W为K伴奏。\nB．Y为F伴奏。\n\n"
               "按照此格式输出正确答案：\"答案是选项()\"")
+CONLANG_EN = ("Create a language that would have resulted from French sound changes applied to Proto-Slavic vocabulary "
+              "instead of Vulgar Latin, and write some words and sentences in it.")
+CONLANG_WORDS = "\n".join(f'{i}. "{w}" - "{e}"' for i, (w, e) in enumerate([
+    ("Дом мой дом", "My house, my home."), ("Парк напротив", "The park is opposite."),
+    ("Музыка звучит хорошо", "The music sounds good."), ("Фильм смотреть хочу", "I want to watch a film."),
+    ("Театр пойду завтра вечером", "I will go to the theatre tomorrow evening."),
+    ("Хлеб свежий и тёплый", "The bread is fresh and warm.")], start=1))
+CONLANG_WORDS_ZH = "\n".join(f"{i}. “{w}”——{e}" for i, (w, e) in enumerate([
+    ("Дом мой дом", "我的房子，我的家。"), ("Парк напротив", "公园在对面。"), ("Музыка звучит хорошо", "音乐很好听。"),
+    ("Фильм смотреть хочу", "我想看电影。"), ("Театр пойду завтра вечером", "我明天晚上去剧院。"),
+    ("Хлеб свежий и тёплый", "面包又新鲜又暖和。")], start=1))
+EXPANSION_ZH = "问题：$(x-y)(x+y)^{8}$ 的展开式中 $x^{2} y^{7}$ 的系数为多少？\n答案："
 DRIFT = [
     ("en a capitalised topic named after a language", "Explain the role of fate in Greek Mythology.",
      "Στην ελληνική μυθολογία η μοίρα είναι δύναμη που ούτε οι θεοί μπορούν να αλλάξουν.", True),
@@ -1714,6 +1726,18 @@ DRIFT = [
     ("en a question naming points by letters, answered in English",
      "Points A, B and C lie on a line, with B between A and C. If AB = 3 and BC = 4, what is AC?",
      "AC is 7, because B lies between A and C.", False),
+    # A formula's variables are no words: an answer that is only a formula holds no language.
+    ("zh a formula for an answer", EXPANSION_ZH, "x^2 y^7 = (x-y)(x+y)^8", False),
+    ("zh an English sentence around the formula", EXPANSION_ZH, "The answer is x^2 y^7 = (x-y)(x+y)^8", True),
+    ("en a formula for an answer", "In the expansion of (x-y)(x+y)^8, what is the coefficient of x^2 y^7?",
+     "x^2 y^7 = (x-y)(x+y)^8", False),
+    # The words of a language the user asked the model to make up are its answer, in whatever script.
+    ("en words of the language asked for", CONLANG_EN, CONLANG_WORDS + "\n\nI hope this gives you an idea of what "
+     "Slavic-French might sound like!", False),
+    ("zh words of the language asked for", "创造一种新的语言，它由原始斯拉夫语的词汇经过法语音变而来，用它写几个句子。",
+     CONLANG_WORDS_ZH + "\n\n希望这能让你感受到这种斯拉夫法语听起来是什么样子！", False),
+    ("en words in another script nobody asked for", "Give me some sentences about daily life.",
+     CONLANG_WORDS + "\n\nI hope this gives you an idea of daily life!", True),
 ]
 
 

@@ -27,6 +27,7 @@ from evalgen.detectors._text import (
     conversation_key,
     has_special_token,
     is_code_line,
+    last_user_message,
     mask_code,
     script_units,
     turns_and_request,
@@ -132,9 +133,13 @@ _NAMES = {
     "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "latin": "Latin-script", "cyrillic": "Cyrillic",
     "greek": "Greek", "arabic": "Arabic", "hebrew": "Hebrew", "indic": "Indic",
 }
+_CONLANG = re.compile(r"\b(?:create|invent|make up|design|construct|build)\w*\s+(?:a|an|my|your|our)\s+(?:own\s+)?"
+                     r"(?:new\s+|fictional\s+|constructed\s+)?language\b|\bconlang|(?:创造|发明|设计|构造|创建)一[种门]"
+                     r"(?:新的?|虚构的)?语言", re.I)
 _TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,60}>")
 _PHRASE = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t,;:\"“”()/-]{1,3}[A-Za-z][A-Za-z'’-]*){2,}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_LONG_WORD = re.compile(r"[A-Za-z]{2,}")  # a phrase of running language holds two: "x-y)(x" is a formula's variables
 _TITLED = re.compile(r"《[^》\n]{0,80}》|“[^”\n]{0,80}”|「[^」\n]{0,80}」|\"[^\"\n]{0,80}\"|\*\*[^*\n]{0,80}\*\*")
 _SMALL = frozenset(("a", "an", "the", "of", "in", "on", "and", "or", "to", "for", "with", "at", "by", "from", "de",
                     "la", "le", "du", "des", "von", "van", "der", "da", "di", "e", "y"))
@@ -209,7 +214,8 @@ def _language_text(text: str) -> str:
             continue
         line = _TAG.sub(" ", line)
         line = _TITLED.sub(_drop_title, line)
-        phrases = " ".join(p for p in (m.group(0) for m in _PHRASE.finditer(line)) if not _title_case(p))
+        phrases = " ".join(p for p in (m.group(0) for m in _PHRASE.finditer(line))
+                           if not _title_case(p) and len(_LONG_WORD.findall(p)) >= 2)
         kept.append(_WORD.sub(" ", line) + " " + phrases)
     return "\n".join(kept)
 
@@ -373,7 +379,8 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
         known = {*langs, "zh", "latin"} if "ja" in langs else {*langs, "latin"}
         third = None if out.units.keys() <= known else max(
             ((k, v) for k, v in out.units.items() if k not in known), key=lambda kv: kv[1])
-        if third is None or third[1] < cfg.min_block_units or third[1] < cfg.min_block_share * total:
+        if third is None or third[1] < cfg.min_block_units or third[1] < cfg.min_block_share * total or \
+                _CONLANG.search(last_user_message(record)):  # (words of the language the user asked it to make up)
             score = 0.0 if share == 1.0 else unflagged_score(1.0 - share)  # (the common case, without the call)
             return Finding(NAME, False, score, "The answer is in the prompt's language.", [],
                            details)
