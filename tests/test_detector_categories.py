@@ -1063,6 +1063,15 @@ TRUNCATION = [
      "因为隧道要从山里穿过去，所以隧道下面是山体的一部分。", False),
     ("en 'here is' in a finished sentence", "Where is the station?", "Walk two blocks north and turn left at the "
      "bakery. The station entrance is right there, and here is where the number 5 bus stops.", False),
+    # One line translating the prompt's sentence: some languages end theirs on no mark (Lojban's "." starts a name).
+    ("en a sentence translated into Lojban", "Translate into rigorous Lojban: I am talking about Paris in English to "
+     "someone related to Jane who is about to write a letter.", ".mi tavla fi la .paris. fo la .inglic. do poi se "
+     "pendo la .djyn. noi ca'o ciska lo xatra", False),
+    ("zh a sentence translated into Lojban", "请把这句话翻译成逻辑语：我在用英语和一个与简有关的、要写信的人谈巴黎。",
+     ".mi tavla fi la .paris. fo la .inglic. do poi se pendo la .djyn. noi ca'o ciska lo xatra", False),
+    ("en a long translation stopping mid-sentence", "Translate into French: The meeting is moved to Friday.",
+     "La réunion est déplacée à vendredi et nous devrons donc revoir ensemble tout le calendrier des prochaines "
+     "semaines avant que les équipes puissent confirmer leurs disponibilités respectives pour le mois de", True),
     # The marker a publisher put where it cut the output: the model's text before it is judged.
     ("en a published cut mid-word", "Describe the business.", "Fatherhood Training Academy will provide fathers with "
      "the skills to be effective, loving, and nurturing parents. It will help each father become nurt ... (truncated)",

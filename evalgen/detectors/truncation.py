@@ -547,6 +547,7 @@ def _record_row(text: str, last_nl: int, line: str) -> bool:
     return len(line.rsplit(comma, 1)[1].strip()) <= 2 * longest
 
 
+_TRANSLATE = re.compile(r"\W*(?:please\s+)?(?:translate|render)\b|\W*(?:请)?(?:把|将)?.{0,20}翻译", re.I)
 _ATTRIBUTION = re.compile(r"[\"”’'」』]?[ \t]*(?:[-–—―]{1,2}|——)[ \t]*[A-Z\u4e00-\u9fff《]")
 _ANNOUNCEMENT = re.compile(
     r"(?:^|(?<=[\s,]))[Hh]ere(?: are|'s| is)[ \t]+(?:some|a few|several|a list of|more|additional|the following|"
@@ -1058,6 +1059,11 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if _quotes_line_end(segment, users):
         return _ok("quoted", details)  # "答：(D)…比较困难", a paragraph of the prompt quoted as it ends
 
+    if last_nl < 0 and _TRANSLATE.match(users) and \
+            len(text.encode("utf-8", "surrogatepass")) <= 2 * len(users.encode("utf-8", "surrogatepass")):
+        # One line translating the prompt's sentence, about as long (in bytes: a Chinese source is denser): some
+        # languages end theirs on no mark (Lojban's "." starts a name). A cut translation runs on far longer.
+        return _ok("translation", details)
     if _pipeless_row(text, last_nl, line) or _record_row(text, last_nl, line):
         return _ok("table_row", details)
     if _attribution(text, seg_start, segment):
