@@ -2,8 +2,8 @@
 
 Each flagged finding's score is the precision of its detector's findings of the same kind (the rule
 that fired: `details.kind`, or `details.reason` for truncation) on every blind-labeled sample read so far
-(`corpus_metrics.READ_SAMPLES` in tests/: 5,239 records — the gate samples, the held-out ones, the truncation
-sample and the first seven fresh samples, whose flags were out of sample when labeled), smoothed toward the
+(`corpus_metrics.READ_SAMPLES` in tests/: 5,536 records — the gate samples, the held-out ones, the truncation
+sample and the first eight fresh samples, whose flags were out of sample when labeled), smoothed toward the
 detector's overall precision with 2 pseudo-findings: `(tp + 2 * p_detector) / (flagged + 2)`. So a score
 of 0.9 means "nine in ten findings like this one were real failures". Kinds with no labeled finding get the
 precision of the kind they were split from (`SPLIT_FROM`: their flags carried that kind before), else the
@@ -18,17 +18,17 @@ from __future__ import annotations
 __all__ = ["CALIBRATION", "SPLIT_FROM", "calibrated", "unflagged_score"]
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "repetition": {"*": 0.9474, "block_loop": 0.9591, "drift_loop": 0.9309, "line_loop": 0.8496, "loop": 0.9768,
-        "near_loop": 0.8358, "reemitted": 0.9825, "repeated_items": 0.8895, "rewritten": 0.9789},
-    "truncation": {"*": 0.8679, "code_cut": 0.6765, "conclusion_cut": 0.9339, "cut_character": 0.9835,
-        "dangling_colon": 0.9835, "dangling_word": 0.9463, "empty_code_block": 0.9119, "empty_heading": 0.9623,
-        "empty_item": 0.967, "empty_opening": 0.9097, "fragment": 0.9161, "main_clause_missing": 0.967,
-        "mid_sentence": 0.6412, "mid_sentence_cjk": 0.9184, "mid_word": 0.9874, "open_clause": 0.9514,
-        "repeated_line_cut": 0.8194, "table_header_only": 0.9119, "table_row_cut": 0.9339, "unclosed_bracket": 0.967,
-        "unclosed_code_block": 0.9227, "unclosed_quote": 0.7472, "unclosed_string": 0.9119},
-    "missing_eos": {"*": 0.9781, "end_token_text": 0.9998, "fake_turn": 0.9846, "length": 0.9695},
+    "repetition": {"*": 0.9545, "block_loop": 0.9648, "drift_loop": 0.9318, "line_loop": 0.8838, "loop": 0.9832,
+        "near_loop": 0.8485, "reemitted": 0.9848, "repeated_items": 0.9091, "rewritten": 0.9848},
+    "truncation": {"*": 0.8764, "announced_nothing": 0.9176, "code_cut": 0.679, "conclusion_cut": 0.9382,
+        "cut_character": 0.9846, "dangling_colon": 0.9846, "dangling_word": 0.9505, "empty_code_block": 0.9176,
+        "empty_heading": 0.9691, "empty_item": 0.9691, "empty_opening": 0.9109, "fragment": 0.9168,
+        "main_clause_missing": 0.9691, "mid_sentence": 0.6729, "mid_sentence_cjk": 0.9188, "mid_word": 0.9893,
+        "open_clause": 0.9538, "repeated_line_cut": 0.8218, "table_header_only": 0.9176, "table_row_cut": 0.9382,
+        "unclosed_bracket": 0.9725, "unclosed_code_block": 0.9183, "unclosed_quote": 0.7506, "unclosed_string": 0.9176},
+    "missing_eos": {"*": 0.9795, "end_token_text": 0.9999, "fake_turn": 0.9853, "length": 0.9724},
     "identity_leak": {"*": 0.9655, "claim": 0.9976},
-    "language_drift": {"*": 0.9829, "drift": 0.9912, "third_language": 0.7666},
+    "language_drift": {"*": 0.9842, "drift": 0.9918, "third_language": 0.7668},
     "degenerate": {"*": 0.9808, "empty": 0.999, "empty_code_block": 0.9872, "fragments": 0.9872, "symbols": 0.997,
         "template_tokens": 0.9904},
 }
