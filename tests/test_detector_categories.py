@@ -1063,15 +1063,6 @@ TRUNCATION = [
      "因为隧道要从山里穿过去，所以隧道下面是山体的一部分。", False),
     ("en 'here is' in a finished sentence", "Where is the station?", "Walk two blocks north and turn left at the "
      "bakery. The station entrance is right there, and here is where the number 5 bus stops.", False),
-    # One line translating the prompt's sentence: some languages end theirs on no mark (Lojban's "." starts a name).
-    ("en a sentence translated into Lojban", "Translate into rigorous Lojban: I am talking about Paris in English to "
-     "someone related to Jane who is about to write a letter.", ".mi tavla fi la .paris. fo la .inglic. do poi se "
-     "pendo la .djyn. noi ca'o ciska lo xatra", False),
-    ("zh a sentence translated into Lojban", "请把这句话翻译成逻辑语：我在用英语和一个与简有关的、要写信的人谈巴黎。",
-     ".mi tavla fi la .paris. fo la .inglic. do poi se pendo la .djyn. noi ca'o ciska lo xatra", False),
-    ("en a long translation stopping mid-sentence", "Translate into French: The meeting is moved to Friday.",
-     "La réunion est déplacée à vendredi et nous devrons donc revoir ensemble tout le calendrier des prochaines "
-     "semaines avant que les équipes puissent confirmer leurs disponibilités respectives pour le mois de", True),
     # The marker a publisher put where it cut the output: the model's text before it is judged.
     ("en a published cut mid-word", "Describe the business.", "Fatherhood Training Academy will provide fathers with "
      "the skills to be effective, loving, and nurturing parents. It will help each father become nurt ... (truncated)",
@@ -2264,3 +2255,66 @@ def test_stranded_prepositions_and_subject_items_in_context(output: str, cut: bo
 def test_a_loop_cut_at_the_next_number_bolded_before_its_period_ran_on() -> None:
     items = "\n\n".join(f"**{i}**. Create a new field in the page type for the query." for i in range(1, 33))
     check("missing_eos", rec(f"{items}\n\n**33", "How can I build a search function?"), True)
+
+
+# Counterexamples to session 11's rules (found by review), each with the verdict the guide gives.
+KOREAN_BLOCK = ("\n\n번역결과\n이 답변은 단계별로 설명합니다. 먼저 데이터를 준비하고, 모델을 만들고, "
+                "학습시킨 다음 평가합니다.")
+LETTER_OPEN_EN = "```\nSubject: Project update\n\nDear Ms. Chen,\n\nI hope this email finds you well."
+LETTER_OPEN_ZH = "```\n主题：项目延期\n\n尊敬的王经理：\n\n您好！感谢您一直以来的支持。"
+
+
+@pytest.mark.parametrize("detector,prompt,output,expected", [
+    # "here" after a noun, 下面 of a place, a one-sentence translation, a speaker's line: no announcement.
+    ("truncation", "Compare Hallstatt and Salzburg.", "Both towns are lovely. Hallstatt is busier in summer, and the "
+     "prices here are more expensive than in Salzburg.", False),
+    ("truncation", "这张图讲的是什么？", "这张图分成上下两部分，上面是公司的组织结构，下面是各部门的人员分布。", False),
+    ("truncation", "Translate into English: 以下是一些保持健康的建议。", "Here are some tips for staying healthy.",
+     False),
+    ("truncation", "把这句话翻译成中文：Here are some tips for staying healthy.", "以下是一些保持健康的建议。", False),
+    ("truncation", "Write a short dialogue at a restaurant.", "GUEST: A table for two, please.\nWAITER: Of course, "
+     "right this way. Here are some menus.", False),
+    ("truncation", "Is Python easy to learn?", "Python is easy to learn. Here's some additional resources.", True),
+    ("truncation", "Is Python easy to learn?", "Python is easy to learn.\n\n**Here are some additional resources.**",
+     True),
+    # A letter in an open fence, stopped after its opening line: no sign-off, so cut.
+    ("truncation", "Write an email to my manager about the project delay.", LETTER_OPEN_EN, True),
+    ("truncation", "给经理写一封关于项目延期的邮件。", LETTER_OPEN_ZH, True),
+    ("truncation", "Write release notes in markdown.", "```markdown\n# Release 2.0\n\n- Faster start-up\n- New "
+     "theme\n\nBest practices for the release are discussed below.", True),
+    # After a quotation, a dash and a story going on is no attribution.
+    ("truncation", "Continue the story.", "他站起身，说：“我们走吧。”——于是大家收拾好行李，一起走出了家门，"
+     "沿着那条熟悉的小路慢慢地向远处的山里走去，心里想着明天会遇到的种种困难和挑战", True),
+    ("truncation", "Continue the story.", '"I know." — Then she turned away and walked slowly toward the old wooden '
+     "door of the house where she had grown up and", True),
+    # A bold conclusion in a numbered item or a quote ends on markup too.
+    ("truncation", "Give the nth term of 5, 14, 23.", "1. The difference is 9.\n2. a_n = 5 + 9n - 9\n3. **Therefore, "
+     "the formula for the nth term is a_n = 9n - 4**", False),
+    ("truncation", "求数列5, 14, 23的通项公式。", "公差是9。\n\n> **因此，第n项的公式是 a_n = 9n - 4**", False),
+    # "### Assistant:" after a reasoning block, a restated question or another header heads the answer.
+    ("missing_eos", "What is the capital of France?", "<think>\nThe user asks for the capital.\n</think>\n\n"
+     "### Assistant: The capital of France is Paris.", False),
+    ("missing_eos", "What is the capital of France?", "What is the capital of France?\n\n### Assistant: The capital "
+     "of France is Paris.", False),
+    ("missing_eos", "法国的首都是哪里？", "### Response:\n### Assistant: 法国的首都是巴黎。", False),
+    # "dialogue" right after Chinese characters still asks for one.
+    ("missing_eos", "请写一段用户和AI助手之间的dialogue", "Here is the dialogue:\n\nUser: Hi, what's the weather like "
+     "today?\nAI: It's sunny.\nUser: Do I need an umbrella?\nAI: No, you don't.", False),
+    # A language model, a language course: nothing to make up, so an unrequested Korean block is still drift.
+    ("language_drift", "Build a language model in Python with PyTorch. Explain the steps.", "First prepare the data, "
+     "then define the model, train it and evaluate it on held-out text." + KOREAN_BLOCK, True),
+    ("language_drift", "设计一门语言课程，适合初学者。",
+     "课程分为四个单元：发音、词汇、语法和会话，每个单元两周。" + KOREAN_BLOCK, True),
+    # The language asked for earlier in the conversation, written mostly in its own script.
+    ("language_drift", [{"role": "user", "content": "Create a new language based on Slavic roots."},
+                        {"role": "assistant", "content": "Sure, it is called Slavique."},
+                        {"role": "user", "content": "Great, give me more words in it."}], CONLANG_WORDS, False),
+    # A picture named only in passing ("drawbacks", 画波浪线): a sentence looping inside a paragraph is a loop.
+    ("repetition", "What are the drawbacks of using MongoDB?", "Here are the drawbacks.\n\n" + "It is very slow. " * 6
+     + "\n\nAlso, it costs a lot of money and it is hard to maintain over time for most teams.", True),
+    ("repetition", "下列对文中画波浪线部分的断句，正确的一项是（ ）",
+     "本题考查文言断句的能力。" + "首先要理解句子的意思，" * 6 + "然后根据句意判断。\n\n故选C。", True),
+])
+def test_counterexamples_to_the_session_11_rules(detector: str, prompt: str | list[dict], output: str,
+                                                  expected: bool) -> None:
+    check(detector, rec(output, prompt, stop="eos"), expected)

@@ -18,14 +18,14 @@ from __future__ import annotations
 __all__ = ["CALIBRATION", "SPLIT_FROM", "calibrated", "unflagged_score"]
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "repetition": {"*": 0.9545, "block_loop": 0.9648, "drift_loop": 0.9318, "line_loop": 0.8838, "loop": 0.9832,
-        "near_loop": 0.8485, "reemitted": 0.9848, "repeated_items": 0.9091, "rewritten": 0.9848},
-    "truncation": {"*": 0.8764, "announced_nothing": 0.9176, "code_cut": 0.679, "conclusion_cut": 0.9382,
-        "cut_character": 0.9846, "dangling_colon": 0.9846, "dangling_word": 0.9505, "empty_code_block": 0.9176,
-        "empty_heading": 0.9691, "empty_item": 0.9691, "empty_opening": 0.9109, "fragment": 0.9168,
-        "main_clause_missing": 0.9691, "mid_sentence": 0.6729, "mid_sentence_cjk": 0.9188, "mid_word": 0.9893,
-        "open_clause": 0.9538, "repeated_line_cut": 0.8218, "table_header_only": 0.9176, "table_row_cut": 0.9382,
-        "unclosed_bracket": 0.9725, "unclosed_code_block": 0.9183, "unclosed_quote": 0.7506, "unclosed_string": 0.9176},
+    "repetition": {"*": 0.9512, "block_loop": 0.9646, "drift_loop": 0.9314, "line_loop": 0.8835, "loop": 0.9779,
+        "near_loop": 0.8482, "reemitted": 0.9837, "repeated_items": 0.9085, "rewritten": 0.9837},
+    "truncation": {"*": 0.8714, "announced_nothing": 0.9143, "code_cut": 0.6775, "conclusion_cut": 0.9357,
+        "cut_character": 0.9839, "dangling_colon": 0.9839, "dangling_word": 0.9504, "empty_code_block": 0.9143,
+        "empty_heading": 0.9679, "empty_item": 0.9679, "empty_opening": 0.9102, "fragment": 0.9164,
+        "main_clause_missing": 0.9679, "mid_sentence": 0.6564, "mid_sentence_cjk": 0.9186, "mid_word": 0.9888,
+        "open_clause": 0.9534, "repeated_line_cut": 0.8204, "table_header_only": 0.9143, "table_row_cut": 0.9357,
+        "unclosed_bracket": 0.9714, "unclosed_code_block": 0.9182, "unclosed_quote": 0.7486, "unclosed_string": 0.9143},
     "missing_eos": {"*": 0.9795, "end_token_text": 0.9999, "fake_turn": 0.9853, "length": 0.9724},
     "identity_leak": {"*": 0.9655, "claim": 0.9976},
     "language_drift": {"*": 0.9842, "drift": 0.9918, "third_language": 0.7668},

@@ -27,7 +27,6 @@ from evalgen.detectors._text import (
     conversation_key,
     has_special_token,
     is_code_line,
-    last_user_message,
     mask_code,
     script_units,
     turns_and_request,
@@ -133,9 +132,13 @@ _NAMES = {
     "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "latin": "Latin-script", "cyrillic": "Cyrillic",
     "greek": "Greek", "arabic": "Arabic", "hebrew": "Hebrew", "indic": "Indic",
 }
-_CONLANG = re.compile(r"\b(?:create|invent|make up|design|construct|build)\w*\s+(?:a|an|my|your|our)\s+(?:own\s+)?"
-                     r"(?:new\s+|fictional\s+|constructed\s+)?language\b|\bconlang|(?:创造|发明|设计|构造|创建)一[种门]"
-                     r"(?:新的?|虚构的)?语言", re.I)
+_CONLANG = re.compile(
+    r"\b(?:create|invent|make up|design|construct)\w*\s+(?:a|an|my|your|our)\s+(?:(?:own|new|secret|fictional|"
+    r"constructed|fantasy|alien)\s+)*language(?![\w-])(?!\s+(?:model|course|class|app|server|tutor|learning|school|"
+    r"program|plan|lesson|test|exam|guide|policy))|\bconlang|(?:创造|发明|设计|构造|创建|编)(?:一[种门]|出)"
+    r"(?:你自己的|自己的|新的?|虚构的|秘密的?)?语言(?!课|模型|学|环境|程序|考试|教)", re.I)
+"""A request to make up a language ("Create a language … and write some sentences in it", 创造一种新的语言): its
+words are the answer, in whatever script. Not a language model, course or plan ("Design a language course")."""
 _TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,60}>")
 _PHRASE = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t,;:\"“”()/-]{1,3}[A-Za-z][A-Za-z'’-]*){2,}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
@@ -265,6 +268,8 @@ def _prompt_languages_cached(
     """Cached because every sample of a probe has the same prompt (callers never mutate the lists)."""
     turns, request = turns_and_request(key)
     asked, targets = asks_for_language(request)
+    if _CONLANG.search(request):
+        asked, targets = True, set()  # a language the user asked the model to make up: any script may be its words
     langs: set[str] = set()
     dominant: str | None = None
     for turn in turns:
@@ -345,7 +350,8 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     if asked:
         details["asked_for_language"] = sorted(targets) or True
     if not langs or (asked and not targets):
-        return Finding(NAME, False, 0.0, "Not judged: no prompt language, or a translation without a target.",
+        return Finding(NAME, False, 0.0, "Not judged: no prompt language, a translation without a target, or a "
+                       "language the user asked to make up.",
                        [], details)
     output = record.output
     if has_special_token(output):
@@ -379,8 +385,7 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
         known = {*langs, "zh", "latin"} if "ja" in langs else {*langs, "latin"}
         third = None if out.units.keys() <= known else max(
             ((k, v) for k, v in out.units.items() if k not in known), key=lambda kv: kv[1])
-        if third is None or third[1] < cfg.min_block_units or third[1] < cfg.min_block_share * total or \
-                _CONLANG.search(last_user_message(record)):  # (words of the language the user asked it to make up)
+        if third is None or third[1] < cfg.min_block_units or third[1] < cfg.min_block_share * total:
             score = 0.0 if share == 1.0 else unflagged_score(1.0 - share)  # (the common case, without the call)
             return Finding(NAME, False, score, "The answer is in the prompt's language.", [],
                            details)

@@ -55,7 +55,6 @@ _ROLES = frozenset([
     "ai"
 ])
 _BARE_MARKERS = ("### Human", "### User", "### Instruction", "### Input")
-_ANSWER_HEADERS = ("### Response:", "### Assistant:")
 """Alpaca/Vicuna markers that a stop string cut before their colon."""
 _CUT_MARKER = re.compile(r"<\|?[A-Za-z_]+\|?$")
 # A chat template whose special tokens were stripped on decoding leaves the role name alone on a line
@@ -139,8 +138,9 @@ def _turn_can_start(text: str, pos: int) -> bool:
 _STAR_BULLET = re.compile(r"[ \t>]*\*[ \t]")
 
 
-_DIALOGUE_REQUEST = re.compile(  # (words whole at their start: "description" asks for no script)
-    r"\bdialog|conversation|\bscript|screenplay|transcript|chat ?log|role-?play|interview|\bskit|\bplay\b|\bscene|"
+_DIALOGUE_REQUEST = re.compile(  # ("script", "dialog" at a word's start, "description" asks for none; after CJK too)
+    r"(?<![A-Za-z])(?:dialog|script)|conversation|screenplay|transcript|chat ?log|role-?play|interview|skit|\bplay\b|"
+    r"scene|"
     r"podcast|对话|对白|剧本|台词|采访|访谈|聊天记录|小品|相声|情景",
     re.I,
 )
@@ -201,7 +201,8 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
             continue
         if word in _BARE_MARKERS and text[m.end():m.end() + 1] not in ("", "\n", ":", "："):
             continue
-        if word in _ANSWER_HEADERS and not text[:m.start()].strip():
+        if word == "### Response:" and not text[:m.start()].strip() or \
+                word == "### Assistant:" and not _answer_before(text, m.start()):
             continue  # the model echoed its own answer header; a re-opening needs an answer before it
         if regions is None:
             regions = code_regions(text)
@@ -252,6 +253,17 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
             pos = text.find(marker) if marker else -1
             found.append((pos if pos >= 0 else len(text), "fake_turn", marker))
     return sorted(found)
+
+
+def _answer_before(text: str, pos: int) -> bool:
+    """Whether an answer stands before `pos`: two paragraphs or more (20+ characters) after any reasoning block. A
+    question restated, a "<think>" block or another header before "### Assistant:" is no answer (a header then heads
+    the model's own answer)."""
+    before = text[:pos]
+    if "</think>" in before:
+        before = before[before.rfind("</think>") + len("</think>"):]
+    before = before.strip()
+    return len(before) >= 20 and "\n\n" in before
 
 
 _LIST_START = re.compile(r"[ \t]*(?:[-*+•]|\d+[.)])[ \t]")

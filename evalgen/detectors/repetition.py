@@ -167,6 +167,10 @@ def _labels_chorus(text: str) -> bool:
         return _CHORUS.search(text) is not None
     return False
 _ART_REQUEST = re.compile(r"ascii|\bart\b|draw|diagram|picture|pattern|emboss|braille|字符画|画|图案", re.I)
+_PICTURE_REQUEST = re.compile(r"(?<![A-Za-z])(?:ascii|draw(?:s|ing)?\b|diagram|pictures?\b|emboss|braille|art\b)"
+                              r"|字符画|图画|图案|点阵|(?:画|绘)(?:一|个|幅|张|出)", re.I)
+"""A picture asked for (words at their start: not "drawbacks", "withdraw", "state-of-the-art"; 画 as drawing one,
+not 画线 of an exam's underlined passage)."""
 _PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|<[^<>\n]{1,60}>|\{[^{}\n]{1,60}\}")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
 _BLANK_CELLS = " \t\n\r\u00a0\u2800\u3000"  # rows of these are empty: no picture, whatever the prompt asked
@@ -1512,10 +1516,11 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
         ok = False  # the prompt holds the repeated text: an echo, not a loop
         details["echoed"] = True
     art = not letters and count <= 20 and unit.strip(_BLANK_CELLS)  # rows of empty cells are no picture
-    if ok and (art or not at_tail and count <= _MAX_PICTURE_ROWS) and _ART_REQUEST.search(last_user_message(record)):
-        # Rows of symbols in the ASCII art or pattern the user asked for, or rows of words in a picture the text
-        # then goes on after ("Dots 6-7 / Dots 1-2" rows of an embossed umbrella)
-        ok = False
+    if ok and art and _ART_REQUEST.search(last_user_message(record)):
+        ok = False  # rows of symbols in the ASCII art or pattern the user asked for
+    if ok and not at_tail and count <= _MAX_PICTURE_ROWS and "\n" in unit.strip() and \
+            _PICTURE_REQUEST.search(last_user_message(record)):
+        ok = False  # rows of words in the picture the user asked for, the text going on after it ("Dots 6-7")
     if ok and "[" in unit and sum(len(m) for m in _PLACEHOLDER.findall(unit)) * 2 >= len(unit.strip()):
         ok = False  # a fill-in template ("**[Saw name]** - [Summary of features]"), not a loop
     if ok and count <= _MAX_REFRAIN and "\n" in unit and (

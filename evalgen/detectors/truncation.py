@@ -547,12 +547,15 @@ def _record_row(text: str, last_nl: int, line: str) -> bool:
     return len(line.rsplit(comma, 1)[1].strip()) <= 2 * longest
 
 
-_TRANSLATE = re.compile(r"\W*(?:please\s+)?(?:translate|render)\b|\W*(?:请)?(?:把|将)?.{0,20}翻译", re.I)
+_SPEAKER = re.compile(r"[ \t*]*[A-Z\u4e00-\u9fff][\w .'-]{0,24}[:：]")  # "WAITER:", "Dr. Chen:", "服务员："
 _ATTRIBUTION = re.compile(r"[\"”’'」』]?[ \t]*(?:[-–—―]{1,2}|——)[ \t]*[A-Z\u4e00-\u9fff《]")
+_LOWER_WORDS = re.compile(r"(?<![A-Za-z'’.])[a-z]+\b")
+_TITLE_SMALL = frozenset(("a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "from", "by", "with", "at",
+                          "de", "la", "von", "van", "der"))
 _ANNOUNCEMENT = re.compile(
-    r"(?:^|(?<=[\s,]))[Hh]ere(?: are|'s| is)[ \t]+(?:some|a few|several|a list of|more|additional|the following|"
-    r"a couple of)\b[^.!?\n:]{0,80}\.$|"
-    r"(?:^|(?<=[。！？\n，,]))(?:以下|下面)(?:是|列出|列举|给出|提供)[^。！？\n：:]{2,30}。$")
+    r"(?:^|(?<=[.!?:;,*_\n]))[ \t]*[*_]*[Hh]ere(?:\s+are|\s+is|'s|’s)[ \t]+(?:some|a few|several|a list of|more|"
+    r"additional|the following|a couple of)\b[^.!?\n:]{0,80}\.$|"
+    r"(?:^|(?<=[。！？\n，,]))以下(?:是|为|列出|列举|给出|提供)[^。！？\n：:]{2,30}。$")
 
 
 def _attribution(text: str, seg_start: int, segment: str) -> bool:
@@ -560,25 +563,40 @@ def _attribution(text: str, seg_start: int, segment: str) -> bool:
     Forces and How to Use Them', "“…”——鲁迅《故乡》" (a dash, then a name, after a finished quotation; a dash then a
     lower-case word goes on with the sentence)."""
     before = text[:seg_start].rstrip(" \t")
-    return bool(segment) and _ATTRIBUTION.match(segment) is not None and len(_WORDS.findall(segment)) <= 12 and \
-        (before[-1:] in _CLOSED or before[-1:] in _FINAL) and any(q in text[max(0, seg_start - 400):seg_start + 1]
-                                                                 for q in "\"”」』")
+    if not segment or _ATTRIBUTION.match(segment) is None or len(_WORDS.findall(segment)) > 12 or \
+            len(_CJK.findall(segment)) > 30 or not (before[-1:] in _CLOSED or before[-1:] in _FINAL):
+        return False
+    # A name or a title: its lower-case words are a title's small words ("Your Forces and How to Use Them"), not a
+    # story going on ("— Then she turned away and walked").
+    return all(w in _TITLE_SMALL for w in _LOWER_WORDS.findall(segment)) and \
+        any(q in text[max(0, seg_start - 400):seg_start + 1] for q in "\"”」』")
 
 
 def _announces_nothing(core: str) -> int:
     """Where the last sentence starts when it announces content that never came ("…, here are some additional
-    resources.", "以下是一些建议。" and the text ends), or -1."""
+    resources.", "以下是一些参考资料。" and the text ends), or -1: "here" opening a sentence or clause (not "the prices
+    here are more …"), after other text (a one-sentence output may be the translation asked for), not on a line a
+    speaker's label opens ("WAITER: … Here are some menus.")."""
     tail = core[-140:]
-    if "ere " not in tail and "以下" not in tail and "下面" not in tail:
+    if "ere" not in tail and "以下" not in tail:
         return -1
     found = _ANNOUNCEMENT.search(tail)
-    return len(core) - len(tail) + found.start() if found else -1
+    if found is None:
+        return -1
+    start = len(core) - len(tail) + found.start()
+    line = core[core.rfind("\n", 0, start) + 1:]
+    if not core[:start].strip() or _SPEAKER.match(line):
+        return -1
+    return start
+
+
+_BOLD_LEAD = re.compile(r"^(?:[-*+][ \t]+|\d{1,3}[.)][ \t]+|>[ \t]*)")  # a bullet, a number, a quote mark
 
 
 def _bold_line(line: str) -> bool:
     """Whether a line is one bold span ("**Therefore, … a<sub>n</sub> = 9n - 4**"): its closing "**" is markup,
     no operator."""
-    body = line[2:].lstrip() if line.startswith(("- ", "* ", "+ ")) else line
+    body = _BOLD_LEAD.sub("", line, count=1)
     return len(body) > 4 and body[:2] in ("**", "__") and body.endswith(body[:2]) and body.count(body[:2]) == 2
 
 
@@ -713,13 +731,20 @@ def _finished_prose_block(text: str, start: int) -> bool:
     if len(lines) < 3 or not _finished_prose(lines[-1:]):
         return False
     last_sentence = _AFTER_SENTENCE.split(lines[-1].strip().rstrip("。！？.!?"))[-1]
-    if not _CLOSING.match(last_sentence.lstrip("*_ ")):
+    if not _SIGN_OFF.fullmatch(last_sentence.strip("*_ ")):
         return False
     return text[start:line_end].strip().strip("`~").lower() in _TEXT_BLOCKS or \
         sum(map(is_code_line, lines)) * 10 <= len(lines)
 
 
 _AFTER_SENTENCE = re.compile(r"(?<=[.!?。！？])\s*")
+_SIGN_OFF = re.compile(
+    r"(?:thank you(?: (?:all|so much|very much))?|thanks(?: again)?|best(?: regards| wishes)?|(?:kind|warm|warmest|"
+    r"kindest) regards|regards|cheers|sincerely|yours(?: truly| sincerely)?|good luck|all the best|take care|"
+    r"hope (?:this|that|it) helps|enjoy|谢谢(?:大家|您|你)?|感谢(?:大家|您|你)?|祝[^，,。！？\n]{1,12}|此致敬礼|"
+    r"希望(?:这|以上内容)?(?:对(?:你|您)|能)有(?:所)?帮助)", re.I)
+"""A sign-off that is a whole last sentence ("Thank you.", "Best wishes.", "祝大家周末愉快！"), not a sentence that
+opens like one ("Thank you for taking the time …", "I hope this email finds you well.")."""
 _TEXT_BLOCKS = frozenset(("markdown", "md", "text", "txt", "plaintext"))
 
 
@@ -1059,11 +1084,6 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if _quotes_line_end(segment, users):
         return _ok("quoted", details)  # "答：(D)…比较困难", a paragraph of the prompt quoted as it ends
 
-    if last_nl < 0 and _TRANSLATE.match(users) and \
-            len(text.encode("utf-8", "surrogatepass")) <= 2 * len(users.encode("utf-8", "surrogatepass")):
-        # One line translating the prompt's sentence, about as long (in bytes: a Chinese source is denser): some
-        # languages end theirs on no mark (Lojban's "." starts a name). A cut translation runs on far longer.
-        return _ok("translation", details)
     if _pipeless_row(text, last_nl, line) or _record_row(text, last_nl, line):
         return _ok("table_row", details)
     if _attribution(text, seg_start, segment):
