@@ -2318,3 +2318,74 @@ LETTER_OPEN_ZH = "```\n主题：项目延期\n\n尊敬的王经理：\n\n您好�
 def test_counterexamples_to_the_session_11_rules(detector: str, prompt: str | list[dict], output: str,
                                                   expected: bool) -> None:
     check(detector, rec(output, prompt, stop="eos"), expected)
+
+
+ROBOT_POEM_ZH = ["机器人是人类忠实的朋友，", "机器人是人类勤劳的仆人，", "人工智能是机器人的主人，",
+                 "人工智能是人类最好的朋友。"]
+SOCIAL_COMMENTS = ("*Patricia: Gloria, your humor is unmatched and we all love it so much! Keep it up, and we'll have "
+                   "you out of there in no time! 😂\n*Otto: Gloria, you're hilarious and so brave through all of this! "
+                   "Keep your spirits high, and we'll have you back to your old self in no time! 😄\n*Marcel: Gloria, "
+                   "you're a comedic genius and a true inspiration to everyone! Keep it up, and we'll have you back on "
+                   "your feet in no")
+IMPROVED_ITEMS = "\n\n".join(f"**Paragraph {i}**\n  - Original: {a}\n  - **Improved version:** {b}" for i, (a, b) in
+                             enumerate([("The results was good.", "The results were good."),
+                                        ("Me and him went home early.", "He and I went home early."),
+                                        ("Their going to the park.", "They're going to the park."),
+                                        ("Less people came this year.", "Fewer people came this year."),
+                                        ("Its a nice day outside.", "It's a nice day outside.")], start=1)) + \
+    "\n\nYour essay has a clear structure, and"
+
+
+@pytest.mark.parametrize("detector,prompt,output,stop,expected", [
+    # 以下 below a threshold, a sentence the user asked to fix, things given rather than text: no announcement.
+    ("truncation", "考试怎么算及格？", "成绩满分100分，60分及以上为及格，以下为不及格。", "eos", False),
+    ("truncation", "Correct the grammar: Hi all, here is some tips for exam.",
+     "Hi all, here are some tips for the exam.", "eos", False),
+    ("truncation", "Write a short card message to go with flowers for my mom.",
+     "Dear Mom,\n\nHappy Mother's Day! Here are some flowers to brighten your day.", "eos", False),
+    ("truncation", "Is Python easy to learn?", "Python is easy to learn.\nNote: it is widely used. Here are some "
+     "additional resources.", "eos", True),
+    # Comments ending their sentences (before an emoji) are no records of fields: the last one is cut.
+    ("truncation", "Write fictional social media comments.", SOCIAL_COMMENTS, "eos", True),
+    ("truncation", "续写故事", "他站起身，说：“我们走吧。”——于是大家收拾好行李，一起走出了家门", "eos", True),
+    ("truncation", "Solve x + y = 30 and 2x+3y=80 step by step.", "We know x + y = 30.\n\n**Step 2: Substitute x = "
+     "30 - y into 2x + 3y = 80:**", "eos", True),
+    # Invisible characters anywhere in the tail, and before a printed end token, hide no cut.
+    ("truncation", "Tell me about the castle.", "The castle has stood on the hill for centuries and the\u200b</s>",
+     "eos", True),
+    ("truncation", "Tell me about the castle.", "The castle has stood on the hill for centuries and the\u200b \u200b",
+     "eos", True),
+    ("truncation", "介绍一下这座城堡。", "这座城堡在山上已经矗立了几百年，而且\u00ad", "eos", True),
+    # "I" and one more word are English; a question about a made-up language, a switcher, a later topic: judged.
+    ("language_drift", "下列哪项正确？A. 1 B. 2 C. 3 D. 4 答案是选项()", "I choose C.", "eos", True),
+    ("language_drift", "Why did Zamenhof create a new language like Esperanto?",
+     "柴门霍夫希望用一种中立、易学的语言帮助不同民族的人们互相理解，减少冲突。", "eos", True),
+    ("language_drift", "Create a language switcher component for my React app.",
+     "你可以用一个下拉菜单保存当前语言，并在切换时重新加载对应的翻译文件。", "eos", True),
+    ("language_drift", [{"role": "user", "content": "Invent a secret language for me and my sister."},
+                        {"role": "assistant", "content": "Sure! Let's call it Zibber."},
+                        {"role": "user", "content": "Now explain photosynthesis."}],
+     "光合作用是植物利用阳光把二氧化碳和水变成葡萄糖和氧气的过程。", "eos", True),
+    # "### Assistant:" in a dialogue asked for, after the user's words restated, inside reasoning: no made-up turn;
+    # after the model's own one-paragraph answer: one.
+    ("missing_eos", "Write a short example dialogue between a customer and a support assistant about a late parcel.",
+     "Here is an example dialogue.\n\n**Customer:** Hi, my parcel is late.\n\n### Assistant:\nI'm sorry, let me "
+     "check.\n\n**Customer:** Sure.\n\n### Assistant:\nThanks for waiting.", "eos", False),
+    ("missing_eos", "Explain why the sky is blue.\n\nKeep it short.", "Explain why the sky is blue.\n\nKeep it "
+     "short.\n\n### Assistant:\nSunlight is scattered by the air.", "eos", False),
+    ("missing_eos", "Why is the sky blue?", "<think>\nThe user asks about the sky.\n\nRayleigh scattering.\n"
+     "### Assistant: Sunlight is scattered by the air.", "eos", False),
+    ("missing_eos", "What is the capital of France?", "The capital of France is Paris. It has been the capital for "
+     "centuries.\n### Assistant: Is there anything else you would like to know about France?", "eos", True),
+    ("missing_eos", "Write a bash script to back up my home folder.", "```bash\ntar czf ~/backup.tgz ~/\n```\n\n"
+     "User: Thanks! Can you also make it run every night?\n\nAssistant: Sure, add it to cron.", "eos", True),
+    # Labels under indented bullets are each item's own; a list numbered "1、" on through copies is no chorus.
+    ("repetition", "Improve the paragraphs of my essay.", IMPROVED_ITEMS, "unknown", False),
+    ("repetition", "写一首关于机器人的诗。", "\n".join(f"{i + 1}、{line}" for i, line in enumerate(ROBOT_POEM_ZH * 3)),
+     "eos", True),
+    ("repetition", "How do I draw conclusions from survey data?", "Here is my answer.\n\n" + "Good luck!\nSee you!\n"
+     * 6 + "\nI hope this helps you with the survey and its data.", "eos", True),
+])
+def test_counterexamples_of_the_second_review(detector: str, prompt: str | list[dict], output: str, stop: str,
+                                              expected: bool) -> None:
+    check(detector, rec(output, prompt, stop=stop), expected)

@@ -133,16 +133,29 @@ _NAMES = {
     "greek": "Greek", "arabic": "Arabic", "hebrew": "Hebrew", "indic": "Indic",
 }
 _CONLANG = re.compile(
-    r"\b(?:create|invent|make up|design|construct)\w*\s+(?:a|an|my|your|our)\s+(?:(?:own|new|secret|fictional|"
+    r"(?:^|[.!?;:\n]\s*|\b(?:please|can you|could you|would you|let's|let us|help me|i want you to|i'd like you "
+    r"to)\s+)(?:create|invent|make up|design|construct)\s+(?:a|an|my|your|our)\s+(?:(?:own|new|secret|fictional|"
     r"constructed|fantasy|alien)\s+)*language(?![\w-])(?!\s+(?:model|course|class|app|server|tutor|learning|school|"
-    r"program|plan|lesson|test|exam|guide|policy))|\bconlang|(?:创造|发明|设计|构造|创建|编)(?:一[种门]|出)"
-    r"(?:你自己的|自己的|新的?|虚构的|秘密的?)?语言(?!课|模型|学|环境|程序|考试|教)", re.I)
+    r"program|plan|lesson|test|exam|guide|policy|switcher|selector|picker|pack|file|setting))"
+    r"|(?:^|[。！？；\n]|请|帮我|你能|能否)(?:创造|发明|设计|构造|创建|编)一[种门](?:你自己的|自己的|新的?|虚构的|秘密的?)?"
+    r"语言(?!课|模型|学|环境|程序|考试|教|切换|选择|包|文件|设置)", re.I | re.M)
 """A request to make up a language ("Create a language … and write some sentences in it", 创造一种新的语言): its
-words are the answer, in whatever script. Not a language model, course or plan ("Design a language course")."""
+words are the answer, in whatever script. Not a language model, course or switcher, nor a question about one
+("Why did Zamenhof create a new language?")."""
+_REFERS_BACK = re.compile(
+    r"\b(?:in it|in that language|in this language|more words|the language)\b|用它|这种语言|这门语言", re.I)
+
+
+def _asks_for_conlang(turns: tuple[str, ...]) -> bool:
+    """Whether the last user turn asks for a made-up language, or an earlier one did and the last refers back to it
+    ("Great, give me more words in it"): a later question on something else is judged as usual."""
+    return bool(_CONLANG.search(turns[-1])) or bool(_REFERS_BACK.search(turns[-1])) and \
+        any(_CONLANG.search(turn) for turn in turns[:-1])
 _TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,60}>")
 _PHRASE = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t,;:\"“”()/-]{1,3}[A-Za-z][A-Za-z'’-]*){2,}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _LONG_WORD = re.compile(r"[A-Za-z]{2,}")  # a phrase of running language holds two: "x-y)(x" is a formula's variables
+_I_WORD = re.compile(r"(?<![A-Za-z'’-])I(?![A-Za-z'’-])")  # ...or "I" and one more: "I choose C" is English
 _TITLED = re.compile(r"《[^》\n]{0,80}》|“[^”\n]{0,80}”|「[^」\n]{0,80}」|\"[^\"\n]{0,80}\"|\*\*[^*\n]{0,80}\*\*")
 _SMALL = frozenset(("a", "an", "the", "of", "in", "on", "and", "or", "to", "for", "with", "at", "by", "from", "de",
                     "la", "le", "du", "des", "von", "van", "der", "da", "di", "e", "y"))
@@ -218,7 +231,7 @@ def _language_text(text: str) -> str:
         line = _TAG.sub(" ", line)
         line = _TITLED.sub(_drop_title, line)
         phrases = " ".join(p for p in (m.group(0) for m in _PHRASE.finditer(line))
-                           if not _title_case(p) and len(_LONG_WORD.findall(p)) >= 2)
+                           if not _title_case(p) and len(_LONG_WORD.findall(p)) >= 2 - bool(_I_WORD.search(p)))
         kept.append(_WORD.sub(" ", line) + " " + phrases)
     return "\n".join(kept)
 
@@ -268,7 +281,7 @@ def _prompt_languages_cached(
     """Cached because every sample of a probe has the same prompt (callers never mutate the lists)."""
     turns, request = turns_and_request(key)
     asked, targets = asks_for_language(request)
-    if _CONLANG.search(request):
+    if turns and _asks_for_conlang(turns):
         asked, targets = True, set()  # a language the user asked the model to make up: any script may be its words
     langs: set[str] = set()
     dominant: str | None = None

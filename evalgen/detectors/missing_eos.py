@@ -144,6 +144,9 @@ _DIALOGUE_REQUEST = re.compile(  # ("script", "dialog" at a word's start, "descr
     r"podcast|对话|对白|剧本|台词|采访|访谈|聊天记录|小品|相声|情景",
     re.I,
 )
+_CODE_SCRIPT = re.compile(r"\b(?:python|bash|shell|js|javascript|typescript|powershell|lua|ruby|perl|php|sql|node|"
+                          r"batch|cmd|applescript|apps|autohotkey|groovy|gradle|npm|deploy(?:ment)?|build|install(?:ation)?"
+                          r"|startup|cron|backup)\s+script|<script", re.I)
 _LABEL_LINE = re.compile(r"^[ \t>*#]*([A-Za-z\u4e00-\u9fff][\w '\u4e00-\u9fff.-]{0,24}?)[ \t*]*[:：]", re.M)
 _SCRIPT_MARK = re.compile(r"\b(?:Act|ACT) [IVX1-9]+\b|\b(?:Scene|SCENE) [IVX1-9]+\b|\[Enter\b|\bEnter \w+ and \w+|"
                           r"^(?:Characters|Cast|Dramatis Personae)\s*:|第[一二三四五六七八九十0-9]+幕", re.M)
@@ -155,7 +158,10 @@ def _prompt_roles(request: str) -> tuple[bool, frozenset[str]]:
     """(the conversation asks for a dialogue, script or transcript; the role labels its own turns use,
     lower case with the colon and no space before it: "User : hi" gives "user:")."""
     roles = frozenset(m.group(1).strip().lower() + ":" for m in _LABEL_LINE.finditer(request))
-    return bool(_DIALOGUE_REQUEST.search(request)), roles
+    asked = {m.group(0).lower() for m in _DIALOGUE_REQUEST.finditer(request)}
+    if asked == {"script"} and _CODE_SCRIPT.search(request):
+        asked = set()  # a program ("a bash script to back up my folder"), not a play
+    return bool(asked), roles
 
 
 _LINE_ENDS_IN_TAG = re.compile(r">[^\S\n]*(?:\n|\Z)")
@@ -201,9 +207,13 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
             continue
         if word in _BARE_MARKERS and text[m.end():m.end() + 1] not in ("", "\n", ":", "："):
             continue
-        if word == "### Response:" and not text[:m.start()].strip() or \
-                word == "### Assistant:" and not _answer_before(text, m.start()):
+        if word == "### Response:" and not text[:m.start()].strip():
             continue  # the model echoed its own answer header; a re-opening needs an answer before it
+        if word == "### Assistant:":
+            if roles is None:
+                roles = _prompt_roles(request_text(record))
+            if roles[0] or not _answer_before(text, m.start(), record):
+                continue  # the dialogue asked for, or a header over the model's own answer
         if regions is None:
             regions = code_regions(text)
         if in_regions(m.start(), regions):
@@ -255,15 +265,32 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     return sorted(found)
 
 
-def _answer_before(text: str, pos: int) -> bool:
-    """Whether an answer stands before `pos`: two paragraphs or more (20+ characters) after any reasoning block. A
-    question restated, a "<think>" block or another header before "### Assistant:" is no answer (a header then heads
-    the model's own answer)."""
-    before = text[:pos]
-    if "</think>" in before:
-        before = before[before.rfind("</think>") + len("</think>"):]
-    before = before.strip()
-    return len(before) >= 20 and "\n\n" in before
+_ANSWER_WINDOW = 2000  # characters read before a header (a bound: a run of headers must not cost its square)
+_HEADER_PREFIX = re.compile(r"#{1,6}[ \t]*(?:Response|Assistant)[ \t]*:[ \t]*")
+
+
+def _answer_before(text: str, pos: int, record: GenerationRecord) -> bool:
+    """Whether the model answered before the "### Assistant:" at `pos` (in the 2,000 characters before it): some
+    text outside its reasoning (a "<think>" block, closed or not) and outside headings, that is not the user's own
+    words restated. A header over the model's first answer re-opens nothing."""
+    low = max(0, pos - _ANSWER_WINDOW)
+    opened, closed = text.rfind("<think>", low, pos), text.rfind("</think>", low, pos)
+    if opened > closed:
+        return False  # inside the model's reasoning
+    if closed >= 0:
+        low = closed + len("</think>")
+    said = []
+    for line in text[low:pos].split("\n"):
+        line = line.strip()
+        if line.startswith("#"):
+            header = _HEADER_PREFIX.match(line)
+            line = line[header.end():] if header else ""  # a heading says nothing; "### Assistant: …" does
+        if line:
+            said.append(line)
+    if not said:
+        return False
+    words = " ".join(" ".join(said).split())
+    return words not in " ".join(request_text(record).split())
 
 
 _LIST_START = re.compile(r"[ \t]*(?:[-*+•]|\d+[.)])[ \t]")

@@ -167,10 +167,10 @@ def _labels_chorus(text: str) -> bool:
         return _CHORUS.search(text) is not None
     return False
 _ART_REQUEST = re.compile(r"ascii|\bart\b|draw|diagram|picture|pattern|emboss|braille|字符画|画|图案", re.I)
-_PICTURE_REQUEST = re.compile(r"(?<![A-Za-z])(?:ascii|draw(?:s|ing)?\b|diagram|pictures?\b|emboss|braille|art\b)"
-                              r"|字符画|图画|图案|点阵|(?:画|绘)(?:一|个|幅|张|出)", re.I)
-"""A picture asked for (words at their start: not "drawbacks", "withdraw", "state-of-the-art"; 画 as drawing one,
-not 画线 of an exam's underlined passage)."""
+_PICTURE_REQUEST = re.compile(r"(?<![A-Za-z])(?:ascii art|emboss|braille|draw (?:me )?(?:a|an|some)\b)|字符画|点阵|"
+                              r"画一[个幅张只]|压印|盲文", re.I)
+"""A picture asked for in so many words ("draw me a cat", "emboss", "ASCII art", 画一只猫): not "draw conclusions",
+"the big picture", "state-of-the-art", 画出 of an exam's underlined passage."""
 _PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|<[^<>\n]{1,60}>|\{[^{}\n]{1,60}\}")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
 _BLANK_CELLS = " \t\n\r\u00a0\u2800\u3000"  # rows of these are empty: no picture, whatever the prompt asked
@@ -803,10 +803,13 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
     return best
 
 
+_LIST_NUMBER = re.compile(r"[ \t]*(?:\*\*)?(?:\d{1,4}(?:\*\*)?[.)、．]|[（(]\d{1,4}[)）])")  # "12.", "12、", "（12）"
+
+
 def _numbered_list(text: str, units: list[_Unit | None]) -> bool:
-    """Whether every line of `units` is a numbered list item ("11. Robot is the friend of man,"): copies of a block
-    numbered on are a list that came back, not a song's chorus."""
-    return all(u is None or _ITEM_START.match(text, u.start) for u in units)
+    """Whether every line of `units` is a numbered list item ("11. Robot is the friend of man,", "11、"): copies of a
+    block numbered on are a list that came back, not a song's chorus."""
+    return all(u is None or _LIST_NUMBER.match(text, u.start) for u in units)
 
 
 def _block_run(units: list[_Unit | None], min_repeats: float) -> tuple[int, int, int, int] | None:
@@ -1307,7 +1310,7 @@ _REVISION = re.compile(
     r"|(?:修改|改进|优化|修订|润色|完善)后的版本[*_]*[:：]",
     re.I | re.M)
 _MIN_REVISIONS = 4
-_ITEM_OPENING = re.compile(r"(?:(?: {2}|\t)[ \t]*|[ \t]*(?:\d{1,3}[.)]|[-*•])[ \t]+)[*_]*")
+_ITEM_OPENING = re.compile(r"(?:[ \t]*(?:\d{1,3}[.)]|[-*•])[ \t]+|(?: {2}|\t)[ \t]*)[*_]*")  # (marks first)
 
 
 def _item_label(text: str, pos: int) -> bool:

@@ -310,6 +310,15 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
     return finding
 
 
+def _rstrip_invisible(text: str) -> str:
+    """The text without what ends it unseen: spaces, and format characters `str.strip` keeps (a zero-width space or
+    joiner, a soft hyphen, a direction mark: Unicode's Cf) or an emoji's variation selector and keycap."""
+    text = text.rstrip()
+    while text and not text[-1].isascii() and (text[-1] in "\ufe0f\u20e3" or unicodedata.category(text[-1]) == "Cf"):
+        text = text[:-1].rstrip()
+    return text
+
+
 def _without_escaped_breaks(text: str) -> str:
     """The text before a run of two or more line breaks printed as escapes ("…招安。\\n\\n"): the model wrote its
     line breaks as text. One escape may be the answer ("a newline is written as \\n")."""
@@ -533,38 +542,46 @@ def _pipeless_row(text: str, last_nl: int, line: str) -> bool:
 def _record_row(text: str, last_nl: int, line: str) -> bool:
     """Whether the last line is a whole record of comma-separated fields under records of as many fields, as a
     user asks for ("main character, book, author, year", one book per line): two lines or more above it, none of
-    them ending a sentence, each with the same number of ", " or "，" (2 or more) as the last, whose last field is
-    no more than twice as long as the longest above it (a record cut inside its last field has all its commas)."""
+    them ending a sentence nor holding one, each with the same number of ", " or "，" (2 or more) as the last, whose
+    last field is no more than twice as long as the longest above it (a record cut inside its last field has all its
+    commas: that cut is not seen)."""
     comma = ", " if line.count(", ") >= 2 else "，"
     commas = line.count(comma)
     if commas < 2 or last_nl <= 0:
         return False
     start = text.rfind("\n\n", 0, last_nl) + 2 if "\n\n" in text[:last_nl] else 0
     rows = text[start:last_nl].strip("\n").split("\n")  # this paragraph's lines, above the last
-    if len(rows) < 2 or any(row.count(comma) != commas or row.rstrip()[-1:] in _FINAL for row in rows):
+    if len(rows) < 2 or any(row.count(comma) != commas or _SENTENCE_IN.search(row) for row in (*rows, line)):
         return False
     longest = max(len(row.rsplit(comma, 1)[1].strip()) for row in rows)
     return len(line.rsplit(comma, 1)[1].strip()) <= 2 * longest
 
 
-_SPEAKER = re.compile(r"[ \t*]*[A-Z\u4e00-\u9fff][\w .'-]{0,24}[:：]")  # "WAITER:", "Dr. Chen:", "服务员："
+_SENTENCE_IN = re.compile(r"[a-z][.!?](?:\s|$)|[!?](?:\s|$)|[。！？]|[.!?][\"'”’)]*\s*[^\x00-\x7f]*$")
+"""A sentence ended inside or at the end of a line ("…so much! Keep it up", "…in no time! 😂"; not "J.K. Rowling")."""
 _ATTRIBUTION = re.compile(r"[\"”’'」』]?[ \t]*(?:[-–—―]{1,2}|——)[ \t]*[A-Z\u4e00-\u9fff《]")
+_CJK_TITLE = re.compile(r"《[^》\n]*》")
 _LOWER_WORDS = re.compile(r"(?<![A-Za-z'’.])[a-z]+\b")
 _TITLE_SMALL = frozenset(("a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "from", "by", "with", "at",
                           "de", "la", "von", "van", "der"))
 _ANNOUNCEMENT = re.compile(
     r"(?:^|(?<=[.!?:;,*_\n]))[ \t]*[*_]*[Hh]ere(?:\s+are|\s+is|'s|’s)[ \t]+(?:some|a few|several|a list of|more|"
-    r"additional|the following|a couple of)\b[^.!?\n:]{0,80}\.$|"
-    r"(?:^|(?<=[。！？\n，,]))以下(?:是|为|列出|列举|给出|提供)[^。！？\n：:]{2,30}。$")
+    r"additional|the following|a couple of)\b[^.!?\n:]{0,40}?\b(?:resources|links|references|sources|examples|tips|"
+    r"steps|ideas|suggestions|options|websites|articles|books|questions|exercises|instructions)\b[^.!?\n:]{0,40}\.$|"
+    r"(?:^|(?<=[。！？\n，,]))以下(?:是|为|列出|列举|给出|提供)(?:一些|几[个条种点本篇]|相关的?|更多的?|我的|具体的?)[^。！？\n：:]{0,12}"
+    r"(?:资源|链接|参考资料|资料|例子|示例|建议|步骤|方法|网站|文章|书籍|问题|练习|说明)。$")
+"""A last sentence announcing written content ("…, here are some additional resources.", "以下是一些参考资料。"), not
+things ("Here are some flowers", "以下为不及格")."""
 
 
 def _attribution(text: str, seg_start: int, segment: str) -> bool:
     """Whether the last segment names who said the quotation before it: '"…obstacle." - Christian D. Larson, Your
-    Forces and How to Use Them', "“…”——鲁迅《故乡》" (a dash, then a name, after a finished quotation; a dash then a
-    lower-case word goes on with the sentence)."""
+    Forces and How to Use Them', "“…”——鲁迅《故乡》" (a dash, then a name or title after a finished quotation; not a
+    story going on: lower-case words other than a title's small ones, a Chinese clause mark or 20+ characters)."""
     before = text[:seg_start].rstrip(" \t")
     if not segment or _ATTRIBUTION.match(segment) is None or len(_WORDS.findall(segment)) > 12 or \
-            len(_CJK.findall(segment)) > 30 or not (before[-1:] in _CLOSED or before[-1:] in _FINAL):
+            len(_CJK.findall(_CJK_TITLE.sub("", segment))) > 20 or "，" in segment or "。" in segment or \
+            not (before[-1:] in _CLOSED or before[-1:] in _FINAL):
         return False
     # A name or a title: its lower-case words are a title's small words ("Your Forces and How to Use Them"), not a
     # story going on ("— Then she turned away and walked").
@@ -572,11 +589,10 @@ def _attribution(text: str, seg_start: int, segment: str) -> bool:
         any(q in text[max(0, seg_start - 400):seg_start + 1] for q in "\"”」』")
 
 
-def _announces_nothing(core: str) -> int:
-    """Where the last sentence starts when it announces content that never came ("…, here are some additional
-    resources.", "以下是一些参考资料。" and the text ends), or -1: "here" opening a sentence or clause (not "the prices
-    here are more …"), after other text (a one-sentence output may be the translation asked for), not on a line a
-    speaker's label opens ("WAITER: … Here are some menus.")."""
+def _announces_nothing(record: GenerationRecord, core: str) -> int:
+    """Where the last sentence starts when it announces written content that never came ("…, here are some
+    additional resources." and the text ends), or -1: "here" opening a sentence or clause (not "the prices here are
+    more …"), after other text, and not where the user's own text says so (a sentence to correct or translate)."""
     tail = core[-140:]
     if "ere" not in tail and "以下" not in tail:
         return -1
@@ -584,8 +600,8 @@ def _announces_nothing(core: str) -> int:
     if found is None:
         return -1
     start = len(core) - len(tail) + found.start()
-    line = core[core.rfind("\n", 0, start) + 1:]
-    if not core[:start].strip() or _SPEAKER.match(line):
+    users = "\n".join(user_turns(record)).lower()
+    if not core[:start].strip() or "here is" in users or "here are" in users or "以下" in users:
         return -1
     return start
 
@@ -597,7 +613,8 @@ def _bold_line(line: str) -> bool:
     """Whether a line is one bold span ("**Therefore, … a<sub>n</sub> = 9n - 4**"): its closing "**" is markup,
     no operator."""
     body = _BOLD_LEAD.sub("", line, count=1)
-    return len(body) > 4 and body[:2] in ("**", "__") and body.endswith(body[:2]) and body.count(body[:2]) == 2
+    return len(body) > 4 and body[:2] in ("**", "__") and body.endswith(body[:2]) and body.count(body[:2]) == 2 and \
+        body[-3] not in ":："  # ("**Step 2: Substitute x = 30 - y:**" heads what never came)
 
 
 def _punctuated_items(text: str, last_nl: int) -> bool:
@@ -898,14 +915,13 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if record.stop_reason not in ("eos", "unknown"):
         return Finding(NAME, False, 0.0, f"Not judged: the generation ended by {record.stop_reason}.", [], details)
     full = record.output
-    # (an emoji's variation selector or joiner; a zero-width space or word joiner, which `str.strip` keeps)
-    text = full.rstrip().rstrip("\ufe0f\u200d\u20e3\u200b\u200c\u2060\ufeff").rstrip()
+    text = _rstrip_invisible(full)
     if text.endswith(("\\n", "\\r", "\\t")):
         text = _without_escaped_breaks(text)
     ended_by_token = False
     if text.endswith((">", "]")) and (token := SPECIAL_TOKEN.search(text, max(0, len(text) - 40))) and \
             token.end() == len(text):
-        text = text[:token.start()].rstrip()  # a printed end token is `missing_eos`'s; judge the text before it
+        text = _rstrip_invisible(text[:token.start()])  # a printed end token is `missing_eos`'s; judge the text before
         ended_by_token = bool(_END_TOKEN.fullmatch(token.group(0)))
     if (marker := cut_marker(text)) >= 0:
         text = text[:marker].rstrip()  # the publisher's mark where it cut the output: judge the model's text
@@ -919,7 +935,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     core = text.rstrip("*_`~ \t") or text
     if (core[-1] in _FINAL or core[-1] in _CLOSED) and not (last_nl > 0 and _BARE_NUMBER.match(text, last_nl + 1)) and \
             not ("`" in text or "~" in text) and not (core[-1] in "'’" and _cut_apostrophe(core)):
-        if core[-1] in ".。" and (announced := _announces_nothing(core)) >= 0:
+        if core[-1] in ".。" and (announced := _announces_nothing(record, core)) >= 0:
             return _cut(announced, end, "announced_nothing", "The output ends on a sentence announcing content "
                         "that never came.", 0.8, details)
         return _ok("punctuation", details)  # the common case, decided from the last characters
@@ -953,7 +969,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         if core[-1] in "'’" and _cut_apostrophe(core[core.rfind("\n") + 1:]):
             return _cut(max(0, end - 20), end, "mid_word", "The output stops mid-word, at an apostrophe.", 0.9,
                         details)
-        if core[-1] in ".。" and (announced := _announces_nothing(core)) >= 0:
+        if core[-1] in ".。" and (announced := _announces_nothing(record, core)) >= 0:
             return _cut(announced, end, "announced_nothing", "The output ends on a sentence announcing content "
                         "that never came.", 0.8, details)
         return _ok("punctuation", details)
