@@ -1053,12 +1053,6 @@ TRUNCATION = [
      "Harry, Harry Potter and the Philosopher's Stone, J.K. Rowling, 1997\nFrodo Baggins, The Lord of the Rings: The "
      "Fellowship of the Ring, J.R.R. Tolkien, 1954\nZylo, The Prism Galaxy Chronicles tells the story of a young "
      "pilot who leaves her home planet and", True),
-    # A last sentence that announces what follows, and nothing follows.
-    ("en an announcement and nothing after", "Solve x + y = 30 and 2x + 3y = 80 step by step.",
-     "x + y = 30\n2x + 3y = 80\nSo x = 10 and y = 20.\nIf you would like to see more information on this topic, here "
-     "are some additional resources.", True),
-    ("zh an announcement and nothing after", "一步一步解方程组 x + y = 30，2x + 3y = 80。",
-     "x + y = 30\n2x + 3y = 80\n所以 x = 10，y = 20。\n如果你想进一步了解这类问题，以下是一些参考资料。", True),
     ("zh 下面是 in a sentence of its own", "隧道上面为什么都有山？",
      "因为隧道要从山里穿过去，所以隧道下面是山体的一部分。", False),
     ("en 'here is' in a finished sentence", "Where is the station?", "Walk two blocks north and turn left at the "
@@ -2265,7 +2259,8 @@ LETTER_OPEN_ZH = "```\n主题：项目延期\n\n尊敬的王经理：\n\n您好�
 
 
 @pytest.mark.parametrize("detector,prompt,output,expected", [
-    # "here" after a noun, 下面 of a place, a one-sentence translation, a speaker's line: no announcement.
+    # Finished sentences with "here" or 以下/下面 in them are no announcement left without content (a rule reading
+    # them so was dropped after three reviews: it flagged these, and only one output of 45,897 had its form).
     ("truncation", "Compare Hallstatt and Salzburg.", "Both towns are lovely. Hallstatt is busier in summer, and the "
      "prices here are more expensive than in Salzburg.", False),
     ("truncation", "这张图讲的是什么？", "这张图分成上下两部分，上面是公司的组织结构，下面是各部门的人员分布。", False),
@@ -2274,9 +2269,6 @@ LETTER_OPEN_ZH = "```\n主题：项目延期\n\n尊敬的王经理：\n\n您好�
     ("truncation", "把这句话翻译成中文：Here are some tips for staying healthy.", "以下是一些保持健康的建议。", False),
     ("truncation", "Write a short dialogue at a restaurant.", "GUEST: A table for two, please.\nWAITER: Of course, "
      "right this way. Here are some menus.", False),
-    ("truncation", "Is Python easy to learn?", "Python is easy to learn. Here's some additional resources.", True),
-    ("truncation", "Is Python easy to learn?", "Python is easy to learn.\n\n**Here are some additional resources.**",
-     True),
     # A letter in an open fence, stopped after its opening line: no sign-off, so cut.
     ("truncation", "Write an email to my manager about the project delay.", LETTER_OPEN_EN, True),
     ("truncation", "给经理写一封关于项目延期的邮件。", LETTER_OPEN_ZH, True),
@@ -2337,14 +2329,12 @@ IMPROVED_ITEMS = "\n\n".join(f"**Paragraph {i}**\n  - Original: {a}\n  - **Impro
 
 
 @pytest.mark.parametrize("detector,prompt,output,stop,expected", [
-    # 以下 below a threshold, a sentence the user asked to fix, things given rather than text: no announcement.
+    # 以下 below a threshold, a sentence the user asked to fix, things given rather than text: complete.
     ("truncation", "考试怎么算及格？", "成绩满分100分，60分及以上为及格，以下为不及格。", "eos", False),
     ("truncation", "Correct the grammar: Hi all, here is some tips for exam.",
      "Hi all, here are some tips for the exam.", "eos", False),
     ("truncation", "Write a short card message to go with flowers for my mom.",
      "Dear Mom,\n\nHappy Mother's Day! Here are some flowers to brighten your day.", "eos", False),
-    ("truncation", "Is Python easy to learn?", "Python is easy to learn.\nNote: it is widely used. Here are some "
-     "additional resources.", "eos", True),
     # Comments ending their sentences (before an emoji) are no records of fields: the last one is cut.
     ("truncation", "Write fictional social media comments.", SOCIAL_COMMENTS, "eos", True),
     ("truncation", "续写故事", "他站起身，说：“我们走吧。”——于是大家收拾好行李，一起走出了家门", "eos", True),
@@ -2389,3 +2379,30 @@ IMPROVED_ITEMS = "\n\n".join(f"**Paragraph {i}**\n  - Original: {a}\n  - **Impro
 def test_counterexamples_of_the_second_review(detector: str, prompt: str | list[dict], output: str, stop: str,
                                               expected: bool) -> None:
     check(detector, rec(output, prompt, stop=stop), expected)
+
+
+BOOKS_EN = ("Here are three books:\n\nDune, Frank Herbert, 1965\nEmma, Jane Austen, 1815\nUlysses, James Joyce, 1922")
+
+
+@pytest.mark.parametrize("detector,prompt,output,expected", [
+    # A dash and a clause going on after a quotation: no name, so the sentence was cut.
+    ("truncation", "续写故事", "他停下脚步，回头看着我，轻声说：“我们走吧，天快黑了。”——他站起身来慢慢走向门口", True),
+    # A paragraph after the records, and a record whose last field runs on into a sentence: prose, cut.
+    ("truncation", "Recommend three books: title, author, year, one per line.", BOOKS_EN + "\n\nAll three are worth "
+     "reading, and if you like, I can add more of the classics that shaped modern fiction in ways that readers and "
+     "writers of every later generation have kept coming back to in", True),
+    ("truncation", "Recommend three books: title, author, year, one per line.", BOOKS_EN + "\nMiddlemarch, George "
+     "Eliot, a portrait of a provincial town told through the lives of its", True),
+    ("truncation", "推荐三本书：书名，作者，简介，每行一本。", "《红楼梦》，曹雪芹，清代小说\n《活着》，余华，当代小说"
+     "\n《围城》，钱钟书，一部讽刺知识分子婚姻与生活困境的长篇小说讲述了主人公方鸿渐从欧洲留学归来之后在恋爱婚姻和工作上"
+     "接连遭遇的种种困境以及他", True),
+    ("truncation", "Recommend three books: title, author, year, one per line.", BOOKS_EN, False),
+    # "language" ending no phrase: a detection function asks for no made-up language; the answer in Chinese drifts.
+    ("language_drift", "Create a language detection function in Python.",
+     "你可以使用Python的langdetect库来检测文本的语言，先安装它，再调用detect函数。", True),
+    # An answer found in the prompt ("Paris" of "Paris or Lyon?") is still the model's answer.
+    ("missing_eos", "What is the capital of France? Paris or Lyon?", "Paris\n\n### Assistant: Is there anything else "
+     "you would like to know about France?", True),
+])
+def test_counterexamples_of_the_third_review(detector: str, prompt: str, output: str, expected: bool) -> None:
+    check(detector, rec(output, prompt, stop="eos"), expected)

@@ -135,13 +135,13 @@ _NAMES = {
 _CONLANG = re.compile(
     r"(?:^|[.!?;:\n]\s*|\b(?:please|can you|could you|would you|let's|let us|help me|i want you to|i'd like you "
     r"to)\s+)(?:create|invent|make up|design|construct)\s+(?:a|an|my|your|our)\s+(?:(?:own|new|secret|fictional|"
-    r"constructed|fantasy|alien)\s+)*language(?![\w-])(?!\s+(?:model|course|class|app|server|tutor|learning|school|"
-    r"program|plan|lesson|test|exam|guide|policy|switcher|selector|picker|pack|file|setting))"
+    r"constructed|fantasy|alien)\s+)*language(?=\s*(?:[.,;:!?)]|$|(?:and|for|called|named|with|in which|that|which|"
+    r"based|from|where|of my own|of your own)\b))"
     r"|(?:^|[。！？；\n]|请|帮我|你能|能否)(?:创造|发明|设计|构造|创建|编)一[种门](?:你自己的|自己的|新的?|虚构的|秘密的?)?"
-    r"语言(?!课|模型|学|环境|程序|考试|教|切换|选择|包|文件|设置)", re.I | re.M)
+    r"语言(?=[，。！？；：,.;:]|$|并|和|用|叫|名为|来)", re.I | re.M)
 """A request to make up a language ("Create a language … and write some sentences in it", 创造一种新的语言): its
-words are the answer, in whatever script. Not a language model, course or switcher, nor a question about one
-("Why did Zamenhof create a new language?")."""
+words are the answer, in whatever script. "language" ends its phrase (not a language model, course or detection
+function), and the verb opens the request (not "Why did Zamenhof create a new language?")."""
 _REFERS_BACK = re.compile(
     r"\b(?:in it|in that language|in this language|more words|the language)\b|用它|这种语言|这门语言", re.I)
 

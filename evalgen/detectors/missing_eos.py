@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from evalgen.detectors._text import code_regions, in_regions, request_text
+from evalgen.detectors._text import code_regions, in_regions, last_user_message, request_text
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.repetition import ends_in_loop
@@ -271,8 +271,8 @@ _HEADER_PREFIX = re.compile(r"#{1,6}[ \t]*(?:Response|Assistant)[ \t]*:[ \t]*")
 
 def _answer_before(text: str, pos: int, record: GenerationRecord) -> bool:
     """Whether the model answered before the "### Assistant:" at `pos` (in the 2,000 characters before it): some
-    text outside its reasoning (a "<think>" block, closed or not) and outside headings, that is not the user's own
-    words restated. A header over the model's first answer re-opens nothing."""
+    text outside its reasoning (a "<think>" block, closed or not) and outside headings, that is not the user's last
+    message restated (at least half of it). A header over the model's first answer re-opens nothing."""
     low = max(0, pos - _ANSWER_WINDOW)
     opened, closed = text.rfind("<think>", low, pos), text.rfind("</think>", low, pos)
     if opened > closed:
@@ -289,8 +289,8 @@ def _answer_before(text: str, pos: int, record: GenerationRecord) -> bool:
             said.append(line)
     if not said:
         return False
-    words = " ".join(" ".join(said).split())
-    return words not in " ".join(request_text(record).split())
+    words, asked = " ".join(" ".join(said).split()), " ".join(last_user_message(record).split())
+    return words not in asked or 2 * len(words) < len(asked)  # ("Paris" in "…France? Paris or Lyon?" answers)
 
 
 _LIST_START = re.compile(r"[ \t]*(?:[-*+•]|\d+[.)])[ \t]")

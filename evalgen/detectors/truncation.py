@@ -314,9 +314,13 @@ def _rstrip_invisible(text: str) -> str:
     """The text without what ends it unseen: spaces, and format characters `str.strip` keeps (a zero-width space or
     joiner, a soft hyphen, a direction mark: Unicode's Cf) or an emoji's variation selector and keycap."""
     text = text.rstrip()
-    while text and not text[-1].isascii() and (text[-1] in "\ufe0f\u20e3" or unicodedata.category(text[-1]) == "Cf"):
-        text = text[:-1].rstrip()
-    return text
+    end = len(text)
+    while end:
+        ch = text[end - 1]
+        if not (ch.isspace() or ch in "\ufe0f\u20e3" or not ch.isascii() and unicodedata.category(ch) == "Cf"):
+            break
+        end -= 1
+    return text[:end] if end < len(text) else text
 
 
 def _without_escaped_breaks(text: str) -> str:
@@ -542,68 +546,44 @@ def _pipeless_row(text: str, last_nl: int, line: str) -> bool:
 def _record_row(text: str, last_nl: int, line: str) -> bool:
     """Whether the last line is a whole record of comma-separated fields under records of as many fields, as a
     user asks for ("main character, book, author, year", one book per line): two lines or more above it, none of
-    them ending a sentence nor holding one, each with the same number of ", " or "，" (2 or more) as the last, whose
-    last field is no more than twice as long as the longest above it (a record cut inside its last field has all its
-    commas: that cut is not seen)."""
+    them ending a sentence, each with the same number of ", " or "，" (2 or more) as the last, every last field short
+    (a record whose last field runs on into a sentence is prose; one cut inside a short last field is not seen)."""
     comma = ", " if line.count(", ") >= 2 else "，"
     commas = line.count(comma)
-    if commas < 2 or last_nl <= 0:
-        return False
+    if commas < 2 or last_nl <= 0 or text[last_nl - 1:last_nl] == "\n":
+        return False  # (a line after a blank line starts a paragraph of its own)
     start = text.rfind("\n\n", 0, last_nl) + 2 if "\n\n" in text[:last_nl] else 0
     rows = text[start:last_nl].strip("\n").split("\n")  # this paragraph's lines, above the last
-    if len(rows) < 2 or any(row.count(comma) != commas or _SENTENCE_IN.search(row) for row in (*rows, line)):
+    if len(rows) < 2 or any(row.count(comma) != commas or row.rstrip()[-1:] in _FINAL for row in rows):
         return False
-    longest = max(len(row.rsplit(comma, 1)[1].strip()) for row in rows)
-    return len(line.rsplit(comma, 1)[1].strip()) <= 2 * longest
+    return all(_short_field(row.rsplit(comma, 1)[1]) for row in (*rows, line))
 
 
-_SENTENCE_IN = re.compile(r"[a-z][.!?](?:\s|$)|[!?](?:\s|$)|[。！？]|[.!?][\"'”’)]*\s*[^\x00-\x7f]*$")
-"""A sentence ended inside or at the end of a line ("…so much! Keep it up", "…in no time! 😂"; not "J.K. Rowling")."""
+def _short_field(field: str) -> bool:
+    """A record's field, not a sentence: four words or fewer ("1997", "J.R.R. Tolkien"), or 12 CJK characters."""
+    return len(_WORDS.findall(field)) <= 4 and len(_CJK.findall(field)) <= 12
+
+
 _ATTRIBUTION = re.compile(r"[\"”’'」』]?[ \t]*(?:[-–—―]{1,2}|——)[ \t]*[A-Z\u4e00-\u9fff《]")
 _CJK_TITLE = re.compile(r"《[^》\n]*》")
 _LOWER_WORDS = re.compile(r"(?<![A-Za-z'’.])[a-z]+\b")
 _TITLE_SMALL = frozenset(("a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "from", "by", "with", "at",
                           "de", "la", "von", "van", "der"))
-_ANNOUNCEMENT = re.compile(
-    r"(?:^|(?<=[.!?:;,*_\n]))[ \t]*[*_]*[Hh]ere(?:\s+are|\s+is|'s|’s)[ \t]+(?:some|a few|several|a list of|more|"
-    r"additional|the following|a couple of)\b[^.!?\n:]{0,40}?\b(?:resources|links|references|sources|examples|tips|"
-    r"steps|ideas|suggestions|options|websites|articles|books|questions|exercises|instructions)\b[^.!?\n:]{0,40}\.$|"
-    r"(?:^|(?<=[。！？\n，,]))以下(?:是|为|列出|列举|给出|提供)(?:一些|几[个条种点本篇]|相关的?|更多的?|我的|具体的?)[^。！？\n：:]{0,12}"
-    r"(?:资源|链接|参考资料|资料|例子|示例|建议|步骤|方法|网站|文章|书籍|问题|练习|说明)。$")
-"""A last sentence announcing written content ("…, here are some additional resources.", "以下是一些参考资料。"), not
-things ("Here are some flowers", "以下为不及格")."""
-
-
 def _attribution(text: str, seg_start: int, segment: str) -> bool:
     """Whether the last segment names who said the quotation before it: '"…obstacle." - Christian D. Larson, Your
     Forces and How to Use Them', "“…”——鲁迅《故乡》" (a dash, then a name or title after a finished quotation; not a
-    story going on: lower-case words other than a title's small ones, a Chinese clause mark or 20+ characters)."""
+    story going on: lower-case words other than a title's small ones, a Chinese clause mark, more than 8 characters
+    beside a 《title》 or 20 with one)."""
     before = text[:seg_start].rstrip(" \t")
     if not segment or _ATTRIBUTION.match(segment) is None or len(_WORDS.findall(segment)) > 12 or \
-            len(_CJK.findall(_CJK_TITLE.sub("", segment))) > 20 or "，" in segment or "。" in segment or \
+            len(_CJK.findall(_CJK_TITLE.sub("", segment))) > (20 if "《" in segment else 8) or "，" in segment or \
+            "。" in segment or \
             not (before[-1:] in _CLOSED or before[-1:] in _FINAL):
         return False
     # A name or a title: its lower-case words are a title's small words ("Your Forces and How to Use Them"), not a
     # story going on ("— Then she turned away and walked").
     return all(w in _TITLE_SMALL for w in _LOWER_WORDS.findall(segment)) and \
         any(q in text[max(0, seg_start - 400):seg_start + 1] for q in "\"”」』")
-
-
-def _announces_nothing(record: GenerationRecord, core: str) -> int:
-    """Where the last sentence starts when it announces written content that never came ("…, here are some
-    additional resources." and the text ends), or -1: "here" opening a sentence or clause (not "the prices here are
-    more …"), after other text, and not where the user's own text says so (a sentence to correct or translate)."""
-    tail = core[-140:]
-    if "ere" not in tail and "以下" not in tail:
-        return -1
-    found = _ANNOUNCEMENT.search(tail)
-    if found is None:
-        return -1
-    start = len(core) - len(tail) + found.start()
-    users = "\n".join(user_turns(record)).lower()
-    if not core[:start].strip() or "here is" in users or "here are" in users or "以下" in users:
-        return -1
-    return start
 
 
 _BOLD_LEAD = re.compile(r"^(?:[-*+][ \t]+|\d{1,3}[.)][ \t]+|>[ \t]*)")  # a bullet, a number, a quote mark
@@ -935,9 +915,6 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     core = text.rstrip("*_`~ \t") or text
     if (core[-1] in _FINAL or core[-1] in _CLOSED) and not (last_nl > 0 and _BARE_NUMBER.match(text, last_nl + 1)) and \
             not ("`" in text or "~" in text) and not (core[-1] in "'’" and _cut_apostrophe(core)):
-        if core[-1] in ".。" and (announced := _announces_nothing(record, core)) >= 0:
-            return _cut(announced, end, "announced_nothing", "The output ends on a sentence announcing content "
-                        "that never came.", 0.8, details)
         return _ok("punctuation", details)  # the common case, decided from the last characters
     if core[-1] == ":" and len(core) > 1 and "\u0531" <= core[-2] <= "\u0587":
         return _ok("punctuation", details)  # Armenian text ends its sentences with ":" for "։" (U+0589)
@@ -969,9 +946,6 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         if core[-1] in "'’" and _cut_apostrophe(core[core.rfind("\n") + 1:]):
             return _cut(max(0, end - 20), end, "mid_word", "The output stops mid-word, at an apostrophe.", 0.9,
                         details)
-        if core[-1] in ".。" and (announced := _announces_nothing(record, core)) >= 0:
-            return _cut(announced, end, "announced_nothing", "The output ends on a sentence announcing content "
-                        "that never came.", 0.8, details)
         return _ok("punctuation", details)
     short_tail = text[-120:]
     opened = _OPENING_END.search(short_tail) if last_nl > 0 or not _BARE_NUMBER.fullmatch(text) else None
