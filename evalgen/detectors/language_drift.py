@@ -27,6 +27,7 @@ from evalgen.detectors._text import (
     conversation_key,
     has_special_token,
     is_code_line,
+    last_user_message,
     mask_code,
     script_units,
     turns_and_request,
@@ -133,29 +134,22 @@ _NAMES = {
     "greek": "Greek", "arabic": "Arabic", "hebrew": "Hebrew", "indic": "Indic",
 }
 _CONLANG = re.compile(
-    r"(?:^|[.!?;:\n]\s*|\b(?:please|can you|could you|would you|let's|let us|help me|i want you to|i'd like you "
-    r"to)\s+)(?:create|invent|make up|design|construct)\s+(?:a|an|my|your|our)\s+(?:(?:own|new|secret|fictional|"
-    r"constructed|fantasy|alien)\s+)*language(?=\s*(?:[.,;:!?)]|$|(?:and|for|called|named|with|in which|that|which|"
-    r"based|from|where|of my own|of your own)\b))"
-    r"|(?:^|[。！？；\n]|请|帮我|你能|能否)(?:创造|发明|设计|构造|创建|编)一[种门](?:你自己的|自己的|新的?|虚构的|秘密的?)?"
-    r"语言(?=[，。！？；：,.;:]|$|并|和|用|叫|名为|来)", re.I | re.M)
+    r"(?:^|[.!?;:][ \t]*|\b(?:please|can you|could you|would you|let's|let us|help me|i want you to|i'd like you to|"
+    r"now)[ \t,]+)(?:create|invent|make up|make|design|construct|come up with)[ \t]+(?:a|an|my|your|our)[ \t]+"
+    r"(?:(?:own|new|secret|fictional|constructed|fantasy|alien|artificial)[ \t]+)*(?:language|conlang)(?=[ \t]*(?:"
+    r"[.,;:!?)]|$|(?:and|for|called|named|with|in which|that|which|based|from|where)\b))"
+    r"|(?:^|[。！？；]|请你?|帮我|你可以|我想让你|能否|你能)(?:创造|发明|设计|构造|创建|编)一[种门个](?:全新的|你自己的|自己的|"
+    r"新的?|虚构的?|秘密的?|外星)?语言(?=[，。！？；：,.;:]|$|并|和|用|叫|名为|来|吗)", re.I | re.M)
 """A request to make up a language ("Create a language … and write some sentences in it", 创造一种新的语言): its
-words are the answer, in whatever script. "language" ends its phrase (not a language model, course or detection
-function), and the verb opens the request (not "Why did Zamenhof create a new language?")."""
-_REFERS_BACK = re.compile(
-    r"\b(?:in it|in that language|in this language|more words|the language)\b|用它|这种语言|这门语言", re.I)
-
-
-def _asks_for_conlang(turns: tuple[str, ...]) -> bool:
-    """Whether the last user turn asks for a made-up language, or an earlier one did and the last refers back to it
-    ("Great, give me more words in it"): a later question on something else is judged as usual."""
-    return bool(_CONLANG.search(turns[-1])) or bool(_REFERS_BACK.search(turns[-1])) and \
-        any(_CONLANG.search(turn) for turn in turns[:-1])
+words may be in any script, so a block of them is no third language. "language" ends its phrase (not "a language
+detection function"), and the verb opens the request (not "Why did Zamenhof create a new language?"). Only the
+third-language check is spared: an answer mostly in an unasked language is drift all the same."""
 _TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,60}>")
 _PHRASE = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t,;:\"“”()/-]{1,3}[A-Za-z][A-Za-z'’-]*){2,}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _LONG_WORD = re.compile(r"[A-Za-z]{2,}")  # a phrase of running language holds two: "x-y)(x" is a formula's variables
-_I_WORD = re.compile(r"(?<![A-Za-z'’-])I(?![A-Za-z'’-])")  # ...or "I" and one more: "I choose C" is English
+_I_WORD = re.compile(r"(?<![A-Za-z'’-])I(?:['’](?:m|d|ve|ll))?(?![A-Za-z'’-])")  # ...or "I" and one more: "I choose
+# C", "I'm a cat" are English
 _TITLED = re.compile(r"《[^》\n]{0,80}》|“[^”\n]{0,80}”|「[^」\n]{0,80}」|\"[^\"\n]{0,80}\"|\*\*[^*\n]{0,80}\*\*")
 _SMALL = frozenset(("a", "an", "the", "of", "in", "on", "and", "or", "to", "for", "with", "at", "by", "from", "de",
                     "la", "le", "du", "des", "von", "van", "der", "da", "di", "e", "y"))
@@ -281,8 +275,6 @@ def _prompt_languages_cached(
     """Cached because every sample of a probe has the same prompt (callers never mutate the lists)."""
     turns, request = turns_and_request(key)
     asked, targets = asks_for_language(request)
-    if turns and _asks_for_conlang(turns):
-        asked, targets = True, set()  # a language the user asked the model to make up: any script may be its words
     langs: set[str] = set()
     dominant: str | None = None
     for turn in turns:
@@ -363,8 +355,7 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
     if asked:
         details["asked_for_language"] = sorted(targets) or True
     if not langs or (asked and not targets):
-        return Finding(NAME, False, 0.0, "Not judged: no prompt language, a translation without a target, or a "
-                       "language the user asked to make up.",
+        return Finding(NAME, False, 0.0, "Not judged: no prompt language, or a translation without a target.",
                        [], details)
     output = record.output
     if has_special_token(output):
@@ -398,7 +389,8 @@ def detect_language_drift(record: GenerationRecord, ctx: DetectorContext) -> Fin
         known = {*langs, "zh", "latin"} if "ja" in langs else {*langs, "latin"}
         third = None if out.units.keys() <= known else max(
             ((k, v) for k, v in out.units.items() if k not in known), key=lambda kv: kv[1])
-        if third is None or third[1] < cfg.min_block_units or third[1] < cfg.min_block_share * total:
+        if third is None or third[1] < cfg.min_block_units or third[1] < cfg.min_block_share * total or \
+                _CONLANG.search(last_user_message(record)):  # (the words of a language the user asked it to make up)
             score = 0.0 if share == 1.0 else unflagged_score(1.0 - share)  # (the common case, without the call)
             return Finding(NAME, False, score, "The answer is in the prompt's language.", [],
                            details)

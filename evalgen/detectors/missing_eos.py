@@ -144,9 +144,9 @@ _DIALOGUE_REQUEST = re.compile(  # ("script", "dialog" at a word's start, "descr
     r"podcast|对话|对白|剧本|台词|采访|访谈|聊天记录|小品|相声|情景",
     re.I,
 )
-_CODE_SCRIPT = re.compile(r"\b(?:python|bash|shell|js|javascript|typescript|powershell|lua|ruby|perl|php|sql|node|"
-                          r"batch|cmd|applescript|apps|autohotkey|groovy|gradle|npm|deploy(?:ment)?|build|install(?:ation)?"
-                          r"|startup|cron|backup)\s+script|<script", re.I)
+_CODE_SCRIPT = re.compile(r"(?<![A-Za-z])(?:python|bash|shell|js|javascript|typescript|powershell|lua|ruby|perl|php|"
+                          r"sql|node|batch|cmd|applescript|apps|autohotkey|groovy|gradle|npm|deploy(?:ment)?|build|"
+                          r"install(?:ation)?|startup|cron|backup)\s+script|<script", re.I)
 _LABEL_LINE = re.compile(r"^[ \t>*#]*([A-Za-z\u4e00-\u9fff][\w '\u4e00-\u9fff.-]{0,24}?)[ \t*]*[:：]", re.M)
 _SCRIPT_MARK = re.compile(r"\b(?:Act|ACT) [IVX1-9]+\b|\b(?:Scene|SCENE) [IVX1-9]+\b|\[Enter\b|\bEnter \w+ and \w+|"
                           r"^(?:Characters|Cast|Dramatis Personae)\s*:|第[一二三四五六七八九十0-9]+幕", re.M)
@@ -158,9 +158,9 @@ def _prompt_roles(request: str) -> tuple[bool, frozenset[str]]:
     """(the conversation asks for a dialogue, script or transcript; the role labels its own turns use,
     lower case with the colon and no space before it: "User : hi" gives "user:")."""
     roles = frozenset(m.group(1).strip().lower() + ":" for m in _LABEL_LINE.finditer(request))
-    asked = {m.group(0).lower() for m in _DIALOGUE_REQUEST.finditer(request)}
-    if asked == {"script"} and _CODE_SCRIPT.search(request):
-        asked = set()  # a program ("a bash script to back up my folder"), not a play
+    asked = [m.group(0).lower() for m in _DIALOGUE_REQUEST.finditer(request)]
+    if set(asked) == {"script"} and len(_CODE_SCRIPT.findall(request)) >= len(asked):
+        asked = []  # every "script" a program ("a bash script to back up my folder"), not a play
     return bool(asked), roles
 
 
@@ -198,6 +198,8 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     )
     found: list[tuple[int, str, str]] = []
     regions: list[tuple[int, int]] | None = None
+    answer_context: tuple[int, str] | None = None
+    headers = 0
     roles: tuple[bool, frozenset[str]] | None = None
     # Plain markers ("User:", "### Human:") where a turn could start, not in code, not quoted from
     # the user's own message.
@@ -210,10 +212,11 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         if word == "### Response:" and not text[:m.start()].strip():
             continue  # the model echoed its own answer header; a re-opening needs an answer before it
         if word == "### Assistant:":
-            if roles is None:
-                roles = _prompt_roles(request_text(record))
-            if roles[0] or not _answer_before(text, m.start(), record):
-                continue  # the dialogue asked for, or a header over the model's own answer
+            if answer_context is None:
+                answer_context = _answer_context(text, record)
+            headers += 1
+            if headers > _MAX_HEADERS or not _answer_before(text, m.start(), answer_context):
+                continue  # a header over the model's own answer (a run of bare headers is read no further)
         if regions is None:
             regions = code_regions(text)
         if in_regions(m.start(), regions):
@@ -265,20 +268,22 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     return sorted(found)
 
 
-_ANSWER_WINDOW = 2000  # characters read before a header (a bound: a run of headers must not cost its square)
+_ANSWER_WINDOW = 2000  # characters read before a header (a bound: a run of headers must not cost its square)...
+_MAX_HEADERS = 8  # ...nor its number times the window
 _HEADER_PREFIX = re.compile(r"#{1,6}[ \t]*(?:Response|Assistant)[ \t]*:[ \t]*")
 
 
-def _answer_before(text: str, pos: int, record: GenerationRecord) -> bool:
-    """Whether the model answered before the "### Assistant:" at `pos` (in the 2,000 characters before it): some
-    text outside its reasoning (a "<think>" block, closed or not) and outside headings, that is not the user's last
-    message restated (at least half of it). A header over the model's first answer re-opens nothing."""
-    low = max(0, pos - _ANSWER_WINDOW)
-    opened, closed = text.rfind("<think>", low, pos), text.rfind("</think>", low, pos)
-    if opened > closed:
+def _answer_before(text: str, pos: int, context: tuple[int, str]) -> bool:
+    """Whether the model answered before the "### Assistant:" at `pos`: in the 2,000 characters before it, two lines
+    or 40 characters of text outside its reasoning and outside headings, that are not the user's last message
+    restated (half of it or more). A header over the model's first answer ("Sure! Here is my answer.\n\n### Assistant:")
+    re-opens nothing. `context`: (where the reasoning ends, -1 for none; the user's last message, spaces collapsed)."""
+    reasoning_end, asked = context
+    if reasoning_end >= pos:
         return False  # inside the model's reasoning
-    if closed >= 0:
-        low = closed + len("</think>")
+    low = max(0, pos - _ANSWER_WINDOW, reasoning_end)
+    if low and text[low - 1] != "\n":
+        low = text.find("\n", low, pos) + 1 or pos  # from a line's start ("sistant:" is no answer)
     said = []
     for line in text[low:pos].split("\n"):
         line = line.strip()
@@ -287,10 +292,20 @@ def _answer_before(text: str, pos: int, record: GenerationRecord) -> bool:
             line = line[header.end():] if header else ""  # a heading says nothing; "### Assistant: …" does
         if line:
             said.append(line)
-    if not said:
+    words = " ".join(" ".join(said).split())
+    if len(said) < 2 and len(words) < 40:
         return False
-    words, asked = " ".join(" ".join(said).split()), " ".join(last_user_message(record).split())
-    return words not in asked or 2 * len(words) < len(asked)  # ("Paris" in "…France? Paris or Lyon?" answers)
+    return words not in asked or 2 * len(words) < len(asked)
+
+
+def _answer_context(text: str, record: GenerationRecord) -> tuple[int, str]:
+    """What `_answer_before` reads of a record, found once: where a reasoning block that opens the text ends (the
+    text's end when it never closes), and the user's last message with its spaces collapsed."""
+    reasoning_end = -1
+    if text.lstrip().startswith("<think>"):
+        closed = text.find("</think>")
+        reasoning_end = closed + len("</think>") if closed >= 0 else len(text)
+    return reasoning_end, " ".join(last_user_message(record).split())
 
 
 _LIST_START = re.compile(r"[ \t]*(?:[-*+•]|\d+[.)])[ \t]")

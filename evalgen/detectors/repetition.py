@@ -167,10 +167,10 @@ def _labels_chorus(text: str) -> bool:
         return _CHORUS.search(text) is not None
     return False
 _ART_REQUEST = re.compile(r"ascii|\bart\b|draw|diagram|picture|pattern|emboss|braille|字符画|画|图案", re.I)
-_PICTURE_REQUEST = re.compile(r"(?<![A-Za-z])(?:ascii art|emboss|braille|draw (?:me )?(?:a|an|some)\b)|字符画|点阵|"
-                              r"画一[个幅张只]|压印|盲文", re.I)
-"""A picture asked for in so many words ("draw me a cat", "emboss", "ASCII art", 画一只猫): not "draw conclusions",
-"the big picture", "state-of-the-art", 画出 of an exam's underlined passage."""
+_PICTURE_REQUEST = re.compile(r"(?<![A-Za-z])(?:ascii art|emboss|braille|draw me\b)|字符画|点阵|画一[幅张只]|压印|盲文",
+                              re.I)
+"""A picture asked for in so many words ("emboss", "braille", "ASCII art", "draw me a cat", 画一只猫): not "draw a
+conclusion", "draw a table", "the big picture", "state-of-the-art", 画一个表格, 画出 of an exam's underlined passage."""
 _PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|<[^<>\n]{1,60}>|\{[^{}\n]{1,60}\}")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
 _BLANK_CELLS = " \t\n\r\u00a0\u2800\u3000"  # rows of these are empty: no picture, whatever the prompt asked
