@@ -314,6 +314,8 @@ def _rstrip_invisible(text: str) -> str:
     """The text without what ends it unseen: spaces, and format characters `str.strip` keeps (a zero-width space or
     joiner, a soft hyphen, a direction mark: Unicode's Cf) or an emoji's variation selector and keycap."""
     text = text.rstrip()
+    if not text or text[-1].isascii():
+        return text  # the common case: a visible ASCII character ends it
     end = len(text)
     while end:
         ch = text[end - 1]
@@ -903,7 +905,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
             token.end() == len(text):
         text = _rstrip_invisible(text[:token.start()])  # a printed end token is `missing_eos`'s; judge the text before
         ended_by_token = bool(_END_TOKEN.fullmatch(token.group(0)))
-    if (marker := cut_marker(text)) >= 0:
+    if text[-1:] == ")" and (marker := cut_marker(text)) >= 0:
         text = text[:marker].rstrip()  # the publisher's mark where it cut the output: judge the model's text
     end = len(text)
     if not text.strip():
