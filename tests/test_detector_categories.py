@@ -1037,8 +1037,8 @@ TRUNCATION = [
      '"Believe in yourself and all that you are. Know that there is something inside you that is greater than any '
      'obstacle." - Christian D. Larson, Your Forces and How to Use Them', False),
     ("zh a quotation and its attribution", "写一句书里的励志名言。",
-     "“希望本是无所谓有，无所谓无的。这正如地上的路；其实地上本没有路，走的人多了，也便成了路。”——鲁迅在一九二一年"
-     "发表的短篇小说《故乡》的结尾", False),
+     "“希望本是无所谓有，无所谓无的。这正如地上的路；其实地上本没有路，走的人多了，也便成了路。”——鲁迅《故乡》结尾的"
+     "最后一句话", False),
     ("en a dash then a sentence going on", "What happened next?", '"It works," she said. "Finally it works." - and '
      "then we went back home to rest for the night and", True),
     # Records of comma-separated fields, one per line as asked, ending on a whole record.
@@ -2434,4 +2434,27 @@ def test_counterexamples_of_the_third_review(detector: str, prompt: str, output:
 ])
 def test_counterexamples_of_the_third_review_of_the_other_rules(detector: str, prompt: str, output: str,
                                                                 expected: bool) -> None:
+    check(detector, rec(output, prompt, stop="eos"), expected)
+
+
+@pytest.mark.parametrize("detector,prompt,output,expected", [
+    # A clause after a dash, even beside a 《title》: the sentence was cut.
+    ("truncation", "请解释这句名言。", "这句话说的是希望。\n\n“其实地上本没有路，走的人多了，也便成了路。”"
+     "——鲁迅在《故乡》中用这句话表达了对未来的希", True),
+    # A question about making up a language asks for none: a Russian block appended is a third language.
+    ("language_drift", "Why would you create a new language? Answer in English.", "People create languages for "
+     "fiction, for games and to make communication easier between nations. Esperanto is the best-known example of "
+     "such a language.\n\nНапример, эсперанто должен был стать вторым языком для всех людей мира.", True),
+    # The instruction line of the prompt restated over the header is no answer.
+    ("missing_eos", "Rewrite the following sentence in passive voice.\n\nThe cat chased the mouse across the kitchen "
+     "floor.", "Rewrite the following sentence in passive voice.\n\n### Assistant:\nThe mouse was chased across the "
+     "kitchen floor by the cat.", False),
+    # An answer on the line that closes the reasoning is an answer.
+    ("missing_eos", "What is the capital of France?", "<think>\nEasy.\n</think>The capital of France is Paris, and it "
+     "has been for centuries.\n### Assistant: Is there anything else you would like to know?", True),
+    # 祝 opening a sentence that wishes nobody anything is no sign-off: the open document was cut.
+    ("truncation", "写一篇关于火星探测的markdown文章。", "```markdown\n# 火星探测\n\n中国的火星探测任务取得了成功。\n\n"
+     "祝融号火星车已成功着陆。", True),
+])
+def test_counterexamples_of_the_fourth_review(detector: str, prompt: str, output: str, expected: bool) -> None:
     check(detector, rec(output, prompt, stop="eos"), expected)

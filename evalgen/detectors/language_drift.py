@@ -134,16 +134,17 @@ _NAMES = {
     "greek": "Greek", "arabic": "Arabic", "hebrew": "Hebrew", "indic": "Indic",
 }
 _CONLANG = re.compile(
-    r"(?:^|[.!?;:][ \t]*|\b(?:please|can you|could you|would you|let's|let us|help me|i want you to|i'd like you to|"
-    r"now)[ \t,]+)(?:create|invent|make up|make|design|construct|come up with)[ \t]+(?:a|an|my|your|our)[ \t]+"
+    r"(?:^|[.!?;:][ \t]*|\b(?<!why )(?<!how )(?:please|can you|could you|would you|let's|let us|help me|i want you "
+    r"to|i'd like you to|now)[ \t,]+)(?:create|invent|make up|make|design|construct|come up with)[ \t]+"
+    r"(?:a|an|my|your|our)[ \t]+"
     r"(?:(?:own|new|secret|fictional|constructed|fantasy|alien|artificial)[ \t]+)*(?:language|conlang)(?=[ \t]*(?:"
     r"[.,;:!?)]|$|(?:and|for|called|named|with|in which|that|which|based|from|where)\b))"
     r"|(?:^|[。！？；]|请你?|帮我|你可以|我想让你|能否|你能)(?:创造|发明|设计|构造|创建|编)一[种门个](?:全新的|你自己的|自己的|"
     r"新的?|虚构的?|秘密的?|外星)?语言(?=[，。！？；：,.;:]|$|并|和|用|叫|名为|来|吗)", re.I | re.M)
 """A request to make up a language ("Create a language … and write some sentences in it", 创造一种新的语言): its
 words may be in any script, so a block of them is no third language. "language" ends its phrase (not "a language
-detection function"), and the verb opens the request (not "Why did Zamenhof create a new language?"). Only the
-third-language check is spared: an answer mostly in an unasked language is drift all the same."""
+detection function"), and the verb opens the request (not "Why did Zamenhof create a new language?", "Why would
+you …"). Only the third-language check is spared: an answer mostly in an unasked language is drift all the same."""
 _TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,60}>")
 _PHRASE = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t,;:\"“”()/-]{1,3}[A-Za-z][A-Za-z'’-]*){2,}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")

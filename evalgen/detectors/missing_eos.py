@@ -198,7 +198,7 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
     )
     found: list[tuple[int, str, str]] = []
     regions: list[tuple[int, int]] | None = None
-    answer_context: tuple[int, str] | None = None
+    answer_context: tuple[int, str, frozenset[str]] | None = None
     headers = 0
     roles: tuple[bool, frozenset[str]] | None = None
     # Plain markers ("User:", "### Human:") where a turn could start, not in code, not quoted from
@@ -273,17 +273,18 @@ _MAX_HEADERS = 8  # ...nor its number times the window
 _HEADER_PREFIX = re.compile(r"#{1,6}[ \t]*(?:Response|Assistant)[ \t]*:[ \t]*")
 
 
-def _answer_before(text: str, pos: int, context: tuple[int, str]) -> bool:
+def _answer_before(text: str, pos: int, context: tuple[int, str, frozenset[str]]) -> bool:
     """Whether the model answered before the "### Assistant:" at `pos`: in the 2,000 characters before it, two lines
     or 40 characters of text outside its reasoning and outside headings, that are not the user's last message
-    restated (half of it or more). A header over the model's first answer ("Sure! Here is my answer.\n\n### Assistant:")
-    re-opens nothing. `context`: (where the reasoning ends, -1 for none; the user's last message, spaces collapsed)."""
-    reasoning_end, asked = context
+    restated (whole lines of it, or half of it or more). A header over the model's first answer ("Sure! Here is my
+    answer.\n\n### Assistant:") re-opens nothing. `context`: `_answer_context`'s."""
+    reasoning_end, asked, asked_lines = context
     if reasoning_end >= pos:
         return False  # inside the model's reasoning
-    low = max(0, pos - _ANSWER_WINDOW, reasoning_end)
-    if low and text[low - 1] != "\n":
+    low = max(0, pos - _ANSWER_WINDOW)
+    if low > max(0, reasoning_end) and text[low - 1] != "\n":
         low = text.find("\n", low, pos) + 1 or pos  # from a line's start ("sistant:" is no answer)
+    low = max(low, reasoning_end)
     said = []
     for line in text[low:pos].split("\n"):
         line = line.strip()
@@ -293,19 +294,20 @@ def _answer_before(text: str, pos: int, context: tuple[int, str]) -> bool:
         if line:
             said.append(line)
     words = " ".join(" ".join(said).split())
-    if len(said) < 2 and len(words) < 40:
-        return False
-    return words not in asked or 2 * len(words) < len(asked)
+    if len(said) < 2 and len(words) < 40 or all(line in asked_lines for line in said):
+        return False  # too little to be an answer, or whole lines of the user's message restated
+    return words not in asked or 2 * len(words) < len(asked)  # ("Paris" in "…France? Paris or Lyon?" answers)
 
 
-def _answer_context(text: str, record: GenerationRecord) -> tuple[int, str]:
+def _answer_context(text: str, record: GenerationRecord) -> tuple[int, str, frozenset[str]]:
     """What `_answer_before` reads of a record, found once: where a reasoning block that opens the text ends (the
-    text's end when it never closes), and the user's last message with its spaces collapsed."""
+    text's end when it never closes; -1 for none), the user's last message with its spaces collapsed, and its lines."""
     reasoning_end = -1
     if text.lstrip().startswith("<think>"):
         closed = text.find("</think>")
         reasoning_end = closed + len("</think>") if closed >= 0 else len(text)
-    return reasoning_end, " ".join(last_user_message(record).split())
+    asked = last_user_message(record)
+    return reasoning_end, " ".join(asked.split()), frozenset(line.strip() for line in asked.split("\n"))
 
 
 _LIST_START = re.compile(r"[ \t]*(?:[-*+•]|\d+[.)])[ \t]")

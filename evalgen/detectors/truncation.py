@@ -567,20 +567,19 @@ def _short_field(field: str) -> bool:
 
 
 _ATTRIBUTION = re.compile(r"[\"”’'」』]?[ \t]*(?:[-–—―]{1,2}|——)[ \t]*[A-Z\u4e00-\u9fff《]")
-_CJK_TITLE = re.compile(r"《[^》\n]*》")
+_CJK_TITLE = re.compile(r"《[^》《\n]*》")  # (no "《" inside: a run of them must not cost its square)
 _LOWER_WORDS = re.compile(r"(?<![A-Za-z'’.])[a-z]+\b")
 _TITLE_SMALL = frozenset(("a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "from", "by", "with", "at",
                           "de", "la", "von", "van", "der"))
 def _attribution(text: str, seg_start: int, segment: str) -> bool:
     """Whether the last segment names who said the quotation before it: '"…obstacle." - Christian D. Larson, Your
     Forces and How to Use Them', "“…”——鲁迅《故乡》" (a dash, then a name or title after a finished quotation; not a
-    story going on: lower-case words other than a title's small ones, a Chinese clause mark, more than 8 characters
-    beside a 《title》 or 20 with one)."""
+    story going on: lower-case words other than a title's small ones, a "，" or "。", more than 8 Chinese characters
+    outside a 《title》, 12 beside one)."""
     before = text[:seg_start].rstrip(" \t")
-    if not segment or _ATTRIBUTION.match(segment) is None or len(_WORDS.findall(segment)) > 12 or \
-            len(_CJK.findall(_CJK_TITLE.sub("", segment))) > (20 if "《" in segment else 8) or "，" in segment or \
-            "。" in segment or \
-            not (before[-1:] in _CLOSED or before[-1:] in _FINAL):
+    if not segment or _ATTRIBUTION.match(segment) is None or not (before[-1:] in _CLOSED or before[-1:] in _FINAL) \
+            or len(segment) > 200 or len(_WORDS.findall(segment)) > 12 or "，" in segment or "。" in segment or \
+            len(_CJK.findall(_CJK_TITLE.sub("", segment))) > (12 if "《" in segment else 8):
         return False
     # A name or a title: its lower-case words are a title's small words ("Your Forces and How to Use Them"), not a
     # story going on ("— Then she turned away and walked").
@@ -740,7 +739,8 @@ _AFTER_SENTENCE = re.compile(r"(?<=[.!?。！？])\s*")
 _SIGN_OFF = re.compile(
     r"(?:thank you(?: (?:all|so much|very much))?|thanks(?: again)?|best(?: regards| wishes)?|(?:kind|warm|warmest|"
     r"kindest) regards|regards|cheers|sincerely|yours(?: truly| sincerely)?|good luck|all the best|take care|"
-    r"hope (?:this|that|it) helps|enjoy|谢谢(?:大家|您|你)?|感谢(?:大家|您|你)?|祝[^，,。！？\n]{1,12}|此致敬礼|"
+    r"hope (?:this|that|it) helps|enjoy|谢谢(?:大家|您|你)?|感谢(?:大家|您|你)?|祝(?:你|您|大家)[^，,。！？\n]{1,10}|"
+    r"此致敬礼|"
     r"希望(?:这|以上内容)?(?:对(?:你|您)|能)有(?:所)?帮助)", re.I)
 """A sign-off that is a whole last sentence ("Thank you.", "Best wishes.", "祝大家周末愉快！"), not a sentence that
 opens like one ("Thank you for taking the time …", "I hope this email finds you well.")."""
