@@ -35,6 +35,10 @@ Only records with stop_reason `eos` (or `unknown`, imported) are judged; a `leng
    $-2503 left over") — is complete, except a conclusion stopped a few words after its opener ("In conclusion,
    a comprehensive", "总之，最后几秒") and a line that repeats an earlier line but stops short of it mid-phrase
    (-> truncated).
+Also complete: a quotation's attribution after a dash ('"…" - Christian D. Larson, Your Forces and How to Use Them',
+"——鲁迅《故乡》"), a last record of comma-separated short fields under records of as many (the lines a user asked
+for), and a document left in an open fence that ends on a whole sign-off sentence ("Thank you."). Invisible
+characters at the end and a publisher's " ... (truncated)" marker are set aside first.
 Outputs shorter than `min_output_chars` are normal short answers. With stop_reason `unknown`, an
 output whose last 16 characters occurred earlier is a looping tail cut by a limit (`missing_eos`).
 """
