@@ -575,6 +575,8 @@ _CJK_TITLE = re.compile(r"《[^》《\n]*》")  # (no "《" inside: a run of the
 _LOWER_WORDS = re.compile(r"(?<![A-Za-z'’.])[a-z]+\b")
 _TITLE_SMALL = frozenset(("a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "from", "by", "with", "at",
                           "de", "la", "von", "van", "der"))
+
+
 def _attribution(text: str, seg_start: int, segment: str) -> bool:
     """Whether the last segment names who said the quotation before it: '"…obstacle." - Christian D. Larson, Your
     Forces and How to Use Them', "“…”——鲁迅《故乡》" (a dash, then a name or title after a finished quotation; not a
@@ -907,7 +909,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     ended_by_token = False
     if text.endswith((">", "]")) and (token := SPECIAL_TOKEN.search(text, max(0, len(text) - 40))) and \
             token.end() == len(text):
-        text = _rstrip_invisible(text[:token.start()])  # a printed end token is `missing_eos`'s; judge the text before
+        # A printed end token is `missing_eos`'s: judge the text before it.
+        text = _rstrip_invisible(text[:token.start()])
         ended_by_token = bool(_END_TOKEN.fullmatch(token.group(0)))
     if text[-1:] == ")" and (marker := cut_marker(text)) >= 0:
         text = text[:marker].rstrip()  # the publisher's mark where it cut the output: judge the model's text
