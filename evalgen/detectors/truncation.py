@@ -183,8 +183,7 @@ _URL_END = re.compile(r"(?:https?://|www\.)\S+$|\b[\w-]+\.(?:com|org|net|io|ai|d
 _SHORTCODE_END = re.compile(r"(?:^|\s):[a-z0-9_+-]+:$")  # ":thumbsup:", as chat apps write emojis
 _EMOTICON = re.compile(r"(?:^|\s)(?:[:;=8][-']?[()DPpOo3/\\|\]\[]|<3|XD|xD|\^_\^|T_T)$")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]*$")
-_EN_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'’.-")
-_WORD_TAIL = 64
+_EN_WORD_STRING = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'’.-"  # what `_EN_WORD` runs through
 # A subject pronoun right after a determiner and its noun opens a relative clause ("the way you [do it]",
 # "the things we"), unlike "thank you", "for you", "the two of you".
 _CONTACT_CLAUSE = re.compile(r"\b(?:the|a|an|this|these|those|any|every|each|some)\s+[a-z]+\s+(?:you|we|they)$")
@@ -206,11 +205,12 @@ _END_TOKEN = re.compile(r"</s>|<\|(?:endoftext|im_end|eot_id|end|eos)\|>|<(?:eos
 
 
 def _last_en_word(text: str) -> re.Match | None:
-    """`_EN_WORD.search(text)` reading only the end of a long text: a match that starts before the last
-    `_WORD_TAIL` characters runs through the character before them, so when that one cannot be part of
-    a word the match starts within them (the search to "$" otherwise tries every position)."""
-    lo = max(0, len(text) - _WORD_TAIL)
-    return _EN_WORD.search(text) if lo and text[lo - 1] in _EN_WORD_CHARS else _EN_WORD.search(text, lo)
+    """`_EN_WORD.search(text)` reading only the end of the text: a match runs to the end through word characters
+    only, so it starts in the run of them that ends the text (found by `rstrip`, in C); the search to "$" from the
+    start otherwise tries every position (quadratic on a long run of letters that does not end the text)."""
+    body = text[:-1] if text.endswith("\n") else text  # ("$" matches before a last line break too)
+    lo = len(body.rstrip(_EN_WORD_STRING))
+    return _EN_WORD.search(text, lo) if lo < len(body) else None
 
 
 # The patterns that end in "$" are tried at every position of a long line; these screens read its end first.
