@@ -146,7 +146,9 @@ words may be in any script, so a block of them is no third language. "language" 
 detection function"), and the verb opens the request (not "Why did Zamenhof create a new language?", "Why would
 you …"). Only the third-language check is spared: an answer mostly in an unasked language is drift all the same."""
 _TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,60}>")
-_PHRASE = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t,;:\"“”()/-]{1,3}[A-Za-z][A-Za-z'’-]*){2,}")
+_PHRASE = re.compile(r"(?<![A-Za-z'’-])[A-Za-z][A-Za-z'’-]*(?:[ \t,;:\"“”()/-]{1,3}[A-Za-z][A-Za-z'’-]*){2,}")
+"""Three words or more of running Latin text. A phrase starts at a word's start (the lookbehind: a phrase that fails
+there fails inside the word too, and trying every position of a long word was quadratic)."""
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _LONG_WORD = re.compile(r"[A-Za-z]{2,}")  # a phrase of running language holds two: "x-y)(x" is a formula's variables
 _I_WORD = re.compile(r"(?<![A-Za-z'’-])I(?:['’](?:m|d|ve|ll))?(?![A-Za-z'’-])")  # ...or "I" and one more: "I choose
