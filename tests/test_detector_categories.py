@@ -2303,8 +2303,8 @@ LETTER_OPEN_ZH = "```\n主题：项目延期\n\n尊敬的王经理：\n\n您好�
     ("repetition", "下列对文中画波浪线部分的断句，正确的一项是（ ）",
      "本题考查文言断句的能力。" + "首先要理解句子的意思，" * 6 + "然后根据句意判断。\n\n故选C。", True),
 ])
-def test_counterexamples_to_the_session_11_rules(detector: str, prompt: str | list[dict], output: str,
-                                                  expected: bool) -> None:
+def test_hard_cases_for_finished_sentences_sign_offs_and_answer_headers(
+        detector: str, prompt: str | list[dict], output: str, expected: bool) -> None:
     check(detector, rec(output, prompt, stop="eos"), expected)
 
 
@@ -2369,8 +2369,8 @@ IMPROVED_ITEMS = "\n\n".join(f"**Paragraph {i}**\n  - Original: {a}\n  - **Impro
     ("repetition", "How do I draw conclusions from survey data?", "Here is my answer.\n\n" + "Good luck!\nSee you!\n"
      * 6 + "\nI hope this helps you with the survey and its data.", "eos", True),
 ])
-def test_counterexamples_of_the_second_review(detector: str, prompt: str | list[dict], output: str, stop: str,
-                                              expected: bool) -> None:
+def test_hard_cases_for_records_invisible_endings_and_language_requests(
+        detector: str, prompt: str | list[dict], output: str, stop: str, expected: bool) -> None:
     check(detector, rec(output, prompt, stop=stop), expected)
 
 
@@ -2394,11 +2394,8 @@ BOOKS_EN = ("Here are three books:\n\nDune, Frank Herbert, 1965\nEmma, Jane Aust
     ("language_drift", "Create a language detection function in Python.",
      "你可以使用Python的langdetect库来检测文本的语言，先安装它，再调用detect函数。", True),
 ])
-def test_counterexamples_of_the_third_review(detector: str, prompt: str, output: str, expected: bool) -> None:
-    """(Accepted misses, kept out of these cases: a one-word answer before "### Assistant:" — the check needs two lines
-    or 40 characters, so that "Sure! Here is my answer." over the header re-opens nothing —, a dialogue asked for and
-    written with "### Assistant:" headers, flagged as "### Human:" ones are, and a made-up language asked in an
-    earlier turn and answered mostly in its own script.)"""
+def test_hard_cases_for_attributions_and_records_beside_prose(
+        detector: str, prompt: str, output: str, expected: bool) -> None:
     check(detector, rec(output, prompt, stop="eos"), expected)
 
 
@@ -2432,8 +2429,12 @@ def test_counterexamples_of_the_third_review(detector: str, prompt: str, output:
      "here. " * 40 + "\n### Assistant: Sunlight is scattered by the air.", False),
     ("missing_eos", "Hi", "### Assistant:\n" * 300, False),
 ])
-def test_counterexamples_of_the_third_review_of_the_other_rules(detector: str, prompt: str, output: str,
-                                                                expected: bool) -> None:
+def test_hard_cases_for_made_up_languages_pictures_and_scripts(
+        detector: str, prompt: str, output: str, expected: bool) -> None:
+    """(Accepted misses, kept out of these cases: a one-word answer before "### Assistant:" — the check needs two lines
+    or 40 characters, so that "Sure! Here is my answer." over the header re-opens nothing —, a dialogue asked for and
+    written with "### Assistant:" headers, flagged as "### Human:" ones are, and a made-up language asked in an
+    earlier turn and answered mostly in its own script.)"""
     check(detector, rec(output, prompt, stop="eos"), expected)
 
 
@@ -2456,5 +2457,6 @@ def test_counterexamples_of_the_third_review_of_the_other_rules(detector: str, p
     ("truncation", "写一篇关于火星探测的markdown文章。", "```markdown\n# 火星探测\n\n中国的火星探测任务取得了成功。\n\n"
      "祝融号火星车已成功着陆。", True),
 ])
-def test_counterexamples_of_the_fourth_review(detector: str, prompt: str, output: str, expected: bool) -> None:
+def test_hard_cases_for_titles_questions_and_restated_prompts(
+        detector: str, prompt: str, output: str, expected: bool) -> None:
     check(detector, rec(output, prompt, stop="eos"), expected)
