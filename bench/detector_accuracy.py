@@ -3,8 +3,8 @@
 Prints, for the registry's detectors as they are now:
 1. the labeled samples (tests/data/labeled/sample.jsonl and identity_sample.jsonl, see docs/labeling.md),
    each and together, then the held-out samples (holdout*_sample.jsonl, which no detector change was tuned
-   on), session 6's truncation sample and the samples of the nine fresh slices (truncation_sample.jsonl and the
-   first eight fresh samples, read; fresh9_sample.jsonl, the out-of-sample check of session 11's changes):
+   on), session 6's truncation sample and the samples of the ten fresh slices (truncation_sample.jsonl and the
+   first nine fresh samples, read; fresh10_sample.jsonl, the out-of-sample check of session 12's changes):
    per detector the positives, tp/fp/fn, precision and recall with 95% Wilson intervals;
 2. Cohen's kappa per label between the two independent annotators of the doubly-labeled records;
 3. the calibrated scores: precision of the flags with score >= 0.5 and >= 0.8 per detector, and the
@@ -125,7 +125,8 @@ def main() -> None:
                        (cm.FRESH6_SAMPLE, "Sixth fresh slice's sample, labeled after session 8's first fixes, read"),
                        (cm.FRESH7_SAMPLE, "Seventh fresh slice's sample, labeled at the start of session 9, read"),
                        (cm.FRESH8_SAMPLE, "Eighth fresh slice's sample, labeled at the start of session 10, read"),
-                       (cm.FRESH9_SAMPLE, "Ninth fresh slice's sample, labeled blind at the start of session 11")):
+                       (cm.FRESH9_SAMPLE, "Ninth fresh slice's sample, labeled at the start of session 11, read"),
+                       (cm.FRESH10_SAMPLE, "Tenth fresh slice's sample, labeled blind at the start of session 12")):
         drawn = [(item, findings(row)) for item, row in cm.labeled_rows([path])]
         print()
         print(cm.format_confusion(

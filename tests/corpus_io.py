@@ -19,8 +19,8 @@ import jsonlines
 __all__ = ["CORPUS_DIR", "FRESH_DIRS", "FIELDS", "MODEL_KINDS", "corpus_files", "iter_corpus"]
 
 CORPUS_DIR = Path(__file__).parent / "data" / "corpus"
-FRESH_DIRS = tuple(Path(__file__).parent / "data" / f"corpus_fresh{n}" for n in ("", *"23456789"))
-"""The fresh slices: 4,636, 4,430, 4,419, 4,259, 4,118, 3,902, 3,475, 2,858 and 2,816 more records of the same
+FRESH_DIRS = tuple(Path(__file__).parent / "data" / f"corpus_fresh{n}" for n in ("", *"23456789", "10"))
+"""The fresh slices: 4,636, 4,430, 4,419, 4,259, 4,118, 3,902, 3,475, 2,858, 2,816 and 2,816 more records of the same
 sources, in neither the corpus nor each other (build_corpus.py --fresh). Not part of the corpus the benches and
 flag rates read; labeled samples draw from them."""
 FIELDS = ("id", "model", "model_kind", "lang", "messages", "output", "finish_reason", "identity", "source_url",

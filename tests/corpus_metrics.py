@@ -110,13 +110,17 @@ out-of-sample check), then read in session 11. Strata in fresh8_strata.json. Not
 FRESH9_SAMPLE = LABELED_DIR / "fresh9_sample.jsonl"
 """A sample of the ninth fresh slice (tests/data/corpus_fresh9), drawn at the start of session 11 (2026-12-07, seed
 89) with the detectors at the end of session 10 (71d8032); 290 records labeled blind by four annotators (60 twice;
-one disputed label settled under the guide's written ruling). Unread: the out-of-sample check of session 11's
-changes. Strata in fresh9_strata.json. Not part of the gate."""
+one disputed label settled under the guide's written ruling). Measured unread at the start and the end of session
+11 (its out-of-sample check), then read in session 12. Strata in fresh9_strata.json. Not part of the gate."""
+FRESH10_SAMPLE = LABELED_DIR / "fresh10_sample.jsonl"
+"""A sample of the tenth fresh slice (tests/data/corpus_fresh10), drawn at the start of session 12 (2026-12-08, seed
+97) with the detectors at the end of session 11 (16477c9); labeled blind by four annotators (60 twice). Unread: the
+out-of-sample check of session 12's changes. Strata in fresh10_strata.json. Not part of the gate."""
 READ_SAMPLES = (*LABELED_FILES, TRUNCATION_SAMPLE, *HOLDOUTS, FRESH_SAMPLE, FRESH2_SAMPLE, FRESH3_SAMPLE, FRESH4_SAMPLE,
-                FRESH5_SAMPLE, FRESH6_SAMPLE, FRESH7_SAMPLE, FRESH8_SAMPLE)
-"""Every labeled sample read so far (5,536 records): what the calibrated scores are fitted on. The newest fresh sample
+                FRESH5_SAMPLE, FRESH6_SAMPLE, FRESH7_SAMPLE, FRESH8_SAMPLE, FRESH9_SAMPLE)
+"""Every labeled sample read so far (5,826 records): what the calibrated scores are fitted on. The newest fresh sample
 (UNREAD_SAMPLE) stays out: on it the scores are checked out of sample."""
-UNREAD_SAMPLE = FRESH9_SAMPLE
+UNREAD_SAMPLE = FRESH10_SAMPLE
 STRONG_REAL_CUTS: dict[str, dict[str, str]] = {
     "truncation": {
         # Labeled truncation true in tests/data/labeled (blind):

@@ -143,15 +143,15 @@ def test_the_held_out_samples_are_disjoint_from_the_tuning_samples_and_labeled_i
     assert all(set(item["labels"]) == set(cm.LABELS) for item in holdout)
 
 
-@pytest.mark.parametrize("which", range(9), ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7",
-                                                  "fresh8", "fresh9"])
+@pytest.mark.parametrize("which", range(10), ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7",
+                                                   "fresh8", "fresh9", "fresh10"])
 def test_the_fresh_samples_are_drawn_from_their_slices_and_labeled_in_full(which: int) -> None:
     """Out of sample by construction: their records are in no corpus shard (nor in the other slice), so no
     earlier sample held them."""
     import corpus_metrics as cm
 
     paths = (cm.FRESH_SAMPLE, cm.FRESH2_SAMPLE, cm.FRESH3_SAMPLE, cm.FRESH4_SAMPLE, cm.FRESH5_SAMPLE, cm.FRESH6_SAMPLE,
-             cm.FRESH7_SAMPLE, cm.FRESH8_SAMPLE, cm.FRESH9_SAMPLE)
+             cm.FRESH7_SAMPLE, cm.FRESH8_SAMPLE, cm.FRESH9_SAMPLE, cm.FRESH10_SAMPLE)
     sample = cm.load_labeled(paths[which])
     ids = [item["id"] for item in sample]
     assert len(ids) == len(set(ids)) >= 290

@@ -1006,7 +1006,8 @@ FRESH_SLICES = (("fresh-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh"),
                 ("fresh6-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh6"),
                 ("fresh7-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh7"),
                 ("fresh8-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh8"),
-                ("fresh9-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh9"))
+                ("fresh9-2026-12-07", OUT_DEFAULT.parent / "corpus_fresh9"),
+                ("fresh10-2026-12-08", OUT_DEFAULT.parent / "corpus_fresh10"))
 """(seed, folder) of each slice, built in this order: a slice skips the corpus and the slices before it."""
 FRESH_READERS: list[Callable[[Path], Iterator[Candidate]]] = [
     read_alpaca_eval, read_arena_hard, read_arena_bench_v1, read_just_eval, read_llmzoo, read_bayling80,
