@@ -2460,3 +2460,156 @@ def test_hard_cases_for_made_up_languages_pictures_and_scripts(
 def test_hard_cases_for_titles_questions_and_restated_prompts(
         detector: str, prompt: str, output: str, expected: bool) -> None:
     check(detector, rec(output, prompt, stop="eos"), expected)
+
+
+# ---------------------------------------------------------------- the ninth fresh sample's categories (session 12)
+JIRA_EN = "\n\n".join(["**Summary:** Onboard the new employee",
+                        "**Tasks:**\n1. Prepare the accounts and the desk.\n2. Schedule regular check-ins with the "
+                        "new hire.\n3. Follow up after their first week.", "**Due Date:** 2023-03-28",
+                        "**Assignee:** [Assignee's Name]", "**Priority:** High",
+                        "**Issue Type:** New Employee Onboarding"])
+JIRA_ZH = "\n\n".join(["**标题：** 新员工入职",
+                        "**任务：**\n1. 准备账号和工位。\n2. 定期与新员工沟通。\n3. 第一周结束后跟进。",
+                        "**截止日期：** 2023-03-28", "**负责人：** 张三", "**优先级：** 高",
+                        "**类型：** 新员工入职流程"])
+ENTRIES_EN = ("**47. Digital Art**\n   - **Description**: Art created with digital tools, such as paintings and VR "
+              "installations.\n   - **Example**: Artists using Photoshop for immersive work.\n\n**48. Digital Sport**\n"
+              "   - **Description**: Integration of digital technologies into sports")
+LYRICS_EN = ("(Verse 1) Walking down the high street, the shops are closing down Dad is on the picket line, there's "
+             "trouble in the town\n(Chorus) Oh, 80s Britain, where dreams are made and lost A teenager's journey, in a "
+             "decade fraught\n(Outro) As the decade closes, and the world turns new A teenager graduates, with a world "
+             "to pursue The 80s may fade, but the memories remain A time of rebellion, love, and teenage pain")
+LYRICS_ZH = ("（主歌）走在老街的路口 路灯一盏一盏亮起 妈妈在窗前等我回家 饭菜的香味飘满巷子\n"
+             "（副歌）那些年我们一起走过 风里雨里都不回头 青春的歌一直唱着\n"
+             "（尾声）时光慢慢走远 老街还在原地 我们的故事写在心里 那段青春永远留在记忆里的夏天 "
+             "我们唱着那首歌走过长长的街道一直走到天边的晚霞里")
+OPTION_ZH = ("问题：\n依次填入文中横线上的词语，全都恰当的一项是（   ）\n选项：\n(A)以及   容易   尚且   然而\n"
+             "(B)乃至   容易   仍然   虽然\n(C)以及   易于   仍然   然而\n(D)乃至   易于   尚且   虽然\n\n答案：")
+HOUSE_EN = "Here is an ASCII art house:\n\n  /|\\ \n / | \\\n/  |  \\\n------+\n|      |\n|      |\n------+"
+HOUSE_ZH = "这是一座用字符画的房子：\n\n  /|\\ \n / | \\\n/  |  \\\n------+\n|      |\n|      |\n------+"
+FENCES_EN = "Here is an example of a code block in Markdown:\n```markdown\nprint(\"Hello, world!\")\n```\n```\n"
+FENCES_ZH = "下面是 Markdown 代码块的例子：\n```markdown\nprint(\"你好，世界！\")\n```\n```\n"
+SNAKE_BLOCK = "    print(\"Foo\")\n    print(\"Bar\")\n    print(\"Baz\")\n    print(\"Quux\")\n"
+HANGMAN_LINES = ["import random", "", "def hangman():", "    words = ['python', 'java', 'ruby']",
+                 "    word = random.choice(words)", "<variant>", "    guessed = []", "    attempts = 10",
+                 "    while attempts > 0:", "        guess = input('Guess a letter: ')", "        if guess in guessed:",
+                 "            print('You already guessed this letter.')", "            continue",
+                 "        guessed.append(guess)", "        if guess not in word:", "            attempts -= 1",
+                 "            print('This letter is not in the word.')",
+                 "            print('You have', attempts, 'attempts left.')", ""]
+_HANGMAN_VARIANTS = ["    print('Let us play!')", "    display = ['_'] * len(word)\n    print(' '.join(display))",
+                     "    print('Word:', '_ ' * len(word))"]
+_ANSWERS = ["\n".join(HANGMAN_LINES).replace("<variant>", variant) for variant in _HANGMAN_VARIANTS]
+THREE_ANSWERS = "".join(f"Option {n}:\n```\n{answer}```\n" for n, answer in enumerate(_ANSWERS[:2], 1)) + \
+    "Option 3:\n```\n" + _ANSWERS[2][:_ANSWERS[2].index("letter.')")]  # cut in its third answer's code
+_ROWS_EN = ["| Initial | 10 | 0 | 10 |", "| John gives 5 apples to Mary | 5 | 5 | 10 |",
+            "| Mary eats 2 apples | 5 | 3 | 8 |", "| John buys 2 apples | 7 | 3 | 10 |"]
+_ROWS_ZH = ["| 开始时的苹果 | 10 | 0 | 10 |", "| 张三给李四五个苹果 | 5 | 5 | 10 |", "| 李四吃掉两个苹果 | 5 | 3 | 8 |",
+            "| 张三又买了两个苹果 | 7 | 3 | 10 |"]
+_RULE = "| --- | --- | --- | --- |"
+TABLES_EN = "\n".join(["Here is a transition table for John and Mary:", "", "| State | John | Mary | Apples |", _RULE,
+                       *_ROWS_EN, "", "And here is one for John and the seller:", "",
+                       "| State | John | Seller | Apples |", _RULE, *_ROWS_EN,
+                       "| The seller sells 2 apples | 7 | 1 | 10 |", "", "The second table adds the seller's side."])
+TABLES_ZH = "\n".join(["张三和李四的状态表：", "", "| 状态 | 张三 | 李四 | 苹果 |", _RULE, *_ROWS_ZH, "",
+                       "张三和卖家的状态表：", "", "| 状态 | 张三 | 卖家 | 苹果 |", _RULE, *_ROWS_ZH,
+                       "| 卖家卖出两个苹果 | 7 | 1 | 10 |", "", "第二张表加上了卖家的一方。"])
+
+
+def _table_again(table: str) -> str:
+    """The first table of TABLES_* printed again under its own header: a table coming back to its rows."""
+    first = table.split("\n\n")[1]
+    return table + "\n\n" + first
+
+
+@pytest.mark.parametrize("detector,prompt,output,stop,expected", [
+    # The last of a record's short fields ("**Issue Type:** New Employee Onboarding") ends the record; a field whose
+    # value runs on under descriptions that end with periods was cut.
+    ("truncation", "Write a Jira ticket for the given task.\n\nNew Employee onboarding", JIRA_EN, "unknown", False),
+    ("truncation", "为这个任务写一个 Jira 工单：新员工入职", JIRA_ZH, "unknown", False),
+    ("truncation", "List digital trends with a description and an example each.", ENTRIES_EN, "unknown", True),
+    # A song's or poem's last line ends without a period; the same words to another request are a cut sentence.
+    ("truncation", "Write a 5 verse song in the style of Talking Heads about a teenager in 1980s Britain.", LYRICS_EN,
+     "unknown", False),
+    ("truncation", "写一首关于青春的歌，要有主歌、副歌和尾声。", LYRICS_ZH, "unknown", False),
+    ("truncation", "Describe a teenager's life in 1980s Britain.", LYRICS_EN, "unknown", True),
+    ("truncation", "Write a song about a teenager in 1980s Britain.", LYRICS_EN[:LYRICS_EN.rfind(" and")] + " and",
+     "unknown", True),
+    # An option quoted without the spaces between its words ends where the prompt ends it; other words were cut.
+    ("truncation", OPTION_ZH, "答案是选项(C)：\n\n以及易于仍然然而", "eos", False),
+    ("truncation", OPTION_ZH, "答案是选项(C)：\n\n以及易于仍然，这是因为文中的语境说明了这一点，然而", "eos", True),
+    # A line of strokes ("------+") closes a drawing; a "+" after a term opens one.
+    ("truncation", "Can you make ASCII art? If so, can you show me a house?", HOUSE_EN, "unknown", False),
+    ("truncation", "你能用字符画一座房子吗？", HOUSE_ZH, "unknown", False),
+    ("truncation", "Add the two numbers.", "The total is 12 +", "unknown", True),
+    # A bare fence right after a closing one doubles it (nothing is opened); one with code after it opens a block.
+    ("truncation", "Write a code block in Markdown containing an example of a code block.", FENCES_EN, "unknown",
+     False),
+    ("truncation", "写一个 Markdown 代码块的例子。", FENCES_ZH, "unknown", False),
+    ("truncation", "Write a code block in Markdown containing an example of a code block.", FENCES_EN + "def main(",
+     "unknown", True),
+    # ...and the end token printed alone after it is printed text, in the block left open or not; "</s>" closing
+    # HTML's strikethrough on a code line is code.
+    ("missing_eos", "Write a code block in Markdown containing an example of a code block.", FENCES_EN + "</s>",
+     "unknown", True),
+    ("missing_eos", "写一个 Markdown 代码块的例子。", FENCES_ZH + "</s>", "unknown", True),
+    ("missing_eos", "Show HTML for a struck-out price.", "Here it is:\n```html\n<p>Price: <s>$20</s>", "unknown",
+     False),
+    # A bold label opened and never closed ("**Researcher's") was cut; a closed one ends whole.
+    ("truncation", "Investigate the three answers as a researcher.", "I will now investigate each answer.\n\n"
+     "**Researcher's", "unknown", True),
+    ("truncation", "作为研究者分析这三个答案。", "下面我来逐一分析每个答案。\n\n**研究者的", "unknown", True),
+    ("truncation", "Investigate the three answers as a researcher.", "I will now investigate each answer.\n\n"
+     "**Researcher's notes**", "unknown", False),
+    # Three answers asked for: the third, cut in its code, is no runaway copy of the first two (truncation's cut);
+    # copies beyond the answers asked for still run away.
+    ("missing_eos", "Write the best Hangman game in Python. Now generate two more answers for the same problem. "
+     "Show all three answers.", THREE_ANSWERS, "unknown", False),
+    ("truncation", "Write the best Hangman game in Python. Now generate two more answers for the same problem. "
+     "Show all three answers.", THREE_ANSWERS, "unknown", True),
+    ("missing_eos", "用Python写一个猜单词游戏，给出三种写法。", THREE_ANSWERS, "unknown", False),
+    ("missing_eos", "Write the best Hangman game in Python. Show two versions.", THREE_ANSWERS, "unknown", True),
+    # A loop the program then calls has ended: the call is no copy of the loop ("foobar()" is in "def foobar():").
+    ("missing_eos", "Write me a python script for the foobar problem.", "def foobar():\n" + SNAKE_BLOCK * 3 +
+     "\nfoobar()", "unknown", False),
+    ("missing_eos", "用 Python 写一个 foobar 程序。", "def foobar():\n" + SNAKE_BLOCK * 3 + "\nfoobar()", "unknown",
+     False),
+    ("missing_eos", "Write me a python script for the foobar problem.", "def foobar():\n" + SNAKE_BLOCK * 3 +
+     "    print(\"Foo\")\n    print(\"Ba", "unknown", True),
+    # A second table taking rows from the first under its own header builds on it; a table printed again loops.
+    ("repetition", "Give me a transition table for each agent.", TABLES_EN, "eos", False),
+    ("repetition", "给每个人物做一张状态转换表。", TABLES_ZH, "eos", False),
+    ("repetition", "Give me a transition table for each agent.", _table_again(TABLES_EN), "eos", True),
+    ("repetition", "给每个人物做一张状态转换表。", _table_again(TABLES_ZH), "eos", True),
+    # A sentence's words leading into a formula written without $ are English answering a Chinese question.
+    ("language_drift", "问题：下列通项公式正确的是\n选项：\n(A)$a_{n}=2 n-5$\n(B)$a_{n}=3 n-10$\n答案：",
+     "Answer is: B) a_n = 3 n - 10", "eos", True),
+    ("language_drift", "问题：下列通项公式正确的是\n选项：\n(A)$a_{n}=2 n-5$\n(B)$a_{n}=3 n-10$\n答案：",
+     "答案是选项(B)：a_n = 3 n - 10", "eos", False),
+    ("language_drift", "写一个Python函数，计算两个数的和。", "def add(a, b):\n    total = a + b\n    return total",
+     "eos", False),
+])
+def test_hard_cases_for_fields_songs_drawings_fences_versions_and_tables(
+        detector: str, prompt: str, output: str, stop: str, expected: bool) -> None:
+    check(detector, rec(output, prompt, stop=stop), expected)
+
+
+@pytest.mark.parametrize("heading", ["**Ultra-Enhanced", "**终极增强版"])
+def test_an_answer_rewritten_again_and_again_then_cut_at_a_heading_is_no_truncation(heading: str) -> None:
+    """An answer rewritten as "Enhanced", then "Further Enhanced" versions, cut at the next version's bold heading:
+    a loop that drifts, cut by the limit (`repetition`), not a turn the model ended mid-heading."""
+    body = ("Use the img tag with an alt text that describes the picture, set its width in CSS, and float it left or "
+            "right so the text wraps around it. Lazy loading defers the images below the fold until they are needed.")
+    versions = [f"**{name} Response**\n\n{body}\n\n- **Accessibility:** describe every image.\n"
+                f"- **Performance:** load images lazily.\n\n---\n\n" for name in ("Enhanced", "Further Enhanced",
+                                                                                    "Even Better", "Final")]
+    record = rec("".join(versions) + heading, "How do I add images to a web page?", stop="unknown")
+    assert DETECTORS["repetition"](record, CTX).details.get("kind") == "near_loop"
+    check("truncation", record, False)
+
+
+def test_a_role_tag_line_after_a_long_line_of_tags_is_found() -> None:
+    """The role-tag search reads each line once, whatever its number of ">" (it read the line again at each one):
+    the tag line after 20,000 of them is found."""
+    output = "Here is the markup:\n```\n" + "<b>x</b> " * 20_000 + "\n```\n<human>\nAnd what about italics?"
+    check("missing_eos", rec(output, "Show me bold markup.", stop="eos"), True)

@@ -206,9 +206,13 @@ def _mask_math(text: str) -> str:
     return _MATH.sub(lambda m: " " * len(m.group(0)), text) if "$" in text or "\\" in text else text
 
 
+_LEAD_IN = re.compile(r"[ \t]*[A-Z][a-z]+(?: [a-z]+)+:[ \t]+\S")  # "Answer is: ", "The answer is: "
+
+
 def _code_only(line: str) -> bool:
-    """A code line (math already masked, so "Answer is: B) $T_{2}$ bacteria ..." is prose)."""
-    return is_code_line(line)
+    """A code line (math already masked, so "Answer is: B) $T_{2}$ bacteria ..." is prose; and so is a line that
+    a sentence's words lead into a formula written without $: "Answer is: B) a_n = 3 n - 10")."""
+    return is_code_line(line) and _LEAD_IN.match(line) is None
 
 
 def _language_text(text: str) -> str:

@@ -25,7 +25,7 @@ from functools import lru_cache
 from evalgen.detectors._text import code_regions, in_regions, last_user_message, request_text
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
-from evalgen.detectors.repetition import ends_in_loop
+from evalgen.detectors.repetition import ends_in_loop, number_value
 from evalgen.records import Finding, GenerationRecord, Span
 
 __all__ = ["END_TOKENS", "LINE_MARKERS", "SPECIAL_MARKERS", "detect_missing_eos", "runaway", "turn_evidence"]
@@ -178,7 +178,7 @@ def _role_tag_line(text: str) -> int:
         word = line.strip()
         if word.endswith(">") and word.lstrip("<").rstrip(">").lower() in _ROLES:
             return start + len(line) - len(line.lstrip())
-        pos = text.find(">", pos + 1)
+        pos = text.find(">", end + 1) if end >= 0 else -1  # the next line's: a line is read once, however many ">"
     return -1
 
 
@@ -234,6 +234,7 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         break
     # Template tokens: a turn opener anywhere is a fake turn; an end token is printed text.
     kinds: set[str] = set()
+    body_end = -1  # the end of the text without its trailing spaces, once a token in code asks
     for m in special.finditer(text) if _may_hold(text, special_screen) else ():
         kind = "end_token_text" if m.group(0) in ends else "fake_turn"
         if kind in kinds:
@@ -241,7 +242,10 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         if regions is None:
             regions = code_regions(text)
         if in_regions(m.start(), regions):
-            continue
+            # (a token alone on the last line is the model's own, in a block it left open too)
+            body_end = body_end if body_end >= 0 else len(text.rstrip())
+            if not (m.end() == body_end and _line_start(text, m.start())):
+                continue
         found.append((m.start(), kind, m.group(0)))
         kinds.add(kind)
         if len(kinds) == 2:
@@ -313,6 +317,11 @@ def _answer_context(text: str, record: GenerationRecord) -> tuple[int, str, froz
 _LIST_START = re.compile(r"[ \t]*(?:[-*+•]|\d+[.)])[ \t]")
 
 
+def _line_start(text: str, pos: int) -> bool:
+    """Whether only spaces stand before `pos` on its line."""
+    return not text[text.rfind("\n", 0, pos) + 1:pos].strip()
+
+
 def _heads_a_list(text: str, end: int) -> bool:
     """Whether a marker ending at `end` closes its line and the next non-empty line is a list item."""
     nl = text.find("\n", end)
@@ -332,6 +341,19 @@ RUNAWAY_MIN_COPIES = 2
 """...and whose cut last line (its first 40 characters; its last 40 characters when the line is shorter than 8)
 occurred this many times before."""
 _FINISHED = frozenset(".!?。！？…;；\"'”’」』）)]】》>`|*")
+
+
+_VERSIONS = re.compile(
+    r"\b(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten)\s+(?:(?:more|other|different|alternative|possible|new)\s+)*"
+    r"(?:answers|versions|solutions|options|variants|variations|alternatives|implementations|drafts|approaches|"
+    r"programs|scripts|responses)\b|([两三四五六七八九十\d]{1,2})\s*[个种份套]?(?:版本|方案|答案|回答|解法|写法|实现)",
+    re.I)
+
+
+def _versions_asked(request: str) -> int:
+    """How many versions of one answer the user asked for ("Show all three answers", "给出三种解法"), 0 for none: a
+    runaway's earlier copies may be the versions."""
+    return max((number_value(m.group(1) or m.group(2)) for m in _VERSIONS.finditer(request)), default=0)
 
 
 _SPACES = re.compile(r"\s+")
@@ -379,6 +401,8 @@ def runaway(record: GenerationRecord) -> bool:
     copies = text.count(probe, 0, start) if probe else text.count(text[-40:], 0, n - 40)
     if copies < RUNAWAY_MIN_COPIES:
         return False  # (first: it rules out most texts, and the test below then needs no scan)
+    if copies < _versions_asked(last_user_message(record)):
+        return False  # the third of "three answers" cut in its code: the copies before it were asked for
     if text.find(text[start:] + "\n", 0, start) >= 0:
         return False  # the last line is a whole line written before ("Sudoku puzzle"): nothing was cut mid-way
     import zlib

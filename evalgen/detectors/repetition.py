@@ -412,11 +412,11 @@ def _requested_repeats(prompt: str) -> int | None:
         if word is None:
             found = found or 0
             continue
-        found = max(found or 0, _number_value(word))
+        found = max(found or 0, number_value(word))
     return found
 
 
-def _number_value(word: str) -> int:
+def number_value(word: str) -> int:
     """The value of a number as written: digits, English number words ("twelve", "twenty-one", "seventh"), Chinese
     numerals (十一, 二十, 三百; at most 6 characters: a longer run is no number a user writes)."""
     if word.isdigit():
@@ -453,7 +453,7 @@ def _stops_at_its_count(record: GenerationRecord) -> bool:
     if item is None:
         return False
     count = int(item.group(1))
-    asked = (_number_value(next(g for g in m.groups() if g)) for m in _COUNT.finditer(last_user_message(record)))
+    asked = (number_value(next(g for g in m.groups() if g)) for m in _COUNT.finditer(last_user_message(record)))
     if count < 3 or count not in asked:
         return False
     text = body[item.end():].strip()
@@ -934,17 +934,28 @@ _MIN_REPEATED_ROWS = 4
 def _repeated_rows(units: list[_Unit | None], request: str) -> tuple[int, int, list[Span]] | None:
     """A table that keeps coming back to the same rows: >= `_MIN_REPEATED_ROWS` of its rows, and a third of
     them, exact copies of earlier rows (a table lists different things; a model in a loop lists them
-    again). Rows the prompt holds (a grid reprinted after each step) do not count. As (repeated rows,
+    again). Rows the prompt holds (a grid reprinted after each step) do not count, nor rows a new table takes
+    from an earlier one under another header (a second table building on the first). As (repeated rows,
     rows, spans of the copies)."""
     rows = [u for u in units if u is not None and u.kind == "table" and u.key not in request]
     if len(rows) < _MIN_TABLE_ROWS:
         return None
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # a row's key: the header of the table it first came in
     copies = []
-    for u in rows:
-        if u.key in seen:
+    header = ""
+    after_table = False
+    for u in units:
+        if u is None or u.kind != "table":
+            after_table = False
+            continue
+        if not after_table:
+            header = u.key  # a table's first row: text or a break before it ended the table above
+            after_table = True
+        if u.key in request:
+            continue
+        if seen.get(u.key) == header:
             copies.append(Span(u.start, u.end, "repeated row"))
-        seen.add(u.key)
+        seen.setdefault(u.key, header)
     if len(copies) < _MIN_REPEATED_ROWS or len(copies) * 3 < len(rows):
         return None
     return len(copies), len(rows), copies
@@ -972,6 +983,13 @@ def ends_in_loop(record: GenerationRecord, ctx: DetectorContext) -> bool:
         return False  # a short loop ("你好！" ×5) is not read as a cut
     finding = _memo_repetition(record, ctx)
     return finding.flagged and bool(finding.details.get("reaches_end")) and not _stops_at_its_count(record)
+
+
+def rewrites_itself(record: GenerationRecord, ctx: DetectorContext) -> bool:
+    """Whether the `repetition` finding is a loop that drifts (`near_loop`: the text copies itself with small
+    changes, an answer rewritten again and again). Cut without a finish reason, its next copy may stop anywhere,
+    even before its copying shows ("---\n\n**Ultra-Enhanced" after "Enhanced" and "Further Enhanced" answers)."""
+    return _memo_repetition(record, ctx).details.get("kind") == "near_loop"
 
 
 _MEMO: dict[tuple, Finding] = {}
@@ -1542,7 +1560,7 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
         # The loop runs to the end with a variation in its last copy ("点确定，字对勾选没有了"), or the longest
         # loop is elsewhere and another one runs to the end (what missing_eos asks).
         rest = text[b:].strip()
-        at_end = len(rest) <= max(2 * p, 60) and rest in text[:b]
+        at_end = len(rest) <= max(2 * p, 60) and rest in text[a:b]
         if not at_end:
             tail = _tail_run(text.rstrip(), cfg.min_repeats_at_limit if ran_out else cfg.min_repeats,
                              cfg.min_loop_chars)
@@ -1790,7 +1808,7 @@ def _words_counted_collapsed(text: str) -> tuple[str, list[int], list[int]] | No
         while (newline := text.find("\n", newline)) != -1 and newline < m.start():
             line += 1
             newline += 1
-        lines.setdefault(line, []).append((m.start(), m.end(), _number_value(m.group())))
+        lines.setdefault(line, []).append((m.start(), m.end(), number_value(m.group())))
     texts = text.split("\n")
     copies: dict[str, list[list[tuple[int, int, int]]]] = {}  # numbered lines by their text, numbers masked
     for number, found in lines.items():

@@ -65,7 +65,7 @@ from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.degenerate import detect_degenerate
 from evalgen.detectors.missing_eos import runaway, turn_evidence
-from evalgen.detectors.repetition import asks_for_song, ends_in_loop
+from evalgen.detectors.repetition import asks_for_song, ends_in_loop, rewrites_itself
 from evalgen.records import Finding, GenerationRecord, Span
 
 __all__ = ["detect_truncation"]
@@ -297,9 +297,10 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
     finding = _judge(record, ctx)
     if not finding.flagged:
         return finding
-    if record.stop_reason == "unknown" and (ends_in_loop(record, ctx) or runaway(record)):
-        # No finish reason and a loop that runs to the end: cut off by a limit while looping
-        # (`missing_eos` and `repetition`), not a turn the model ended mid-sentence.
+    if record.stop_reason == "unknown" and (
+            ends_in_loop(record, ctx) or runaway(record) or rewrites_itself(record, ctx)):
+        # No finish reason and a loop that runs to the end (or an answer rewritten again and again): cut off by a
+        # limit while looping (`missing_eos` and `repetition`), not a turn the model ended mid-sentence.
         return _ok("looping_tail", {"reason": None})
     turn = turn_evidence(record, ctx)
     if turn is not None and finding.details["reason"] == "fragment":
@@ -381,7 +382,24 @@ def _quotes_line_end(segment: str, request: str, options_only: bool = False) -> 
     """Whether the segment's last 8-24 characters end a line of the user's turns that stands as a unit: an option
     ("(D)…比较困难"), or a paragraph followed by a blank line or nothing (with `options_only`: a lettered option
     among others, nothing else). An option quoted as given ends where the prompt ends it; a hard-wrapped line of a
-    passage does not end a sentence."""
+    passage does not end a sentence. Chinese is compared without spaces too: "以及易于仍然然而" quotes the option
+    "(C)以及   易于   仍然   然而"."""
+    if _quoted_line_end(segment, request, options_only):
+        return True
+    tail = segment[-24:]
+    return _CJK.search(tail) is not None and (" " in tail or " " in request or "\u3000" in request) and \
+        _quoted_line_end(_SPACES.sub("", segment[-48:]), _spaceless(request), options_only)
+
+
+_SPACES = re.compile(r"[ \t\u3000]+")
+
+
+@lru_cache(maxsize=64)
+def _spaceless(request: str) -> str:
+    return _SPACES.sub("", request)
+
+
+def _quoted_line_end(segment: str, request: str, options_only: bool) -> bool:
     tail = segment[-24:].strip()
     if len(tail) < 8:
         return False
@@ -565,6 +583,27 @@ def _record_row(text: str, last_nl: int, line: str) -> bool:
     return all(_short_field(row.rsplit(comma, 1)[1]) for row in (*rows, line))
 
 
+_FIELD = re.compile(
+    r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?[^\W\d_][^:：*_\n]{0,30}(?:\*\*|__)?[:：](?:\*\*|__)?[ \t]*(\S[^\n]*)")
+"""A field line: a short label (bold or not), its colon and a value ("**Priority:** High", "Due Date: 2023-03-28")."""
+
+
+def _field_run(text: str, last_nl: int, line: str) -> bool:
+    """Whether the last line is the last field of a record's fields ("**Due Date:** 2023-03-28 / **Priority:** High /
+    **Issue Type:** New Employee Onboarding"): it and the two non-blank lines above it are field lines, every value
+    short and none ending a sentence (a field whose value runs on into sentences is prose: "- **Description**:
+    Integration of digital technologies into sports" under descriptions that end with periods was cut)."""
+    last = _FIELD.match(line)
+    if last is None or last_nl <= 0:
+        return False
+    above = [row for row in text[max(0, last_nl - 400):last_nl].split("\n") if row.strip()][-2:]
+    fields = [_FIELD.match(row) for row in above]
+    if len(above) < 2 or None in fields:
+        return False
+    values = [m.group(1).rstrip() for m in (*fields, last)]  # type: ignore[union-attr]
+    return all(_short_field(v) and v[-1] not in _FINAL for v in values)
+
+
 def _short_field(field: str) -> bool:
     """A record's field, not a sentence: four words or fewer ("1997", "J.R.R. Tolkien"), or 12 CJK characters."""
     return len(_WORDS.findall(field)) <= 4 and len(_CJK.findall(field)) <= 12
@@ -602,6 +641,20 @@ def _bold_line(line: str) -> bool:
     body = _BOLD_LEAD.sub("", line, count=1)
     return len(body) > 4 and body[:2] in ("**", "__") and body.endswith(body[:2]) and body.count(body[:2]) == 2 and \
         body[-3] not in ":："  # ("**Step 2: Substitute x = 30 - y:**" heads what never came)
+
+
+def _drawn(line: str) -> bool:
+    """Whether a line is part of a drawing or a border ("------+" closing an ASCII house): three characters or more,
+    no letter or digit, so its "+" or "=" joins strokes, not terms."""
+    return len(line) >= 3 and not any(c.isalnum() for c in line)
+
+
+def _open_bold(line: str) -> bool:
+    """Whether the line opens a bold span and never closes it ("**Researcher's", "- **Step 3: Compute the"): a
+    heading or label cut before its closing "**"."""
+    body = _BOLD_LEAD.sub("", line, count=1)
+    mark = body[:2]
+    return mark in ("**", "__") and body[2:3].strip() != "" and body.count(mark) == 1
 
 
 def _punctuated_items(text: str, last_nl: int) -> bool:
@@ -692,7 +745,8 @@ def _closed_by_model(text: str, blocks: list[tuple[int, int]]) -> bool:
         return False
     after = [line for line in text[line_end + 1:].split("\n") if line.strip()]
     if not after:
-        return line_start > start
+        # (or the bare fence opened nothing: it doubles the fence that closed the block just before it)
+        return line_start > start or len(blocks) >= 2 and not text[blocks[-2][1]:start].strip()
     if not _finished_prose(after):
         return False
     return line_start > start or _out_of_phase(text, blocks[:-1])
@@ -1042,7 +1096,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if (word := _cut_word(record, text)) and _prose(line):
         details["cut_word"] = word
         return _cut(end - len(word), end, "mid_word", f"The output stops mid-word ({word!r}).", 0.8, details)
-    if final in ",，、-–—(（[【“「『《" and len(segment) > 1 or final in _OPERATOR_END:
+    if final in ",，、-–—(（[【“「『《" and len(segment) > 1 or final in _OPERATOR_END and not _drawn(stripped_line):
         return _cut(seg_start, end, "open_clause", f"The output stops on {final!r}, mid-sentence.", 0.9, details)
     bracketed = line[numbering.end():] if numbering else line  # "3)" numbers an item, closes nothing
     if "$" in bracketed:  # math holds half-open intervals: "$\\left(\\frac{13}{6}, \\frac{8}{3}\\right]$"
@@ -1083,7 +1137,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
     if _quotes_line_end(segment, users):
         return _ok("quoted", details)  # "答：(D)…比较困难", a paragraph of the prompt quoted as it ends
 
-    if _pipeless_row(text, last_nl, line) or _record_row(text, last_nl, line):
+    if _pipeless_row(text, last_nl, line) or _record_row(text, last_nl, line) or _field_run(text, last_nl, line):
         return _ok("table_row", details)
     if _attribution(text, seg_start, segment):
         return _ok("attribution", details)  # '"Believe in yourself …" - Christian D. Larson, Your Forces and …'
@@ -1116,6 +1170,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         # modal particle closes the sentence ("…我们开始吧").
         if segment[-1] in _FINAL_PARTICLE:
             return _ok("final_particle", details)
+        if asks_for_song(last_user_message(record)):
+            return _ok("song", details)  # a song's or poem's lines end without marks, its last line too
         return _cut(seg_start, end, "mid_sentence_cjk", "The output stops mid-sentence without final punctuation.",
                     0.7, details)
     if long_enough or (prose and sentence_before) or cut:
@@ -1126,6 +1182,8 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         if _main_clause_missing(segment):
             return _cut(seg_start, end, "main_clause_missing", "The output stops inside a subordinate clause, "
                         "before its main clause.", 0.8, details)
+        if asks_for_song(last_user_message(record)):
+            return _ok("song", details)  # a song's or poem's lines end without periods, its last line too
         return _cut(seg_start, end, "mid_sentence", "The output stops mid-sentence without final punctuation.", 0.7,
                     details)
     opener = _CONCLUSION.match(stripped_line.lstrip("*_ "))
@@ -1147,4 +1205,6 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         # finished sentence in the same paragraph, too short to be a sentence of their own (not a signature,
         # an attribution "- Albert Einstein", a hashtag or an all-caps tag).
         return _cut(seg_start, end, "fragment", "The output stops a few words into a new sentence.", 0.7, details)
+    if _open_bold(stripped_line):
+        return _cut(line_start, end, "open_emphasis", "The output stops inside a bold span it opened.", 0.8, details)
     return _ok("list_item" if _LIST_ITEM.match(line) else "short_final_line", details)
