@@ -2613,3 +2613,32 @@ def test_a_role_tag_line_after_a_long_line_of_tags_is_found() -> None:
     the tag line after 20,000 of them is found."""
     output = "Here is the markup:\n```\n" + "<b>x</b> " * 20_000 + "\n```\n<human>\nAnd what about italics?"
     check("missing_eos", rec(output, "Show me bold markup.", stop="eos"), True)
+
+
+_SPACES_EN = ["home office", "gym", "guest room", "wine cellar", "music studio"]
+_SPACES_ZH = ["书房", "健身房", "客房", "酒窖", "录音室"]
+
+
+def _near_items(spaces: list[str], zh: bool, closing: str) -> str:
+    line = ("{}. 这套房子可能没有专门的{}，对于在家工作或需要这种空间来满足日常生活的买家来说，"
+            "这可能是一个值得考虑的问题。") if zh else \
+        "{}. The property might not have a dedicated {}, which might be a concern for buyers who need one."
+    head = "这套房子的缺点：\n\n" if zh else "What is bad about the property:\n\n"
+    return head + "\n".join(line.format(i, space) for i, space in enumerate(spaces, 1)) + closing
+
+
+@pytest.mark.parametrize("spaces,zh,closing,loop", [
+    # Four near copies and the answer goes on: a list of items on one template (the model got out of it).
+    (_SPACES_EN[:4], False, "\n\nKey takeaways: the garden and the location make up for it.", False),
+    (_SPACES_ZH[:4], True, "\n\n总的来说，花园和地段弥补了这些不足。", False),
+    # Five near copies, or four that run to the cut: a loop.
+    (_SPACES_EN, False, "\n\nKey takeaways: the garden and the location make up for it.", True),
+    (_SPACES_ZH, True, "\n\n总的来说，花园和地段弥补了这些不足。", True),
+    (_SPACES_EN[:4], False, "\n5. The property might not have a dedicated", True),
+    (_SPACES_ZH[:4], True, "\n5. 这套房子可能没有专门的", True),
+])
+def test_a_line_with_a_word_changed_needs_one_copy_more_where_the_text_goes_on(
+        spaces: list[str], zh: bool, closing: str, loop: bool) -> None:
+    """As for identical lines: `min_near_repeats` copies running to the end are a loop, one more elsewhere."""
+    check("repetition", rec(_near_items(spaces, zh, closing), "Tell us what is good and bad about the property."),
+          loop)

@@ -2,8 +2,8 @@
 
 Each flagged finding's score is the precision of its detector's findings of the same kind (the rule
 that fired: `details.kind`, or `details.reason` for truncation) on every blind-labeled sample read so far
-(`corpus_metrics.READ_SAMPLES` in tests/: 5,536 records — the gate samples, the held-out ones, the truncation
-sample and the first eight fresh samples, whose flags were out of sample when labeled), smoothed toward the
+(`corpus_metrics.READ_SAMPLES` in tests/: 5,826 records — the gate samples, the held-out ones, the truncation
+sample and the first nine fresh samples, whose flags were out of sample when labeled), smoothed toward the
 detector's overall precision with 2 pseudo-findings: `(tp + 2 * p_detector) / (flagged + 2)`. So a score
 of 0.9 means "nine in ten findings like this one were real failures". Kinds with no labeled finding get the
 precision of the kind they were split from (`SPLIT_FROM`: their flags carried that kind before), else the
@@ -18,19 +18,19 @@ from __future__ import annotations
 __all__ = ["CALIBRATION", "SPLIT_FROM", "calibrated", "unflagged_score"]
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "repetition": {"*": 0.9512, "block_loop": 0.9646, "drift_loop": 0.9314, "line_loop": 0.8835, "loop": 0.9779,
-        "near_loop": 0.8482, "reemitted": 0.9837, "repeated_items": 0.9085, "rewritten": 0.9837},
-    "truncation": {"*": 0.8712, "code_cut": 0.6775, "conclusion_cut": 0.9356, "cut_character": 0.9839,
-        "dangling_colon": 0.9839, "dangling_word": 0.9504, "empty_code_block": 0.9141, "empty_heading": 0.9678,
-        "empty_item": 0.9678, "empty_opening": 0.9102, "fragment": 0.9164, "main_clause_missing": 0.9678,
-        "mid_sentence": 0.6564, "mid_sentence_cjk": 0.9186, "mid_word": 0.9888, "open_clause": 0.9534,
-        "repeated_line_cut": 0.8203, "table_header_only": 0.9141, "table_row_cut": 0.9356, "unclosed_bracket": 0.9714,
-        "unclosed_code_block": 0.9182, "unclosed_quote": 0.7485, "unclosed_string": 0.9141},
-    "missing_eos": {"*": 0.9795, "end_token_text": 0.9999, "fake_turn": 0.9853, "length": 0.9724},
-    "identity_leak": {"*": 0.9655, "claim": 0.9976},
-    "language_drift": {"*": 0.9842, "drift": 0.9918, "third_language": 0.7668},
-    "degenerate": {"*": 0.9808, "empty": 0.999, "empty_code_block": 0.9872, "fragments": 0.9872, "symbols": 0.997,
-        "template_tokens": 0.9904},
+    "repetition": {"*": 0.9482, "block_loop": 0.9655, "drift_loop": 0.931, "line_loop": 0.8367, "loop": 0.9798,
+        "near_loop": 0.8177, "reemitted": 0.9827, "repeated_items": 0.908, "rewritten": 0.9852},
+    "truncation": {"*": 0.8745, "code_cut": 0.6784, "conclusion_cut": 0.9373, "cut_character": 0.9843,
+        "dangling_colon": 0.9843, "dangling_word": 0.9523, "empty_code_block": 0.9164, "empty_heading": 0.9721,
+        "empty_item": 0.9686, "empty_opening": 0.9106, "fragment": 0.9166, "main_clause_missing": 0.9686,
+        "mid_sentence": 0.6594, "mid_sentence_cjk": 0.9187, "mid_word": 0.9895, "open_clause": 0.9569,
+        "open_emphasis": 0.9164, "repeated_line_cut": 0.8213, "table_header_only": 0.9498, "table_row_cut": 0.9498,
+        "unclosed_bracket": 0.9721, "unclosed_code_block": 0.9229, "unclosed_quote": 0.7498, "unclosed_string": 0.9164},
+    "missing_eos": {"*": 0.9825, "end_token_text": 0.9999, "fake_turn": 0.9856, "length": 0.9771},
+    "identity_leak": {"*": 0.9667, "claim": 0.9978},
+    "language_drift": {"*": 0.9853, "drift": 0.9924, "third_language": 0.767},
+    "degenerate": {"*": 0.9818, "empty": 0.9991, "empty_code_block": 0.9879, "fragments": 0.9879, "symbols": 0.9974,
+        "template_tokens": 0.9909},
 }
 """Per detector, per kind of finding: the calibrated score ("*": the detector's overall precision, Laplace-smoothed:
 (tp + 1) / (flagged + 2))."""

@@ -13,7 +13,8 @@ code need more (`min_symbol_loop_chars`, `min_code_repeats`).
 Line loops, on units = lines (sentences of long lines), list numbering stripped and digits
 normalised, code, tables and short lines left out:
 - the same line back to back >= `min_repeats` times ("12. 西瓜 / 13. 西瓜 / 14. 西瓜"), or a line with
-  one word changed >= `min_near_repeats` times ("I looked at the third one…" / "…fourth one…");
+  one word changed >= `min_near_repeats` times ("I looked at the third one…" / "…fourth one…"), each one
+  more where the text goes on after them;
 - a block of lines repeated back to back >= `min_repeats` times (a whole answer re-emitted; a list
   cycling through the same items), or twice when the two copies are the whole answer and end it;
 - a table that keeps coming back to the same rows (a third of its rows, 4+, copies of earlier rows);
@@ -757,7 +758,8 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
     """The longest run of consecutive units of one kind that are the same line, or the same line with a
     word changed, as (start, end, copies, first line, exact, reaches the end) when it is long enough:
     `min_repeats` copies of one line reaching the end of the text, one more elsewhere;
-    `min_near_repeats` copies of a line with a word changed; table rows only identical; code lines
+    `min_near_repeats` copies of a line with a word changed reaching the end, one more elsewhere; table rows only
+    identical; code lines
     (similar by nature) `min_code_repeats` copies running to the end (a runaway loop cut off)."""
     best: tuple[int, int, int, str, bool, bool] | None = None
     run: list[_Unit] = []
@@ -777,7 +779,8 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
         elif not exact and not at_end and len(run) < 2 * cfg.min_repeats and _numbered_apart(run):
             ok = False  # "90% … in the first quarter", "92% … in the second quarter" and the text goes on: per item
         else:
-            ok = len(run) >= ((cfg.min_repeats + (not at_end)) if exact else cfg.min_near_repeats)
+            # (one copy more where the text goes on after the run: the model got out of it, as a list does)
+            ok = len(run) >= (cfg.min_repeats if exact else cfg.min_near_repeats) + (not at_end)
         if ok and sum(u.end - u.start for u in run) >= cfg.min_short_loop_chars and \
                 (best is None or len(run) > best[2]):
             best = (run[0].start, run[-1].end, len(run), run[0].key, exact, at_end)
