@@ -2556,9 +2556,10 @@ def _table_again(table: str) -> str:
     ("missing_eos", "Show HTML for a struck-out price.", "Here it is:\n```html\n<p>Price: <s>$20</s>", "unknown",
      False),
     # A bold label opened and never closed ("**Researcher's") was cut; a closed one ends whole.
-    ("truncation", "Investigate the three answers as a researcher.", "I will now investigate each answer.\n\n"
-     "**Researcher's", "unknown", True),
-    ("truncation", "作为研究者分析这三个答案。", "下面我来逐一分析每个答案。\n\n**研究者的", "unknown", True),
+    ("truncation", "Investigate the three answers as a researcher.", "**Answer 1:** a loop over guesses.\n\n"
+     "I will now investigate each answer.\n\n**Researcher's", "unknown", True),
+    ("truncation", "作为研究者分析这三个答案。", "**答案一：** 用循环处理猜测。\n\n下面我来逐一分析每个答案。\n\n"
+     "**研究者的", "unknown", True),
     ("truncation", "Investigate the three answers as a researcher.", "I will now investigate each answer.\n\n"
      "**Researcher's notes**", "unknown", False),
     # Three answers asked for: the third, cut in its code, is no runaway copy of the first two (truncation's cut);
@@ -2642,3 +2643,68 @@ def test_a_line_with_a_word_changed_needs_one_copy_more_where_the_text_goes_on(
     """As for identical lines: `min_near_repeats` copies running to the end are a loop, one more elsewhere."""
     check("repetition", rec(_near_items(spaces, zh, closing), "Tell us what is good and bad about the property."),
           loop)
+
+
+_VERSIONS_BODY = ("**Enhanced Response**\n\nUse the img tag with an alt text that describes the picture, set its width "
+                  "in CSS, and float it left or right so the text wraps around it.\n\n- **Accessibility:** describe "
+                  "every image.\n- **Performance:** load images lazily.\n\n---\n\n")
+_TICKS_EN = ("Open the File menu, choose Options, click OK, the box is ticked, click OK, the box is unticked, "
+             "click OK, the box is unticked, " + "click OK, the box is ticked, " * 3 + "click OK, the box is unticked")
+_TICKS_ZH = "打开文件菜单，选择选项，点确定，字对勾选没有了，" + "点确定，字对勾选有了，" * 4 + "点确定，字对勾选没有了"
+_FRUIT_ROWS = ["| Apple | Red | Sweet |", "| Banana | Yellow | Sweet |", "| Lemon | Yellow | Sour |",
+               "| Lime | Green | Sour |", "| Cherry | Red | Sweet |", "| Grape | Purple | Sweet |"]
+_TEMPLATE_QUOTED = ("Llama 2 wraps each turn like this:\n```\n<s>[INST] <<SYS>>\nYou are helpful.\n<</SYS>>\n\n"
+                    "Hi there [/INST] Hello! How can I help?\n</s>")
+
+
+@pytest.mark.parametrize("detector,prompt,output,stop,expected", [
+    # Reviews of session 12. A song asked for: only verse ends without its period; prose after the song, or an
+    # answer about a song, still stops mid-sentence.
+    ("truncation", "Write a song about summer, then explain the chords.", "(Verse 1)\nSun is high and the days are "
+     "long\nWe sing along to our summer song\n\nThe chords are simple. We play G, C and D on the first warm day when "
+     "everyone", "eos", True),
+    ("truncation", "“好一朵美丽的茉莉花…”这段歌词出自哪首歌曲？", "这段歌词出自江苏民歌《茉莉花》，"
+     "这首歌曲在国内外广为传唱，曾在许多重要场合演出，包括北京奥运会的颁奖仪式以及多次国际", "eos", True),
+    # A field whose value opens a clause was cut; a name ends the record.
+    ("truncation", "Write a Jira ticket for onboarding.", "**Tasks:**\n1. Prepare the desk.\n2. Set up accounts.\n\n"
+     "**Due Date:** 2023-03-28\n**Priority:** High\n**Acceptance Criteria:** Ensure the new employee", "eos", True),
+    ("truncation", "写一个入职工单。", "**任务：**\n1. 准备工位。\n2. 开通账号。\n\n**截止日期：** 2023-03-28\n"
+     "**优先级：** 高\n**验收标准：** 确保新员工能够顺利完成", "eos", True),
+    # A bold line whose closing "**" was forgotten, a label with its value, "**kwargs", a blank to fill: no cut.
+    ("truncation", "Which option is right?", "**Reasoning:** only B keeps the units.\n\n**Answer: B", "eos", False),
+    ("truncation", "哪个选项正确？", "**分析：** 只有B的单位正确。\n\n**答案：B", "eos", False),
+    ("truncation", "Write a motto for our team.", "**Together we rise", "eos", False),
+    ("truncation", "Document the function's parameters.", "**Parameters:**\n- backend: the backend's name\n"
+     "- **kwargs: extra options for the backend", "eos", False),
+    ("truncation", "出两道填空题。", "**题目：**\n1. 太阳系有___大行星\n2. ___被称为红色星球", "eos", False),
+    # Emoji are no strokes: "🍌 + 🍊 =" leaves the equation open.
+    ("truncation", "Make an emoji math puzzle.", "🍎 + 🍎 + 🍎 = 30\n🍎 + 🍌 + 🍌 = 18\n🍌 + 🍊 =", "eos", True),
+    # A rewritten answer that ended, then a new section cut mid-sentence: a cut (only a bold title opened right after
+    # the versions is the next version's).
+    ("truncation", "How do I add images to a web page?", _VERSIONS_BODY * 4 + "## Conclusion\n\nImages make a page "
+     "easier to read when they are sized well, and remember that the", "unknown", True),
+    # Versions counted in the prompt only where asked for: "the 3 answers provided", "Python3实现" ask for none.
+    ("missing_eos", "Investigate the 3 answers provided and show the best hangman code.", THREE_ANSWERS, "unknown",
+     True),
+    ("missing_eos", "用Python3实现一个猜单词游戏。", THREE_ANSWERS, "unknown", True),
+    # A loop whose last copy varies, cut unfinished, ran on.
+    ("missing_eos", "How do I tick the box?", _TICKS_EN, "unknown", True),
+    ("missing_eos", "怎么勾选这个框？", _TICKS_ZH, "unknown", True),
+    ("truncation", "怎么勾选这个框？", _TICKS_ZH, "unknown", False),
+    # Two tables apart (a blank line, a heading) under different headers; a corrected table is two copies.
+    ("repetition", "Make a fruit table, then add prices.", "| Fruit | Colour | Taste |\n|---|---|---|\n" +
+     "\n".join(_FRUIT_ROWS) + "\n\n| Fruit | Colour | Taste | Price (USD) |\n|---|---|---|---|\n" +
+     "\n".join(row + " 1 |" for row in _FRUIT_ROWS), "eos", False),
+    # An end token in a template quoted in an open block is quoted.
+    ("missing_eos", "How does Llama 2 format a chat?", _TEMPLATE_QUOTED, "eos", False),
+    # Program output in a Chinese answer is no English answer; an option led into without a colon is.
+    ("language_drift", "用Python实现冒泡排序并打印结果。", "代码如下：\n```python\nprint(sorted([64, 34, 25]))\n```\n"
+     "输出：\nOriginal list is: [64, 34, 25]\nSorted list is: [25, 34, 64]", "eos", False),
+    ("language_drift", "问题：下列通项公式正确的是\n选项：\n(A)$a_{n}=2 n-5$\n(B)$a_{n}=3 n-10$\n答案：",
+     "Therefore, the answer is B) a_n = 3 n - 10", "eos", True),
+    ("language_drift", "问题：下列说法正确的是\n选项：\n(A)甲\n(B)乙\n答案：", 'Answer is: "Answer is: <nooutput>"',
+     "eos", True),
+])
+def test_hard_cases_found_in_review_of_fields_songs_versions_and_tables(
+        detector: str, prompt: str, output: str, stop: str, expected: bool) -> None:
+    check(detector, rec(output, prompt, stop=stop), expected)

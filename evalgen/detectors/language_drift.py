@@ -206,12 +206,15 @@ def _mask_math(text: str) -> str:
     return _MATH.sub(lambda m: " " * len(m.group(0)), text) if "$" in text or "\\" in text else text
 
 
-_LEAD_IN = re.compile(r"[ \t]*[A-Z][a-z]+(?: [a-z]+)+:[ \t]+\S")  # "Answer is: ", "The answer is: "
+_LEAD_IN = re.compile(r"[ \t]*[A-Za-z][a-z]+(?:,? [a-z]+)+(?::? \(?[A-Ha-h][).:：]|: [\"“'])")
+"""Words leading into an option or a quotation ("Answer is: B) …", "Therefore, the answer is (B): …", 'Answer is:
+"…"'; single spaces: no two runs of spaces to split a long gap between); not a program's printed value ("Sorted
+list is: [25, 34, 64]")."""
 
 
 def _code_only(line: str) -> bool:
-    """A code line (math already masked, so "Answer is: B) $T_{2}$ bacteria ..." is prose; and so is a line that
-    a sentence's words lead into a formula written without $: "Answer is: B) a_n = 3 n - 10")."""
+    """A code line (math already masked, so "Answer is: B) $T_{2}$ bacteria ..." is prose; and so is an option that
+    a sentence's words lead into, its formula written without $: "Answer is: B) a_n = 3 n - 10")."""
     return is_code_line(line) and _LEAD_IN.match(line) is None
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from evalgen.detectors._text import code_regions, in_regions, last_user_message, request_text
+from evalgen.detectors._text import code_regions, fence_blocks, in_regions, last_user_message, request_text
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.repetition import ends_in_loop, number_value
@@ -242,9 +242,10 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         if regions is None:
             regions = code_regions(text)
         if in_regions(m.start(), regions):
-            # (a token alone on the last line is the model's own, in a block it left open too)
+            # (a token alone on the last line is the model's own, right under a fence that opened nothing else:
+            # "```\n```\n</s>"; in a template quoted in a block, "<s>[INST] … [/INST] Hello!\n</s>", it is quoted)
             body_end = body_end if body_end >= 0 else len(text.rstrip())
-            if not (m.end() == body_end and _line_start(text, m.start())):
+            if not (m.end() == body_end and _under_a_bare_fence(text, m.start())):
                 continue
         found.append((m.start(), kind, m.group(0)))
         kinds.add(kind)
@@ -317,9 +318,13 @@ def _answer_context(text: str, record: GenerationRecord) -> tuple[int, str, froz
 _LIST_START = re.compile(r"[ \t]*(?:[-*+•]|\d+[.)])[ \t]")
 
 
-def _line_start(text: str, pos: int) -> bool:
-    """Whether only spaces stand before `pos` on its line."""
-    return not text[text.rfind("\n", 0, pos) + 1:pos].strip()
+def _under_a_bare_fence(text: str, pos: int) -> bool:
+    """Whether `pos` starts its line and the non-blank line above it is a bare fence ("```")."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    if text[line_start:pos].strip():
+        return False
+    above = text[:line_start].rstrip()
+    return above[above.rfind("\n") + 1:].strip() in ("```", "~~~")
 
 
 def _heads_a_list(text: str, end: int) -> bool:
@@ -344,16 +349,24 @@ _FINISHED = frozenset(".!?。！？…;；\"'”’」』）)]】》>`|*")
 
 
 _VERSIONS = re.compile(
-    r"\b(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten)\s+(?:(?:more|other|different|alternative|possible|new)\s+)*"
-    r"(?:answers|versions|solutions|options|variants|variations|alternatives|implementations|drafts|approaches|"
-    r"programs|scripts|responses)\b|([两三四五六七八九十\d]{1,2})\s*[个种份套]?(?:版本|方案|答案|回答|解法|写法|实现)",
-    re.I)
+    r"(?<!\bthe )\b(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten) (?:(?:more|other|different|alternative|"
+    r"possible|new) )*(?:answers|versions|solutions|implementations|programs|scripts)\b"
+    r"|(?<![A-Za-z0-9_+.])([两三四五六七八九十\d]{1,2})[ \t]*[个种份套]?(?:版本|方案|解法|写法|实现)", re.I)
+"""A number of versions asked for ("Show all three answers", "two more versions", "给出三种解法"); not "the 3 answers
+provided" (given ones), "Python3实现" or an option's value before the next line."""
 
 
 def _versions_asked(request: str) -> int:
-    """How many versions of one answer the user asked for ("Show all three answers", "给出三种解法"), 0 for none: a
-    runaway's earlier copies may be the versions."""
+    """How many versions of one answer the user asked for, 0 for none."""
     return max((number_value(m.group(1) or m.group(2)) for m in _VERSIONS.finditer(request)), default=0)
+
+
+def _last_of_versions(text: str, request: str) -> bool:
+    """Whether the text is versions of code the user asked for, cut in the last of them: one fenced block a version
+    (two or more, the last left open), no more blocks than the versions asked ("Show all three answers" and the
+    third, cut in its code: the copies before it were asked for, not a runaway)."""
+    blocks, open_block = fence_blocks(text)
+    return open_block and 2 <= len(blocks) <= _versions_asked(request)
 
 
 _SPACES = re.compile(r"\s+")
@@ -401,8 +414,8 @@ def runaway(record: GenerationRecord) -> bool:
     copies = text.count(probe, 0, start) if probe else text.count(text[-40:], 0, n - 40)
     if copies < RUNAWAY_MIN_COPIES:
         return False  # (first: it rules out most texts, and the test below then needs no scan)
-    if copies < _versions_asked(last_user_message(record)):
-        return False  # the third of "three answers" cut in its code: the copies before it were asked for
+    if "```" in text and _last_of_versions(text, last_user_message(record)):
+        return False
     if text.find(text[start:] + "\n", 0, start) >= 0:
         return False  # the last line is a whole line written before ("Sudoku puzzle"): nothing was cut mid-way
     import zlib

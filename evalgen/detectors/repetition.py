@@ -934,31 +934,32 @@ _MIN_TABLE_ROWS = 9
 _MIN_REPEATED_ROWS = 4
 
 
-def _repeated_rows(units: list[_Unit | None], request: str) -> tuple[int, int, list[Span]] | None:
+def _repeated_rows(units: list[_Unit | None], request: str, text: str) -> tuple[int, int, list[Span]] | None:
     """A table that keeps coming back to the same rows: >= `_MIN_REPEATED_ROWS` of its rows, and a third of
     them, exact copies of earlier rows (a table lists different things; a model in a loop lists them
     again). Rows the prompt holds (a grid reprinted after each step) do not count, nor rows a new table takes
     from an earlier one under another header (a second table building on the first). As (repeated rows,
     rows, spans of the copies)."""
-    rows = [u for u in units if u is not None and u.kind == "table" and u.key not in request]
-    if len(rows) < _MIN_TABLE_ROWS:
-        return None
-    seen: dict[str, str] = {}  # a row's key: the header of the table it first came in
-    copies = []
-    header = ""
-    after_table = False
+    rows: list[tuple[_Unit, str]] = []  # (row, the header of its table)
+    header, last = "", None  # the current table's first row; the row before (None: a text line came between)
     for u in units:
         if u is None or u.kind != "table":
-            after_table = False
+            last = None
             continue
-        if not after_table:
-            header = u.key  # a table's first row: text or a break before it ended the table above
-            after_table = True
-        if u.key in request:
-            continue
-        if seen.get(u.key) == header:
+        if last is None or "\n\n" in text[last.end:u.start]:
+            header = u.key  # a table starts: after text, a blank line or a break
+        last = u
+        if u.key not in request:
+            rows.append((u, header))
+    if len(rows) < _MIN_TABLE_ROWS:
+        return None
+    seen: dict[str, set[str]] = {}  # a row's key: the headers of the tables it came in
+    copies = []
+    for u, header in rows:
+        tables = seen.setdefault(u.key, set())
+        if header in tables:
             copies.append(Span(u.start, u.end, "repeated row"))
-        seen.setdefault(u.key, header)
+        tables.add(header)
     if len(copies) < _MIN_REPEATED_ROWS or len(copies) * 3 < len(rows):
         return None
     return len(copies), len(rows), copies
@@ -1404,6 +1405,15 @@ _PHRASE_BREAKS = frozenset(",，、;；:：.。!！?？\n")
 _SENTENCE_END_MARKS = frozenset("。!！?？")
 
 
+def _finishes_loop(text: str, b: int) -> bool:
+    """Whether the text after a loop ending at `b` finishes it: a blank line opens a new block (the loop's unit may
+    hold the first of its two breaks), or the text ends a sentence or on a line written whole before (`_char_loop`)."""
+    body = text.rstrip()
+    last_start = body.rfind("\n") + 1
+    return "\n\n" in text[max(0, b - 1):len(body)] or _ends_sentence(body) or \
+        (last_start > 0 and body.find(body[last_start:].strip() + "\n", 0, last_start) >= 0)
+
+
 def _ends_sentence(text: str) -> bool:
     """Whether the text ends on a sentence mark: "!", "?", their full-width forms, "。", or "." after a letter (not
     a cell's "." nor the "3." of "Python 3.")."""
@@ -1560,10 +1570,12 @@ def _char_loop(record: GenerationRecord, cfg: RepetitionConfig, loop: tuple[int,
     where = "the output ends in" if at_tail else "the output contains"
     at_end = at_tail
     if not at_tail:
-        # The loop runs to the end with a variation in its last copy ("点确定，字对勾选没有了"), or the longest
-        # loop is elsewhere and another one runs to the end (what missing_eos asks).
+        # The loop runs to the end with a variation in its last copy, cut unfinished ("点确定，字对勾选没有了"), or
+        # the longest loop is elsewhere and another one runs to the end (what missing_eos asks). What ends the
+        # loop's sentence ("þeah þeah." ), a line written whole before ("-dis instruct") or a block after a blank
+        # line ("\n\nfoobar()", the call after a loop in "def foobar():") finishes it instead.
         rest = text[b:].strip()
-        at_end = len(rest) <= max(2 * p, 60) and rest in text[a:b]
+        at_end = len(rest) <= max(2 * p, 60) and rest in text[:b] and not _finishes_loop(text, b)
         if not at_end:
             tail = _tail_run(text.rstrip(), cfg.min_repeats_at_limit if ran_out else cfg.min_repeats,
                              cfg.min_loop_chars)
@@ -1646,7 +1658,7 @@ def _line_loops(record: GenerationRecord, cfg: RepetitionConfig, fences: list[tu
         return [(min(1.0, (b - a) / n + copies / 20), "near_loop",
                  f"A block of {k} lines comes back reworded until the cut (about {copies:.1f} copies).",
                  [Span(a, b, f"{k} lines, reworded, ×{copies:.1f}")], True)]
-    rows = _repeated_rows(units, request_text(record)) if repeats else None
+    rows = _repeated_rows(units, request_text(record), text) if repeats else None
     if rows:
         dup, total, spans = rows
         details.update(table_rows=total, repeated_rows=dup)

@@ -90,6 +90,7 @@ _DANGLING_EN = frozenset(
         "relatively", "should", "would", "could", "shall", "cannot",
     ]
 )
+_CLAUSE_WORDS = _DANGLING_EN | {"in", "on", "be", "will", "can", "may", "must", "need", "needs", "that"}
 # One of these alone after a finished sentence ("… name it "setCameraPosition". In") opened the next one.
 _OPENERS = _DANGLING_EN - {"i", "a"} | {"in", "on"}
 # A modal ends a clause only after its subject pronoun ("if you would", "as one should"): "…the team should".
@@ -297,10 +298,9 @@ def detect_truncation(record: GenerationRecord, ctx: DetectorContext) -> Finding
     finding = _judge(record, ctx)
     if not finding.flagged:
         return finding
-    if record.stop_reason == "unknown" and (
-            ends_in_loop(record, ctx) or runaway(record) or rewrites_itself(record, ctx)):
-        # No finish reason and a loop that runs to the end (or an answer rewritten again and again): cut off by a
-        # limit while looping (`missing_eos` and `repetition`), not a turn the model ended mid-sentence.
+    if record.stop_reason == "unknown" and (ends_in_loop(record, ctx) or runaway(record)):
+        # No finish reason and a loop that runs to the end: cut off by a limit while looping
+        # (`missing_eos` and `repetition`), not a turn the model ended mid-sentence.
         return _ok("looping_tail", {"reason": None})
     turn = turn_evidence(record, ctx)
     if turn is not None and finding.details["reason"] == "fragment":
@@ -601,7 +601,13 @@ def _field_run(text: str, last_nl: int, line: str) -> bool:
     if len(above) < 2 or None in fields:
         return False
     values = [m.group(1).rstrip() for m in (*fields, last)]  # type: ignore[union-attr]
-    return all(_short_field(v) and v[-1] not in _FINAL for v in values)
+    return all(_short_field(v) and v[-1] not in _FINAL for v in values) and _names_a_value(values[-1])
+
+
+def _names_a_value(value: str) -> bool:
+    """Whether a field's value names something ("New Employee Onboarding", "High", 新员工入职流程) rather than opens a
+    clause ("Ensure the new employee", 确保新员工能够顺利完成): no function word, at most 8 CJK characters."""
+    return len(_CJK.findall(value)) <= 8 and not any(w in _CLAUSE_WORDS for w in _ALPHA_WORDS.findall(value))
 
 
 def _short_field(field: str) -> bool:
@@ -632,6 +638,9 @@ def _attribution(text: str, seg_start: int, segment: str) -> bool:
         any(q in text[max(0, seg_start - 400):seg_start + 1] for q in "\"”」』")
 
 
+_BOLD_LABEL = re.compile(r"(?m)^[ \t]*(?:[-*+][ \t]+|\d{1,3}[.)][ \t]+|#{1,6}[ \t]+)?(\*\*|__)[^*_\n]{1,80}\1")
+"""A line opening with a closed bold label ("- **Partnership:**", "### 11. **Avoiding Bias:**"); literal-free, so it
+is searched only in the 2,000 characters before a last line that opens one."""
 _BOLD_LEAD = re.compile(r"^(?:[-*+][ \t]+|\d{1,3}[.)][ \t]+|>[ \t]*)")  # a bullet, a number, a quote mark
 
 
@@ -643,18 +652,42 @@ def _bold_line(line: str) -> bool:
         body[-3] not in ":："  # ("**Step 2: Substitute x = 30 - y:**" heads what never came)
 
 
+_SECTION = re.compile(r"[ \t]*[(\[（【]?(?:verse|chorus|pre-chorus|bridge|outro|intro|hook|refrain|"
+                      r"主歌|副歌|桥段|尾声|前奏|间奏|结尾)[^\n]{0,12}?[)\]）】:：]", re.I)
+
+
+def _verse(text: str, last_nl: int) -> bool:
+    """Whether the text ends in verse: its last line opens with a song's section label ("(Outro) As the decade
+    closes…", "[副歌]"), or its last stanza is two lines or more of at most 16 words (30 CJK characters) each.
+    Prose after a song ("…then explain the chords") ends in a paragraph: one long line."""
+    if _SECTION.match(text, last_nl + 1):
+        return True
+    stanza = text[text.rfind("\n\n", 0, max(0, last_nl)) + 2 if "\n\n" in text else 0:].strip("\n").split("\n")
+    return len(stanza) >= 2 and all(len(line.split()) <= 16 and len(_CJK.findall(line)) <= 30 for line in stanza)
+
+
 def _drawn(line: str) -> bool:
     """Whether a line is part of a drawing or a border ("------+" closing an ASCII house): three characters or more,
-    no letter or digit, so its "+" or "=" joins strokes, not terms."""
-    return len(line) >= 3 and not any(c.isalnum() for c in line)
+    all strokes, so its "+" or "=" joins strokes, not terms ("🍌 + 🍊 =" is an equation of emoji)."""
+    return len(line) >= 3 and all(c in _STROKES or "\u2500" <= c <= "\u257f" for c in line)
 
 
-def _open_bold(line: str) -> bool:
-    """Whether the line opens a bold span and never closes it ("**Researcher's", "- **Step 3: Compute the"): a
-    heading or label cut before its closing "**"."""
+_STROKES = frozenset(" -=+|_/\\#*~.:<>^'`\"")
+
+
+def _open_bold(line: str, text: str, line_start: int) -> bool:
+    """Whether the last line opens a bold label and never closes it ("**Researcher's", "- **Monitoring and
+    Evaluation:") where the lines before close theirs ("- **Partnership:** …"): a label cut before its closing "**".
+    Not a label and its value ("**Answer: B", a closing "**" forgotten), a footnote mark or "**kwargs" ("**" then
+    text after a colon), a blank to fill ("___"), nor a bold line in a text whose lines bold nothing."""
     body = _BOLD_LEAD.sub("", line, count=1)
     mark = body[:2]
-    return mark in ("**", "__") and body[2:3].strip() != "" and body.count(mark) == 1
+    if mark not in ("**", "__") or body[2:3] in ("", "*", "_") or body[2:3].isspace() or body.count(mark) != 1:
+        return False
+    colon = max(body.find(":"), body.find("："))
+    if colon >= 0 and body[colon + 1:].strip() or len(body.split()) > 6:
+        return False
+    return _BOLD_LABEL.search(text, max(0, line_start - 2000), line_start) is not None
 
 
 def _punctuated_items(text: str, last_nl: int) -> bool:
@@ -1170,7 +1203,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         # modal particle closes the sentence ("…我们开始吧").
         if segment[-1] in _FINAL_PARTICLE:
             return _ok("final_particle", details)
-        if asks_for_song(last_user_message(record)):
+        if _verse(text, last_nl) and asks_for_song(last_user_message(record)):
             return _ok("song", details)  # a song's or poem's lines end without marks, its last line too
         return _cut(seg_start, end, "mid_sentence_cjk", "The output stops mid-sentence without final punctuation.",
                     0.7, details)
@@ -1182,7 +1215,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         if _main_clause_missing(segment):
             return _cut(seg_start, end, "main_clause_missing", "The output stops inside a subordinate clause, "
                         "before its main clause.", 0.8, details)
-        if asks_for_song(last_user_message(record)):
+        if _verse(text, last_nl) and asks_for_song(last_user_message(record)):
             return _ok("song", details)  # a song's or poem's lines end without periods, its last line too
         return _cut(seg_start, end, "mid_sentence", "The output stops mid-sentence without final punctuation.", 0.7,
                     details)
@@ -1205,6 +1238,7 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         # finished sentence in the same paragraph, too short to be a sentence of their own (not a signature,
         # an attribution "- Albert Einstein", a hashtag or an all-caps tag).
         return _cut(seg_start, end, "fragment", "The output stops a few words into a new sentence.", 0.7, details)
-    if _open_bold(stripped_line):
+    if _open_bold(stripped_line, text, line_start) and not rewrites_itself(record, ctx):
+        # (a bold heading opened after answers rewritten again and again is the next version's title: that loop's)
         return _cut(line_start, end, "open_emphasis", "The output stops inside a bold span it opened.", 0.8, details)
     return _ok("list_item" if _LIST_ITEM.match(line) else "short_final_line", details)
