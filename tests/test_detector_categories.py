@@ -2569,7 +2569,9 @@ def _table_again(table: str) -> str:
     ("truncation", "Write the best Hangman game in Python. Now generate two more answers for the same problem. "
      "Show all three answers.", THREE_ANSWERS, "unknown", True),
     ("missing_eos", "用Python写一个猜单词游戏，给出三种写法。", THREE_ANSWERS, "unknown", False),
-    ("missing_eos", "Write the best Hangman game in Python. Show two versions.", THREE_ANSWERS, "unknown", True),
+    ("missing_eos", "Write the best Hangman game in Python. Show two versions.", "".join(
+        f"Version {n}:\n```\n{answer}```\n" for n, answer in enumerate(_ANSWERS[:2] * 2, 1)) + THREE_ANSWERS,
+     "unknown", True),
     # A loop the program then calls has ended: the call is no copy of the loop ("foobar()" is in "def foobar():").
     ("missing_eos", "Write me a python script for the foobar problem.", "def foobar():\n" + SNAKE_BLOCK * 3 +
      "\nfoobar()", "unknown", False),
@@ -2683,10 +2685,12 @@ _TEMPLATE_QUOTED = ("Llama 2 wraps each turn like this:\n```\n<s>[INST] <<SYS>>\
     # the versions is the next version's).
     ("truncation", "How do I add images to a web page?", _VERSIONS_BODY * 4 + "## Conclusion\n\nImages make a page "
      "easier to read when they are sized well, and remember that the", "unknown", True),
-    # Versions counted in the prompt only where asked for: "the 3 answers provided", "Python3实现" ask for none.
-    ("missing_eos", "Investigate the 3 answers provided and show the best hangman code.", THREE_ANSWERS, "unknown",
-     True),
+    # Versions counted in the prompt only where asked for: "Python3实现" asks for none; "three different approaches",
+    # "三个回答" do.
     ("missing_eos", "用Python3实现一个猜单词游戏。", THREE_ANSWERS, "unknown", True),
+    ("missing_eos", "Write a Hangman game in Python using three different approaches.", THREE_ANSWERS, "unknown",
+     False),
+    ("missing_eos", "用Python写一个猜单词游戏，请给出三个回答。", THREE_ANSWERS, "unknown", False),
     # A loop whose last copy varies, cut unfinished, ran on.
     ("missing_eos", "How do I tick the box?", _TICKS_EN, "unknown", True),
     ("missing_eos", "怎么勾选这个框？", _TICKS_ZH, "unknown", True),
@@ -2706,5 +2710,55 @@ _TEMPLATE_QUOTED = ("Llama 2 wraps each turn like this:\n```\n<s>[INST] <<SYS>>\
      "eos", True),
 ])
 def test_hard_cases_found_in_review_of_fields_songs_versions_and_tables(
+        detector: str, prompt: str, output: str, stop: str, expected: bool) -> None:
+    check(detector, rec(output, prompt, stop=stop), expected)
+
+
+_TICKET_EN = "**Tasks:**\n1. Prepare the desk.\n2. Set up accounts.\n\n**Due Date:** 2023-03-28\n**Priority:** High\n"
+_TICKET_ZH = "**任务：**\n1. 准备工位。\n2. 开通账号。\n\n**截止日期：** 2023-03-28\n**优先级：** 高\n"
+_RAP_EN = ("Yo, listen up, I got a story to tell\nAbout a bot that answers questions and does it so well\nOh come on "
+           "you guys, please take note of this moment, help spread the word right now to everyone you know today\n"
+           "Catchy rhymes, catchy beats, it's time we all sing")
+
+
+@pytest.mark.parametrize("detector,prompt,output,stop,expected", [
+    # Second review of session 12. A title opened after rewritten answers is the next version's only without a finish
+    # reason and on its own line; a label in a new section after them was cut.
+    ("truncation", "How do I add images to a web page?", _VERSIONS_BODY * 4 + "**Ultra-Enhanced", "eos", True),
+    ("truncation", "How do I add images to a web page?", _VERSIONS_BODY * 4 + "## Summary\n\n- **Accessibility:** "
+     "describe every image.\n- **Monitoring and Evaluation:", "unknown", True),
+    # The model's own end token after its code, in a block it left open.
+    ("missing_eos", "Write hello world in Python.", "Here it is:\n```python\nprint('hello world')\n</s>", "eos", True),
+    ("missing_eos", "用Python写hello world。", "代码如下：\n```\nprint('你好')\n<|im_end|>", "eos", True),
+    # Code in a Chinese answer is no English; "The answer is: …" to a Chinese exam question is.
+    ("language_drift", "写一个Python函数，合并两个列表并排序。", "可以这样写：\ndef merge(a, b):\n    c = []\n"
+     "    for x in a: c.append(x)\n    for y in b: c.append(y)\n    if not c: return []\n    return sorted(c)\n",
+     "eos", False),
+    ("language_drift", "问题：下列通项公式正确的是\n选项：\n(A)$a_{n}=2 n-5$\n(B)$a_{n}=3 n-10$\n答案：",
+     "The answer is: a_n = 3 n - 10", "eos", True),
+    # Verse: a stanza with one long line, a section label on its own line; "Chorus explained:" labels no section.
+    ("truncation", "Write a rap song about Open Assistant.", _RAP_EN, "unknown", False),
+    ("truncation", "Write a 5 verse song in the style of Talking Heads about a teenager in 1980s Britain.",
+     "(Verse 1)\nWalking down the high street\n\n(Outro)\nAs the decade closes, and the world turns new. A teenager "
+     "graduates, with a world to pursue The 80s may fade, but the memories remain A time of rebellion, love, and "
+     "teenage pain", "unknown", False),
+    ("truncation", "写一首关于青春的歌，要有主歌、副歌和尾声。", "【主歌】\n走在老街的路口\n\n【尾声】\n"
+     "时光慢慢走远，老街还在原地。我们的故事写在心里，那段青春永远留在记忆里的夏天，"
+     "我们唱着那首歌走过长长的街道一直走到天边的晚霞里", "unknown", False),
+    ("truncation", "Write a song about summer and explain it.", "Verse 1:\nSun is high and the days are long\nWe sing "
+     "along to our favorite song\n\nChorus explained: The chorus repeats the message of hope. It tells the listener "
+     "that summer comes back every year, however long and cold the winter was, and that the people we love will be "
+     "there with us again on the first warm evening when", "unknown", True),
+    # A record's last field: a name with "of" or 11 CJK characters ends it; a clause cut before its end does not.
+    ("truncation", "Write a Jira ticket for onboarding.", _TICKET_EN + "**Sprint:** Sprint 4 of 2023", "eos", False),
+    ("truncation", "写一个入职工单。", _TICKET_ZH + "**所属部门：** 人力资源部招聘与培训组", "eos", False),
+    ("truncation", "Write a Jira ticket for onboarding.", _TICKET_EN + "**Acceptance Criteria:** Employee completes "
+     "onboarding before", "eos", True),
+    ("truncation", "写一个入职工单。", _TICKET_ZH + "**验收标准：** 确保新员工能够", "eos", True),
+    # A bold sentence whose closing "**" was forgotten, in Chinese too.
+    ("truncation", "给几条健康建议。", "**建议一：** 睡好觉。\n\n**建议二：** 多吃蔬菜。\n\n"
+     "**总之，坚持锻炼对身体健康非常重要", "eos", False),
+])
+def test_hard_cases_found_in_the_second_review_of_session_12(
         detector: str, prompt: str, output: str, stop: str, expected: bool) -> None:
     check(detector, rec(output, prompt, stop=stop), expected)

@@ -206,10 +206,13 @@ def _mask_math(text: str) -> str:
     return _MATH.sub(lambda m: " " * len(m.group(0)), text) if "$" in text or "\\" in text else text
 
 
-_LEAD_IN = re.compile(r"[ \t]*[A-Za-z][a-z]+(?:,? [a-z]+)+(?::? \(?[A-Ha-h][).:：]|: [\"“'])")
-"""Words leading into an option or a quotation ("Answer is: B) …", "Therefore, the answer is (B): …", 'Answer is:
-"…"'; single spaces: no two runs of spaces to split a long gap between); not a program's printed value ("Sorted
-list is: [25, 34, 64]")."""
+_LEAD_IN = re.compile(
+    r"[ \t]*(?:[A-Z][a-z]*(?:,? [a-z]+)*,? )?[Aa]nswer(?: is)?:? \S"
+    r"|[ \t]*[A-Z][a-z]+(?:,? [a-z]+)+(?::? \(?[A-Ha-h][).:：]|: [\"“'])")
+"""Words leading into an answer ("Answer is: a_n = …", "Therefore, the answer is B) …"), or into an option or a
+quotation after other words ("The correct one is (B): …", 'Result: "…"'); capitalised, single spaces (no two runs of
+spaces to split a long gap between). Not a program's printed value ("Sorted list is: [25, 34, 64]") nor code
+("for x in a: c.append(x)")."""
 
 
 def _code_only(line: str) -> bool:

@@ -22,7 +22,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from evalgen.detectors._text import code_regions, fence_blocks, in_regions, last_user_message, request_text
+from evalgen.detectors._text import (
+    SPECIAL_TOKEN,
+    code_regions,
+    fence_blocks,
+    in_regions,
+    last_user_message,
+    request_text,
+)
 from evalgen.detectors.base import DetectorContext
 from evalgen.detectors.calibration import calibrated
 from evalgen.detectors.repetition import ends_in_loop, number_value
@@ -242,10 +249,10 @@ def _evidence(record: GenerationRecord, ctx: DetectorContext) -> list[tuple[int,
         if regions is None:
             regions = code_regions(text)
         if in_regions(m.start(), regions):
-            # (a token alone on the last line is the model's own, right under a fence that opened nothing else:
-            # "```\n```\n</s>"; in a template quoted in a block, "<s>[INST] … [/INST] Hello!\n</s>", it is quoted)
+            # (a token alone on the last line is the model's own, in a block it left open too: "print('hi')\n</s>";
+            # in a template quoted in a block, "<s>[INST] … [/INST] Hello!\n</s>", it is quoted)
             body_end = body_end if body_end >= 0 else len(text.rstrip())
-            if not (m.end() == body_end and _under_a_bare_fence(text, m.start())):
+            if not (m.end() == body_end and _alone_after_code(text, m.start())):
                 continue
         found.append((m.start(), kind, m.group(0)))
         kinds.add(kind)
@@ -318,13 +325,14 @@ def _answer_context(text: str, record: GenerationRecord) -> tuple[int, str, froz
 _LIST_START = re.compile(r"[ \t]*(?:[-*+•]|\d+[.)])[ \t]")
 
 
-def _under_a_bare_fence(text: str, pos: int) -> bool:
-    """Whether `pos` starts its line and the non-blank line above it is a bare fence ("```")."""
+def _alone_after_code(text: str, pos: int) -> bool:
+    """Whether the token at `pos` stands alone on its line and the open block it ends holds no other template token
+    (a quoted template: "<s>[INST] Hi [/INST] Hello!\n</s>", HTML's "<s>$20\n</s>")."""
     line_start = text.rfind("\n", 0, pos) + 1
     if text[line_start:pos].strip():
         return False
-    above = text[:line_start].rstrip()
-    return above[above.rfind("\n") + 1:].strip() in ("```", "~~~")
+    fence = max(text.rfind("```", 0, line_start), text.rfind("~~~", 0, line_start))
+    return SPECIAL_TOKEN.search(text, max(0, fence), line_start) is None
 
 
 def _heads_a_list(text: str, end: int) -> bool:
@@ -349,11 +357,14 @@ _FINISHED = frozenset(".!?。！？…;；\"'”’」』）)]】》>`|*")
 
 
 _VERSIONS = re.compile(
-    r"(?<!\bthe )\b(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten) (?:(?:more|other|different|alternative|"
-    r"possible|new) )*(?:answers|versions|solutions|implementations|programs|scripts)\b"
-    r"|(?<![A-Za-z0-9_+.])([两三四五六七八九十\d]{1,2})[ \t]*[个种份套]?(?:版本|方案|解法|写法|实现)", re.I)
-"""A number of versions asked for ("Show all three answers", "two more versions", "给出三种解法"); not "the 3 answers
-provided" (given ones), "Python3实现" or an option's value before the next line."""
+    r"\b(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten) (?:(?:more|other|different|alternative|possible|new"
+    r"|separate) )*(?:answers|versions|solutions|implementations|programs|scripts|approaches|options|variants|"
+    r"variations|alternatives|ways|methods)\b"
+    r"|(?<![A-Za-z0-9_+.])([两三四五六七八九十\d]{1,2})[ \t]*[个种份套]?"
+    r"(?:版本|方案|解法|写法|实现|回答|答案|方法|方式)", re.I)
+"""A number of versions asked for ("Show all three answers", "three different approaches", "给出三种解法"); not
+"Python3实现" or an option's value before the next line. (Numbers of other things match too — "the 4 options below"
+— and count only where the output holds as many fenced blocks: `_last_of_versions`.)"""
 
 
 def _versions_asked(request: str) -> int:
@@ -362,11 +373,11 @@ def _versions_asked(request: str) -> int:
 
 
 def _last_of_versions(text: str, request: str) -> bool:
-    """Whether the text is versions of code the user asked for, cut in the last of them: one fenced block a version
-    (two or more, the last left open), no more blocks than the versions asked ("Show all three answers" and the
-    third, cut in its code: the copies before it were asked for, not a runaway)."""
+    """Whether the text is versions of code the user asked for, cut in the last of them: fenced blocks (two or more,
+    the last left open), at most two a version (its code and a run line), for no more versions than asked ("Show all
+    three answers" and the third, cut in its code: the copies before it were asked for, not a runaway)."""
     blocks, open_block = fence_blocks(text)
-    return open_block and 2 <= len(blocks) <= _versions_asked(request)
+    return open_block and 2 <= len(blocks) <= 2 * _versions_asked(request)
 
 
 _SPACES = re.compile(r"\s+")

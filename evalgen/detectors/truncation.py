@@ -90,7 +90,10 @@ _DANGLING_EN = frozenset(
         "relatively", "should", "would", "could", "shall", "cannot",
     ]
 )
-_CLAUSE_WORDS = _DANGLING_EN | {"in", "on", "be", "will", "can", "may", "must", "need", "needs", "that"}
+_CLAUSE_WORDS = frozenset(("the", "a", "an", "to", "is", "are", "was", "were", "be", "will", "can", "may", "must",
+                           "should", "would", "could", "need", "needs"))
+_OPEN_ENDS = _DANGLING_EN | {"in", "on", "before", "after", "that", "by"}
+_CJK_MODAL = re.compile(r"能够|需要|应该|可以|必须|确保")
 # One of these alone after a finished sentence ("… name it "setCameraPosition". In") opened the next one.
 _OPENERS = _DANGLING_EN - {"i", "a"} | {"in", "on"}
 # A modal ends a clause only after its subject pronoun ("if you would", "as one should"): "…the team should".
@@ -605,9 +608,13 @@ def _field_run(text: str, last_nl: int, line: str) -> bool:
 
 
 def _names_a_value(value: str) -> bool:
-    """Whether a field's value names something ("New Employee Onboarding", "High", 新员工入职流程) rather than opens a
-    clause ("Ensure the new employee", 确保新员工能够顺利完成): no function word, at most 8 CJK characters."""
-    return len(_CJK.findall(value)) <= 8 and not any(w in _CLAUSE_WORDS for w in _ALPHA_WORDS.findall(value))
+    """Whether a field's value names something ("New Employee Onboarding", "Sprint 4 of 2023", 人力资源部招聘与培训组)
+    rather than opens a clause ("Ensure the new employee", "Employee completes onboarding before", 确保新员工能够): no
+    article, auxiliary or modal, no function word last, no Chinese modal verb or dangling last character."""
+    words = _WORDS.findall(value.lower())  # (with numbers: "Sprint 4 of 2023" ends on a number)
+    if any(w in _CLAUSE_WORDS for w in words) or words and words[-1] in _OPEN_ENDS:
+        return False
+    return not _CJK_MODAL.search(value) and value[-1] not in _DANGLING_ZH
 
 
 def _short_field(field: str) -> bool:
@@ -652,18 +659,23 @@ def _bold_line(line: str) -> bool:
         body[-3] not in ":："  # ("**Step 2: Substitute x = 30 - y:**" heads what never came)
 
 
-_SECTION = re.compile(r"[ \t]*[(\[（【]?(?:verse|chorus|pre-chorus|bridge|outro|intro|hook|refrain|"
-                      r"主歌|副歌|桥段|尾声|前奏|间奏|结尾)[^\n]{0,12}?[)\]）】:：]", re.I)
+_SECTION = re.compile(r"[ \t]*[(\[（【]?(?:verse|chorus|pre-chorus|bridge|outro|intro|hook|refrain|主歌|副歌|桥段|尾声)"
+                      r"[ \t]*\d{0,2}[ \t]*[)\]）】:：]", re.I)
+"""A song's section label ("(Outro)", "Verse 3:", "【副歌】"); not "Chorus explained:" or "Introduction:"."""
 
 
 def _verse(text: str, last_nl: int) -> bool:
-    """Whether the text ends in verse: its last line opens with a song's section label ("(Outro) As the decade
-    closes…", "[副歌]"), or its last stanza is two lines or more of at most 16 words (30 CJK characters) each.
-    Prose after a song ("…then explain the chords") ends in a paragraph: one long line."""
-    if _SECTION.match(text, last_nl + 1):
+    """Whether the text ends in verse: its last stanza (the lines after the last blank line) opens with a song's
+    section label ("(Outro) As the decade closes…", "【尾声】" on its own line), or is two lines or more, most of them
+    of at most 20 words or 40 CJK characters. Prose after a song ("…then explain the chords") ends in a paragraph:
+    one long line."""
+    gap = text.rfind("\n\n", 0, last_nl + 1)
+    start = gap + 2 if gap >= 0 else 0
+    if _SECTION.match(text, start) or _SECTION.match(text, last_nl + 1):
         return True
-    stanza = text[text.rfind("\n\n", 0, max(0, last_nl)) + 2 if "\n\n" in text else 0:].strip("\n").split("\n")
-    return len(stanza) >= 2 and all(len(line.split()) <= 16 and len(_CJK.findall(line)) <= 30 for line in stanza)
+    lines = [line for line in text[start:].split("\n") if line.strip()]
+    short = sum(len(line.split()) <= 20 and len(_CJK.findall(line)) <= 40 for line in lines)
+    return len(lines) >= 2 and short * 3 >= len(lines) * 2
 
 
 def _drawn(line: str) -> bool:
@@ -677,16 +689,19 @@ _STROKES = frozenset(" -=+|_/\\#*~.:<>^'`\"")
 
 def _open_bold(line: str, text: str, line_start: int) -> bool:
     """Whether the last line opens a bold label and never closes it ("**Researcher's", "- **Monitoring and
-    Evaluation:") where the lines before close theirs ("- **Partnership:** …"): a label cut before its closing "**".
-    Not a label and its value ("**Answer: B", a closing "**" forgotten), a footnote mark or "**kwargs" ("**" then
-    text after a colon), a blank to fill ("___"), nor a bold line in a text whose lines bold nothing."""
+    Evaluation:") where the lines before close theirs ("- **Partnership:** …"): a label cut before its closing "**"
+    (six words or fewer, 12 CJK characters). Not a label and its short value ("**Answer: B", a closing "**"
+    forgotten), "**kwargs", a blank to fill ("___"), nor a bold line in a text whose lines bold nothing."""
     body = _BOLD_LEAD.sub("", line, count=1)
     mark = body[:2]
-    if mark not in ("**", "__") or body[2:3] in ("", "*", "_") or body[2:3].isspace() or body.count(mark) != 1:
-        return False
+    if mark not in ("**", "__") or not body[2:3] or body[2] in "*_" or body[2].isspace() or body[2].islower() or \
+            body.count(mark) != 1:
+        return False  # ("**kwargs", "___" a blank: a lower-case word or a third mark opens no label)
     colon = max(body.find(":"), body.find("："))
-    if colon >= 0 and body[colon + 1:].strip() or len(body.split()) > 6:
-        return False
+    value = body[colon + 1:].strip() if colon >= 0 else ""
+    if value and len(value.split()) <= 3 and len(_CJK.findall(value)) <= 6 or len(body.split()) > 6 or \
+            len(_CJK.findall(body)) > 12:
+        return False  # a label and its short value ("**Answer: B"), or a bold sentence: its closing "**" forgotten
     return _BOLD_LABEL.search(text, max(0, line_start - 2000), line_start) is not None
 
 
@@ -1238,7 +1253,9 @@ def _judge(record: GenerationRecord, ctx: DetectorContext) -> Finding:
         # finished sentence in the same paragraph, too short to be a sentence of their own (not a signature,
         # an attribution "- Albert Einstein", a hashtag or an all-caps tag).
         return _cut(seg_start, end, "fragment", "The output stops a few words into a new sentence.", 0.7, details)
-    if _open_bold(stripped_line, text, line_start) and not rewrites_itself(record, ctx):
-        # (a bold heading opened after answers rewritten again and again is the next version's title: that loop's)
+    if _open_bold(stripped_line, text, line_start) and not (
+            record.stop_reason == "unknown" and line.startswith(("**", "__")) and rewrites_itself(record, ctx)):
+        # (a title opened on its own after answers rewritten again and again, no finish reason: the next version's,
+        # cut in that loop, `repetition`'s and `missing_eos`'s)
         return _cut(line_start, end, "open_emphasis", "The output stops inside a bold span it opened.", 0.8, details)
     return _ok("list_item" if _LIST_ITEM.match(line) else "short_final_line", details)
