@@ -18,8 +18,8 @@ from __future__ import annotations
 __all__ = ["CALIBRATION", "SPLIT_FROM", "calibrated", "unflagged_score"]
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "repetition": {"*": 0.9482, "block_loop": 0.9655, "drift_loop": 0.931, "line_loop": 0.8367, "loop": 0.9798,
-        "near_loop": 0.8177, "reemitted": 0.9827, "repeated_items": 0.908, "rewritten": 0.9852},
+    "repetition": {"*": 0.9544, "block_loop": 0.9659, "drift_loop": 0.9318, "line_loop": 0.9358, "loop": 0.9798,
+        "near_loop": 0.8182, "reemitted": 0.9848, "repeated_items": 0.9091, "rewritten": 0.987},
     "truncation": {"*": 0.8745, "code_cut": 0.6784, "conclusion_cut": 0.9373, "cut_character": 0.9843,
         "dangling_colon": 0.9843, "dangling_word": 0.9523, "empty_code_block": 0.9164, "empty_heading": 0.9721,
         "empty_item": 0.9686, "empty_opening": 0.9106, "fragment": 0.9166, "main_clause_missing": 0.9686,
