@@ -758,9 +758,9 @@ def _line_run(units: list[_Unit | None], cfg: RepetitionConfig, text: str
     """The longest run of consecutive units of one kind that are the same line, or the same line with a
     word changed, as (start, end, copies, first line, exact, reaches the end) when it is long enough:
     `min_repeats` copies of one line reaching the end of the text, one more elsewhere;
-    `min_near_repeats` copies of a line with a word changed reaching the end, one more elsewhere; table rows only
-    identical; code lines
-    (similar by nature) `min_code_repeats` copies running to the end (a runaway loop cut off)."""
+    `min_near_repeats` copies of a line with a word changed reaching the end, one more elsewhere; table rows
+    only identical; code lines (similar by nature) `min_code_repeats` copies running to the end (a runaway
+    loop cut off)."""
     best: tuple[int, int, int, str, bool, bool] | None = None
     run: list[_Unit] = []
     exact = True

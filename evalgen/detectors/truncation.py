@@ -678,13 +678,13 @@ def _verse(text: str, last_nl: int) -> bool:
     return len(lines) >= 2 and short * 3 >= len(lines) * 2
 
 
+_STROKES = frozenset(" -=+|_/\\#*~.:<>^'`\"")  # (and box drawing, U+2500-U+257F)
+
+
 def _drawn(line: str) -> bool:
     """Whether a line is part of a drawing or a border ("------+" closing an ASCII house): three characters or more,
     all strokes, so its "+" or "=" joins strokes, not terms ("🍌 + 🍊 =" is an equation of emoji)."""
     return len(line) >= 3 and all(c in _STROKES or "\u2500" <= c <= "\u257f" for c in line)
-
-
-_STROKES = frozenset(" -=+|_/\\#*~.:<>^'`\"")
 
 
 def _open_bold(line: str, text: str, line_start: int) -> bool:
