@@ -2660,7 +2660,7 @@ _TEMPLATE_QUOTED = ("Llama 2 wraps each turn like this:\n```\n<s>[INST] <<SYS>>\
 
 
 @pytest.mark.parametrize("detector,prompt,output,stop,expected", [
-    # Reviews of session 12. A song asked for: only verse ends without its period; prose after the song, or an
+    # A song asked for: only verse ends without its period; prose after the song, or an
     # answer about a song, still stops mid-sentence.
     ("truncation", "Write a song about summer, then explain the chords.", "(Verse 1)\nSun is high and the days are "
      "long\nWe sing along to our summer song\n\nThe chords are simple. We play G, C and D on the first warm day when "
@@ -2709,7 +2709,7 @@ _TEMPLATE_QUOTED = ("Llama 2 wraps each turn like this:\n```\n<s>[INST] <<SYS>>\
     ("language_drift", "问题：下列说法正确的是\n选项：\n(A)甲\n(B)乙\n答案：", 'Answer is: "Answer is: <nooutput>"',
      "eos", True),
 ])
-def test_hard_cases_found_in_review_of_fields_songs_versions_and_tables(
+def test_hard_cases_for_prose_after_songs_clause_values_forgotten_bold_and_quoted_templates(
         detector: str, prompt: str, output: str, stop: str, expected: bool) -> None:
     check(detector, rec(output, prompt, stop=stop), expected)
 
@@ -2722,7 +2722,7 @@ _RAP_EN = ("Yo, listen up, I got a story to tell\nAbout a bot that answers quest
 
 
 @pytest.mark.parametrize("detector,prompt,output,stop,expected", [
-    # Second review of session 12. A title opened after rewritten answers is the next version's only without a finish
+    # A title opened after rewritten answers is the next version's only without a finish
     # reason and on its own line; a label in a new section after them was cut.
     ("truncation", "How do I add images to a web page?", _VERSIONS_BODY * 4 + "**Ultra-Enhanced", "eos", True),
     ("truncation", "How do I add images to a web page?", _VERSIONS_BODY * 4 + "## Summary\n\n- **Accessibility:** "
@@ -2759,6 +2759,6 @@ _RAP_EN = ("Yo, listen up, I got a story to tell\nAbout a bot that answers quest
     ("truncation", "给几条健康建议。", "**建议一：** 睡好觉。\n\n**建议二：** 多吃蔬菜。\n\n"
      "**总之，坚持锻炼对身体健康非常重要", "eos", False),
 ])
-def test_hard_cases_found_in_the_second_review_of_session_12(
+def test_hard_cases_for_titles_after_rewrites_end_tokens_after_code_verse_and_field_names(
         detector: str, prompt: str, output: str, stop: str, expected: bool) -> None:
     check(detector, rec(output, prompt, stop=stop), expected)
