@@ -2463,6 +2463,7 @@ def test_hard_cases_for_titles_questions_and_restated_prompts(
 
 
 # ---------------------------------------------------------------- the ninth fresh sample's categories (session 12)
+FORMULA_EXAM_ZH = "问题：下列通项公式正确的是\n选项：\n(A)$a_{n}=2 n-5$\n(B)$a_{n}=3 n-10$\n答案："
 JIRA_EN = "\n\n".join(["**Summary:** Onboard the new employee",
                         "**Tasks:**\n1. Prepare the accounts and the desk.\n2. Schedule regular check-ins with the "
                         "new hire.\n3. Follow up after their first week.", "**Due Date:** 2023-03-28",
@@ -2585,10 +2586,8 @@ def _table_again(table: str) -> str:
     ("repetition", "Give me a transition table for each agent.", _table_again(TABLES_EN), "eos", True),
     ("repetition", "给每个人物做一张状态转换表。", _table_again(TABLES_ZH), "eos", True),
     # A sentence's words leading into a formula written without $ are English answering a Chinese question.
-    ("language_drift", "问题：下列通项公式正确的是\n选项：\n(A)$a_{n}=2 n-5$\n(B)$a_{n}=3 n-10$\n答案：",
-     "Answer is: B) a_n = 3 n - 10", "eos", True),
-    ("language_drift", "问题：下列通项公式正确的是\n选项：\n(A)$a_{n}=2 n-5$\n(B)$a_{n}=3 n-10$\n答案：",
-     "答案是选项(B)：a_n = 3 n - 10", "eos", False),
+    ("language_drift", FORMULA_EXAM_ZH, "Answer is: B) a_n = 3 n - 10", "eos", True),
+    ("language_drift", FORMULA_EXAM_ZH, "答案是选项(B)：a_n = 3 n - 10", "eos", False),
     ("language_drift", "写一个Python函数，计算两个数的和。", "def add(a, b):\n    total = a + b\n    return total",
      "eos", False),
 ])
@@ -2704,8 +2703,7 @@ _TEMPLATE_QUOTED = ("Llama 2 wraps each turn like this:\n```\n<s>[INST] <<SYS>>\
     # Program output in a Chinese answer is no English answer; an option led into without a colon is.
     ("language_drift", "用Python实现冒泡排序并打印结果。", "代码如下：\n```python\nprint(sorted([64, 34, 25]))\n```\n"
      "输出：\nOriginal list is: [64, 34, 25]\nSorted list is: [25, 34, 64]", "eos", False),
-    ("language_drift", "问题：下列通项公式正确的是\n选项：\n(A)$a_{n}=2 n-5$\n(B)$a_{n}=3 n-10$\n答案：",
-     "Therefore, the answer is B) a_n = 3 n - 10", "eos", True),
+    ("language_drift", FORMULA_EXAM_ZH, "Therefore, the answer is B) a_n = 3 n - 10", "eos", True),
     ("language_drift", "问题：下列说法正确的是\n选项：\n(A)甲\n(B)乙\n答案：", 'Answer is: "Answer is: <nooutput>"',
      "eos", True),
 ])
@@ -2734,8 +2732,7 @@ _RAP_EN = ("Yo, listen up, I got a story to tell\nAbout a bot that answers quest
     ("language_drift", "写一个Python函数，合并两个列表并排序。", "可以这样写：\ndef merge(a, b):\n    c = []\n"
      "    for x in a: c.append(x)\n    for y in b: c.append(y)\n    if not c: return []\n    return sorted(c)\n",
      "eos", False),
-    ("language_drift", "问题：下列通项公式正确的是\n选项：\n(A)$a_{n}=2 n-5$\n(B)$a_{n}=3 n-10$\n答案：",
-     "The answer is: a_n = 3 n - 10", "eos", True),
+    ("language_drift", FORMULA_EXAM_ZH, "The answer is: a_n = 3 n - 10", "eos", True),
     # Verse: a stanza with one long line, a section label on its own line; "Chorus explained:" labels no section.
     ("truncation", "Write a rap song about Open Assistant.", _RAP_EN, "unknown", False),
     ("truncation", "Write a 5 verse song in the style of Talking Heads about a teenager in 1980s Britain.",

@@ -692,6 +692,8 @@ def _open_bold(line: str, text: str, line_start: int) -> bool:
     Evaluation:") where the lines before close theirs ("- **Partnership:** …"): a label cut before its closing "**"
     (six words or fewer, 12 CJK characters). Not a label and its short value ("**Answer: B", a closing "**"
     forgotten), "**kwargs", a blank to fill ("___"), nor a bold line in a text whose lines bold nothing."""
+    if "**" not in line and "__" not in line:
+        return False  # (most last lines reach here: no regex for them)
     body = _BOLD_LEAD.sub("", line, count=1)
     mark = body[:2]
     if mark not in ("**", "__") or not body[2:3] or body[2] in "*_" or body[2].isspace() or body[2].islower() or \
